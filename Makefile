@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+# Offline by design: no telemetry, no analytics, no progress bars.
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY := false
+export GX_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := 1
+# Keep the local ephemeral Prefect database inside the checkout unless told otherwise.
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+
+.PHONY: install demo test test-unit clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/leadops demo
+
+test: install
+	$(BIN)/python -m pytest
+
+test-unit: install
+	$(BIN)/python -m pytest tests/unit
+
+clean:
+	rm -rf var leadops.db .prefect .pytest_cache

@@ -1,0 +1,397 @@
+"""Settings (environment, LEADOPS_ prefix) and the rule files ops edit under config/.
+
+Nothing here runs at import time: call :func:`get_settings` and :func:`load_rules`.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ConfigError(Exception):
+    """A rule file or setting is wrong; the message names file, key, value and what is allowed."""
+
+
+# --------------------------------------------------------------------------- settings
+
+
+class Settings(BaseSettings):
+    """Environment settings. Secrets are SecretStr so they never print in logs or reprs."""
+
+    model_config = SettingsConfigDict(env_prefix="LEADOPS_", extra="ignore")
+
+    database_url: str = "sqlite:///leadops.db"
+    config_dir: Path = Path("config")
+    expectations_dir: Path = Path("expectations")
+    var_dir: Path = Path("var")
+    company_time_zone: str = "Europe/Paris"
+    # notifications: "file" writes .eml files under var/outbox (the offline default);
+    # "smtp" sends through the SMTP server below.
+    notify_channel: Literal["file", "smtp"] = "file"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "leadops@localhost"
+    webhook_url: SecretStr | None = None
+    report_recipients: list[str] = Field(default_factory=list)
+
+    @property
+    def inbox_dir(self) -> Path:
+        return self.var_dir / "inbox"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.var_dir / "reports"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.var_dir / "outbox"
+
+
+def get_settings(**overrides: Any) -> Settings:
+    """Return settings from the environment, with explicit overrides applied (not cached)."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors("environment (LEADOPS_*)", exc)) from exc
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/Paris'")
+    return value
+
+
+def _hhmm(value: Any) -> str:
+    if isinstance(value, int):  # YAML reads 09:00 unquoted as sexagesimal minutes
+        value = f"{value // 60:02d}:{value % 60:02d}"
+    if isinstance(value, time):
+        value = value.strftime("%H:%M")
+    if not isinstance(value, str) or not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        raise ValueError(f"expected a time as HH:MM (00:00-23:59), got {value!r}")
+    return value
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d)\s*$")
+BUSINESS_DAY_HOURS = 8
+
+
+def parse_duration(value: Any) -> int:
+    """Return business seconds for '90m', '4h' or '1d' (a business day is 8 business hours)."""
+    if isinstance(value, (int, float)):
+        return int(value)
+    m = _DURATION.match(str(value))
+    if not m:
+        raise ValueError(f"expected a duration like '90m', '4h' or '1d', got {value!r}")
+    n, unit = float(m.group(1)), m.group(2)
+    return int(n * {"m": 60, "min": 60, "h": 3600, "d": BUSINESS_DAY_HOURS * 3600}[unit])
+
+
+Zone = Annotated[str, AfterValidator(_zone)]
+HHMM = Annotated[str, BeforeValidator(_hhmm)]
+Duration = Annotated[int, BeforeValidator(parse_duration)]
+Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- sdrs.yaml
+
+
+class OutOfOfficeRule(Strict):
+    start: str  # ISO date or datetime, in the person's time zone when no offset
+    end: str
+    reason: str | None = None
+
+
+class Person(Strict):
+    code: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    name: str
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
+    role: Literal["sdr", "ae", "manager"] = "sdr"
+    team: str | None = None
+    time_zone: Zone = "Europe/Paris"
+    work_start: HHMM = "09:00"
+    work_end: HHMM = "18:00"
+    work_days: list[Annotated[int, Field(ge=0, le=6)]] = [0, 1, 2, 3, 4]
+    holiday_country: Country | None = None
+    daily_cap: int = Field(40, ge=0)
+    open_cap: int = Field(200, ge=0)
+    weight: float = Field(1.0, ge=0)
+    territories: list[Country] = []
+    segments: list[str] = []
+    languages: list[str] = []
+    manager: str | None = None
+    paired_ae: str | None = None
+    active: bool = True
+    out_of_office: list[OutOfOfficeRule] = []
+
+    @model_validator(mode="after")
+    def _hours_order(self) -> Person:
+        if self.work_end <= self.work_start:
+            raise ValueError(f"work_end {self.work_end} must be after work_start {self.work_start}")
+        return self
+
+
+class Roster(Strict):
+    people: list[Person]
+
+    @model_validator(mode="after")
+    def _references(self) -> Roster:
+        codes = [p.code for p in self.people]
+        dupes = sorted({c for c in codes if codes.count(c) > 1})
+        if dupes:
+            raise ValueError(f"duplicate codes: {', '.join(dupes)}")
+        known = set(codes)
+        for p in self.people:
+            for key in ("manager", "paired_ae"):
+                ref = getattr(p, key)
+                if ref is not None and ref not in known:
+                    raise ValueError(f"{p.code}.{key} = {ref!r} is not a code in this roster")
+        return self
+
+
+# --------------------------------------------------------------------------- scoring.yaml
+
+
+class FitRule(Strict):
+    field: Literal["industry", "employee_band", "country", "seniority", "department", "revenue_band", "source"]
+    points: dict[str, float]
+    default: float = 0
+
+
+class Grades(Strict):
+    # fit grade thresholds (>=), best first; anything under the last is D
+    fit: dict[Literal["A", "B", "C"], float] = {"A": 70, "B": 50, "C": 30}
+    # engagement grade thresholds (>=); 1 is the most engaged, under the last is 4
+    engagement: dict[Literal["1", "2", "3"], float] = {"1": 60, "2": 35, "3": 15}
+
+
+class Engagement(Strict):
+    half_life_days: float = Field(14, gt=0)
+    cap: float = Field(100, gt=0)
+    points: dict[str, float]
+
+
+class ScoringRules(Strict):
+    mql_threshold: float = Field(60, ge=0)
+    hand_raiser_sources: list[str] = ["demo_request", "contact_sales"]
+    fit_cap: float = Field(100, gt=0)
+    fit: list[FitRule]
+    engagement: Engagement
+    negative: dict[Literal["competitor", "free_email", "disposable_email", "student", "job_seeker"], float] = {}
+    competitor_domains: list[str] = []
+    grades: Grades = Grades()
+    version: str = ""  # filled from the file's content hash on load
+
+
+# --------------------------------------------------------------------------- routing.yaml
+
+
+class Pool(Strict):
+    members: list[str]
+    policy: Literal["next_available", "hold_for_owner"] = "next_available"
+
+
+class Target(Strict):
+    sdr: str | None = None
+    pool: str | None = None
+    account_owner: bool = False
+
+    @model_validator(mode="after")
+    def _one(self) -> Target:
+        chosen = [k for k in ("sdr", "pool") if getattr(self, k)] + (["account_owner"] if self.account_owner else [])
+        if len(chosen) != 1:
+            raise ValueError("a rule routes to exactly one of: sdr, pool, account_owner")
+        return self
+
+
+def _listify_when(data: Any) -> Any:
+    """Let `when: {country: FR}` stand for `when: {country: [FR]}`."""
+    if isinstance(data, dict) and isinstance(data.get("when"), dict):
+        data = dict(data)
+        data["when"] = {k: v if isinstance(v, list) else [v] for k, v in data["when"].items()}
+    return data
+
+
+class RoutingRule(Strict):
+    name: str
+    when: dict[str, list[Any]] = {}
+    to: Target
+
+    _listify = model_validator(mode="before")(classmethod(lambda cls, data: _listify_when(data)))
+
+
+class RoutingRules(Strict):
+    rules: list[RoutingRule]
+    pools: dict[str, Pool] = {}
+    assign_new_accounts: bool = True
+
+    @model_validator(mode="after")
+    def _pools_exist(self) -> RoutingRules:
+        for r in self.rules:
+            if r.to.pool and r.to.pool not in self.pools:
+                raise ValueError(f"rule {r.name!r} routes to pool {r.to.pool!r}, which is not under pools:")
+        return self
+
+
+# --------------------------------------------------------------------------- sla.yaml
+
+
+class SlaPolicy(Strict):
+    name: str
+    when: dict[str, list[Any]] = {}
+    first_touch: Duration
+
+    _listify = model_validator(mode="before")(classmethod(lambda cls, data: _listify_when(data)))
+
+
+class SlaRules(Strict):
+    reminder_at: float = Field(0.75, gt=0, lt=1)
+    reassign_at: float = Field(2.0, ge=1)
+    touch_kinds: list[Literal["call", "email", "linkedin", "meeting"]] = ["call", "email", "linkedin"]
+    policies: list[SlaPolicy]
+
+
+# --------------------------------------------------------------------------- sources.yaml
+
+
+class FileSource(Strict):
+    name: str
+    pattern: str  # filename glob inside the inbox, e.g. "salon-*.csv"
+    source: str | None = None  # constant lead source when the file has no source column
+    campaign: str | None = None
+    columns: dict[str, str] = {}  # source header -> canonical field
+    date_format: str | None = None
+
+
+class ProviderConfig(Strict):
+    name: str
+    kind: Literal["offline"] = "offline"
+    path: str | None = None  # offline: CSV of firmographics; default is the bundled sample
+
+
+class SourcesRules(Strict):
+    default_source: str = "import"
+    lead_sources: list[str] = [
+        "web_form", "demo_request", "contact_sales", "white_paper", "webinar", "trade_show", "outbound_list", "import",
+    ]
+    files: list[FileSource] = []
+    providers: list[ProviderConfig] = [ProviderConfig(name="offline")]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class Rules(BaseModel):
+    scoring: ScoringRules
+    routing: RoutingRules
+    sla: SlaRules
+    roster: Roster
+    sources: SourcesRules
+
+
+RULE_FILES: dict[str, type[BaseModel]] = {
+    "scoring.yaml": ScoringRules,
+    "routing.yaml": RoutingRules,
+    "sla.yaml": SlaRules,
+    "sdrs.yaml": Roster,
+    "sources.yaml": SourcesRules,
+}
+
+
+def _format_errors(where: str, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        value = err.get("input")
+        shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
+        hint = " (YAML reads unquoted yes/no/on/off/NO as booleans: quote the value)" if isinstance(value, bool) else ""
+        lines.append(f"{where}: {key} = {shown}: {err['msg']}{hint}")
+    return "\n".join(lines)
+
+
+def load_rule_file(path: Path, model: type[BaseModel]) -> BaseModel:
+    """Return one validated rule file; raises ConfigError naming file, key, value and allowed values."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: rule file not found (set LEADOPS_CONFIG_DIR to the folder holding it)") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        obj = model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(str(path), exc)) from None
+    if isinstance(obj, ScoringRules):
+        # A scoring model version is the content of its rules: any change is a new version.
+        obj.version = obj.version or "scoring-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+    return obj
+
+
+def load_rules(config_dir: Path | str) -> Rules:
+    """Return every rule file of ``config_dir`` validated, with cross-file references checked."""
+    config_dir = Path(config_dir)
+    loaded = {name: load_rule_file(config_dir / name, model) for name, model in RULE_FILES.items()}
+    rules = Rules(
+        scoring=loaded["scoring.yaml"],
+        routing=loaded["routing.yaml"],
+        sla=loaded["sla.yaml"],
+        roster=loaded["sdrs.yaml"],
+        sources=loaded["sources.yaml"],
+    )
+    codes = {p.code for p in rules.roster.people}
+    for pname, pool in rules.routing.pools.items():
+        for m in pool.members:
+            if m not in codes:
+                raise ConfigError(
+                    f"{config_dir / 'routing.yaml'}: pools.{pname}.members = {m!r}: not a code in sdrs.yaml "
+                    f"(known: {', '.join(sorted(codes))})"
+                )
+    for r in rules.routing.rules:
+        if r.to.sdr and r.to.sdr not in codes:
+            raise ConfigError(f"{config_dir / 'routing.yaml'}: rules.{r.name}.to.sdr = {r.to.sdr!r}: not a code in sdrs.yaml")
+    return rules
+
+
+@lru_cache(maxsize=8)
+def _cached_rules(config_dir: str, stamp: tuple[float, ...]) -> Rules:
+    return load_rules(config_dir)
+
+
+def load_rules_cached(config_dir: Path | str) -> Rules:
+    """Return rules, re-read whenever a rule file changes (keyed by modification times)."""
+    config_dir = Path(config_dir)
+    stamp = tuple((config_dir / n).stat().st_mtime if (config_dir / n).exists() else 0.0 for n in RULE_FILES)
+    return _cached_rules(str(config_dir.resolve()), stamp)

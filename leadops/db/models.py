@@ -1,0 +1,400 @@
+"""SQLAlchemy 2.x models: the system of record for leads and everything done to them.
+
+Every timestamp is stored in UTC (``UTCDateTime``); grains are stated per table.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: leadops stores aware UTC datetimes only")
+        value = value.astimezone(timezone.utc)
+        # SQLite compares timestamps as text: store them naive and uniform.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class IngestBatch(Base):
+    """One row per file (by content hash) or API page ingested."""
+
+    __tablename__ = "ingest_batches"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(100))
+    origin: Mapped[str] = mapped_column(String(1000))  # file path or API page URL
+    content_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    status: Mapped[str] = mapped_column(String(20))  # running | done | rejected
+    error: Mapped[str | None] = mapped_column(Text)
+    rows_read: Mapped[int] = mapped_column(default=0)
+    inserted: Mapped[int] = mapped_column(default=0)
+    merged: Mapped[int] = mapped_column(default=0)
+    quarantined: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class Account(Base):
+    """One row per company account, keyed by its primary web domain."""
+
+    __tablename__ = "accounts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    name_key: Mapped[str | None] = mapped_column(String(255), index=True)
+    owner_sdr_id: Mapped[int | None] = mapped_column(ForeignKey("sdrs.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Sdr(Base):
+    """One row per person on the sales-development roster (SDRs, AEs and managers)."""
+
+    __tablename__ = "sdrs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(50), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20), default="sdr")  # sdr | ae | manager
+    team: Mapped[str | None] = mapped_column(String(100))
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    work_start: Mapped[str] = mapped_column(String(5), default="09:00")
+    work_end: Mapped[str] = mapped_column(String(5), default="18:00")
+    work_days: Mapped[list[Any]] = mapped_column(default=lambda: [0, 1, 2, 3, 4])
+    holiday_country: Mapped[str | None] = mapped_column(String(2))
+    daily_cap: Mapped[int] = mapped_column(default=40)
+    open_cap: Mapped[int] = mapped_column(default=200)
+    weight: Mapped[float] = mapped_column(Float, default=1.0)
+    territories: Mapped[list[Any]] = mapped_column(default=list)
+    segments: Mapped[list[Any]] = mapped_column(default=list)
+    languages: Mapped[list[Any]] = mapped_column(default=list)
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("sdrs.id"))
+    paired_ae_id: Mapped[int | None] = mapped_column(ForeignKey("sdrs.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    out_of_office: Mapped[list[OutOfOffice]] = relationship(
+        back_populates="sdr", cascade="all, delete-orphan", order_by="OutOfOffice.starts_at"
+    )
+
+
+class OutOfOffice(Base):
+    """One row per out-of-office period of one roster member."""
+
+    __tablename__ = "sdr_out_of_office"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sdr_id: Mapped[int] = mapped_column(ForeignKey("sdrs.id", ondelete="CASCADE"), index=True)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    reason: Mapped[str | None] = mapped_column(String(200))
+    sdr: Mapped[Sdr] = relationship(back_populates="out_of_office")
+
+
+class Lead(Base):
+    """One row per distinct person (by normalized email); current state of the lead."""
+
+    __tablename__ = "leads"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    email_domain: Mapped[str] = mapped_column(String(255), index=True)
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    company: Mapped[str | None] = mapped_column(String(255))
+    company_key: Mapped[str | None] = mapped_column(String(255), index=True)
+    job_title: Mapped[str | None] = mapped_column(String(255))
+    seniority: Mapped[str | None] = mapped_column(String(50))
+    department: Mapped[str | None] = mapped_column(String(50))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    country: Mapped[str | None] = mapped_column(String(2))
+    language: Mapped[str | None] = mapped_column(String(8))
+    source: Mapped[str] = mapped_column(String(50))
+    campaign: Mapped[str | None] = mapped_column(String(200))
+    is_free_email: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_competitor: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_hand_raiser: Mapped[bool] = mapped_column(Boolean, default=False)
+    # lifecycle
+    lifecycle_stage: Mapped[str] = mapped_column(String(20), default="new", index=True)
+    stage_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disqualified_reason: Mapped[str | None] = mapped_column(String(50))
+    # enrichment (denormalized current values; provenance in enrichment_records)
+    industry: Mapped[str | None] = mapped_column(String(100))
+    employee_count: Mapped[int | None]
+    employee_band: Mapped[str | None] = mapped_column(String(20))
+    revenue_band: Mapped[str | None] = mapped_column(String(20))
+    enrichment_status: Mapped[str | None] = mapped_column(String(20))  # enriched|partial|miss|error|skipped
+    enriched_at: Mapped[datetime | None]
+    # scoring (current; history in score_history)
+    fit_score: Mapped[float | None] = mapped_column(Float)
+    engagement_score: Mapped[float | None] = mapped_column(Float)
+    score: Mapped[float | None] = mapped_column(Float)
+    grade: Mapped[str | None] = mapped_column(String(2))
+    score_version: Mapped[str | None] = mapped_column(String(64))
+    scored_at: Mapped[datetime | None]
+    # ownership
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    owner_sdr_id: Mapped[int | None] = mapped_column(ForeignKey("sdrs.id"), index=True)
+    routing_status: Mapped[str | None] = mapped_column(String(20))  # assigned|held|unroutable
+    # provenance of first arrival
+    arrived_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    ingest_batch_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_batches.id"))
+    source_row: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class LeadMerge(Base):
+    """One row per input row merged into an existing lead (duplicates are kept, not lost)."""
+
+    __tablename__ = "lead_merges"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    ingest_batch_id: Mapped[int] = mapped_column(ForeignKey("ingest_batches.id"))
+    source_row: Mapped[int]
+    fields_filled: Mapped[list[Any]] = mapped_column(default=list)
+    raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    merged_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("ingest_batch_id", "source_row"),)
+
+
+class LeadStageChange(Base):
+    """One row per lifecycle transition of one lead, with its cause."""
+
+    __tablename__ = "lead_stage_history"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    from_stage: Mapped[str | None] = mapped_column(String(20))
+    to_stage: Mapped[str] = mapped_column(String(20))
+    cause: Mapped[str] = mapped_column(String(500))
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Quarantine(Base):
+    """One row per input row that failed validation, with every reason; nothing is dropped."""
+
+    __tablename__ = "quarantine"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ingest_batch_id: Mapped[int] = mapped_column(ForeignKey("ingest_batches.id"), index=True)
+    source: Mapped[str] = mapped_column(String(100))
+    origin: Mapped[str] = mapped_column(String(1000))
+    source_row: Mapped[int]
+    raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | reprocessed | discarded
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("ingest_batch_id", "source_row"),)
+
+
+class EnrichmentRecord(Base):
+    """One row per (company domain, field, provider): a firmographic value with provenance."""
+
+    __tablename__ = "enrichment_records"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255), index=True)
+    provider: Mapped[str] = mapped_column(String(100))
+    field: Mapped[str] = mapped_column(String(100))
+    value: Mapped[Any] = mapped_column(JSON)
+    confidence: Mapped[float] = mapped_column(Float, default=1.0)
+    fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("domain", "field", "provider"),)
+
+
+class EnrichmentLookup(Base):
+    """One row per (domain, provider) lookup outcome: the cache and the miss/error memory."""
+
+    __tablename__ = "enrichment_lookups"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255))
+    provider: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(20))  # hit | miss | error
+    error: Mapped[str | None] = mapped_column(Text)
+    fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("domain", "provider"),)
+
+
+class ScoreHistory(Base):
+    """One row per lead per scoring change (a rescore that changes nothing writes nothing)."""
+
+    __tablename__ = "score_history"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    model_version: Mapped[str] = mapped_column(String(64))
+    fit_score: Mapped[float] = mapped_column(Float)
+    engagement_score: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)
+    grade: Mapped[str] = mapped_column(String(2))
+    breakdown: Mapped[list[Any]] = mapped_column(default=list)
+    scored_at: Mapped[datetime] = mapped_column(default=utcnow)
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class Assignment(Base):
+    """One row per assignment decision (audit log); at most one active row per lead."""
+
+    __tablename__ = "assignments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    sdr_id: Mapped[int | None] = mapped_column(ForeignKey("sdrs.id"), index=True)
+    ae_id: Mapped[int | None] = mapped_column(ForeignKey("sdrs.id"))
+    previous_sdr_id: Mapped[int | None] = mapped_column(ForeignKey("sdrs.id"))
+    kind: Mapped[str] = mapped_column(String(20), default="initial")  # initial|reassign|manual
+    status: Mapped[str] = mapped_column(String(20))  # assigned | held | unroutable
+    rule: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    candidates: Mapped[list[Any]] = mapped_column(default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    assigned_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    ended_at: Mapped[datetime | None]
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    __table_args__ = (
+        # The database itself refuses a second active assignment for one lead,
+        # whatever number of workers race (both backends support partial indexes).
+        Index(
+            "uq_assignments_active_lead",
+            "lead_id",
+            unique=True,
+            sqlite_where=text("active"),
+            postgresql_where=text("active"),
+        ),
+    )
+
+
+class Activity(Base):
+    """One row per sales touch or event (call, email, linkedin, meeting) by one person."""
+
+    __tablename__ = "activities"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    sdr_id: Mapped[int | None] = mapped_column(ForeignKey("sdrs.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # call|email|linkedin|meeting|web
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    occurred_at: Mapped[datetime] = mapped_column(index=True)
+    scheduled_for: Mapped[datetime | None]  # meetings: when the meeting is/was held
+    detail: Mapped[str | None] = mapped_column(String(500))
+    external_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+
+
+class Opportunity(Base):
+    """One row per sales-accepted opportunity (SAO) created from an SDR-booked meeting."""
+
+    __tablename__ = "opportunities"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    sdr_id: Mapped[int | None] = mapped_column(ForeignKey("sdrs.id"))
+    ae_id: Mapped[int | None] = mapped_column(ForeignKey("sdrs.id"))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    stage: Mapped[str] = mapped_column(String(20), default="open")  # open | won | lost
+    amount: Mapped[float] = mapped_column(Float, default=0.0)
+    closed_at: Mapped[datetime | None]
+
+
+class SlaClock(Base):
+    """One row per SLA clock: one assignment's first-touch (or follow-up) obligation."""
+
+    __tablename__ = "sla_clocks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    sdr_id: Mapped[int] = mapped_column(ForeignKey("sdrs.id"), index=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"), unique=True)
+    policy: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(20), default="first_touch")
+    target_seconds: Mapped[int]
+    started_at: Mapped[datetime]
+    due_at: Mapped[datetime | None] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)  # open|met|breached|reassigned|closed
+    elapsed_seconds: Mapped[int] = mapped_column(default=0)
+    met_at: Mapped[datetime | None]
+    evaluated_at: Mapped[datetime | None]
+
+
+class SlaEvent(Base):
+    """One row per step on one clock (started, reminder, breach, escalation, reassign, met)."""
+
+    __tablename__ = "sla_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clock_id: Mapped[int] = mapped_column(ForeignKey("sla_clocks.id", ondelete="CASCADE"))
+    step: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    elapsed_seconds: Mapped[int] = mapped_column(default=0)
+    detail: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (UniqueConstraint("clock_id", "step"),)
+
+
+class Notification(Base):
+    """One row per message to send (the outbox); ``key`` makes every send exactly-once."""
+
+    __tablename__ = "notification_outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    channel: Mapped[str] = mapped_column(String(20), default="email")
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)  # pending|sent|failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class ReportRun(Base):
+    """One row per weekly report build (a week can be rebuilt; each build is a row)."""
+
+    __tablename__ = "report_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    week: Mapped[str] = mapped_column(String(10), index=True)
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    html_path: Mapped[str | None] = mapped_column(String(1000))
+    csv_path: Mapped[str | None] = mapped_column(String(1000))
+    headline: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    built_at: Mapped[datetime] = mapped_column(default=utcnow)
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))
