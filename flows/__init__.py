@@ -1,0 +1,1 @@
+"""Prefect flows: one module per flow; wiring, parameters and artifacts only."""

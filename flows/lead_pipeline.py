@@ -1,0 +1,73 @@
+"""lead-pipeline: inbox files -> ingest + GX gate -> enrich -> score -> route -> notify."""
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from tasks.common import current_flow_run_id
+from tasks.pipeline import (
+    deliver_notifications, discover_inbox, enrich_leads, ingest_file, route_leads, score_leads,
+)
+
+
+@flow(name="lead-pipeline", log_prints=False)
+def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None) -> dict[str, Any]:
+    """Run one pass of the pipeline over the inbox; returns counts per stage (grain: rows and leads)."""
+    log = get_run_logger()
+    overrides = {"config_dir": config_dir, "var_dir": var_dir}
+    files = [ingest_file(p, overrides) for p in discover_inbox(overrides)]
+    totals = {k: sum(f[k] for f in files) for k in ("rows_read", "inserted", "merged", "quarantined")}
+    reasons: dict[str, int] = {}
+    for f in files:
+        for r, n in f["reasons"].items():
+            reasons[r] = reasons.get(r, 0) + n
+    rejected = [f for f in files if f["status"] == "rejected"]
+    for f in rejected:
+        log.warning("file rejected: %s", f["error"])
+    enriched = enrich_leads(overrides)
+    scored = score_leads(overrides)
+    routed = route_leads(overrides)
+    sent = deliver_notifications(overrides)
+    if routed["unroutable"]:
+        log.warning("%d lead(s) could not be routed: see the fallback queue (routing_status=unroutable)", routed["unroutable"])
+
+    create_table_artifact(
+        key="lead-pipeline-files", description="One row per inbox file: where every row went.",
+        table=[{k: f[k] for k in ("file", "status", "rows_read", "inserted", "merged", "quarantined", "error")} for f in files]
+        or [{"file": "(inbox empty)"}],
+    )
+    create_table_artifact(
+        key="lead-pipeline-assignments", description="One row per assignment made by this run.",
+        table=routed["assignments"] or [{"lead_id": None, "sdr": "(no assignment)"}],
+    )
+    summary = {
+        "flow_run_id": current_flow_run_id(),
+        "files": len(files), "files_rejected": len(rejected), **totals, "quarantine_reasons": reasons,
+        "enriched": enriched["enriched"], "partially_enriched": enriched["partial"],
+        "not_enriched": enriched["not_enriched"], "enrichment_skipped": enriched["skipped"],
+        "scored": scored["scored"], "score_changed": scored["changed"], "promoted_mql": scored["promoted_mql"],
+        "disqualified": scored["disqualified"], "model_version": scored["model_version"],
+        "routed": routed["assigned"], "unroutable": routed["unroutable"], "per_sdr": routed["per_sdr"],
+        "notifications_sent": sent["sent"], "notifications_failed": sent["failed"],
+    }
+    create_markdown_artifact(key="lead-pipeline-summary", markdown=_markdown(summary, reasons),
+                             description="What this pipeline run did.")
+    return summary
+
+
+def _markdown(s: dict[str, Any], reasons: dict[str, int]) -> str:
+    lines = [
+        "# Lead pipeline run", "",
+        f"- files: **{s['files']}** ({s['files_rejected']} rejected)",
+        f"- rows read: **{s['rows_read']}** -> inserted {s['inserted']}, merged {s['merged']}, quarantined {s['quarantined']}",
+        f"- enrichment: {s['enriched']} enriched, {s['partially_enriched']} partial, {s['not_enriched']} not enriched, "
+        f"{s['enrichment_skipped']} skipped (personal email)",
+        f"- scoring ({s['model_version']}): {s['scored']} scored, {s['promoted_mql']} new MQLs, {s['disqualified']} disqualified",
+        f"- routing: {s['routed']} assigned, {s['unroutable']} unroutable",
+        f"- notifications sent: {s['notifications_sent']}", "",
+    ]
+    if reasons:
+        lines += ["| quarantine reason | rows |", "|---|---|"] + [f"| {r} | {n} |" for r, n in reasons.items()]
+    return "\n".join(lines)

@@ -1,0 +1,52 @@
+"""weekly-report: the SDR, funnel and SLA report for one ISO week, as artifacts and files."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from prefect import flow
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+
+from leadops.domain.metrics import previous_week, week_of
+from tasks.common import current_flow_run_id, settings
+from tasks.report import build_report
+
+
+def last_complete_week(tz: str, now: datetime | None = None) -> str:
+    """Return the ISO week before the one containing ``now`` in ``tz``."""
+    return previous_week(week_of(now or datetime.now(timezone.utc), tz))
+
+
+def _run_name() -> str:
+    from prefect.runtime import flow_run
+
+    week = flow_run.parameters.get("week") or last_complete_week(settings().company_time_zone)
+    return f"weekly-report-{week}"
+
+
+@flow(name="weekly-report", flow_run_name=_run_name)
+def weekly_report(week: str | None = None, config_dir: str | None = None, var_dir: str | None = None) -> dict[str, Any]:
+    """Build the report for ``week`` (e.g. 2026-W47; default: last complete week); returns paths and headline."""
+    overrides = {"config_dir": config_dir, "var_dir": var_dir}
+    week = week or last_complete_week(settings(overrides).company_time_zone)
+    res = build_report(week, overrides)
+    h, p = res["headline"], res["previous"]
+    rows = "\n".join(f"| {k.replace('_', ' ')} | {_fmt(h[k])} | {_fmt(p.get(k))} |" for k in h)
+    create_markdown_artifact(
+        key="weekly-report", description=f"Weekly report {week}",
+        markdown=f"# Weekly report {week}\n\n| metric | {week} | {previous_week(week)} |\n|---|---|---|\n{rows}\n\n"
+                 f"HTML report: `{res['html_path']}`\n",
+    )
+    create_table_artifact(key="weekly-report-sdrs", table=res["sdr_rows"] or [{"sdr": "(no activity)"}],
+                          description=f"Per-SDR activity and results, {week}")
+    create_table_artifact(key="weekly-report-funnel", table=res["funnel"] or [{"step": "(no leads)"}],
+                          description=f"Funnel of leads that arrived in {week}")
+    create_link_artifact(key="weekly-report-html", link=res["html_path"], link_text=f"weekly-report-{week}.html")
+    return {"flow_run_id": current_flow_run_id(), "week": week, "report_path": res["html_path"],
+            "csv_paths": res["csv_paths"], "headline": h}
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "—"
+    return f"{v:.3g}" if isinstance(v, float) else str(v)

@@ -1,0 +1,222 @@
+"""The `leadops` command. Every command that runs a flow accepts --json and then prints exactly one
+JSON object on stdout; failures exit non-zero with a one-line reason on stderr.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+# Offline by design: set before Prefect or GX are imported (commands import them lazily).
+for _k, _v in {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "GX_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "INFO"),
+}.items():
+    os.environ.setdefault(_k, _v)
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Lead operations on Prefect.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+run_app = typer.Typer(no_args_is_help=True, help="Run a flow now (through Prefect).")
+app.add_typer(db_app, name="db")
+app.add_typer(run_app, name="run")
+
+JSON_OPT = typer.Option(False, "--json", help="Print one JSON object on stdout.")
+
+
+def _emit(data: dict[str, Any], as_json: bool, human: str | None = None) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data, default=str, ensure_ascii=False) + "\n")
+    else:
+        typer.echo(human if human is not None else json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def _fail(exc: BaseException) -> None:
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    typer.echo(f"leadops: error: {msg}", err=True)
+    raise typer.Exit(1)
+
+
+def _guard(fn):
+    """Run ``fn`` turning any exception into a one-line reason and exit code 1."""
+    try:
+        return fn()
+    except typer.Exit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the CLI boundary reports, it does not trace
+        if os.environ.get("LEADOPS_DEBUG"):
+            raise
+        _fail(exc)
+
+
+def _quiet_prefect_for_json(as_json: bool) -> None:
+    # Prefect logs to stderr; JSON goes alone to stdout either way. Nothing else to do here,
+    # but keep log noise down when a machine is reading.
+    if as_json:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+# --------------------------------------------------------------------------- db
+
+
+@db_app.command("upgrade")
+def db_upgrade(as_json: bool = JSON_OPT) -> None:
+    """Create or migrate the database schema (LEADOPS_DATABASE_URL) to the latest revision."""
+    def go():
+        from leadops.config import get_settings
+        from leadops.db.migrate import upgrade
+
+        s = get_settings()
+        rev = upgrade(s.database_url)
+        _emit({"revision": rev, "database": _safe_url(s.database_url)}, as_json, f"database at revision {rev}")
+    _guard(go)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# --------------------------------------------------------------------------- seed
+
+
+def _seed(seed_value: int, anchor: date | None, leads: int) -> dict[str, Any]:
+    from leadops.config import get_settings, load_rules
+    from leadops.db.migrate import upgrade
+    from leadops.db.session import session_scope
+    from leadops.seed import seed as run_seed
+
+    s = get_settings()
+    upgrade(s.database_url)
+    rules = load_rules(s.config_dir)
+    with session_scope(s.database_url) as session:
+        return run_seed(session, rules, s.inbox_dir, seed=seed_value, anchor=anchor, n_leads=leads)
+
+
+@app.command()
+def seed(
+    seed_value: int = typer.Option(42, "--seed", help="Random seed: same seed and anchor, same sample."),
+    anchor: Optional[str] = typer.Option(None, help="Last day of the sample (YYYY-MM-DD); default today."),
+    leads: int = typer.Option(2000, help="Number of leads over 8 weeks."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Load the roster and a realistic sample: 7 weeks of history in the database, this week's files in the inbox."""
+    _guard(lambda: _emit(_seed(seed_value, date.fromisoformat(anchor) if anchor else None, leads), as_json))
+
+
+# --------------------------------------------------------------------------- run
+
+
+@run_app.command("pipeline")
+def run_pipeline(as_json: bool = JSON_OPT) -> None:
+    """Ingest the inbox, validate, enrich, score and route now."""
+    _quiet_prefect_for_json(as_json)
+
+    def go():
+        from flows.lead_pipeline import lead_pipeline
+
+        _emit(lead_pipeline(), as_json)
+    _guard(go)
+
+
+@run_app.command("sla")
+def run_sla(
+    now: Optional[str] = typer.Option(None, help="Evaluate as of this instant (ISO 8601 with offset)."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Sweep open SLA clocks: reminders, breaches, reassignments."""
+    _quiet_prefect_for_json(as_json)
+
+    def go():
+        from flows.enforce_sla import enforce_sla
+
+        at = datetime.fromisoformat(now) if now else None
+        if at is not None and at.tzinfo is None:
+            raise ValueError(f"--now {now!r} needs a UTC offset, e.g. 2026-11-20T18:00:00+01:00")
+        _emit(enforce_sla(now=at), as_json)
+    _guard(go)
+
+
+@run_app.command("report")
+def run_report(
+    week: Optional[str] = typer.Option(None, help="ISO week such as 2026-W47; default: last complete week."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Build the weekly report (artifacts, HTML, CSV) for one ISO week."""
+    _quiet_prefect_for_json(as_json)
+
+    def go():
+        from flows.weekly_report import weekly_report
+
+        _emit(weekly_report(week=week), as_json)
+    _guard(go)
+
+
+# --------------------------------------------------------------------------- demo
+
+
+@app.command()
+def demo(
+    seed_value: int = typer.Option(42, "--seed"),
+    anchor: Optional[str] = typer.Option(None, help="Last day of the sample (YYYY-MM-DD); default today."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Set up the database, seed the sample and run every flow once; prints what each stage did."""
+    _quiet_prefect_for_json(as_json)
+
+    def go():
+        from flows.enforce_sla import enforce_sla
+        from flows.lead_pipeline import lead_pipeline
+        from flows.weekly_report import weekly_report
+
+        seeded = _seed(seed_value, date.fromisoformat(anchor) if anchor else None, 2000)
+        pipe = lead_pipeline()
+        sla = enforce_sla()
+        rep = weekly_report()
+        out = {
+            "seeded": seeded,
+            "ingested": pipe["inserted"] + pipe["merged"], "inserted": pipe["inserted"], "merged": pipe["merged"],
+            "quarantined": pipe["quarantined"], "quarantine_reasons": pipe["quarantine_reasons"],
+            "enriched": pipe["enriched"] + pipe["partially_enriched"], "scored": pipe["scored"],
+            "promoted_mql": pipe["promoted_mql"], "routed": pipe["routed"], "unroutable": pipe["unroutable"],
+            "notifications_sent": pipe["notifications_sent"] + sla["notifications_sent"],
+            "sla_open": sla["open"], "sla_reminded": sla["reminded"], "sla_breached": sla["breached"],
+            "sla_reassigned": sla["reassigned"], "report_week": rep["week"],
+            "report_path": str(Path(rep["report_path"]).resolve()),
+            "flow_runs": {"lead-pipeline": pipe["flow_run_id"], "enforce-sla": sla["flow_run_id"],
+                          "weekly-report": rep["flow_run_id"]},
+        }
+        _emit(out, as_json, _demo_text(out))
+    _guard(go)
+
+
+def _demo_text(o: dict[str, Any]) -> str:
+    return "\n".join([
+        "",
+        "leadops demo: done",
+        f"  ingested     {o['ingested']:>6}  ({o['inserted']} new leads, {o['merged']} merged into existing)",
+        f"  quarantined  {o['quarantined']:>6}  " + ", ".join(f"{r}: {n}" for r, n in list(o["quarantine_reasons"].items())[:3]),
+        f"  enriched     {o['enriched']:>6}",
+        f"  scored       {o['scored']:>6}  ({o['promoted_mql']} new MQLs)",
+        f"  routed       {o['routed']:>6}  ({o['unroutable']} unroutable)",
+        f"  sla open     {o['sla_open']:>6}  ({o['sla_reminded']} reminded, {o['sla_breached']} breached, {o['sla_reassigned']} reassigned)",
+        f"  notifications{o['notifications_sent']:>6}  (written as .eml files under var/outbox)",
+        f"  report       {o['report_week']}: {o['report_path']}",
+        "",
+        "Watch these runs in the Prefect UI: see README, 'Watching runs'.",
+    ])
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Notifications: senders behind one Protocol, fed by the database outbox."""

@@ -1,0 +1,1 @@
+"""Enrichment providers behind one Protocol (see base.py)."""

@@ -1,0 +1,1 @@
+"""Sources layer: readers for lead files (CSV, JSON Lines) and CRM-style APIs."""

@@ -1,0 +1,473 @@
+"""Reading lead files (CSV and JSON Lines) robustly.
+
+What this module guarantees, so ingest can key and explain every row:
+
+* Encoding: UTF-8 (with or without BOM), UTF-16/32 with BOM, Windows-1252 (Excel
+  "CSV" exports on French/Western Windows), Latin-1 as a last resort. Binary
+  files (NUL bytes, control characters) are rejected.
+* Delimiter: ``,`` ``;`` tab or ``|``, detected (``.tsv`` is always tab).
+  Quoted fields may contain delimiters and newlines.
+* Headers are mapped to canonical lead fields: an explicit per-source ``columns``
+  mapping first, then :data:`DEFAULT_ALIASES` (English and French headers),
+  both compared exactly and then ignoring case, accents, spaces and punctuation.
+* ``RawRow.row_number`` is the 1-based **physical line number** in the file of
+  the line where the record starts (what a text editor shows; in a usual CSV the
+  header is line 1 and the first data row line 2; in JSON Lines it is the
+  object's line). With the file's SHA-256 it is the idempotency key of a row.
+* Nothing is lost: blank rows are skipped, cells beyond the header are kept in
+  ``raw["_extra"]``, and unreadable JSON lines become rows with empty ``fields``
+  and ``raw["_error"]`` so they can be quarantined with a reason. Problems that
+  make the whole file unusable raise :class:`FileRejected`.
+
+No Prefect, no SQLAlchemy: tasks call these functions.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from leadops.domain.normalize import clean_text, fold
+
+__all__ = [
+    "CANONICAL_FIELDS",
+    "CSV_EXTENSIONS",
+    "DEFAULT_ALIASES",
+    "DELIMITERS",
+    "JSONL_EXTENSIONS",
+    "FileRead",
+    "FileRejected",
+    "RawRow",
+    "decode_bytes",
+    "detect_delimiter",
+    "header_key",
+    "map_headers",
+    "read_lead_file",
+    "sha256_file",
+]
+
+CANONICAL_FIELDS: tuple[str, ...] = (
+    "email", "first_name", "last_name", "full_name", "company", "job_title", "phone", "country",
+    "website", "source", "campaign", "created_at", "language", "consent",
+)
+DELIMITERS: tuple[str, ...] = (",", ";", "\t", "|")
+CSV_EXTENSIONS = frozenset({".csv", ".txt", ".tsv"})
+JSONL_EXTENSIONS = frozenset({".jsonl", ".ndjson"})
+UNDECODABLE = "not valid UTF-8 or Windows-1252 text"
+
+
+class FileRejected(Exception):
+    """A whole file cannot be read; ``problem`` says why and what is wrong.
+
+    ``str()`` is ``"<path>: <problem>"``, e.g.
+    ``"inbox/x.csv: required column 'email' is missing (found: Nom, Prénom, Société)"``.
+    """
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.problem}"
+
+
+@dataclass
+class RawRow:
+    """One record of a lead file.
+
+    ``row_number``: 1-based physical line number where the record starts.
+    ``fields``: canonical field -> cleaned value (trimmed, whitespace collapsed,
+    empty/placeholder -> ``None``), one key per mapped field.
+    ``raw``: original header -> value exactly as read (``None`` for a missing
+    cell), plus ``"_extra"`` (JSON list of cells beyond the header) or, for an
+    unreadable JSON line, ``"_line"`` and ``"_error"``.
+    """
+
+    row_number: int
+    fields: dict[str, str | None]
+    raw: dict[str, str | None]
+
+
+@dataclass
+class FileRead:
+    """Result of :func:`read_lead_file`: one entry in ``rows`` per non-blank record."""
+
+    path: Path
+    encoding: str
+    delimiter: str | None  # None for JSON Lines
+    header: list[str]
+    rows: list[RawRow] = field(default_factory=list)
+    unmapped_columns: list[str] = field(default_factory=list)
+    #: header -> canonical field for the mapped columns, in header order.
+    mapping: dict[str, str] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- hashing, decoding
+
+
+def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
+    """Return the hex SHA-256 of the file's bytes (the file's idempotency key)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE: it starts with the same two bytes
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_BINARY_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+def decode_bytes(data: bytes) -> tuple[str, str]:
+    """Return ``(text, encoding)`` for the bytes of a text file.
+
+    UTF-32/UTF-16 with a BOM -> ``"utf-32"``/``"utf-16"``; otherwise strict
+    UTF-8 (``"utf-8-sig"`` when a BOM is present and removed, else
+    ``"utf-8"``), then strict Windows-1252 (``"cp1252"``), then ``"latin-1"``.
+    Raises ``ValueError`` when the decoded text looks binary (NUL or other
+    control characters), e.g. an .xlsx renamed to .csv.
+    """
+    text: str | None = None
+    encoding = ""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            try:
+                text, encoding = data.decode(name), name
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"{UNDECODABLE} ({name} BOM but invalid {name}: {exc.reason})") from exc
+            break
+    if text is None:
+        for name in ("utf-8-sig", "cp1252", "latin-1"):
+            try:
+                text = data.decode(name)
+            except UnicodeDecodeError:
+                continue
+            encoding = name
+            if name == "utf-8-sig" and not data.startswith(codecs.BOM_UTF8):
+                encoding = "utf-8"
+            break
+    assert text is not None  # latin-1 decodes any bytes
+    text = text.lstrip("\ufeff")
+    bad = _BINARY_CHARS.search(text)
+    if bad:
+        raise ValueError(f"{UNDECODABLE} (binary character {bad.group()!r} at offset {bad.start()})")
+    return text, encoding
+
+
+# --------------------------------------------------------------------------- delimiter
+
+
+def _first_line_outside_quotes(sample: str) -> str:
+    in_quotes = False
+    for index, char in enumerate(sample):
+        if char == '"':
+            in_quotes = not in_quotes
+        elif char in "\r\n" and not in_quotes:
+            return sample[:index]
+    return sample
+
+
+def _count_outside_quotes(line: str, delimiter: str) -> int:
+    count, in_quotes = 0, False
+    for char in line:
+        if char == '"':
+            in_quotes = not in_quotes
+        elif char == delimiter and not in_quotes:
+            count += 1
+    return count
+
+
+def detect_delimiter(sample: str) -> str:
+    """Return the delimiter of a CSV sample: one of ``,`` ``;`` tab ``|``.
+
+    ``csv.Sniffer`` restricted to those four decides when its answer also
+    appears in the header line; otherwise the delimiter occurring most often in
+    the header line outside quotes wins (ties: ``,`` then ``;`` then tab then
+    ``|``). A sample with none of them (a one-column file) gives ``","``.
+    """
+    sample = sample.lstrip("\ufeff")
+    header = _first_line_outside_quotes(sample.lstrip("\r\n"))
+    counts = {d: _count_outside_quotes(header, d) for d in DELIMITERS}
+    # Sniff whole lines only: a cut last line skews the consistency check.
+    cut = max(sample.rfind("\n"), sample.rfind("\r"))
+    sniff_sample = sample[: cut + 1] if cut > 0 else sample
+    try:
+        sniffed = csv.Sniffer().sniff(sniff_sample, delimiters="".join(DELIMITERS)).delimiter
+    except csv.Error:
+        sniffed = None
+    if sniffed in counts and counts[sniffed] > 0:
+        return sniffed
+    best = max(DELIMITERS, key=lambda d: counts[d])  # max keeps the first of equal counts
+    return best if counts[best] > 0 else ","
+
+
+# --------------------------------------------------------------------------- header mapping
+
+_ALIASES_BY_FIELD: dict[str, tuple[str, ...]] = {
+    "email": ("Email", "E-mail", "Email Address", "E-mail address", "Courriel", "Adresse e-mail",
+              "Adresse email", "Adresse mail", "Adresse courriel", "Mail", "Work email", "Business email",
+              "Email professionnel"),
+    "first_name": ("First Name", "Firstname", "Given name", "Forename", "Prénom"),
+    "last_name": ("Last Name", "Lastname", "Surname", "Family name", "Nom", "Nom de famille"),
+    "full_name": ("Name", "Full name", "Nom complet", "Contact name", "Nom et prénom", "Prénom et nom",
+                  "Prénom nom", "Nom prénom"),
+    "company": ("Company", "Company Name", "Organization", "Organisation", "Organization name",
+                "Société", "Entreprise", "Raison sociale", "Account name", "Employer", "Nom de l'entreprise",
+                "Nom de la société"),
+    "job_title": ("Job Title", "Title", "Position", "Job", "Role", "Rôle", "Fonction", "Poste",
+                  "Intitulé de poste", "Intitulé du poste", "Titre"),
+    "phone": ("Phone", "Phone Number", "Telephone", "Telephone number", "Téléphone", "Tél", "Tel",
+              "Mobile", "Mobile phone", "Portable", "Numéro de téléphone", "GSM"),
+    "country": ("Country", "Pays", "Country code", "Code pays", "Country/Region"),
+    "website": ("Website", "Web site", "Company website", "Site web", "Site internet", "Site", "URL"),
+    "source": ("Source", "Lead Source", "Origine", "Source du lead", "Origin"),
+    "campaign": ("Campaign", "Campaign name", "Campagne", "UTM campaign"),
+    "created_at": ("Created", "Created At", "Created date", "Creation date", "Date", "Date de création",
+                   "Submitted at", "Submission date", "Date de soumission", "Timestamp"),
+    "language": ("Language", "Langue", "Lang", "Locale"),
+    "consent": ("Consent", "Opt-in", "Optin", "Consentement", "GDPR consent", "Marketing consent"),
+}
+
+
+def header_key(header: str) -> str:
+    """Return the comparison key of a header: casefolded, accents, spaces and punctuation removed.
+
+    "Adresse e-mail" -> "adresseemail", "Date de création" -> "datedecreation", "first_name" -> "firstname".
+    """
+    return re.sub(r"[\W_]+", "", fold(header))
+
+
+def _build_aliases() -> dict[str, str]:
+    aliases: dict[str, str] = {}
+    for canonical, names in _ALIASES_BY_FIELD.items():
+        for name in (canonical, *names):
+            key = header_key(name)
+            if aliases.setdefault(key, canonical) != canonical:
+                raise ValueError(f"header alias {name!r} maps to both {aliases[key]} and {canonical}")
+    return aliases
+
+
+#: Normalized header (see :func:`header_key`) -> canonical field.
+DEFAULT_ALIASES: dict[str, str] = _build_aliases()
+
+
+def map_headers(
+    header: list[str], columns: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """Return ``(mapping, unmapped)``: header -> canonical field, and the headers left over.
+
+    Explicit ``columns`` (source header -> canonical field) claim fields first,
+    matched exactly and then by :func:`header_key`; the remaining headers are
+    looked up in :data:`DEFAULT_ALIASES`. Each field is taken by one header
+    only: the first claimant wins and later ones are unmapped. Raises
+    ``ValueError`` if ``columns`` names a field outside :data:`CANONICAL_FIELDS`.
+    """
+    columns = dict(columns or {})
+    unknown = sorted({f for f in columns.values() if f not in CANONICAL_FIELDS})
+    if unknown:
+        raise ValueError(
+            f"columns mapping targets unknown field(s) {', '.join(unknown)}; "
+            f"use one of {', '.join(CANONICAL_FIELDS)}"
+        )
+    explicit_by_key = {}
+    for source_header, target in columns.items():
+        explicit_by_key.setdefault(header_key(source_header), target)
+
+    mapping: dict[str, str] = {}
+    taken: set[str] = set()
+    for name in header:  # explicit mapping first
+        target = columns.get(name) or explicit_by_key.get(header_key(name))
+        if target and target not in taken:
+            mapping[name] = target
+            taken.add(target)
+    for name in header:  # then the default aliases
+        if name in mapping or name in columns or header_key(name) in explicit_by_key:
+            continue
+        target = DEFAULT_ALIASES.get(header_key(name))
+        if target and target not in taken:
+            mapping[name] = target
+            taken.add(target)
+    ordered = {name: mapping[name] for name in header if name in mapping}
+    unmapped = [name for name in header if name not in mapping]
+    return ordered, unmapped
+
+
+def _check_required(path: str | Path, header: list[str], mapping: dict[str, str],
+                    required: Iterable[str]) -> None:
+    missing = [f for f in required if f not in mapping.values()]
+    if not missing:
+        return
+    found = ", ".join(header) if header else "no columns"
+    if len(missing) == 1:
+        problem = f"required column '{missing[0]}' is missing (found: {found})"
+    else:
+        problem = f"required columns {', '.join(repr(m) for m in missing)} are missing (found: {found})"
+    raise FileRejected(path, problem)
+
+
+def _unique_headers(cells: list[str]) -> list[str]:
+    """Trimmed header names; blanks become ``column_<n>``, repeats get ``_2``, ``_3``..."""
+    seen: dict[str, int] = {}
+    out: list[str] = []
+    for index, cell in enumerate(cells, start=1):
+        name = " ".join(cell.replace("\ufeff", "").split()) or f"column_{index}"
+        base = name
+        while name in seen:
+            seen[base] += 1
+            name = f"{base}_{seen[base]}"
+        seen.setdefault(name, 1)
+        out.append(name)
+    return out
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def read_lead_file(
+    path: str | Path,
+    columns: Mapping[str, str] | None = None,
+    required: Iterable[str] = ("email",),
+) -> FileRead:
+    """Read a CSV (``.csv``/``.txt``/``.tsv``) or JSON Lines (``.jsonl``/``.ndjson``) lead file.
+
+    Returns a :class:`FileRead` with one :class:`RawRow` per non-blank record
+    (a header with no data rows gives zero rows). ``columns`` maps source
+    headers to canonical fields and takes precedence over
+    :data:`DEFAULT_ALIASES`; ``required`` lists canonical fields that must be
+    mapped (``full_name`` never stands in for ``email``).
+
+    Raises :class:`FileRejected` for an unsupported extension, a zero-byte or
+    whitespace-only file ("file is empty"), undecodable/binary content, an
+    unterminated quoted CSV field, or a missing required column (the message
+    lists the headers found). For JSON Lines the required check only runs if at
+    least one line is a JSON object; the header is the union of the objects'
+    keys in order of first appearance.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in CSV_EXTENSIONS | JSONL_EXTENSIONS:
+        expected = ", ".join(sorted(CSV_EXTENSIONS | JSONL_EXTENSIONS))
+        raise FileRejected(path, f"unsupported file type '{suffix or '(none)'}' (expected one of {expected})")
+    data = Path(path).read_bytes()
+    try:
+        text, encoding = decode_bytes(data)
+    except ValueError:
+        raise FileRejected(path, UNDECODABLE) from None
+    if not text.strip():
+        raise FileRejected(path, "file is empty")
+    required = tuple(required)
+    if suffix in JSONL_EXTENSIONS:
+        return _read_jsonl(path, text, encoding, columns, required)
+    return _read_csv(path, text, encoding, suffix, columns, required)
+
+
+def _cleaned_fields(mapping: dict[str, str], raw: Mapping[str, str | None]) -> dict[str, str | None]:
+    return {target: clean_text(raw.get(source)) for source, target in mapping.items()}
+
+
+def _read_csv(path: str | Path, text: str, encoding: str, suffix: str,
+              columns: Mapping[str, str] | None, required: tuple[str, ...]) -> FileRead:
+    delimiter = "\t" if suffix == ".tsv" else detect_delimiter(text[:65536])
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header: list[str] | None = None
+    mapping: dict[str, str] = {}
+    unmapped: list[str] = []
+    rows: list[RawRow] = []
+    previous_line = 0
+    try:
+        for cells in reader:
+            first_line, previous_line = previous_line + 1, reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue  # blank line, or a row of empty cells (";;;;" from Excel)
+            if header is None:
+                header = _unique_headers(cells)
+                mapping, unmapped = map_headers(header, columns)
+                _check_required(path, header, mapping, required)
+                continue
+            raw: dict[str, str | None] = {
+                name: (cells[i] if i < len(cells) else None) for i, name in enumerate(header)
+            }
+            extra = cells[len(header):]
+            if any(cell.strip() for cell in extra):
+                raw["_extra"] = json.dumps(extra, ensure_ascii=False)
+            rows.append(RawRow(first_line, _cleaned_fields(mapping, raw), raw))
+    except csv.Error as exc:
+        raise FileRejected(path, f"malformed CSV at line {reader.line_num}: {exc}") from None
+    if rows and _unterminated_quote(text, rows[-1].row_number, delimiter):
+        raise FileRejected(
+            path,
+            f"unterminated quoted field in the record starting at line {rows[-1].row_number} "
+            "(a closing \" is missing; the rest of the file was read as one value)",
+        )
+    if header is None:  # only blank rows: treat like an empty file
+        raise FileRejected(path, "file is empty")
+    return FileRead(Path(path), encoding, delimiter, header, rows, unmapped, mapping)
+
+
+def _unterminated_quote(text: str, first_line: int, delimiter: str) -> bool:
+    """True if the record starting at ``first_line`` runs to the end of the text inside quotes."""
+    tail = "".join(io.StringIO(text, newline="").readlines()[first_line - 1:])
+    if '"' not in tail:
+        return False
+    try:
+        for _ in csv.reader(io.StringIO(tail, newline=""), delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
+
+
+def _json_cell(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _read_jsonl(path: str | Path, text: str, encoding: str,
+                columns: Mapping[str, str] | None, required: tuple[str, ...]) -> FileRead:
+    parsed: list[tuple[int, dict[str, str | None] | None, str, str | None]] = []
+    header: list[str] = []
+    seen: set[str] = set()
+    # Split on \n only: str.splitlines() would also split on U+2028 etc., which
+    # JSON allows unescaped inside strings.
+    for line_number, line in enumerate(text.split("\n"), start=1):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            parsed.append((line_number, None, line, f"invalid JSON: {exc}"))
+            continue
+        if not isinstance(obj, dict):
+            parsed.append((line_number, None, line, f"invalid JSON: expected an object, got {type(obj).__name__}"))
+            continue
+        raw = {str(key): _json_cell(value) for key, value in obj.items()}
+        for key in raw:
+            if key not in seen:
+                seen.add(key)
+                header.append(key)
+        parsed.append((line_number, raw, line, None))
+
+    mapping, unmapped = map_headers(header, columns)
+    if header:
+        _check_required(path, header, mapping, required)
+    rows: list[RawRow] = []
+    for line_number, raw, line, error in parsed:
+        if raw is None:
+            rows.append(RawRow(line_number, {}, {"_line": line, "_error": error}))
+        else:
+            rows.append(RawRow(line_number, _cleaned_fields(mapping, raw), raw))
+    return FileRead(Path(path), encoding, None, header, rows, unmapped, mapping)

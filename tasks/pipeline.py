@@ -1,0 +1,64 @@
+"""Tasks of the lead pipeline: ingest files, enrich, score, route, deliver notifications."""
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from leadops.notify.outbox import deliver
+from leadops.notify.senders import sender_for
+from leadops.services import enrich, ingest, route, score
+from tasks.common import current_flow_run_id, rules, settings, unit_of_work
+
+
+@task(cache_policy=NO_CACHE)
+def discover_inbox(overrides: dict[str, Any]) -> list[str]:
+    """Return the paths of lead files waiting in the inbox."""
+    return [str(p) for p in ingest.discover(settings(overrides).inbox_dir)]
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 20], task_run_name="ingest-{path}")
+def ingest_file(path: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Ingest one file in one transaction; returns its outcome (rejected files are an outcome, not an error)."""
+    s = settings(overrides)
+    with unit_of_work(s) as session:
+        out = ingest.ingest_file(session, Path(path), rules(s), s, flow_run_id=current_flow_run_id(), move=False)
+    # Move only after the commit: a crash before it leaves the file in the inbox for the rerun.
+    out.moved_to = str(ingest._move(Path(path), s.var_dir / ("failed" if out.status == "rejected" else "processed"),
+                                    out.as_dict()))
+    return out.as_dict()
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
+def enrich_leads(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Enrich pending leads through the provider waterfall; returns counts."""
+    s = settings(overrides)
+    with unit_of_work(s) as session:
+        return asdict(enrich.enrich_pending(session, rules(s)))
+
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
+def score_leads(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Score open leads and move lifecycle stages; returns counts."""
+    s = settings(overrides)
+    with unit_of_work(s) as session:
+        return asdict(score.score_open_leads(session, rules(s), flow_run_id=current_flow_run_id()))
+
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
+def route_leads(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Route unowned MQLs to SDRs; returns counts and the assignments made."""
+    s = settings(overrides)
+    with unit_of_work(s) as session:
+        return asdict(route.route_pending(session, rules(s), s.company_time_zone, flow_run_id=current_flow_run_id()))
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 30])
+def deliver_notifications(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Send pending outbox messages; returns sent/failed counts."""
+    s = settings(overrides)
+    with unit_of_work(s) as session:
+        return asdict(deliver(session, sender_for(s)))

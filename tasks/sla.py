@@ -1,0 +1,35 @@
+"""Tasks of SLA enforcement: sweep clocks, emit one Prefect event per breach."""
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from leadops.services import sla
+from tasks.common import current_flow_run_id, rules, settings, unit_of_work
+
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
+def sweep_clocks(overrides: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    """Evaluate open SLA clocks as of ``now``; returns counts and the new breaches."""
+    s = settings(overrides)
+    with unit_of_work(s) as session:
+        return asdict(sla.enforce(session, rules(s), s.company_time_zone, now=now, flow_run_id=current_flow_run_id()))
+
+
+@task(cache_policy=NO_CACHE)
+def emit_breach_events(breaches: list[dict[str, Any]]) -> int:
+    """Emit `leadops.sla.breached` per new breach so Prefect automations can react; returns the count."""
+    from prefect.events import emit_event
+
+    for b in breaches:
+        emit_event(
+            event="leadops.sla.breached",
+            resource={"prefect.resource.id": f"leadops.lead.{b['lead_id']}", "leadops.policy": b["policy"]},
+            related=[{"prefect.resource.id": f"leadops.sdr.{b['sdr']}", "prefect.resource.role": "owner"}],
+            payload={"clock_id": b["clock_id"], "policy": b["policy"]},
+        )
+    return len(breaches)

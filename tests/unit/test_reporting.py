@@ -1,0 +1,209 @@
+"""Weekly HTML report and spreadsheet-safe CSV."""
+
+from __future__ import annotations
+
+import csv
+import re
+import subprocess
+import sys
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from leadops.domain.metrics import LeadFact, QualityFact, funnel, quality, sla_summary
+from leadops.reporting.csv_safe import neutralize, write_csv
+from leadops.reporting.html import DASH, format_value, render_weekly_report
+
+HOSTILE = "<script>alert(1)</script>"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def make_report(**overrides):
+    t0 = datetime(2026, 11, 3, 10, tzinfo=timezone.utc)
+    leads = [
+        LeadFact(1, "web_form", t0, "sal", frozenset({"mql", "sal"}), None, "alice", t0, t0, True),
+        LeadFact(2, "web_form", t0, "new", frozenset(), None, None, None, None, None),
+    ]
+    report = {
+        "week": "2026-W45",
+        "previous_week": "2026-W44",
+        "generated_at": "2026-11-09T07:00:00+00:00",
+        "time_zone": "Europe/Paris",
+        "headline": {"leads": 120, "mqls": 40, "meetings_booked": 9, "sla_compliance": 0.875, "pipeline": 15000.0},
+        "headline_previous": {"leads": 100, "mqls": 44, "meetings_booked": 9, "sla_compliance": 0.9, "pipeline": None},
+        "funnel": funnel(leads),
+        "sdr_rows": [
+            {"sdr": "alice", "calls": 7, "connect_rate": 4 / 7, "reply_rate": None, "meetings_booked": 2, "saos": 1},
+            {"sdr": HOSTILE, "calls": 0, "connect_rate": None, "reply_rate": 0.5, "meetings_booked": 1, "saos": 0},
+            {"sdr": "R$ 1 $x$ & co", "calls": 1, "connect_rate": 0.0, "reply_rate": None, "meetings_booked": 0, "saos": 0},
+        ],
+        "sla": sla_summary(leads),
+        "first_touch_hours": [0.2, 0.5, 1.0, 1.5, 3.0, 8.0],
+        "trend": [
+            {"week": f"2026-W{w}", "leads": 100 + w, "mqls": 30 + w % 5, "meetings": 8, "saos": 3}
+            for w in range(38, 46)
+        ],
+        "disqualification_reasons": [{"reason": "out_of_icp", "count": 3, "share": 0.75},
+                                     {"reason": HOSTILE, "count": 1, "share": 0.25}],
+        "quality": quality([QualityFact("web_form", 150, 6), QualityFact("csv_upload", 0, 0)], 30, 40),
+    }
+    report.update(overrides)
+    return report
+
+
+@pytest.fixture(scope="module")
+def page() -> str:
+    return render_weekly_report(make_report())
+
+
+# --------------------------------------------------------------------------- #
+# HTML
+# --------------------------------------------------------------------------- #
+def test_report_is_a_complete_html_page(page):
+    assert page.startswith("<!DOCTYPE html>")
+    assert "</html>" in page
+    assert '<meta charset="utf-8">' in page
+    assert "2026-W45" in page and "2026-W44" in page and "Europe/Paris" in page
+
+
+def test_report_has_no_external_resources_at_all(page):
+    lowered = page.lower()
+    assert "http://" not in lowered
+    assert "https://" not in lowered
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:|//)""", lowered)
+    assert "@import" not in lowered
+    assert "url(" not in lowered
+    assert "<link" not in lowered
+    assert "<script" not in lowered  # neither ours nor the hostile SDR's
+
+
+def test_report_escapes_hostile_names(page):
+    assert HOSTILE not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "R$ 1 $x$ &amp; co" in page
+
+
+def test_report_embeds_charts_as_inline_images(page):
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(images) == 4  # funnel, per-SDR bars, first-touch histogram, trend
+    assert all(len(i) > 1000 for i in images)
+
+
+def test_report_shows_dash_for_none_and_percentages_with_one_decimal(page):
+    assert DASH in page
+    assert "57.1%" in page  # alice connect rate 4/7
+    assert "87.5%" in page  # headline SLA compliance
+    assert "−2.5 pp" in page or "-2.5 pp" in page  # 87.5% vs 90.0%
+    assert "+20" in page  # leads 120 vs 100
+
+
+def test_empty_report_renders_without_charts_or_errors():
+    page = render_weekly_report({"week": "2026-W45"})
+    assert "No data for this week." in page
+    assert "data:image/png" not in page
+    assert "http" not in page.lower()
+
+
+def test_none_rates_render_as_dash_not_zero():
+    page = render_weekly_report(make_report(sdr_rows=[{"sdr": "bob", "connect_rate": None}], funnel=funnel([])))
+    assert re.search(r"<td[^>]*>" + DASH + "</td>", page)
+    assert "0.0%" not in page.split("SDRs")[1].split("Follow-up SLA")[0]
+
+
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("connect_rate", None, DASH),
+        ("connect_rate", 0.0, "0.0%"),
+        ("connect_rate", 4 / 7, "57.1%"),
+        ("sla_compliance", 1.0, "100.0%"),
+        ("share", 0.25, "25.0%"),
+        ("rate_from_top", 0.1, "10.0%"),
+        ("calls", 1234, "1,234"),
+        ("pipeline", 15000.0, "15,000"),
+        ("activities_per_meeting", 9.5, "9.5"),
+        ("first_touch_median_hours", 2.54, "2.5 h"),
+        ("sdr", "alice", "alice"),
+    ],
+)
+def test_format_value(key, value, expected):
+    assert format_value(key, value) == expected
+
+
+def test_importing_the_html_module_does_not_import_pyplot():
+    code = "import sys, leadops.reporting.html; print('matplotlib.pyplot' in sys.modules, 'matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT).stdout.split()
+    assert out == ["False", "False"]
+
+
+def test_rendering_does_not_import_pyplot():
+    code = (
+        "import sys, json; from leadops.reporting.html import render_weekly_report;"
+        "render_weekly_report({'week': 'W', 'first_touch_hours': [1.0, 2.0]});"
+        "print('matplotlib.pyplot' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT).stdout.split()
+    assert out == ["False"]
+
+
+# --------------------------------------------------------------------------- #
+# CSV
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ('=HYPERLINK("http://evil.example","click")', '\'=HYPERLINK("http://evil.example","click")'),
+        ("+1", "'+1"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1:A2)", "'@SUM(A1:A2)"),
+        ("\tcmd", "'\tcmd"),
+        ("\rcmd", "'\rcmd"),
+        ("＝1+1", "'＝1+1"),
+        ("Zoë Dupont", "Zoë Dupont"),
+        ("a=b", "a=b"),
+        ("", ""),
+        (None, ""),
+        (-2, "-2"),
+        (-2.5, "-2.5"),
+        (Decimal("-10.50"), "-10.50"),
+        (42, "42"),
+        (True, "true"),
+        (float("nan"), ""),
+        (datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc), "2026-11-02T09:00:00+00:00"),
+    ],
+)
+def test_neutralize(value, expected):
+    assert neutralize(value) == expected
+
+
+def test_write_csv_round_trip(tmp_path):
+    rows = [
+        {"sdr": "Zoë", "note": '=HYPERLINK("http://evil.example","x")', "delta": -2, "rate": 0.5},
+        {"sdr": "+1", "note": "-2+3", "delta": -2.5},
+        {"sdr": "@SUM", "note": 'multi\nline, "quoted"', "delta": None, "rate": None},
+    ]
+    path = write_csv(tmp_path / "out.csv", rows)
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM for Excel
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        got = list(csv.reader(fh))
+    assert got == [
+        ["sdr", "note", "delta", "rate"],
+        ["Zoë", '\'=HYPERLINK("http://evil.example","x")', "-2", "0.5"],
+        ["'+1", "'-2+3", "-2.5", ""],
+        ["'@SUM", 'multi\nline, "quoted"', "", ""],
+    ]
+
+
+def test_write_csv_with_explicit_columns_and_hostile_header(tmp_path):
+    path = write_csv(tmp_path / "cols.csv", [{"a": 1, "b": 2, "=x": "y"}], columns=["b", "=x", "missing"])
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        got = list(csv.DictReader(fh))
+    assert got == [{"b": "2", "'=x": "y", "missing": ""}]
+
+
+def test_write_csv_without_rows_writes_header_only(tmp_path):
+    path = write_csv(tmp_path / "empty.csv", [], columns=["sdr", "calls"])
+    assert path.read_bytes() == b"\xef\xbb\xbfsdr,calls\r\n"
