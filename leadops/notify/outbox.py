@@ -20,8 +20,8 @@ def enqueue(session: Session, *, key: str, kind: str, recipient: str, subject: s
     values = dict(key=key, kind=kind, recipient=recipient, subject=subject, body=body, lead_id=lead_id,
                   status="pending", attempts=0, created_at=utcnow(), channel="email")
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    result = session.execute(insert(Notification).values(**values).on_conflict_do_nothing(index_elements=["key"]))
-    return result.rowcount == 1
+    stmt = insert(Notification).values(**values).on_conflict_do_nothing(index_elements=["key"]).returning(Notification.id)
+    return session.execute(stmt).scalar() is not None
 
 
 @dataclass

@@ -123,9 +123,10 @@ def normalize_row(row: RawRow, src: FileSource | None, rules: Rules, tz: str, no
     }
 
 
-def _quarantine_reasons(frame: pd.DataFrame, failures: dict[int, list[str]], rules: Rules) -> dict[int, list[str]]:
+def _quarantine_reasons(records: list[dict[str, Any]], failures: dict[int, list[str]], rules: Rules) -> dict[int, list[str]]:
+    """Return row index -> reasons: GX failures plus the checks that need the rule files."""
     reasons = {i: list(r) for i, r in failures.items()}
-    for i, rec in enumerate(frame.to_dict("records")):
+    for i, rec in enumerate(records):
         extra = []
         if rec.get("raw_error"):
             extra.append(f"unreadable record: {rec['raw_error']}")
@@ -171,15 +172,16 @@ def ingest_file(session: Session, path: Path, rules: Rules, settings: Settings, 
             out.moved_to = str(_move(path, settings.var_dir / "failed", out.as_dict()))
         return out
 
-    frame = pd.DataFrame([normalize_row(r, src, rules, settings.company_time_zone, now) for r in read.rows])
-    outcome = validate_rows(frame, settings.expectations_dir / "leads_intake.json") if len(frame) else None
-    reasons = _quarantine_reasons(frame, outcome.failures if outcome else {}, rules) if len(frame) else {}
+    # Records stay Python dicts (pandas would turn None into a truthy NaN); the frame is for GX only.
+    records = [normalize_row(r, src, rules, settings.company_time_zone, now) for r in read.rows]
+    outcome = validate_rows(pd.DataFrame(records), settings.expectations_dir / "leads_intake.json") if records else None
+    reasons = _quarantine_reasons(records, outcome.failures if outcome else {}, rules)
     out = FileOutcome(str(path), "done", batch.id, rows_read=len(read.rows))
     raw_by_row = {r.row_number: r.raw for r in read.rows}
     counter: Counter[str] = Counter()
 
     quarantine_rows, good = [], []
-    for i, rec in enumerate(frame.to_dict("records") if len(frame) else []):
+    for i, rec in enumerate(records):
         if i in reasons:
             counter.update(reasons[i])
             quarantine_rows.append(dict(ingest_batch_id=batch.id, source=batch.source, origin=str(path),

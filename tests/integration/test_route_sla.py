@@ -1,0 +1,169 @@
+"""Score -> route -> SLA -> outbox on a real database (both backends), with time travel."""
+import socket
+from datetime import datetime, timedelta, timezone
+from email import message_from_bytes
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from leadops.db.models import Activity, Assignment, Lead, Notification, Sdr, SlaClock, SlaEvent
+from leadops.notify.outbox import deliver, enqueue
+from leadops.notify.senders import FileSender, SmtpSender
+from leadops.services.enrich import enrich_pending
+from leadops.services.ingest import ingest_file
+from leadops.services.route import route_pending
+from leadops.services.score import score_open_leads
+from leadops.services.sla import enforce
+
+MONDAY_10_PARIS = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+CSV = (
+    "Email,First Name,Last Name,Company,Job Title,Country,Source\n"
+    "lea@atelier-numerique.fr,Léa,Martin,Atelier Numérique SAS,DSI,France,demo_request\n"
+    "tom@example-nowhere.fr,Tom,Petit,Nowhere,Stagiaire,France,white_paper\n"
+)
+
+
+@pytest.fixture
+def routed(session, settings, rules, roster):
+    settings.inbox_dir.mkdir(parents=True)
+    (settings.inbox_dir / "webform.csv").write_text(CSV, encoding="utf-8")
+    ingest_file(session, settings.inbox_dir / "webform.csv", rules, settings)
+    enrich_pending(session, rules)
+    score_open_leads(session, rules, now=MONDAY_10_PARIS)
+    summary = route_pending(session, rules, settings.company_time_zone, now=MONDAY_10_PARIS)
+    session.commit()
+    return summary
+
+
+def lead_of(session, email):
+    return session.scalar(select(Lead).where(Lead.email == email))
+
+
+def test_hand_raiser_is_routed_with_clock_and_notification(session, routed):
+    assert (routed.considered, routed.assigned) == (1, 1)  # the intern's white paper is not an MQL
+    lea = lead_of(session, "lea@atelier-numerique.fr")
+    a = session.scalar(select(Assignment).where(Assignment.lead_id == lea.id))
+    assert a.active and a.rule == "france-benelux" and a.sdr_id == lea.owner_sdr_id
+    assert any(c.get("sdr") for c in a.candidates)  # the candidates considered are stored
+    clock = session.scalar(select(SlaClock).where(SlaClock.lead_id == lea.id))
+    assert clock.policy == "hand-raiser" and clock.target_seconds == 3600
+    assert clock.due_at == MONDAY_10_PARIS + timedelta(hours=1)  # Monday 10:00 Paris is a working hour
+    note = session.scalar(select(Notification))
+    assert note.key == f"assignment:{a.id}" and note.status == "pending"
+
+
+def test_rerouting_assigns_nobody_twice(session, settings, rules, routed):
+    again = route_pending(session, rules, settings.company_time_zone, now=MONDAY_10_PARIS)
+    session.commit()
+    assert again.assigned == 0
+    assert session.scalar(select(func.count()).select_from(Assignment)) == 1
+
+
+def test_database_refuses_a_second_active_assignment(session, routed):
+    a = session.scalar(select(Assignment))
+    session.add(Assignment(lead_id=a.lead_id, sdr_id=a.sdr_id, status="assigned", reason="race", active=True))
+    with pytest.raises(IntegrityError):
+        session.flush()
+    session.rollback()
+
+
+def test_sla_reminds_breaches_then_reassigns_each_exactly_once(session, settings, rules, routed):
+    tz = settings.company_time_zone
+    lea = lead_of(session, "lea@atelier-numerique.fr")
+    first_owner = lea.owner_sdr_id
+
+    s = enforce(session, rules, tz, now=MONDAY_10_PARIS + timedelta(minutes=30))
+    assert (s.open, s.reminded, s.breached) == (1, 0, 0)
+    s = enforce(session, rules, tz, now=MONDAY_10_PARIS + timedelta(minutes=46))
+    assert (s.reminded, s.breached) == (1, 0)
+    s = enforce(session, rules, tz, now=MONDAY_10_PARIS + timedelta(minutes=46))
+    assert (s.reminded, s.notifications_queued) == (0, 0)  # a rerun sends nothing again
+    s = enforce(session, rules, tz, now=MONDAY_10_PARIS + timedelta(minutes=61))
+    assert s.breached == 1 and s.breaches[0]["policy"] == "hand-raiser"
+    assert s.notifications_queued == 2  # the SDR and their manager
+    s = enforce(session, rules, tz, now=MONDAY_10_PARIS + timedelta(hours=2, minutes=1))
+    assert s.reassigned == 1
+    session.commit()
+
+    session.refresh(lea)
+    assert lea.owner_sdr_id != first_owner
+    rows = session.scalars(select(Assignment).where(Assignment.lead_id == lea.id).order_by(Assignment.id)).all()
+    assert [(r.kind, r.active) for r in rows] == [("initial", False), ("reassign", True)]
+    assert rows[1].previous_sdr_id == first_owner
+    steps = session.scalars(select(SlaEvent.step).order_by(SlaEvent.id)).all()
+    assert steps == ["started", "reminder", "breach", "reassign", "started"]
+
+
+def test_touch_by_owner_meets_the_clock_in_business_time(session, settings, rules, routed):
+    lea = lead_of(session, "lea@atelier-numerique.fr")
+    session.add(Activity(lead_id=lea.id, sdr_id=lea.owner_sdr_id, kind="call", outcome="connected",
+                         occurred_at=MONDAY_10_PARIS + timedelta(minutes=20)))
+    session.commit()
+    s = enforce(session, rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(hours=3))
+    assert (s.met, s.breached) == (1, 0)
+    clock = session.scalar(select(SlaClock))
+    assert clock.status == "met" and clock.elapsed_seconds == 20 * 60
+
+
+def test_out_of_hours_lead_gets_due_time_on_the_next_business_morning(session, settings, rules, roster):
+    friday_2359_paris = datetime(2026, 11, 27, 22, 59, tzinfo=timezone.utc)
+    settings.inbox_dir.mkdir(parents=True)
+    (settings.inbox_dir / "late.csv").write_text(CSV, encoding="utf-8")
+    ingest_file(session, settings.inbox_dir / "late.csv", rules, settings)
+    score_open_leads(session, rules, now=friday_2359_paris)
+    route_pending(session, rules, settings.company_time_zone, now=friday_2359_paris)
+    clock = session.scalar(select(SlaClock))
+    owner = session.get(Sdr, clock.sdr_id)
+    local_due = clock.due_at.astimezone(__import__("zoneinfo").ZoneInfo(owner.time_zone))
+    assert local_due.weekday() == 0 and local_due.hour == int(owner.work_start[:2]) + 1
+
+
+# --------------------------------------------------------------------------- outbox
+
+
+@pytest.fixture
+def smtp_server():
+    from aiosmtpd.controller import Controller
+
+    class Inbox:
+        def __init__(self):
+            self.messages = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.messages.append(message_from_bytes(envelope.content))
+            return "250 OK"
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    handler = Inbox()
+    ctl = Controller(handler, hostname="127.0.0.1", port=port)
+    ctl.start()
+    yield port, handler
+    ctl.stop()
+
+
+def test_outbox_sends_each_key_exactly_once_over_smtp(session, settings, smtp_server):
+    port, inbox = smtp_server
+    assert enqueue(session, key="k1", kind="test", recipient="sdr@example.com", subject="Bonjour é", body="hi")
+    assert not enqueue(session, key="k1", kind="test", recipient="sdr@example.com", subject="again", body="hi")
+    session.commit()
+    smtp = SmtpSender(settings.model_copy(update={"smtp_port": port}))
+    assert deliver(session, smtp).sent == 1
+    assert deliver(session, smtp).sent == 0
+    assert len(inbox.messages) == 1
+    assert inbox.messages[0]["X-Leadops-Key"] == "k1" and inbox.messages[0]["To"] == "sdr@example.com"
+
+
+def test_outbox_keeps_messages_when_the_server_is_down(session, settings):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    enqueue(session, key="k2", kind="test", recipient="sdr@example.com", subject="s", body="b")
+    session.commit()
+    report = deliver(session, SmtpSender(settings.model_copy(update={"smtp_port": closed_port})))
+    assert (report.sent, report.failed) == (0, 1)
+    note = session.scalar(select(Notification))
+    assert note.status == "pending" and note.attempts == 1 and "Connection" in note.last_error
+    assert deliver(session, FileSender(settings.outbox_dir, "x@y")).sent == 1  # a later pass delivers it
