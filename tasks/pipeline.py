@@ -20,7 +20,13 @@ def discover_inbox(overrides: dict[str, Any]) -> list[str]:
     return [str(p) for p in ingest.discover(settings(overrides).inbox_dir)]
 
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 20], task_run_name="ingest-{path}")
+def _ingest_run_name() -> str:
+    from prefect.runtime import task_run
+
+    return f"ingest-{Path(task_run.parameters['path']).name}"
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 20], task_run_name=_ingest_run_name)
 def ingest_file(path: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """Ingest one file in one transaction; returns its outcome (rejected files are an outcome, not an error)."""
     s = settings(overrides)

@@ -1,0 +1,84 @@
+"""The three flows under the Prefect test harness, on SQLite and PostgreSQL."""
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from leadops.db.models import Assignment, Lead, Notification, Quarantine, ReportRun, SlaClock
+
+CSV = (
+    "Email,First Name,Last Name,Company,Job Title,Country,Source\n"
+    "lea@atelier-numerique.fr,Léa,Martin,Atelier Numérique SAS,DSI,France,demo_request\n"
+    "hans@baeckerei-software.de,Hans,Müller,Bäckerei Software GmbH,CTO,Deutschland,contact_sales\n"
+    "bad-address,No,Body,X,CTO,France,web_form\n"
+)
+
+
+def read_artifact(key, flow_run_id):
+    """Return the artifact ``key`` created by one flow run, or None."""
+    from uuid import UUID
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(flow_run_id)])))
+    return found[0] if found else None
+
+
+def test_pipeline_flow_ingests_routes_and_notifies(leadops_env, session, roster):
+    from flows.lead_pipeline import lead_pipeline
+
+    leadops_env.inbox_dir.mkdir(parents=True)
+    (leadops_env.inbox_dir / "webform-1.csv").write_text(CSV, encoding="utf-8")
+    out = lead_pipeline()
+    assert (out["files"], out["rows_read"], out["inserted"], out["quarantined"]) == (1, 3, 2, 1)
+    assert out["routed"] == 2 and out["notifications_sent"] == 2 and out["flow_run_id"]
+    assert session.scalar(select(func.count()).select_from(Assignment).where(Assignment.active)) == 2
+    assert session.scalar(select(func.count()).select_from(Quarantine)) == 1
+    assert not list(leadops_env.inbox_dir.glob("*.csv"))  # moved out of the inbox
+    assert (leadops_env.var_dir / "processed" / "webform-1.csv.result.json").exists()
+    assert len(list(leadops_env.outbox_dir.glob("*.eml"))) == 2
+    summary = read_artifact("lead-pipeline-summary", out["flow_run_id"])
+    assert summary is not None and "quarantined 1" in summary.data
+
+    again = lead_pipeline()  # nothing new in the inbox: a rerun changes nothing
+    assert (again["files"], again["routed"], again["notifications_sent"]) == (0, 0, 0)
+    assert session.scalar(select(func.count()).select_from(Notification)) == 2
+
+
+def test_enforce_sla_flow_time_travels(leadops_env, session, roster):
+    from flows.enforce_sla import enforce_sla
+    from flows.lead_pipeline import lead_pipeline
+
+    leadops_env.inbox_dir.mkdir(parents=True)
+    (leadops_env.inbox_dir / "webform-1.csv").write_text(CSV, encoding="utf-8")
+    lead_pipeline()
+    started = session.scalar(select(func.min(SlaClock.due_at)))
+    out = enforce_sla(now=started + timedelta(days=7))
+    assert out["breached"] >= 1 and out["events_emitted"] == out["breached"]
+    assert out["notifications_sent"] >= out["breached"]
+    assert enforce_sla(now=started + timedelta(days=7))["breached"] == 0  # exactly once
+
+
+def test_weekly_report_flow_writes_html_and_names_the_run(leadops_env, session, roster):
+    from prefect import get_client
+
+    from flows.lead_pipeline import lead_pipeline
+    from flows.weekly_report import weekly_report
+    from leadops.domain.metrics import week_of
+
+    leadops_env.inbox_dir.mkdir(parents=True)
+    (leadops_env.inbox_dir / "webform-1.csv").write_text(CSV, encoding="utf-8")
+    lead_pipeline()
+    week = week_of(datetime.now(timezone.utc), "Europe/Paris")
+    out = weekly_report(week=week)
+    html = Path(out["report_path"]).read_text(encoding="utf-8")
+    assert week in html and ("<svg" in html or "data:image/png;base64" in html)
+    assert out["headline"]["leads"] == 2
+    assert session.scalar(select(ReportRun.week)) == week
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(out["flow_run_id"])
+    assert run.name == f"weekly-report-{week}"
+    assert read_artifact("weekly-report-sdrs", out["flow_run_id"]) is not None
