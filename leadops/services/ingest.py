@@ -239,6 +239,8 @@ def _upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row:
         if rec["is_hand_raiser"] and not lead.is_hand_raiser:
             lead.is_hand_raiser = True  # a known lead asking for a demo is now a hand-raiser
             filled.append("is_hand_raiser")
+        if filled:
+            lead.scored_at = None  # new facts about the lead: the next scoring pass rescores it
         merges.append(dict(ingest_batch_id=batch_id, source_row=rec["row_number"], fields_filled=filled,
                            raw=raw_by_row[rec["row_number"]], merged_at=now, lead=lead))
         merged += 1

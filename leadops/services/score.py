@@ -8,7 +8,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import exists, insert, or_, select
 from sqlalchemy.orm import Session
 
 from leadops.config import Rules
@@ -45,14 +45,27 @@ def _events(session: Session, lead_ids: list[int]) -> dict[int, list[EngagementE
     return out
 
 
-def score_open_leads(session: Session, rules: Rules, *, now: datetime | None = None,
-                     flow_run_id: str | None = None, lead_ids: list[int] | None = None) -> ScoreSummary:
-    """Rescore open leads (or ``lead_ids``) as of ``now``; returns counts of changes and promotions."""
+def changed_since_scored():
+    """SQL condition: never scored, enriched since, or new engagement since the last score."""
+    engaged = exists().where(Activity.lead_id == Lead.id, Activity.kind.in_(("web", "email")),
+                             Activity.occurred_at > Lead.scored_at)
+    return or_(Lead.scored_at.is_(None), Lead.enriched_at > Lead.scored_at, engaged)
+
+
+def score_open_leads(session: Session, rules: Rules, *, now: datetime | None = None, flow_run_id: str | None = None,
+                     lead_ids: list[int] | None = None, only_changed: bool = True) -> ScoreSummary:
+    """Score open leads as of ``now``; returns counts of changes and promotions.
+
+    The pipeline scores only leads that changed since their last score (``only_changed``);
+    a model change is applied to everyone by an explicit rescore (``only_changed=False``).
+    """
     now = now or utcnow()
     sr = rules.scoring
     q = select(Lead).where(Lead.lifecycle_stage.in_(OPEN_STAGES)).order_by(Lead.id)
     if lead_ids is not None:
         q = q.where(Lead.id.in_(lead_ids))
+    if only_changed:
+        q = q.where(changed_since_scored())
     leads = list(session.scalars(q))
     events = _events(session, [lead.id for lead in leads])
     summary = ScoreSummary(model_version=sr.version)

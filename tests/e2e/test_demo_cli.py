@@ -1,0 +1,59 @@
+"""The `leadops` command as a user runs it: a subprocess, a fresh folder, a local ephemeral Prefect API."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+LEADOPS = str(Path(sys.executable).with_name("leadops"))
+
+
+def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADOPS_", "PREFECT_"))}
+    env.update({
+        "LEADOPS_DATABASE_URL": f"sqlite:///{tmp_path / 'leadops.db'}",
+        "LEADOPS_VAR_DIR": str(tmp_path / "var"),
+        "LEADOPS_CONFIG_DIR": str(ROOT / "config"),
+        "LEADOPS_EXPECTATIONS_DIR": str(ROOT / "expectations"),
+        "PREFECT_HOME": str(tmp_path / ".prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        **extra,
+    })
+    return env
+
+
+def test_demo_json_reports_every_stage_and_a_report_that_exists(tmp_path):
+    proc = subprocess.run([LEADOPS, "demo", "--json", "--anchor", "2026-11-20"], cwd=tmp_path,
+                          env=env_for(tmp_path), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 1, "stdout must hold exactly one JSON object"
+    out = json.loads(lines[0])
+    for key in ("ingested", "quarantined", "enriched", "scored", "routed", "sla_open"):
+        assert out[key] > 0, key
+    assert Path(out["report_path"]).is_file()
+    assert "ERROR" not in proc.stderr, proc.stderr[-3000:]
+
+
+def test_failing_command_exits_non_zero_with_one_line_reason(tmp_path):
+    proc = subprocess.run([LEADOPS, "db", "upgrade", "--json"], cwd=tmp_path,
+                          env=env_for(tmp_path, LEADOPS_DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/none"),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.startswith("leadops: error: ") and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_bad_rule_file_is_reported_before_anything_runs(tmp_path):
+    import shutil
+
+    cfg = tmp_path / "config"
+    shutil.copytree(ROOT / "config", cfg)
+    (cfg / "sla.yaml").write_text((cfg / "sla.yaml").read_text().replace("first_touch: 1h", "first_touch: soon"))
+    proc = subprocess.run([LEADOPS, "seed", "--json"], cwd=tmp_path,
+                          env=env_for(tmp_path, LEADOPS_CONFIG_DIR=str(cfg)), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "sla.yaml" in proc.stderr and "first_touch" in proc.stderr and "'soon'" in proc.stderr
