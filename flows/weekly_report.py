@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from prefect import flow
@@ -41,7 +42,8 @@ def weekly_report(week: str | None = None, config_dir: str | None = None, var_di
                           description=f"Per-SDR activity and results, {week}")
     create_table_artifact(key="weekly-report-funnel", table=res["funnel"] or [{"step": "(no leads)"}],
                           description=f"Funnel of leads that arrived in {week}")
-    create_link_artifact(key="weekly-report-html", link=res["html_path"], link_text=f"weekly-report-{week}.html")
+    create_link_artifact(key="weekly-report-html", link=Path(res["html_path"]).resolve().as_uri(),
+                         link_text=f"weekly-report-{week}.html")
     return {"flow_run_id": current_flow_run_id(), "week": week, "report_path": res["html_path"],
             "csv_paths": res["csv_paths"], "headline": h}
 

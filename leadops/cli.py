@@ -17,7 +17,6 @@ for _k, _v in {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "GX_ANALYTICS_ENABLED": "false",
     "DO_NOT_TRACK": "1",
-    "PREFECT_LOGGING_LEVEL": os.environ.get("PREFECT_LOGGING_LEVEL", "INFO"),
 }.items():
     os.environ.setdefault(_k, _v)
 
@@ -53,13 +52,6 @@ def _guard(fn):
         if os.environ.get("LEADOPS_DEBUG"):
             raise
         _fail(exc)
-
-
-def _quiet_prefect_for_json(as_json: bool) -> None:
-    # Prefect logs to stderr; JSON goes alone to stdout either way. Nothing else to do here,
-    # but keep log noise down when a machine is reading.
-    if as_json:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
 # --------------------------------------------------------------------------- db
@@ -117,8 +109,6 @@ def seed(
 @run_app.command("pipeline")
 def run_pipeline(as_json: bool = JSON_OPT) -> None:
     """Ingest the inbox, validate, enrich, score and route now."""
-    _quiet_prefect_for_json(as_json)
-
     def go():
         from flows.lead_pipeline import lead_pipeline
 
@@ -132,8 +122,6 @@ def run_sla(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Sweep open SLA clocks: reminders, breaches, reassignments."""
-    _quiet_prefect_for_json(as_json)
-
     def go():
         from flows.enforce_sla import enforce_sla
 
@@ -150,8 +138,6 @@ def run_report(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Build the weekly report (artifacts, HTML, CSV) for one ISO week."""
-    _quiet_prefect_for_json(as_json)
-
     def go():
         from flows.weekly_report import weekly_report
 
@@ -169,8 +155,6 @@ def demo(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Set up the database, seed the sample and run every flow once; prints what each stage did."""
-    _quiet_prefect_for_json(as_json)
-
     def go():
         from flows.enforce_sla import enforce_sla
         from flows.lead_pipeline import lead_pipeline
@@ -210,6 +194,8 @@ def _demo_text(o: dict[str, Any]) -> str:
         f"  notifications{o['notifications_sent']:>6}  (written as .eml files under var/outbox)",
         f"  report       {o['report_week']}: {o['report_path']}",
         "",
+        *(["Nothing new to ingest: this sample was processed before (reruns are idempotent); "
+           "`make clean` starts over.", ""] if o["ingested"] == 0 and o["quarantined"] == 0 else []),
         "Watch these runs in the Prefect UI: see README, 'Watching runs'.",
     ])
 

@@ -33,7 +33,7 @@ def ingest_file(path: str, overrides: dict[str, Any]) -> dict[str, Any]:
     with unit_of_work(s) as session:
         out = ingest.ingest_file(session, Path(path), rules(s), s, flow_run_id=current_flow_run_id(), move=False)
     # Move only after the commit: a crash before it leaves the file in the inbox for the rerun.
-    out.moved_to = str(ingest._move(Path(path), s.var_dir / ("failed" if out.status == "rejected" else "processed"),
+    out.moved_to = str(ingest.move_with_sidecar(Path(path), s.var_dir / ("failed" if out.status == "rejected" else "processed"),
                                     out.as_dict()))
     return out.as_dict()
 

@@ -137,7 +137,8 @@ def _quarantine_reasons(records: list[dict[str, Any]], failures: dict[int, list[
     return reasons
 
 
-def _move(path: Path, folder: Path, sidecar: dict[str, Any]) -> Path:
+def move_with_sidecar(path: Path, folder: Path, sidecar: dict[str, Any]) -> Path:
+    """Move ``path`` into ``folder`` with a ``.result.json`` sidecar; returns the new path (never overwrites)."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / path.name
     if target.exists():  # the same name arrived again with other content: keep both
@@ -156,7 +157,7 @@ def ingest_file(session: Session, path: Path, rules: Rules, settings: Settings, 
     if seen is not None:
         out = FileOutcome(str(path), "duplicate", seen.id, error=f"same content as batch {seen.id} ({seen.origin})")
         if move:
-            out.moved_to = str(_move(path, settings.var_dir / "processed", out.as_dict()))
+            out.moved_to = str(move_with_sidecar(path, settings.var_dir / "processed", out.as_dict()))
         return out
     src = source_for(path, rules)
     batch = IngestBatch(source=src.name if src else "default", origin=str(path), content_hash=digest,
@@ -169,7 +170,7 @@ def ingest_file(session: Session, path: Path, rules: Rules, settings: Settings, 
         batch.status, batch.error, batch.finished_at = "rejected", exc.problem, utcnow()
         out = FileOutcome(str(path), "rejected", batch.id, error=str(exc))
         if move:
-            out.moved_to = str(_move(path, settings.var_dir / "failed", out.as_dict()))
+            out.moved_to = str(move_with_sidecar(path, settings.var_dir / "failed", out.as_dict()))
         return out
 
     # Records stay Python dicts (pandas would turn None into a truthy NaN); the frame is for GX only.
@@ -200,7 +201,7 @@ def ingest_file(session: Session, path: Path, rules: Rules, settings: Settings, 
     batch.status, batch.finished_at = "done", utcnow()
     session.flush()
     if move:
-        out.moved_to = str(_move(path, settings.var_dir / "processed", out.as_dict()))
+        out.moved_to = str(move_with_sidecar(path, settings.var_dir / "processed", out.as_dict()))
     return out
 
 
