@@ -103,6 +103,103 @@ def seed(
     _guard(lambda: _emit(_seed(seed_value, date.fromisoformat(anchor) if anchor else None, leads), as_json))
 
 
+# --------------------------------------------------------------------------- ingest
+
+
+@app.command()
+def ingest(
+    path: Path = typer.Argument(..., help="A lead file (.csv, .tsv, .txt, .jsonl)."),
+    source: Optional[str] = typer.Option(None, help="A `files` entry of sources.yaml to use for this file."),
+    move: bool = typer.Option(False, help="Move the file to var/processed or var/failed afterwards."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Ingest one file now (no Prefect run): validate, quarantine, insert or merge; prints the counts."""
+    def go():
+        from leadops.config import get_settings, load_rules
+        from leadops.db.session import session_scope
+        from leadops.services.ingest import ingest_file, source_named
+
+        if not path.is_file():
+            raise ValueError(f"{path}: no such file")
+        s = get_settings()
+        rules = load_rules(s.config_dir)
+        src = source_named(source, rules) if source else None
+        with session_scope(s.database_url) as session:
+            out = ingest_file(session, path, rules, s, move=move, source=src)
+        data = {k: getattr(out, k) for k in ("file", "status", "batch_id", "rows_read", "inserted", "merged", "quarantined")}
+        data["reasons"] = [{"reason": r, "count": n} for r, n in out.reasons.items()]
+        if out.moved_to:
+            data["moved_to"] = out.moved_to
+        if out.status == "rejected":
+            typer.echo(f"leadops: error: {out.error}", err=True)
+            if as_json:
+                _emit({**data, "error": out.error}, True)
+            raise typer.Exit(2)
+        if out.status == "duplicate":
+            data["note"] = out.error
+        _emit(data, as_json, f"{out.file}: {out.status}: {out.rows_read} rows read, {out.inserted} inserted, "
+                             f"{out.merged} merged, {out.quarantined} quarantined"
+                             + "".join(f"\n  {n:>5}  {r}" for r, n in out.reasons.items()))
+    _guard(go)
+
+
+# --------------------------------------------------------------------------- quarantine
+
+quarantine_app = typer.Typer(no_args_is_help=True, help="Rows intake held back, and re-admitting them.")
+app.add_typer(quarantine_app, name="quarantine")
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    source: Optional[str] = typer.Option(None, help="Only rows from this source."),
+    status: str = typer.Option("open", help="open | released"),
+    limit: int = typer.Option(100),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """List quarantined rows with their file, row number and reasons (the raw row with --json)."""
+    def go():
+        from leadops.config import get_settings
+        from leadops.db.session import session_scope
+        from leadops.services.quarantine import list_rows
+
+        s = get_settings()
+        with session_scope(s.database_url) as session:
+            rows = [{"id": q.id, "source": q.source, "file": q.origin, "row": q.source_row, "reasons": q.reasons,
+                     "created_at": q.created_at.isoformat(), "raw": q.raw} for q in list_rows(
+                         session, status=status, source=source, limit=limit)]
+        human = "\n".join(f"{r['id']:>6}  {Path(r['file']).name}:{r['row']}  {'; '.join(r['reasons'])}" for r in rows)
+        _emit({"rows": rows, "count": len(rows)}, as_json, human or "no quarantined rows")
+    _guard(go)
+
+
+@quarantine_app.command("release")
+def quarantine_release(
+    ids: list[int] = typer.Argument(..., help="Quarantine row ids (see `leadops quarantine list`)."),
+    set_: list[str] = typer.Option([], "--set", help="Correct a field before re-admitting: FIELD=VALUE (repeatable)."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Re-admit rows through validation (after corrections); rows that still fail stay, with their reasons."""
+    def go():
+        from dataclasses import asdict
+
+        from leadops.config import get_settings, load_rules
+        from leadops.db.session import session_scope
+        from leadops.services.quarantine import parse_overrides, release
+
+        s = get_settings()
+        overrides = parse_overrides(set_)
+        with session_scope(s.database_url) as session:
+            outcomes = release(session, ids, load_rules(s.config_dir), s, overrides)
+        data = {"outcomes": [asdict(o) for o in outcomes],
+                "released": sum(o.status == "released" for o in outcomes),
+                "held": sum(o.status != "released" for o in outcomes)}
+        _emit(data, as_json, "\n".join(f"{o.id}: {o.status}" + (f" ({o.result})" if o.result else "")
+                                        + (f": {'; '.join(o.reasons)}" if o.reasons else "") for o in outcomes))
+        if data["held"]:
+            raise typer.Exit(1)
+    _guard(go)
+
+
 # --------------------------------------------------------------------------- run
 
 

@@ -62,6 +62,15 @@ def source_for(path: Path, rules: Rules) -> FileSource | None:
     return next((s for s in rules.sources.files if fnmatch.fnmatch(path.name, s.pattern)), None)
 
 
+def source_named(name: str, rules: Rules) -> FileSource:
+    """Return the sources.yaml entry called ``name``; raises ValueError listing the known names."""
+    found = next((s for s in rules.sources.files if s.name == name), None)
+    if found is None:
+        known = ", ".join(s.name for s in rules.sources.files) or "(none)"
+        raise ValueError(f"no source named {name!r} in sources.yaml (known: {known})")
+    return found
+
+
 def _parse_date(value: str | None, fmt: str | None, tz: str) -> tuple[datetime | None, str | None]:
     if not value:
         return None, None
@@ -123,7 +132,7 @@ def normalize_row(row: RawRow, src: FileSource | None, rules: Rules, tz: str, no
     }
 
 
-def _quarantine_reasons(records: list[dict[str, Any]], failures: dict[int, list[str]], rules: Rules) -> dict[int, list[str]]:
+def quarantine_reasons(records: list[dict[str, Any]], failures: dict[int, list[str]], rules: Rules) -> dict[int, list[str]]:
     """Return row index -> reasons: GX failures plus the checks that need the rule files."""
     reasons = {i: list(r) for i, r in failures.items()}
     for i, rec in enumerate(records):
@@ -149,19 +158,24 @@ def move_with_sidecar(path: Path, folder: Path, sidecar: dict[str, Any]) -> Path
 
 
 def ingest_file(session: Session, path: Path, rules: Rules, settings: Settings, *,
-                flow_run_id: str | None = None, move: bool = True) -> FileOutcome:
-    """Ingest one file in one transaction; returns its outcome (the caller commits)."""
+                flow_run_id: str | None = None, move: bool = True, source: FileSource | None = None) -> FileOutcome:
+    """Ingest one file in one transaction; returns its outcome (the caller commits).
+
+    ``source`` forces a sources.yaml entry; by default the first whose pattern matches the name.
+    """
     now = utcnow()
     digest = sha256_file(path)
     seen = session.scalar(select(IngestBatch).where(IngestBatch.content_hash == digest))
-    if seen is not None:
+    if seen is not None and seen.status != "rejected":
         out = FileOutcome(str(path), "duplicate", seen.id, error=f"same content as batch {seen.id} ({seen.origin})")
         if move:
             out.moved_to = str(move_with_sidecar(path, settings.var_dir / "processed", out.as_dict()))
         return out
-    src = source_for(path, rules)
-    batch = IngestBatch(source=src.name if src else "default", origin=str(path), content_hash=digest,
-                        status="running", started_at=now, flow_run_id=flow_run_id)
+    src = source if source is not None else source_for(path, rules)
+    # A file rejected before may be retried (e.g. after ops fixed its column mapping): reuse its batch.
+    batch = seen or IngestBatch(content_hash=digest)
+    batch.source, batch.origin, batch.status, batch.error = (src.name if src else "default"), str(path), "running", None
+    batch.started_at, batch.flow_run_id = now, flow_run_id
     session.add(batch)
     session.flush()
     try:
@@ -176,7 +190,7 @@ def ingest_file(session: Session, path: Path, rules: Rules, settings: Settings, 
     # Records stay Python dicts (pandas would turn None into a truthy NaN); the frame is for GX only.
     records = [normalize_row(r, src, rules, settings.company_time_zone, now) for r in read.rows]
     outcome = validate_rows(pd.DataFrame(records), settings.expectations_dir / "leads_intake.json") if records else None
-    reasons = _quarantine_reasons(records, outcome.failures if outcome else {}, rules)
+    reasons = quarantine_reasons(records, outcome.failures if outcome else {}, rules)
     out = FileOutcome(str(path), "done", batch.id, rows_read=len(read.rows))
     raw_by_row = {r.row_number: r.raw for r in read.rows}
     counter: Counter[str] = Counter()
@@ -194,7 +208,7 @@ def ingest_file(session: Session, path: Path, rules: Rules, settings: Settings, 
         session.execute(insert(Quarantine), quarantine_rows)
     out.quarantined = len(quarantine_rows)
 
-    inserted, merged = _upsert_leads(session, good, batch.id, raw_by_row, now)
+    inserted, merged = upsert_leads(session, good, batch.id, raw_by_row, now)
     out.inserted, out.merged = inserted, merged
     out.reasons = dict(counter.most_common())
     batch.rows_read, batch.inserted, batch.merged, batch.quarantined = out.rows_read, inserted, merged, out.quarantined
@@ -205,7 +219,7 @@ def ingest_file(session: Session, path: Path, rules: Rules, settings: Settings, 
     return out
 
 
-def _upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: dict[int, dict], now: datetime) -> tuple[int, int]:
+def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: dict[int, dict], now: datetime) -> tuple[int, int]:
     """Insert new leads and merge duplicates (within the file and with stored leads); returns (inserted, merged)."""
     if not good:
         return 0, 0

@@ -57,3 +57,26 @@ def test_bad_rule_file_is_reported_before_anything_runs(tmp_path):
                           env=env_for(tmp_path, LEADOPS_CONFIG_DIR=str(cfg)), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "sla.yaml" in proc.stderr and "first_touch" in proc.stderr and "'soon'" in proc.stderr
+
+
+def test_ingest_command_prints_counts_and_reasons(tmp_path):
+    env = env_for(tmp_path)
+    assert subprocess.run([LEADOPS, "db", "upgrade"], cwd=tmp_path, env=env, capture_output=True).returncode == 0
+    f = tmp_path / "leads.csv"
+    f.write_text("Courriel;Prénom;Pays\nana@forge.fr;Ana;Espagne\npas un email;Bob;France\n", encoding="utf-8")
+    proc = subprocess.run([LEADOPS, "ingest", str(f), "--json"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert (out["rows_read"], out["inserted"], out["merged"], out["quarantined"]) == (2, 1, 0, 1)
+    assert out["reasons"] == [{"reason": "email is missing or not a valid address", "count": 1}]
+    assert f.exists()  # not moved unless --move
+
+
+def test_ingest_command_rejects_a_file_without_email_naming_file_and_problem(tmp_path):
+    env = env_for(tmp_path)
+    subprocess.run([LEADOPS, "db", "upgrade"], cwd=tmp_path, env=env, capture_output=True)
+    f = tmp_path / "names.csv"
+    f.write_text("Nom,Prénom\nDupont,Jean\n", encoding="utf-8")
+    proc = subprocess.run([LEADOPS, "ingest", str(f)], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert str(f) in proc.stderr and "email" in proc.stderr and proc.stderr.startswith("leadops: error: ")

@@ -112,3 +112,16 @@ def test_garbage_jsonl_line_is_quarantined_not_dropped(session, settings, rules)
     assert (out.rows_read, out.inserted, out.quarantined) == (3, 2, 1)
     q = session.scalar(select(Quarantine))
     assert q.source_row == 2 and any("unreadable record" in r for r in q.reasons)
+
+
+def test_rejected_file_can_be_retried_once_its_mapping_is_fixed(session, settings, rules):
+    from leadops.config import FileSource
+
+    p = write(settings.inbox_dir, "crm-export.csv", "Mail pro,Nom\nana@forge.fr,Ana\n")
+    first = ingest_file(session, p, rules, settings, move=False)
+    session.commit()
+    assert first.status == "rejected"
+    fixed = FileSource(name="crm", pattern="crm-*.csv", source="import", columns={"Mail pro": "email", "Nom": "last_name"})
+    second = ingest_file(session, p, rules, settings, move=False, source=fixed)
+    session.commit()
+    assert (second.status, second.inserted, second.batch_id) == ("done", 1, first.batch_id)

@@ -1,0 +1,98 @@
+"""Quarantine: list what intake held back and re-admit rows once ops have fixed them.
+
+A released row goes through the same normalization, GX suite and insert/merge as intake;
+it keeps its original batch and row number, so the lead's provenance still points at the file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from leadops.config import Rules, Settings
+from leadops.db.models import Quarantine, utcnow
+from leadops.domain.normalize import clean_text
+from leadops.services.ingest import normalize_row, quarantine_reasons, upsert_leads
+from leadops.sources.files import CANONICAL_FIELDS, RawRow, map_headers
+from leadops.validation import validate_rows
+
+META_KEYS = ("_extra", "_line", "_error")
+
+
+@dataclass
+class ReleaseOutcome:
+    """What happened to one quarantined row on release: released, still held (with reasons) or unknown."""
+
+    id: int
+    status: str  # released | held | not_found | not_open
+    result: str | None = None  # inserted | merged
+    reasons: list[str] = field(default_factory=list)
+
+
+def list_rows(session: Session, *, status: str = "open", source: str | None = None, limit: int = 100) -> list[Quarantine]:
+    """Return quarantine rows, newest first (grain: one input row)."""
+    q = select(Quarantine).where(Quarantine.status == status).order_by(Quarantine.id.desc()).limit(limit)
+    if source:
+        q = q.where(Quarantine.source == source)
+    return list(session.scalars(q))
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    """Return field -> value from ``field=value`` strings; raises ValueError naming a bad one."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or key not in CANONICAL_FIELDS:
+            raise ValueError(f"--set {pair!r}: expected FIELD=VALUE with FIELD one of {', '.join(CANONICAL_FIELDS)}")
+        out[key] = value
+    return out
+
+
+def _raw_row(q: Quarantine, rules: Rules, overrides: dict[str, str]) -> RawRow:
+    src = next((s for s in rules.sources.files if s.name == q.source), None)
+    header = [h for h in q.raw if h not in META_KEYS]
+    mapping, _ = map_headers(header, src.columns if src else None)
+    fields: dict[str, Any] = {f: clean_text(q.raw.get(h)) for h, f in mapping.items()}
+    fields.update({k: clean_text(v) for k, v in overrides.items()})
+    raw = dict(q.raw)
+    if overrides:
+        # the correction is recorded with the row; the unreadable-line marker no longer applies
+        raw = {k: v for k, v in raw.items() if k != "_error"} | {"_corrected": overrides}
+    return RawRow(q.source_row, fields, raw)
+
+
+def release(session: Session, ids: list[int], rules: Rules, settings: Settings,
+            overrides: dict[str, str] | None = None) -> list[ReleaseOutcome]:
+    """Re-admit quarantined rows (after applying ``overrides``); returns one outcome per id."""
+    now = utcnow()
+    outcomes = []
+    for qid in ids:
+        q = session.get(Quarantine, qid)
+        if q is None:
+            outcomes.append(ReleaseOutcome(qid, "not_found"))
+            continue
+        if q.status != "open":
+            outcomes.append(ReleaseOutcome(qid, "not_open", reasons=[f"status is {q.status}"]))
+            continue
+        src = next((s for s in rules.sources.files if s.name == q.source), None)
+        row = _raw_row(q, rules, overrides or {})
+        rec = normalize_row(row, src, rules, settings.company_time_zone, now)
+        if row.raw.get("_error"):
+            rec["raw_error"] = row.raw["_error"]
+        check = validate_rows(pd.DataFrame([rec]), settings.expectations_dir / "leads_intake.json")
+        reasons = quarantine_reasons([rec], check.failures, rules).get(0, [])
+        if reasons:
+            q.reasons = reasons
+            outcomes.append(ReleaseOutcome(qid, "held", reasons=reasons))
+            continue
+        inserted, merged = upsert_leads(session, [rec], q.ingest_batch_id, {row.row_number: row.raw}, now)
+        q.status = "released"
+        if overrides:
+            q.raw = row.raw
+        outcomes.append(ReleaseOutcome(qid, "released", "inserted" if inserted else "merged"))
+        session.flush()
+    return outcomes
