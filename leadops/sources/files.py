@@ -377,8 +377,14 @@ def _cleaned_fields(mapping: dict[str, str], raw: Mapping[str, str | None]) -> d
     return {target: clean_text(raw.get(source)) for source, target in mapping.items()}
 
 
+# csv's default 128 KB field limit would reject a whole file for one oversized cell; let such
+# a row through to validation instead, where it is quarantined alone (the GX suite caps lengths).
+FIELD_LIMIT = 64 * 1024 * 1024
+
+
 def _read_csv(path: str | Path, text: str, encoding: str, suffix: str,
               columns: Mapping[str, str] | None, required: tuple[str, ...]) -> FileRead:
+    csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
     delimiter = "\t" if suffix == ".tsv" else detect_delimiter(text[:65536])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header: list[str] | None = None
