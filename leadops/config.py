@@ -292,6 +292,31 @@ class FileSource(Strict):
     date_format: str | None = None
 
 
+class ApiSource(Strict):
+    """A CRM-style REST API read incrementally (updated-since watermark) page by page."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    url: str = Field(pattern=r"^https?://")
+    records_path: str = "data"  # dotted path to the list of records in each page's JSON
+    pagination: Literal["page", "cursor"] = "page"
+    page_param: str = "page"  # page pagination: 1-based page number parameter
+    cursor_param: str = "cursor"  # cursor pagination: parameter carrying the next cursor
+    next_cursor_path: str = "next_cursor"  # dotted path of the next cursor in the JSON (null = last page)
+    page_size_param: str = "per_page"
+    page_size: int = Field(100, ge=1, le=10000)
+    updated_since_param: str = "updated_since"
+    updated_at_field: str = "updated_at"  # record field holding its last-update time (ISO 8601)
+    auth_header: str = "Authorization"
+    auth_prefix: str = "Bearer "
+    token_env: str | None = None  # environment variable holding the token
+    token_secret_block: str | None = None  # or a Prefect Secret block name
+    timeout_seconds: float = Field(30, gt=0)
+    max_retries: int = Field(3, ge=0, le=10)
+    source: str | None = None  # constant lead source when records carry none
+    campaign: str | None = None
+    columns: dict[str, str] = {}  # record key -> canonical field (else the default aliases)
+
+
 class ProviderConfig(Strict):
     name: str
     kind: Literal["offline"] = "offline"
@@ -304,6 +329,9 @@ class SourcesRules(Strict):
         "web_form", "demo_request", "contact_sales", "white_paper", "webinar", "trade_show", "outbound_list", "import",
     ]
     files: list[FileSource] = []
+    apis: list[ApiSource] = []
+    # fuzzy dedupe: same email domain, person + company similarity (0-100) at or above this merges
+    fuzzy_match_threshold: float = Field(92, ge=50, le=100)
     providers: list[ProviderConfig] = [ProviderConfig(name="offline")]
 
 

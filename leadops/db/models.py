@@ -84,6 +84,16 @@ class IngestBatch(Base):
     flow_run_id: Mapped[str | None] = mapped_column(String(64))
 
 
+class SourceWatermark(Base):
+    """One row per API source: the updated-since watermark of its last complete read."""
+
+    __tablename__ = "source_watermarks"
+    source: Mapped[str] = mapped_column(String(100), primary_key=True)
+    watermark: Mapped[datetime | None]
+    pages_read: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Account(Base):
     """One row per company account, keyed by its primary web domain."""
 
@@ -198,6 +208,7 @@ class LeadMerge(Base):
     ingest_batch_id: Mapped[int] = mapped_column(ForeignKey("ingest_batches.id"))
     source_row: Mapped[int]
     fields_filled: Mapped[list[Any]] = mapped_column(default=list)
+    matched_by: Mapped[str] = mapped_column(String(50), default="email")  # email | fuzzy NN (score)
     raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
     merged_at: Mapped[datetime] = mapped_column(default=utcnow)
     __table_args__ = (UniqueConstraint("ingest_batch_id", "source_row"),)

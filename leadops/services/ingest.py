@@ -20,7 +20,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from leadops.config import FileSource, Rules, Settings
-from leadops.db.models import Account, IngestBatch, Lead, LeadMerge, LeadStageChange, Quarantine, utcnow
+from leadops.db.models import Account, Activity, IngestBatch, Lead, LeadMerge, LeadStageChange, Quarantine, utcnow
+from leadops.domain import dedupe
 from leadops.domain import normalize as nz
 from leadops.sources.files import FileRejected, RawRow, read_lead_file, sha256_file
 from leadops.validation import validate_rows
@@ -208,7 +209,8 @@ def ingest_file(session: Session, path: Path, rules: Rules, settings: Settings, 
         session.execute(insert(Quarantine), quarantine_rows)
     out.quarantined = len(quarantine_rows)
 
-    inserted, merged = upsert_leads(session, good, batch.id, raw_by_row, now)
+    inserted, merged = upsert_leads(session, good, batch.id, raw_by_row, now,
+                                    rules.sources.fuzzy_match_threshold, str(path))
     out.inserted, out.merged = inserted, merged
     out.reasons = dict(counter.most_common())
     batch.rows_read, batch.inserted, batch.merged, batch.quarantined = out.rows_read, inserted, merged, out.quarantined
@@ -219,20 +221,36 @@ def ingest_file(session: Session, path: Path, rules: Rules, settings: Settings, 
     return out
 
 
-def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: dict[int, dict], now: datetime) -> tuple[int, int]:
-    """Insert new leads and merge duplicates (within the file and with stored leads); returns (inserted, merged)."""
+def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: dict[int, dict], now: datetime,
+                 fuzzy_threshold: float = 92.0, origin: str = "") -> tuple[int, int]:
+    """Insert new leads and merge duplicates; returns (inserted, merged).
+
+    A row is a duplicate of a stored lead (or an earlier row of the batch) with the same
+    normalized email, or, within one business email domain, of the same person at the same
+    company by fuzzy match. A merge keeps the earliest lead, fills its blanks, records the
+    merge and attaches the row as an engagement activity (so scoring sees the new touch).
+    """
     if not good:
         return 0, 0
     emails = sorted({r["email"] for r in good})
     existing: dict[str, Lead] = {}
-    for chunk in (emails[i:i + 500] for i in range(0, len(emails), 500)):
+    for chunk in _chunks(emails):
         existing.update({lead.email: lead for lead in session.scalars(select(Lead).where(Lead.email.in_(chunk)))})
+    pool = _fuzzy_pool(session, good)
     accounts = _ensure_accounts(session, good, now)
     inserted = merged = 0
     new_leads: list[Lead] = []
-    merges = []
+    merges, touches = [], []
     for rec in good:
-        lead = existing.get(rec["email"])
+        lead, matched_by = existing.get(rec["email"]), "email"
+        me = None if rec["is_free_email"] else dedupe.person(None, rec["email_domain"], rec["first_name"],
+                                                              rec["last_name"], rec["company_key"])
+        if lead is None and me is not None:
+            hit = dedupe.best_match(me, pool.get(rec["email_domain"], ()), fuzzy_threshold)
+            if hit is not None:
+                key, score = hit
+                lead = key if isinstance(key, Lead) else session.get(Lead, key)
+                matched_by = f"fuzzy {score:.0f}"
         if lead is None:
             lead = Lead(
                 email=rec["email"], email_domain=rec["email_domain"], source=rec["source"],
@@ -240,11 +258,13 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: 
                 is_hand_raiser=rec["is_hand_raiser"], arrived_at=rec["arrived_at"],
                 ingest_batch_id=batch_id, source_row=rec["row_number"], lifecycle_stage="new",
                 stage_changed_at=now, created_at=now, updated_at=now,
-                account_id=accounts.get(rec["email_domain"]),
+                account_id=accounts.get(rec["email_domain"]) or accounts.get(f"name:{rec['company_key']}"),
                 **{k: rec[k] for k in MERGEABLE},
             )
             session.add(lead)
             existing[rec["email"]] = lead
+            if me is not None:
+                pool.setdefault(rec["email_domain"], []).append(dedupe.Person(lead, me.domain, me.name, me.company))
             new_leads.append(lead)
             inserted += 1
             continue
@@ -254,14 +274,20 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: 
         if rec["is_hand_raiser"] and not lead.is_hand_raiser:
             lead.is_hand_raiser = True  # a known lead asking for a demo is now a hand-raiser
             filled.append("is_hand_raiser")
-        if filled:
-            lead.scored_at = None  # new facts about the lead: the next scoring pass rescores it
+        if rec["arrived_at"] < lead.arrived_at:
+            lead.arrived_at = rec["arrived_at"]  # the lead is as old as its earliest touch
+        lead.scored_at = None  # a new touch: the next scoring pass rescores this lead
+        existing.setdefault(rec["email"], lead)
         merges.append(dict(ingest_batch_id=batch_id, source_row=rec["row_number"], fields_filled=filled,
-                           raw=raw_by_row[rec["row_number"]], merged_at=now, lead=lead))
+                           matched_by=matched_by, raw=raw_by_row[rec["row_number"]], merged_at=now, lead=lead))
+        touches.append(dict(kind="web", outcome=rec["source"], occurred_at=rec["arrived_at"], lead=lead,
+                            detail=f"merged touch from {Path(origin).name or 'batch ' + str(batch_id)} row {rec['row_number']}",
+                            external_key=f"merge:{batch_id}:{rec['row_number']}"))
         merged += 1
     session.flush()
     if merges:
-        session.execute(insert(LeadMerge), [{**{k: v for k, v in m.items() if k != "lead"}, "lead_id": m["lead"].id} for m in merges])
+        session.execute(insert(LeadMerge), [{**_without(m, "lead"), "lead_id": m["lead"].id} for m in merges])
+        session.execute(insert(Activity), [{**_without(t, "lead"), "lead_id": t["lead"].id} for t in touches])
     if new_leads:
         session.execute(insert(LeadStageChange), [
             dict(lead_id=lead.id, from_stage=None, to_stage="new", changed_at=now,
@@ -271,23 +297,60 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: 
     return inserted, merged
 
 
+def _without(d: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k != key}
+
+
+def _chunks(values: list, size: int = 500):
+    return (values[i:i + size] for i in range(0, len(values), size))
+
+
+def _fuzzy_pool(session: Session, good: list[dict]) -> dict[str, list[dedupe.Person]]:
+    """Return stored people per business email domain of the batch (grain: lead)."""
+    domains = sorted({r["email_domain"] for r in good if r["email_domain"] and not r["is_free_email"]})
+    pool: dict[str, list[dedupe.Person]] = {}
+    for chunk in _chunks(domains):
+        rows = session.execute(select(Lead.id, Lead.email_domain, Lead.first_name, Lead.last_name, Lead.company_key)
+                               .where(Lead.email_domain.in_(chunk)))
+        for lead_id, domain, first, last, ckey in rows:
+            p = dedupe.person(lead_id, domain, first, last, ckey)
+            if p is not None:
+                pool.setdefault(domain, []).append(p)
+    return pool
+
+
 def _ensure_accounts(session: Session, good: list[dict], now: datetime) -> dict[str, int]:
-    """Create missing accounts for business email domains; returns domain -> account id."""
+    """Match rows to accounts by email domain, then by normalized company name; create missing ones.
+
+    Returns domain -> account id, plus "name:<company key>" -> account id for name matches
+    (which is how personal-email leads find their company's account).
+    """
     names: dict[str, tuple[str | None, str | None]] = {}
+    keys = {r["company_key"] for r in good if r["company_key"]}
     for rec in good:
         d = rec["email_domain"]
         if d and not rec["is_free_email"] and d not in names:
             names[d] = (rec["company"], rec["company_key"])
-    if not names:
-        return {}
-    domains = sorted(names)
-    found = {}
-    for chunk in (domains[i:i + 500] for i in range(0, len(domains), 500)):
+    found: dict[str, int] = {}
+    for chunk in _chunks(sorted(names)):
         found.update(dict(session.execute(select(Account.domain, Account.id).where(Account.domain.in_(chunk))).all()))
-    missing = [d for d in domains if d not in found]
-    for d in missing:
-        acc = Account(domain=d, name=names[d][0], name_key=names[d][1], created_at=now)
+    by_name: dict[str, int] = {}
+    for chunk in _chunks(sorted(keys)):
+        for key, acc_id in session.execute(select(Account.name_key, Account.id).where(Account.name_key.in_(chunk))
+                                           .order_by(Account.id)):
+            by_name.setdefault(key, acc_id)
+    for d in sorted(names):
+        if d in found:
+            continue
+        name, key = names[d]
+        if key and key in by_name:
+            found[d] = by_name[key]  # same company under another domain (acme.com / acme.fr)
+            continue
+        acc = Account(domain=d, name=name, name_key=key, created_at=now)
         session.add(acc)
         session.flush()
         found[d] = acc.id
+        if key:
+            by_name.setdefault(key, acc.id)
+    found.update({f"name:{k}": v for k, v in by_name.items()})
     return found

@@ -125,3 +125,46 @@ def test_rejected_file_can_be_retried_once_its_mapping_is_fixed(session, setting
     second = ingest_file(session, p, rules, settings, move=False, source=fixed)
     session.commit()
     assert (second.status, second.inserted, second.batch_id) == ("done", 1, first.batch_id)
+
+
+def test_same_person_under_another_address_is_merged_fuzzily_with_the_touch_kept(session, settings, rules):
+    from leadops.db.models import Activity
+
+    ingest_file(session, write(settings.inbox_dir, "a.csv",
+                               "Email,First Name,Last Name,Company,Source\n"
+                               "helene.lefevre@forge.fr,Hélène,Lefèvre,Forge SAS,white_paper\n"), rules, settings)
+    session.commit()
+    out = ingest_file(session, write(settings.inbox_dir, "b.csv",
+                                     "Email,First Name,Last Name,Company,Job Title,Source\n"
+                                     "h.lefevre@forge.fr,HELENE,LEFEVRE,Forge,CTO,demo_request\n"
+                                     "hugo.lemaire@forge.fr,Hugo,Lemaire,Forge,CFO,web_form\n"), rules, settings)
+    session.commit()
+    assert (out.inserted, out.merged) == (1, 1)
+    helene = session.scalar(select(Lead).where(Lead.email == "helene.lefevre@forge.fr"))
+    assert helene.job_title == "CTO" and helene.is_hand_raiser
+    merge = session.scalar(select(LeadMerge))
+    assert merge.lead_id == helene.id and merge.matched_by.startswith("fuzzy")
+    touch = session.scalar(select(Activity).where(Activity.lead_id == helene.id))
+    assert (touch.kind, touch.outcome) == ("web", "demo_request") and "b.csv row 2" in touch.detail
+
+
+def test_personal_addresses_are_never_merged_by_name(session, settings, rules):
+    out = ingest_file(session, write(settings.inbox_dir, "g.csv",
+                                     "Email,First Name,Last Name,Company,Source\n"
+                                     "jean.martin@gmail.com,Jean,Martin,Forge,web_form\n"
+                                     "jmartin@gmail.com,Jean,Martin,Forge,web_form\n"), rules, settings)
+    assert (out.inserted, out.merged) == (2, 0)
+
+
+def test_lead_matches_an_account_by_company_name_when_the_domain_is_new(session, settings, rules):
+    from leadops.db.models import Account
+
+    ingest_file(session, write(settings.inbox_dir, "a.csv", "Email,Company,Source\nann@acme.com,ACME Inc.,web_form\n"),
+                rules, settings)
+    ingest_file(session, write(settings.inbox_dir, "b.csv",
+                               "Email,Company,Source\nbob@acme.fr,Acme SAS,web_form\ncy@gmail.com,Acme,web_form\n"),
+                rules, settings)
+    session.commit()
+    ids = {lead.email: lead.account_id for lead in session.scalars(select(Lead))}
+    assert ids["ann@acme.com"] == ids["bob@acme.fr"] == ids["cy@gmail.com"] is not None
+    assert session.scalar(select(func.count()).select_from(Account)) == 1
