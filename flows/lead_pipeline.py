@@ -1,6 +1,7 @@
 """lead-pipeline: inbox files -> ingest + GX gate -> enrich -> score -> route -> notify."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -8,17 +9,27 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from tasks.common import current_flow_run_id
 from tasks.pipeline import (
-    deliver_notifications, discover_inbox, enrich_leads, ingest_file, route_leads, score_leads,
+    deliver_notifications, discover_inbox, enrich_leads, ingest_file, publish_data_docs, route_leads, score_leads,
 )
+
+
+class IntakeRejected(Exception):
+    """Raised after a full run when a batch failed the batch-level gate: the run must show Failed."""
 
 
 @flow(name="lead-pipeline", log_prints=False)
 def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None) -> dict[str, Any]:
-    """Run one pass of the pipeline over the inbox; returns counts per stage (grain: rows and leads)."""
+    """Run one pass of the pipeline over the inbox; returns counts per stage (grain: rows and leads).
+
+    A file rejected by the batch-level gate does not stop the others: everything else runs,
+    then the run fails naming the file and the problem.
+    """
     log = get_run_logger()
     overrides = {"config_dir": config_dir, "var_dir": var_dir}
     files = [ingest_file(p, overrides) for p in discover_inbox(overrides)]
+    docs = publish_data_docs(overrides) if files else None
     totals = {k: sum(f[k] for f in files) for k in ("rows_read", "inserted", "merged", "quarantined")}
+    per_source = _per_source(files)
     reasons: dict[str, int] = {}
     for f in files:
         for r, n in f["reasons"].items():
@@ -35,8 +46,12 @@ def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None) -> 
 
     create_table_artifact(
         key="lead-pipeline-files", description="One row per inbox file: where every row went.",
-        table=[{k: f[k] for k in ("file", "status", "rows_read", "inserted", "merged", "quarantined", "error")} for f in files]
-        or [{"file": "(inbox empty)"}],
+        table=[{k: f[k] for k in ("file", "source", "status", "rows_read", "inserted", "merged", "quarantined", "error")}
+               for f in files] or [{"file": "(inbox empty)"}],
+    )
+    create_table_artifact(
+        key="lead-pipeline-sources", description="Per source: rows_read = inserted + merged + quarantined.",
+        table=[{"source": k, **v} for k, v in per_source.items()] or [{"source": "(no rows)"}],
     )
     create_table_artifact(
         key="lead-pipeline-assignments", description="One row per assignment made by this run.",
@@ -44,7 +59,9 @@ def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None) -> 
     )
     summary = {
         "flow_run_id": current_flow_run_id(),
-        "files": len(files), "files_rejected": len(rejected), **totals, "quarantine_reasons": reasons,
+        "files": len(files), "files_rejected": len(rejected), **totals, "per_source": per_source,
+        "quarantine_reasons": reasons, "rejected": [{"file": f["file"], "error": f["error"]} for f in rejected],
+        "data_docs": docs,
         "enriched": enriched["enriched"], "partially_enriched": enriched["partial"],
         "not_enriched": enriched["not_enriched"], "enrichment_skipped": enriched["skipped"],
         "scored": scored["scored"], "score_changed": scored["changed"], "promoted_mql": scored["promoted_mql"],
@@ -54,7 +71,26 @@ def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None) -> 
     }
     create_markdown_artifact(key="lead-pipeline-summary", markdown=_markdown(summary, reasons),
                              description="What this pipeline run did.")
+    if rejected:
+        create_markdown_artifact(
+            key="lead-pipeline-validation", description="Batches rejected by the intake gate.",
+            markdown="# Intake validation failures\n\n" + "\n".join(f"- `{Path(f['file']).name}`: {f['error']}" for f in rejected)
+            + f"\n\nFiles are in `var/failed/` with a `.result.json`; Data Docs: `{docs}`\n",
+        )
+        raise IntakeRejected(f"{len(rejected)} file(s) rejected by intake validation (everything else was processed): "
+                             + "; ".join(f["error"] for f in rejected))
     return summary
+
+
+def _per_source(files: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for f in files:
+        agg = out.setdefault(f["source"], {"files": 0, "rejected": 0, "rows_read": 0, "inserted": 0, "merged": 0, "quarantined": 0})
+        agg["files"] += 1
+        agg["rejected"] += f["status"] == "rejected"
+        for k in ("rows_read", "inserted", "merged", "quarantined"):
+            agg[k] += f[k]
+    return out
 
 
 def _markdown(s: dict[str, Any], reasons: dict[str, int]) -> str:

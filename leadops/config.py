@@ -290,6 +290,7 @@ class FileSource(Strict):
     campaign: str | None = None
     columns: dict[str, str] = {}  # source header -> canonical field
     date_format: str | None = None
+    min_email_fill_rate: float | None = Field(None, ge=0, le=1)  # overrides the leads_raw suite's `mostly`
 
 
 class ApiSource(Strict):

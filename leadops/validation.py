@@ -1,74 +1,151 @@
-"""Great Expectations (GX Core 1.x) as the intake gate: a suite from expectations/, run on a
-batch of normalized rows, turned into quarantine reasons per row.
+"""Great Expectations (GX Core 1.x) as the intake gate.
 
-GX is imported lazily (it costs seconds) and its analytics and progress bars are off.
+Two suites from expectations/, each run through a GX checkpoint that also updates Data Docs:
+- ``leads_raw`` (batch level, on the rows as read): a failure rejects the whole batch;
+- ``leads_intake`` (row level, on normalized rows): failing rows go to quarantine with the
+  ``meta.reason`` of every expectation they fail.
+Suites are re-read on every run, so ops change them without touching code. GX is imported
+lazily (it costs seconds); its analytics and progress bars are off.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+ROW_FORMAT = {"result_format": "COMPLETE", "partial_unexpected_count": 0, "include_unexpected_rows": False}
+
 
 @dataclass(frozen=True)
 class ValidationOutcome:
-    """Row index -> reasons for every failing row; plus per-expectation failure counts."""
+    """Row index -> reasons for failing rows (row level), or batch-level failure messages."""
 
     failures: dict[int, list[str]]
     counts: dict[str, int]
     evaluated: int
+    batch_failures: list[str] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)  # one per expectation, for artifacts
 
 
 @lru_cache(maxsize=1)
 def _context():
+    """Return (gx module, one ephemeral context per process, batch definitions by asset)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch_def = ctx.data_sources.add_pandas("leadops").add_dataframe_asset("rows").add_batch_definition_whole_dataframe("all")
-    return gx, batch_def
+    for name in list(ctx.get_site_names()):  # the default site writes to a temp folder: ours only
+        ctx.delete_data_docs_site(name)
+    ds = ctx.data_sources.add_pandas("leadops")
+    assets = {name: ds.add_dataframe_asset(name).add_batch_definition_whole_dataframe("batch") for name in ("raw", "rows")}
+    return gx, ctx, assets
+
+
+def _docs_site(ctx, docs_dir: Path) -> str:
+    """Return the name of the Data Docs site writing to ``docs_dir``, registering it once."""
+    name = "leadops-" + hashlib.sha1(str(Path(docs_dir).resolve()).encode()).hexdigest()[:10]
+    if name not in ctx.get_site_names():
+        ctx.add_data_docs_site(site_name=name, site_config={
+            "class_name": "SiteBuilder",
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+        })
+    return name
 
 
 def load_suite_json(path: Path) -> dict[str, Any]:
     """Return the suite file's JSON; a broken file is reported with its path."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        spec = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: cannot read expectation suite: {exc}") from None
+    if not isinstance(spec.get("expectations"), list):
+        raise ValueError(f"{path}: an expectation suite needs a list under 'expectations'")
+    return spec
+
+
+def _run(spec: dict[str, Any], df: pd.DataFrame, asset: str, suite_path: Path, result_format: dict[str, Any]):
+    """Run ``spec`` on ``df`` through a checkpoint; returns the expectation results."""
+    gx, ctx, assets = _context()
+    name = spec.get("name") or Path(suite_path).stem
+    try:
+        suite = ctx.suites.add_or_update(gx.ExpectationSuite(**{**spec, "name": name}))
+    except Exception as exc:  # a typo in an expectation type or kwargs: ops need the file and the cause
+        raise ValueError(f"{suite_path}: invalid expectation suite: {exc}") from None
+    vd = ctx.validation_definitions.add_or_update(gx.ValidationDefinition(name=name, data=assets[asset], suite=suite))
+    # Results are kept by the context's results store; Data Docs are rendered once per run
+    # (build_data_docs), not per batch: rendering costs ~0.2 s a time.
+    cp = ctx.checkpoints.add_or_update(gx.Checkpoint(name=f"intake-{name}", validation_definitions=[vd],
+                                                     actions=[], result_format=result_format))
+    res = cp.run(batch_parameters={"dataframe": df.reset_index(drop=True)})
+    [run] = list(res.run_results.values())
+    for r in run.results:
+        if r.exception_info and r.exception_info.get("raised_exception"):
+            cfg = r.expectation_config
+            raise ValueError(f"{suite_path}: expectation {cfg.type} on {cfg.kwargs.get('column')!r} could not run: "
+                             f"{r.exception_info.get('exception_message')}")
+    return run.results
+
+
+def build_data_docs(docs_dir: Path) -> str | None:
+    """Render Data Docs of this process's validation results into ``docs_dir``; returns index.html's path."""
+    gx, ctx, _ = _context()
+    site = _docs_site(ctx, docs_dir)
+    ctx.build_data_docs(site_names=[site])
+    index = Path(docs_dir) / "index.html"
+    return str(index) if index.exists() else None
+
+
+def _summary(r) -> dict[str, Any]:
+    cfg = r.expectation_config
+    res = r.result or {}
+    return {"expectation": cfg.type, "column": cfg.kwargs.get("column"), "success": bool(r.success),
+            "reason": (cfg.meta or {}).get("reason"), "observed": res.get("observed_value"),
+            "unexpected_percent": res.get("unexpected_percent")}
+
+
+def validate_batch(df: pd.DataFrame, suite_path: Path, *, thresholds: dict[str, float | None] | None = None) -> ValidationOutcome:
+    """Run the batch-level suite on the rows as read; returns the failure messages (empty = pass)."""
+    spec = load_suite_json(suite_path)
+    for e in spec["expectations"]:
+        setting = (e.get("meta") or {}).get("threshold_setting")
+        if setting and thresholds and thresholds.get(setting) is not None:
+            e.setdefault("kwargs", {})["mostly"] = thresholds[setting]
+    results = _run(spec, df, "raw", suite_path, {"result_format": "SUMMARY", "partial_unexpected_count": 0})
+    failures = []
+    for r in results:
+        if r.success:
+            continue
+        s = _summary(r)
+        pct = s["unexpected_percent"]
+        observed = f"{100 - pct:.0f}%" if pct is not None else str(s["observed"])
+        required = f"{100 * r.expectation_config.kwargs.get('mostly', 1):.0f}%"
+        failures.append((s["reason"] or f"{s['expectation']} failed on {s['column']}")
+                        .format(observed=observed, required=required))
+    return ValidationOutcome({}, {}, len(df), failures, [_summary(r) for r in results])
 
 
 def validate_rows(df: pd.DataFrame, suite_path: Path) -> ValidationOutcome:
-    """Validate ``df`` (one row per input row) against the suite; returns failures per row index."""
+    """Validate ``df`` (one row per input row) against the row-level suite; returns failures per row index."""
     if df.empty:
         return ValidationOutcome({}, {}, 0)
-    gx, batch_def = _context()
     spec = load_suite_json(suite_path)
-    suite = gx.ExpectationSuite(**spec)
-    reasons_by_type = [(e.get("meta") or {}).get("reason") for e in spec.get("expectations", [])]
-    result = batch_def.get_batch(batch_parameters={"dataframe": df.reset_index(drop=True)}).validate(
-        suite, result_format={"result_format": "COMPLETE"}
-    )
+    results = _run(spec, df, "rows", suite_path, ROW_FORMAT)
     failures: dict[int, list[str]] = {}
     counts: dict[str, int] = {}
-    for i, r in enumerate(result.results):
-        cfg = r.expectation_config
-        reason = (cfg.meta or {}).get("reason") or (reasons_by_type[i] if i < len(reasons_by_type) else None)
-        column = cfg.kwargs.get("column")
-        reason = reason or f"{cfg.type} failed on {column}"
-        if r.exception_info and r.exception_info.get("raised_exception"):
-            # A broken expectation (e.g. a column the suite names but the data lacks) is a config
-            # error for ops, not a property of every row: fail loudly with the suite path.
-            raise ValueError(f"{suite_path}: expectation {cfg.type} on {column!r} could not run: "
-                             f"{r.exception_info.get('exception_message')}")
+    for r in results:
         if r.success:
             continue
+        cfg = r.expectation_config
+        reason = (cfg.meta or {}).get("reason") or f"{cfg.type} failed on {cfg.kwargs.get('column')}"
         rows = r.result.get("unexpected_index_list") or []
         counts[reason] = counts.get(reason, 0) + len(rows)
         for idx in rows:
@@ -76,4 +153,4 @@ def validate_rows(df: pd.DataFrame, suite_path: Path) -> ValidationOutcome:
             bucket = failures.setdefault(idx, [])
             if reason not in bucket:
                 bucket.append(reason)
-    return ValidationOutcome(failures, counts, len(df))
+    return ValidationOutcome(failures, counts, len(df), [], [_summary(r) for r in results])

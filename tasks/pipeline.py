@@ -38,6 +38,14 @@ def ingest_file(path: str, overrides: dict[str, Any]) -> dict[str, Any]:
     return out.as_dict()
 
 
+@task(cache_policy=NO_CACHE)
+def publish_data_docs(overrides: dict[str, Any]) -> str | None:
+    """Render GX Data Docs of this run's validations under var/data_docs; returns index.html's path."""
+    from leadops.validation import build_data_docs
+
+    return build_data_docs(settings(overrides).var_dir / "data_docs")
+
+
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
 def enrich_leads(overrides: dict[str, Any]) -> dict[str, Any]:
     """Enrich pending leads through the provider waterfall; returns counts."""

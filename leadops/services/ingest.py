@@ -24,7 +24,7 @@ from leadops.db.models import Account, Activity, IngestBatch, Lead, LeadMerge, L
 from leadops.domain import dedupe
 from leadops.domain import normalize as nz
 from leadops.sources.files import FileRejected, RawRow, read_lead_file, sha256_file
-from leadops.validation import validate_rows
+from leadops.validation import validate_batch, validate_rows
 
 SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson")
 # Fields a later row may fill on an existing lead when the lead has none.
@@ -38,6 +38,7 @@ class FileOutcome:
 
     file: str
     status: str  # done | rejected | duplicate
+    source: str = "default"
     batch_id: int | None = None
     rows_read: int = 0
     inserted: int = 0
@@ -168,7 +169,7 @@ def ingest_file(session: Session, path: Path, rules: Rules, settings: Settings, 
     digest = sha256_file(path)
     seen = session.scalar(select(IngestBatch).where(IngestBatch.content_hash == digest))
     if seen is not None and seen.status != "rejected":
-        out = FileOutcome(str(path), "duplicate", seen.id, error=f"same content as batch {seen.id} ({seen.origin})")
+        out = FileOutcome(str(path), "duplicate", seen.source, seen.id, error=f"same content as batch {seen.id} ({seen.origin})")
         if move:
             out.moved_to = str(move_with_sidecar(path, settings.var_dir / "processed", out.as_dict()))
         return out
@@ -181,18 +182,25 @@ def ingest_file(session: Session, path: Path, rules: Rules, settings: Settings, 
     session.flush()
     try:
         read = read_lead_file(path, columns=src.columns if src else None)
+        # unreadable records are quarantined one by one; the batch gate measures the readable ones
+        readable = [r.fields for r in read.rows if "_error" not in r.raw]
+        raw_frame = pd.DataFrame(readable, columns=list(dict.fromkeys(read.mapping.values())))
+        gate = validate_batch(raw_frame, settings.expectations_dir / "leads_raw.json",
+                              thresholds={"min_email_fill_rate": src.min_email_fill_rate if src else None})
+        if gate.batch_failures:
+            raise FileRejected(str(path), "; ".join(gate.batch_failures))
     except FileRejected as exc:
         batch.status, batch.error, batch.finished_at = "rejected", exc.problem, utcnow()
-        out = FileOutcome(str(path), "rejected", batch.id, error=str(exc))
+        out = FileOutcome(str(path), "rejected", batch.source, batch.id, error=str(exc))
         if move:
             out.moved_to = str(move_with_sidecar(path, settings.var_dir / "failed", out.as_dict()))
         return out
 
     # Records stay Python dicts (pandas would turn None into a truthy NaN); the frame is for GX only.
     records = [normalize_row(r, src, rules, settings.company_time_zone, now) for r in read.rows]
-    outcome = validate_rows(pd.DataFrame(records), settings.expectations_dir / "leads_intake.json") if records else None
-    reasons = quarantine_reasons(records, outcome.failures if outcome else {}, rules)
-    out = FileOutcome(str(path), "done", batch.id, rows_read=len(read.rows))
+    outcome = validate_rows(pd.DataFrame(records), settings.expectations_dir / "leads_intake.json")
+    reasons = quarantine_reasons(records, outcome.failures, rules)
+    out = FileOutcome(str(path), "done", batch.source, batch.id, rows_read=len(read.rows))
     raw_by_row = {r.row_number: r.raw for r in read.rows}
     counter: Counter[str] = Counter()
 

@@ -34,6 +34,7 @@ def test_pipeline_flow_ingests_routes_and_notifies(leadops_env, session, roster)
     (leadops_env.inbox_dir / "webform-1.csv").write_text(CSV, encoding="utf-8")
     out = lead_pipeline()
     assert (out["files"], out["rows_read"], out["inserted"], out["quarantined"]) == (1, 3, 2, 1)
+    assert out["per_source"] == {"default": {"files": 1, "rejected": 0, "rows_read": 3, "inserted": 2, "merged": 0, "quarantined": 1}}
     assert out["routed"] == 2 and out["notifications_sent"] == 2 and out["flow_run_id"]
     assert session.scalar(select(func.count()).select_from(Assignment).where(Assignment.active)) == 2
     assert session.scalar(select(func.count()).select_from(Quarantine)) == 1
@@ -82,3 +83,20 @@ def test_weekly_report_flow_writes_html_and_names_the_run(leadops_env, session, 
         run = client.read_flow_run(out["flow_run_id"])
     assert run.name == f"weekly-report-{week}"
     assert read_artifact("weekly-report-sdrs", out["flow_run_id"]) is not None
+
+
+def test_rejected_batch_fails_the_run_after_processing_everything_else(leadops_env, session, roster):
+    import pytest
+
+    from flows.lead_pipeline import IntakeRejected, lead_pipeline
+
+    leadops_env.inbox_dir.mkdir(parents=True)
+    (leadops_env.inbox_dir / "a-good.csv").write_text(CSV, encoding="utf-8")
+    (leadops_env.inbox_dir / "b-sparse.csv").write_text(
+        "Email,First Name,Source\n,A,web_form\n,B,web_form\nc@forge.fr,C,web_form\n", encoding="utf-8")
+    with pytest.raises(IntakeRejected, match=r"b-sparse.csv: email fill rate 33% is under the required 80%"):
+        lead_pipeline()
+    assert session.scalar(select(func.count()).select_from(Lead)) == 2  # the good file went through
+    assert session.scalar(select(func.count()).select_from(Assignment)) == 2
+    assert (leadops_env.var_dir / "failed" / "b-sparse.csv").exists()
+    assert (leadops_env.var_dir / "data_docs" / "index.html").exists()

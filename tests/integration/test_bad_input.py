@@ -37,9 +37,9 @@ def test_files_rejected_whole_say_why(session, settings, rules, name, data, prob
     assert out.status == "rejected" and problem in out.error and name in out.error
 
 
-def test_header_only_file_reads_zero_rows(session, settings, rules):
+def test_header_only_file_is_rejected_by_the_batch_gate(session, settings, rules):
     out = run(session, settings, rules, "h.csv", HEADER.encode())
-    assert (out.status, out.rows_read) == ("done", 0)
+    assert out.status == "rejected" and "the file has no data rows" in out.error
 
 
 def test_wrong_delimiter_is_detected(session, settings, rules):
