@@ -10,6 +10,8 @@ carrying a human-readable ``error`` so the row can be quarantined with a reason.
 
 from __future__ import annotations
 
+from functools import lru_cache, wraps
+
 import math
 import re
 import unicodedata
@@ -141,6 +143,35 @@ def _in_domain_set(domain: str, domains: frozenset[str]) -> bool:
     return any(".".join(parts[i:]) in domains for i in range(len(parts) - 1))
 
 
+
+def _memoized(fn):
+    """Cache a pure normalizer: lead files repeat the same countries, titles, companies and phones."""
+    cached = lru_cache(maxsize=1 << 16)(fn)
+
+    @wraps(fn)
+    def wrapper(*args):
+        try:
+            return cached(*args)
+        except TypeError:  # an unhashable value (e.g. a list from JSON): compute it directly
+            return fn(*args)
+
+    wrapper.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
+    return wrapper
+
+
+# RFC 5322 dot-atom local part, ASCII only: the common case, checked without the full validator.
+_DOT_ATOM = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+
+
+@lru_cache(maxsize=1 << 16)
+def _checked_domain(host: str) -> str | None:
+    """Return the normalized domain if email_validator accepts it (checked once per distinct domain)."""
+    try:
+        return validate_email(f"a@{host}", check_deliverability=False).domain.lower()
+    except EmailNotValidError:
+        return None
+
+
 def normalize_email(value: object) -> EmailResult:
     """Return an :class:`EmailResult` for a raw email value.
 
@@ -163,12 +194,17 @@ def normalize_email(value: object) -> EmailResult:
         text = text[len("mailto:"):].split("?", 1)[0].strip()
     if not text:
         return EmailResult(None, None, "email is missing")
-    try:
-        validated = validate_email(text, check_deliverability=False)
-    except EmailNotValidError as exc:
-        return EmailResult(None, None, f"invalid email syntax: {exc}")
-    email = validated.normalized.lower()
-    domain = validated.domain.lower()
+    local, at, host = text.rpartition("@")
+    domain = _checked_domain(host) if at and _DOT_ATOM.fullmatch(local) and len(local) <= 64 else None
+    if domain is not None and len(local) + 1 + len(domain) <= 254:
+        email = f"{local}@{domain}"
+    else:  # anything unusual (quoted or Unicode local part, odd domain): the full validator decides
+        try:
+            validated = validate_email(text, check_deliverability=False)
+        except EmailNotValidError as exc:
+            return EmailResult(None, None, f"invalid email syntax: {exc}")
+        email = validated.normalized.lower()
+        domain = validated.domain.lower()
     return EmailResult(
         email=email,
         domain=domain,
@@ -216,6 +252,7 @@ def _recase_name_part(part: str) -> str | None:
     return None
 
 
+@_memoized
 def normalize_person_name(value: object) -> str | None:
     """Return a person name with natural capitalization, or ``None`` if empty.
 
@@ -262,6 +299,7 @@ def normalize_person_name(value: object) -> str | None:
 # --------------------------------------------------------------------------- phone
 
 
+@_memoized
 def normalize_phone(value: object, country: str | None = None) -> str | None:
     """Return the phone number in E.164 form ("+33612345678"), or ``None``.
 
@@ -397,6 +435,7 @@ _COUNTRY_LOOKUP: dict[str, str] = _build_country_lookup()
 _ISO_ALPHA2: frozenset[str] = frozenset(phonenumbers.SUPPORTED_REGIONS) | frozenset(_COUNTRIES)
 
 
+@_memoized
 def normalize_country(value: object) -> str | None:
     """Return the ISO 3166-1 alpha-2 code ("FR") for a country value, or ``None``.
 
@@ -425,6 +464,7 @@ _COMPANY_SUFFIXES = frozenset({
 _COMPANY_PREFIXES = frozenset({"groupe", "group"})
 
 
+@_memoized
 def company_key(value: object) -> str | None:
     """Return a matching key for a company name, or ``None`` if empty.
 
@@ -587,6 +627,7 @@ _DEPARTMENT_RULES: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 
+@_memoized
 def title_to_seniority_department(title: object) -> tuple[str | None, str | None]:
     """Return ``(seniority, department)`` read from an English or French job title.
 

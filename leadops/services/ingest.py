@@ -214,7 +214,7 @@ def ingest_file(session: Session, path: Path, rules: Rules, settings: Settings, 
         else:
             good.append(rec)
     if quarantine_rows:
-        session.execute(insert(Quarantine), quarantine_rows)
+        session.connection().execute(insert(Quarantine.__table__), quarantine_rows)
     out.quarantined = len(quarantine_rows)
 
     inserted, merged = upsert_leads(session, good, batch.id, raw_by_row, now,
@@ -246,21 +246,21 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: 
         existing.update({lead.email: lead for lead in session.scalars(select(Lead).where(Lead.email.in_(chunk)))})
     pool = _fuzzy_pool(session, good)
     accounts = _ensure_accounts(session, good, now)
-    inserted = merged = 0
-    new_leads: list[Lead] = []
+    pending: dict[str, dict[str, Any]] = {}  # email -> row of a lead new in this batch (bulk-inserted below)
     merges, touches = [], []
     for rec in good:
-        lead, matched_by = existing.get(rec["email"]), "email"
+        target: Lead | dict[str, Any] | None = existing.get(rec["email"]) or pending.get(rec["email"])
+        matched_by = "email"
         me = None if rec["is_free_email"] else dedupe.person(None, rec["email_domain"], rec["first_name"],
                                                               rec["last_name"], rec["company_key"])
-        if lead is None and me is not None:
+        if target is None and me is not None:
             hit = dedupe.best_match(me, pool.get(rec["email_domain"], ()), fuzzy_threshold)
             if hit is not None:
                 key, score = hit
-                lead = key if isinstance(key, Lead) else session.get(Lead, key)
+                target = pending[key[1]] if isinstance(key, tuple) else session.get(Lead, key)
                 matched_by = f"fuzzy {score:.0f}"
-        if lead is None:
-            lead = Lead(
+        if target is None:
+            pending[rec["email"]] = dict(
                 email=rec["email"], email_domain=rec["email_domain"], source=rec["source"],
                 is_free_email=rec["is_free_email"], is_competitor=rec["is_competitor"],
                 is_hand_raiser=rec["is_hand_raiser"], arrived_at=rec["arrived_at"],
@@ -269,40 +269,60 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: 
                 account_id=accounts.get(rec["email_domain"]) or accounts.get(f"name:{rec['company_key']}"),
                 **{k: rec[k] for k in MERGEABLE},
             )
-            session.add(lead)
-            existing[rec["email"]] = lead
             if me is not None:
-                pool.setdefault(rec["email_domain"], []).append(dedupe.Person(lead, me.domain, me.name, me.company))
-            new_leads.append(lead)
-            inserted += 1
+                pool.setdefault(rec["email_domain"], []).append(dedupe.Person(("new", rec["email"]), me.domain, me.name, me.company))
             continue
-        filled = [k for k in MERGEABLE if rec.get(k) and not getattr(lead, k)]
-        for k in filled:
-            setattr(lead, k, rec[k])
-        if rec["is_hand_raiser"] and not lead.is_hand_raiser:
-            lead.is_hand_raiser = True  # a known lead asking for a demo is now a hand-raiser
-            filled.append("is_hand_raiser")
-        if rec["arrived_at"] < lead.arrived_at:
-            lead.arrived_at = rec["arrived_at"]  # the lead is as old as its earliest touch
-        lead.scored_at = None  # a new touch: the next scoring pass rescores this lead
-        existing.setdefault(rec["email"], lead)
+        filled = _merge_into(target, rec)
         merges.append(dict(ingest_batch_id=batch_id, source_row=rec["row_number"], fields_filled=filled,
-                           matched_by=matched_by, raw=raw_by_row[rec["row_number"]], merged_at=now, lead=lead))
-        touches.append(dict(kind="web", outcome=rec["source"], occurred_at=rec["arrived_at"], lead=lead,
+                           matched_by=matched_by, raw=raw_by_row[rec["row_number"]], merged_at=now, target=target))
+        touches.append(dict(kind="web", outcome=rec["source"], occurred_at=rec["arrived_at"], target=target,
                             detail=f"merged touch from {Path(origin).name or 'batch ' + str(batch_id)} row {rec['row_number']}",
                             external_key=f"merge:{batch_id}:{rec['row_number']}"))
-        merged += 1
     session.flush()
+    # Core inserts on the session's connection: the ORM bulk path splices RETURNING rows slowly.
+    conn = session.connection()
+    leads_t = Lead.__table__
+    ids: dict[str, int] = {}
+    rows = list(pending.values())
+    for chunk in _chunks(rows, 1000):
+        ids.update({email: lid for lid, email in conn.execute(insert(leads_t).returning(leads_t.c.id, leads_t.c.email), chunk)})
+
+    def lead_id(target: Lead | dict[str, Any]) -> int:
+        return ids[target["email"]] if isinstance(target, dict) else target.id
+
     if merges:
-        session.execute(insert(LeadMerge), [{**_without(m, "lead"), "lead_id": m["lead"].id} for m in merges])
-        session.execute(insert(Activity), [{**_without(t, "lead"), "lead_id": t["lead"].id} for t in touches])
-    if new_leads:
-        session.execute(insert(LeadStageChange), [
-            dict(lead_id=lead.id, from_stage=None, to_stage="new", changed_at=now,
-                 cause=f"arrived from {lead.source} (batch {batch_id}, row {lead.source_row})")
-            for lead in new_leads
-        ])
+        conn.execute(insert(LeadMerge.__table__), [{**_without(m, "target"), "lead_id": lead_id(m["target"])} for m in merges])
+        conn.execute(insert(Activity.__table__), [{**_without(t, "target"), "lead_id": lead_id(t["target"])} for t in touches])
+    if rows:
+        for chunk in _chunks(rows, 1000):
+            conn.execute(insert(LeadStageChange.__table__), [
+                dict(lead_id=ids[r["email"]], from_stage=None, to_stage="new", changed_at=now,
+                     cause=f"arrived from {r['source']} (batch {batch_id}, row {r['source_row']})") for r in chunk])
+    inserted, merged = len(rows), len(merges)
     return inserted, merged
+
+
+def _merge_into(target: Lead | dict[str, Any], rec: dict[str, Any]) -> list[str]:
+    """Fill the lead's blanks from ``rec`` (a stored Lead or a row not inserted yet); returns the fields filled."""
+    get = target.get if isinstance(target, dict) else lambda k: getattr(target, k)
+
+    def put(k: str, v: Any) -> None:
+        if isinstance(target, dict):
+            target[k] = v
+        else:
+            setattr(target, k, v)
+
+    filled = [k for k in MERGEABLE if rec.get(k) and not get(k)]
+    for k in filled:
+        put(k, rec[k])
+    if rec["is_hand_raiser"] and not get("is_hand_raiser"):
+        put("is_hand_raiser", True)  # a known lead asking for a demo is now a hand-raiser
+        filled.append("is_hand_raiser")
+    if rec["arrived_at"] < get("arrived_at"):
+        put("arrived_at", rec["arrived_at"])  # the lead is as old as its earliest touch
+    if not isinstance(target, dict):
+        target.scored_at = None  # a new touch: the next scoring pass rescores this lead
+    return filled
 
 
 def _without(d: dict[str, Any], key: str) -> dict[str, Any]:
