@@ -19,7 +19,7 @@ import pandas as pd
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from leadops.config import FileSource, Rules, Settings
+from leadops.config import ApiSource, FileSource, Rules, Settings
 from leadops.db.models import Account, Activity, IngestBatch, Lead, LeadMerge, LeadStageChange, Quarantine, utcnow
 from leadops.domain import dedupe
 from leadops.domain import normalize as nz
@@ -91,7 +91,7 @@ def _parse_date(value: str | None, fmt: str | None, tz: str) -> tuple[datetime |
         return None, f"{value!r} is not a date ({fmt or 'ISO 8601 or dd/mm/yyyy'})"
 
 
-def normalize_row(row: RawRow, src: FileSource | None, rules: Rules, tz: str, now: datetime) -> dict[str, Any]:
+def normalize_row(row: RawRow, src: FileSource | ApiSource | None, rules: Rules, tz: str, now: datetime) -> dict[str, Any]:
     """Return one normalized candidate lead (plus *_raw and flag columns the GX suite checks)."""
     f = row.fields
     em = nz.normalize_email(f.get("email"))
@@ -105,7 +105,7 @@ def normalize_row(row: RawRow, src: FileSource | None, rules: Rules, tz: str, no
     company = nz.clean_text(f.get("company"))
     source = nz.clean_text(f.get("source")) or (src.source if src else None) or rules.sources.default_source
     source = source.strip().lower().replace(" ", "_").replace("-", "_")
-    arrived, date_error = _parse_date(f.get("created_at"), src.date_format if src else None, tz)
+    arrived, date_error = _parse_date(f.get("created_at"), getattr(src, "date_format", None), tz)
     return {
         "row_number": row.row_number,
         "email": em.email,
@@ -165,50 +165,76 @@ def ingest_file(session: Session, path: Path, rules: Rules, settings: Settings, 
 
     ``source`` forces a sources.yaml entry; by default the first whose pattern matches the name.
     """
-    now = utcnow()
     digest = sha256_file(path)
-    seen = session.scalar(select(IngestBatch).where(IngestBatch.content_hash == digest))
-    if seen is not None and seen.status != "rejected":
-        out = FileOutcome(str(path), "duplicate", seen.source, seen.id, error=f"same content as batch {seen.id} ({seen.origin})")
-        if move:
-            out.moved_to = str(move_with_sidecar(path, settings.var_dir / "processed", out.as_dict()))
-        return out
     src = source if source is not None else source_for(path, rules)
-    # A file rejected before may be retried (e.g. after ops fixed its column mapping): reuse its batch.
-    batch = seen or IngestBatch(content_hash=digest)
-    batch.source, batch.origin, batch.status, batch.error = (src.name if src else "default"), str(path), "running", None
-    batch.started_at, batch.flow_run_id = now, flow_run_id
-    session.add(batch)
-    session.flush()
-    try:
-        read = read_lead_file(path, columns=src.columns if src else None)
-        # unreadable records are quarantined one by one; the batch gate measures the readable ones
-        readable = [r.fields for r in read.rows if "_error" not in r.raw]
-        raw_frame = pd.DataFrame(readable, columns=list(dict.fromkeys(read.mapping.values())))
-        gate = validate_batch(raw_frame, settings.expectations_dir / "leads_raw.json",
-                              thresholds={"min_email_fill_rate": src.min_email_fill_rate if src else None})
-        if gate.batch_failures:
-            raise FileRejected(str(path), "; ".join(gate.batch_failures))
-    except FileRejected as exc:
-        batch.status, batch.error, batch.finished_at = "rejected", exc.problem, utcnow()
-        out = FileOutcome(str(path), "rejected", batch.source, batch.id, error=str(exc))
+
+    def finish(out: FileOutcome) -> FileOutcome:
         if move:
-            out.moved_to = str(move_with_sidecar(path, settings.var_dir / "failed", out.as_dict()))
+            folder = "failed" if out.status == "rejected" else "processed"
+            out.moved_to = str(move_with_sidecar(path, settings.var_dir / folder, out.as_dict()))
         return out
 
+    batch, seen = open_batch(session, digest, src.name if src else "default", str(path), flow_run_id)
+    if batch is None:
+        return finish(FileOutcome(str(path), "duplicate", seen.source, seen.id,
+                                  error=f"same content as batch {seen.id} ({seen.origin})"))
+    try:
+        read = read_lead_file(path, columns=src.columns if src else None)
+    except FileRejected as exc:
+        return finish(reject(batch, exc.problem, str(exc)))
+    return finish(admit_rows(session, batch, read.rows, list(dict.fromkeys(read.mapping.values())), src, rules, settings))
+
+
+def open_batch(session: Session, digest: str, source: str, origin: str, flow_run_id: str | None) -> tuple[IngestBatch | None, IngestBatch | None]:
+    """Return (batch to fill, None), or (None, earlier batch) when this content was ingested before.
+
+    A batch rejected before is reopened, so a file can be retried once ops fixed its mapping.
+    """
+    seen = session.scalar(select(IngestBatch).where(IngestBatch.content_hash == digest))
+    if seen is not None and seen.status != "rejected":
+        return None, seen
+    batch = seen or IngestBatch(content_hash=digest)
+    batch.source, batch.origin, batch.status, batch.error = source, origin, "running", None
+    batch.started_at, batch.flow_run_id = utcnow(), flow_run_id
+    session.add(batch)
+    session.flush()
+    return batch, None
+
+
+def reject(batch: IngestBatch, problem: str, message: str) -> FileOutcome:
+    """Mark ``batch`` rejected as a whole; returns the outcome naming the problem."""
+    batch.status, batch.error, batch.finished_at = "rejected", problem, utcnow()
+    return FileOutcome(batch.origin, "rejected", batch.source, batch.id, error=message)
+
+
+def admit_rows(session: Session, batch: IngestBatch, rows: list[RawRow], columns: list[str],
+               src: FileSource | ApiSource | None, rules: Rules, settings: Settings) -> FileOutcome:
+    """Gate, normalize, validate and store one batch of rows (a file or an API page); returns its outcome.
+
+    Every row ends inserted, merged or quarantined; a batch-level failure rejects the whole batch.
+    """
+    now = utcnow()
+    # unreadable records are quarantined one by one; the batch gate measures the readable ones
+    readable = [r.fields for r in rows if "_error" not in r.raw]
+    gate = validate_batch(pd.DataFrame(readable, columns=columns), settings.expectations_dir / "leads_raw.json",
+                          thresholds={"min_email_fill_rate": getattr(src, "min_email_fill_rate", None)})
+    if gate.batch_failures:
+        problem = "; ".join(gate.batch_failures)
+        return reject(batch, problem, f"{batch.origin}: {problem}")
+
     # Records stay Python dicts (pandas would turn None into a truthy NaN); the frame is for GX only.
-    records = [normalize_row(r, src, rules, settings.company_time_zone, now) for r in read.rows]
+    records = [normalize_row(r, src, rules, settings.company_time_zone, now) for r in rows]
     outcome = validate_rows(pd.DataFrame(records), settings.expectations_dir / "leads_intake.json")
     reasons = quarantine_reasons(records, outcome.failures, rules)
-    out = FileOutcome(str(path), "done", batch.source, batch.id, rows_read=len(read.rows))
-    raw_by_row = {r.row_number: r.raw for r in read.rows}
+    out = FileOutcome(batch.origin, "done", batch.source, batch.id, rows_read=len(rows))
+    raw_by_row = {r.row_number: r.raw for r in rows}
     counter: Counter[str] = Counter()
 
     quarantine_rows, good = [], []
     for i, rec in enumerate(records):
         if i in reasons:
             counter.update(reasons[i])
-            quarantine_rows.append(dict(ingest_batch_id=batch.id, source=batch.source, origin=str(path),
+            quarantine_rows.append(dict(ingest_batch_id=batch.id, source=batch.source, origin=batch.origin,
                                         source_row=rec["row_number"], raw=raw_by_row[rec["row_number"]],
                                         reasons=reasons[i], status="open", created_at=now))
         else:
@@ -218,14 +244,12 @@ def ingest_file(session: Session, path: Path, rules: Rules, settings: Settings, 
     out.quarantined = len(quarantine_rows)
 
     inserted, merged = upsert_leads(session, good, batch.id, raw_by_row, now,
-                                    rules.sources.fuzzy_match_threshold, str(path))
+                                    rules.sources.fuzzy_match_threshold, batch.origin)
     out.inserted, out.merged = inserted, merged
     out.reasons = dict(counter.most_common())
     batch.rows_read, batch.inserted, batch.merged, batch.quarantined = out.rows_read, inserted, merged, out.quarantined
     batch.status, batch.finished_at = "done", utcnow()
     session.flush()
-    if move:
-        out.moved_to = str(move_with_sidecar(path, settings.var_dir / "processed", out.as_dict()))
     return out
 
 
