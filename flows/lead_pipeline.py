@@ -9,7 +9,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from tasks.common import current_flow_run_id
 from tasks.pipeline import (
-    deliver_notifications, discover_inbox, enrich_leads, ingest_file, publish_data_docs, route_leads, score_leads,
+    api_sources, deliver_notifications, discover_inbox, enrich_leads, ingest_api_source, ingest_file, publish_data_docs,
+    route_leads, score_leads,
 )
 
 
@@ -27,6 +28,9 @@ def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None) -> 
     log = get_run_logger()
     overrides = {"config_dir": config_dir, "var_dir": var_dir}
     files = [ingest_file(p, overrides) for p in discover_inbox(overrides)]
+    apis = [ingest_api_source(name, overrides) for name in api_sources(overrides)]
+    files += [page for a in apis for page in a["pages"]]  # each API page is a batch, accounted like a file
+    api_errors = [a for a in apis if a["error"]]
     docs = publish_data_docs(overrides) if files else None
     totals = {k: sum(f[k] for f in files) for k in ("rows_read", "inserted", "merged", "quarantined")}
     per_source = _per_source(files)
@@ -61,7 +65,8 @@ def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None) -> 
         "flow_run_id": current_flow_run_id(),
         "files": len(files), "files_rejected": len(rejected), **totals, "per_source": per_source,
         "quarantine_reasons": reasons, "rejected": [{"file": f["file"], "error": f["error"]} for f in rejected],
-        "data_docs": docs,
+        "data_docs": docs, "api_errors": [a["error"] for a in api_errors],
+        "api_watermarks": {a["source"]: a["watermark"] for a in apis},
         "enriched": enriched["enriched"], "partially_enriched": enriched["partial"],
         "not_enriched": enriched["not_enriched"], "enrichment_skipped": enriched["skipped"],
         "scored": scored["scored"], "score_changed": scored["changed"], "promoted_mql": scored["promoted_mql"],
@@ -71,14 +76,15 @@ def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None) -> 
     }
     create_markdown_artifact(key="lead-pipeline-summary", markdown=_markdown(summary, reasons),
                              description="What this pipeline run did.")
-    if rejected:
+    if rejected or api_errors:
         create_markdown_artifact(
             key="lead-pipeline-validation", description="Batches rejected by the intake gate.",
-            markdown="# Intake validation failures\n\n" + "\n".join(f"- `{Path(f['file']).name}`: {f['error']}" for f in rejected)
+            markdown="# Intake failures\n\n" + "\n".join(f"- `{Path(f['file']).name}`: {f['error']}" for f in rejected)
+            + "".join(f"\n- API source `{a['source']}`: {a['error']} (watermark kept: the next run reads again)" for a in api_errors)
             + f"\n\nFiles are in `var/failed/` with a `.result.json`; Data Docs: `{docs}`\n",
         )
-        raise IntakeRejected(f"{len(rejected)} file(s) rejected by intake validation (everything else was processed): "
-                             + "; ".join(f["error"] for f in rejected))
+        problems = [f["error"] for f in rejected] + [a["error"] for a in api_errors]
+        raise IntakeRejected(f"{len(problems)} intake problem(s) (everything else was processed): " + "; ".join(problems))
     return summary
 
 

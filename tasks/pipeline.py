@@ -39,6 +39,32 @@ def ingest_file(path: str, overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 @task(cache_policy=NO_CACHE)
+def api_sources(overrides: dict[str, Any]) -> list[str]:
+    """Return the names of the API sources configured in sources.yaml."""
+    return [a.name for a in rules(settings(overrides)).sources.apis]
+
+
+@task(cache_policy=NO_CACHE, task_run_name="ingest-api-{name}")
+def ingest_api_source(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Read one API source since its watermark; returns its pages' outcomes and any error.
+
+    No task-level retries: the reader retries each request, and pages are committed as they land.
+    """
+    from leadops.services.api_ingest import ingest_api
+    from leadops.sources.api import ApiError, resolve_token
+
+    s = settings(overrides)
+    cfg = next(a for a in rules(s).sources.apis if a.name == name)
+    with unit_of_work(s) as session:
+        try:
+            out = ingest_api(session, cfg, rules(s), s, token=resolve_token(cfg), flow_run_id=current_flow_run_id())
+        except ApiError as exc:
+            return {"source": name, "pages": [], "error": str(exc), "watermark": None}
+    return {"source": name, "pages": [p.as_dict() for p in out.pages], "error": out.error,
+            "watermark": out.watermark.isoformat() if out.watermark else None}
+
+
+@task(cache_policy=NO_CACHE)
 def publish_data_docs(overrides: dict[str, Any]) -> str | None:
     """Render GX Data Docs of this run's validations under var/data_docs; returns index.html's path."""
     from leadops.validation import build_data_docs

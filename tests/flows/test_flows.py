@@ -100,3 +100,28 @@ def test_rejected_batch_fails_the_run_after_processing_everything_else(leadops_e
     assert session.scalar(select(func.count()).select_from(Assignment)) == 2
     assert (leadops_env.var_dir / "failed" / "b-sparse.csv").exists()
     assert (leadops_env.var_dir / "data_docs" / "index.html").exists()
+
+
+def test_pipeline_reads_configured_api_sources_incrementally(leadops_env, session, roster, tmp_path, monkeypatch):
+    import shutil
+
+    import yaml
+
+    from flows.lead_pipeline import lead_pipeline
+    from tests.support.crm_server import FakeCrm
+
+    cfg_dir = tmp_path / "config"
+    shutil.copytree(leadops_env.config_dir, cfg_dir)
+    with FakeCrm("tok") as crm:
+        crm.add(120)
+        sources = yaml.safe_load((cfg_dir / "sources.yaml").read_text(encoding="utf-8"))
+        sources["apis"] = [{"name": "crm", "url": crm.url, "source": "web_form", "token_env": "LEADOPS_TEST_CRM_TOKEN"}]
+        (cfg_dir / "sources.yaml").write_text(yaml.safe_dump(sources, allow_unicode=True), encoding="utf-8")
+        monkeypatch.setenv("LEADOPS_CONFIG_DIR", str(cfg_dir))
+        monkeypatch.setenv("LEADOPS_TEST_CRM_TOKEN", "tok")
+        out = lead_pipeline()
+        assert out["per_source"]["crm"] == {"files": 2, "rejected": 0, "rows_read": 120, "inserted": 120,
+                                            "merged": 0, "quarantined": 0}
+        assert out["api_watermarks"]["crm"].startswith("2026-11-20T10:00:00")
+        again = lead_pipeline()
+        assert again["rows_read"] == 0 and crm.log[-1]["params"]["updated_since"].startswith("2026-11-20T10:00:00")
