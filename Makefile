@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 # Keep the local ephemeral Prefect database inside the checkout unless told otherwise.
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: install demo test test-unit clean
+.PHONY: install demo test test-unit clean bench-intake
 
 install: $(STAMP)
 
@@ -33,3 +33,8 @@ test-unit: install
 
 clean:
 	rm -rf var leadops.db .prefect .pytest_cache
+
+# Benchmarks are not part of `make test`; they print ratios against a bare baseline.
+bench-intake: install
+	$(BIN)/python bench/intake.py --rows 100000 --db sqlite
+	$(BIN)/python bench/intake.py --rows 100000 --db postgresql

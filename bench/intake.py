@@ -1,0 +1,122 @@
+"""Intake benchmark: leadops ingest (read, normalize, GX gate and rows, dedupe, store) against a bare
+baseline (csv reader + lower-cased email + executemany) on the same generated file, same database
+kind, each in its own process. Prints rows/s, peak RSS and the ratio.
+
+    .venv/bin/python bench/intake.py --rows 100000 [--db sqlite|postgresql]
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PG = os.environ.get("LEADOPS_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+FIRST = ["Jean", "Élodie", "Hans", "Zoé", "Łukasz", "Søren", "Ana", "Priya", "Tom", "Chloé", "Marco", "Ines"]
+LAST = ["Dupont", "Müller", "Núñez", "de la Fontaine", "O'Brien", "Berg", "Lefèvre", "Smith", "Rossi", "Novak"]
+
+
+def generate(path: Path, rows: int, seed: int = 7) -> None:
+    """Write a deterministic lead file with ~3% dirty rows and repeated domains, countries and titles."""
+    rng = random.Random(seed)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["Email", "First Name", "Last Name", "Company", "Job Title", "Phone", "Country", "Source"])
+        for i in range(rows):
+            d = f"company{rng.randrange(rows // 20 + 1)}.fr"
+            email = f"p{i}@{d}" if rng.random() > 0.03 else rng.choice(["", "bad@", "x@yopmail.com"])
+            w.writerow([email, rng.choice(FIRST), f"{rng.choice(LAST)}{i}", d.split(".")[0].title() + " SAS",
+                        rng.choice(["CTO", "DSI", "Head of Marketing", "Comptable", "VP Sales"]), "01 42 68 53 00",
+                        rng.choice(["France", "FR", "Allemagne", "Spain", "Narnia"]),
+                        rng.choice(["web_form", "webinar", "demo_request"])])
+
+
+def fresh_url(kind: str, tmp: Path, tag: str) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp / f'{tag}.db'}"
+    from sqlalchemy import create_engine, text
+
+    schema = f"bench_{tag}_{os.getpid()}"
+    with create_engine(PG).begin() as c:
+        c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE; CREATE SCHEMA "{schema}"'))
+    return f"{PG}?options=-csearch_path%3D{schema}"
+
+
+def run_leadops(path: str, url: str) -> dict:
+    from leadops.config import get_settings, load_rules
+    from leadops.db.migrate import upgrade
+    from leadops.db.session import session_scope
+    from leadops.services.ingest import ingest_file
+
+    upgrade(url)
+    s = get_settings(database_url=url, var_dir=Path(path).parent / "var", config_dir=ROOT / "config",
+                     expectations_dir=ROOT / "expectations")
+    rules = load_rules(s.config_dir)
+    t = time.perf_counter()
+    with session_scope(url) as session:
+        out = ingest_file(session, Path(path), rules, s, move=False)
+    return {"seconds": time.perf_counter() - t, "rows": out.rows_read,
+            "accounted": out.inserted + out.merged + out.quarantined}
+
+
+def run_bare(path: str, url: str) -> dict:
+    from sqlalchemy import text
+
+    from leadops.db.session import get_engine
+
+    eng = get_engine(url)
+    with eng.begin() as c:
+        c.execute(text("CREATE TABLE IF NOT EXISTS bare_leads (email VARCHAR(320) PRIMARY KEY, first_name TEXT, "
+                       "last_name TEXT, company TEXT, country TEXT, source TEXT)"))
+    t = time.perf_counter()
+    with open(path, newline="", encoding="utf-8") as fh, eng.begin() as c:
+        rows = [{"e": r[0].strip().lower(), "f": r[1], "l": r[2], "c": r[3], "k": r[6], "s": r[7]}
+                for r in list(csv.reader(fh))[1:] if "@" in r[0]]
+        c.execute(text("INSERT INTO bare_leads VALUES (:e, :f, :l, :c, :k, :s) ON CONFLICT DO NOTHING"), rows)
+    return {"seconds": time.perf_counter() - t, "rows": len(rows)}
+
+
+def child(mode: str, path: str, url: str) -> None:
+    res = run_leadops(path, url) if mode == "leadops" else run_bare(path, url)
+    res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(res))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    ap.add_argument("--child", nargs=3, metavar=("MODE", "PATH", "URL"))
+    a = ap.parse_args()
+    if a.child:
+        return child(*a.child)
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        f = tmp / "leads.csv"
+        generate(f, a.rows)
+        results = {}
+        for mode in ("bare", "leadops"):
+            url = fresh_url(a.db, tmp, mode)
+            proc = subprocess.run([sys.executable, __file__, "--child", mode, str(f), url], capture_output=True,
+                                  text=True, cwd=ROOT, env={**os.environ, "GX_ANALYTICS_ENABLED": "false"})
+            if proc.returncode:
+                sys.exit(f"{mode} failed:\n{proc.stderr[-2000:]}")
+            results[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
+    b, l = results["bare"], results["leadops"]
+    print(f"intake, {a.rows} rows, {a.db}")
+    print(f"  bare baseline  {a.rows / b['seconds']:>9.0f} rows/s  peak RSS {b['peak_rss_mb']:>6.0f} MB")
+    print(f"  leadops        {a.rows / l['seconds']:>9.0f} rows/s  peak RSS {l['peak_rss_mb']:>6.0f} MB"
+          f"  (every row accounted: {l['accounted'] == l['rows']})")
+    print(f"  ratio          {l['seconds'] / b['seconds']:>9.1f}x the baseline's time")
+
+
+if __name__ == "__main__":
+    main()
