@@ -12,7 +12,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from leadops.config import Rules, Settings
+from leadops.config import ApiSource, FileSource, Rules, Settings
 from leadops.db.models import Quarantine, utcnow
 from leadops.domain.normalize import clean_text
 from leadops.services.ingest import normalize_row, quarantine_reasons, upsert_leads
@@ -52,8 +52,13 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+def source_of(q: Quarantine, rules: Rules) -> FileSource | ApiSource | None:
+    """Return the file or API source the row came from (None: the default source)."""
+    return next((s for s in [*rules.sources.files, *rules.sources.apis] if s.name == q.source), None)
+
+
 def _raw_row(q: Quarantine, rules: Rules, overrides: dict[str, str]) -> RawRow:
-    src = next((s for s in rules.sources.files if s.name == q.source), None)
+    src = source_of(q, rules)
     header = [h for h in q.raw if h not in META_KEYS]
     mapping, _ = map_headers(header, src.columns if src else None)
     fields: dict[str, Any] = {f: clean_text(q.raw.get(h)) for h, f in mapping.items()}
@@ -78,7 +83,7 @@ def release(session: Session, ids: list[int], rules: Rules, settings: Settings,
         if q.status != "open":
             outcomes.append(ReleaseOutcome(qid, "not_open", reasons=[f"status is {q.status}"]))
             continue
-        src = next((s for s in rules.sources.files if s.name == q.source), None)
+        src = source_of(q, rules)
         row = _raw_row(q, rules, overrides or {})
         rec = normalize_row(row, src, rules, settings.company_time_zone, now)
         if row.raw.get("_error"):

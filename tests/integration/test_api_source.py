@@ -128,3 +128,22 @@ def test_a_failed_read_keeps_the_watermark_and_the_pages_already_stored(crm, ses
     retry = ingest_api(session, cfg(crm), rules, settings, token=TOKEN)
     assert retry.error is None and retry.totals()["inserted"] == 50
     assert session.scalar(select(func.count()).select_from(Lead)) == 150
+
+
+def test_quarantined_api_record_is_released_with_the_api_mapping(crm, session, settings, rules):
+    from leadops.services.quarantine import list_rows, release
+
+    crm.records.append({"id": 1, "mail": "not-an-address", "given": "Zoé", "company": "Nordlys AS",
+                        "updated_at": "2026-11-20T10:00:00+00:00"})
+    crm.records.append({"id": 2, "mail": "ok@nordlys.no", "given": "Ola", "company": "Nordlys AS",
+                        "updated_at": "2026-11-20T10:00:00+00:00"})
+    api = cfg(crm, columns={"mail": "email", "given": "first_name"})
+    api_rules = rules.model_copy(update={"sources": rules.sources.model_copy(update={"apis": [api]})})
+    out = ingest_api(session, api, api_rules, settings, token=TOKEN)
+    assert out.totals() == {"rows_read": 2, "inserted": 1, "merged": 0, "quarantined": 1}
+    [q] = list_rows(session)
+    [res] = release(session, [q.id], api_rules, settings, {"email": "zoe@nordlys.no"})
+    session.commit()
+    assert res.status == "released"
+    zoe = session.scalar(select(Lead).where(Lead.email == "zoe@nordlys.no"))
+    assert zoe.first_name == "Zoé" and zoe.source == "web_form"
