@@ -51,7 +51,8 @@ def _context():
 
 def _docs_site(ctx, docs_dir: Path) -> str:
     """Return the name of the Data Docs site writing to ``docs_dir``, registering it once."""
-    name = "leadops-" + hashlib.sha1(str(Path(docs_dir).resolve()).encode()).hexdigest()[:10]
+    docs_dir = Path(docs_dir).resolve()  # GX wants an absolute folder; settings may hold "var/..."
+    name = "leadops-" + hashlib.sha1(str(docs_dir).encode()).hexdigest()[:10]
     if name not in ctx.get_site_names():
         ctx.add_data_docs_site(site_name=name, site_config={
             "class_name": "SiteBuilder",
@@ -100,7 +101,7 @@ def build_data_docs(docs_dir: Path) -> str | None:
     gx, ctx, _ = _context()
     site = _docs_site(ctx, docs_dir)
     ctx.build_data_docs(site_names=[site])
-    index = Path(docs_dir) / "index.html"
+    index = Path(docs_dir).resolve() / "index.html"
     return str(index) if index.exists() else None
 
 

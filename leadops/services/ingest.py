@@ -1,6 +1,7 @@
-"""Ingest lead files from the inbox: every input row ends accepted, merged or quarantined.
+"""Intake of lead batches (inbox files here, API pages through api_ingest): every input row ends
+inserted, merged or quarantined.
 
-One transaction per file, keyed by the file's content hash, so a rerun (or a crash mid-file)
+One transaction per batch, keyed by the batch's content hash, so a rerun (or a crash mid-batch)
 never duplicates anything.
 """
 from __future__ import annotations
