@@ -21,16 +21,13 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from leadops.config import ApiSource, FileSource, Rules, Settings
-from leadops.db.models import Account, Activity, IngestBatch, Lead, LeadMerge, LeadStageChange, Quarantine, utcnow
-from leadops.domain import dedupe
+from leadops.db.models import IngestBatch, Quarantine, utcnow
 from leadops.domain import normalize as nz
 from leadops.sources.files import FileRejected, RawRow, read_lead_file, sha256_file
+from leadops.services.lead_store import upsert_leads
 from leadops.validation import validate_batch, validate_rows
 
 SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson")
-# Fields a later row may fill on an existing lead when the lead has none.
-MERGEABLE = ("first_name", "last_name", "company", "company_key", "job_title", "seniority", "department", "phone",
-             "country", "language", "campaign")
 
 
 @dataclass
@@ -252,158 +249,3 @@ def admit_rows(session: Session, batch: IngestBatch, rows: list[RawRow], columns
     batch.status, batch.finished_at = "done", utcnow()
     session.flush()
     return out
-
-
-def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: dict[int, dict], now: datetime,
-                 fuzzy_threshold: float = 92.0, origin: str = "") -> tuple[int, int]:
-    """Insert new leads and merge duplicates; returns (inserted, merged).
-
-    A row is a duplicate of a stored lead (or an earlier row of the batch) with the same
-    normalized email, or, within one business email domain, of the same person at the same
-    company by fuzzy match. A merge keeps the earliest lead, fills its blanks, records the
-    merge and attaches the row as an engagement activity (so scoring sees the new touch).
-    """
-    if not good:
-        return 0, 0
-    emails = sorted({r["email"] for r in good})
-    existing: dict[str, Lead] = {}
-    for chunk in _chunks(emails):
-        existing.update({lead.email: lead for lead in session.scalars(select(Lead).where(Lead.email.in_(chunk)))})
-    pool = _fuzzy_pool(session, good)
-    accounts = _ensure_accounts(session, good, now)
-    pending: dict[str, dict[str, Any]] = {}  # email -> row of a lead new in this batch (bulk-inserted below)
-    merges, touches = [], []
-    for rec in good:
-        target: Lead | dict[str, Any] | None = existing.get(rec["email"]) or pending.get(rec["email"])
-        matched_by = "email"
-        me = None if rec["is_free_email"] else dedupe.person(None, rec["email_domain"], rec["first_name"],
-                                                              rec["last_name"], rec["company_key"])
-        if target is None and me is not None:
-            hit = dedupe.best_match(me, pool.get(rec["email_domain"], ()), fuzzy_threshold)
-            if hit is not None:
-                key, score = hit
-                target = pending[key[1]] if isinstance(key, tuple) else session.get(Lead, key)
-                matched_by = f"fuzzy {score:.0f}"
-        if target is None:
-            pending[rec["email"]] = dict(
-                email=rec["email"], email_domain=rec["email_domain"], source=rec["source"],
-                is_free_email=rec["is_free_email"], is_competitor=rec["is_competitor"],
-                is_hand_raiser=rec["is_hand_raiser"], arrived_at=rec["arrived_at"],
-                ingest_batch_id=batch_id, source_row=rec["row_number"], lifecycle_stage="new",
-                stage_changed_at=now, created_at=now, updated_at=now,
-                account_id=accounts.get(rec["email_domain"]) or accounts.get(f"name:{rec['company_key']}"),
-                **{k: rec[k] for k in MERGEABLE},
-            )
-            if me is not None:
-                pool.setdefault(rec["email_domain"], []).append(dedupe.Person(("new", rec["email"]), me.domain, me.name, me.company))
-            continue
-        filled = _merge_into(target, rec)
-        merges.append(dict(ingest_batch_id=batch_id, source_row=rec["row_number"], fields_filled=filled,
-                           matched_by=matched_by, raw=raw_by_row[rec["row_number"]], merged_at=now, target=target))
-        touches.append(dict(kind="web", outcome=rec["source"], occurred_at=rec["arrived_at"], target=target,
-                            detail=f"merged touch from {Path(origin).name or 'batch ' + str(batch_id)} row {rec['row_number']}",
-                            external_key=f"merge:{batch_id}:{rec['row_number']}"))
-    session.flush()
-    # Core inserts on the session's connection: the ORM bulk path splices RETURNING rows slowly.
-    conn = session.connection()
-    leads_t = Lead.__table__
-    ids: dict[str, int] = {}
-    rows = list(pending.values())
-    for chunk in _chunks(rows, 1000):
-        ids.update({email: lid for lid, email in conn.execute(insert(leads_t).returning(leads_t.c.id, leads_t.c.email), chunk)})
-
-    def lead_id(target: Lead | dict[str, Any]) -> int:
-        return ids[target["email"]] if isinstance(target, dict) else target.id
-
-    if merges:
-        conn.execute(insert(LeadMerge.__table__), [{**_without(m, "target"), "lead_id": lead_id(m["target"])} for m in merges])
-        conn.execute(insert(Activity.__table__), [{**_without(t, "target"), "lead_id": lead_id(t["target"])} for t in touches])
-    if rows:
-        for chunk in _chunks(rows, 1000):
-            conn.execute(insert(LeadStageChange.__table__), [
-                dict(lead_id=ids[r["email"]], from_stage=None, to_stage="new", changed_at=now,
-                     cause=f"arrived from {r['source']} (batch {batch_id}, row {r['source_row']})") for r in chunk])
-    inserted, merged = len(rows), len(merges)
-    return inserted, merged
-
-
-def _merge_into(target: Lead | dict[str, Any], rec: dict[str, Any]) -> list[str]:
-    """Fill the lead's blanks from ``rec`` (a stored Lead or a row not inserted yet); returns the fields filled."""
-    get = target.get if isinstance(target, dict) else lambda k: getattr(target, k)
-
-    def put(k: str, v: Any) -> None:
-        if isinstance(target, dict):
-            target[k] = v
-        else:
-            setattr(target, k, v)
-
-    filled = [k for k in MERGEABLE if rec.get(k) and not get(k)]
-    for k in filled:
-        put(k, rec[k])
-    if rec["is_hand_raiser"] and not get("is_hand_raiser"):
-        put("is_hand_raiser", True)  # a known lead asking for a demo is now a hand-raiser
-        filled.append("is_hand_raiser")
-    if rec["arrived_at"] < get("arrived_at"):
-        put("arrived_at", rec["arrived_at"])  # the lead is as old as its earliest touch
-    if not isinstance(target, dict):
-        target.scored_at = None  # a new touch: the next scoring pass rescores this lead
-    return filled
-
-
-def _without(d: dict[str, Any], key: str) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if k != key}
-
-
-def _chunks(values: list, size: int = 500):
-    return (values[i:i + size] for i in range(0, len(values), size))
-
-
-def _fuzzy_pool(session: Session, good: list[dict]) -> dict[str, list[dedupe.Person]]:
-    """Return stored people per business email domain of the batch (grain: lead)."""
-    domains = sorted({r["email_domain"] for r in good if r["email_domain"] and not r["is_free_email"]})
-    pool: dict[str, list[dedupe.Person]] = {}
-    for chunk in _chunks(domains):
-        rows = session.execute(select(Lead.id, Lead.email_domain, Lead.first_name, Lead.last_name, Lead.company_key)
-                               .where(Lead.email_domain.in_(chunk)))
-        for lead_id, domain, first, last, ckey in rows:
-            p = dedupe.person(lead_id, domain, first, last, ckey)
-            if p is not None:
-                pool.setdefault(domain, []).append(p)
-    return pool
-
-
-def _ensure_accounts(session: Session, good: list[dict], now: datetime) -> dict[str, int]:
-    """Match rows to accounts by email domain, then by normalized company name; create missing ones.
-
-    Returns domain -> account id, plus "name:<company key>" -> account id for name matches
-    (which is how personal-email leads find their company's account).
-    """
-    names: dict[str, tuple[str | None, str | None]] = {}
-    keys = {r["company_key"] for r in good if r["company_key"]}
-    for rec in good:
-        d = rec["email_domain"]
-        if d and not rec["is_free_email"] and d not in names:
-            names[d] = (rec["company"], rec["company_key"])
-    found: dict[str, int] = {}
-    for chunk in _chunks(sorted(names)):
-        found.update(dict(session.execute(select(Account.domain, Account.id).where(Account.domain.in_(chunk))).all()))
-    by_name: dict[str, int] = {}
-    for chunk in _chunks(sorted(keys)):
-        for key, acc_id in session.execute(select(Account.name_key, Account.id).where(Account.name_key.in_(chunk))
-                                           .order_by(Account.id)):
-            by_name.setdefault(key, acc_id)
-    for d in sorted(names):
-        if d in found:
-            continue
-        name, key = names[d]
-        if key and key in by_name:
-            found[d] = by_name[key]  # same company under another domain (acme.com / acme.fr)
-            continue
-        acc = Account(domain=d, name=name, name_key=key, created_at=now)
-        session.add(acc)
-        session.flush()
-        found[d] = acc.id
-        if key:
-            by_name.setdefault(key, acc.id)
-    found.update({f"name:{k}": v for k, v in by_name.items()})
-    return found

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from leadops.config import ApiSource, FileSource, Rules, Settings
 from leadops.db.models import Quarantine, utcnow
 from leadops.domain.normalize import clean_text
-from leadops.services.ingest import normalize_row, quarantine_reasons, upsert_leads
+from leadops.services.ingest import normalize_row, quarantine_reasons
+from leadops.services.lead_store import upsert_leads
 from leadops.sources.files import CANONICAL_FIELDS, RawRow, map_headers
 from leadops.validation import validate_rows
 
