@@ -26,16 +26,20 @@ import random
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import holidays
 import phonenumbers
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from leadops.config import Person, Rules
+from leadops.db.roster import _instant
+from leadops.domain import normalize
 
 UTC = timezone.utc
 PARIS = ZoneInfo("Europe/Paris")
@@ -339,7 +343,7 @@ _FREE_DOMAINS = {
     "DE": ["gmail.com", "gmx.de", "web.de", "t-online.de"], "GB": ["gmail.com", "hotmail.co.uk", "outlook.com"],
     "US": ["gmail.com", "yahoo.com", "outlook.com", "icloud.com"],
 }
-_DISPOSABLE = ["yopmail.com", "mailinator.com"]
+_HOUR_WEIGHTS = [1, 1, 1, 1, 1, 2, 3, 6, 10, 12, 12, 11, 8, 9, 11, 11, 10, 8, 6, 5, 4, 3, 2, 1]  # local hour of arrival
 _COMPETITORS = [("RivalLeads", "rivalleads.com"), ("LeadForge", "leadforge.io"), ("RoutePilot", "routepilot.com")]
 
 # (title, seniority, department); department None means no ICP department
@@ -554,8 +558,9 @@ def ascii_fold(text: str) -> str:
 
 
 def company_key(name: str) -> str:
-    """Return the simple matching key of a company name: NFKC, casefold, single spaces."""
-    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+    """Return the matching key of a company name: the pipeline's own key (normalize.company_key),
+    so seeded accounts and leads match what ingestion computes; casefold as a fallback."""
+    return normalize.company_key(name) or " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
 def _strip_legal(name: str) -> str:
@@ -594,40 +599,54 @@ def _utc(d: date, hh: int, mm: int, tz: ZoneInfo) -> datetime:
     return datetime.combine(d, time(hh, mm), tz).astimezone(UTC)
 
 
+@lru_cache(maxsize=64)
+def _holidays(country: str | None, year: int) -> frozenset[date]:
+    return frozenset(holidays.country_holidays(country, years=year)) if country else frozenset()
+
+
 @dataclass(frozen=True)
 class _Calendar:
-    """A person's working time (zone, hours, days); holidays and OOO are ignored by the seed."""
+    """A person's working time: zone, hours, days, public holidays and out-of-office periods."""
 
     tz: ZoneInfo
     start: time
     end: time
     days: tuple[int, ...]
+    holiday_country: str | None = None
+    off: tuple[tuple[datetime, datetime], ...] = ()
 
     @classmethod
     def of(cls, p: Person) -> _Calendar:
+        off = tuple((_instant(o.start, p.time_zone, end=False).astimezone(UTC),
+                     _instant(o.end, p.time_zone, end=True).astimezone(UTC)) for o in p.out_of_office)
         return cls(ZoneInfo(p.time_zone), time.fromisoformat(p.work_start), time.fromisoformat(p.work_end),
-                   tuple(p.work_days))
+                   tuple(p.work_days), p.holiday_country, off)
 
     def next_working(self, t: datetime) -> datetime:
         """Return ``t`` if it is working time, else the start of the next working window (UTC)."""
-        local = t.astimezone(self.tz)
-        d = local.date()
-        for _ in range(14):
-            if d.weekday() in self.days:
+        t = t.astimezone(UTC)
+        for a, b in self.off:
+            if a <= t < b:
+                t = b
+        d = t.astimezone(self.tz).date()
+        for _ in range(60):
+            if d.weekday() in self.days and d not in _holidays(self.holiday_country, d.year):
                 s = datetime.combine(d, self.start, self.tz).astimezone(UTC)
                 e = datetime.combine(d, self.end, self.tz).astimezone(UTC)
-                if t < s:
-                    return s
                 if t < e:
-                    return t.astimezone(UTC)
+                    found = max(t, s)
+                    if any(a <= found < b for a, b in self.off):
+                        return self.next_working(found)
+                    return found
             d += timedelta(days=1)
-        raise ValueError("calendar without working days")
+        raise ValueError("calendar without working time in 60 days")
 
     def add(self, t: datetime, seconds: float) -> datetime:
         """Return the instant ``seconds`` of working time after ``t`` (UTC)."""
         t = self.next_working(t)
         while True:
             e = datetime.combine(t.astimezone(self.tz).date(), self.end, self.tz).astimezone(UTC)
+            e = min([e] + [a for a, _ in self.off if t < a < e])  # leave cut short by out-of-office
             avail = (e - t).total_seconds()
             if seconds <= avail:
                 return t + timedelta(seconds=round(seconds))
@@ -774,7 +793,7 @@ class _People:
             p.company = None
             p.student = r > 0.985
             if p.student:
-                p.title, p.seniority, p.department = _STUDENT_TITLES.get(lang, "Student"), "individual", None
+                p.title, p.seniority, p.department = _STUDENT_TITLES.get(lang, "Student"), "student", None
                 p.company_name = rng.choice(["Université Paris-Saclay", "TU München", "University of Leeds", ""])
             free = rng.choice(_FREE_DOMAINS.get(country, _FREE_DOMAINS["US"]))
             local = _local_part(first, last, "first.last") + (str(rng.randint(70, 99)) if rng.random() < 0.4 else "")
@@ -871,7 +890,7 @@ def _arrival(ctx: _Ctx, country: str) -> datetime:
                * (1 + 0.3 * i / days) for i in range(days)]
     d = (ctx.history_start + timedelta(days=rng.choices(range(days), weights)[0])).astimezone(PARIS).date()
     tz = ZoneInfo(_COUNTRY_TZ.get(country, "Europe/Paris"))
-    hour = rng.choices(range(24), [1, 1, 1, 1, 1, 2, 3, 6, 10, 12, 12, 11, 8, 9, 11, 11, 10, 8, 6, 5, 4, 3, 2, 1])[0]
+    hour = rng.choices(range(24), _HOUR_WEIGHTS)[0]
     t = _utc(d, hour, rng.randint(0, 59), tz)
     return min(max(t, ctx.history_start), ctx.week_start - timedelta(minutes=1))
 
@@ -1092,9 +1111,9 @@ def _score(ctx: _Ctx, pl: PlannedLead, t0: datetime) -> datetime | None:
     neg = (sc.negative.get("competitor", 0) if f["is_competitor"] else 0) + \
         (sc.negative.get("free_email", 0) if f["is_free_email"] else 0) + \
         (sc.negative.get("student", 0) if f["job_title"] in _STUDENT_TITLES.values() else 0)
-    eng, crossed = float(sc.engagement.points.get(f["source"], 0)), None
-    events = [(t0, eng)] + [(a.occurred_at, sc.engagement.points.get(a.outcome, 0)) for a in pl.activities]
-    eng = 0.0
+    events = [(t0, sc.engagement.points.get(f["source"], 0))]
+    events += [(a.occurred_at, sc.engagement.points.get(a.outcome, 0)) for a in pl.activities]
+    eng, score, crossed = 0.0, 0.0, None
     for at, pts in events:
         eng = min(sc.engagement.cap, eng + pts)
         score = max(0.0, min(100.0, 0.5 * fit + eng + neg))
@@ -1202,9 +1221,13 @@ def _cp1252_safe(text: str) -> str:
 
 def _inbox_time(ctx: _Ctx) -> datetime:
     """Return an arrival instant in the current week before 08:00 Paris on the anchor day."""
-    end = ctx.cutoff + timedelta(hours=8)
-    span = (end - ctx.week_start).total_seconds()
-    return ctx.week_start + timedelta(seconds=int(ctx.rng.uniform(0, span)))
+    rng, end = ctx.rng, ctx.cutoff + timedelta(hours=8)
+    days = (end - ctx.week_start).days + 1
+    while True:  # office hours weigh more; redraw what falls after the end
+        t = ctx.week_start + timedelta(days=rng.randrange(days), minutes=rng.randint(0, 59),
+                                       hours=rng.choices(range(24), _HOUR_WEIGHTS)[0])
+        if t < end:
+            return t
 
 
 def _country_text(rng: random.Random, code: str, french: bool) -> str:

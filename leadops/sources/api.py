@@ -1,6 +1,23 @@
 """Read CRM-style REST APIs page by page (page-number or cursor pagination), politely.
 
-The token travels in a header and never appears in messages, logs or reprs.
+What this module guarantees, so ingest can key and explain every page:
+
+* One :class:`ApiPage` per non-empty page, in order. ``ApiPage.key`` is the SHA-256
+  of the page's raw response bytes (the idempotency key of a page);
+  ``ApiPage.url`` is the full request URL with its parameters (provenance).
+* Rows follow :mod:`leadops.sources.files`' conventions: ``raw`` is the record as
+  read (strings as-is, other JSON values as JSON text: ``42``, ``true``,
+  ``{"a": 1}``), ``fields`` are canonical fields cleaned from those raw values with
+  :func:`~leadops.domain.normalize.clean_text` (so a quarantined row re-derives the
+  same fields from ``raw``). ``row_number`` is the 1-based index within the page.
+* Requests are retried on connection errors, timeouts, 429 and 5xx with exponential
+  backoff (0.5 s * 2^attempt, capped at 30 s) or the server's ``Retry-After``.
+  Other 4xx fail at once. Loops (a repeated cursor, the same page served again, more
+  than ``max_pages`` pages) fail instead of running forever.
+* Every failure is an :class:`ApiError` naming the source, the request URL and what
+  went wrong. The token travels in a header only and is redacted from every message.
+
+No Prefect (except the lazy Secret lookup in :func:`resolve_token`), no SQLAlchemy.
 """
 from __future__ import annotations
 
@@ -10,7 +27,8 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -19,7 +37,14 @@ from leadops.config import ApiSource
 from leadops.domain.normalize import clean_text
 from leadops.sources.files import RawRow, map_headers
 
-RETRY_STATUS = {429, 500, 502, 503, 504}
+__all__ = ["ApiError", "ApiPage", "dig", "iter_pages", "page_rows", "resolve_token"]
+
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+BACKOFF_BASE = 0.5
+BACKOFF_CAP = 30.0
+RETRY_AFTER_CAP = 300.0  # a server asking for longer than this is treated as asking for this
+EXCERPT = 200
+_RETRYABLE_EXC = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 
 class ApiError(Exception):
@@ -28,7 +53,11 @@ class ApiError(Exception):
 
 @dataclass(frozen=True)
 class ApiPage:
-    """One page of records: its request URL, content hash (idempotency key) and rows."""
+    """One page of records: where it came from, its content hash (idempotency key) and its rows.
+
+    ``number`` is the 1-based page index within this read; ``max_updated_at`` the newest
+    timezone-aware ``updated_at_field`` among its records (``None`` if none parse).
+    """
 
     source: str
     number: int
@@ -38,122 +67,245 @@ class ApiPage:
     max_updated_at: datetime | None = None
 
 
+# --------------------------------------------------------------------------- token
+
+
 def resolve_token(cfg: ApiSource) -> str | None:
-    """Return the API token from the environment variable or Prefect Secret block the source names."""
+    """Return the API token: ``$token_env`` when set, else the Prefect Secret block, else ``None``.
+
+    Raises :class:`ApiError` when a token is configured but cannot be found (an unset or
+    empty environment variable with no Secret block to fall back on, or a Secret block
+    that does not load or is empty); never returns a silent empty token.
+    """
     if cfg.token_env:
         token = os.environ.get(cfg.token_env, "").strip()
-        if not token:
-            raise ApiError(f"source {cfg.name}: set the environment variable {cfg.token_env} to the API token")
-        return token
+        if token:
+            return token
+        if not cfg.token_secret_block:
+            raise ApiError(
+                f"source {cfg.name}: set the environment variable {cfg.token_env} to the API token "
+                f"(it is {'empty' if cfg.token_env in os.environ else 'not set'})"
+            )
     if cfg.token_secret_block:
         from prefect.blocks.system import Secret
 
         try:
-            return Secret.load(cfg.token_secret_block).get()
+            value = Secret.load(cfg.token_secret_block).get()
         except Exception as exc:  # noqa: BLE001 - any lookup failure is a configuration problem
-            raise ApiError(f"source {cfg.name}: cannot load Prefect Secret block {cfg.token_secret_block!r}: "
-                           f"{type(exc).__name__}") from None
+            # only the exception type: a message could quote the secret
+            raise ApiError(f"source {cfg.name}: cannot load the Prefect Secret block "
+                           f"{cfg.token_secret_block!r} ({type(exc).__name__}); create it with "
+                           f"`prefect block create secret` or set token_env") from None
+        token = str(value or "").strip()
+        if not token:
+            raise ApiError(f"source {cfg.name}: the Prefect Secret block {cfg.token_secret_block!r} is empty")
+        return token
     return None
 
 
+# --------------------------------------------------------------------------- records
+
+
 def dig(obj: Any, path: str) -> Any:
-    """Return the value at a dotted ``path`` ("data", "meta.next") of parsed JSON; "" is the object itself."""
-    for part in [p for p in path.split(".") if p]:
+    """Return the value at a dotted ``path`` ("data", "meta.next") of parsed JSON, or ``None``.
+
+    ``""`` is the object itself; a missing key or a non-object on the way gives ``None``.
+    """
+    for part in path.split("."):
+        if not part:
+            continue
         if not isinstance(obj, dict):
             return None
         obj = obj.get(part)
     return obj
 
 
-def _text(value: Any) -> str | None:
+def _json_text(value: Any) -> str | None:
+    """Strings as-is, ``None`` as ``None``, any other JSON value as its JSON text."""
     if value is None or isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value)
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if text[-1:] in "zZ":
+        text = text[:-1] + "+00:00"
     try:
-        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        dt = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return dt if dt.tzinfo else None
+    return dt if dt.tzinfo is not None and dt.utcoffset() is not None else None
 
 
 def page_rows(records: list[Any], cfg: ApiSource) -> tuple[list[RawRow], datetime | None]:
-    """Return the page's records as rows (canonical fields + raw record) and their newest update time."""
-    rows, newest = [], None
-    for i, rec in enumerate(records, start=1):
+    """Return a page's records as rows (canonical fields + raw record) and their newest update time.
+
+    A record that is not a JSON object becomes a row with empty ``fields`` and
+    ``raw = {"_line": <its JSON>, "_error": ...}`` so it can be quarantined with a reason.
+    """
+    rows: list[RawRow] = []
+    newest: datetime | None = None
+    mappings: dict[tuple[str, ...], dict[str, str]] = {}
+    for index, rec in enumerate(records, start=1):
         if not isinstance(rec, dict):
-            rows.append(RawRow(i, {}, {"_line": _text(rec), "_error": "record is not a JSON object"}))
+            rows.append(RawRow(index, {}, {"_line": json.dumps(rec, ensure_ascii=False),
+                                           "_error": f"record is not a JSON object (got {type(rec).__name__})"}))
             continue
-        raw = {k: _text(v) for k, v in rec.items()}
-        mapping, _ = map_headers(list(raw), cfg.columns)
-        rows.append(RawRow(i, {f: clean_text(raw[h]) for h, f in mapping.items()}, raw))
+        raw = {str(k): _json_text(v) for k, v in rec.items()}
+        keys = tuple(raw)
+        if keys not in mappings:
+            mappings[keys] = map_headers(list(keys), cfg.columns)[0]
+        rows.append(RawRow(index, {f: clean_text(raw[h]) for h, f in mappings[keys].items()}, raw))
         at = _parse_time(rec.get(cfg.updated_at_field))
-        if at and (newest is None or at > newest):
+        if at is not None and (newest is None or at > newest):
             newest = at
     return rows, newest
 
 
+# --------------------------------------------------------------------------- HTTP
+
+
+def _excerpt(text: str) -> str:
+    text = " ".join(text.split())
+    return repr(text[:EXCERPT] + ("..." if len(text) > EXCERPT else ""))
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), or ``None``."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - datetime.now(timezone.utc)).total_seconds()
+    return min(max(seconds, 0.0), RETRY_AFTER_CAP)
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry number ``attempt + 1``: 0.5, 1, 2, 4... capped at 30."""
+    return min(BACKOFF_BASE * 2 ** attempt, BACKOFF_CAP)
+
+
 def _get(http: requests.Session, cfg: ApiSource, params: dict[str, Any], headers: dict[str, str],
          sleep: Callable[[float], None]) -> tuple[str, bytes, Any]:
-    """GET one page with retries on connection errors, timeouts, 429 and 5xx; returns (url, body, json)."""
-    where = f"source {cfg.name}: GET {cfg.url}"
-    for attempt in range(cfg.max_retries + 1):
-        last = attempt == cfg.max_retries
+    """GET one page with retries; returns ``(url, body bytes, parsed JSON)`` or raises ApiError."""
+    url = requests.Request("GET", cfg.url, params=params).prepare().url or cfg.url
+    where = f"source {cfg.name}: GET {url}"
+    attempts = cfg.max_retries + 1
+    for attempt in range(attempts):
+        last = attempt == attempts - 1
         try:
             resp = http.get(cfg.url, params=params, headers=headers, timeout=cfg.timeout_seconds)
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except _RETRYABLE_EXC as exc:
             if last:
-                raise ApiError(f"{where}: {type(exc).__name__} after {attempt + 1} attempts") from None
-            sleep(min(0.5 * 2 ** attempt, 30))
+                what = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
+                raise ApiError(f"{where}: {what} ({type(exc).__name__}) after {attempts} attempts "
+                               f"(timeout {cfg.timeout_seconds:g} s)") from None
+            sleep(backoff(attempt))
             continue
-        if resp.status_code in RETRY_STATUS and not last:
-            retry_after = resp.headers.get("Retry-After", "")
-            sleep(min(float(retry_after), 300) if retry_after.isdigit() else min(0.5 * 2 ** attempt, 30))
+        except requests.RequestException as exc:  # invalid URL, too many redirects...
+            raise ApiError(f"{where}: {type(exc).__name__}") from None
+        status = resp.status_code
+        if status in RETRY_STATUS and not last:
+            wait = _retry_after(resp.headers.get("Retry-After"))
+            sleep(wait if wait is not None else backoff(attempt))
             continue
-        if resp.status_code in (401, 403):
-            raise ApiError(f"{where}: HTTP {resp.status_code}: the API refused the credentials (check the token)")
-        if resp.status_code >= 400:
-            raise ApiError(f"{where}: HTTP {resp.status_code}: {resp.text[:200]!r}")
+        if status in (401, 403):
+            raise ApiError(f"{where}: HTTP {status}: the API refused the credentials (check the token"
+                           f"{' in ' + cfg.auth_header if cfg.auth_header else ''}): {_excerpt(resp.text)}")
+        if status >= 400:
+            tried = f" after {attempts} attempts" if status in RETRY_STATUS and attempts > 1 else ""
+            raise ApiError(f"{where}: HTTP {status}{tried}: {_excerpt(resp.text)}")
         try:
-            return resp.url, resp.content, resp.json()
+            data = resp.json()
         except ValueError:
-            raise ApiError(f"{where}: response is not JSON ({resp.headers.get('Content-Type', '?')}): "
-                           f"{resp.text[:120]!r}") from None
-    raise ApiError(f"{where}: gave up after {cfg.max_retries + 1} attempts")  # pragma: no cover
+            kind = resp.headers.get("Content-Type") or "no Content-Type"
+            raise ApiError(f"{where}: HTTP {status} response is not JSON ({kind}): {_excerpt(resp.text)}") from None
+        return resp.url or url, resp.content, data
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
-def iter_pages(cfg: ApiSource, since: datetime | None, *, token: str | None, http: requests.Session | None = None,
-               sleep: Callable[[float], None] = time.sleep, max_pages: int = 10000) -> Iterator[ApiPage]:
-    """Yield the pages of records updated after ``since``, in order, until the last page."""
-    http = http or requests.Session()
+def iter_pages(cfg: ApiSource, since: datetime | None, *, token: str | None,
+               http: requests.Session | None = None, sleep: Callable[[float], None] = time.sleep,
+               max_pages: int = 10000) -> Iterator[ApiPage]:
+    """Yield the non-empty pages of records updated after ``since``, in order, until the last page.
+
+    Page pagination stops at a page with fewer than ``page_size`` records; cursor pagination
+    when ``next_cursor_path`` is null, missing or empty. Raises :class:`ApiError` (token redacted)
+    on any failure, a repeated cursor, the same page served twice, or more than ``max_pages`` pages.
+    """
+    try:
+        yield from _iter_pages(cfg, since, token, http, sleep, max_pages)
+        return
+    except ApiError as exc:
+        failure = exc
+    # raised outside the except block: the redacted error keeps no link to the original
+    if token and token in str(failure):
+        failure = ApiError(str(failure).replace(token, "<redacted>"))
+    raise failure
+
+
+def _iter_pages(cfg: ApiSource, since: datetime | None, token: str | None, http: requests.Session | None,
+                sleep: Callable[[float], None], max_pages: int) -> Iterator[ApiPage]:
+    try:
+        map_headers([], cfg.columns)
+    except ValueError as exc:
+        raise ApiError(f"source {cfg.name}: {exc}") from None
+    own = http is None
+    session = requests.Session() if own else http
     headers = {cfg.auth_header: cfg.auth_prefix + token} if token else {}
     base: dict[str, Any] = {cfg.page_size_param: cfg.page_size}
     if since is not None:
         base[cfg.updated_since_param] = since.isoformat()
-    cursor, seen_cursors = None, set()
-    for number in range(1, max_pages + 1):
-        params = dict(base)
-        if cfg.pagination == "page":
-            params[cfg.page_param] = number
-        elif cursor is not None:
-            params[cfg.cursor_param] = cursor
-        url, body, data = _get(http, cfg, params, headers, sleep)
-        records = dig(data, cfg.records_path)
-        if not isinstance(records, list):
-            raise ApiError(f"source {cfg.name}: GET {url}: no list of records at {cfg.records_path!r}")
-        rows, newest = page_rows(records, cfg)
-        if records:
-            yield ApiPage(cfg.name, number, url, hashlib.sha256(body).hexdigest(), rows, newest)
-        if cfg.pagination == "page":
-            if len(records) < cfg.page_size:
+    cursor: str | None = None
+    seen_cursors: set[str] = set()
+    previous_key = None
+    try:
+        for number in range(1, max_pages + 1):
+            params = dict(base)
+            if cfg.pagination == "page":
+                params[cfg.page_param] = number
+            elif cursor is not None:
+                params[cfg.cursor_param] = cursor
+            url, body, data = _get(session, cfg, params, headers, sleep)
+            records = dig(data, cfg.records_path)
+            if not isinstance(records, list):
+                found = "nothing" if records is None else f"a {type(records).__name__}"
+                where = f"at {cfg.records_path!r}" if cfg.records_path else "as the response body"
+                raise ApiError(f"source {cfg.name}: GET {url}: expected a list of records {where}, "
+                               f"found {found} (check records_path)")
+            key = hashlib.sha256(body).hexdigest()
+            if records and key == previous_key:
+                raise ApiError(f"source {cfg.name}: GET {url}: page {number} is identical to page {number - 1}; "
+                               f"stopping to avoid a loop (does the API ignore {cfg.page_param!r}?)")
+            previous_key = key
+            if records:
+                rows, newest = page_rows(records, cfg)
+                yield ApiPage(cfg.name, number, url, key, rows, newest)
+            if cfg.pagination == "page":
+                if len(records) < cfg.page_size:
+                    return
+                continue
+            nxt = dig(data, cfg.next_cursor_path)
+            if nxt is None or nxt == "" or nxt is False:
                 return
-            continue
-        cursor = dig(data, cfg.next_cursor_path)
-        if not cursor:
-            return
-        if cursor in seen_cursors:
-            raise ApiError(f"source {cfg.name}: the API returned cursor {cursor!r} twice; stopping to avoid a loop")
-        seen_cursors.add(cursor)
-    raise ApiError(f"source {cfg.name}: more than {max_pages} pages; stopping")
+            cursor = nxt if isinstance(nxt, str) else json.dumps(nxt)
+            if cursor in seen_cursors:
+                raise ApiError(f"source {cfg.name}: GET {url}: the API returned cursor {cursor!r} a second time; "
+                               "stopping to avoid a loop")
+            seen_cursors.add(cursor)
+        raise ApiError(f"source {cfg.name}: GET {cfg.url}: more than {max_pages} pages; stopping "
+                       "(raise max_pages if the source really is that large)")
+    finally:
+        if own:
+            session.close()

@@ -1,93 +1,295 @@
-"""`leadops seed`: deterministic, idempotent, realistic, on a real database."""
-import hashlib
+"""`leadops seed` against a real SQLite database: deterministic, idempotent, realistic enough."""
+from __future__ import annotations
+
+import csv
+import io
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from leadops.db.models import Activity, Lead, Opportunity, Sdr
-from leadops.domain.metrics import iso_week_bounds, previous_week, week_of
-from leadops.seed import firmographics_csv, seed
-from tests.conftest import ROOT
+from leadops import seed as seedmod
+from leadops.config import load_rules
+from leadops.db import models as m
+from leadops.db.migrate import upgrade
+from leadops.db.session import get_engine
 
-ANCHOR = date(2026, 11, 20)
+REPO = Path(__file__).resolve().parents[2]
+ANCHOR = date(2026, 3, 12)  # a Thursday: the current ISO week is 2026-03-09 .. 2026-03-15
+TABLES = (m.Sdr, m.Account, m.Lead, m.LeadStageChange, m.Assignment, m.SlaClock, m.SlaEvent, m.Activity,
+          m.Opportunity)
 
 
-def digest(folder):
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+@pytest.fixture(scope="module")
+def rules():
+    return load_rules(REPO / "config")
 
 
-@pytest.fixture
-def seeded(session, settings, rules):
-    out = seed(session, rules, settings.inbox_dir, seed=42, anchor=ANCHOR)
-    session.commit()
+def run_seed(root: Path, rules, seed: int = 42, anchor: date = ANCHOR) -> tuple[str, Path, dict]:
+    """Migrate a fresh database under ``root``, seed it; returns (url, inbox dir, summary)."""
+    root.mkdir(parents=True, exist_ok=True)
+    url = "sqlite:///" + str(root / "t.db")
+    upgrade(url)
+    inbox = root / "inbox"
+    with Session(get_engine(url)) as session:
+        summary = seedmod.seed(session, rules, inbox, seed=seed, anchor=anchor)
+        session.commit()
+    return url, inbox, summary
+
+
+def counts(url: str) -> dict[str, int]:
+    with Session(get_engine(url)) as s:
+        return {t.__tablename__: s.scalar(select(func.count()).select_from(t)) for t in TABLES}
+
+
+def lead_rows(url: str) -> list[tuple]:
+    with Session(get_engine(url)) as s:
+        return s.execute(select(m.Lead.email, m.Lead.lifecycle_stage, m.Lead.score, m.Lead.arrived_at,
+                                m.Lead.updated_at, m.Sdr.code).join(m.Sdr, m.Lead.owner_sdr_id == m.Sdr.id)
+                         .order_by(m.Lead.email)).all()
+
+
+def activity_rows(url: str) -> list[tuple]:
+    with Session(get_engine(url)) as s:
+        return s.execute(select(m.Activity.external_key, m.Activity.kind, m.Activity.outcome,
+                                m.Activity.occurred_at, m.Activity.scheduled_for).order_by(m.Activity.external_key)).all()
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory, rules):
+    """One default seed (seed 42, fixed anchor) shared by the read-only tests."""
+    return run_seed(tmp_path_factory.mktemp("seed"), rules)
+
+
+def inbox_emails(inbox: Path) -> list[tuple[str, str]]:
+    """Return (file name, raw email) for every parseable data row of every inbox file."""
+    out = []
+    for path in sorted(inbox.iterdir()):
+        if path.suffix == ".jsonl":
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    out.append((path.name, json.loads(line)["email"]))
+                except json.JSONDecodeError:
+                    pass
+            continue
+        if path.name.startswith("salon-"):
+            text, delim = path.read_bytes().decode("cp1252"), ";"
+        elif path.name.startswith("outbound-"):
+            text, delim = path.read_text(encoding="utf-8"), "\t"
+        else:
+            text, delim = path.read_text(encoding="utf-8-sig"), ","
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+        next(reader)
+        out.extend((path.name, row[0]) for row in reader)
     return out
 
 
-def test_same_seed_and_anchor_give_identical_files(tmp_path, rules):
-    from leadops.seed import generate, write_inbox_files
-
-    a = write_inbox_files(generate(42, ANCHOR, rules), tmp_path / "a")
-    b = write_inbox_files(generate(42, ANCHOR, rules), tmp_path / "b")
-    c = write_inbox_files(generate(7, ANCHOR, rules), tmp_path / "c")
-    assert digest(tmp_path / "a") == digest(tmp_path / "b") and len(a) == len(b) == 6
-    assert digest(tmp_path / "a") != digest(tmp_path / "c")
-    assert len(c) == 6
+# --------------------------------------------------------------------------- determinism and idempotency
 
 
-def test_rerun_inserts_nothing(session, settings, rules, seeded):
-    counts = [session.scalar(select(func.count()).select_from(t)) for t in (Lead, Activity, Opportunity, Sdr)]
-    again = seed(session, rules, settings.inbox_dir, seed=42, anchor=ANCHOR)
-    session.commit()
-    assert all(v == 0 for k, v in again["inserted"].items() if k != "sdrs")
-    assert [session.scalar(select(func.count()).select_from(t)) for t in (Lead, Activity, Opportunity, Sdr)] == counts
+def test_same_seed_and_anchor_give_identical_files_and_rows(tmp_path, rules, seeded):
+    url_a, inbox_a, _ = seeded
+    url_b, inbox_b, _ = run_seed(tmp_path / "b", rules)
+    names = sorted(p.name for p in inbox_a.iterdir())
+    assert names == sorted(p.name for p in inbox_b.iterdir())
+    for name in names:
+        assert (inbox_a / name).read_bytes() == (inbox_b / name).read_bytes(), name
+    assert lead_rows(url_a) == lead_rows(url_b)
+    assert activity_rows(url_a) == activity_rows(url_b)
+    assert counts(url_a) == counts(url_b)
 
 
-def test_sample_is_about_2000_leads_over_8_weeks(session, seeded):
-    leads = session.scalar(select(func.count()).select_from(Lead))
-    assert leads + seeded["inbox_rows"] == pytest.approx(2000, rel=0.05)
-    first, last = session.execute(select(func.min(Lead.arrived_at), func.max(Lead.arrived_at))).one()
-    assert timedelta(weeks=6) < last - first <= timedelta(weeks=7)
-    owners = session.scalars(select(Sdr.code).join(Lead, Lead.owner_sdr_id == Sdr.id).distinct()).all()
-    assert len(owners) == 11 and all(c.startswith("s.") for c in owners)
-    sources = set(session.scalars(select(Lead.source).distinct()))
-    assert {"web_form", "demo_request", "white_paper", "webinar", "trade_show", "outbound_list"} <= sources
-    assert session.scalar(select(func.count()).select_from(Lead).where(Lead.is_free_email)) > 0
-    assert session.scalar(select(func.count()).select_from(Lead).where(Lead.is_competitor)) > 0
-    accented = session.scalar(select(func.count()).select_from(Lead).where(
-        Lead.last_name.like("%é%") | Lead.first_name.like("%é%") | Lead.last_name.like("%ü%")))
-    assert accented > 10
+def test_a_different_seed_gives_different_data(rules):
+    a = seedmod.generate(42, ANCHOR, rules)
+    b = seedmod.generate(43, ANCHOR, rules)
+    assert {pl.email for pl in a.leads} != {pl.email for pl in b.leads}
+    assert [f.content for f in a.inbox_files] != [f.content for f in b.inbox_files]
 
 
-def test_last_week_has_activities_meetings_saos_and_revenue(session, seeded):
-    week = previous_week(week_of(datetime(2026, 11, 20, 12, tzinfo=timezone.utc), "Europe/Paris"))
-    start, end = iso_week_bounds(week, "Europe/Paris")
-    in_week = (Activity.occurred_at >= start) & (Activity.occurred_at < end)
-    kinds = dict(session.execute(select(Activity.kind, func.count()).where(in_week, Activity.sdr_id.is_not(None))
-                                 .group_by(Activity.kind)).all())
-    assert {"call", "email", "linkedin", "meeting"} <= set(kinds) and kinds["call"] > 50
-    assert session.scalar(select(func.count()).select_from(Opportunity)) > 10
-    assert session.scalar(select(func.sum(Opportunity.amount)).where(Opportunity.stage == "won")) > 0
+def test_rerun_is_idempotent(tmp_path, rules):
+    url, inbox, first = run_seed(tmp_path, rules)
+    before = counts(url)
+    files = {p.name: p.read_bytes() for p in inbox.iterdir()}
+    _, _, second = run_seed(tmp_path, rules)
+    assert counts(url) == before
+    assert {k: v for k, v in second["inserted"].items() if k != "sdrs"} == dict.fromkeys(
+        [k for k in first["inserted"] if k != "sdrs"], 0)
+    assert {p.name: p.read_bytes() for p in inbox.iterdir()} == files
 
 
-def test_inbox_files_are_dirty_in_the_ways_real_exports_are(settings, seeded):
-    files = {p.name.split("-")[0]: p for p in settings.inbox_dir.iterdir()}
-    salon = files["salon"].read_bytes()
+def test_generate_does_not_depend_on_global_random(rules):
+    import random
+
+    random.seed(1)
+    a = seedmod.generate(7, ANCHOR, rules, n_leads=200)
+    random.seed(2)
+    b = seedmod.generate(7, ANCHOR, rules, n_leads=200)
+    assert [f.content for f in a.inbox_files] == [f.content for f in b.inbox_files]
+    assert [pl.fields for pl in a.leads] == [pl.fields for pl in b.leads]
+
+
+# --------------------------------------------------------------------------- realism
+
+
+def test_history_counts_are_in_expected_ranges(seeded):
+    url, _, summary = seeded
+    c = counts(url)
+    assert 1900 <= c["leads"] + summary["inbox_new"] <= 2100
+    assert 1600 <= c["leads"] <= 1800
+    assert c["sdrs"] == 18
+    assert c["assignments"] == c["leads"]
+    assert c["sla_events"] >= c["sla_clocks"] > 500
+    assert c["lead_stage_history"] > c["leads"]
+    with Session(get_engine(url)) as s:
+        owners = s.execute(select(m.Sdr.code, m.Sdr.role).join(m.Lead, m.Lead.owner_sdr_id == m.Sdr.id)
+                           .distinct()).all()
+        assert len(owners) == 11 and {role for _, role in owners} == {"sdr"}
+        stages = dict(s.execute(select(m.Lead.lifecycle_stage, func.count()).group_by(m.Lead.lifecycle_stage)).all())
+        assert {"new", "mql", "sal", "sql", "opportunity", "won", "lost", "nurture", "disqualified"} <= set(stages)
+        reasons = set(s.scalars(select(m.Lead.disqualified_reason).where(m.Lead.disqualified_reason.is_not(None))))
+        assert {"competitor", "student", "out_of_icp", "not_interested", "no_budget", "bad_data"} <= reasons
+        assert set(s.scalars(select(m.SlaClock.status))) >= {"met", "breached"}
+        assert set(s.scalars(select(m.SlaClock.policy))) == {"mql", "hand-raiser", "a-grade-mql"}
+        accounts = s.execute(select(m.Account.owner_sdr_id)).scalars().all()
+        assert 0.3 < sum(o is not None for o in accounts) / len(accounts) < 0.7
+        assert s.scalar(select(func.count()).where(m.Lead.is_competitor)) > 0
+        assert s.scalar(select(func.count()).where(m.Lead.is_free_email)) > 50
+        assert s.scalar(select(func.count()).where(m.Lead.enrichment_status == "miss")) > 0
+
+
+def test_activities_cover_last_week_and_current_week(seeded):
+    url, _, _ = seeded
+    history_start, week_start, cutoff = seedmod.week_bounds(ANCHOR)
+    with Session(get_engine(url)) as s:
+        times = s.scalars(select(m.Activity.occurred_at)).all()
+        assert all(t.tzinfo is not None and history_start <= t <= cutoff for t in times)
+        last_week = sum(week_start - timedelta(weeks=1) <= t < week_start for t in times)
+        assert 0.10 < last_week / len(times) < 0.25
+        assert any(t >= week_start for t in times)
+        kinds = dict(s.execute(select(m.Activity.kind, func.count()).group_by(m.Activity.kind)).all())
+        assert set(kinds) == {"call", "email", "linkedin", "meeting", "web"}
+        assert s.scalar(select(func.count()).where(m.Activity.kind == "web", m.Activity.sdr_id.is_not(None))) == 0
+        future = s.scalars(select(m.Activity.scheduled_for).where(m.Activity.outcome == "scheduled")).all()
+        assert future and all(t > cutoff for t in future)
+        held = s.scalar(select(func.count()).where(m.Activity.kind == "meeting", m.Activity.outcome == "held"))
+        opps = s.execute(select(m.Opportunity.amount, m.Opportunity.stage, m.Opportunity.closed_at,
+                                m.Opportunity.ae_id)).all()
+        assert 0.2 <= len(opps) / held <= 0.4
+        assert all(5_000 <= a <= 120_000 and ae is not None for a, _, _, ae in opps)
+        assert any(st == "won" and closed for _, st, closed, _ in opps)
+        assert all((st == "open") == (closed is None) for _, st, closed, _ in opps)
+
+
+# --------------------------------------------------------------------------- inbox files
+
+
+def test_inbox_has_one_file_per_source(seeded):
+    _, inbox, summary = seeded
+    stamp = ANCHOR.strftime("%Y%m%d")
+    assert sorted(p.name for p in inbox.iterdir()) == sorted(
+        f"{n}-{stamp}.{ext}" for n, ext in [("webform", "csv"), ("demo-requests", "csv"), ("salon", "csv"),
+                                            ("webinar", "jsonl"), ("outbound", "csv"), ("whitepaper", "csv")])
+    assert 280 <= summary["inbox_rows"] <= 380
+
+
+def test_salon_file_is_windows_1252_with_semicolons(seeded):
+    _, inbox, _ = seeded
+    raw = next(inbox.glob("salon-*.csv")).read_bytes()
     with pytest.raises(UnicodeDecodeError):
-        salon.decode("utf-8")
-    assert salon.decode("cp1252").splitlines()[0].startswith("Courriel;Prénom;Nom;Société")
-    assert files["demo"].read_bytes().startswith(b"\xef\xbb\xbf")
-    assert "\t" in files["outbound"].read_text(encoding="utf-8").splitlines()[0]
+        raw.decode("utf-8")
+    rows = list(csv.reader(io.StringIO(raw.decode("cp1252"), newline=""), delimiter=";"))
+    assert rows[0] == ["Courriel", "Prénom", "Nom", "Société", "Fonction", "Pays", "Téléphone", "Date"]
+    assert all(len(r) == 8 for r in rows)
+    assert any(";" in r[3] for r in rows[1:])
+    assert {"France", "Belgique"} <= {r[5] for r in rows[1:]}
+    assert all(len(r[7]) == 10 and r[7][2] == "/" for r in rows[1:])
+
+
+def test_demo_requests_have_a_bom_and_whitepaper_an_embedded_newline(seeded):
+    _, inbox, _ = seeded
+    assert next(inbox.glob("demo-requests-*.csv")).read_bytes().startswith(b"\xef\xbb\xbf")
+    text = next(inbox.glob("whitepaper-*.csv")).read_text(encoding="utf-8")
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert any("\n" in field for row in rows for field in row)
+    assert any(r[3].startswith("=HYPERLINK(") for r in rows)
+    outbound = next(inbox.glob("outbound-*.csv")).read_text(encoding="utf-8").splitlines()
+    assert outbound[0] == "E-mail\tPrénom\tNom\tEntreprise\tPoste\tPays"
+
+
+def test_webinar_file_has_exactly_one_invalid_line(seeded):
+    _, inbox, _ = seeded
     bad = 0
-    for line in files["webinar"].read_text(encoding="utf-8").splitlines():
+    for line in next(inbox.glob("webinar-*.jsonl")).read_text(encoding="utf-8").splitlines():
         try:
-            json.loads(line)
-        except ValueError:
+            assert set(json.loads(line)) == {"email", "first_name", "last_name", "company", "job_title", "country",
+                                             "created_at"}
+        except json.JSONDecodeError:
             bad += 1
     assert bad == 1
-    assert seeded["inbox_dirty"] > 5 and seeded["inbox_history_duplicates"] > 0 and seeded["inbox_duplicates"] > 0
 
 
-def test_bundled_firmographics_file_matches_its_generator():
-    assert (ROOT / "leadops" / "data" / "firmographics.csv").read_text(encoding="utf-8") == firmographics_csv()
+def test_inbox_contains_dirt_and_duplicates(seeded):
+    url, inbox, _ = seeded
+    rows = inbox_emails(inbox)
+    raw = [e for _, e in rows]
+    for dirty in ("", "jean.dupont@", "marie@@acme.fr", "pas un email"):
+        assert dirty in raw
+    assert any(e.endswith(("@yopmail.com", "@mailinator.com")) for e in raw)
+    assert any(e != e.strip() for e in raw)
+    everything = b"".join(p.read_bytes() for p in inbox.iterdir())
+    assert b"Narnia" in everything and b"<script>" in everything
+    normalized = [(f, e.strip().casefold()) for f, e in rows if e.strip()]
+    by_email: dict[str, set[str]] = {}
+    for f, e in normalized:
+        by_email.setdefault(e, set()).add(f)
+    assert sum(len(files) > 1 for files in by_email.values()) >= 5  # same person in two files
+    assert any(e != e.casefold() for _, e in rows if "@" in e and e.strip().casefold() in by_email)
+    with Session(get_engine(url)) as s:
+        history = set(s.scalars(select(m.Lead.email)))
+    assert len(history & set(by_email)) >= 3  # returning history leads must merge
+
+
+def test_inbox_arrivals_are_inside_the_current_week():
+    rules = load_rules(REPO / "config")
+    plan = seedmod.generate(42, ANCHOR, rules)
+    webinar = next(f for f in plan.inbox_files if f.name.startswith("webinar-"))
+    from datetime import datetime
+
+    stamps = []
+    for line in webinar.content.decode().splitlines():
+        try:
+            stamps.append(datetime.fromisoformat(json.loads(line)["created_at"]))
+        except json.JSONDecodeError:
+            pass
+    assert all(plan.week_start <= t < plan.cutoff + timedelta(hours=8) for t in stamps)
+
+
+# --------------------------------------------------------------------------- firmographics
+
+
+def test_committed_firmographics_equals_the_generator_output():
+    committed = (REPO / "leadops" / "data" / "firmographics.csv").read_text(encoding="utf-8")
+    assert committed == seedmod.firmographics_csv()
+
+
+def test_firmographics_shape(tmp_path):
+    path = seedmod.write_firmographics(tmp_path / "f.csv")
+    rows = list(csv.DictReader(path.open(encoding="utf-8", newline="")))
+    assert 140 <= len(rows) <= 170
+    assert len({r["domain"] for r in rows}) == len(rows)
+    assert {r["employee_band"] for r in rows} <= {"1-10", "11-50", "51-200", "201-1000", "1001-5000", "5001+"}
+    assert all(r["linkedin_url"].startswith("linkedin.com/company/") for r in rows)
+    industries = {"Software", "IT Services", "Financial Services", "Manufacturing", "Retail", "Healthcare",
+                  "Telecommunications", "Logistics", "Energy", "Education", "Public Sector"}
+    assert {r["industry"] for r in rows} == industries
+
+
+def test_about_ten_percent_of_lead_companies_are_unknown_to_firmographics(seeded, rules):
+    plan = seedmod.generate(42, ANCHOR, rules)
+    listed = {c.domain for c in plan.companies if c.listed}
+    used = {pl.account_domain for pl in plan.leads if pl.account_domain}
+    share = len(used - listed) / len(used)
+    assert 0.05 <= share <= 0.15
