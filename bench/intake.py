@@ -2,7 +2,9 @@
 baseline (csv reader + lower-cased email + executemany) on the same generated file, same database
 kind, each in its own process. Prints rows/s, peak RSS and the ratio.
 
-    .venv/bin/python bench/intake.py --rows 100000 [--db sqlite|postgresql]
+    .venv/bin/python bench/intake.py --rows 100000 1000000 [--db sqlite|postgresql]
+
+With several sizes it also prints how peak memory grows with the file (flat = about 1x).
 """
 from __future__ import annotations
 
@@ -90,32 +92,45 @@ def child(mode: str, path: str, url: str) -> None:
     print(json.dumps(res))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=100_000)
-    ap.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
-    ap.add_argument("--child", nargs=3, metavar=("MODE", "PATH", "URL"))
-    a = ap.parse_args()
-    if a.child:
-        return child(*a.child)
+def measure(rows: int, db: str) -> dict[str, dict]:
+    """Run bare and leadops on one generated file of ``rows`` rows; returns their results by mode."""
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         f = tmp / "leads.csv"
-        generate(f, a.rows)
+        generate(f, rows)
         results = {}
         for mode in ("bare", "leadops"):
-            url = fresh_url(a.db, tmp, mode)
+            url = fresh_url(db, tmp, mode)
             proc = subprocess.run([sys.executable, __file__, "--child", mode, str(f), url], capture_output=True,
                                   text=True, cwd=ROOT, env={**os.environ, "GX_ANALYTICS_ENABLED": "false"})
             if proc.returncode:
                 sys.exit(f"{mode} failed:\n{proc.stderr[-2000:]}")
             results[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
-    b, l = results["bare"], results["leadops"]
-    print(f"intake, {a.rows} rows, {a.db}")
-    print(f"  bare baseline  {a.rows / b['seconds']:>9.0f} rows/s  peak RSS {b['peak_rss_mb']:>6.0f} MB")
-    print(f"  leadops        {a.rows / l['seconds']:>9.0f} rows/s  peak RSS {l['peak_rss_mb']:>6.0f} MB"
-          f"  (every row accounted: {l['accounted'] == l['rows']})")
-    print(f"  ratio          {l['seconds'] / b['seconds']:>9.1f}x the baseline's time")
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, nargs="+", default=[100_000])
+    ap.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    ap.add_argument("--child", nargs=3, metavar=("MODE", "PATH", "URL"))
+    a = ap.parse_args()
+    if a.child:
+        return child(*a.child)
+    runs = {}
+    for rows in a.rows:
+        res = runs[rows] = measure(rows, a.db)
+        b, l = res["bare"], res["leadops"]
+        print(f"intake, {rows} rows, {a.db}")
+        print(f"  bare baseline  {rows / b['seconds']:>9.0f} rows/s  peak RSS {b['peak_rss_mb']:>6.0f} MB")
+        print(f"  leadops        {rows / l['seconds']:>9.0f} rows/s  peak RSS {l['peak_rss_mb']:>6.0f} MB"
+              f"  (every row accounted: {l['accounted'] == l['rows']})")
+        print(f"  ratio          {l['seconds'] / b['seconds']:>9.1f}x the baseline's time", flush=True)
+    if len(runs) > 1:
+        small, big = min(runs), max(runs)
+        print(f"memory growth, {small} -> {big} rows ({big / small:.0f}x the file):"
+              f" leadops {runs[big]['leadops']['peak_rss_mb'] / runs[small]['leadops']['peak_rss_mb']:.2f}x,"
+              f" bare baseline {runs[big]['bare']['peak_rss_mb'] / runs[small]['bare']['peak_rss_mb']:.2f}x")
 
 
 if __name__ == "__main__":

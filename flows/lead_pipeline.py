@@ -32,7 +32,10 @@ def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None) -> 
     files += [page for a in apis for page in a["pages"]]  # each API page is a batch, accounted like a file
     api_errors = [a for a in apis if a["error"]]
     docs = publish_data_docs(overrides) if files else None
-    totals = {k: sum(f[k] for f in files) for k in ("rows_read", "inserted", "merged", "quarantined")}
+    counted = ("rows_read", "inserted", "merged", "quarantined")
+    lead_files = [f for f in files if f.get("kind", "leads") == "leads"]
+    totals = {k: sum(f[k] for f in lead_files) for k in counted}
+    activity_totals = {k: sum(f[k] for f in files if f.get("kind") == "activities") for k in counted}
     per_source = _per_source(files)
     reasons: dict[str, int] = {}
     for f in files:
@@ -50,7 +53,7 @@ def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None) -> 
 
     create_table_artifact(
         key="lead-pipeline-files", description="One row per inbox file: where every row went.",
-        table=[{k: f[k] for k in ("file", "source", "status", "rows_read", "inserted", "merged", "quarantined", "error")}
+        table=[{k: f.get(k) for k in ("file", "source", "kind", "status", "rows_read", "inserted", "merged", "quarantined", "error")}
                for f in files] or [{"file": "(inbox empty)"}],
     )
     create_table_artifact(
@@ -64,6 +67,7 @@ def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None) -> 
     summary = {
         "flow_run_id": current_flow_run_id(),
         "files": len(files), "files_rejected": len(rejected), **totals, "per_source": per_source,
+        "activities": activity_totals,
         "quarantine_reasons": reasons, "rejected": [{"file": f["file"], "error": f["error"]} for f in rejected],
         "data_docs": docs, "api_errors": [a["error"] for a in api_errors],
         "api_watermarks": {a["source"]: a["watermark"] for a in apis},
@@ -80,12 +84,31 @@ def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None) -> 
         create_markdown_artifact(
             key="lead-pipeline-validation", description="Batches rejected by the intake gate.",
             markdown="# Intake failures\n\n" + "\n".join(f"- `{Path(f['file']).name}`: {f['error']}" for f in rejected)
+            + "".join(_gate_table(f) for f in rejected)
             + "".join(f"\n- API source `{a['source']}`: {a['error']} (watermark kept: the next run reads again)" for a in api_errors)
             + f"\n\nFiles are in `var/failed/` with a `.result.json`; Data Docs: `{docs}`\n",
         )
         problems = [f["error"] for f in rejected] + [a["error"] for a in api_errors]
         raise IntakeRejected(f"{len(problems)} intake problem(s) (everything else was processed): " + "; ".join(problems))
     return summary
+
+
+def _gate_table(f: dict[str, Any]) -> str:
+    """Return a markdown table of the batch-level gate's results for one rejected file ('' if none)."""
+    if not f.get("validation"):
+        return ""
+
+    def cell(v: Any) -> str:
+        return str("" if v is None else v).replace("|", "\\|")
+
+    def observed(v: dict[str, Any]) -> str:
+        pct = v.get("unexpected_percent")
+        return cell(v["observed"]) if pct is None else f"{100 - pct:.1f}% filled"
+
+    rows = "".join(f"| {'pass' if v['success'] else '**FAIL**'} | {cell(v['expectation'])} | {cell(v['column'])} "
+                   f"| {observed(v)} |\n" for v in f["validation"])
+    return (f"\n\n## `{Path(f['file']).name}`: validation result (suite leads_raw)\n\n"
+            "| result | expectation | column | observed |\n| --- | --- | --- | --- |\n" + rows)
 
 
 def _per_source(files: list[dict[str, Any]]) -> dict[str, dict[str, int]]:

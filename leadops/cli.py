@@ -264,7 +264,8 @@ def demo(
         out = {
             "seeded": seeded,
             "ingested": pipe["inserted"] + pipe["merged"], "inserted": pipe["inserted"], "merged": pipe["merged"],
-            "quarantined": pipe["quarantined"], "quarantine_reasons": pipe["quarantine_reasons"],
+            "quarantined": pipe["quarantined"] + pipe["activities"]["quarantined"],
+            "quarantine_reasons": pipe["quarantine_reasons"], "activities": pipe["activities"],
             "enriched": pipe["enriched"] + pipe["partially_enriched"], "scored": pipe["scored"],
             "promoted_mql": pipe["promoted_mql"], "routed": pipe["routed"], "unroutable": pipe["unroutable"],
             "notifications_sent": pipe["notifications_sent"] + sla["notifications_sent"],
@@ -283,6 +284,7 @@ def _demo_text(o: dict[str, Any]) -> str:
         "",
         "leadops demo: done",
         f"  ingested     {o['ingested']:>6}  ({o['inserted']} new leads, {o['merged']} merged into existing)",
+        f"  activities   {o['activities']['inserted']:>6}  (engagement events; {o['activities']['merged']} seen before)",
         f"  quarantined  {o['quarantined']:>6}  " + ", ".join(f"{r}: {n}" for r, n in list(o["quarantine_reasons"].items())[:3]),
         f"  enriched     {o['enriched']:>6}",
         f"  scored       {o['scored']:>6}  ({o['promoted_mql']} new MQLs)",

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     expectations_dir: Path = Path("expectations")
     var_dir: Path = Path("var")
     company_time_zone: str = "Europe/Paris"
+    # rows per intake chunk: a file is read, validated and stored this many rows at a time,
+    # so memory stays flat in the file size (GX batch = one chunk)
+    intake_chunk_rows: int = Field(default=20_000, ge=100)
     # notifications: "file" writes .eml files under var/outbox (the offline default);
     # "smtp" sends through the SMTP server below.
     notify_channel: Literal["file", "smtp"] = "file"
@@ -286,6 +289,9 @@ class SlaRules(Strict):
 class FileSource(Strict):
     name: str
     pattern: str  # filename glob inside the inbox, e.g. "salon-*.csv"
+    # leads: one lead per row; activities: one engagement event per row for known leads
+    # (email, event, occurred_at), which scoring reads
+    kind: Literal["leads", "activities"] = "leads"
     source: str | None = None  # constant lead source when the file has no source column
     campaign: str | None = None
     columns: dict[str, str] = {}  # source header -> canonical field

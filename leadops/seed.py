@@ -516,7 +516,8 @@ class PlannedAccount:
 
 @dataclass(frozen=True)
 class InboxRow:
-    """One data row of an inbox file; ``kind`` is new | dirty | dup_inbox | dup_history."""
+    """One data row of an inbox file; ``kind`` is new | dirty | dup_inbox | dup_history, or in an
+    activity export event | unknown_lead | unknown_event."""
 
     email: str
     kind: str
@@ -546,6 +547,8 @@ class SeedPlan:
     accounts: list[PlannedAccount]
     leads: list[PlannedLead]
     inbox_files: list[InboxFile]
+    # engagement exports (kind: activities in sources.yaml); separate from the lead files above
+    activity_files: list[InboxFile] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -1395,6 +1398,40 @@ def _whitepaper_file(ctx: _Ctx, name: str, rows: list[list[Any]]) -> InboxFile:
     return InboxFile(name, "utf-8", _csv_bytes(header, data), _rows_meta(rows))
 
 
+_EXPORT_EVENTS = [("Visite page tarifs", "/tarifs"), ("Clic email", "Newsletter novembre"),
+                  ("Webinar attended", "Webinar: routing des leads"), ("Réponse", ""), ("Livre blanc", "Guide RevOps")]
+
+
+def _events_file(ctx: _Ctx, people: _People, history: list[PlannedLead], n: int = 40) -> InboxFile:
+    """events-*.csv: a marketing-automation export (cp1252, semicolons, French headers) of
+    engagement by known leads this week, plus two events of people who are not leads yet and
+    one unsubscribe (not a scoring event): those three end in quarantine."""
+    rng = ctx.rng
+    start = min(ctx.week_start, ctx.cutoff - timedelta(days=7))
+    span = int((ctx.cutoff - start).total_seconds() // 60)
+    engaged = [pl for pl in history if pl.fields["lifecycle_stage"] in ("new", "nurture", "mql", "sql")]
+    rows: list[list[Any]] = []
+    for i in range(n):
+        pl = engaged[rng.randrange(len(engaged))]
+        label, detail = _EXPORT_EVENTS[rng.randrange(len(_EXPORT_EVENTS))]
+        rows.append([pl.fields["email"], label, start + timedelta(minutes=rng.randrange(span)), detail, "event", ""])
+    for _ in range(2):
+        p = people.draw()
+        rows.append([p.email, "Visite page tarifs", start + timedelta(minutes=rng.randrange(span)), "/tarifs",
+                     "unknown_lead", "not a lead yet"])
+    pl = engaged[rng.randrange(len(engaged))]
+    rows.append([pl.fields["email"], "Désinscription", start + timedelta(minutes=rng.randrange(span)), "", "unknown_event",
+                 "unsubscribe is not a scoring event"])
+    rows.sort(key=lambda r: r[2])
+    stamp = ctx.anchor.strftime("%Y%m%d")
+    data = [[email, label, t.astimezone(PARIS).strftime("%Y-%m-%d %H:%M"), detail, f"evt-{ctx.seed}-{stamp}-{i}"]
+            for i, (email, label, t, detail, *_) in enumerate(rows)]
+    meta = tuple(InboxRow(r[0], r[4], r[5]) for r in rows)
+    return InboxFile(f"events-{stamp}.csv", "cp1252",
+                     _csv_bytes(["Courriel", "Événement", "Horodatage", "Page", "Id"], data, delimiter=";",
+                                encoding="cp1252"), meta)
+
+
 # --------------------------------------------------------------------------- generate
 
 
@@ -1422,7 +1459,8 @@ def generate(seed: int, anchor: date, rules: Rules, n_leads: int = 2000) -> Seed
     n_history = round(n_leads * HISTORY_SHARE)
     leads, accounts = _history(ctx, pool, n_history)
     inbox = _inbox(ctx, pool, n_leads - n_history, leads)
-    return SeedPlan(seed, anchor, week_start, history_start, cutoff, comps, accounts, leads, inbox)
+    events = [_events_file(ctx, pool, leads)]  # drawn last: the rest of the plan does not depend on it
+    return SeedPlan(seed, anchor, week_start, history_start, cutoff, comps, accounts, leads, inbox, events)
 
 
 # --------------------------------------------------------------------------- writing
@@ -1433,7 +1471,7 @@ def write_inbox_files(plan: SeedPlan, inbox_dir: Path | str) -> list[Path]:
     inbox_dir = Path(inbox_dir)
     inbox_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for f in plan.inbox_files:
+    for f in [*plan.inbox_files, *plan.activity_files]:
         path = inbox_dir / f.name
         path.write_bytes(f.content)
         paths.append(path)
@@ -1532,6 +1570,7 @@ def summarize(plan: SeedPlan) -> dict[str, Any]:
         "inbox_files": len(plan.inbox_files), "inbox_rows": len(rows),
         "inbox_new": kinds["new"], "inbox_dirty": kinds["dirty"], "inbox_duplicates": kinds["dup_inbox"],
         "inbox_history_duplicates": kinds["dup_history"],
+        "activity_export_rows": sum(len(f.rows) for f in plan.activity_files),
     }
 
 

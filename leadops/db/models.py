@@ -4,6 +4,7 @@ Every timestamp is stored in UTC (``UTCDateTime``); grains are stated per table.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Any
 
@@ -47,6 +48,19 @@ class UTCDateTime(TypeDecorator):
         value = value.astimezone(timezone.utc)
         # SQLite compares timestamps as text: store them naive and uniform.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def bind_processor(self, dialect: Any):
+        inner = super().bind_processor(dialect)
+        if inner is None:
+            return None
+        # Bulk inserts bind the same few instants (the batch's "now") hundreds of thousands of
+        # times; converting each distinct value once is a measurable part of intake time.
+        cached = lru_cache(maxsize=1024)(inner)
+
+        def process(value: datetime | None) -> Any:
+            return None if value is None else cached(value)
+
+        return process
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:

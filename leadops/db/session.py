@@ -20,6 +20,7 @@ def normalize_url(url: str) -> str:
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
+    dbapi_conn.isolation_level = None  # no implicit BEGIN: see get_engine
     cur = dbapi_conn.cursor()
     # WAL lets readers run beside one writer; busy_timeout makes concurrent writers wait, not fail.
     cur.execute("PRAGMA journal_mode=WAL")
@@ -39,6 +40,9 @@ def get_engine(url: str) -> Engine:
             Path(db).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        # pysqlite opens transactions lazily and its own way, which breaks SAVEPOINT (intake
+        # admits a file inside one); let SQLAlchemy emit BEGIN itself (SQLAlchemy's documented recipe).
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         return engine
     return create_engine(url, pool_pre_ping=True)
 

@@ -58,13 +58,25 @@ def clean_text(value: object) -> str | None:
     """
     if value is None:
         return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    text = unicodedata.normalize("NFC", str(value)).translate(_INVISIBLE)
-    text = " ".join(text.split())
+    if type(value) is str and value.isascii():
+        text = " ".join(value.split())  # ASCII needs no NFC and has no zero-width characters
+    else:
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        text = unicodedata.normalize("NFC", str(value)).translate(_INVISIBLE)
+        text = " ".join(text.split())
+    if len(text) > 6:  # longer than any placeholder: only an all-dash string could still be empty
+        return None if text[0] == "-" and set(text) == {"-"} else text
     if text.casefold() in _PLACEHOLDERS or set(text) <= {"-"}:
         return None
     return text
+
+
+#: Latin letters that Unicode does not decompose into a base letter plus accent ("Łódź", "Søren").
+_UNDECOMPOSABLE = str.maketrans({
+    "ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D", "ħ": "h", "Ħ": "H", "ı": "i",
+    "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "þ": "th", "Þ": "TH", "ð": "d", "Ð": "D",
+})
 
 
 def fold(value: str) -> str:
@@ -73,7 +85,9 @@ def fold(value: str) -> str:
     Used for accent- and case-insensitive comparisons; it does not touch
     punctuation or spacing.
     """
-    decomposed = unicodedata.normalize("NFKD", value)
+    if value.isascii():
+        return value.lower()  # casefold of ASCII, with nothing to strip
+    decomposed = unicodedata.normalize("NFKD", value.translate(_UNDECOMPOSABLE))
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return stripped.casefold()
 
@@ -146,7 +160,9 @@ def _in_domain_set(domain: str, domains: frozenset[str]) -> bool:
 
 def _memoized(fn):
     """Cache a pure normalizer: lead files repeat the same countries, titles, companies and phones."""
-    cached = lru_cache(maxsize=1 << 16)(fn)
+    # 8k entries per normalizer: repeated values (countries, titles, companies) stay cached while
+    # the caches stay a few MB, so intake memory does not creep up over a million-row file.
+    cached = lru_cache(maxsize=1 << 13)(fn)
 
     @wraps(fn)
     def wrapper(*args):
@@ -163,7 +179,7 @@ def _memoized(fn):
 _DOT_ATOM = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 13)
 def _checked_domain(host: str) -> str | None:
     """Return the normalized domain if email_validator accepts it (checked once per distinct domain)."""
     try:
@@ -461,6 +477,16 @@ _COMPANY_SUFFIXES = frozenset({
     "ltd", "limited", "llc", "inc", "incorporated", "corp", "corporation", "co", "plc", "oy", "ab",
     "as", "group", "groupe",
 })
+_COMPANY_SUFFIXES |= frozenset({
+    "ug", "ohg", "ev", "kgaa", "se", "sprl", "bvba", "srl", "sro", "as", "aps", "asa", "oyj", "spzoo",
+    "kft", "zrt", "lda", "ltda", "pte", "pty", "kk", "doo", "sca", "scs", "snc", "scop", "selarl", "spa",
+})
+#: Legal forms written as several words once dots are gone ("Sp. z o.o." -> "sp z oo").
+_COMPANY_SUFFIX_SEQUENCES: tuple[tuple[str, ...], ...] = tuple(sorted({
+    ("sp", "z", "oo"), ("sp", "k"), ("s", "a"), ("s", "r", "l"), ("s", "p", "a"), ("s", "l"), ("b", "v"),
+    ("n", "v"), ("a", "g"), ("co", "kg"), ("s", "a", "s"), ("s", "a", "r", "l"), ("pty", "ltd"),
+    ("pte", "ltd"), ("sa", "de", "cv"), ("s", "r", "o"), ("a", "s"), ("e", "v"),
+}, key=len, reverse=True))
 _COMPANY_PREFIXES = frozenset({"groupe", "group"})
 
 
@@ -484,8 +510,14 @@ def company_key(value: object) -> str | None:
     if not tokens:
         return None
     kept = list(tokens)
-    while kept and kept[-1] in _COMPANY_SUFFIXES:
-        kept.pop()
+    while kept:
+        if kept[-1] in _COMPANY_SUFFIXES:
+            kept.pop()
+            continue
+        seq = next((q for q in _COMPANY_SUFFIX_SEQUENCES if len(kept) > len(q) and tuple(kept[-len(q):]) == q), None)
+        if seq is None:
+            break
+        del kept[-len(seq):]
     while len(kept) > 1 and kept[0] in _COMPANY_PREFIXES:
         kept.pop(0)
     return " ".join(kept or tokens)
@@ -522,7 +554,8 @@ _SENIORITY_RULES: list[tuple[str, re.Pattern[str]]] = [
         r"president directeur general", r"directeur general", r"directrice generale",
         r"(?<!vice )presidente?", r"(?:co )?founder", r"cofounder", r"(?:co )?fondat(?:eur|rice)",
         r"owner", r"proprietaire", r"gerante?", r"managing director", r"managing partner",
-        r"associee? gerante?",
+        r"associee? gerante?", r"geschaftsfuhrer(?:in)?", r"geschaftsfuhrung", r"vorstand\w*",
+        r"inhaber(?:in)?",
     ])),
     ("vp", _title_regex([
         r"vp", r"svp", r"evp", r"avp", r"vice presidente?", r"vice pres",
@@ -530,6 +563,8 @@ _SENIORITY_RULES: list[tuple[str, re.Pattern[str]]] = [
     ("director", _title_regex([
         r"directors?", r"directeurs?", r"directrices?", r"dir", r"head(?: of)?", r"daf", r"drh", r"dsi",
         r"rssi", r"dircom", r"general manager", r"country manager",
+        # German compounds: Leiter IT, Vertriebsleiterin, Abteilungsleiter (not team/project leads)
+        r"(?!team|gruppen|projekt)\w*leiter(?:in)?", r"bereichsleitung", r"direktor(?:in)?",
     ])),
     # Titles with "manager" in them that are individual contributors.
     ("individual", _title_regex([
@@ -538,6 +573,7 @@ _SENIORITY_RULES: list[tuple[str, re.Pattern[str]]] = [
     ("manager", _title_regex([
         r"managers?", r"mgr", r"responsables?", r"chef", r"cheffe", r"lead(?! gen)", r"team leader", r"leader",
         r"supervisor", r"superviseur", r"superviseuse", r"encadrante?",
+        r"(?:team|gruppen|projekt)leiter(?:in)?",
     ])),
     ("individual", _title_regex([
         r"engineers?", r"ingenieure?s?", r"developers?", r"developpeur", r"developpeuse", r"dev",
@@ -550,6 +586,8 @@ _SENIORITY_RULES: list[tuple[str, re.Pattern[str]]] = [
         r"administrat(?:or|eur|rice)", r"officer", r"agent", r"operat(?:or|eur|rice)",
         r"employee?", r"recruiter", r"recruteur", r"recruteuse", r"controleur", r"controller",
         r"auditeur", r"auditor", r"attachee?", r"delegue", r"deleguee",
+        r"\w*entwickler(?:in)?", r"\w*ingenieur(?:in)?", r"berater(?:in)?", r"sachbearbeiter(?:in)?",
+        r"referent(?:in)?", r"mitarbeiter(?:in)?", r"\w*verkaufer(?:in)?", r"\w*einkaufer(?:in)?",
     ])),
 ]
 
@@ -559,6 +597,7 @@ _DEPARTMENT_RULES: list[tuple[str, re.Pattern[str]]] = [
         r"directeur general", r"directrice generale", r"(?<!vice )presidente?", r"(?:co )?founder",
         r"cofounder", r"(?:co )?fondat(?:eur|rice)", r"owner", r"proprietaire", r"gerante?",
         r"managing director", r"general manager", r"country manager", r"direction generale",
+        r"geschaftsfuhr\w*", r"vorstand\w*", r"inhaber(?:in)?",
     ])),
     # Before engineering: "Ingénieur commercial" and "Ingénieur d'affaires" are sales.
     ("sales", _title_regex([
@@ -567,24 +606,27 @@ _DEPARTMENT_RULES: list[tuple[str, re.Pattern[str]]] = [
         r"account executive", r"(?:key )?account manager", r"key accounts?", r"kam", r"grands comptes",
         r"sdr", r"bdr", r"ingenieure? d affaires", r"chargee? d affaires", r"cro", r"chief revenue",
         r"revenue", r"avant vente", r"presales", r"pre sales", r"inside sales", r"vendeur", r"vendeuse",
+        r"vertrieb\w*", r"verkauf\w*", r"\w*verkaufer(?:in)?", r"au(?:ss|ß)endienst\w*",
     ])),
     # Before product: "Product Marketing Manager" is marketing.
     ("marketing", _title_regex([
         r"marketing", r"cmo", r"demand gen(?:eration)?", r"growth", r"communications?", r"dircom",
         r"brand", r"marque", r"content", r"contenu", r"seo", r"sem", r"community manager",
         r"evenementiel", r"events?", r"relations presse", r"public relations", r"webmarketing",
-        r"lead gen(?:eration)?",
+        r"lead gen(?:eration)?", r"marketing\w*",
     ])),
     ("finance", _title_regex([
         r"daf", r"cfo", r"finance", r"financial", r"financiere?", r"comptables?", r"comptabilite",
         r"accountant", r"accounting", r"controller", r"controleur de gestion", r"controle de gestion",
         r"tresorier", r"tresoriere", r"treasurer", r"treasury", r"audit", r"auditor", r"auditeur",
-        r"fiscal", r"fiscalite", r"tax", r"administratif et financier",
+        r"fiscal", r"fiscalite", r"tax", r"administratif et financier", r"finanz\w*", r"buchhalt\w*",
+        r"controlling",
     ])),
     ("hr", _title_regex([
         r"drh", r"rh", r"hr", r"hrbp", r"chro", r"ressources humaines", r"human resources",
         r"recruiter", r"recruteur", r"recruteuse", r"recrutement", r"recruitment", r"recruiting",
         r"talent(?: acquisition)?", r"people", r"paie", r"payroll", r"formation", r"training",
+        r"personal\w*",
     ])),
     ("legal", _title_regex([
         r"juriste", r"legal", r"juridique", r"avocate?", r"lawyer", r"attorney", r"counsel",
@@ -592,7 +634,7 @@ _DEPARTMENT_RULES: list[tuple[str, re.Pattern[str]]] = [
     ])),
     ("purchasing", _title_regex([
         r"acheteur", r"acheteuse", r"achats?", r"purchasing", r"purchaser", r"procurement", r"buyer",
-        r"sourcing", r"approvisionnement", r"approvisionneur",
+        r"sourcing", r"approvisionnement", r"approvisionneur", r"einkauf\w*", r"\w*einkaufer(?:in)?",
     ])),
     # Before engineering and customer success: "Support informatique", "Architecte SI".
     ("it", _title_regex([
@@ -608,7 +650,7 @@ _DEPARTMENT_RULES: list[tuple[str, re.Pattern[str]]] = [
         r"logiciel", r"programmer", r"programmeur", r"r d", r"recherche et developpement",
         r"research", r"data scientist", r"data engineer", r"machine learning", r"ml", r"qa",
         r"technique", r"technical", r"technology", r"bureau d etudes", r"architecte?", r"full ?stack",
-        r"back ?end", r"front ?end",
+        r"back ?end", r"front ?end", r"\w*entwickl\w*", r"software\w*", r"\w*ingenieur(?:in)?",
     ])),
     ("product", _title_regex([
         r"product", r"produit", r"chef de produit", r"cpo", r"product owner", r"ux", r"ui",

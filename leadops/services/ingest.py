@@ -7,12 +7,14 @@ never duplicates anything.
 from __future__ import annotations
 
 import fnmatch
+import gc
 import json
 import shutil
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,9 +23,10 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from leadops.config import ApiSource, FileSource, Rules, Settings
+from leadops.db.bulk import bulk_insert
 from leadops.db.models import IngestBatch, Quarantine, utcnow
 from leadops.domain import normalize as nz
-from leadops.sources.files import FileRejected, RawRow, read_lead_file, sha256_file
+from leadops.sources.files import FileRejected, RawRow, open_lead_file, sha256_file
 from leadops.services.lead_store import upsert_leads
 from leadops.validation import validate_batch, validate_rows
 
@@ -45,6 +48,9 @@ class FileOutcome:
     reasons: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     moved_to: str | None = None
+    # the batch-level gate's result per expectation (of the last chunk, or of the failing one)
+    validation: list[dict[str, Any]] = field(default_factory=list)
+    kind: str = "leads"  # leads | activities (then inserted = new events, merged = events seen before)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,8 +106,8 @@ def normalize_row(row: RawRow, src: FileSource | ApiSource | None, rules: Rules,
     country_raw = f.get("country")
     country = nz.normalize_country(country_raw)
     seniority, department = nz.title_to_seniority_department(f.get("job_title"))
-    company = nz.clean_text(f.get("company"))
-    source = nz.clean_text(f.get("source")) or (src.source if src else None) or rules.sources.default_source
+    company = f.get("company")  # RawRow fields are cleaned already
+    source = f.get("source") or (src.source if src else None) or rules.sources.default_source
     source = source.strip().lower().replace(" ", "_").replace("-", "_")
     arrived, date_error = _parse_date(f.get("created_at"), getattr(src, "date_format", None), tz)
     return {
@@ -116,15 +122,15 @@ def normalize_row(row: RawRow, src: FileSource | ApiSource | None, rules: Rules,
         "last_name": nz.normalize_person_name(last),
         "company": company,
         "company_key": nz.company_key(company),
-        "job_title": nz.clean_text(f.get("job_title")),
+        "job_title": f.get("job_title"),
         "seniority": seniority,
         "department": department,
         "phone": nz.normalize_phone(f.get("phone"), country),
         "country": country,
         "country_unrecognized": country_raw if (country_raw and not country) else None,
-        "language": nz.clean_text(f.get("language")),
+        "language": f.get("language"),
         "source": source,
-        "campaign": nz.clean_text(f.get("campaign")) or (src.campaign if src else None),
+        "campaign": f.get("campaign") or (src.campaign if src else None),
         "is_hand_raiser": source in rules.scoring.hand_raiser_sources,
         "arrived_at": arrived or now,
         "date_error": date_error,
@@ -159,7 +165,7 @@ def move_with_sidecar(path: Path, folder: Path, sidecar: dict[str, Any]) -> Path
 
 def ingest_file(session: Session, path: Path, rules: Rules, settings: Settings, *,
                 flow_run_id: str | None = None, move: bool = True, source: FileSource | None = None) -> FileOutcome:
-    """Ingest one file in one transaction; returns its outcome (the caller commits).
+    """Ingest one file in one transaction, streaming it in chunks; returns its outcome (the caller commits).
 
     ``source`` forces a sources.yaml entry; by default the first whose pattern matches the name.
     """
@@ -174,13 +180,34 @@ def ingest_file(session: Session, path: Path, rules: Rules, settings: Settings, 
 
     batch, seen = open_batch(session, digest, src.name if src else "default", str(path), flow_run_id)
     if batch is None:
+        if flow_run_id and seen.flow_run_id == flow_run_id and seen.status == "done":
+            # a retry of this run's own task after its commit (e.g. the move failed): report what
+            # the first attempt stored, so the run's accounting does not lose the file
+            return finish(stored_outcome(session, seen, src))
         return finish(FileOutcome(str(path), "duplicate", seen.source, seen.id,
                                   error=f"same content as batch {seen.id} ({seen.origin})"))
+    if src is not None and src.kind == "activities":
+        from leadops.services.activity_ingest import ingest_activity_file
+
+        outcome = ingest_activity_file(session, batch, path, src, rules, settings)
+        outcome.kind = "activities"
+        return finish(outcome)
     try:
-        read = read_lead_file(path, columns=src.columns if src else None)
+        stream = open_lead_file(path, columns=src.columns if src else None)
     except FileRejected as exc:
         return finish(reject(batch, exc.problem, str(exc)))
-    return finish(admit_rows(session, batch, read.rows, list(dict.fromkeys(read.mapping.values())), src, rules, settings))
+    columns = list(dict.fromkeys(stream.mapping.values()))
+    return finish(admit_chunks(session, batch, stream.chunks(settings.intake_chunk_rows), columns, src, rules, settings))
+
+
+def stored_outcome(session: Session, batch: IngestBatch, src: FileSource | None) -> FileOutcome:
+    """Return the outcome of a batch already stored, rebuilt from its counts and quarantine rows."""
+    counter: Counter[str] = Counter()
+    for reasons in session.scalars(select(Quarantine.reasons).where(Quarantine.ingest_batch_id == batch.id)):
+        counter.update(reasons)
+    return FileOutcome(batch.origin, "done", batch.source, batch.id, rows_read=batch.rows_read or 0,
+                       inserted=batch.inserted or 0, merged=batch.merged or 0, quarantined=batch.quarantined or 0,
+                       reasons=dict(counter.most_common()), kind=getattr(src, "kind", "leads"))
 
 
 def open_batch(session: Session, digest: str, source: str, origin: str, flow_run_id: str | None) -> tuple[IngestBatch | None, IngestBatch | None]:
@@ -199,34 +226,112 @@ def open_batch(session: Session, digest: str, source: str, origin: str, flow_run
     return batch, None
 
 
-def reject(batch: IngestBatch, problem: str, message: str) -> FileOutcome:
-    """Mark ``batch`` rejected as a whole; returns the outcome naming the problem."""
+def reject(batch: IngestBatch, problem: str, message: str, validation: list[dict[str, Any]] | None = None) -> FileOutcome:
+    """Mark ``batch`` rejected as a whole; returns the outcome naming the problem (and the gate's results)."""
     batch.status, batch.error, batch.finished_at = "rejected", problem, utcnow()
-    return FileOutcome(batch.origin, "rejected", batch.source, batch.id, error=message)
+    batch.rows_read = batch.inserted = batch.merged = batch.quarantined = 0
+    return FileOutcome(batch.origin, "rejected", batch.source, batch.id, error=message, validation=validation or [])
+
+
+def _gate(rows: list[RawRow], columns: list[str], src: FileSource | ApiSource | None, settings: Settings,
+          where: str = "", suite: str = "leads_raw.json") -> tuple[str | None, list[dict[str, Any]]]:
+    """Run the batch-level suite on ``rows`` as read; returns (problem or None, per-expectation results)."""
+    # unreadable records are quarantined one by one; the gate measures the readable ones
+    readable = [r.fields for r in rows if "_error" not in r.raw]
+    gate = validate_batch(pd.DataFrame(readable, columns=columns), settings.expectations_dir / suite,
+                          thresholds={"min_email_fill_rate": getattr(src, "min_email_fill_rate", None)})
+    if not gate.batch_failures:
+        return None, gate.results
+    return "; ".join(gate.batch_failures) + where, gate.results
+
+
+def _with_small_tail(chunks: Iterator[list[RawRow]], size: int) -> Iterator[list[RawRow]]:
+    """Yield ``chunks``, folding a last chunk under half of ``size`` into the one before it.
+
+    The gate measures rates per chunk: a tail of a few rows must not decide a file's fate alone.
+    """
+    held: list[RawRow] | None = None
+    for chunk in chunks:
+        if held is not None:
+            if len(chunk) < size // 2:
+                chunk = held + chunk  # may be the tail: keep one chunk's lookahead
+            else:
+                yield held
+        held = chunk
+    if held is not None:
+        yield held
+
+
+def admit_chunks(session: Session, batch: IngestBatch, chunks: Iterable[list[RawRow]], columns: list[str],
+                 src: FileSource | ApiSource | None, rules: Rules, settings: Settings, *,
+                 raw_suite: str = "leads_raw.json", admit: Callable[..., None] | None = None) -> FileOutcome:
+    """Gate and admit a file chunk by chunk inside a savepoint; returns the file's outcome.
+
+    Each chunk is one GX batch for both suites. If any chunk fails the batch-level gate, or the
+    file turns out unreadable further on, everything admitted from it is rolled back and the
+    batch is rejected as a whole, naming the rows of the failing chunk. ``raw_suite`` and
+    ``admit`` (same signature as :func:`_admit_chunk`) serve other kinds of files (activities).
+    """
+    admit = admit or _admit_chunk
+    out = FileOutcome(batch.origin, "done", batch.source, batch.id)
+    counter: Counter[str] = Counter()
+    now = utcnow()
+    pool: dict = {}  # fuzzy-dedupe candidates per domain, carried across the file's chunks
+    savepoint = session.begin_nested()
+    gc_thresholds = gc.get_threshold()
+    # A chunk allocates hundreds of thousands of short-lived dicts and strings that form no
+    # cycles; the default thresholds rescan the whole heap over and over (~12% of intake time).
+    gc.set_threshold(max(gc_thresholds[0], 50_000), *gc_thresholds[1:])
+    try:
+        seen_any = False
+        for chunk in _with_small_tail(iter(chunks), settings.intake_chunk_rows):
+            seen_any = True
+            where = "" if out.rows_read == 0 and len(chunk) < settings.intake_chunk_rows else \
+                f" (in rows {chunk[0].row_number}-{chunk[-1].row_number})"
+            problem, results = _gate(chunk, columns, src, settings, where, raw_suite)
+            if problem:
+                savepoint.rollback()
+                return reject(batch, problem, f"{batch.origin}: {problem}", results)
+            admit(session, batch, chunk, src, rules, settings, now, out, counter, pool)
+            out.validation = results
+        if not seen_any:
+            problem, results = _gate([], columns, src, settings, suite=raw_suite)
+            if problem:
+                savepoint.rollback()
+                return reject(batch, problem, f"{batch.origin}: {problem}", results)
+    except FileRejected as exc:
+        savepoint.rollback()
+        return reject(batch, exc.problem, str(exc))
+    finally:
+        gc.set_threshold(*gc_thresholds)
+    savepoint.commit()
+    return _finish_batch(batch, out, counter)
 
 
 def admit_rows(session: Session, batch: IngestBatch, rows: list[RawRow], columns: list[str],
                src: FileSource | ApiSource | None, rules: Rules, settings: Settings) -> FileOutcome:
-    """Gate, normalize, validate and store one batch of rows (a file or an API page); returns its outcome.
+    """Gate, normalize, validate and store one batch of rows held in memory (an API page); returns its outcome.
 
     Every row ends inserted, merged or quarantined; a batch-level failure rejects the whole batch.
     """
-    now = utcnow()
-    # unreadable records are quarantined one by one; the batch gate measures the readable ones
-    readable = [r.fields for r in rows if "_error" not in r.raw]
-    gate = validate_batch(pd.DataFrame(readable, columns=columns), settings.expectations_dir / "leads_raw.json",
-                          thresholds={"min_email_fill_rate": getattr(src, "min_email_fill_rate", None)})
-    if gate.batch_failures:
-        problem = "; ".join(gate.batch_failures)
-        return reject(batch, problem, f"{batch.origin}: {problem}")
+    problem, results = _gate(rows, columns, src, settings)
+    if problem:
+        return reject(batch, problem, f"{batch.origin}: {problem}", results)
+    out = FileOutcome(batch.origin, "done", batch.source, batch.id, validation=results)
+    counter: Counter[str] = Counter()
+    _admit_chunk(session, batch, rows, src, rules, settings, utcnow(), out, counter)
+    return _finish_batch(batch, out, counter)
 
+
+def _admit_chunk(session: Session, batch: IngestBatch, rows: list[RawRow], src: FileSource | ApiSource | None,
+                 rules: Rules, settings: Settings, now: datetime, out: FileOutcome, counter: Counter[str],
+                 pool: dict | None = None) -> None:
+    """Normalize, validate (row-level suite) and store ``rows``; adds their counts to ``out`` and ``counter``."""
     # Records stay Python dicts (pandas would turn None into a truthy NaN); the frame is for GX only.
     records = [normalize_row(r, src, rules, settings.company_time_zone, now) for r in rows]
     outcome = validate_rows(pd.DataFrame(records), settings.expectations_dir / "leads_intake.json")
     reasons = quarantine_reasons(records, outcome.failures, rules)
-    out = FileOutcome(batch.origin, "done", batch.source, batch.id, rows_read=len(rows))
     raw_by_row = {r.row_number: r.raw for r in rows}
-    counter: Counter[str] = Counter()
 
     quarantine_rows, good = [], []
     for i, rec in enumerate(records):
@@ -238,14 +343,17 @@ def admit_rows(session: Session, batch: IngestBatch, rows: list[RawRow], columns
         else:
             good.append(rec)
     if quarantine_rows:
-        session.connection().execute(insert(Quarantine.__table__), quarantine_rows)
-    out.quarantined = len(quarantine_rows)
-
+        bulk_insert(session.connection(), Quarantine.__table__, quarantine_rows)
     inserted, merged = upsert_leads(session, good, batch.id, raw_by_row, now,
-                                    rules.sources.fuzzy_match_threshold, batch.origin)
-    out.inserted, out.merged = inserted, merged
+                                    rules.sources.fuzzy_match_threshold, batch.origin, pool)
+    out.rows_read += len(rows)
+    out.quarantined += len(quarantine_rows)
+    out.inserted += inserted
+    out.merged += merged
+
+
+def _finish_batch(batch: IngestBatch, out: FileOutcome, counter: Counter[str]) -> FileOutcome:
     out.reasons = dict(counter.most_common())
-    batch.rows_read, batch.inserted, batch.merged, batch.quarantined = out.rows_read, inserted, merged, out.quarantined
+    batch.rows_read, batch.inserted, batch.merged, batch.quarantined = out.rows_read, out.inserted, out.merged, out.quarantined
     batch.status, batch.finished_at = "done", utcnow()
-    session.flush()
     return out

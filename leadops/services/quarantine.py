@@ -18,9 +18,11 @@ from leadops.domain.normalize import clean_text
 from leadops.services.ingest import normalize_row, quarantine_reasons
 from leadops.services.lead_store import upsert_leads
 from leadops.sources.files import CANONICAL_FIELDS, RawRow, map_headers
+from leadops.services.activity_ingest import ACTIVITY_ALIASES, ACTIVITY_FIELDS, release_activity
 from leadops.validation import validate_rows
 
 META_KEYS = ("_extra", "_line", "_error")
+OVERRIDABLE = tuple(dict.fromkeys(CANONICAL_FIELDS + ACTIVITY_FIELDS))
 
 
 @dataclass
@@ -47,8 +49,8 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         key = key.strip()
-        if not sep or key not in CANONICAL_FIELDS:
-            raise ValueError(f"--set {pair!r}: expected FIELD=VALUE with FIELD one of {', '.join(CANONICAL_FIELDS)}")
+        if not sep or key not in OVERRIDABLE:
+            raise ValueError(f"--set {pair!r}: expected FIELD=VALUE with FIELD one of {', '.join(OVERRIDABLE)}")
         out[key] = value
     return out
 
@@ -61,7 +63,12 @@ def source_of(q: Quarantine, rules: Rules) -> FileSource | ApiSource | None:
 def _raw_row(q: Quarantine, rules: Rules, overrides: dict[str, str]) -> RawRow:
     src = source_of(q, rules)
     header = [h for h in q.raw if h not in META_KEYS]
-    mapping, _ = map_headers(header, src.columns if src else None)
+    if getattr(src, "kind", "leads") == "activities":
+        mapping, _ = map_headers(header, src.columns, ACTIVITY_ALIASES, ACTIVITY_FIELDS)
+        overrides = {k: v for k, v in overrides.items() if k in ACTIVITY_FIELDS}
+    else:
+        mapping, _ = map_headers(header, src.columns if src else None)
+        overrides = {k: v for k, v in overrides.items() if k in CANONICAL_FIELDS}
     fields: dict[str, Any] = {f: clean_text(q.raw.get(h)) for h, f in mapping.items()}
     fields.update({k: clean_text(v) for k, v in overrides.items()})
     raw = dict(q.raw)
@@ -86,6 +93,18 @@ def release(session: Session, ids: list[int], rules: Rules, settings: Settings,
             continue
         src = source_of(q, rules)
         row = _raw_row(q, rules, overrides or {})
+        if getattr(src, "kind", "leads") == "activities":
+            reasons, result = release_activity(session, q, row, src, rules, settings, now)
+            if reasons:
+                q.reasons = reasons
+                outcomes.append(ReleaseOutcome(qid, "held", reasons=reasons))
+                continue
+            q.status = "released"
+            if overrides:
+                q.raw = row.raw
+            outcomes.append(ReleaseOutcome(qid, "released", result))
+            session.flush()
+            continue
         rec = normalize_row(row, src, rules, settings.company_time_zone, now)
         if row.raw.get("_error"):
             rec["raw_error"] = row.raw["_error"]

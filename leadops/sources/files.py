@@ -30,7 +30,8 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Iterable, Mapping
+from functools import partial
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,12 +44,16 @@ __all__ = [
     "DELIMITERS",
     "JSONL_EXTENSIONS",
     "FileRead",
+    "FileStream",
     "FileRejected",
     "RawRow",
     "decode_bytes",
+    "build_aliases",
+    "detect_encoding",
     "detect_delimiter",
     "header_key",
     "map_headers",
+    "open_lead_file",
     "read_lead_file",
     "sha256_file",
 ]
@@ -250,9 +255,10 @@ def header_key(header: str) -> str:
     return re.sub(r"[\W_]+", "", fold(header))
 
 
-def _build_aliases() -> dict[str, str]:
+def build_aliases(by_field: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
+    """Return header key -> canonical field for the field names and their aliases (raises on a clash)."""
     aliases: dict[str, str] = {}
-    for canonical, names in _ALIASES_BY_FIELD.items():
+    for canonical, names in by_field.items():
         for name in (canonical, *names):
             key = header_key(name)
             if aliases.setdefault(key, canonical) != canonical:
@@ -261,11 +267,12 @@ def _build_aliases() -> dict[str, str]:
 
 
 #: Normalized header (see :func:`header_key`) -> canonical field.
-DEFAULT_ALIASES: dict[str, str] = _build_aliases()
+DEFAULT_ALIASES: dict[str, str] = build_aliases(_ALIASES_BY_FIELD)
 
 
 def map_headers(
-    header: list[str], columns: Mapping[str, str] | None = None
+    header: list[str], columns: Mapping[str, str] | None = None,
+    aliases: Mapping[str, str] = DEFAULT_ALIASES, fields: tuple[str, ...] = CANONICAL_FIELDS,
 ) -> tuple[dict[str, str], list[str]]:
     """Return ``(mapping, unmapped)``: header -> canonical field, and the headers left over.
 
@@ -276,11 +283,11 @@ def map_headers(
     ``ValueError`` if ``columns`` names a field outside :data:`CANONICAL_FIELDS`.
     """
     columns = dict(columns or {})
-    unknown = sorted({f for f in columns.values() if f not in CANONICAL_FIELDS})
+    unknown = sorted({f for f in columns.values() if f not in fields})
     if unknown:
         raise ValueError(
             f"columns mapping targets unknown field(s) {', '.join(unknown)}; "
-            f"use one of {', '.join(CANONICAL_FIELDS)}"
+            f"use one of {', '.join(fields)}"
         )
     explicit_by_key = {}
     for source_header, target in columns.items():
@@ -296,7 +303,7 @@ def map_headers(
     for name in header:  # then the default aliases
         if name in mapping or name in columns or header_key(name) in explicit_by_key:
             continue
-        target = DEFAULT_ALIASES.get(header_key(name))
+        target = aliases.get(header_key(name))
         if target and target not in taken:
             mapping[name] = target
             taken.add(target)
@@ -335,42 +342,134 @@ def _unique_headers(cells: list[str]) -> list[str]:
 
 # --------------------------------------------------------------------------- readers
 
+#: Bytes read at a time when checking a file's encoding (memory stays flat in the file size).
+BLOCK = 1 << 20
 
-def read_lead_file(
+
+def detect_encoding(path: str | Path) -> str:
+    """Return the encoding to read ``path`` with, checking the whole file in blocks.
+
+    Same decision as :func:`decode_bytes` (BOM, then strict UTF-8, Windows-1252, Latin-1),
+    without holding the file in memory. Raises ``ValueError`` for binary content and
+    ``EOFError`` for a file that holds only whitespace.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    candidates = next(([name] for bom, name in _BOMS if head.startswith(bom)), ["utf-8-sig", "cp1252", "latin-1"])
+    for name in candidates:
+        decoder = codecs.getincrementaldecoder(name)()
+        blank = True
+        try:
+            with open(path, "rb") as fh:
+                while block := fh.read(BLOCK):
+                    text = decoder.decode(block)
+                    bad = _BINARY_CHARS.search(text)
+                    if bad:
+                        raise ValueError(f"{UNDECODABLE} (binary character {bad.group()!r})")
+                    blank = blank and not text.replace("\ufeff", "").strip()
+                decoder.decode(b"", final=True)
+        except UnicodeDecodeError as exc:
+            if len(candidates) == 1:
+                raise ValueError(f"{UNDECODABLE} ({name} BOM but invalid {name}: {exc.reason})") from None
+            continue
+        if blank:
+            raise EOFError("file is empty")
+        return "utf-8" if name == "utf-8-sig" and not head.startswith(codecs.BOM_UTF8) else name
+    raise AssertionError("latin-1 decodes any bytes")  # pragma: no cover
+
+
+@dataclass
+class FileStream:
+    """An open lead file: its layout (known on opening) and its records, read on demand.
+
+    Iterating gives one :class:`RawRow` per non-blank record; :meth:`chunks` groups them.
+    The iteration can raise :class:`FileRejected` for a problem found late (a malformed
+    CSV line, an unterminated quote at the end): callers admitting chunks as they come
+    must be able to undo them (ingest admits a file inside a savepoint).
+    """
+
+    path: Path
+    encoding: str
+    delimiter: str | None
+    header: list[str]
+    unmapped_columns: list[str]
+    mapping: dict[str, str]
+    _rows: Iterator[RawRow]
+
+    def __iter__(self) -> Iterator[RawRow]:
+        return self._rows
+
+    def chunks(self, size: int) -> Iterator[list[RawRow]]:
+        """Yield lists of at most ``size`` records, in file order (grain: record)."""
+        chunk: list[RawRow] = []
+        for row in self._rows:
+            chunk.append(row)
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+
+def open_lead_file(
     path: str | Path,
     columns: Mapping[str, str] | None = None,
     required: Iterable[str] = ("email",),
-) -> FileRead:
-    """Read a CSV (``.csv``/``.txt``/``.tsv``) or JSON Lines (``.jsonl``/``.ndjson``) lead file.
+    aliases: Mapping[str, str] = DEFAULT_ALIASES,
+    fields: tuple[str, ...] = CANONICAL_FIELDS,
+) -> FileStream:
+    """Open a CSV (``.csv``/``.txt``/``.tsv``) or JSON Lines (``.jsonl``/``.ndjson``) lead file for streaming.
 
-    Returns a :class:`FileRead` with one :class:`RawRow` per non-blank record
-    (a header with no data rows gives zero rows). ``columns`` maps source
-    headers to canonical fields and takes precedence over
-    :data:`DEFAULT_ALIASES`; ``required`` lists canonical fields that must be
-    mapped (``full_name`` never stands in for ``email``).
+    Returns a :class:`FileStream` whose records are read lazily; memory stays flat in the
+    file size. ``columns`` maps source headers to canonical fields and takes precedence over
+    :data:`DEFAULT_ALIASES`; ``required`` lists canonical fields that must be mapped
+    (``full_name`` never stands in for ``email``). ``aliases`` and ``fields`` replace the
+    lead vocabulary for other kinds of files (activity exports).
 
-    Raises :class:`FileRejected` for an unsupported extension, a zero-byte or
-    whitespace-only file ("file is empty"), undecodable/binary content, an
-    unterminated quoted CSV field, or a missing required column (the message
-    lists the headers found). For JSON Lines the required check only runs if at
-    least one line is a JSON object; the header is the union of the objects'
-    keys in order of first appearance.
+    Raises :class:`FileRejected` at once for an unsupported extension, a zero-byte or
+    whitespace-only file ("file is empty"), undecodable/binary content, or a missing
+    required column (the message lists the headers found); while iterating, for a
+    malformed CSV line or an unterminated quoted field. For JSON Lines the header is the
+    union of the objects' keys in order of first appearance (a first, light pass collects
+    them) and the required check only runs if at least one line is a JSON object.
     """
     suffix = Path(path).suffix.lower()
     if suffix not in CSV_EXTENSIONS | JSONL_EXTENSIONS:
         expected = ", ".join(sorted(CSV_EXTENSIONS | JSONL_EXTENSIONS))
         raise FileRejected(path, f"unsupported file type '{suffix or '(none)'}' (expected one of {expected})")
-    data = Path(path).read_bytes()
     try:
-        text, encoding = decode_bytes(data)
+        encoding = detect_encoding(path)
     except ValueError:
         raise FileRejected(path, UNDECODABLE) from None
-    if not text.strip():
-        raise FileRejected(path, "file is empty")
+    except EOFError:
+        raise FileRejected(path, "file is empty") from None
     required = tuple(required)
+    try:
+        mapper = partial(map_headers, columns=columns, aliases=aliases, fields=fields)
+        mapper([])  # a mapping naming unknown fields is a configuration error: say so before reading
+    except ValueError as exc:
+        raise FileRejected(path, str(exc)) from None
     if suffix in JSONL_EXTENSIONS:
-        return _read_jsonl(path, text, encoding, columns, required)
-    return _read_csv(path, text, encoding, suffix, columns, required)
+        return _open_jsonl(Path(path), encoding, mapper, required)
+    return _open_csv(Path(path), encoding, suffix, mapper, required)
+
+
+def read_lead_file(
+    path: str | Path,
+    columns: Mapping[str, str] | None = None,
+    required: Iterable[str] = ("email",),
+    aliases: Mapping[str, str] = DEFAULT_ALIASES,
+    fields: tuple[str, ...] = CANONICAL_FIELDS,
+) -> FileRead:
+    """Read a whole lead file into memory; returns a :class:`FileRead` with one row per record.
+
+    Same rules and errors as :func:`open_lead_file` (a header with no data rows gives zero
+    rows); for small files and tests: ingest streams with :func:`open_lead_file`.
+    """
+    stream = open_lead_file(path, columns, required, aliases, fields)
+    rows = list(stream)
+    return FileRead(stream.path, stream.encoding, stream.delimiter, stream.header, rows,
+                    stream.unmapped_columns, stream.mapping)
 
 
 def _cleaned_fields(mapping: dict[str, str], raw: Mapping[str, str | None]) -> dict[str, str | None]:
@@ -382,49 +481,79 @@ def _cleaned_fields(mapping: dict[str, str], raw: Mapping[str, str | None]) -> d
 FIELD_LIMIT = 64 * 1024 * 1024
 
 
-def _read_csv(path: str | Path, text: str, encoding: str, suffix: str,
-              columns: Mapping[str, str] | None, required: tuple[str, ...]) -> FileRead:
+def _text(path: Path, encoding: str):
+    # utf-16/32 consume their BOM; "utf-8-sig" drops a UTF-8 one
+    return open(path, encoding=encoding, newline="")
+
+
+def _open_csv(path: Path, encoding: str, suffix: str, mapper, required: tuple[str, ...]) -> FileStream:
     csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
-    delimiter = "\t" if suffix == ".tsv" else detect_delimiter(text[:65536])
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    with _text(path, encoding) as fh:
+        sample = fh.read(65536)
+    delimiter = "\t" if suffix == ".tsv" else detect_delimiter(sample)
+    fh = _text(path, encoding)
+    reader = csv.reader(fh, delimiter=delimiter)
     header: list[str] | None = None
-    mapping: dict[str, str] = {}
-    unmapped: list[str] = []
-    rows: list[RawRow] = []
     previous_line = 0
+    try:
+        for cells in reader:
+            previous_line = reader.line_num
+            if any(cell.strip() for cell in cells):
+                header = _unique_headers(cells)
+                break
+    except csv.Error as exc:
+        fh.close()
+        raise FileRejected(path, f"malformed CSV at line {reader.line_num}: {exc}") from None
+    if header is None:  # only blank rows: treat like an empty file
+        fh.close()
+        raise FileRejected(path, "file is empty")
+    mapping, unmapped = mapper(header)
+    try:
+        _check_required(path, header, mapping, required)
+    except FileRejected:
+        fh.close()
+        raise
+    return FileStream(path, encoding, delimiter, header, unmapped, mapping,
+                      _csv_rows(path, fh, reader, header, mapping, previous_line, encoding, delimiter))
+
+
+def _csv_rows(path: Path, fh, reader, header: list[str], mapping: dict[str, str], previous_line: int,
+              encoding: str, delimiter: str) -> Iterator[RawRow]:
+    last: RawRow | None = None
     try:
         for cells in reader:
             first_line, previous_line = previous_line + 1, reader.line_num
             if not any(cell.strip() for cell in cells):
                 continue  # blank line, or a row of empty cells (";;;;" from Excel)
-            if header is None:
-                header = _unique_headers(cells)
-                mapping, unmapped = map_headers(header, columns)
-                _check_required(path, header, mapping, required)
-                continue
             raw: dict[str, str | None] = {
                 name: (cells[i] if i < len(cells) else None) for i, name in enumerate(header)
             }
             extra = cells[len(header):]
             if any(cell.strip() for cell in extra):
                 raw["_extra"] = json.dumps(extra, ensure_ascii=False)
-            rows.append(RawRow(first_line, _cleaned_fields(mapping, raw), raw))
+            if last is not None:
+                yield last
+            last = RawRow(first_line, _cleaned_fields(mapping, raw), raw)
     except csv.Error as exc:
         raise FileRejected(path, f"malformed CSV at line {reader.line_num}: {exc}") from None
-    if rows and _unterminated_quote(text, rows[-1].row_number, delimiter):
-        raise FileRejected(
-            path,
-            f"unterminated quoted field in the record starting at line {rows[-1].row_number} "
-            "(a closing \" is missing; the rest of the file was read as one value)",
-        )
-    if header is None:  # only blank rows: treat like an empty file
-        raise FileRejected(path, "file is empty")
-    return FileRead(Path(path), encoding, delimiter, header, rows, unmapped, mapping)
+    finally:
+        fh.close()
+    # The last record is held back until the end is reached: a quote left open swallows the rest
+    # of the file into it, and that makes the file unusable rather than the record a bad row.
+    if last is not None:
+        if _unterminated_quote(path, encoding, last.row_number, delimiter):
+            raise FileRejected(
+                path,
+                f"unterminated quoted field in the record starting at line {last.row_number} "
+                "(a closing \" is missing; the rest of the file was read as one value)",
+            )
+        yield last
 
 
-def _unterminated_quote(text: str, first_line: int, delimiter: str) -> bool:
-    """True if the record starting at ``first_line`` runs to the end of the text inside quotes."""
-    tail = "".join(io.StringIO(text, newline="").readlines()[first_line - 1:])
+def _unterminated_quote(path: Path, encoding: str, first_line: int, delimiter: str) -> bool:
+    """True if the record starting at ``first_line`` runs to the end of the file inside quotes."""
+    with _text(path, encoding) as fh:
+        tail = "".join(line for number, line in enumerate(fh, start=1) if number >= first_line)
     if '"' not in tail:
         return False
     try:
@@ -441,39 +570,51 @@ def _json_cell(value: object) -> str | None:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _read_jsonl(path: str | Path, text: str, encoding: str,
-                columns: Mapping[str, str] | None, required: tuple[str, ...]) -> FileRead:
-    parsed: list[tuple[int, dict[str, str | None] | None, str, str | None]] = []
-    header: list[str] = []
-    seen: set[str] = set()
-    # Split on \n only: str.splitlines() would also split on U+2028 etc., which
-    # JSON allows unescaped inside strings.
-    for line_number, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            parsed.append((line_number, None, line, f"invalid JSON: {exc}"))
-            continue
-        if not isinstance(obj, dict):
-            parsed.append((line_number, None, line, f"invalid JSON: expected an object, got {type(obj).__name__}"))
-            continue
-        raw = {str(key): _json_cell(value) for key, value in obj.items()}
-        for key in raw:
-            if key not in seen:
-                seen.add(key)
-                header.append(key)
-        parsed.append((line_number, raw, line, None))
+def _json_lines(path: Path, encoding: str) -> Iterator[tuple[int, str]]:
+    """Yield (line number, line) for the non-blank lines, splitting on ``\\n`` only."""
+    # Not str.splitlines(): it would also split on U+2028 etc., which JSON allows unescaped in strings.
+    with _text(path, encoding) as fh:
+        number = 0
+        pending = ""
+        while block := fh.read(BLOCK):
+            lines = (pending + block).split("\n")
+            pending = lines.pop()
+            for line in lines:
+                number += 1
+                if line.strip():
+                    yield number, line.rstrip("\r")
+        number += 1
+        if pending.strip():
+            yield number, pending.rstrip("\r")
 
-    mapping, unmapped = map_headers(header, columns)
-    if header:
-        _check_required(path, header, mapping, required)
-    rows: list[RawRow] = []
-    for line_number, raw, line, error in parsed:
-        if raw is None:
-            rows.append(RawRow(line_number, {}, {"_line": line, "_error": error}))
-        else:
-            rows.append(RawRow(line_number, _cleaned_fields(mapping, raw), raw))
-    return FileRead(Path(path), encoding, None, header, rows, unmapped, mapping)
+
+def _parse_json_line(line: str) -> tuple[dict[str, str | None] | None, str | None]:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return None, f"invalid JSON: {exc}"
+    if not isinstance(obj, dict):
+        return None, f"invalid JSON: expected an object, got {type(obj).__name__}"
+    return {str(key): _json_cell(value) for key, value in obj.items()}, None
+
+
+def _open_jsonl(path: Path, encoding: str, mapper, required: tuple[str, ...]) -> FileStream:
+    header: dict[str, None] = {}  # insertion-ordered set
+    for _, line in _json_lines(path, encoding):
+        raw, _error = _parse_json_line(line)
+        if raw:
+            header.update(dict.fromkeys(raw))
+    names = list(header)
+    mapping, unmapped = mapper(names)
+    if names:
+        _check_required(path, names, mapping, required)
+
+    def rows() -> Iterator[RawRow]:
+        for number, line in _json_lines(path, encoding):
+            raw, error = _parse_json_line(line)
+            if raw is None:
+                yield RawRow(number, {}, {"_line": line, "_error": error})
+            else:
+                yield RawRow(number, _cleaned_fields(mapping, raw), raw)
+
+    return FileStream(path, encoding, None, names, unmapped, mapping, rows())

@@ -100,6 +100,14 @@ def test_rejected_batch_fails_the_run_after_processing_everything_else(leadops_e
     assert session.scalar(select(func.count()).select_from(Assignment)) == 2
     assert (leadops_env.var_dir / "failed" / "b-sparse.csv").exists()
     assert (leadops_env.var_dir / "data_docs" / "index.html").exists()
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:  # the failed run's id is not returned: take the newest
+        [art] = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["lead-pipeline-validation"])),
+                                      limit=1, sort="CREATED_DESC")
+    assert "`b-sparse.csv`: validation result" in art.data
+    assert "| **FAIL** | expect_column_values_to_not_be_null | email | 33.3% filled |" in art.data
 
 
 def test_pipeline_reads_configured_api_sources_incrementally(leadops_env, session, roster, tmp_path, monkeypatch):

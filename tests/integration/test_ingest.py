@@ -168,3 +168,16 @@ def test_lead_matches_an_account_by_company_name_when_the_domain_is_new(session,
     ids = {lead.email: lead.account_id for lead in session.scalars(select(Lead))}
     assert ids["ann@acme.com"] == ids["bob@acme.fr"] == ids["cy@gmail.com"] is not None
     assert session.scalar(select(func.count()).select_from(Account)) == 1
+
+
+def test_a_retry_in_the_same_run_reports_what_the_first_attempt_stored(session, settings, rules):
+    path = write(settings.inbox_dir, "webform-9.csv", DIRTY)
+    first = ingest_file(session, path, rules, settings, flow_run_id="run-1", move=False)
+    session.commit()
+    retry = ingest_file(session, path, rules, settings, flow_run_id="run-1", move=False)
+    assert (retry.status, retry.rows_read, retry.inserted, retry.merged, retry.quarantined) == (
+        "done", first.rows_read, first.inserted, first.merged, first.quarantined)
+    assert retry.reasons == first.reasons and retry.batch_id == first.batch_id
+    other_run = ingest_file(session, path, rules, settings, flow_run_id="run-2", move=False)
+    assert other_run.status == "duplicate" and other_run.inserted == 0
+    assert session.scalar(select(func.count()).select_from(Lead)) == first.inserted

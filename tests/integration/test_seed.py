@@ -65,9 +65,11 @@ def seeded(tmp_path_factory, rules):
 
 
 def inbox_emails(inbox: Path) -> list[tuple[str, str]]:
-    """Return (file name, raw email) for every parseable data row of every inbox file."""
+    """Return (file name, raw email) for every parseable data row of every lead file of the inbox."""
     out = []
     for path in sorted(inbox.iterdir()):
+        if path.name.startswith("events-"):
+            continue  # engagement export, not leads
         if path.suffix == ".jsonl":
             for line in path.read_text(encoding="utf-8").splitlines():
                 try:
@@ -191,7 +193,8 @@ def test_inbox_has_one_file_per_source(seeded):
     stamp = ANCHOR.strftime("%Y%m%d")
     assert sorted(p.name for p in inbox.iterdir()) == sorted(
         f"{n}-{stamp}.{ext}" for n, ext in [("webform", "csv"), ("demo-requests", "csv"), ("salon", "csv"),
-                                            ("webinar", "jsonl"), ("outbound", "csv"), ("whitepaper", "csv")])
+                                            ("webinar", "jsonl"), ("outbound", "csv"), ("whitepaper", "csv"),
+                                            ("events", "csv")])
     assert 280 <= summary["inbox_rows"] <= 380
 
 
@@ -293,3 +296,20 @@ def test_about_ten_percent_of_lead_companies_are_unknown_to_firmographics(seeded
     used = {pl.account_domain for pl in plan.leads if pl.account_domain}
     share = len(used - listed) / len(used)
     assert 0.05 <= share <= 0.15
+
+
+def test_events_export_is_cp1252_with_known_leads_and_three_rows_for_quarantine(seeded, rules):
+    from leadops.services.activity_ingest import event_name
+    from leadops.sources.files import read_lead_file
+    from leadops.services.activity_ingest import ACTIVITY_ALIASES, ACTIVITY_FIELDS
+
+    _, inbox, summary = seeded
+    path = next(inbox.glob("events-*.csv"))
+    read = read_lead_file(path, required=("email", "event", "occurred_at"), aliases=ACTIVITY_ALIASES,
+                          fields=ACTIVITY_FIELDS)
+    assert (read.encoding, read.delimiter) == ("cp1252", ";")
+    assert len(read.rows) == summary["activity_export_rows"] == 43
+    known = set(rules.scoring.engagement.points)
+    unknown = [r for r in read.rows if event_name(r.fields["event"], known) is None]
+    assert [r.fields["event"] for r in unknown] == ["Désinscription"]
+    assert len({r.fields["event_id"] for r in read.rows}) == 43

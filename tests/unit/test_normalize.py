@@ -15,6 +15,7 @@ from leadops.domain.normalize import (
     clean_text,
     company_key,
     domain_from_website,
+    fold,
     normalize_country,
     normalize_email,
     normalize_person_name,
@@ -338,3 +339,35 @@ def test_domain_from_website_keeps_only_the_lowercased_host_without_www(raw, exp
 @pytest.mark.parametrize("raw", [None, "", "n/a", "localhost", "not a url", "http://", "acme"])
 def test_domain_from_website_rejects_values_without_a_dotted_host(raw):
     assert domain_from_website(raw) is None
+
+
+@pytest.mark.parametrize(("name", "key"), [
+    ("Łódź Software Sp. z o.o.", "lodz software"),
+    ("Søren & Co", "soren"),
+    ("Müller GmbH & Co. KG", "muller"),
+    ("Foo Pty Ltd", "foo"),
+    ("Acme S. A.", "acme"),
+    ("Œuvre SARL", "oeuvre"),
+    ("Dansk Design ApS", "dansk design"),
+])
+def test_company_key_handles_undecomposable_letters_and_multi_word_legal_forms(name, key):
+    assert company_key(name) == key
+
+
+def test_fold_maps_letters_without_a_unicode_decomposition():
+    assert fold("Łukasz Søren Ærø Đorđe") == "lukasz soren aero dorde"
+
+
+@pytest.mark.parametrize(("title", "expected"), [
+    ("Geschäftsführer", ("c_level", "executive")),
+    ("Geschäftsführerin", ("c_level", "executive")),
+    ("Vertriebsleiterin", ("director", "sales")),
+    ("Leiter IT", ("director", "it")),
+    ("Teamleiter Vertrieb", ("manager", "sales")),
+    ("Softwareentwickler", ("individual", "engineering")),
+    ("Einkäuferin", ("individual", "purchasing")),
+    ("Leiterin Personal", ("director", "hr")),
+    ("Marketingleiter", ("director", "marketing")),
+])
+def test_german_titles_map_to_seniority_and_department(title, expected):
+    assert title_to_seniority_department(title) == expected

@@ -1,0 +1,176 @@
+"""Intake of engagement-activity files (marketing automation exports: webinar attended, pricing
+page visit, email click, reply...) for leads already known, which scoring then reads.
+
+Same guarantees as lead intake: streamed in chunks inside one savepoint, a batch-level gate
+(expectations/activities_raw.json), row-level validation (expectations/activities.json) with
+failing rows quarantined with every reason, and idempotency (file content hash; an event id
+seen before counts as a duplicate, reported under ``merged``). rows_read = inserted + merged
++ quarantined.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from leadops.config import FileSource, Rules, Settings
+from leadops.db.bulk import bulk_insert
+from leadops.db.models import Activity, IngestBatch, Lead, Quarantine
+from leadops.domain import normalize as nz
+from leadops.services.ingest import FileOutcome, _parse_date, admit_chunks, reject
+from leadops.sources.files import FileRejected, RawRow, build_aliases, open_lead_file
+from leadops.validation import validate_rows
+
+ACTIVITY_FIELDS: tuple[str, ...] = ("email", "event", "occurred_at", "detail", "event_id")
+REQUIRED = ("email", "event", "occurred_at")
+ACTIVITY_ALIASES = build_aliases({
+    "email": ("Email", "E-mail", "Email Address", "Courriel", "Adresse e-mail", "Adresse email", "Mail", "Contact email"),
+    "event": ("Event", "Event type", "Event name", "Activity", "Activity type", "Type", "Action", "Événement",
+              "Type d'événement", "Activité"),
+    "occurred_at": ("Occurred at", "Date", "Timestamp", "Time", "Event date", "Event time", "Date de l'événement",
+                    "Horodatage", "Created at"),
+    "detail": ("Detail", "Details", "Description", "Page", "URL", "Campaign", "Campagne", "Asset"),
+    "event_id": ("Id", "Event id", "Activity id", "Identifiant", "External id"),
+})
+#: Usual export wordings of engagement events, by words key (see normalize._words_key).
+EVENT_ALIASES = {
+    "webinar attended": "webinar_attended", "attended webinar": "webinar_attended",
+    "participation webinar": "webinar_attended", "webinar registration": "webinar",
+    "inscription webinar": "webinar", "pricing page": "pricing_page", "pricing page visit": "pricing_page",
+    "visite page tarifs": "pricing_page", "page tarifs": "pricing_page", "email clicked": "email_click",
+    "email click": "email_click", "clic email": "email_click", "replied": "reply", "reponse": "reply",
+    "demo request": "demo_request", "demande de demo": "demo_request", "contact sales": "contact_sales",
+    "form fill": "web_form", "form submitted": "web_form", "formulaire": "web_form",
+    "white paper download": "white_paper", "livre blanc": "white_paper", "whitepaper": "white_paper",
+}
+UNKNOWN_LEAD = "no lead with this email (ingest the lead first, then release this row)"
+
+
+def event_name(value: str | None, known: set[str]) -> str | None:
+    """Return the scoring event name for an export's event label ("Webinar attended" -> "webinar_attended"), or None."""
+    if not value:
+        return None
+    words = nz._words_key(value)
+    name = words.replace(" ", "_")
+    if name in known:
+        return name
+    alias = EVENT_ALIASES.get(words)
+    return alias if alias in known else None
+
+
+def normalize_activity_row(row: RawRow, src: FileSource, known: set[str], tz: str, now: datetime) -> dict[str, Any]:
+    """Return one candidate activity with the flag columns the activities suite checks."""
+    f = row.fields
+    em = nz.normalize_email(f.get("email"))
+    event = event_name(f.get("event"), known)
+    occurred, date_error = _parse_date(f.get("occurred_at"), src.date_format, tz)
+    return {
+        "row_number": row.row_number,
+        "email": em.email,
+        "event": event,
+        "event_unknown": f.get("event") if (f.get("event") and not event) else None,
+        "occurred_at": occurred,
+        "date_error": date_error,
+        "in_future": bool(occurred and occurred > now),
+        "detail": f.get("detail"),
+        "event_id": f.get("event_id"),
+        "raw_error": row.raw.get("_error"),
+    }
+
+
+def ingest_activity_file(session: Session, batch: IngestBatch, path: Path, src: FileSource, rules: Rules,
+                         settings: Settings) -> FileOutcome:
+    """Ingest one activity file into ``batch`` (already opened); returns its outcome (the caller commits)."""
+    try:
+        stream = open_lead_file(path, columns=src.columns, required=REQUIRED, aliases=ACTIVITY_ALIASES,
+                                fields=ACTIVITY_FIELDS)
+    except FileRejected as exc:
+        return reject(batch, exc.problem, str(exc))
+    columns = list(dict.fromkeys(stream.mapping.values()))
+    return admit_chunks(session, batch, stream.chunks(settings.intake_chunk_rows), columns, src, rules, settings,
+                        raw_suite="activities_raw.json", admit=_admit_activities)
+
+
+def _check(session: Session, records: list[dict[str, Any]], settings: Settings) -> tuple[dict[int, list[str]], dict[str, int]]:
+    """Return (row index -> reasons, email -> lead id): the activities suite plus the known-lead check."""
+    outcome = validate_rows(pd.DataFrame(records), settings.expectations_dir / "activities.json")
+    reasons = {i: list(r) for i, r in outcome.failures.items()}
+    emails = sorted({r["email"] for r in records if r["email"]})
+    lead_ids: dict[str, int] = {}
+    for i in range(0, len(emails), 2000):
+        lead_ids.update(session.execute(select(Lead.email, Lead.id).where(Lead.email.in_(emails[i:i + 2000]))).tuples().all())
+    for i, rec in enumerate(records):
+        extra = []
+        if rec["raw_error"]:
+            extra.append(f"unreadable record: {rec['raw_error']}")
+        if rec["email"] and rec["email"] not in lead_ids:
+            extra.append(UNKNOWN_LEAD)
+        if extra:
+            reasons.setdefault(i, []).extend(extra)
+    return reasons, lead_ids
+
+
+def _store(session: Session, good: list[dict[str, Any]], lead_ids: dict[str, int], src_name: str, digest: str,
+           origin: str) -> tuple[int, int]:
+    """Insert the activities not stored before; returns (inserted, duplicates)."""
+    keyed = [(rec, f"{src_name}:{rec['event_id']}" if rec["event_id"] else f"file:{digest[:16]}:{rec['row_number']}")
+             for rec in good]
+    keys = [k for _, k in keyed]
+    seen: set[str] = set()
+    for i in range(0, len(keys), 2000):
+        seen.update(session.scalars(select(Activity.external_key).where(Activity.external_key.in_(keys[i:i + 2000]))))
+    new_rows, duplicates = [], 0
+    for rec, key in keyed:
+        if key in seen:
+            duplicates += 1  # the same event exported again: nothing to add
+            continue
+        seen.add(key)
+        kind, outcome = ("email", "replied") if rec["event"] == "reply" else ("web", rec["event"])
+        new_rows.append(dict(lead_id=lead_ids[rec["email"]], sdr_id=None, kind=kind, outcome=outcome,
+                             occurred_at=rec["occurred_at"], scheduled_for=None, external_key=key,
+                             detail=f"{rec['detail'] or rec['event']} ({Path(origin).name} row {rec['row_number']})"[:500]))
+    bulk_insert(session.connection(), Activity.__table__, new_rows)
+    touched = sorted({r["lead_id"] for r in new_rows})
+    for i in range(0, len(touched), 2000):
+        # an event older than the last score would not look "new" to incremental scoring: ask for a rescore
+        session.execute(update(Lead).where(Lead.id.in_(touched[i:i + 2000])).values(scored_at=None)
+                        .execution_options(synchronize_session=False))
+    return len(new_rows), duplicates
+
+
+def _admit_activities(session: Session, batch: IngestBatch, rows: list[RawRow], src: FileSource, rules: Rules,
+                      settings: Settings, now: datetime, out: FileOutcome, counter: Counter[str], _pool: Any) -> None:
+    """Validate and store one chunk of activity rows; adds their counts to ``out`` and ``counter``."""
+    known = set(rules.scoring.engagement.points)
+    records = [normalize_activity_row(r, src, known, settings.company_time_zone, now) for r in rows]
+    reasons, lead_ids = _check(session, records, settings)
+    raw_by_row = {r.row_number: r.raw for r in rows}
+    quarantine_rows = [dict(ingest_batch_id=batch.id, source=batch.source, origin=batch.origin,
+                            source_row=records[i]["row_number"], raw=raw_by_row[records[i]["row_number"]],
+                            reasons=r, status="open", created_at=now) for i, r in sorted(reasons.items())]
+    for r in reasons.values():
+        counter.update(r)
+    bulk_insert(session.connection(), Quarantine.__table__, quarantine_rows)
+    good = [rec for i, rec in enumerate(records) if i not in reasons]
+    inserted, duplicates = _store(session, good, lead_ids, src.name, batch.content_hash or "", batch.origin)
+    out.rows_read += len(rows)
+    out.quarantined += len(quarantine_rows)
+    out.inserted += inserted
+    out.merged += duplicates
+
+
+def release_activity(session: Session, q: Quarantine, row: RawRow, src: FileSource, rules: Rules,
+                     settings: Settings, now: datetime) -> tuple[list[str], str | None]:
+    """Re-admit one quarantined activity row; returns (reasons it is still held for, or [], and inserted|merged)."""
+    rec = normalize_activity_row(row, src, set(rules.scoring.engagement.points), settings.company_time_zone, now)
+    reasons, lead_ids = _check(session, [rec], settings)
+    if reasons:
+        return reasons[0], None
+    batch = session.get(IngestBatch, q.ingest_batch_id)
+    inserted, _ = _store(session, [rec], lead_ids, src.name, batch.content_hash if batch else "", q.origin)
+    return [], "inserted" if inserted else "merged"
