@@ -32,7 +32,7 @@ test-unit: install
 	$(BIN)/python -m pytest tests/unit
 
 clean:
-	rm -rf var leadops.db .prefect .pytest_cache
+	rm -rf var leadops.db leadops.db-shm leadops.db-wal .prefect .pytest_cache
 
 # Benchmarks are not part of `make test`; they print ratios against a bare baseline.
 bench-intake: install
