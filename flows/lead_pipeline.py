@@ -19,7 +19,8 @@ class IntakeRejected(Exception):
 
 
 @flow(name="lead-pipeline", log_prints=False)
-def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None) -> dict[str, Any]:
+def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None,
+                  refresh_stale_enrichment: bool = False) -> dict[str, Any]:
     """Run one pass of the pipeline over the inbox; returns counts per stage (grain: rows and leads).
 
     A file rejected by the batch-level gate does not stop the others: everything else runs,
@@ -44,7 +45,7 @@ def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None) -> 
     rejected = [f for f in files if f["status"] == "rejected"]
     for f in rejected:
         log.warning("file rejected: %s", f["error"])
-    enriched = enrich_leads(overrides)
+    enriched = enrich_leads(overrides, stale=refresh_stale_enrichment)
     scored = score_leads(overrides)
     routed = route_leads(overrides)
     sent = deliver_notifications(overrides)
@@ -61,6 +62,10 @@ def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None) -> 
         table=[{"source": k, **v} for k, v in per_source.items()] or [{"source": "(no rows)"}],
     )
     create_table_artifact(
+        key="lead-pipeline-enrichment", description="Per enrichment provider: lookups, answers, cache hits, latency.",
+        table=[{"provider": name, **numbers} for name, numbers in enriched["providers"].items()] or [{"provider": "(none)"}],
+    )
+    create_table_artifact(
         key="lead-pipeline-assignments", description="One row per assignment made by this run.",
         table=routed["assignments"] or [{"lead_id": None, "sdr": "(no assignment)"}],
     )
@@ -73,6 +78,7 @@ def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None) -> 
         "api_watermarks": {a["source"]: a["watermark"] for a in apis},
         "enriched": enriched["enriched"], "partially_enriched": enriched["partial"],
         "not_enriched": enriched["not_enriched"], "enrichment_skipped": enriched["skipped"],
+        "enrichment_errors": enriched["errors"], "enrichment_providers": enriched["providers"],
         "scored": scored["scored"], "score_changed": scored["changed"], "promoted_mql": scored["promoted_mql"],
         "disqualified": scored["disqualified"], "model_version": scored["model_version"],
         "routed": routed["assigned"], "unroutable": routed["unroutable"], "per_sdr": routed["per_sdr"],

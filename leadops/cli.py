@@ -121,9 +121,12 @@ def ingest(
 
         if not path.is_file():
             raise ValueError(f"{path}: no such file")
+        from leadops.db.migrate import upgrade
+
         s = get_settings()
         rules = load_rules(s.config_dir)
         src = source_named(source, rules) if source else None
+        upgrade(s.database_url)  # a fresh database works at once, like `leadops demo`
         with session_scope(s.database_url) as session:
             out = ingest_file(session, path, rules, s, move=move, source=src)
         data = {k: getattr(out, k) for k in ("file", "status", "batch_id", "rows_read", "inserted", "merged", "quarantined")}
@@ -140,6 +143,40 @@ def ingest(
         _emit(data, as_json, f"{out.file}: {out.status}: {out.rows_read} rows read, {out.inserted} inserted, "
                              f"{out.merged} merged, {out.quarantined} quarantined"
                              + "".join(f"\n  {n:>5}  {r}" for r, n in out.reasons.items()))
+    _guard(go)
+
+
+# --------------------------------------------------------------------------- enrich
+
+
+@app.command()
+def enrich(
+    stale: bool = typer.Option(False, "--stale", help="Also re-enrich leads enriched longer ago than the TTL."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Enrich pending leads now (no Prefect run) through the provider waterfall; prints per-provider numbers."""
+    def go():
+        from dataclasses import asdict
+
+        from leadops.config import get_settings, load_rules
+        from leadops.db.migrate import upgrade
+        from leadops.db.session import session_scope
+        from leadops.services.enrich import enrich_pending
+
+        s = get_settings()
+        upgrade(s.database_url)
+        rules = load_rules(s.config_dir)
+        with session_scope(s.database_url) as session:
+            out = asdict(enrich_pending(session, rules, stale=stale, checkpoint=lambda done, total: session.commit()))
+        lines = [f"domains {out['domains']}: {out['enriched']} leads enriched, {out['partial']} partially, "
+                 f"{out['not_enriched']} not enriched ({out['errors']} in error, retried next run), "
+                 f"{out['skipped']} skipped (personal email)"]
+        for name, p in out["providers"].items():
+            lat = f", p50 {p['p50_ms']} ms, p95 {p['p95_ms']} ms" if p["p50_ms"] is not None else ""
+            lines.append(f"  {name}: {p['lookups']} lookups ({p['requests']} requests), {p['hits']} hits, "
+                         f"{p['misses']} misses, {p['errors']} errors, {p['cache_hits']} cache hits{lat}, "
+                         f"circuit {p['circuit'] or 'n/a'}")
+        _emit(out, as_json, "\n".join(lines))
     _guard(go)
 
 

@@ -324,10 +324,95 @@ class ApiSource(Strict):
     columns: dict[str, str] = {}  # record key -> canonical field (else the default aliases)
 
 
+#: Request and response shapes of two public firmographic APIs, as documented by their vendors:
+#: Clearbit Company API (GET /v2/companies/find?domain=, bearer key; 404 unknown, 202 queued)
+#: and People Data Labs Company Enrichment (GET /v5/company/enrich?website=, X-Api-Key; 404 unknown).
+PROVIDER_PRESETS: dict[str, dict[str, Any]] = {
+    "clearbit": {
+        "base_url": "https://company.clearbit.com",
+        "url_template": "{base_url}/v2/companies/find?domain={domain}",
+        "auth_header": "Authorization", "auth_prefix": "Bearer ",
+        "fields": {"legal_name": "legalName|name", "industry": "category.industry", "employee_count": "metrics.employees",
+                   "employee_band": "metrics.employeesRange", "revenue_band": "metrics.estimatedAnnualRevenue",
+                   "country": "geo.countryCode", "hq_city": "geo.city", "technologies": "tech",
+                   "linkedin_url": "linkedin.handle"},
+        "retry_later_statuses": [202],
+    },
+    "peopledatalabs": {
+        "base_url": "https://api.peopledatalabs.com",
+        "url_template": "{base_url}/v5/company/enrich?website={domain}",
+        "auth_header": "X-Api-Key", "auth_prefix": "",
+        "fields": {"legal_name": "display_name|name", "industry": "industry", "employee_count": "employee_count",
+                   "employee_band": "size", "revenue_band": "inferred_revenue", "country": "location.country",
+                   "hq_city": "location.locality", "technologies": "tags", "linkedin_url": "linkedin_url"},
+        "confidence_path": "likelihood", "confidence_scale": 10,
+    },
+}
+
+
 class ProviderConfig(Strict):
-    name: str
-    kind: Literal["offline"] = "offline"
+    """One enrichment provider of the waterfall (sources.yaml ``providers:``)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    kind: Literal["offline", "http"] = "offline"
     path: str | None = None  # offline: CSV of firmographics; default is the bundled sample
+    # http: a preset fills the rest; any key set here overrides it
+    preset: Literal["clearbit", "peopledatalabs"] | None = None
+    base_url: str | None = Field(None, pattern=r"^https?://")
+    url_template: str | None = None  # "{base_url}/companies?domain={domain}"; the domain is URL-encoded
+    auth_header: str | None = None
+    auth_prefix: str = ""
+    token_env: str | None = None  # the API key comes from this environment variable...
+    token_secret_block: str | None = None  # ...or from this Prefect Secret block
+    fields: dict[str, str] = {}  # leadops field -> JSON path ("metrics.employees"; "a|b" = first present)
+    confidence_path: str | None = None  # JSON path of the provider's own confidence, if any
+    confidence_scale: float = Field(1.0, gt=0)  # divide it by this to get 0..1
+    confidence: float = Field(0.8, ge=0, le=1)  # used when the answer carries none
+    miss_statuses: list[int] = [404]  # the provider does not know the company
+    retry_later_statuses: list[int] = []  # accepted but not ready (e.g. 202): an error retried next run
+    rate_limit_per_second: float | None = Field(None, gt=0)
+    timeout_seconds: float = Field(10, gt=0)
+    max_retries: int = Field(3, ge=0, le=10)
+    concurrency: int = Field(4, ge=1, le=64)  # requests in flight at once
+    circuit_failures: int = Field(5, ge=1)  # consecutive failed lookups that open the circuit
+    circuit_cooldown_seconds: float = Field(300, gt=0)  # how long it stays open before one trial call
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset"):
+            preset = PROVIDER_PRESETS.get(data["preset"])
+            if preset is not None:
+                data = {"kind": "http", **preset, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _http_needs_a_url(self) -> ProviderConfig:
+        if self.kind == "http":
+            if not self.url_template:
+                raise ValueError(f"provider {self.name}: kind http needs url_template (or a preset)")
+            if "{base_url}" in self.url_template and not self.base_url:
+                raise ValueError(f"provider {self.name}: url_template uses {{base_url}}: set base_url")
+            if not self.fields:
+                raise ValueError(f"provider {self.name}: kind http needs fields (leadops field -> JSON path)")
+            unknown = sorted(set(self.fields) - set(ENRICHMENT_FIELDS))
+            if unknown:
+                raise ValueError(f"provider {self.name}: unknown field(s) {', '.join(unknown)} "
+                                 f"(use {', '.join(ENRICHMENT_FIELDS)})")
+        return self
+
+
+ENRICHMENT_FIELDS = ("legal_name", "industry", "employee_count", "employee_band", "revenue_band", "country", "hq_city",
+                     "technologies", "linkedin_url", "seniority", "department")
+
+
+class EnrichmentRules(Strict):
+    """How the waterfall combines providers (sources.yaml ``enrichment:``)."""
+
+    required_fields: list[str] = ["industry", "employee_band"]  # the waterfall stops once these are filled
+    ttl_days: float = Field(90, gt=0)  # a cached answer older than this is stale
+    # field -> provider names, best first; fields not listed follow the providers' order
+    field_precedence: dict[str, list[str]] = {}
 
 
 class SourcesRules(Strict):
@@ -340,6 +425,18 @@ class SourcesRules(Strict):
     # fuzzy dedupe: same email domain, person + company similarity (0-100) at or above this merges
     fuzzy_match_threshold: float = Field(92, ge=50, le=100)
     providers: list[ProviderConfig] = [ProviderConfig(name="offline")]
+    enrichment: EnrichmentRules = EnrichmentRules()
+
+    @model_validator(mode="after")
+    def _providers_are_known(self) -> SourcesRules:
+        names = [p.name for p in self.providers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"providers: names must be unique (got {', '.join(names)})")
+        for fld, order in self.enrichment.field_precedence.items():
+            unknown = sorted(set(order) - set(names))
+            if unknown:
+                raise ValueError(f"enrichment.field_precedence.{fld}: unknown provider(s) {', '.join(unknown)}")
+        return self
 
 
 # --------------------------------------------------------------------------- loading

@@ -79,11 +79,29 @@ def publish_data_docs(overrides: dict[str, Any]) -> str | None:
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
-def enrich_leads(overrides: dict[str, Any]) -> dict[str, Any]:
-    """Enrich pending leads through the provider waterfall; returns counts."""
+def enrich_leads(overrides: dict[str, Any], stale: bool = False) -> dict[str, Any]:
+    """Enrich pending leads (and stale ones with ``stale``) through the provider waterfall; returns counts.
+
+    Work is committed every 200 domains, with a progress artifact, so a long run shows where it
+    is and a crash or retry redoes at most that much (answers already stored are cache hits).
+    """
+    from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
     s = settings(overrides)
+    progress_id = None
     with unit_of_work(s) as session:
-        return asdict(enrich.enrich_pending(session, rules(s)))
+        def checkpoint(done: int, total: int) -> None:
+            nonlocal progress_id
+            session.commit()
+            pct = 100.0 * done / total if total else 100.0
+            if progress_id is None:
+                progress_id = create_progress_artifact(progress=pct, key="enrichment-progress",
+                                                       description=f"Domains enriched: {done} of {total}")
+            else:
+                update_progress_artifact(progress_id, progress=pct, description=f"Domains enriched: {done} of {total}")
+
+        out = enrich.enrich_pending(session, rules(s), stale=stale, checkpoint=checkpoint)
+    return asdict(out)
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)

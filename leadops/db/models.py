@@ -283,6 +283,18 @@ class EnrichmentLookup(Base):
     __table_args__ = (UniqueConstraint("domain", "provider"),)
 
 
+class ProviderCircuit(Base):
+    """One row per enrichment provider: its circuit breaker, remembered between runs and workers."""
+
+    __tablename__ = "provider_circuits"
+    provider: Mapped[str] = mapped_column(String(100), primary_key=True)
+    state: Mapped[str] = mapped_column(String(20), default="closed")  # closed | open | half_open
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # consecutive failed lookups
+    opened_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ScoreHistory(Base):
     """One row per lead per scoring change (a rescore that changes nothing writes nothing)."""
 

@@ -1,49 +1,121 @@
 """Enrich leads' companies by email domain through the configured providers (waterfall).
 
-One lookup per distinct domain and provider (cached in enrichment_lookups), never one per lead.
+One lookup per distinct domain and provider, never one per lead, and none at all while a
+cached answer is fresh (``enrichment_lookups`` + ``enrichment_records``, TTL in sources.yaml).
+HTTP lookups run concurrently in threads (bounded by the providers' ``concurrency``, spaced by
+their rate limits); the database is written from the calling thread only. A provider outage
+never fails the pass: its leads end ``error`` and are retried on the next run.
 """
 from __future__ import annotations
 
+import statistics
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from leadops.config import Rules
-from leadops.db.models import EnrichmentLookup, EnrichmentRecord, Lead, utcnow
-from leadops.providers.base import REQUIRED, EnrichmentProvider, LookupResult
+from leadops.config import ProviderConfig, Rules
+from leadops.db.models import EnrichmentLookup, EnrichmentRecord, Lead, ProviderCircuit, utcnow
+from leadops.providers.base import EnrichmentProvider, LookupResult
+from leadops.providers.limits import CircuitBreaker, CircuitState
 from leadops.providers.offline import OfflineProvider
 
 LEAD_FIELDS = ("industry", "employee_count", "employee_band", "revenue_band")
+# a refresh never makes a lead's enrichment worse than it was
+RANK = {"enriched": 3, "partial": 2, "miss": 1, "error": 0, None: -1}
 
 
 @dataclass
 class EnrichSummary:
-    """Counts of one enrichment pass: leads by outcome and calls per provider."""
+    """Counts of one enrichment pass: leads by outcome (grain: lead) and numbers per provider."""
 
     domains: int = 0
     enriched: int = 0
     partial: int = 0
     not_enriched: int = 0
+    errors: int = 0  # leads left in error (retried next run); included in not_enriched
     skipped: int = 0
-    providers: dict[str, dict[str, int]] = field(default_factory=dict)
+    providers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def providers_from(rules: Rules) -> list[EnrichmentProvider]:
-    """Return the providers of sources.yaml, in waterfall order."""
-    return [OfflineProvider(p.name, p.path) for p in rules.sources.providers]
+class MisconfiguredProvider:
+    """Stands in for a provider that cannot run (e.g. its API key is missing): every lookup is an error."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        self.name, self.problem = name, problem
+
+    def lookup(self, domain: str) -> LookupResult:
+        return LookupResult("error", error=f"provider {self.name}: {self.problem}")
 
 
-def _cached(session: Session, domain: str, provider: str, ttl: timedelta, now: datetime) -> LookupResult | None:
-    row = session.scalar(select(EnrichmentLookup).where(EnrichmentLookup.domain == domain, EnrichmentLookup.provider == provider))
-    if row is None or row.status == "error" or row.fetched_at < now - ttl:
-        return None
-    fields = dict(session.execute(select(EnrichmentRecord.field, EnrichmentRecord.value).where(
-        EnrichmentRecord.domain == domain, EnrichmentRecord.provider == provider)).all())
-    return LookupResult(row.status, fields)
+def build_provider(cfg: ProviderConfig, breaker: CircuitBreaker | None = None) -> EnrichmentProvider:
+    """Return the provider object for one sources.yaml entry (HTTP key from the environment or a Secret block)."""
+    if cfg.kind == "offline":
+        return OfflineProvider(cfg.name, cfg.path)
+    from leadops.providers.http import HttpProvider
+    from leadops.sources.api import ApiError, resolve_token
+
+    try:
+        token = resolve_token(cfg)  # type: ignore[arg-type] - same token_env/token_secret_block fields
+    except ApiError as exc:
+        return MisconfiguredProvider(cfg.name, str(exc).replace(f"source {cfg.name}: ", ""))
+    return HttpProvider(cfg, token, breaker=breaker)
+
+
+def _load_breakers(session: Session, rules: Rules) -> dict[str, CircuitBreaker]:
+    stored = {c.provider: c for c in session.scalars(select(ProviderCircuit))}
+    out = {}
+    for cfg in rules.sources.providers:
+        c = stored.get(cfg.name)
+        state = CircuitState(c.state, c.failures, c.opened_until.timestamp() if c.opened_until else None,
+                             c.last_error) if c else CircuitState()
+        out[cfg.name] = CircuitBreaker(cfg.circuit_failures, cfg.circuit_cooldown_seconds, state)
+    return out
+
+
+def save_breakers(session: Session, providers: list[EnrichmentProvider]) -> None:
+    """Store the circuit state of the providers that have a breaker (so the next run, or another worker, knows)."""
+    for p in providers:
+        breaker: CircuitBreaker | None = getattr(p, "breaker", None)
+        if breaker is None:
+            continue
+        s = breaker.state
+        row = session.get(ProviderCircuit, p.name) or ProviderCircuit(provider=p.name)
+        row.state, row.failures, row.last_error = s.state, s.failures, (s.last_error or "")[:2000] or None
+        row.opened_until = datetime.fromtimestamp(s.opened_until, timezone.utc) if s.opened_until else None
+        row.updated_at = utcnow()
+        session.add(row)
+
+
+def providers_from(rules: Rules, session: Session | None = None) -> list[EnrichmentProvider]:
+    """Return the providers of sources.yaml in waterfall order (circuit states loaded from the database)."""
+    breakers = _load_breakers(session, rules) if session is not None else {}
+    return [build_provider(cfg, breakers.get(cfg.name)) for cfg in rules.sources.providers]
+
+
+def _cache(session: Session, domains: list[str], ttl: timedelta, now: datetime) -> dict[tuple[str, str], LookupResult]:
+    """Return (domain, provider) -> fresh cached answer for ``domains`` (errors and stale answers are not cached)."""
+    out: dict[tuple[str, str], LookupResult] = {}
+    fields: dict[tuple[str, str], dict[str, Any]] = {}
+    conf: dict[tuple[str, str], float] = {}
+    for i in range(0, len(domains), 1000):
+        chunk = domains[i:i + 1000]
+        for d, p, f, v, c in session.execute(select(EnrichmentRecord.domain, EnrichmentRecord.provider, EnrichmentRecord.field,
+                                                    EnrichmentRecord.value, EnrichmentRecord.confidence)
+                                             .where(EnrichmentRecord.domain.in_(chunk))):
+            fields.setdefault((d, p), {})[f] = v
+            conf[(d, p)] = c
+        for d, p, status, at in session.execute(select(EnrichmentLookup.domain, EnrichmentLookup.provider,
+                                                       EnrichmentLookup.status, EnrichmentLookup.fetched_at)
+                                                .where(EnrichmentLookup.domain.in_(chunk))):
+            if status != "error" and at >= now - ttl:
+                out[(d, p)] = LookupResult(status, fields.get((d, p), {}) if status == "hit" else {}, conf.get((d, p), 1.0))
+    return out
 
 
 def _store(session: Session, domain: str, provider: str, res: LookupResult, now: datetime) -> None:
@@ -56,48 +128,153 @@ def _store(session: Session, domain: str, provider: str, res: LookupResult, now:
                                      fetched_at=now) for k, v in res.fields.items())
 
 
+def waterfall(domain: str, providers: list[EnrichmentProvider], cached: dict[tuple[str, str], LookupResult],
+              required: list[str]) -> list[tuple[str, LookupResult, bool]]:
+    """Ask providers in order until the required fields are filled; returns (provider, answer, from cache) per provider asked.
+
+    Runs in a worker thread: it reads the pre-loaded cache and calls providers, never the database.
+    """
+    answers: list[tuple[str, LookupResult, bool]] = []
+    filled: set[str] = set()
+    for p in providers:
+        res = cached.get((domain, p.name))
+        from_cache = res is not None
+        if res is None:
+            try:
+                res = p.lookup(domain)
+            except Exception as exc:  # noqa: BLE001 - a provider bug must not lose the domain's leads
+                res = LookupResult("error", error=f"provider {p.name}: {type(exc).__name__}: {exc}")
+        answers.append((p.name, res, from_cache))
+        filled |= {k for k, v in res.fields.items() if v not in (None, "", [])}
+        if all(k in filled for k in required):
+            break
+    return answers
+
+
+def combine(answers: list[tuple[str, LookupResult, bool]], precedence: dict[str, list[str]],
+            required: list[str]) -> tuple[str, dict[str, Any], dict[str, str]]:
+    """Return (status, field values, field -> provider) from one domain's answers.
+
+    Per field, the first provider in ``precedence[field]`` that has a value wins, else the first
+    in waterfall order. Status: enriched (required fields filled), partial (some fields), miss
+    (every provider answered, none knew), error (a provider failed and nothing was found).
+    """
+    order = [name for name, _, _ in answers]
+    by_name = {name: res for name, res, _ in answers}
+    values: dict[str, Any] = {}
+    source: dict[str, str] = {}
+    for fld in {k for _, res, _ in answers for k in res.fields}:
+        ranked = [n for n in precedence.get(fld, []) if n in by_name] + [n for n in order if n not in precedence.get(fld, [])]
+        for name in ranked:
+            v = by_name[name].fields.get(fld)
+            if v not in (None, "", []):
+                values[fld], source[fld] = v, name
+                break
+    if values:
+        status = "enriched" if all(values.get(k) not in (None, "", []) for k in required) else "partial"
+    else:
+        status = "error" if any(res.status == "error" for _, res, _ in answers) else "miss"
+    return status, values, source
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
 def enrich_pending(session: Session, rules: Rules, providers: list[EnrichmentProvider] | None = None, *,
-                   ttl: timedelta = timedelta(days=90), now: datetime | None = None) -> EnrichSummary:
-    """Enrich every lead not enriched yet; returns counts (grain: leads, and calls per provider)."""
+                   stale: bool = False, now: datetime | None = None,
+                   checkpoint: Callable[[int, int], None] | None = None, checkpoint_every: int = 200) -> EnrichSummary:
+    """Enrich every lead not enriched yet (and, with ``stale``, those enriched longer than the TTL ago).
+
+    Returns counts (grain: leads; per provider: lookups, HTTP requests, hits, misses, errors,
+    cache hits, p50/p95 latency, circuit state). ``checkpoint(done, total)`` is called every
+    ``checkpoint_every`` domains with the work so far flushed (the task commits and reports
+    progress there), so a crash loses at most that much.
+    """
     now = now or utcnow()
-    providers = providers if providers is not None else providers_from(rules)
-    summary = EnrichSummary(providers={p.name: Counter() for p in providers})
-    skipped = session.execute(
+    cfg = rules.sources.enrichment
+    ttl = timedelta(days=cfg.ttl_days)
+    providers = providers if providers is not None else providers_from(rules, session)
+    stats = {p.name: Counter() for p in providers}
+    summary = EnrichSummary()
+    summary.skipped = session.execute(
         update(Lead).where(Lead.enrichment_status.is_(None), Lead.is_free_email.is_(True))
         .values(enrichment_status="skipped", enriched_at=now)
-    ).rowcount
-    summary.skipped = skipped or 0
+    ).rowcount or 0
     pending = or_(Lead.enrichment_status.is_(None), Lead.enrichment_status == "error")  # errors retry next run
+    if stale:
+        pending = or_(pending, and_(Lead.enrichment_status.in_(("enriched", "partial", "miss")), Lead.enriched_at < now - ttl))
     per_domain = Counter(d for (d,) in session.execute(select(Lead.email_domain).where(pending)))
-    summary.domains = len(per_domain)
-    for domain, n_leads in sorted(per_domain.items()):
-        merged: dict[str, Any] = {}
-        status = "miss"
-        for p in providers:  # waterfall: first provider's value wins per field; stop when required filled
-            res = _cached(session, domain, p.name, ttl, now)
-            if res is None:
-                res = p.lookup(domain)
-                summary.providers[p.name]["calls"] += 1
-                _store(session, domain, p.name, res, now)
-            else:
-                summary.providers[p.name]["cache_hits"] += 1
-            summary.providers[p.name][res.status] += 1
-            if res.status == "error" and status == "miss":
-                status = "error"
-            for k, v in res.fields.items():
-                merged.setdefault(k, v)
-            if all(merged.get(k) for k in REQUIRED):
-                break
-        if merged:
-            status = "enriched" if all(merged.get(k) for k in REQUIRED) else "partial"
-        values: dict[str, Any] = {k: merged[k] for k in LEAD_FIELDS if merged.get(k) is not None}
-        session.execute(update(Lead).where(Lead.email_domain == domain, pending)
-                        .values(enrichment_status=status, enriched_at=now, **values))
+    domains = sorted(per_domain)
+    summary.domains = len(domains)
+    cached = _cache(session, domains, ttl, now)
+    workers = max([getattr(getattr(p, "cfg", None), "concurrency", 1) for p in providers] + [1])
+    done = 0
+
+    def apply(domain: str, answers: list[tuple[str, LookupResult, bool]]) -> None:
+        nonlocal done
+        for name, res, from_cache in answers:
+            stats[name]["cache_hits" if from_cache else "lookups"] += 1
+            stats[name][{"hit": "hits", "miss": "misses", "error": "errors"}[res.status]] += 1
+            if not from_cache:
+                _store(session, domain, name, res, now)
+        status, values, _ = combine(answers, cfg.field_precedence, cfg.required_fields)
+        lead_values = {k: values[k] for k in LEAD_FIELDS if values.get(k) is not None}
+        targets = select(Lead).where(Lead.email_domain == domain, pending)
+        for lead in session.scalars(targets):
+            if RANK[status] < RANK[lead.enrichment_status] and lead.enrichment_status != "error":
+                continue  # a refresh that found less keeps what the lead had
+            lead.enrichment_status, lead.enriched_at = status, now
+            for k, v in lead_values.items():
+                setattr(lead, k, v)
+        n = per_domain[domain]
         if status == "enriched":
-            summary.enriched += n_leads
+            summary.enriched += n
         elif status == "partial":
-            summary.partial += n_leads
+            summary.partial += n
         else:
-            summary.not_enriched += n_leads
-    summary.providers = {k: dict(v) for k, v in summary.providers.items()}
+            summary.not_enriched += n
+            summary.errors += n if status == "error" else 0
+        done += 1
+        if checkpoint is not None and done % checkpoint_every == 0:
+            session.flush()
+            save_breakers(session, providers)
+            checkpoint(done, len(domains))
+
+    required = cfg.required_fields
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="enrich") as pool:
+        todo = iter(domains)
+        running: dict[Future, str] = {}
+        # keep a bounded number of domains in flight: memory stays flat on 100k-lead runs
+        for d in todo:
+            running[pool.submit(waterfall, d, providers, cached, required)] = d
+            if len(running) >= workers * 2:
+                break
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                apply(running.pop(fut), fut.result())
+                nxt = next(todo, None)
+                if nxt is not None:
+                    running[pool.submit(waterfall, nxt, providers, cached, required)] = nxt
+    session.flush()
+    save_breakers(session, providers)
+    if checkpoint is not None and done % checkpoint_every:
+        checkpoint(done, len(domains))
+    for p in providers:
+        st = stats[p.name]
+        lat = [x * 1000 for x in getattr(p, "latencies", [])]
+        breaker = getattr(p, "breaker", None)
+        summary.providers[p.name] = {
+            "lookups": st["lookups"], "requests": getattr(p, "requests", st["lookups"]), "hits": st["hits"],
+            "misses": st["misses"], "errors": st["errors"], "cache_hits": st["cache_hits"],
+            "p50_ms": round(_percentile(lat, 50), 1) if lat else None,
+            "p95_ms": round(_percentile(lat, 95), 1) if lat else None,
+            "circuit": breaker.state.state if breaker else None,
+            "circuit_opened": breaker.opened if breaker else 0,
+        }
     return summary

@@ -83,3 +83,33 @@ def test_ingest_command_rejects_a_file_without_email_naming_file_and_problem(tmp
     proc = subprocess.run([LEADOPS, "ingest", str(f)], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert proc.returncode == 2
     assert str(f) in proc.stderr and "email" in proc.stderr and proc.stderr.startswith("leadops: error: ")
+
+
+def test_enrich_command_reports_per_provider_numbers(tmp_path):
+    import shutil
+
+    import yaml
+
+    from tests.support.firmo_server import FirmoServer
+
+    cfg = tmp_path / "config"
+    shutil.copytree(ROOT / "config", cfg)
+    with FirmoServer("cli-key") as srv:
+        srv.add("acme.fr", name="Acme", industry="Software", employees=300)
+        sources = yaml.safe_load((cfg / "sources.yaml").read_text(encoding="utf-8"))
+        sources["providers"] = [{"name": "clearbit", "preset": "clearbit", "base_url": srv.base,
+                                 "token_env": "FIRMO_KEY", "rate_limit_per_second": 20}]
+        (cfg / "sources.yaml").write_text(yaml.safe_dump(sources, allow_unicode=True), encoding="utf-8")
+        env = env_for(tmp_path, LEADOPS_CONFIG_DIR=str(cfg), FIRMO_KEY="cli-key")
+        leads = tmp_path / "leads.csv"
+        leads.write_text("Email,Last Name\nana@acme.fr,Lopez\nbob@unknown.io,Martin\ncid@gmail.com,Durand\n",
+                         encoding="utf-8")
+        subprocess.run([LEADOPS, "ingest", str(leads)], env=env, check=True, capture_output=True, timeout=120)
+        proc = subprocess.run([LEADOPS, "enrich", "--json"], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert (out["enriched"], out["not_enriched"], out["skipped"]) == (1, 1, 1)
+    p = out["providers"]["clearbit"]
+    assert (p["lookups"], p["hits"], p["misses"], p["errors"], p["cache_hits"]) == (2, 1, 1, 0, 0)
+    assert p["p50_ms"] > 0 and p["p95_ms"] >= p["p50_ms"] and p["circuit"] == "closed"
+    assert "cli-key" not in proc.stdout + proc.stderr

@@ -43,6 +43,9 @@ def test_pipeline_flow_ingests_routes_and_notifies(leadops_env, session, roster)
     assert len(list(leadops_env.outbox_dir.glob("*.eml"))) == 2
     summary = read_artifact("lead-pipeline-summary", out["flow_run_id"])
     assert summary is not None and "quarantined 1" in summary.data
+    enrichment = read_artifact("lead-pipeline-enrichment", out["flow_run_id"])
+    assert enrichment is not None and '"provider": "offline"' in enrichment.data.replace("'", '"')
+    assert out["enrichment_providers"]["offline"]["lookups"] >= 1
 
     again = lead_pipeline()  # nothing new in the inbox: a rerun changes nothing
     assert (again["files"], again["routed"], again["notifications_sent"]) == (0, 0, 0)
