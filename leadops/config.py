@@ -346,6 +346,10 @@ PROVIDER_PRESETS: dict[str, dict[str, Any]] = {
                    "employee_band": "size", "revenue_band": "inferred_revenue", "country": "location.country",
                    "hq_city": "location.locality", "technologies": "tags", "linkedin_url": "linkedin_url"},
         "confidence_path": "likelihood", "confidence_scale": 10,
+        # Person Enrichment (GET /v5/person/enrich?email=): the person's level and role
+        "person_url_template": "{base_url}/v5/person/enrich?email={email}",
+        "person_fields": {"job_title": "data.job_title", "seniority": "data.job_title_levels",
+                          "department": "data.job_title_role"},
     },
 }
 
@@ -370,6 +374,11 @@ class ProviderConfig(Strict):
     confidence: float = Field(0.8, ge=0, le=1)  # used when the answer carries none
     miss_statuses: list[int] = [404]  # the provider does not know the company
     retry_later_statuses: list[int] = []  # accepted but not ready (e.g. 202): an error retried next run
+    # optional person lookup by email (seniority, department, job title) for leads lacking them;
+    # off unless person_lookup is true: it sends leads' email addresses to the provider
+    person_lookup: bool = False
+    person_url_template: str | None = None  # "{base_url}/people?email={email}"
+    person_fields: dict[str, str] = {}  # job_title | seniority | department -> JSON path
     rate_limit_per_second: float | None = Field(None, gt=0)
     timeout_seconds: float = Field(10, gt=0)
     max_retries: int = Field(3, ge=0, le=10)
@@ -395,6 +404,12 @@ class ProviderConfig(Strict):
                 raise ValueError(f"provider {self.name}: url_template uses {{base_url}}: set base_url")
             if not self.fields:
                 raise ValueError(f"provider {self.name}: kind http needs fields (leadops field -> JSON path)")
+            if self.person_lookup and not (self.person_url_template and self.person_fields):
+                raise ValueError(f"provider {self.name}: person_lookup needs person_url_template and person_fields")
+            bad_person = sorted(set(self.person_fields) - {"job_title", "seniority", "department"})
+            if bad_person:
+                raise ValueError(f"provider {self.name}: person_fields can map job_title, seniority, department "
+                                 f"(not {', '.join(bad_person)})")
             unknown = sorted(set(self.fields) - set(ENRICHMENT_FIELDS))
             if unknown:
                 raise ValueError(f"provider {self.name}: unknown field(s) {', '.join(unknown)} "

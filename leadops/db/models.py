@@ -295,6 +295,14 @@ class ProviderCircuit(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ProviderRateSlot(Base):
+    """One row per rate-limited provider: the next free request slot, shared by every worker (PostgreSQL)."""
+
+    __tablename__ = "provider_rate_slots"
+    provider: Mapped[str] = mapped_column(String(100), primary_key=True)
+    next_at: Mapped[datetime] = mapped_column()
+
+
 class ScoreHistory(Base):
     """One row per lead per scoring change (a rescore that changes nothing writes nothing)."""
 

@@ -117,6 +117,35 @@ def coerce(fields: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: Person APIs' seniority levels and job roles, in leadops' vocabulary (values already in it pass through).
+SENIORITY_ALIASES = {"cxo": "c_level", "owner": "c_level", "founder": "c_level", "partner": "director",
+                     "senior": "individual", "entry": "individual", "training": "intern", "unpaid": "intern"}
+DEPARTMENT_ALIASES = {"human_resources": "hr", "customer_service": "customer_success", "design": "product",
+                      "public_relations": "marketing", "information_technology": "it"}
+
+
+def coerce_person(fields: dict[str, Any]) -> dict[str, Any]:
+    """Return job_title / seniority / department in leadops' vocabulary (the most senior level of a list)."""
+    from leadops.domain.normalize import DEPARTMENTS, SENIORITIES
+
+    out: dict[str, Any] = {}
+    title = fields.get("job_title")
+    if isinstance(title, str) and clean_text(title):
+        out["job_title"] = clean_text(title)[:255]
+    levels = fields.get("seniority")
+    levels = levels if isinstance(levels, list) else [levels]
+    mapped = [SENIORITY_ALIASES.get(str(v).lower(), str(v).lower()) for v in levels if v]
+    ranked = [s for s in SENIORITIES if s in mapped]
+    if ranked:
+        out["seniority"] = ranked[0]
+    role = fields.get("department")
+    if isinstance(role, str):
+        role = DEPARTMENT_ALIASES.get(role.lower(), role.lower())
+        if role in DEPARTMENTS:
+            out["department"] = role
+    return out
+
+
 class HttpProvider:
     """A provider speaking JSON over HTTP; thread-safe (one requests session per thread)."""
 
@@ -149,7 +178,7 @@ class HttpProvider:
             when = time.strftime("%H:%M:%S", time.gmtime(until)) + " UTC" if until else "later"
             return LookupResult("error", error=f"circuit open after repeated failures (next try {when}): "
                                                f"{self.breaker.state.last_error or ''}".rstrip(": "))
-        result = self._lookup(domain)
+        result = self._lookup(self.url_for(domain), self._parse)
         if self._token and result.error and self._token in result.error:
             result = LookupResult(result.status, result.fields, result.confidence,
                                   result.error.replace(self._token, "<redacted>"))
@@ -157,9 +186,27 @@ class HttpProvider:
         self.breaker.record(result.status != "error", result.error)
         return result
 
-    def _lookup(self, domain: str) -> LookupResult:
+    def lookup_person(self, email: str) -> LookupResult:
+        """Return hit (job_title/seniority/department), miss or error for a person by email; never raises."""
+        if not self.cfg.person_url_template:
+            return LookupResult("miss")
+        if not self.breaker.allow():
+            return LookupResult("error", error=f"provider {self.name}: circuit open after repeated failures")
+        url = self.cfg.person_url_template.format(base_url=(self.cfg.base_url or "").rstrip("/"),
+                                                  email=quote(email, safe=""))
+        result = self._lookup(url, self._parse_person)
+        if self._token and result.error and self._token in result.error:
+            result = LookupResult(result.status, result.fields, result.confidence,
+                                  result.error.replace(self._token, "<redacted>"))
+        # personal data stays out of stored errors: the URL carries the email
+        if result.error:
+            result = LookupResult(result.status, result.fields, result.confidence,
+                                  result.error.replace(quote(email, safe=""), "<email>"))
+        self.breaker.record(result.status != "error", result.error)
+        return result
+
+    def _lookup(self, url: str, parse: Callable[[Any], LookupResult]) -> LookupResult:
         cfg = self.cfg
-        url = self.url_for(domain)
         where = f"provider {cfg.name}: GET {url}"
         headers = {"Accept": "application/json"}
         if cfg.auth_header and self._token:
@@ -204,8 +251,14 @@ class HttpProvider:
                 kind = resp.headers.get("Content-Type") or "no Content-Type"
                 return LookupResult("error", error=f"{where}: HTTP {status} response is not JSON ({kind}): "
                                                    f"{_excerpt(resp.text)}")
-            return self._parse(data)
+            return parse(data)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _parse_person(self, data: Any) -> LookupResult:
+        if not isinstance(data, dict):
+            return LookupResult("error", error=f"provider {self.name}: expected a JSON object, got {type(data).__name__}")
+        fields = coerce_person({k: dig_any(data, path) for k, path in self.cfg.person_fields.items()})
+        return LookupResult("hit", fields, self.cfg.confidence) if fields else LookupResult("miss")
 
     def _parse(self, data: Any) -> LookupResult:
         if not isinstance(data, dict):

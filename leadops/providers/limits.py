@@ -99,3 +99,22 @@ class CircuitBreaker:
             if s.state == "half_open" or s.failures >= self.threshold:
                 s.state, s.opened_until = "open", self._clock() + self.cooldown
                 self.opened += 1
+
+
+class DatabaseRateLimiter:
+    """A rate limit shared by every process using the same PostgreSQL database (two workers
+    enriching at once): each call reserves the next slot of ``provider_rate_slots`` in one atomic
+    statement (the row lock serializes reservations) on the database's clock, then sleeps until it.
+
+    ``reserve`` is a callable running that statement and returning the seconds to wait (see
+    :func:`leadops.services.provider_state.slot_reserver`), so this class stays free of SQL.
+    """
+
+    def __init__(self, reserve: Callable[[], float], *, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._reserve, self._sleep = reserve, sleep
+
+    def acquire(self) -> float:
+        wait = self._reserve()
+        if wait > 0:
+            self._sleep(wait)
+        return wait

@@ -40,6 +40,7 @@ class EnrichSummary:
     not_enriched: int = 0
     errors: int = 0  # leads left in error (retried next run); included in not_enriched
     skipped: int = 0
+    people_enriched: int = 0  # leads that gained seniority, department or job title from a person lookup
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -53,18 +54,29 @@ class MisconfiguredProvider:
         return LookupResult("error", error=f"provider {self.name}: {self.problem}")
 
 
-def build_provider(cfg: ProviderConfig, breaker: CircuitBreaker | None = None) -> EnrichmentProvider:
-    """Return the provider object for one sources.yaml entry (HTTP key from the environment or a Secret block)."""
+def build_provider(cfg: ProviderConfig, breaker: CircuitBreaker | None = None,
+                   database_url: str | None = None) -> EnrichmentProvider:
+    """Return the provider object for one sources.yaml entry (HTTP key from the environment or a Secret block).
+
+    On PostgreSQL (``database_url``) the provider's rate limit is shared with every other
+    process enriching against the same database; otherwise with every thread of this process.
+    """
     if cfg.kind == "offline":
         return OfflineProvider(cfg.name, cfg.path)
     from leadops.providers.http import HttpProvider
+    from leadops.providers.limits import DatabaseRateLimiter
+    from leadops.services.provider_state import slot_reserver
     from leadops.sources.api import ApiError, resolve_token
 
     try:
         token = resolve_token(cfg)  # type: ignore[arg-type] - same token_env/token_secret_block fields
     except ApiError as exc:
         return MisconfiguredProvider(cfg.name, str(exc).replace(f"source {cfg.name}: ", ""))
-    return HttpProvider(cfg, token, breaker=breaker)
+    limiter = None
+    if cfg.rate_limit_per_second and database_url:
+        reserve = slot_reserver(database_url, cfg.name, cfg.rate_limit_per_second)
+        limiter = DatabaseRateLimiter(reserve) if reserve else None
+    return HttpProvider(cfg, token, breaker=breaker, limiter=limiter)
 
 
 def _load_breakers(session: Session, rules: Rules) -> dict[str, CircuitBreaker]:
@@ -95,7 +107,8 @@ def save_breakers(session: Session, providers: list[EnrichmentProvider]) -> None
 def providers_from(rules: Rules, session: Session | None = None) -> list[EnrichmentProvider]:
     """Return the providers of sources.yaml in waterfall order (circuit states loaded from the database)."""
     breakers = _load_breakers(session, rules) if session is not None else {}
-    return [build_provider(cfg, breakers.get(cfg.name)) for cfg in rules.sources.providers]
+    url = session.get_bind().url.render_as_string(hide_password=False) if session is not None else None
+    return [build_provider(cfg, breakers.get(cfg.name), url) for cfg in rules.sources.providers]
 
 
 def _cache(session: Session, domains: list[str], ttl: timedelta, now: datetime) -> dict[tuple[str, str], LookupResult]:
@@ -177,6 +190,78 @@ def combine(answers: list[tuple[str, LookupResult, bool]], precedence: dict[str,
     return status, values, source
 
 
+def _in_parallel(items: list[str], work: Callable[[str], Any], apply: Callable[[str, Any], None], workers: int) -> None:
+    """Run ``work(item)`` in a thread pool and ``apply(item, result)`` in this thread as results come.
+
+    A bounded number of items is in flight, so memory stays flat on 100k-lead runs.
+    """
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="enrich") as pool:
+        todo = iter(items)
+        running: dict[Future, str] = {}
+        for item in todo:
+            running[pool.submit(work, item)] = item
+            if len(running) >= workers * 2:
+                break
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                apply(running.pop(fut), fut.result())
+                nxt = next(todo, None)
+                if nxt is not None:
+                    running[pool.submit(work, nxt)] = nxt
+
+
+PERSON_FIELDS = ("job_title", "seniority", "department")
+
+
+def _enrich_people(session: Session, providers: list[Any], ttl: timedelta, now: datetime,
+                   stats: dict[str, Counter]) -> int:
+    """Look people up by email for leads lacking seniority or department; returns the leads that gained a field.
+
+    Answers are cached like company lookups under the subject ``email:<address>``; a lead's own
+    values (from its job title) are never replaced, only blanks are filled.
+    """
+    missing = or_(Lead.seniority.is_(None), Lead.department.is_(None))
+    emails = sorted(e for (e,) in session.execute(select(Lead.email).where(missing, Lead.enrichment_status != "skipped")))
+    cached = _cache(session, [f"email:{e}" for e in emails], ttl, now)
+    todo = [e for e in emails if not all((f"email:{e}", p.name) in cached for p in providers)]
+
+    def work(email: str) -> list[tuple[str, LookupResult]]:
+        answers, filled = [], set()
+        for p in providers:
+            res = p.lookup_person(email)
+            answers.append((p.name, res))
+            filled |= set(res.fields)
+            if {"seniority", "department"} <= filled:
+                break
+        return answers
+
+    gained = 0
+
+    def apply(email: str, answers: list[tuple[str, LookupResult]]) -> None:
+        nonlocal gained
+        values: dict[str, Any] = {}
+        for name, res in answers:
+            stats[name]["person_lookups"] += 1
+            stats[name]["person_hits"] += res.status == "hit"
+            _store(session, f"email:{email}", name, res, now)
+            for k, v in res.fields.items():
+                values.setdefault(k, v)
+        lead = session.scalar(select(Lead).where(Lead.email == email))
+        changed = False
+        for k in PERSON_FIELDS:
+            if values.get(k) and getattr(lead, k) is None:
+                setattr(lead, k, values[k])
+                changed = True
+        if changed:
+            lead.scored_at = None  # seniority and department count in the fit score
+            gained += 1
+
+    workers = max(getattr(p.cfg, "concurrency", 1) for p in providers)
+    _in_parallel(todo, work, apply, workers)
+    return gained
+
+
 def _percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -246,21 +331,10 @@ def enrich_pending(session: Session, rules: Rules, providers: list[EnrichmentPro
             checkpoint(done, len(domains))
 
     required = cfg.required_fields
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="enrich") as pool:
-        todo = iter(domains)
-        running: dict[Future, str] = {}
-        # keep a bounded number of domains in flight: memory stays flat on 100k-lead runs
-        for d in todo:
-            running[pool.submit(waterfall, d, providers, cached, required)] = d
-            if len(running) >= workers * 2:
-                break
-        while running:
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                apply(running.pop(fut), fut.result())
-                nxt = next(todo, None)
-                if nxt is not None:
-                    running[pool.submit(waterfall, nxt, providers, cached, required)] = nxt
+    _in_parallel(domains, lambda d: waterfall(d, providers, cached, required), apply, workers)
+    people = [p for p in providers if getattr(getattr(p, "cfg", None), "person_lookup", False)]
+    if people:
+        summary.people_enriched = _enrich_people(session, people, ttl, now, stats)
     session.flush()
     save_breakers(session, providers)
     if checkpoint is not None and done % checkpoint_every:
@@ -274,6 +348,7 @@ def enrich_pending(session: Session, rules: Rules, providers: list[EnrichmentPro
             "misses": st["misses"], "errors": st["errors"], "cache_hits": st["cache_hits"],
             "p50_ms": round(_percentile(lat, 50), 1) if lat else None,
             "p95_ms": round(_percentile(lat, 95), 1) if lat else None,
+            "person_lookups": st["person_lookups"], "person_hits": st["person_hits"],
             "circuit": breaker.state.state if breaker else None,
             "circuit_opened": breaker.opened if breaker else 0,
         }

@@ -245,3 +245,68 @@ def test_providers_from_config_reads_the_key_from_the_environment(rules, srv, se
     [p] = providers_from(with_providers(rules, pdl(srv)), session)
     assert isinstance(p, HttpProvider) and p.lookup("acme.fr").fields["industry"] == "Software"
     assert srv.log[-1]["path"] == "/v5/company/enrich"
+
+
+def test_rate_limit_is_shared_by_workers_through_postgresql(pg_schema_url, srv):
+    """Two workers (threads with separate limiters, as two processes would have) stay under one limit together."""
+    import threading
+
+    from leadops.db.migrate import upgrade
+    from leadops.db.session import get_engine
+    from leadops.providers.limits import DatabaseRateLimiter
+    from leadops.services.provider_state import slot_reserver
+    from sqlalchemy import text
+
+    upgrade(pg_schema_url)
+    with get_engine(pg_schema_url).begin() as conn:
+        conn.execute(text("DELETE FROM provider_rate_slots"))
+    srv.rate_limit = 20
+    cfg = clearbit(srv, rate_limit_per_second=17)
+    workers = [HttpProvider(cfg, KEY, limiter=DatabaseRateLimiter(slot_reserver(pg_schema_url, "clearbit", 17)))
+               for _ in range(2)]
+    threads = [threading.Thread(target=lambda w=w, n=n: [w.lookup(f"w{n}-{i}.fr") for i in range(12)])
+               for n, w in enumerate(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    statuses = [r["status"] for r in srv.log]
+    assert len(statuses) == 24 and 429 not in statuses
+    times = sorted(r["t"] for r in srv.log)
+    assert min(b - a for a, b in zip(times, times[1:])) > 0.03
+    assert slot_reserver("sqlite:///unused.db", "clearbit", 17) is None  # SQLite: the in-process limiter
+
+
+def test_person_lookup_fills_seniority_and_department_only_where_blank(session, settings, rules, srv):
+    rules = with_providers(rules, pdl(srv, person_lookup=True))
+    settings.inbox_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.inbox_dir / "people-1.csv"
+    path.write_text("Email,First Name,Last Name,Job Title\nana@acme.fr,Ana,Lopez,\n"
+                    "bob@acme.fr,Bob,Martin,Comptable\ncid@acme.fr,Cid,Tanaka,\n", encoding="utf-8")
+    ingest_file(session, path, rules, settings)
+    session.commit()
+    srv.people["ana@acme.fr"] = {"job_title": "VP Engineering", "job_title_levels": ["vp", "senior"],
+                                 "job_title_role": "engineering"}
+    srv.people["bob@acme.fr"] = {"job_title": "CFO", "job_title_levels": ["cxo"], "job_title_role": "finance"}
+    out = enrich_pending(session, rules)
+    session.commit()
+    leads = {lead.email: lead for lead in session.scalars(select(Lead))}
+    assert (leads["ana@acme.fr"].seniority, leads["ana@acme.fr"].department, leads["ana@acme.fr"].job_title) == (
+        "vp", "engineering", "VP Engineering")
+    assert leads["ana@acme.fr"].scored_at is None  # rescored with its new fit
+    # bob's own title said individual/finance: kept as is (only blanks are filled)
+    assert (leads["bob@acme.fr"].seniority, leads["bob@acme.fr"].job_title) == ("individual", "Comptable")
+    assert leads["cid@acme.fr"].seniority is None  # unknown to the provider: a miss, nothing invented
+    assert out.people_enriched == 1 and out.providers["pdl"]["person_lookups"] == 2  # bob had both already
+    requests = len(srv.log)
+    enrich_pending(session, rules)  # answers are cached: no new person request
+    assert len(srv.log) == requests
+    stored = session.scalars(select(EnrichmentLookup.domain).where(EnrichmentLookup.domain.like("email:%"))).all()
+    assert sorted(stored) == ["email:ana@acme.fr", "email:cid@acme.fr"]
+
+
+def test_person_lookup_is_off_unless_asked(session, settings, rules, srv):
+    rules = with_providers(rules, pdl(srv))
+    add_leads(session, settings, rules, ["acme.fr"])
+    enrich_pending(session, rules)
+    assert not [r for r in srv.log if r["path"] == "/v5/person/enrich"]

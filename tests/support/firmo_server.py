@@ -29,10 +29,12 @@ class FirmoServer:
     def __init__(self, key: str = "firmo-key") -> None:
         self.key = key
         self.companies: dict[str, dict[str, Any]] = {}
+        self.people: dict[str, dict[str, Any]] = {}  # email -> PDL person "data" (job_title, job_title_role, ...)
         self.latency = 0.0
         self.rate_limit: float | None = None
         self.faults: deque[tuple[int | None, dict[str, str], str | None, float, str | None]] = deque()
         self.log: list[dict[str, Any]] = []
+        self._admitted: deque[float] = deque()  # times of requests admitted under the rate limit
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -95,11 +97,16 @@ class FirmoServer:
         return None
 
     def _over_limit(self, now: float) -> bool:
+        """True if ``rate_limit`` requests were already admitted in the last second (this one is refused)."""
         if not self.rate_limit:
             return False
         with self._lock:
-            recent = sum(1 for r in self.log if r["t"] > now - 1.0 and r["status"] != 429)
-        return recent >= self.rate_limit
+            while self._admitted and self._admitted[0] <= now - 1.0:
+                self._admitted.popleft()
+            if len(self._admitted) >= self.rate_limit:
+                return True
+            self._admitted.append(now)
+            return False
 
     def _handler(self):
         srv = self
@@ -126,6 +133,9 @@ class FirmoServer:
                 if url.path == "/v2/companies/find":
                     kind, domain, authorized = "clearbit", (q.get("domain") or [""])[0], \
                         self.headers.get("Authorization") == f"Bearer {srv.key}"
+                elif url.path == "/v5/person/enrich":
+                    kind, domain, authorized = "pdl_person", (q.get("email") or [""])[0], \
+                        self.headers.get("X-Api-Key") == srv.key
                 elif url.path == "/v5/company/enrich":
                     kind, domain, authorized = "pdl", (q.get("website") or [""])[0], \
                         self.headers.get("X-Api-Key") == srv.key
@@ -159,6 +169,13 @@ class FirmoServer:
                 if not authorized:
                     entry["status"] = 401
                     return self._send(401, json.dumps({"error": "invalid key"}))
+                if kind == "pdl_person":
+                    person = srv.people.get(domain)
+                    if person is None:
+                        entry["status"] = 404
+                        return self._send(404, json.dumps({"status": 404, "error": {"type": "not_found"}}))
+                    entry["status"] = 200
+                    return self._send(200, json.dumps({"status": 200, "likelihood": 7, "data": person}))
                 company = srv.companies.get(domain)
                 if company is None:
                     entry["status"] = 404

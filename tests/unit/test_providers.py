@@ -83,3 +83,13 @@ def test_combine_applies_precedence_and_status():
     assert combine([("a", LookupResult("miss"), False)], {}, ["industry"])[0] == "miss"
     assert combine([("a", LookupResult("miss"), False), ("b", LookupResult("error", error="x"), False)], {}, ["industry"])[0] == "error"
     assert combine([("a", LookupResult("hit", {"hq_city": "Lyon"}), False)], {}, ["industry"])[0] == "partial"
+
+
+def test_coerce_person_maps_levels_and_roles():
+    from leadops.providers.http import coerce_person
+
+    assert coerce_person({"job_title": " Head of HR ", "seniority": ["senior", "director"],
+                          "department": "human_resources"}) == {
+        "job_title": "Head of HR", "seniority": "director", "department": "hr"}
+    assert coerce_person({"seniority": "cxo", "department": "astrology"}) == {"seniority": "c_level"}
+    assert coerce_person({"seniority": None, "department": None}) == {}
