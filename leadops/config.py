@@ -209,7 +209,10 @@ class ScoringRules(Strict):
     fit_cap: float = Field(100, gt=0)
     fit: list[FitRule]
     engagement: Engagement
-    negative: dict[Literal["competitor", "free_email", "disposable_email", "student", "job_seeker"], float] = {}
+    negative: dict[Literal["competitor", "free_email", "disposable_email", "student", "job_seeker", "do_not_contact",
+                           "bounced"], float] = {}
+    # an unowned lead under the MQL threshold with no touch for this many days goes to nurture
+    nurture_after_days: float = Field(30, gt=0)
     competitor_domains: list[str] = []
     grades: Grades = Grades()
     version: str = ""  # filled from the file's content hash on load

@@ -183,6 +183,7 @@ class Lead(Base):
     is_free_email: Mapped[bool] = mapped_column(Boolean, default=False)
     is_competitor: Mapped[bool] = mapped_column(Boolean, default=False)
     is_hand_raiser: Mapped[bool] = mapped_column(Boolean, default=False)
+    do_not_contact: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # lifecycle
     lifecycle_stage: Mapped[str] = mapped_column(String(20), default="new", index=True)
     stage_changed_at: Mapped[datetime] = mapped_column(default=utcnow)

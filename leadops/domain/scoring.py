@@ -30,6 +30,8 @@ class LeadFeatures:
     is_free_email: bool = False
     is_disposable_email: bool = False
     is_competitor: bool = False
+    do_not_contact: bool = False  # the person opted out (consent "no" at intake)
+    bounced: bool = False  # an email to the lead bounced
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,8 @@ def _negative(f: LeadFeatures, rules: ScoringRules) -> tuple[float, list[dict]]:
         "disposable_email": f.is_disposable_email,
         "student": f.seniority in ("student", "intern"),
         "job_seeker": any(w in title for w in JOB_SEEKER_WORDS),
+        "do_not_contact": f.do_not_contact,
+        "bounced": f.bounced,
     }
     parts = [
         {"group": "negative", "rule": name, "points": rules.negative[name]}

@@ -30,6 +30,10 @@ from leadops.sources.files import FileRejected, RawRow, open_lead_file, sha256_f
 from leadops.services.lead_store import upsert_leads
 from leadops.validation import validate_batch, validate_rows
 
+#: Consent values meaning the person does not want to be contacted (compared casefolded, accents removed).
+OPT_OUT = frozenset({"no", "non", "n", "false", "0", "opt-out", "opt out", "optout", "opted out", "unsubscribed",
+                     "desabonne", "refus", "refuse", "do not contact", "ne pas contacter"})
+
 SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson")
 
 
@@ -132,6 +136,7 @@ def normalize_row(row: RawRow, src: FileSource | ApiSource | None, rules: Rules,
         "source": source,
         "campaign": f.get("campaign") or (src.campaign if src else None),
         "is_hand_raiser": source in rules.scoring.hand_raiser_sources,
+        "do_not_contact": nz.fold(f.get("consent") or "") in OPT_OUT,
         "arrived_at": arrived or now,
         "date_error": date_error,
         "raw_error": row.raw.get("_error"),

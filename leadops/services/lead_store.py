@@ -66,7 +66,8 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: 
             pending[rec["email"]] = dict(
                 email=rec["email"], email_domain=rec["email_domain"], source=rec["source"],
                 is_free_email=rec["is_free_email"], is_competitor=rec["is_competitor"],
-                is_hand_raiser=rec["is_hand_raiser"], arrived_at=rec["arrived_at"],
+                is_hand_raiser=rec["is_hand_raiser"], do_not_contact=rec.get("do_not_contact", False),
+                arrived_at=rec["arrived_at"],
                 ingest_batch_id=batch_id, source_row=rec["row_number"], lifecycle_stage="new",
                 stage_changed_at=now, created_at=now, updated_at=now,
                 account_id=accounts.get(rec["email_domain"]) or accounts.get(f"name:{rec['company_key']}"),
@@ -139,6 +140,9 @@ def _merge_into(target: Lead | dict[str, Any], rec: dict[str, Any]) -> list[str]
     if rec["is_hand_raiser"] and not get("is_hand_raiser"):
         put("is_hand_raiser", True)  # a known lead asking for a demo is now a hand-raiser
         filled.append("is_hand_raiser")
+    if rec.get("do_not_contact") and not get("do_not_contact"):
+        put("do_not_contact", True)  # an opt-out in any later touch holds
+        filled.append("do_not_contact")
     if rec["arrived_at"] < get("arrived_at"):
         put("arrived_at", rec["arrived_at"])  # the lead is as old as its earliest touch
     if not isinstance(target, dict):

@@ -1,24 +1,33 @@
-"""Score open leads with config/scoring.yaml and move their lifecycle stage.
+"""Score open leads with config/scoring.yaml and move their lifecycle stage, as set operations.
 
-Idempotent: history is written only when a lead's score or model version changes.
+Leads are read in chunks into frames, scored by :func:`leadops.domain.scoring_frame.score_frame`,
+and written back with bulk statements; history rows are written only for leads whose score or
+model version changed, so a rescore is idempotent.
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import exists, insert, or_, select
+import numpy as np
+import pandas as pd
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from leadops.config import Rules
+from leadops.db.bulk import bulk_insert
 from leadops.db.models import Activity, Lead, LeadStageChange, ScoreHistory, utcnow
 from leadops.domain.normalize import DISPOSABLE_EMAIL_DOMAINS
-from leadops.domain.scoring import EngagementEvent, LeadFeatures, lifecycle_after_scoring, score_lead
+from leadops.domain.scoring import SCORER_OWNS
+from leadops.domain.scoring_frame import breakdowns, score_frame
 
 OPEN_STAGES = ("new", "mql", "sal", "sql", "nurture", "recycled")
 # Activities that count as engagement: marketing web events (kind web) and replies to SDR emails.
 REPLY_OUTCOMES = {"replied": "reply", "meeting_booked": "reply"}
+SCORE_BANDS = (0, 20, 40, 60, 80, 100)
+CHUNK = 50_000
 
 
 @dataclass
@@ -29,20 +38,13 @@ class ScoreSummary:
     changed: int = 0
     promoted_mql: int = 0
     disqualified: int = 0
+    nurtured: int = 0
     model_version: str = ""
     grades: dict[str, int] = field(default_factory=dict)
-
-
-def _events(session: Session, lead_ids: list[int]) -> dict[int, list[EngagementEvent]]:
-    out: dict[int, list[EngagementEvent]] = defaultdict(list)
-    for chunk in (lead_ids[i:i + 900] for i in range(0, len(lead_ids), 900)):
-        rows = session.execute(select(Activity.lead_id, Activity.kind, Activity.outcome, Activity.occurred_at)
-                               .where(Activity.lead_id.in_(chunk), Activity.kind.in_(("web", "email"))))
-        for lead_id, kind, outcome, at in rows:
-            name = outcome if kind == "web" else REPLY_OUTCOMES.get(outcome or "")
-            if name:
-                out[lead_id].append(EngagementEvent(name, at))
-    return out
+    stage_changes: dict[str, int] = field(default_factory=dict)  # "new->mql": n
+    # leads per score band ("0-20", ..., "100+") before this pass (unscored leads under "unscored") and after
+    distribution_before: dict[str, int] = field(default_factory=dict)
+    distribution_after: dict[str, int] = field(default_factory=dict)
 
 
 def changed_since_scored():
@@ -52,55 +54,142 @@ def changed_since_scored():
     return or_(Lead.scored_at.is_(None), Lead.enriched_at > Lead.scored_at, engaged)
 
 
-def score_open_leads(session: Session, rules: Rules, *, now: datetime | None = None, flow_run_id: str | None = None,
-                     lead_ids: list[int] | None = None, only_changed: bool = True) -> ScoreSummary:
-    """Score open leads as of ``now``; returns counts of changes and promotions.
+def _bands(scores: pd.Series) -> Counter:
+    labels = [f"{lo}-{hi}" for lo, hi in zip(SCORE_BANDS, SCORE_BANDS[1:])] + [f"{SCORE_BANDS[-1]}+"]
+    known = scores.dropna()
+    idx = np.clip(np.searchsorted(SCORE_BANDS, known.to_numpy(), side="right") - 1, 0, len(labels) - 1)
+    out = Counter({labels[i]: int(n) for i, n in zip(*np.unique(idx, return_counts=True))})
+    if scores.isna().any():
+        out["unscored"] = int(scores.isna().sum())
+    return out
 
-    The pipeline scores only leads that changed since their last score (``only_changed``);
-    a model change is applied to everyone by an explicit rescore (``only_changed=False``).
+
+_COLUMNS = (Lead.id, Lead.industry, Lead.employee_band, Lead.revenue_band, Lead.country, Lead.seniority, Lead.department,
+            Lead.source, Lead.job_title, Lead.email_domain, Lead.is_free_email, Lead.is_competitor, Lead.do_not_contact,
+            Lead.is_hand_raiser, Lead.lifecycle_stage, Lead.owner_sdr_id, Lead.arrived_at, Lead.score, Lead.fit_score,
+            Lead.engagement_score, Lead.score_version)
+
+
+def _frames(session: Session, ids: list[int]) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """Return (leads frame indexed by id, engagement events, last touch per lead) for ``ids``."""
+    leads = pd.DataFrame(session.execute(select(*_COLUMNS).where(Lead.id.in_(ids))).all(),
+                         columns=[c.key for c in _COLUMNS]).set_index("id")
+    leads["is_disposable_email"] = leads["email_domain"].isin(DISPOSABLE_EMAIL_DOMAINS)
+    acts = pd.DataFrame(session.execute(select(Activity.lead_id, Activity.kind, Activity.outcome, Activity.occurred_at)
+                                        .where(Activity.lead_id.in_(ids))).all(),
+                        columns=["lead_id", "kind", "outcome", "at"])
+    leads["bounced"] = leads.index.isin(acts.loc[(acts["kind"] == "email") & (acts["outcome"] == "bounced"), "lead_id"])
+    web = acts[acts["kind"] == "web"].assign(name=lambda a: a["outcome"])
+    replies = acts[acts["kind"] == "email"].assign(name=lambda a: a["outcome"].map(REPLY_OUTCOMES))
+    arrival = pd.DataFrame({"lead_id": leads.index, "name": leads["source"].to_numpy(), "at": leads["arrived_at"].to_numpy()})
+    events = pd.concat([arrival, web[["lead_id", "name", "at"]], replies[["lead_id", "name", "at"]].dropna()],
+                       ignore_index=True).rename(columns={"name": "kind"})
+    events["at"] = pd.to_datetime(events["at"], utc=True)
+    last_touch = pd.concat([pd.Series(pd.to_datetime(leads["arrived_at"], utc=True).to_numpy(), index=leads.index),
+                            pd.to_datetime(acts.groupby("lead_id")["at"].max(), utc=True)]).groupby(level=0).max()
+    return leads, events, last_touch
+
+
+def score_open_leads(session: Session, rules: Rules, *, now: datetime | None = None, flow_run_id: str | None = None,
+                     lead_ids: list[int] | None = None, only_changed: bool = True,
+                     where: ColumnElement[bool] | None = None) -> ScoreSummary:
+    """Score open leads as of ``now`` and move lifecycle stages; returns what changed (grain: leads).
+
+    The pipeline scores only leads that changed since their last score (``only_changed``); a
+    rescore (``only_changed=False``, optionally narrowed by ``lead_ids`` or a ``where``
+    condition) applies the current model to everyone it selects and reports the score
+    distribution before and after.
     """
     now = now or utcnow()
     sr = rules.scoring
-    q = select(Lead).where(Lead.lifecycle_stage.in_(OPEN_STAGES)).order_by(Lead.id)
+    q = select(Lead.id).where(Lead.lifecycle_stage.in_(OPEN_STAGES)).order_by(Lead.id)
     if lead_ids is not None:
         q = q.where(Lead.id.in_(lead_ids))
     if only_changed:
         q = q.where(changed_since_scored())
-    leads = list(session.scalars(q))
-    events = _events(session, [lead.id for lead in leads])
+    if where is not None:
+        q = q.where(where)
+    ids = list(session.scalars(q))
     summary = ScoreSummary(model_version=sr.version)
-    history, stage_rows = [], []
-    grades: dict[str, int] = defaultdict(int)
-    for lead in leads:
-        feats = LeadFeatures(
-            industry=lead.industry, employee_band=lead.employee_band, revenue_band=lead.revenue_band,
-            country=lead.country, seniority=lead.seniority, department=lead.department, source=lead.source,
-            job_title=lead.job_title, email_domain=lead.email_domain, is_free_email=lead.is_free_email,
-            is_disposable_email=lead.email_domain in DISPOSABLE_EMAIL_DOMAINS, is_competitor=lead.is_competitor,
-        )
-        res = score_lead(feats, [EngagementEvent(lead.source, lead.arrived_at), *events.get(lead.id, [])], sr, now)
-        summary.scored += 1
-        grades[res.grade] += 1
-        if (lead.score, lead.fit_score, lead.engagement_score, lead.score_version) != (res.total, res.fit, res.engagement, sr.version):
-            summary.changed += 1
-            lead.fit_score, lead.engagement_score, lead.score = res.fit, res.engagement, res.total
-            lead.grade, lead.score_version, lead.scored_at = res.grade, sr.version, now
-            history.append(dict(lead_id=lead.id, model_version=sr.version, fit_score=res.fit,
-                                engagement_score=res.engagement, score=res.total, grade=res.grade,
-                                breakdown=list(res.breakdown), scored_at=now, flow_run_id=flow_run_id))
-        change = lifecycle_after_scoring(lead.lifecycle_stage, res, is_hand_raiser=lead.is_hand_raiser,
-                                         is_competitor=lead.is_competitor, threshold=sr.mql_threshold)
-        if change:
-            stage_rows.append(dict(lead_id=lead.id, from_stage=lead.lifecycle_stage, to_stage=change.to_stage,
-                                   cause=change.cause, changed_at=now))
-            lead.lifecycle_stage, lead.stage_changed_at = change.to_stage, now
-            lead.disqualified_reason = change.disqualified_reason
-            summary.promoted_mql += change.to_stage == "mql"
-            summary.disqualified += change.to_stage == "disqualified"
-    session.flush()
-    if history:
-        session.execute(insert(ScoreHistory), history)
-    if stage_rows:
-        session.execute(insert(LeadStageChange), stage_rows)
-    summary.grades = dict(sorted(grades.items()))
+    grades: Counter = Counter()
+    before: Counter = Counter()
+    after: Counter = Counter()
+    stage_changes: Counter = Counter()
+    for i in range(0, len(ids), CHUNK):
+        leads, events, last_touch = _frames(session, ids[i:i + CHUNK])
+        scored = score_frame(leads, events, sr, now)
+        before.update(_bands(leads["score"].astype("float64")))
+        after.update(_bands(scored["total"]))
+        grades.update(scored["grade"].value_counts().to_dict())
+        summary.scored += len(scored)
+        _write_scores(session, leads, scored, sr, now, flow_run_id, summary)
+        _move_stages(session, leads, scored, last_touch, sr, now, summary, stage_changes)
+    # bulk statements bypass the identity map: objects loaded earlier in this session must reload
+    session.expire_all()
+    summary.grades = dict(sorted((str(k), int(v)) for k, v in grades.items()))
+    summary.stage_changes = dict(sorted(stage_changes.items()))
+    summary.distribution_before, summary.distribution_after = dict(sorted(before.items())), dict(sorted(after.items()))
     return summary
+
+
+def _write_scores(session: Session, leads: pd.DataFrame, scored: pd.DataFrame, sr: Any, now: datetime,
+                  flow_run_id: str | None, summary: ScoreSummary) -> None:
+    """Store new scores and one history row (with the breakdown) per lead whose score or model changed."""
+    old = leads[["score", "fit_score", "engagement_score", "score_version"]]
+    same = ((old["score"] == scored["total"]) & (old["fit_score"] == scored["fit"])
+            & (old["engagement_score"] == scored["engagement"]) & (old["score_version"] == sr.version))
+    changed = scored[~same.fillna(False).to_numpy()]
+    summary.changed += len(changed)
+    if changed.empty:
+        return
+    parts = breakdowns(changed, leads.loc[changed.index], sr)
+    ids = changed.index.to_numpy()
+    fit, eng, total, grade = (changed[c].to_numpy() for c in ("fit", "engagement", "total", "grade"))
+    session.execute(update(Lead), [
+        {"id": int(ids[k]), "fit_score": float(fit[k]), "engagement_score": float(eng[k]), "score": float(total[k]),
+         "grade": str(grade[k]), "score_version": sr.version, "scored_at": now} for k in range(len(ids))])
+    bulk_insert(session.connection(), ScoreHistory.__table__, [
+        dict(lead_id=int(ids[k]), model_version=sr.version, fit_score=float(fit[k]), engagement_score=float(eng[k]),
+             score=float(total[k]), grade=str(grade[k]), breakdown=parts[int(ids[k])], scored_at=now,
+             flow_run_id=flow_run_id) for k in range(len(ids))])
+
+
+def _move_stages(session: Session, leads: pd.DataFrame, scored: pd.DataFrame, last_touch: pd.Series, sr: Any,
+                 now: datetime, summary: ScoreSummary, stage_changes: Counter) -> None:
+    """Apply the lifecycle rules to the whole chunk at once and record every transition with its cause."""
+    stage = leads["lifecycle_stage"]
+    total = scored["total"]
+    owns = stage.isin(SCORER_OWNS)
+    competitor = leads["is_competitor"].fillna(False).astype(bool)
+    hand = leads["is_hand_raiser"].fillna(False).astype(bool)
+    to_disq = owns & competitor
+    to_mql = owns & ~competitor & (hand | (total >= sr.mql_threshold)) & (stage != "mql")
+    stale = last_touch.reindex(leads.index) < pd.Timestamp(now - timedelta(days=sr.nurture_after_days))
+    to_nurture = (stage.isin(("new", "recycled", "mql")) & leads["owner_sdr_id"].isna() & ~competitor & ~hand
+                  & (total < sr.mql_threshold) & stale.fillna(False))
+    causes = pd.Series(None, index=leads.index, dtype="object")
+    causes[to_nurture] = [f"score {t:g} under the MQL threshold {sr.mql_threshold:g} and no touch for "
+                          f"{sr.nurture_after_days:g} days" for t in total[to_nurture]]
+    causes[to_mql & ~hand] = [f"score {t:g} crossed the MQL threshold {sr.mql_threshold:g}" for t in total[to_mql & ~hand]]
+    causes[to_mql & hand] = "hand-raiser fast-track (demo or contact-sales request)"
+    causes[to_disq] = "competitor domain"
+    target = pd.Series(None, index=leads.index, dtype="object")
+    target[to_nurture] = "nurture"
+    target[to_mql] = "mql"
+    target[to_disq] = "disqualified"
+    moving = target.notna() & (target != stage)
+    if not moving.any():
+        return
+    ids = leads.index[moving].to_numpy()
+    frm, to, why = stage[moving].to_numpy(), target[moving].to_numpy(), causes[moving].to_numpy()
+    session.execute(update(Lead), [
+        {"id": int(ids[k]), "lifecycle_stage": str(to[k]), "stage_changed_at": now,
+         "disqualified_reason": "competitor" if to[k] == "disqualified" else None} for k in range(len(ids))])
+    bulk_insert(session.connection(), LeadStageChange.__table__, [
+        dict(lead_id=int(ids[k]), from_stage=str(frm[k]), to_stage=str(to[k]), cause=str(why[k]), changed_at=now)
+        for k in range(len(ids))])
+    for f, t in zip(frm, to):
+        stage_changes[f"{f}->{t}"] += 1
+    summary.promoted_mql += int((to == "mql").sum())
+    summary.disqualified += int((to == "disqualified").sum())
+    summary.nurtured += int((to == "nurture").sum())

@@ -1,0 +1,137 @@
+"""Vectorized lead scoring: the rules of :mod:`leadops.domain.scoring` applied to whole columns.
+
+Scoring is a set operation here: each fit rule is one ``map`` over a column, engagement is one
+decay over the events column and one group-by, negatives are boolean columns. The per-lead
+breakdown (every rule that fired, with its points) is assembled only for the leads whose score
+changed, from the same component columns. :func:`leadops.domain.scoring.score_lead` is the
+one-lead reference; a property test checks both agree.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from leadops.config import ScoringRules
+from leadops.domain.scoring import JOB_SEEKER_WORDS
+
+#: Columns :func:`score_frame` reads from the leads frame (index: lead id).
+LEAD_COLUMNS = ("industry", "employee_band", "revenue_band", "country", "seniority", "department", "source",
+                "job_title", "email_domain", "is_free_email", "is_disposable_email", "is_competitor",
+                "do_not_contact", "bounced")
+NEGATIVES = ("competitor", "free_email", "disposable_email", "student", "job_seeker", "do_not_contact", "bounced")
+_JOB_SEEKER = re.compile("|".join(re.escape(w) for w in JOB_SEEKER_WORDS))
+
+
+def _grades(values: np.ndarray, thresholds: dict[str, float], worst: str) -> np.ndarray:
+    ordered = sorted(thresholds.items(), key=lambda kv: -kv[1])
+    return np.select([values >= floor for _, floor in ordered], [label for label, _ in ordered], default=worst)
+
+
+def score_frame(leads: pd.DataFrame, events: pd.DataFrame, rules: ScoringRules, now: datetime) -> pd.DataFrame:
+    """Return one row per lead (same index as ``leads``): fit, engagement, negative, total, grades,
+    and the component columns the breakdown is built from (``fit:<field>``, ``eng:<kind>`` points,
+    ``n:<kind>`` counts, ``neg:<signal>``, ``cap:fit``, ``cap:engagement``).
+
+    ``events`` has columns ``lead_id``, ``kind`` and ``at`` (timezone-aware UTC); events of
+    kinds without points are ignored.
+    """
+    out = pd.DataFrame(index=leads.index)
+    # fit: one map per rule
+    fit = np.zeros(len(leads))
+    for rule in rules.fit:
+        col = leads[rule.field]
+        pts = col.map(rule.points).astype("float64").fillna(rule.default).to_numpy()
+        out[f"fit:{rule.field}"] = pts
+        fit += pts
+    capped = np.minimum(fit, rules.fit_cap)
+    out["cap:fit"] = capped - fit
+    out["fit"] = capped
+
+    # engagement: decay every event at once, then sum per lead and kind
+    eng_rules = rules.engagement
+    eng = np.zeros(len(leads))
+    if len(events):
+        base = events["kind"].map(eng_rules.points).astype("float64")
+        keep = base.notna() & (base != 0) & events["lead_id"].isin(leads.index)
+        ev = events.loc[keep, ["lead_id", "kind"]].copy()
+        age = (pd.Timestamp(now) - pd.to_datetime(events.loc[keep, "at"], utc=True)).dt.total_seconds().to_numpy() / 86400
+        ev["points"] = base[keep].to_numpy() * 0.5 ** (np.maximum(age, 0.0) / eng_rules.half_life_days)
+        grouped = ev.groupby(["lead_id", "kind"])["points"].agg(["sum", "count"])
+        sums = grouped["sum"].unstack(fill_value=0.0).reindex(leads.index, fill_value=0.0)
+        counts = grouped["count"].unstack(fill_value=0).reindex(leads.index, fill_value=0)
+        for kind in sorted(sums.columns):
+            out[f"eng:{kind}"] = sums[kind].to_numpy()
+            out[f"n:{kind}"] = counts[kind].to_numpy()
+        eng = sums.sum(axis=1).to_numpy()
+    capped_eng = np.minimum(eng, eng_rules.cap)
+    out["cap:engagement"] = capped_eng - eng
+    out["engagement"] = capped_eng
+
+    # negative signals: boolean columns times their points
+    title = leads["job_title"].fillna("").str.casefold()
+    fired = {
+        "competitor": leads["is_competitor"].fillna(False).astype(bool)
+                      | leads["email_domain"].isin(rules.competitor_domains),
+        "free_email": leads["is_free_email"].fillna(False).astype(bool),
+        "disposable_email": leads["is_disposable_email"].fillna(False).astype(bool),
+        "student": leads["seniority"].isin(("student", "intern")),
+        "job_seeker": title.str.contains(_JOB_SEEKER, regex=True),
+        "do_not_contact": leads["do_not_contact"].fillna(False).astype(bool),
+        "bounced": leads["bounced"].fillna(False).astype(bool),
+    }
+    neg = np.zeros(len(leads))
+    for name in NEGATIVES:
+        pts = rules.negative.get(name) or 0.0
+        col = np.where(fired[name].to_numpy(), pts, 0.0)
+        out[f"neg:{name}"] = col
+        neg += col
+    out["negative"] = neg
+    out["total"] = np.maximum(out["fit"] + out["engagement"] + neg, 0.0)
+    # grades from the unrounded values, as the one-lead scorer does
+    out["fit_grade"] = _grades(out["fit"].to_numpy(), dict(rules.grades.fit), "D")
+    out["engagement_grade"] = _grades(out["engagement"].to_numpy(), dict(rules.grades.engagement), "4")
+    for c in ("fit", "engagement", "negative", "total"):
+        out[c] = out[c].round(2)
+    out["grade"] = out["fit_grade"] + out["engagement_grade"]
+    return out
+
+
+def breakdowns(scored: pd.DataFrame, leads: pd.DataFrame, rules: ScoringRules) -> dict[int, list[dict]]:
+    """Return lead id -> every rule that fired with its points, for the leads in ``scored``.
+
+    Same entries and order as :func:`leadops.domain.scoring.score_lead`'s breakdown.
+    """
+    fit_cols = [(r.field, f"fit:{r.field}") for r in rules.fit]
+    kinds = sorted(c[4:] for c in scored.columns if c.startswith("eng:"))
+    out: dict[int, list[dict]] = {}
+    values = {c: scored[c].to_numpy() for c in scored.columns if ":" in c}
+    fields = {f: leads[f].to_numpy() for f, _ in fit_cols}
+    for i, lead_id in enumerate(scored.index):
+        parts = []
+        for f, col in fit_cols:
+            pts = values[col][i]
+            if pts:
+                parts.append({"group": "fit", "rule": f"{f}={_label(fields[f][i])}", "points": round(float(pts), 2)})
+        if values["cap:fit"][i]:
+            parts.append({"group": "fit", "rule": f"cap {rules.fit_cap:g}", "points": round(float(values["cap:fit"][i]), 2)})
+        for kind in kinds:
+            n = int(values[f"n:{kind}"][i])
+            if n:
+                parts.append({"group": "engagement", "rule": f"{kind} x{n}",
+                              "points": round(float(values[f"eng:{kind}"][i]), 2)})
+        if values["cap:engagement"][i]:
+            parts.append({"group": "engagement", "rule": f"cap {rules.engagement.cap:g}",
+                          "points": round(float(values["cap:engagement"][i]), 2)})
+        for name in NEGATIVES:
+            pts = values[f"neg:{name}"][i]
+            if pts:
+                parts.append({"group": "negative", "rule": name, "points": float(pts)})
+        out[int(lead_id)] = parts
+    return out
+
+
+def _label(value: object) -> str:
+    return "None" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
