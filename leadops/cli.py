@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from zoneinfo import ZoneInfo
 
 # Offline by design: set before Prefect or GX are imported (commands import them lazily).
 for _k, _v in {
@@ -176,6 +177,54 @@ def enrich(
             lines.append(f"  {name}: {p['lookups']} lookups ({p['requests']} requests), {p['hits']} hits, "
                          f"{p['misses']} misses, {p['errors']} errors, {p['cache_hits']} cache hits{lat}, "
                          f"circuit {p['circuit'] or 'n/a'}")
+        _emit(out, as_json, "\n".join(lines))
+    _guard(go)
+
+
+# --------------------------------------------------------------------------- score
+
+score_app = typer.Typer(help="Score leads now, or train the conversion model (`leadops score train`).")
+app.add_typer(score_app, name="score")
+
+
+@score_app.callback(invoke_without_command=True)
+def score_now(
+    ctx: typer.Context,
+    all_leads: bool = typer.Option(False, "--all", help="Rescore every open lead (else only those that changed)."),
+    stage: list[str] = typer.Option([], help="With --all: only leads in this lifecycle stage (repeatable)."),
+    source: list[str] = typer.Option([], help="With --all: only leads from this source (repeatable)."),
+    since: Optional[str] = typer.Option(None, help="With --all: only leads arrived since this date (ISO 8601)."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Score open leads now (no Prefect run): stage changes, grades, score distribution before and after."""
+    if ctx.invoked_subcommand is not None:
+        return
+
+    def go():
+        from dataclasses import asdict
+
+        from leadops.config import get_settings, load_rules
+        from leadops.db.migrate import upgrade
+        from leadops.db.session import session_scope
+        from leadops.services.score import rescore_filter, score_open_leads
+
+        if (stage or source or since) and not all_leads:
+            raise ValueError("--stage, --source and --since select leads for a rescore: add --all")
+        at = datetime.fromisoformat(since) if since else None
+        if at is not None and at.tzinfo is None:
+            at = at.replace(tzinfo=ZoneInfo(get_settings().company_time_zone))
+        s = get_settings()
+        upgrade(s.database_url)
+        rules = load_rules(s.config_dir)
+        with session_scope(s.database_url) as session:
+            out = asdict(score_open_leads(session, rules, only_changed=not all_leads,
+                                          where=rescore_filter(stage, source, at) if all_leads else None))
+        lines = [f"model {out['model_version']}: {out['scored']} leads scored, {out['changed']} changed, "
+                 f"{out['promoted_mql']} new MQLs, {out['nurtured']} to nurture, {out['disqualified']} disqualified"]
+        lines += [f"  {k:<22} {v}" for k, v in out["stage_changes"].items()]
+        lines.append("  score band   before  after")
+        for band in sorted(set(out["distribution_before"]) | set(out["distribution_after"])):
+            lines.append(f"  {band:<10} {out['distribution_before'].get(band, 0):>8} {out['distribution_after'].get(band, 0):>6}")
         _emit(out, as_json, "\n".join(lines))
     _guard(go)
 

@@ -113,6 +113,19 @@ def score_leads(overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
+def rescore_leads(overrides: dict[str, Any], stages: list[str] | None = None, sources: list[str] | None = None,
+                  arrived_since: str | None = None) -> dict[str, Any]:
+    """Apply the current scoring model to every selected open lead; returns what changed and the distributions."""
+    from datetime import datetime
+
+    s = settings(overrides)
+    since = datetime.fromisoformat(arrived_since) if arrived_since else None
+    with unit_of_work(s) as session:
+        return asdict(score.score_open_leads(session, rules(s), flow_run_id=current_flow_run_id(), only_changed=False,
+                                             where=score.rescore_filter(stages, sources, since)))
+
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
 def route_leads(overrides: dict[str, Any]) -> dict[str, Any]:
     """Route unowned MQLs to SDRs; returns counts and the assignments made."""
     s = settings(overrides)

@@ -47,6 +47,19 @@ class ScoreSummary:
     distribution_after: dict[str, int] = field(default_factory=dict)
 
 
+def rescore_filter(stages: list[str] | None = None, sources: list[str] | None = None,
+                   arrived_since: datetime | None = None) -> ColumnElement[bool] | None:
+    """Return the SQL condition selecting leads for a rescore (None: every open lead)."""
+    conds = []
+    if stages:
+        conds.append(Lead.lifecycle_stage.in_(stages))
+    if sources:
+        conds.append(Lead.source.in_(sources))
+    if arrived_since is not None:
+        conds.append(Lead.arrived_at >= arrived_since)
+    return and_(*conds) if conds else None
+
+
 def changed_since_scored():
     """SQL condition: never scored, enriched since, or new engagement since the last score."""
     engaged = exists().where(Activity.lead_id == Lead.id, Activity.kind.in_(("web", "email")),

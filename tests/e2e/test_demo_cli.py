@@ -113,3 +113,19 @@ def test_enrich_command_reports_per_provider_numbers(tmp_path):
     assert (p["lookups"], p["hits"], p["misses"], p["errors"], p["cache_hits"]) == (2, 1, 1, 0, 0)
     assert p["p50_ms"] > 0 and p["p95_ms"] >= p["p50_ms"] and p["circuit"] == "closed"
     assert "cli-key" not in proc.stdout + proc.stderr
+
+
+def test_score_command_rescores_and_prints_the_distribution(tmp_path):
+    env = env_for(tmp_path)
+    leads = tmp_path / "leads.csv"
+    leads.write_text("Email,Last Name,Job Title,Source\nana@acme.fr,Lopez,CTO,demo_request\nbob@acme.fr,Martin,,import\n",
+                     encoding="utf-8")
+    subprocess.run([LEADOPS, "ingest", str(leads)], env=env, check=True, capture_output=True, timeout=120)
+    first = json.loads(subprocess.run([LEADOPS, "score", "--json"], env=env, capture_output=True, text=True,
+                                      timeout=120, check=True).stdout)
+    assert first["scored"] == 2 and first["promoted_mql"] == 1 and first["distribution_before"] == {"unscored": 2}
+    again = json.loads(subprocess.run([LEADOPS, "score", "--all", "--source", "import", "--json"], env=env,
+                                      capture_output=True, text=True, timeout=120, check=True).stdout)
+    assert again["scored"] == 1 and again["changed"] == 0
+    bad = subprocess.run([LEADOPS, "score", "--stage", "new"], env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "add --all" in bad.stderr

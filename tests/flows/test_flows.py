@@ -136,3 +136,20 @@ def test_pipeline_reads_configured_api_sources_incrementally(leadops_env, sessio
         assert out["api_watermarks"]["crm"].startswith("2026-11-20T10:00:00")
         again = lead_pipeline()
         assert again["rows_read"] == 0 and crm.log[-1]["params"]["updated_since"].startswith("2026-11-20T10:00:00")
+
+
+def test_rescore_flow_reports_distribution_and_is_idempotent(leadops_env, session, roster):
+    from flows.lead_pipeline import lead_pipeline
+    from flows.rescore import rescore
+
+    leadops_env.inbox_dir.mkdir(parents=True)
+    (leadops_env.inbox_dir / "webform-1.csv").write_text(CSV, encoding="utf-8")
+    lead_pipeline()
+    out = rescore()
+    assert out["scored"] >= 2 and out["changed"] == 0 and out["stage_changes"] == {}
+    assert out["distribution_before"] == out["distribution_after"]
+    table = read_artifact("rescore-distribution", out["flow_run_id"])
+    assert table is not None and "before" in table.data
+    assert read_artifact("rescore-summary", out["flow_run_id"]) is not None
+    only_mql = rescore(stages=["new"])
+    assert only_mql["scored"] == 0  # the pipeline made both MQLs

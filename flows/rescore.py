@@ -1,0 +1,37 @@
+"""rescore: apply the current scoring model (config/scoring.yaml) to all open leads or a filtered set,
+on demand; idempotent (a lead whose score did not change gets no history row); reports what changed."""
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from tasks.common import current_flow_run_id
+from tasks.pipeline import rescore_leads, route_leads
+
+
+@flow(name="rescore")
+def rescore(stages: list[str] | None = None, sources: list[str] | None = None, arrived_since: str | None = None,
+            route: bool = True, config_dir: str | None = None, var_dir: str | None = None) -> dict[str, Any]:
+    """Rescore open leads (filtered by lifecycle stage, source, arrival date) and route the new MQLs.
+
+    Returns the scoring summary: leads scored and changed, stage changes, grades, and the score
+    distribution before and after.
+    """
+    overrides = {"config_dir": config_dir, "var_dir": var_dir}
+    out = rescore_leads(overrides, stages, sources, arrived_since)
+    routed = route_leads(overrides) if route else {"assigned": 0}
+    bands = sorted(set(out["distribution_before"]) | set(out["distribution_after"]),
+                   key=lambda b: (b == "unscored", float(b.split("-")[0].rstrip("+")) if b != "unscored" else 0))
+    create_table_artifact(
+        key="rescore-distribution", description=f"Leads per score band before and after model {out['model_version']}.",
+        table=[{"band": b, "before": out["distribution_before"].get(b, 0), "after": out["distribution_after"].get(b, 0)}
+               for b in bands] or [{"band": "(no lead)"}])
+    create_markdown_artifact(
+        key="rescore-summary", description="What the rescore changed.",
+        markdown=(f"# Rescore with model `{out['model_version']}`\n\n"
+                  f"- leads scored: {out['scored']}; score changed: {out['changed']}\n"
+                  f"- stage changes: " + (", ".join(f"{k}: {v}" for k, v in out["stage_changes"].items()) or "none")
+                  + f"\n- routed after the rescore: {routed['assigned']}\n"))
+    return {"flow_run_id": current_flow_run_id(), **out, "routed": routed["assigned"]}

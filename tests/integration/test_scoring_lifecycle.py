@@ -1,0 +1,85 @@
+"""Scoring as a set operation on a real database: lifecycle moves with causes, nurture, rescore
+idempotency and the before/after distribution."""
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import func, select, update
+
+from leadops.db.models import Activity, Lead, LeadStageChange, ScoreHistory
+from leadops.services.ingest import ingest_file
+from leadops.services.score import rescore_filter, score_open_leads
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+CSV = ("Email,First Name,Last Name,Company,Job Title,Country,Source,Consent\n"
+       "ana@acme.fr,Ana,Lopez,Acme,CTO,France,demo_request,yes\n"         # hand-raiser
+       "bob@acme.fr,Bob,Martin,Acme,Comptable,France,import,yes\n"         # low score
+       "cid@rivalleads.com,Cid,Tanaka,Rival,CEO,France,web_form,yes\n"    # competitor
+       "dan@acme.fr,Dan,Okafor,Acme,Stagiaire,France,import,non\n")       # opted out
+
+
+def load(session, settings, rules):
+    settings.inbox_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.inbox_dir / "leads-1.csv"
+    path.write_text(CSV, encoding="utf-8")
+    ingest_file(session, path, rules, settings)
+    session.execute(update(Lead).values(arrived_at=NOW - timedelta(days=2)))
+    session.commit()
+
+
+def leads(session) -> dict[str, Lead]:
+    return {lead.email.split("@")[0]: lead for lead in session.scalars(select(Lead))}
+
+
+def test_stages_move_with_their_causes_and_rescoring_is_idempotent(session, settings, rules):
+    load(session, settings, rules)
+    out = score_open_leads(session, rules, now=NOW)
+    session.commit()
+    got = leads(session)
+    assert (got["ana"].lifecycle_stage, got["bob"].lifecycle_stage, got["cid"].lifecycle_stage) == ("mql", "new", "disqualified")
+    assert got["dan"].do_not_contact is True
+    history = session.scalar(select(ScoreHistory).where(ScoreHistory.lead_id == got["dan"].id))
+    assert {"group": "negative", "rule": "do_not_contact", "points": -100.0} in history.breakdown
+    causes = dict(session.execute(select(LeadStageChange.lead_id, LeadStageChange.cause)
+                                  .where(LeadStageChange.from_stage.is_not(None))).all())
+    assert causes[got["ana"].id] == "hand-raiser fast-track (demo or contact-sales request)"
+    assert causes[got["cid"].id] == "competitor domain" and got["cid"].disqualified_reason == "competitor"
+    assert out.stage_changes == {"new->disqualified": 1, "new->mql": 1} and out.distribution_before == {"unscored": 4}
+    assert sum(out.distribution_after.values()) == 4  # cid (disqualified) was scored in this pass too
+
+    rows = session.scalar(select(func.count()).select_from(ScoreHistory))
+    again = score_open_leads(session, rules, now=NOW, only_changed=False)
+    session.commit()
+    assert again.changed == 0 and again.stage_changes == {}
+    assert session.scalar(select(func.count()).select_from(ScoreHistory)) == rows  # no new history: idempotent
+    assert again.distribution_before == again.distribution_after
+
+
+def test_untouched_lead_under_the_threshold_goes_to_nurture_and_comes_back_on_engagement(session, settings, rules):
+    load(session, settings, rules)
+    score_open_leads(session, rules, now=NOW)
+    session.commit()
+    later = NOW + timedelta(days=rules.scoring.nurture_after_days + 1)
+    out = score_open_leads(session, rules, now=later, only_changed=False)
+    session.commit()
+    got = leads(session)
+    assert got["bob"].lifecycle_stage == "nurture" and out.nurtured >= 1
+    assert got["ana"].lifecycle_stage == "mql"  # a hand-raiser is never nurtured
+    cause = session.scalar(select(LeadStageChange.cause).where(LeadStageChange.lead_id == got["bob"].id,
+                                                               LeadStageChange.to_stage == "nurture"))
+    assert cause.startswith("score ") and "no touch for 30 days" in cause
+    # a burst of engagement brings bob back to MQL
+    session.add_all(Activity(lead_id=got["bob"].id, kind="web", outcome=kind, occurred_at=later - timedelta(hours=1))
+                    for kind in ("pricing_page", "webinar_attended", "pricing_page", "white_paper", "webinar_attended"))
+    session.commit()
+    out = score_open_leads(session, rules, now=later)
+    session.commit()
+    assert leads(session)["bob"].lifecycle_stage == "mql" and out.stage_changes == {"nurture->mql": 1}
+
+
+def test_rescore_filter_selects_by_stage_and_source(session, settings, rules):
+    load(session, settings, rules)
+    score_open_leads(session, rules, now=NOW)
+    session.commit()
+    out = score_open_leads(session, rules, now=NOW, only_changed=False, where=rescore_filter(stages=["mql"]))
+    assert out.scored == 1
+    out = score_open_leads(session, rules, now=NOW, only_changed=False, where=rescore_filter(sources=["import"]))
+    assert out.scored == 2  # bob and dan (cid is disqualified: not open)
