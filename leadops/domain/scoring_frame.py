@@ -54,18 +54,24 @@ def score_frame(leads: pd.DataFrame, events: pd.DataFrame, rules: ScoringRules, 
     eng_rules = rules.engagement
     eng = np.zeros(len(leads))
     if len(events):
-        base = events["kind"].map(eng_rules.points).astype("float64")
-        keep = base.notna() & (base != 0) & events["lead_id"].isin(leads.index)
-        ev = events.loc[keep, ["lead_id", "kind"]].copy()
-        age = (pd.Timestamp(now) - pd.to_datetime(events.loc[keep, "at"], utc=True)).dt.total_seconds().to_numpy() / 86400
-        ev["points"] = base[keep].to_numpy() * 0.5 ** (np.maximum(age, 0.0) / eng_rules.half_life_days)
-        grouped = ev.groupby(["lead_id", "kind"])["points"].agg(["sum", "count"])
-        sums = grouped["sum"].unstack(fill_value=0.0).reindex(leads.index, fill_value=0.0)
-        counts = grouped["count"].unstack(fill_value=0).reindex(leads.index, fill_value=0)
-        for kind in sorted(sums.columns):
-            out[f"eng:{kind}"] = sums[kind].to_numpy()
-            out[f"n:{kind}"] = counts[kind].to_numpy()
-        eng = sums.sum(axis=1).to_numpy()
+        base = events["kind"].map(eng_rules.points).to_numpy(dtype="float64", na_value=np.nan)
+        pos = leads.index.get_indexer(events["lead_id"])
+        keep = ~np.isnan(base) & (base != 0) & (pos >= 0)
+        at = events["at"]
+        if not isinstance(at.dtype, pd.DatetimeTZDtype):
+            at = pd.to_datetime(at, utc=True)
+        age = (pd.Timestamp(now) - at[keep]).dt.total_seconds().to_numpy() / 86400
+        points = base[keep] * 0.5 ** (np.maximum(age, 0.0) / eng_rules.half_life_days)
+        codes, kinds = pd.factorize(events["kind"].to_numpy()[keep], sort=True)
+        # one bincount over (lead, kind) cells instead of a group-by: sums and counts per lead and kind
+        cell = pos[keep] * len(kinds) + codes
+        size = len(leads) * len(kinds)
+        sums = np.bincount(cell, weights=points, minlength=size).reshape(len(leads), len(kinds))
+        counts = np.bincount(cell, minlength=size).reshape(len(leads), len(kinds))
+        for j, kind in enumerate(kinds):
+            out[f"eng:{kind}"] = sums[:, j]
+            out[f"n:{kind}"] = counts[:, j]
+        eng = sums.sum(axis=1)
     capped_eng = np.minimum(eng, eng_rules.cap)
     out["cap:engagement"] = capped_eng - eng
     out["engagement"] = capped_eng
