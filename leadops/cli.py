@@ -229,6 +229,52 @@ def score_now(
     _guard(go)
 
 
+@score_app.command("train")
+def score_train(
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Train from this CSV export instead of the project's history."),
+    label: Optional[str] = typer.Option(None, help="With --csv: the column holding the outcome (yes/no, 1/0, won/lost...)."),
+    exclude: str = typer.Option("", help="With --csv: comma-separated columns to leave out (ids, free text, leaks)."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Fit the conversion model (logistic regression); reports AUC on a time-ordered holdout, calibration, top factors."""
+    def go():
+        from leadops.config import get_settings
+        from leadops.domain.conversion import train
+        from leadops.services.model import history_frame, read_training_csv, report, save_model
+
+        s = get_settings()
+        if csv is not None:
+            if not label:
+                raise ValueError("--csv needs --label COLUMN")
+            x, y = read_training_csv(csv, label, [c.strip() for c in exclude.split(",") if c.strip()])
+            result = train(x, y)  # rows in file order: an export sorted by date gives a time-ordered holdout
+            out = report(result)
+            out["source"] = str(csv)
+        else:
+            from leadops.db.migrate import upgrade
+            from leadops.db.session import session_scope
+
+            upgrade(s.database_url)
+            with session_scope(s.database_url) as session:
+                x, y, arrived = history_frame(session)
+            result = train(x, y, order=arrived)
+            latest = arrived.sort_values().index[-result.n_test:] if result.n_test else arrived.index[:0]
+            out = report(result, x.loc[latest].head(5))
+            out["source"] = "history (reached SQL or beyond, leads older than 14 days)"
+            out["model_path"] = str(save_model(result, s.var_dir / "models", {"source": out["source"]}))
+        lines = [f"AUC {out['auc'] if out['auc'] is not None else 'n/a'} on {out['n_test']} held-out rows "
+                 f"(trained on {out['n_train']}; positives {out['positives_train']} / {out['positives_test']})"]
+        if out.get("note"):
+            lines.append(f"  note: {out['note']}")
+        lines += [f"  {f['weight']:+.3f}  {f['feature']}" for f in out["top_features"][:10]]
+        lines += [f"  band {c['band']:<9} leads {c['leads']:>5}  predicted {c['predicted']:.2f}  observed {c['observed']:.2f}"
+                  for c in out["calibration"]]
+        if out.get("model_path"):
+            lines.append(f"  saved to {out['model_path']}")
+        _emit(out, as_json, "\n".join(lines))
+    _guard(go)
+
+
 # --------------------------------------------------------------------------- quarantine
 
 quarantine_app = typer.Typer(no_args_is_help=True, help="Rows intake held back, and re-admitting them.")

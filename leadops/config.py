@@ -203,6 +203,14 @@ class Engagement(Strict):
     points: dict[str, float]
 
 
+class ModelBlend(Strict):
+    """Blending the learned conversion model into the score (off unless enabled: never silent)."""
+
+    enabled: bool = False
+    path: str = "var/models/conversion.joblib"  # written by `leadops score train`
+    weight: float = Field(0.3, ge=0, le=1)  # total = (1 - weight) * rules score + weight * 100 * p(convert)
+
+
 class ScoringRules(Strict):
     mql_threshold: float = Field(60, ge=0)
     hand_raiser_sources: list[str] = ["demo_request", "contact_sales"]
@@ -215,6 +223,7 @@ class ScoringRules(Strict):
     nurture_after_days: float = Field(30, gt=0)
     competitor_domains: list[str] = []
     grades: Grades = Grades()
+    model: ModelBlend = ModelBlend()
     version: str = ""  # filled from the file's content hash on load
 
 

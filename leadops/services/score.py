@@ -6,9 +6,12 @@ model version changed, so a rescore is idempotent.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -115,6 +118,9 @@ def score_open_leads(session: Session, rules: Rules, *, now: datetime | None = N
     """
     now = now or utcnow()
     sr = rules.scoring
+    blend = load_blend(sr)
+    if blend is not None:  # the model is part of the version: a retrained model is a new version
+        sr = sr.model_copy(update={"version": f"{sr.version}+model-{blend[1]}"})
     q = select(Lead.id).where(Lead.lifecycle_stage.in_(OPEN_STAGES)).order_by(Lead.id)
     if lead_ids is not None:
         q = q.where(Lead.id.in_(lead_ids))
@@ -131,6 +137,8 @@ def score_open_leads(session: Session, rules: Rules, *, now: datetime | None = N
     for i in range(0, len(ids), CHUNK):
         leads, events, last_touch = _frames(session, ids[i:i + CHUNK])
         scored = score_frame(leads, events, sr, now)
+        if blend is not None:
+            _blend(leads, scored, blend[0], sr.model.weight)
         before.update(_bands(leads["score"].astype("float64")))
         after.update(_bands(scored["total"]))
         grades.update(scored["grade"].value_counts().to_dict())
@@ -145,6 +153,40 @@ def score_open_leads(session: Session, rules: Rules, *, now: datetime | None = N
     return summary
 
 
+def load_blend(sr: Any) -> tuple[Any, str] | None:
+    """Return (fitted model, its version) when scoring.yaml enables blending, else None.
+
+    Raises ValueError naming the file when blending is enabled but no trained model exists:
+    the score never silently falls back to rules only.
+    """
+    if not sr.model.enabled:
+        return None
+    import joblib
+
+    path = Path(sr.model.path)
+    if not path.exists():
+        raise ValueError(f"scoring.yaml enables the conversion model but {path} does not exist: run `leadops score train`")
+    meta = path.with_suffix(".json")
+    version = json.loads(meta.read_text(encoding="utf-8")).get("model_version") if meta.exists() else None
+    return joblib.load(path), version or hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def _blend(leads: pd.DataFrame, scored: pd.DataFrame, model: Any, weight: float) -> None:
+    """Mix the model's conversion probability into ``scored['total']`` (adds model_p and model_points)."""
+    from leadops.domain.conversion import predict
+    from leadops.services.model import FEATURES
+
+    x = leads[list(FEATURES)].astype(object)
+    for c in ("is_free_email", "is_hand_raiser"):
+        x[c] = x[c].map({True: "yes", False: "no"})
+    p = predict(model, x)
+    rules_total = scored["total"].to_numpy()
+    blended = np.round((1 - weight) * rules_total + weight * 100 * p, 2)
+    scored["model_p"] = p
+    scored["model_points"] = blended - rules_total
+    scored["total"] = blended
+
+
 def _write_scores(session: Session, leads: pd.DataFrame, scored: pd.DataFrame, sr: Any, now: datetime,
                   flow_run_id: str | None, summary: ScoreSummary) -> None:
     """Store new scores and one history row (with the breakdown) per lead whose score or model changed."""
@@ -156,6 +198,10 @@ def _write_scores(session: Session, leads: pd.DataFrame, scored: pd.DataFrame, s
     if changed.empty:
         return
     parts = breakdowns(changed, leads.loc[changed.index], sr)
+    if "model_p" in changed:
+        for lead_id, p, pts in zip(changed.index, changed["model_p"], changed["model_points"]):
+            parts[int(lead_id)].append({"group": "model", "rule": f"conversion p={p:.2f} x weight {sr.model.weight:g}",
+                                        "points": round(float(pts), 2)})
     ids = changed.index.to_numpy()
     fit, eng, total, grade = (changed[c].to_numpy() for c in ("fit", "engagement", "total", "grade"))
     session.execute(update(Lead), [

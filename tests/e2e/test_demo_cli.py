@@ -129,3 +129,37 @@ def test_score_command_rescores_and_prints_the_distribution(tmp_path):
     assert again["scored"] == 1 and again["changed"] == 0
     bad = subprocess.run([LEADOPS, "score", "--stage", "new"], env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "add --all" in bad.stderr
+
+
+def test_score_train_from_a_crm_export_and_from_history(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    lines = ["Lead ID;Secteur;Effectif;Pays;Converti"]
+    for i in range(400):
+        sector = rng.choice(["Logiciel", "Commerce", "Mines", "Select"])
+        converted = rng.random() < (0.7 if sector == "Logiciel" else 0.15)
+        lines.append(f"{i};{sector};{rng.integers(1, 900) if rng.random() > 0.1 else ''};"
+                     f"{rng.choice(['France', 'Belgique', ''])};{'Oui' if converted else 'Non'}")
+    export = tmp_path / "crm-export.csv"
+    export.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252"))
+    env = env_for(tmp_path)
+    proc = subprocess.run([LEADOPS, "score", "train", "--csv", str(export), "--label", "Converti", "--exclude", "Lead ID",
+                           "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert (out["n_train"], out["n_test"]) == (300, 100) and out["auc"] > 0.65
+    assert out["top_features"][0]["feature"] == "Secteur=Logiciel"
+    assert out["numeric_columns"] == ["Effectif"] and "Lead ID" not in out["categorical_columns"]
+
+    bad = subprocess.run([LEADOPS, "score", "train", "--csv", str(export), "--label", "Nope"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "no column 'Nope'" in bad.stderr and "crm-export.csv" in bad.stderr
+
+    subprocess.run([LEADOPS, "seed", "--anchor", "2026-11-23"], env=env, check=True, capture_output=True, timeout=300)
+    proc = subprocess.run([LEADOPS, "score", "train", "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    hist = json.loads(proc.stdout)
+    assert hist["n_train"] > 500 and hist["positives_train"] > 10 and hist["auc"] is not None
+    assert Path(hist["model_path"]).exists() and len(hist["examples"]) == 5
+    assert all(len(e["top_factors"]) >= 1 for e in hist["examples"])

@@ -83,3 +83,37 @@ def test_rescore_filter_selects_by_stage_and_source(session, settings, rules):
     assert out.scored == 1
     out = score_open_leads(session, rules, now=NOW, only_changed=False, where=rescore_filter(sources=["import"]))
     assert out.scored == 2  # bob and dan (cid is disqualified: not open)
+
+
+def test_the_learned_model_is_blended_only_when_enabled_and_shows_in_the_breakdown(session, settings, rules, tmp_path):
+    import numpy as np
+    import pandas as pd
+    import pytest
+
+    from leadops.domain.conversion import train
+    from leadops.services.model import FEATURES, save_model
+
+    rng = np.random.default_rng(1)
+    n = 200
+    x = pd.DataFrame({f: rng.choice(["a", "b"], n) for f in FEATURES})
+    x["seniority"] = rng.choice(["c_level", "individual"], n)
+    y = pd.Series((x["seniority"] == "c_level").astype(float) * (rng.random(n) < 0.8))
+    path = save_model(train(x, y), tmp_path / "models", {"source": "test"})
+
+    load(session, settings, rules)
+    blended = rules.model_copy(update={"scoring": rules.scoring.model_copy(update={
+        "model": rules.scoring.model.model_copy(update={"enabled": True, "path": str(path), "weight": 0.5})})})
+    out = score_open_leads(session, blended, now=NOW)
+    session.commit()
+    assert "+model-" in out.model_version
+    ana = leads(session)["ana"]
+    history = session.scalar(select(ScoreHistory).where(ScoreHistory.lead_id == ana.id))
+    model_part = [p for p in history.breakdown if p["group"] == "model"]
+    assert len(model_part) == 1 and model_part[0]["rule"].startswith("conversion p=")
+    rules_total = sum(p["points"] for p in history.breakdown if p["group"] != "model")
+    assert history.score == pytest.approx(max(rules_total, 0) + model_part[0]["points"], abs=0.05)
+
+    missing = rules.model_copy(update={"scoring": rules.scoring.model_copy(update={
+        "model": rules.scoring.model.model_copy(update={"enabled": True, "path": str(tmp_path / "none.joblib")})})})
+    with pytest.raises(ValueError, match="run `leadops score train`"):
+        score_open_leads(session, missing, now=NOW)
