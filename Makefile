@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 # Keep the local ephemeral Prefect database inside the checkout unless told otherwise.
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: install demo test test-unit clean bench-intake bench-enrich
+.PHONY: install demo test test-unit clean bench-intake bench-enrich bench-scoring
 
 install: $(STAMP)
 
@@ -38,6 +38,9 @@ clean:
 bench-intake: install
 	$(BIN)/python bench/intake.py --rows 100000 1000000 --db sqlite
 	$(BIN)/python bench/intake.py --rows 100000 1000000 --db postgresql
+
+bench-scoring: install
+	$(BIN)/python bench/scoring.py --leads 1000000 --repeat 3
 
 bench-enrich: install
 	$(BIN)/python bench/enrich.py --leads 100000 --domains 5000 --cached 1000 --latency 0.02 --limit 50
