@@ -275,6 +275,90 @@ def score_train(
     _guard(go)
 
 
+# --------------------------------------------------------------------------- routing
+
+
+def _db_session():
+    from leadops.config import get_settings, load_rules
+    from leadops.db.migrate import upgrade
+    from leadops.db.session import session_scope
+
+    s = get_settings()
+    upgrade(s.database_url)
+    return s, load_rules(s.config_dir), session_scope(s.database_url)
+
+
+@app.command()
+def route(as_json: bool = JSON_OPT) -> None:
+    """Route unowned MQLs now (no Prefect run): assigned, unroutable and per-SDR counts."""
+    def go():
+        from dataclasses import asdict
+
+        from leadops.notify.outbox import deliver
+        from leadops.notify.senders import sender_for
+        from leadops.services.route import route_pending
+
+        s, rules, scope = _db_session()
+        with scope as session:
+            out = asdict(route_pending(session, rules, s.company_time_zone))
+        with _db_session()[2] as session:
+            sent = asdict(deliver(session, sender_for(s)))
+        out["notifications"] = sent
+        per = ", ".join(f"{k}: {v}" for k, v in sorted(out["per_sdr"].items())) or "none"
+        _emit(out, as_json, f"{out['assigned']} assigned, {out['held']} held for their owner, {out['unroutable']} "
+                            f"unroutable of {out['considered']} MQLs; "
+                            f"per SDR: {per}")
+    _guard(go)
+
+
+@app.command("explain")
+def explain_cmd(lead_id: int = typer.Argument(..., help="The lead's id."), as_json: bool = JSON_OPT) -> None:
+    """Explain a lead's routing: each decision, the rule, every candidate considered and why it was skipped."""
+    def go():
+        from leadops.services.route import explain
+
+        _, _, scope = _db_session()
+        with scope as session:
+            out = explain(session, lead_id)
+        lines = [f"lead {out['lead_id']}: stage {out['stage']}, owner {out['owner'] or '-'}, grade {out['grade']}, "
+                 f"score {out['score']}, country {out['country']}, segment {out['segment']}"]
+        for d in out["decisions"]:
+            lines.append(f"  {d['at']}  {d['kind']} {d['status']}: {d['sdr'] or '-'}  rule {d['rule'] or '-'}"
+                         f"{'' if d['active'] else '  (ended ' + str(d['ended_at']) + ')' if d['ended_at'] else ''}")
+            lines.append(f"      why: {d['reason']}")
+            for c in d["candidates"]:
+                lines.append(f"      - {c.get('sdr', '?')}: {c.get('skipped') or 'eligible, load ' + str(c.get('load'))}"
+                             f"{'  [' + c['rule'] + ']' if c.get('rule') else ''}")
+        if not out["decisions"]:
+            lines.append("  not routed yet (routing takes MQLs without an owner)")
+        _emit(out, as_json, "\n".join(lines))
+    _guard(go)
+
+
+@app.command("reassign")
+def reassign_cmd(
+    lead_id: int = typer.Argument(..., help="The lead's id."),
+    to: Optional[str] = typer.Option(None, help="SDR code; default: the routing rules, without the current owner."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Reassign a lead by hand; the previous assignment stays in the history."""
+    def go():
+        from leadops.db.models import Lead
+        from leadops.services.route import reassign
+
+        s, rules, scope = _db_session()
+        with scope as session:
+            lead = session.get(Lead, lead_id)
+            if lead is None:
+                raise ValueError(f"no lead {lead_id}")
+            d = reassign(session, lead, rules, s.company_time_zone, datetime.now().astimezone(), to=to)
+            if d.status != "assigned":
+                raise ValueError(f"lead {lead_id} not reassigned: {d.reason}")
+        _emit({"lead_id": lead_id, "sdr": d.sdr, "rule": d.rule, "reason": d.reason}, as_json,
+              f"lead {lead_id} -> {d.sdr} ({d.reason})")
+    _guard(go)
+
+
 # --------------------------------------------------------------------------- quarantine
 
 quarantine_app = typer.Typer(no_args_is_help=True, help="Rows intake held back, and re-admitting them.")

@@ -232,7 +232,11 @@ class ScoringRules(Strict):
 
 class Pool(Strict):
     members: list[str]
+    # when the lead's account owner is a member but unavailable (out of office, capped):
+    # next_available gives the lead to someone else now; hold_for_owner keeps it for the owner
+    # up to hold_max_hours, then gives it to the next available member
     policy: Literal["next_available", "hold_for_owner"] = "next_available"
+    hold_max_hours: float = Field(24, gt=0)
 
 
 class Target(Strict):

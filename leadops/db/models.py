@@ -304,6 +304,24 @@ class ProviderRateSlot(Base):
     next_at: Mapped[datetime] = mapped_column()
 
 
+class RoutingLock(Base):
+    """A row routers lock for the length of their transaction, so concurrent routing passes (two
+    pipeline runs, two workers, the SLA sweep reassigning) read SDR loads and caps one after another."""
+
+    __tablename__ = "routing_locks"
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    locked_at: Mapped[datetime | None]
+
+
+class RoutingPosition(Base):
+    """One row per SDR: its place in the weighted round robin (virtual time), kept across runs."""
+
+    __tablename__ = "routing_positions"
+    sdr_id: Mapped[int] = mapped_column(ForeignKey("sdrs.id", ondelete="CASCADE"), primary_key=True)
+    virtual_time: Mapped[float] = mapped_column(Float, default=0.0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ScoreHistory(Base):
     """One row per lead per scoring change (a rescore that changes nothing writes nothing)."""
 

@@ -26,6 +26,7 @@ class RoutableLead:
     id: int
     fields: dict[str, Any]
     account_owner: str | None = None
+    held_hours: float | None = None  # hours since the lead was first held for its owner (None: never held)
 
 
 @dataclass
@@ -42,10 +43,14 @@ class SdrState:
     out_of_office: bool = False
     working_now: bool = True
     paired_ae: str | None = None
+    # weighted round robin as virtual time: each assignment advances it by 1/weight; the least
+    # advanced eligible SDR is next. Stored between runs, and raised to the pool's pace when an
+    # SDR comes back (or joins), so nobody is flooded to "catch up".
+    virtual_time: float = 0.0
 
     def load(self) -> float:
-        """Today's assignments per unit of weight: the weighted round-robin position."""
-        return (self.assigned_today + 1) / self.weight if self.weight > 0 else float("inf")
+        """The virtual time this SDR would reach by taking the next lead (lower goes first)."""
+        return self.virtual_time + 1 / self.weight if self.weight > 0 else float("inf")
 
     def skip_reason(self) -> str | None:
         """Return why this SDR cannot take a lead now regardless of hours, or None."""
@@ -67,7 +72,7 @@ class Decision:
     """The routing outcome for one lead: assigned to ``sdr``, or unroutable with the reason."""
 
     lead_id: int
-    status: str  # assigned | unroutable
+    status: str  # assigned | held | unroutable
     sdr: str | None
     rule: str | None
     reason: str
@@ -117,6 +122,7 @@ def _pick(members: Iterable[str], sdrs: dict[str, SdrState]) -> tuple[SdrState |
 def route_lead(lead: RoutableLead, rules: RoutingRules, sdrs: dict[str, SdrState]) -> Decision:
     """Return the decision for one lead and count the assignment into ``sdrs``."""
     trail: list[dict] = []
+    owner_away: str | None = None  # why the account owner cannot take the lead now
     for rule in rules.rules:
         if not rule_matches(rule, lead):
             continue
@@ -127,9 +133,16 @@ def route_lead(lead: RoutableLead, rules: RoutingRules, sdrs: dict[str, SdrState
             why = owner.skip_reason()
             if why:
                 trail.append({"rule": rule.name, "sdr": owner.code, "skipped": f"account owner {why}"})
+                owner_away = why
                 continue
             return _assign(lead, owner, rule.name, f"account owner of {lead.fields.get('email_domain')}", trail, sdrs)
         members = [rule.to.sdr] if rule.to.sdr else rules.pools[rule.to.pool].members
+        pool = rules.pools.get(rule.to.pool) if rule.to.pool else None
+        if (pool is not None and pool.policy == "hold_for_owner" and owner_away and lead.account_owner in members
+                and (lead.held_hours is None or lead.held_hours < pool.hold_max_hours)):
+            return Decision(lead.id, "held", None, rule.name,
+                            f"held for account owner {lead.account_owner} ({owner_away}) by pool {rule.to.pool}'s "
+                            f"hold_for_owner policy, at most {pool.hold_max_hours:g} h", tuple(trail))
         chosen, candidates, note = _pick(members, sdrs)
         trail.extend({"rule": rule.name, **c} for c in candidates)
         if chosen is None:
@@ -143,9 +156,24 @@ def route_lead(lead: RoutableLead, rules: RoutingRules, sdrs: dict[str, SdrState
 def _assign(lead: RoutableLead, s: SdrState, rule: str, reason: str, trail: list[dict], sdrs: dict[str, SdrState]) -> Decision:
     s.assigned_today += 1
     s.open_leads += 1
+    s.virtual_time += 1 / s.weight if s.weight > 0 else 0.0
     return Decision(lead.id, "assigned", s.code, rule, reason, tuple(trail), ae=s.paired_ae)
 
 
 def route_batch(leads: Iterable[RoutableLead], rules: RoutingRules, sdrs: dict[str, SdrState]) -> list[Decision]:
     """Return one decision per lead, in order, sharing SDR load across the batch."""
     return [route_lead(lead, rules, sdrs) for lead in leads]
+
+
+def catch_up(states: dict[str, SdrState], floor: float) -> list[str]:
+    """Raise the virtual time of available SDRs lagging behind ``floor``; returns the codes raised.
+
+    ``floor`` is the pace of the SDRs who have been taking leads: someone back from leave or new
+    on the roster starts there instead of receiving every lead until their count catches up.
+    """
+    raised = []
+    for s in states.values():
+        if s.skip_reason() is None and s.virtual_time < floor:
+            s.virtual_time = floor
+            raised.append(s.code)
+    return raised

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from leadops.config import Rules, SlaPolicy
-from leadops.db.models import Account, Assignment, Lead, Sdr, SlaClock, SlaEvent, utcnow
+from leadops.db.models import (
+    Account, Assignment, Lead, RoutingLock, RoutingPosition, Sdr, SlaClock, SlaEvent, utcnow,
+)
 from leadops.domain.business_time import WorkCalendar, add_business_seconds, is_working
-from leadops.domain.routing import Decision, RoutableLead, SdrState, route_lead, segment_of
+from leadops.domain.routing import Decision, RoutableLead, SdrState, catch_up, route_lead, segment_of
 from leadops.notify.outbox import enqueue
 
 OPEN_OWNED = ("mql", "sal", "sql")
@@ -27,6 +29,7 @@ class RouteSummary:
 
     considered: int = 0
     assigned: int = 0
+    held: int = 0  # kept for an unavailable account owner (pool policy hold_for_owner)
     unroutable: int = 0
     per_sdr: dict[str, int] = field(default_factory=dict)
     per_rule: dict[str, int] = field(default_factory=dict)
@@ -39,6 +42,35 @@ def calendar_of(sdr: Sdr) -> WorkCalendar:
         sdr.time_zone, sdr.work_start, sdr.work_end, tuple(sdr.work_days), sdr.holiday_country,
         tuple((o.starts_at, o.ends_at) for o in sdr.out_of_office),
     )
+
+
+def lock_routing(session: Session, now: datetime) -> None:
+    """Serialize routing: hold the routing lock until the caller's transaction ends.
+
+    Two pipeline runs, two workers or the SLA sweep routing at once would otherwise read the same
+    SDR loads and caps and both assign past a cap. PostgreSQL: a row lock (SELECT ... FOR
+    UPDATE); SQLite: the database write lock, taken by the first statement of the pass.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    session.execute(upsert(RoutingLock).values(name="route", locked_at=now).on_conflict_do_nothing())
+    if dialect == "postgresql":
+        session.execute(select(RoutingLock.name).where(RoutingLock.name == "route").with_for_update())
+    session.execute(update(RoutingLock).where(RoutingLock.name == "route").values(locked_at=now))
+
+
+PACE_WINDOW = timedelta(days=1)
+
+
+def save_positions(session: Session, states: dict[str, SdrState], sdrs: dict[str, Sdr], codes: set[str], now: datetime) -> None:
+    """Store the round-robin position of the SDRs in ``codes``."""
+    for code in sorted(codes):
+        pos = session.get(RoutingPosition, sdrs[code].id) or RoutingPosition(sdr_id=sdrs[code].id)
+        pos.virtual_time, pos.updated_at = states[code].virtual_time, now
+        session.add(pos)
 
 
 def sdr_states(session: Session, now: datetime, company_tz: str, exclude: set[str] = frozenset()) -> tuple[dict[str, SdrState], dict[str, Sdr]]:
@@ -58,6 +90,14 @@ def sdr_states(session: Session, now: datetime, company_tz: str, exclude: set[st
             assigned_today=today.get(s.id, 0), open_leads=open_.get(s.id, 0), active=s.active and code not in exclude,
             out_of_office=ooo, working_now=is_working(calendar_of(s), now), paired_ae=ae_codes.get(s.paired_ae_id),
         )
+    positions = {p.sdr_id: p for p in session.scalars(select(RoutingPosition))}
+    for code, s in sdrs.items():
+        if s.id in positions:
+            states[code].virtual_time = positions[s.id].virtual_time
+    # the pace: the least advanced of the SDRs who took leads lately
+    pace = [positions[s.id].virtual_time for s in sdrs.values()
+            if s.id in positions and positions[s.id].updated_at >= now - PACE_WINDOW]
+    catch_up(states, min(pace) if pace else 0.0)
     return states, sdrs
 
 
@@ -83,6 +123,7 @@ def route_pending(session: Session, rules: Rules, company_tz: str, *, now: datet
                   flow_run_id: str | None = None) -> RouteSummary:
     """Route every MQL that has no active owner; returns counts and the assignments made."""
     now = now or utcnow()
+    lock_routing(session, now)
     q = (select(Lead).where(Lead.lifecycle_stage == "mql", Lead.owner_sdr_id.is_(None)).order_by(Lead.arrived_at, Lead.id))
     if session.get_bind().dialect.name == "postgresql":
         q = q.with_for_update(skip_locked=True, of=Lead)  # a concurrent router takes other leads
@@ -93,9 +134,24 @@ def route_pending(session: Session, rules: Rules, company_tz: str, *, now: datet
     summary = RouteSummary(considered=len(leads))
     per_sdr: Counter[str] = Counter()
     per_rule: Counter[str] = Counter()
+    held_since = dict(session.execute(select(Assignment.lead_id, func.min(Assignment.assigned_at))
+                                      .where(Assignment.status == "held", Assignment.lead_id.in_([le.id for le in leads]))
+                                      .group_by(Assignment.lead_id)).all()) if leads else {}
     for lead in leads:
         owner = by_id.get(owners.get(lead.account_id)) if lead.account_id else None
-        decision = route_lead(routable(lead, owner.code if owner else None), rules.routing, states)
+        item = routable(lead, owner.code if owner else None)
+        if lead.id in held_since:
+            item = RoutableLead(item.id, item.fields, item.account_owner,
+                                (now - held_since[lead.id]).total_seconds() / 3600)
+        decision = route_lead(item, rules.routing, states)
+        if decision.status == "held":
+            if lead.routing_status != "held":  # audit the start of the hold, not every pass
+                session.add(Assignment(lead_id=lead.id, status="held", rule=decision.rule, reason=decision.reason,
+                                       candidates=list(decision.candidates), active=False, assigned_at=now,
+                                       flow_run_id=flow_run_id))
+                lead.routing_status = "held"
+            summary.held += 1
+            continue
         if decision.status != "assigned":
             if lead.routing_status != "unroutable":  # audit a change, not every retry
                 session.add(Assignment(lead_id=lead.id, status="unroutable", reason=decision.reason,
@@ -110,6 +166,7 @@ def route_pending(session: Session, rules: Rules, company_tz: str, *, now: datet
         summary.assigned += 1
         summary.assignments.append({"lead_id": lead.id, "sdr": decision.sdr, "rule": decision.rule,
                                     "reason": decision.reason})
+    save_positions(session, states, sdrs, set(per_sdr), now)
     summary.per_sdr, summary.per_rule = dict(per_sdr), dict(per_rule)
     return summary
 
@@ -146,3 +203,68 @@ def assign(session: Session, lead: Lead, decision: Decision, sdrs: dict[str, Sdr
               f"({sdr.time_zone}), policy {policy.name}.\n"),
     )
     return row
+
+
+def reassign(session: Session, lead: Lead, rules: Rules, company_tz: str, now: datetime, *, to: str | None = None,
+             kind: str = "manual", reason: str | None = None, flow_run_id: str | None = None) -> Decision:
+    """Move ``lead`` to another SDR: ``to`` (checked for availability) or the routing rules without the current owner.
+
+    The current assignment is ended (kept in the history with its end time), its open SLA clock
+    is closed as reassigned, and the new assignment gets its own clock and notification. Returns
+    the decision; an ``unroutable`` decision changes nothing.
+    """
+    lock_routing(session, now)
+    owner = session.get(Sdr, lead.owner_sdr_id) if lead.owner_sdr_id else None
+    states, by_code = sdr_states(session, now, company_tz, exclude={owner.code} if owner and to is None else set())
+    if to is not None:
+        target = states.get(to)
+        if target is None:
+            known = ", ".join(sorted(states))
+            raise ValueError(f"no SDR {to!r} on the roster (SDRs: {known})")
+        why = target.skip_reason()
+        if why:
+            return Decision(lead.id, "unroutable", None, None, f"{to} cannot take it: {why}")
+        if owner is not None and owner.code == to:
+            return Decision(lead.id, "unroutable", None, None, f"{to} already owns lead {lead.id}")
+        from leadops.domain.routing import _assign
+
+        decision = _assign(routable(lead, None), target, "manual", reason or f"reassigned by hand to {to}", [], states)
+    else:
+        decision = route_lead(routable(lead, None), rules.routing, states)
+        if decision.status != "assigned":
+            return decision
+        decision = Decision(decision.lead_id, decision.status, decision.sdr, decision.rule,
+                            (reason + ": " if reason else "") + decision.reason, decision.candidates, decision.ae)
+    for clock in session.scalars(select(SlaClock).where(SlaClock.lead_id == lead.id, SlaClock.status == "open")):
+        clock.status = "reassigned"
+    current = session.scalar(select(Assignment).where(Assignment.lead_id == lead.id, Assignment.active.is_(True)))
+    if current is not None:
+        current.active, current.ended_at = False, now
+        session.flush()
+    assign(session, lead, decision, by_code, rules, now, kind=kind, flow_run_id=flow_run_id)
+    save_positions(session, states, by_code, {decision.sdr}, now)
+    return decision
+
+
+def explain(session: Session, lead_id: int) -> dict[str, Any]:
+    """Return everything routing decided about one lead: its data, score breakdown, and every assignment
+    decision in order with the rule, the reason and each candidate considered (and why skipped)."""
+    from leadops.db.models import ScoreHistory
+
+    lead = session.get(Lead, lead_id)
+    if lead is None:
+        raise ValueError(f"no lead {lead_id}")
+    codes = dict(session.execute(select(Sdr.id, Sdr.code)).all())
+    score = session.scalar(select(ScoreHistory).where(ScoreHistory.lead_id == lead_id).order_by(ScoreHistory.id.desc()))
+    return {
+        "lead_id": lead.id, "stage": lead.lifecycle_stage, "routing_status": lead.routing_status,
+        "owner": codes.get(lead.owner_sdr_id), "country": lead.country, "language": lead.language,
+        "employee_band": lead.employee_band, "segment": segment_of(lead.employee_band), "grade": lead.grade,
+        "score": lead.score, "score_breakdown": score.breakdown if score else [],
+        "decisions": [
+            {"at": a.assigned_at.isoformat(), "kind": a.kind, "status": a.status, "sdr": codes.get(a.sdr_id),
+             "previous_sdr": codes.get(a.previous_sdr_id), "ae": codes.get(a.ae_id), "rule": a.rule, "reason": a.reason,
+             "active": a.active, "ended_at": a.ended_at.isoformat() if a.ended_at else None, "candidates": a.candidates}
+            for a in session.scalars(select(Assignment).where(Assignment.lead_id == lead_id).order_by(Assignment.id))
+        ],
+    }

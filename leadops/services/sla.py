@@ -13,11 +13,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from leadops.config import Rules
-from leadops.db.models import Activity, Assignment, Lead, Sdr, SlaClock, SlaEvent, utcnow
+from leadops.db.models import Activity, Lead, Sdr, SlaClock, SlaEvent, utcnow
 from leadops.domain.business_time import business_seconds_between
-from leadops.domain.routing import route_lead
 from leadops.notify.outbox import enqueue
-from leadops.services.route import assign, calendar_of, routable, sdr_states
+from leadops.services.route import calendar_of, reassign
 
 OPEN = ("open", "breached")
 
@@ -102,15 +101,7 @@ def enforce(session: Session, rules: Rules, company_tz: str, *, now: datetime | 
 def _reassign(session: Session, clock: SlaClock, lead: Lead, rules: Rules, company_tz: str, now: datetime,
               flow_run_id: str | None) -> bool:
     """End the owner's assignment and route the lead again without them; returns True when reassigned."""
-    owner = session.get(Sdr, clock.sdr_id)
-    states, by_code = sdr_states(session, now, company_tz, exclude={owner.code})
-    decision = route_lead(routable(lead, None), rules.routing, states)
-    if decision.status != "assigned":
-        return False  # nobody else can take it: the lead stays with its owner, the breach is escalated
-    clock.status = "reassigned"
-    current = session.scalar(select(Assignment).where(Assignment.lead_id == lead.id, Assignment.active.is_(True)))
-    if current is not None:
-        current.active, current.ended_at = False, now
-        session.flush()
-    assign(session, lead, decision, by_code, rules, now, kind="reassign", flow_run_id=flow_run_id)
-    return True
+    decision = reassign(session, lead, rules, company_tz, now, kind="reassign", flow_run_id=flow_run_id,
+                        reason=f"SLA {clock.policy} missed by the owner")
+    # nobody else can take it: the lead stays with its owner, the breach is escalated
+    return decision.status == "assigned"

@@ -163,3 +163,26 @@ def test_score_train_from_a_crm_export_and_from_history(tmp_path):
     assert hist["n_train"] > 500 and hist["positives_train"] > 10 and hist["auc"] is not None
     assert Path(hist["model_path"]).exists() and len(hist["examples"]) == 5
     assert all(len(e["top_factors"]) >= 1 for e in hist["examples"])
+
+
+def test_route_explain_and_reassign_commands(tmp_path):
+    env = env_for(tmp_path)
+    subprocess.run([LEADOPS, "seed", "--anchor", "2026-11-23"], env=env, check=True, capture_output=True, timeout=300)
+    leads = tmp_path / "leads.csv"
+    leads.write_text("Email,First Name,Last Name,Country,Source\nnina@newco.fr,Nina,Roux,France,demo_request\n",
+                     encoding="utf-8")
+    subprocess.run([LEADOPS, "ingest", str(leads)], env=env, check=True, capture_output=True, timeout=120)
+    subprocess.run([LEADOPS, "score"], env=env, check=True, capture_output=True, timeout=120)
+    routed = json.loads(subprocess.run([LEADOPS, "route", "--json"], env=env, check=True, capture_output=True,
+                                       text=True, timeout=120).stdout)
+    assert routed["assigned"] >= 1 and sum(routed["per_sdr"].values()) == routed["assigned"]
+    lead_id = next(a["lead_id"] for a in routed["assignments"])
+    first = routed["assignments"][0]["sdr"]
+    target = "s.moreau" if first != "s.moreau" else "s.dubois"
+    moved = subprocess.run([LEADOPS, "reassign", str(lead_id), "--to", target, "--json"], env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert moved.returncode == 0, moved.stderr
+    text = subprocess.run([LEADOPS, "explain", str(lead_id)], env=env, capture_output=True, text=True, timeout=120).stdout
+    assert f"manual assigned: {target}" in text and "why: reassigned by hand" in text and first in text
+    missing = subprocess.run([LEADOPS, "explain", "999999"], env=env, capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1 and "no lead 999999" in missing.stderr
