@@ -359,6 +359,43 @@ def reassign_cmd(
     _guard(go)
 
 
+routing_app = typer.Typer(no_args_is_help=True, help="Routing tools.")
+app.add_typer(routing_app, name="routing")
+
+
+@routing_app.command("backtest")
+def routing_backtest(
+    since: str = typer.Option(..., help="Replay leads arrived since this date (YYYY-MM-DD, company time) or instant."),
+    config: Optional[Path] = typer.Option(None, help="A candidate routing.yaml (default: the current one)."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Replay past leads through a candidate routing.yaml: per-SDR load, fairness, differences. Writes nothing."""
+    def go():
+        from dataclasses import asdict
+
+        from leadops.config import RoutingRules, load_rule_file
+        from leadops.services.backtest import backtest, day_start
+
+        s, rules, scope = _db_session()
+        routing = load_rule_file(config, RoutingRules) if config else rules.routing
+        unknown = sorted({m for p in routing.pools.values() for m in p.members} - {x.code for x in rules.roster.people})
+        if unknown:
+            raise ValueError(f"{config}: pool members not in sdrs.yaml: {', '.join(unknown)}")
+        with scope as session:
+            out = asdict(backtest(session, routing, day_start(since, s.company_time_zone), s.company_time_zone))
+            session.rollback()  # a backtest never writes
+        lines = [f"{out['leads']} leads since {out['since']}: {out['changed']} would go to another SDR, "
+                 f"{out['unroutable']} unroutable, {out['held']} held; fairness (max/min load per weight) "
+                 f"{out['fairness']} vs {out['actual_fairness']} as it happened",
+                 "  sdr           simulated  actual  load/weight"]
+        for code in sorted(set(out["simulated"]) | set(out["actual"]) | set(out["load_per_weight"])):
+            lines.append(f"  {code:<13} {out['simulated'].get(code, 0):>9} {out['actual'].get(code, 0):>7} "
+                         f"{out['load_per_weight'].get(code, '-'):>12}")
+        lines += [f"  move {m['from']} -> {m['to']}: {m['leads']}" for m in out["moves"][:5]]
+        _emit(out, as_json, "\n".join(lines))
+    _guard(go)
+
+
 # --------------------------------------------------------------------------- quarantine
 
 quarantine_app = typer.Typer(no_args_is_help=True, help="Rows intake held back, and re-admitting them.")

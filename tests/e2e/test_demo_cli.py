@@ -186,3 +186,22 @@ def test_route_explain_and_reassign_commands(tmp_path):
     assert f"manual assigned: {target}" in text and "why: reassigned by hand" in text and first in text
     missing = subprocess.run([LEADOPS, "explain", "999999"], env=env, capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1 and "no lead 999999" in missing.stderr
+
+
+def test_routing_backtest_command_on_the_sample(tmp_path):
+    import shutil
+
+    env = env_for(tmp_path)
+    subprocess.run([LEADOPS, "seed", "--anchor", "2026-11-23"], env=env, check=True, capture_output=True, timeout=300)
+    proc = subprocess.run([LEADOPS, "routing", "backtest", "--since", "2026-10-01", "--json"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["leads"] > 500 and sum(out["simulated"].values()) + out["unroutable"] + out["held"] == out["leads"]
+    assert sum(out["actual"].values()) > 0 and out["fairness_among"]
+    candidate = tmp_path / "routing.yaml"
+    shutil.copy(ROOT / "config" / "routing.yaml", candidate)
+    candidate.write_text(candidate.read_text(encoding="utf-8").replace("s.moreau", "s.ghost"), encoding="utf-8")
+    bad = subprocess.run([LEADOPS, "routing", "backtest", "--since", "2026-10-01", "--config", str(candidate)], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "s.ghost" in bad.stderr
