@@ -272,6 +272,8 @@ class RoutingRules(Strict):
     rules: list[RoutingRule]
     pools: dict[str, Pool] = {}
     assign_new_accounts: bool = True
+    # also announce each assignment on the webhook (LEADOPS_WEBHOOK_URL), besides the SDR's email
+    notify_webhook: bool = False
 
     @model_validator(mode="after")
     def _pools_exist(self) -> RoutingRules:

@@ -15,10 +15,11 @@ from leadops.notify.senders import Sender
 MAX_ATTEMPTS = 5
 
 
-def enqueue(session: Session, *, key: str, kind: str, recipient: str, subject: str, body: str, lead_id: int | None = None) -> bool:
+def enqueue(session: Session, *, key: str, kind: str, recipient: str, subject: str, body: str, lead_id: int | None = None,
+            channel: str = "email") -> bool:
     """Insert a pending notification unless one with ``key`` exists; returns True when inserted."""
     values = dict(key=key, kind=kind, recipient=recipient, subject=subject, body=body, lead_id=lead_id,
-                  status="pending", attempts=0, created_at=utcnow(), channel="email")
+                  status="pending", attempts=0, created_at=utcnow(), channel=channel)
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = insert(Notification).values(**values).on_conflict_do_nothing(index_elements=["key"]).returning(Notification.id)
     return session.execute(stmt).scalar() is not None

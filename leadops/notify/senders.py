@@ -12,9 +12,12 @@ from leadops.config import Settings
 
 class Message(Protocol):
     key: str
+    kind: str
+    channel: str
     recipient: str
     subject: str
     body: str
+    lead_id: int | None
 
 
 class Sender(Protocol):
@@ -61,8 +64,43 @@ class SmtpSender:
             smtp.send_message(to_email(msg, self.s.mail_from))
 
 
+class WebhookSender:
+    """POSTs each message as JSON to LEADOPS_WEBHOOK_URL (a secret: never logged), with the outbox key
+    in ``X-Leadops-Key`` so the receiver can drop a duplicate after a crash; non-2xx raises (retried)."""
+
+    def __init__(self, settings: Settings, timeout: float = 10.0) -> None:
+        self.url = settings.webhook_url.get_secret_value() if settings.webhook_url else None
+        self.timeout = timeout
+
+    def send(self, msg: Message) -> None:
+        import requests
+
+        if not self.url:
+            raise RuntimeError("LEADOPS_WEBHOOK_URL is not set: webhook notifications cannot be delivered")
+        payload = {"key": msg.key, "kind": msg.kind, "recipient": msg.recipient, "subject": msg.subject,
+                   "body": msg.body, "lead_id": msg.lead_id}
+        try:
+            resp = requests.post(self.url, json=payload, headers={"X-Leadops-Key": msg.key}, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise RuntimeError(f"webhook unreachable ({type(exc).__name__})") from None  # the URL may hold a token
+        if resp.status_code >= 300:
+            raise RuntimeError(f"webhook answered HTTP {resp.status_code}")
+
+
+class Channels:
+    """Dispatches each message to the sender of its channel (email, webhook)."""
+
+    def __init__(self, by_channel: dict[str, Sender]) -> None:
+        self.by_channel = by_channel
+
+    def send(self, msg: Message) -> None:
+        sender = self.by_channel.get(msg.channel)
+        if sender is None:
+            raise RuntimeError(f"no sender for channel {msg.channel!r}")
+        sender.send(msg)
+
+
 def sender_for(settings: Settings) -> Sender:
-    """Return the sender the settings choose (LEADOPS_NOTIFY_CHANNEL=file|smtp)."""
-    if settings.notify_channel == "smtp":
-        return SmtpSender(settings)
-    return FileSender(settings.outbox_dir, settings.mail_from)
+    """Return the senders the settings choose: email by LEADOPS_NOTIFY_CHANNEL (file|smtp), webhook by LEADOPS_WEBHOOK_URL."""
+    email: Sender = SmtpSender(settings) if settings.notify_channel == "smtp" else FileSender(settings.outbox_dir, settings.mail_from)
+    return Channels({"email": email, "webhook": WebhookSender(settings)})

@@ -154,9 +154,12 @@ def route_pending(session: Session, rules: Rules, company_tz: str, *, now: datet
             continue
         if decision.status != "assigned":
             if lead.routing_status != "unroutable":  # audit a change, not every retry
-                session.add(Assignment(lead_id=lead.id, status="unroutable", reason=decision.reason,
-                                       candidates=list(decision.candidates), active=False, assigned_at=now,
-                                       flow_run_id=flow_run_id))
+                audit = Assignment(lead_id=lead.id, status="unroutable", reason=decision.reason,
+                                   candidates=list(decision.candidates), active=False, assigned_at=now,
+                                   flow_run_id=flow_run_id)
+                session.add(audit)
+                session.flush()
+                alert_unroutable(session, lead, audit, decision.reason)
                 lead.routing_status = "unroutable"
             summary.unroutable += 1
             continue
@@ -194,15 +197,30 @@ def assign(session: Session, lead: Lead, decision: Decision, sdrs: dict[str, Sdr
     session.flush()
     session.add(SlaEvent(clock_id=clock.id, step="started", at=now, detail=f"policy {policy.name}, due {due.isoformat()}"))
     who = " ".join(x for x in (lead.first_name, lead.last_name) if x) or "a new lead"
-    enqueue(
-        session, key=f"assignment:{row.id}", kind="assignment", recipient=sdr.email, lead_id=lead.id,
-        subject=f"[leadops] New lead for you: {who} ({lead.company or lead.email_domain})",
-        body=(f"Hello {sdr.name},\n\nLead #{lead.id} is yours: {who}, {lead.job_title or 'title unknown'} at "
-              f"{lead.company or lead.email_domain} ({lead.country or 'country unknown'}), grade {lead.grade}.\n"
-              f"Why you: {decision.reason}.\nFirst touch due by {due.astimezone(ZoneInfo(sdr.time_zone)):%a %d %b %H:%M} "
-              f"({sdr.time_zone}), policy {policy.name}.\n"),
-    )
+    subject = f"[leadops] New lead for you: {who} ({lead.company or lead.email_domain})"
+    body = (f"Hello {sdr.name},\n\nLead #{lead.id} is yours: {who}, {lead.job_title or 'title unknown'} at "
+            f"{lead.company or lead.email_domain} ({lead.country or 'country unknown'}), grade {lead.grade}.\n"
+            f"Why you: {decision.reason}.\nFirst touch due by {due.astimezone(ZoneInfo(sdr.time_zone)):%a %d %b %H:%M} "
+            f"({sdr.time_zone}), policy {policy.name}.\n")
+    # keyed by the assignment: a retried run re-enqueues nothing, each assignment is announced once
+    enqueue(session, key=f"assignment:{row.id}", kind="assignment", recipient=sdr.email, lead_id=lead.id,
+            subject=subject, body=body)
+    if rules.routing.notify_webhook:
+        enqueue(session, key=f"assignment:{row.id}:webhook", kind="assignment", recipient=sdr.code, lead_id=lead.id,
+                subject=subject, body=body, channel="webhook")
     return row
+
+
+def alert_unroutable(session: Session, lead: Lead, audit: Assignment, reason: str) -> None:
+    """Tell every manager that a lead is waiting in the fallback queue (once per unroutable decision)."""
+    managers = session.scalars(select(Sdr).where(Sdr.role == "manager", Sdr.active.is_(True)).order_by(Sdr.code)).all()
+    for m in managers:
+        enqueue(session, key=f"unroutable:{audit.id}:{m.code}", kind="unroutable_alert", recipient=m.email,
+                lead_id=lead.id, subject=f"[leadops] Lead #{lead.id} could not be routed",
+                body=(f"Hello {m.name},\n\nLead #{lead.id} ({lead.company or lead.email_domain}, "
+                      f"{lead.country or 'country unknown'}) is in the fallback queue: {reason}.\n"
+                      f"`leadops explain {lead.id}` shows every candidate considered; `leadops reassign {lead.id} "
+                      f"--to SDR` assigns it by hand.\n"))
 
 
 def reassign(session: Session, lead: Lead, rules: Rules, company_tz: str, now: datetime, *, to: str | None = None,

@@ -173,3 +173,77 @@ def test_backtest_replays_history_through_candidate_rules_and_writes_nothing(ses
     assert {m["to"] for m in moved.moves} == {"s.dubois"}
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Assignment)) == before
+
+
+class Receiver:
+    """A loopback webhook receiver: records every POST; can be told to fail the next N."""
+
+    def __init__(self):
+        import json
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.posts, self.fail_next = [], 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if outer.fail_next:
+                    outer.fail_next -= 1
+                    self.send_response(503)
+                else:
+                    outer.posts.append((self.headers["X-Leadops-Key"], body))
+                    self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/leadops?token=hook-secret"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_assignments_reach_the_webhook_exactly_once_and_unroutable_leads_alert_managers(session, settings, rules, roster):
+    from pydantic import SecretStr
+
+    from leadops.notify.outbox import deliver
+    from leadops.notify.senders import sender_for
+
+    receiver = Receiver()
+    try:
+        hook_rules = rules.model_copy(update={"routing": rules.routing.model_copy(update={"notify_webhook": True})})
+        add_mqls(session, 3)
+        session.execute(update(Sdr).values(daily_cap=0))
+        session.execute(update(Sdr).where(Sdr.code == "s.dubois").values(daily_cap=2))
+        session.commit()
+        out = route_pending(session, hook_rules, settings.company_time_zone, now=MONDAY_10_PARIS)
+        session.commit()
+        assert (out.assigned, out.unroutable) == (2, 1)
+        sender = sender_for(settings.model_copy(update={"webhook_url": SecretStr(receiver.url)}))
+        receiver.fail_next = 1
+        first = deliver(session, sender)
+        assert first.failed == 1  # the webhook answered 503: kept pending, retried next pass
+        second = deliver(session, sender)
+        third = deliver(session, sender)
+        assert third.sent == 0 and first.sent + second.sent == session.scalar(
+            select(func.count()).select_from(Notification))
+        keys = [k for k, _ in receiver.posts]
+        assert sorted(keys) == sorted(set(keys)) and len(keys) == 2  # one POST per assignment, none twice
+        assert all(body["kind"] == "assignment" and body["recipient"] == "s.dubois" for _, body in receiver.posts)
+        alerts = session.scalars(select(Notification).where(Notification.kind == "unroutable_alert")).all()
+        managers = session.scalar(select(func.count()).select_from(Sdr).where(Sdr.role == "manager"))
+        assert len(alerts) == managers and "leadops explain" in alerts[0].body
+        route_pending(session, hook_rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(minutes=5))
+        session.commit()
+        assert session.scalar(select(func.count()).select_from(Notification).where(
+            Notification.kind == "unroutable_alert")) == managers  # still unroutable: no second alert
+        errors = session.scalars(select(Notification.last_error).where(Notification.last_error.is_not(None))).all()
+        assert not any("hook-secret" in (e or "") for e in errors)
+    finally:
+        receiver.close()
