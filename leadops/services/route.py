@@ -102,8 +102,8 @@ def sdr_states(session: Session, now: datetime, company_tz: str, exclude: set[st
 
 
 def routable(lead: Lead, owner_code: str | None) -> RoutableLead:
-    fields = {c: getattr(lead, c) for c in ("email_domain", "country", "language", "source", "industry",
-                                            "employee_band", "grade", "seniority", "department", "campaign")}
+    # every lead column can be matched by a rule's `when` (country, language, source, industry, campaign...)
+    fields = {c.key: getattr(lead, c.key) for c in Lead.__table__.columns}
     fields["segment"] = segment_of(lead.employee_band)
     fields["fit_grade"] = (lead.grade or "D")[0]
     fields["is_hand_raiser"] = lead.is_hand_raiser
