@@ -6,15 +6,19 @@ Every step is an sla_events row unique on (clock, step) and every message an out
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
 from leadops.config import Rules
 from leadops.db.models import Activity, Lead, Sdr, SlaClock, SlaEvent, utcnow
-from leadops.domain.business_time import business_seconds_between
+from leadops.domain.business_time import BusinessIndex
 from leadops.notify.outbox import enqueue
 from leadops.services.route import calendar_of, reassign
 
@@ -34,65 +38,122 @@ class SlaSummary:
     breaches: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _step(session: Session, clock: SlaClock, step: str, at: datetime, elapsed: int, detail: str) -> bool:
-    """Record a step once; returns False when the clock already has it."""
-    exists = session.scalar(select(func.count()).select_from(SlaEvent).where(SlaEvent.clock_id == clock.id, SlaEvent.step == step))
-    if exists:
-        return False
-    session.add(SlaEvent(clock_id=clock.id, step=step, at=at, elapsed_seconds=elapsed, detail=detail))
-    session.flush()
-    return True
+def _epoch_us(values) -> "np.ndarray":
+    """Epoch microseconds (int64) of a column of aware datetimes."""
+    return pd.to_datetime(pd.Series(values), utc=True).astype("datetime64[us, UTC]").astype("int64").to_numpy()
+
+
+def _by(due: Any) -> str:
+    return f" by {due:%Y-%m-%d %H:%M} UTC" if due is not None and not pd.isna(due) else " soon"
+
+
+def _record_steps(session: Session, rows: list[dict[str, Any]]) -> set[tuple[int, str]]:
+    """Insert SLA events, skipping (clock, step) pairs already there; returns the pairs this call inserted.
+
+    The unique (clock_id, step) constraint makes overlapping sweeps safe: only the sweep whose
+    insert lands sends the matching notification.
+    """
+    if not rows:
+        return set()
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    done: set[tuple[int, str]] = set()
+    for i in range(0, len(rows), 1000):
+        stmt = (insert(SlaEvent).values(rows[i:i + 1000]).on_conflict_do_nothing(index_elements=["clock_id", "step"])
+                .returning(SlaEvent.clock_id, SlaEvent.step))
+        done.update((c, st) for c, st in session.execute(stmt))
+    return done
 
 
 def enforce(session: Session, rules: Rules, company_tz: str, *, now: datetime | None = None,
             flow_run_id: str | None = None) -> SlaSummary:
-    """Evaluate every open clock as of ``now``; returns counts per outcome."""
+    """Evaluate every open clock as of ``now``, set-based; returns counts per outcome.
+
+    Clocks are read as one frame; elapsed business time is computed for all of them at once
+    from each owner's cumulative business-time index; only the clocks that reach a step are
+    written (met, reminder, breach, reassign), each step once thanks to the unique
+    (clock, step) constraint.
+    """
     now = now or utcnow()
     sla = rules.sla
-    clocks = list(session.scalars(select(SlaClock).where(SlaClock.status.in_(OPEN)).order_by(SlaClock.id)))
-    sdrs = {s.id: s for s in session.scalars(select(Sdr).options(selectinload(Sdr.out_of_office)))}
-    touches = dict(session.execute(
-        select(Activity.lead_id, func.min(Activity.occurred_at))
-        .join(SlaClock, (SlaClock.lead_id == Activity.lead_id) & (SlaClock.sdr_id == Activity.sdr_id))
-        .where(SlaClock.status.in_(OPEN), Activity.kind.in_(sla.touch_kinds), Activity.occurred_at >= SlaClock.started_at)
-        .group_by(Activity.lead_id)
-    ).all())
+    clocks = pd.DataFrame(session.execute(
+        select(SlaClock.id, SlaClock.lead_id, SlaClock.sdr_id, SlaClock.started_at, SlaClock.target_seconds,
+               SlaClock.policy, SlaClock.due_at).where(SlaClock.status.in_(OPEN)).order_by(SlaClock.id)).all(),
+        columns=["id", "lead_id", "sdr_id", "started_at", "target", "policy", "due_at"])
     summary = SlaSummary()
-    for clock in clocks:
-        sdr = sdrs[clock.sdr_id]
-        cal = calendar_of(sdr)
-        touched = touches.get(clock.lead_id)
-        if touched is not None and touched <= now:
-            elapsed = business_seconds_between(cal, clock.started_at, touched)
-            clock.status, clock.met_at, clock.elapsed_seconds, clock.evaluated_at = "met", touched, elapsed, now
-            late = elapsed > clock.target_seconds
-            _step(session, clock, "met", touched, elapsed, "first touch late" if late else "first touch in time")
-            summary.met += 1
-            continue
-        elapsed = business_seconds_between(cal, clock.started_at, now)
-        clock.elapsed_seconds, clock.evaluated_at = elapsed, now
-        ratio = elapsed / clock.target_seconds if clock.target_seconds else 1.0
-        summary.open += 1
-        lead = session.get(Lead, clock.lead_id)
+    if clocks.empty:
+        return summary
+    touches = pd.DataFrame(session.execute(
+        select(SlaClock.id, func.min(Activity.occurred_at))
+        .join(Activity, (SlaClock.lead_id == Activity.lead_id) & (SlaClock.sdr_id == Activity.sdr_id))
+        .where(SlaClock.status.in_(OPEN), Activity.kind.in_(sla.touch_kinds), Activity.occurred_at >= SlaClock.started_at,
+               Activity.occurred_at <= now)
+        .group_by(SlaClock.id)).all(), columns=["id", "touched"])
+    clocks = clocks.merge(touches, on="id", how="left")
+    met = clocks["touched"].notna().to_numpy()
+    start_us = _epoch_us(clocks["started_at"])
+    now_us = int(pd.Timestamp(now).tz_convert("UTC").value // 1000)
+    end_us = np.where(met, _epoch_us(clocks["touched"].where(clocks["touched"].notna(), now)), now_us)
+    elapsed = np.zeros(len(clocks), dtype=np.int64)
+    sdrs = {s.id: s for s in session.scalars(select(Sdr).options(selectinload(Sdr.out_of_office)))}
+    for sdr_id, idx in clocks.groupby("sdr_id").indices.items():
+        lo = pd.Timestamp(int(start_us[idx].min()), unit="us", tz="UTC").to_pydatetime()
+        index = BusinessIndex(calendar_of(sdrs[sdr_id]), lo, max(now, lo + timedelta(seconds=1)))
+        elapsed[idx] = index.between(start_us[idx], end_us[idx])
+    target = clocks["target"].to_numpy()
+    ratio = np.where(target > 0, elapsed / np.maximum(target, 1), 1.0)
+    summary.met = int(met.sum())
+    summary.open = int((~met).sum())
+
+    # met clocks: closed with their elapsed time
+    if met.any():
+        rows = clocks[met]
+        el = elapsed[met]
+        session.execute(update(SlaClock), [
+            {"id": int(cid), "status": "met", "met_at": t.to_pydatetime(), "elapsed_seconds": int(e), "evaluated_at": now}
+            for cid, t, e in zip(rows["id"], rows["touched"], el)])
+        _record_steps(session, [dict(clock_id=int(cid), step="met", at=t.to_pydatetime(), elapsed_seconds=int(e),
+                                     detail="first touch late" if e > tg else "first touch in time")
+                                for cid, t, e, tg in zip(rows["id"], rows["touched"], el, rows["target"])])
+
+    # open clocks crossing a threshold: one event each, then their messages
+    steps: list[dict[str, Any]] = []
+    for step, threshold in (("reminder", sla.reminder_at), ("breach", 1.0), ("reassign", sla.reassign_at)):
+        hit = ~met & (ratio >= threshold)
+        steps += [dict(clock_id=int(cid), step=step, at=now, elapsed_seconds=int(e), detail=f"{r:.0%} of target")
+                  for cid, e, r in zip(clocks["id"].to_numpy()[hit], elapsed[hit], ratio[hit])]
+    new = _record_steps(session, steps)
+    if not new:
+        return summary
+    by_id = clocks.set_index("id")
+    touched_ids = sorted({c for c, _ in new})
+    session.execute(update(SlaClock), [
+        {"id": int(cid), "elapsed_seconds": int(elapsed[by_id.index.get_loc(cid)]), "evaluated_at": now}
+        for cid in touched_ids])
+    leads = {le.id: le for le in session.scalars(select(Lead).where(Lead.id.in_(
+        [int(by_id.at[c, "lead_id"]) for c in touched_ids])))}
+    for cid, step in sorted(new, key=lambda cs: (cs[0], ("reminder", "breach", "reassign").index(cs[1]))):
+        row = by_id.loc[cid]
+        sdr, lead = sdrs[int(row["sdr_id"])], leads[int(row["lead_id"])]
         label = f"lead #{lead.id} ({lead.company or lead.email_domain})"
-        if ratio >= sla.reminder_at and _step(session, clock, "reminder", now, elapsed, f"{ratio:.0%} of target"):
+        if step == "reminder":
             summary.reminded += 1
             summary.notifications_queued += enqueue(
-                session, key=f"sla:{clock.id}:reminder", kind="sla_reminder", recipient=sdr.email, lead_id=lead.id,
+                session, key=f"sla:{cid}:reminder", kind="sla_reminder", recipient=sdr.email, lead_id=lead.id,
                 subject=f"[leadops] Reminder: first touch due soon for {label}",
-                body=f"{sdr.name}, {label} is due for a first touch by {clock.due_at:%Y-%m-%d %H:%M} UTC ({clock.policy}).\n")
-        if ratio >= 1.0 and _step(session, clock, "breach", now, elapsed, f"{ratio:.0%} of target"):
-            clock.status = "breached"
+                body=f"{sdr.name}, {label} is due for a first touch{_by(row['due_at'])} ({row['policy']}).\n")
+        elif step == "breach":
+            session.execute(update(SlaClock).where(SlaClock.id == int(cid)).values(status="breached"))
             summary.breached += 1
             manager = sdrs.get(sdr.manager_id)
             for who in filter(None, (sdr, manager)):
                 summary.notifications_queued += enqueue(
-                    session, key=f"sla:{clock.id}:breach:{who.code}", kind="sla_breach", recipient=who.email,
+                    session, key=f"sla:{cid}:breach:{who.code}", kind="sla_breach", recipient=who.email,
                     lead_id=lead.id, subject=f"[leadops] SLA breached: {label} (owner {sdr.name})",
-                    body=f"{label} assigned to {sdr.name} had no first touch within {clock.target_seconds // 60} "
-                         f"business minutes (policy {clock.policy}).\n")
-            summary.breaches.append({"lead_id": lead.id, "sdr": sdr.code, "policy": clock.policy, "clock_id": clock.id})
-        if ratio >= sla.reassign_at and _step(session, clock, "reassign", now, elapsed, f"{ratio:.0%} of target"):
+                    body=f"{label} assigned to {sdr.name} had no first touch within {int(row['target']) // 60} "
+                         f"business minutes (policy {row['policy']}).\n")
+            summary.breaches.append({"lead_id": lead.id, "sdr": sdr.code, "policy": row["policy"], "clock_id": int(cid)})
+        elif step == "reassign":
+            clock = session.get(SlaClock, int(cid))
             if _reassign(session, clock, lead, rules, company_tz, now, flow_run_id):
                 summary.reassigned += 1
     return summary

@@ -455,3 +455,26 @@ def test_calendar_without_work_days_raises_instead_of_looping():
 def test_naive_datetimes_are_rejected(paris_cal, call):
     with pytest.raises(ValueError, match="naive"):
         call(paris_cal, datetime(2026, 1, 13, 10), paris(2026, 1, 14, 10))
+
+
+def test_business_index_agrees_with_business_seconds_between():
+    import random
+
+    import numpy as np
+
+    from leadops.domain.business_time import BusinessIndex, WorkCalendar, business_seconds_between
+
+    cal = WorkCalendar.build("Europe/Paris", "09:00", "18:00", (0, 1, 2, 3, 4), "FR",
+                             (("2026-03-10T12:00:00+01:00", "2026-03-12T15:00:00+01:00"),))
+    lo = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    hi = datetime(2026, 4, 15, tzinfo=timezone.utc)  # spans the spring-forward weekend and an out-of-office
+    index = BusinessIndex(cal, lo, hi)
+    rng = random.Random(4)
+    pairs = []
+    for _ in range(300):
+        a = lo + timedelta(seconds=rng.randrange(int((hi - lo).total_seconds())), microseconds=rng.randrange(10**6))
+        b = a + timedelta(seconds=rng.randrange(0, 20 * 86400))
+        pairs.append((a, min(b, hi)))
+    got = index.between(np.array([int(a.timestamp() * 1e6) for a, _ in pairs]),
+                        np.array([int(b.timestamp() * 1e6) for _, b in pairs]))
+    assert got.tolist() == [business_seconds_between(cal, a, b) for a, b in pairs]
