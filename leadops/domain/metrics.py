@@ -484,3 +484,15 @@ def week_of(dt: datetime, tz: str) -> str:
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise ValueError(f"week_of needs an aware datetime, got naive {dt.isoformat()}")
     return _format_week(dt.astimezone(_zone(tz)).date())
+
+
+def sla_by(leads: Sequence[LeadFact], key: str) -> list[dict[str, float | int | None]]:
+    """Return :func:`sla_summary` per value of ``key`` ("owner" or "source"), sorted (grain: one row per value).
+
+    Leads never assigned have no owner and appear under ``(unassigned)`` for ``owner``.
+    """
+    groups: dict[str, list[LeadFact]] = {}
+    for f in leads:
+        groups.setdefault(str(getattr(f, key) or "(unassigned)"), []).append(f)
+    label = "sdr" if key == "owner" else key
+    return [{label: k, **sla_summary(v)} for k, v in sorted(groups.items())]

@@ -318,6 +318,15 @@ def _quality(q: Mapping[str, object]) -> str:
     return "".join(parts)
 
 
+_SLA_COLUMNS = ("sla_leads", "sla_met", "sla_missed", "sla_compliance", "first_touch_median_hours",
+                "first_touch_p90_hours", "system_delay_median_hours", "system_delay_p90_hours")
+
+
+def _sla_table(rows: Sequence[Mapping[str, object]], key: str) -> str:
+    cols = [key] + [c for c in _SLA_COLUMNS if any(c in r for r in rows)]
+    return f'<div class="scroll">{_table(rows, cols, {"sdr": "SDR"})}</div>'
+
+
 def render_weekly_report(report: Mapping[str, object]) -> str:
     """Render the weekly report dict as a complete, self-contained HTML page.
 
@@ -368,7 +377,9 @@ def render_weekly_report(report: Mapping[str, object]) -> str:
             f'<div class="scroll">{_table(sdr_rows, _columns(sdr_rows, ("sdr",)), {"sdr": "SDR"})}</div>',
             _sdr_chart(sdr_rows),
         ),
-        _section("Follow-up SLA", _kv_table(sla), _histogram(hours)),
+        _section("Follow-up SLA", _kv_table(sla), _histogram(hours),
+                 "<h3>Per SDR</h3>" + _sla_table(report.get("sla_by_sdr") or [], "sdr"),
+                 "<h3>Per source</h3>" + _sla_table(report.get("sla_by_source") or [], "source")),
         _section(
             "Trend",
             _trend_chart(trend),

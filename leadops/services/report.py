@@ -138,7 +138,8 @@ def _week_metrics(session: Session, week: str, tz: str) -> dict[str, Any]:
         sdr_rows.append({"sdr": code, **activity.get(code, {}), **results.get(code, {})})
     return {
         "start": start, "end": end, "leads": leads, "headline": headline, "sdr_rows": sdr_rows, "funnel": funnel,
-        "sla": sla, "first_touch_hours": m.first_touch_hours(leads), "quality": _quality(session, start, end, leads),
+        "sla": sla, "sla_by_sdr": m.sla_by([f for f in leads if f.owner], "owner"), "sla_by_source": m.sla_by(leads, "source"),
+        "first_touch_hours": m.first_touch_hours(leads), "quality": _quality(session, start, end, leads),
         "disqualification_reasons": m.disqualification_reasons(leads),
     }
 
@@ -159,6 +160,7 @@ def build_weekly_report(session: Session, week: str, tz: str, out_dir: Path, *, 
         "generated_at": f"data through {cur['end'].isoformat()}",
         "headline": cur["headline"], "headline_previous": prev["headline"], "funnel": cur["funnel"],
         "sdr_rows": cur["sdr_rows"], "sla": cur["sla"], "first_touch_hours": cur["first_touch_hours"],
+        "sla_by_sdr": cur["sla_by_sdr"], "sla_by_source": cur["sla_by_source"],
         "trend": trend, "disqualification_reasons": cur["disqualification_reasons"], "quality": cur["quality"],
     }
     folder = Path(out_dir) / week
@@ -168,11 +170,16 @@ def build_weekly_report(session: Session, week: str, tz: str, out_dir: Path, *, 
     sdr_csv, funnel_csv = folder / f"sdr-activity-{week}.csv", folder / f"funnel-{week}.csv"
     write_csv(sdr_csv, cur["sdr_rows"])
     write_csv(funnel_csv, cur["funnel"])
+    sla_csv = folder / f"sla-{week}.csv"
+    write_csv(sla_csv, [{"group": "sdr", "name": r["sdr"], **{k: v for k, v in r.items() if k != "sdr"}}
+                        for r in cur["sla_by_sdr"]]
+              + [{"group": "source", "name": r["source"], **{k: v for k, v in r.items() if k != "source"}}
+                 for r in cur["sla_by_source"]])
     run = ReportRun(week=week, period_start=cur["start"], period_end=cur["end"], html_path=str(html_path),
                     csv_path=str(sdr_csv), headline=_jsonable(cur["headline"]), built_at=utcnow(), flow_run_id=flow_run_id)
     session.add(run)
     session.flush()
-    return ReportResult(week, str(html_path), [str(sdr_csv), str(funnel_csv)], cur["headline"], prev["headline"],
+    return ReportResult(week, str(html_path), [str(sdr_csv), str(funnel_csv), str(sla_csv)], cur["headline"], prev["headline"],
                         cur["sdr_rows"], cur["funnel"], run.id)
 
 

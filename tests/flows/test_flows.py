@@ -86,6 +86,8 @@ def test_weekly_report_flow_writes_html_and_names_the_run(leadops_env, session, 
         run = client.read_flow_run(out["flow_run_id"])
     assert run.name == f"weekly-report-{week}"
     assert read_artifact("weekly-report-sdrs", out["flow_run_id"]) is not None
+    assert "<h3>Per SDR</h3>" in html and "<h3>Per source</h3>" in html
+    assert (Path(out["report_path"]).parent / f"sla-{week}.csv").exists()
 
 
 def test_rejected_batch_fails_the_run_after_processing_everything_else(leadops_env, session, roster):

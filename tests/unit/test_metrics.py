@@ -25,6 +25,7 @@ from leadops.domain.metrics import (
     quality,
     rate,
     results_by_sdr,
+    sla_by,
     sla_summary,
     week_of,
 )
@@ -379,3 +380,21 @@ def test_week_of_and_bounds_round_trip():
         assert week_of(start, "America/New_York") == week
         assert week_of(end - timedelta(seconds=1), "America/New_York") == week
         assert week_of(end, "America/New_York") == next_week(week)
+
+
+def test_sla_by_owner_and_source_separates_system_and_human_delay():
+    leads = [
+        lead(1, "mql", owner="alice", source="web_form", assigned_at=T0 + timedelta(hours=1),
+             first_touch_at=T0 + timedelta(hours=3), sla_met=True),
+        lead(2, "mql", owner="alice", source="webinar", assigned_at=T0 + timedelta(hours=2),
+             first_touch_at=T0 + timedelta(hours=12), sla_met=False),
+        lead(3, "mql", owner="bob", source="web_form", assigned_at=T0, sla_met=None),
+        lead(4, "new", source="webinar"),
+    ]
+    by_sdr = {r["sdr"]: r for r in sla_by([f for f in leads if f.owner], "owner")}
+    assert by_sdr["alice"]["sla_compliance"] == 0.5 and by_sdr["alice"]["sla_leads"] == 2
+    assert by_sdr["alice"]["first_touch_median_hours"] == pytest.approx(6.0)  # human delay: 2 h and 10 h
+    assert by_sdr["alice"]["system_delay_median_hours"] == pytest.approx(1.5)  # arrival -> assignment: 1 h and 2 h
+    assert by_sdr["bob"]["sla_compliance"] is None  # nothing decided yet
+    by_source = {r["source"]: r for r in sla_by(leads, "source")}
+    assert set(by_source) == {"web_form", "webinar"} and by_source["webinar"]["sla_missed"] == 1
