@@ -166,3 +166,32 @@ def _reassign(session: Session, clock: SlaClock, lead: Lead, rules: Rules, compa
                         reason=f"SLA {clock.policy} missed by the owner")
     # nobody else can take it: the lead stays with its owner, the breach is escalated
     return decision.status == "assigned"
+
+
+def queue_breach_digests(session: Session, *, now: datetime | None = None) -> dict[str, int]:
+    """Queue, per manager, one email listing their team's breached clocks still open (keyed by manager and hour).
+
+    Returns {"managers": n, "breaches": n, "queued": n}: ``queued`` is 0 when this hour's
+    digests were already queued.
+    """
+    now = now or utcnow()
+    rows = session.execute(
+        select(SlaClock.id, SlaClock.policy, SlaClock.started_at, Lead.id, Lead.company, Lead.email_domain, Sdr.code,
+               Sdr.name, Sdr.manager_id)
+        .join(Lead, Lead.id == SlaClock.lead_id).join(Sdr, Sdr.id == SlaClock.sdr_id)
+        .where(SlaClock.status == "breached").order_by(Sdr.code, SlaClock.started_at)).all()
+    by_manager: dict[int, list[Any]] = {}
+    for r in rows:
+        if r.manager_id is not None:
+            by_manager.setdefault(r.manager_id, []).append(r)
+    queued = 0
+    for manager_id, items in sorted(by_manager.items()):
+        manager = session.get(Sdr, manager_id)
+        lines = [f"- lead #{r[3]} ({r.company or r.email_domain}), owner {r.name} ({r.code}), policy {r.policy}, "
+                 f"assigned {r.started_at:%Y-%m-%d %H:%M} UTC" for r in items]
+        queued += enqueue(session, key=f"sla-digest:{manager.code}:{now:%Y%m%d%H}", kind="sla_digest",
+                          recipient=manager.email,
+                          subject=f"[leadops] {len(items)} lead(s) of your team are past their SLA",
+                          body=f"Hello {manager.name},\n\nNo first touch yet, past the SLA:\n" + "\n".join(lines)
+                               + "\n\n`leadops explain LEAD_ID` shows the routing; `leadops reassign LEAD_ID` moves a lead.\n")
+    return {"managers": len(by_manager), "breaches": sum(len(v) for v in by_manager.values()), "queued": queued}

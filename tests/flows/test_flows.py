@@ -155,3 +155,37 @@ def test_rescore_flow_reports_distribution_and_is_idempotent(leadops_env, sessio
     assert read_artifact("rescore-summary", out["flow_run_id"]) is not None
     only_mql = rescore(stages=["new"])
     assert only_mql["scored"] == 0  # the pipeline made both MQLs
+
+
+def test_breach_digest_flow_emails_each_manager_once_per_hour(leadops_env, session, roster):
+    from flows.enforce_sla import enforce_sla
+    from flows.lead_pipeline import lead_pipeline
+    from flows.sla_digest import sla_breach_digest
+
+    leadops_env.inbox_dir.mkdir(parents=True)
+    (leadops_env.inbox_dir / "webform-1.csv").write_text(CSV, encoding="utf-8")
+    lead_pipeline()
+    started = session.scalar(select(func.min(SlaClock.due_at)))
+    enforce_sla(now=started + timedelta(days=7))
+    out = sla_breach_digest()
+    assert out["breaches"] >= 1 and out["queued"] == out["managers"] >= 1
+    session.rollback()  # end this session's read snapshot: the flow wrote through its own
+    digest = session.scalar(select(Notification).where(Notification.kind == "sla_digest"))
+    assert "past the SLA" in digest.body and digest.status == "sent"
+    assert sla_breach_digest()["queued"] == 0  # the same hour: nothing new
+
+
+def test_prefect_yaml_trigger_matches_the_breach_event():
+    import fnmatch
+
+    import yaml
+    from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
+
+    spec = yaml.safe_load((Path(__file__).resolve().parents[2] / "prefect.yaml").read_text(encoding="utf-8"))
+    deployment = next(d for d in spec["deployments"] if d["name"] == "sla-breach-digest")
+    trigger = DeploymentEventTrigger.model_validate(deployment["triggers"][0])
+    assert trigger.expect == {"leadops.sla.breached"} and trigger.threshold == 5
+    # the resource id enforce-sla emits (tasks/sla.py) matches the trigger's pattern
+    assert fnmatch.fnmatch("leadops.lead.42", trigger.match.root["prefect.resource.id"])
+    assert {d["name"] for d in spec["deployments"]} >= {"lead-pipeline", "enforce-sla", "weekly-report", "rescore",
+                                                         "sla-breach-digest"}

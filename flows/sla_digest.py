@@ -1,0 +1,34 @@
+"""sla-breach-digest: tell each manager which of their team's leads are past their SLA, in one email.
+
+Meant to be run by a Prefect automation on a burst of `leadops.sla.breached` events (see the
+`triggers` of this deployment in prefect.yaml), or on demand. One digest per manager per hour:
+reruns within the hour send nothing new.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.common import current_flow_run_id, settings, unit_of_work
+from tasks.pipeline import deliver_notifications
+
+
+@task(cache_policy=NO_CACHE)
+def queue_digests(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Queue one digest per manager listing their team's breached, still-open clocks; returns counts."""
+    from leadops.services.sla import queue_breach_digests
+
+    s = settings(overrides)
+    with unit_of_work(s) as session:
+        return queue_breach_digests(session)
+
+
+@flow(name="sla-breach-digest")
+def sla_breach_digest(config_dir: str | None = None, var_dir: str | None = None) -> dict[str, Any]:
+    """Queue and send the managers' breach digests; returns how many managers, breaches and emails."""
+    overrides = {"config_dir": config_dir, "var_dir": var_dir}
+    queued = queue_digests(overrides)
+    sent = deliver_notifications(overrides)
+    return {"flow_run_id": current_flow_run_id(), **queued, "notifications_sent": sent["sent"]}
