@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 # Keep the local ephemeral Prefect database inside the checkout unless told otherwise.
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: install demo test test-unit clean bench-intake bench-enrich bench-scoring
+.PHONY: install demo test test-unit clean bench-intake bench-enrich bench-scoring bench-sla
 
 install: $(STAMP)
 
@@ -41,6 +41,9 @@ bench-intake: install
 
 bench-scoring: install
 	$(BIN)/python bench/scoring.py --leads 1000000 --repeat 3
+
+bench-sla: install
+	$(BIN)/python bench/sla.py --clocks 1000000
 
 bench-enrich: install
 	$(BIN)/python bench/enrich.py --leads 100000 --domains 5000 --cached 1000 --latency 0.02 --limit 50
