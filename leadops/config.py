@@ -294,11 +294,19 @@ class SlaPolicy(Strict):
     _listify = model_validator(mode="before")(classmethod(lambda cls, data: _listify_when(data)))
 
 
+class Cadence(Strict):
+    """The follow-up cadence after the first touch: ``touches`` touches by the owner within ``within``."""
+
+    touches: int = Field(6, ge=2)  # the first touch counts
+    within: Duration  # business time from the first touch, e.g. 10d
+
+
 class SlaRules(Strict):
     reminder_at: float = Field(0.75, gt=0, lt=1)
     reassign_at: float = Field(2.0, ge=1)
     touch_kinds: list[Literal["call", "email", "linkedin", "meeting"]] = ["call", "email", "linkedin"]
     policies: list[SlaPolicy]
+    cadence: Cadence | None = None
 
 
 # --------------------------------------------------------------------------- sources.yaml

@@ -405,7 +405,7 @@ class SlaClock(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
     sdr_id: Mapped[int] = mapped_column(ForeignKey("sdrs.id"), index=True)
-    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"), unique=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id"))
     policy: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(20), default="first_touch")
     target_seconds: Mapped[int]
@@ -415,6 +415,9 @@ class SlaClock(Base):
     elapsed_seconds: Mapped[int] = mapped_column(default=0)
     met_at: Mapped[datetime | None]
     evaluated_at: Mapped[datetime | None]
+    touches_required: Mapped[int] = mapped_column(default=1, server_default=text("1"))  # cadence clocks: N touches
+    # one first-touch clock and one cadence clock per assignment
+    __table_args__ = (UniqueConstraint("assignment_id", "kind", name="uq_sla_clocks_assignment_id"),)
 
 
 class SlaEvent(Base):

@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session, selectinload
 
 from leadops.config import Rules
 from leadops.db.models import Activity, Lead, Sdr, SlaClock, SlaEvent, utcnow
-from leadops.domain.business_time import BusinessIndex
+from leadops.domain.business_time import BusinessIndex, add_business_seconds
 from leadops.notify.outbox import enqueue
 from leadops.services.route import calendar_of, reassign
 
 OPEN = ("open", "breached")
+CADENCE_ENDS = ("sql", "opportunity", "won", "lost", "disqualified", "nurture")
 
 
 @dataclass
@@ -34,6 +35,7 @@ class SlaSummary:
     reminded: int = 0
     breached: int = 0
     reassigned: int = 0
+    closed: int = 0  # cadence clocks ended because the lead moved on
     notifications_queued: int = 0
     breaches: list[dict[str, Any]] = field(default_factory=list)
 
@@ -41,6 +43,25 @@ class SlaSummary:
 def _epoch_us(values) -> "np.ndarray":
     """Epoch microseconds (int64) of a column of aware datetimes."""
     return pd.to_datetime(pd.Series(values), utc=True).astype("datetime64[us, UTC]").astype("int64").to_numpy()
+
+
+def _start_cadences(session: Session, first_touches: pd.DataFrame, sdrs: dict[int, Sdr], cadence: Any,
+                    now: datetime) -> None:
+    """Open a follow-up cadence clock from each first touch just met (once per assignment)."""
+    if first_touches.empty:
+        return
+    rows = []
+    for r in first_touches.itertuples():
+        start = r.touched.to_pydatetime()
+        due = add_business_seconds(calendar_of(sdrs[int(r.sdr_id)]), start, cadence.within)
+        rows.append(dict(lead_id=int(r.lead_id), sdr_id=int(r.sdr_id), assignment_id=int(r.assignment_id),
+                         policy="cadence", kind="cadence", touches_required=cadence.touches,
+                         target_seconds=int(cadence.within), started_at=start, due_at=due, status="open",
+                         elapsed_seconds=0))
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    for i in range(0, len(rows), 1000):
+        session.execute(insert(SlaClock).values(rows[i:i + 1000])
+                        .on_conflict_do_nothing(index_elements=["assignment_id", "kind"]))
 
 
 def _by(due: Any) -> str:
@@ -75,20 +96,34 @@ def enforce(session: Session, rules: Rules, company_tz: str, *, now: datetime | 
     """
     now = now or utcnow()
     sla = rules.sla
-    clocks = pd.DataFrame(session.execute(
-        select(SlaClock.id, SlaClock.lead_id, SlaClock.sdr_id, SlaClock.started_at, SlaClock.target_seconds,
-               SlaClock.policy, SlaClock.due_at).where(SlaClock.status.in_(OPEN)).order_by(SlaClock.id)).all(),
-        columns=["id", "lead_id", "sdr_id", "started_at", "target", "policy", "due_at"])
     summary = SlaSummary()
+    # a cadence ends when the lead moves on (qualified, closed, disqualified, back to nurture)
+    summary.closed = session.execute(
+        update(SlaClock).where(SlaClock.kind == "cadence", SlaClock.status.in_(OPEN),
+                               SlaClock.lead_id.in_(select(Lead.id).where(Lead.lifecycle_stage.in_(CADENCE_ENDS))))
+        .values(status="closed", evaluated_at=now)).rowcount or 0
+    clocks = pd.DataFrame(session.execute(
+        select(SlaClock.id, SlaClock.lead_id, SlaClock.sdr_id, SlaClock.assignment_id, SlaClock.kind,
+               SlaClock.touches_required, SlaClock.started_at, SlaClock.target_seconds, SlaClock.policy, SlaClock.due_at)
+        .where(SlaClock.status.in_(OPEN)).order_by(SlaClock.id)).all(),
+        columns=["id", "lead_id", "sdr_id", "assignment_id", "kind", "required", "started_at", "target", "policy", "due_at"])
     if clocks.empty:
         return summary
-    touches = pd.DataFrame(session.execute(
-        select(SlaClock.id, func.min(Activity.occurred_at))
+    # the owner's touches since each clock started: the first one meets a first-touch clock,
+    # the N-th one (the first included) completes a cadence
+    touch_rows = pd.DataFrame(session.execute(
+        select(SlaClock.id, Activity.occurred_at)
         .join(Activity, (SlaClock.lead_id == Activity.lead_id) & (SlaClock.sdr_id == Activity.sdr_id))
         .where(SlaClock.status.in_(OPEN), Activity.kind.in_(sla.touch_kinds), Activity.occurred_at >= SlaClock.started_at,
-               Activity.occurred_at <= now)
-        .group_by(SlaClock.id)).all(), columns=["id", "touched"])
-    clocks = clocks.merge(touches, on="id", how="left")
+               Activity.occurred_at <= now)).all(), columns=["id", "at"])
+    touch_rows = touch_rows.sort_values(["id", "at"])
+    touch_rows["n"] = touch_rows.groupby("id").cumcount() + 1
+    done_count = touch_rows.groupby("id")["n"].max().rename("touch_count")
+    clocks = clocks.merge(done_count, left_on="id", right_index=True, how="left")
+    clocks["touch_count"] = clocks["touch_count"].fillna(0).astype(int)
+    nth = touch_rows.merge(clocks[["id", "required"]], on="id")
+    nth = nth[nth["n"] == nth["required"]][["id", "at"]].rename(columns={"at": "touched"})
+    clocks = clocks.merge(nth, on="id", how="left")
     met = clocks["touched"].notna().to_numpy()
     start_us = _epoch_us(clocks["started_at"])
     now_us = int(pd.Timestamp(now).tz_convert("UTC").value // 1000)
@@ -111,14 +146,18 @@ def enforce(session: Session, rules: Rules, company_tz: str, *, now: datetime | 
         session.execute(update(SlaClock), [
             {"id": int(cid), "status": "met", "met_at": t.to_pydatetime(), "elapsed_seconds": int(e), "evaluated_at": now}
             for cid, t, e in zip(rows["id"], rows["touched"], el)])
+        what = {"first_touch": "first touch", "cadence": "follow-up cadence"}
         _record_steps(session, [dict(clock_id=int(cid), step="met", at=t.to_pydatetime(), elapsed_seconds=int(e),
-                                     detail="first touch late" if e > tg else "first touch in time")
-                                for cid, t, e, tg in zip(rows["id"], rows["touched"], el, rows["target"])])
+                                     detail=f"{what.get(k, k)} {'late' if e > tg else 'in time'}")
+                                for cid, t, e, tg, k in zip(rows["id"], rows["touched"], el, rows["target"], rows["kind"])])
+        if sla.cadence is not None:
+            _start_cadences(session, rows[rows["kind"] == "first_touch"], sdrs, sla.cadence, now)
 
     # open clocks crossing a threshold: one event each, then their messages
     steps: list[dict[str, Any]] = []
+    first_touch = (clocks["kind"] == "first_touch").to_numpy()
     for step, threshold in (("reminder", sla.reminder_at), ("breach", 1.0), ("reassign", sla.reassign_at)):
-        hit = ~met & (ratio >= threshold)
+        hit = ~met & (ratio >= threshold) & (first_touch if step == "reassign" else True)  # cadences are not reassigned
         steps += [dict(clock_id=int(cid), step=step, at=now, elapsed_seconds=int(e), detail=f"{r:.0%} of target")
                   for cid, e, r in zip(clocks["id"].to_numpy()[hit], elapsed[hit], ratio[hit])]
     new = _record_steps(session, steps)
@@ -135,6 +174,21 @@ def enforce(session: Session, rules: Rules, company_tz: str, *, now: datetime | 
         row = by_id.loc[cid]
         sdr, lead = sdrs[int(row["sdr_id"])], leads[int(row["lead_id"])]
         label = f"lead #{lead.id} ({lead.company or lead.email_domain})"
+        if row["kind"] == "cadence" and step in ("reminder", "breach"):
+            done, required = int(row["touch_count"]), int(row["required"])
+            summary.reminded += step == "reminder"
+            summary.breached += step == "breach"
+            if step == "breach":
+                session.execute(update(SlaClock).where(SlaClock.id == int(cid)).values(status="breached"))
+            manager = sdrs.get(sdr.manager_id) if step == "breach" else None
+            for who in filter(None, (sdr, manager)):
+                summary.notifications_queued += enqueue(
+                    session, key=f"sla:{cid}:{step}:{who.code}", kind=f"cadence_{step}", recipient=who.email,
+                    lead_id=lead.id,
+                    subject=f"[leadops] Follow-up {'behind' if step == 'reminder' else 'missed'}: {label}",
+                    body=f"{label} owned by {sdr.name}: {done} of {required} follow-up touches so far; the cadence "
+                         f"ends{_by(row['due_at'])}.\n")
+            continue
         if step == "reminder":
             summary.reminded += 1
             summary.notifications_queued += enqueue(

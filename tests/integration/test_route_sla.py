@@ -167,3 +167,56 @@ def test_outbox_keeps_messages_when_the_server_is_down(session, settings):
     note = session.scalar(select(Notification))
     assert note.status == "pending" and note.attempts == 1 and "Connection" in note.last_error
     assert deliver(session, FileSender(settings.outbox_dir, "x@y")).sent == 1  # a later pass delivers it
+
+
+def test_first_touch_opens_a_follow_up_cadence_that_reminds_breaches_and_ends(session, settings, rules, routed):
+    lea = lead_of(session, "lea@atelier-numerique.fr")
+    touch = MONDAY_10_PARIS + timedelta(minutes=20)
+
+    def call(at):
+        session.add(Activity(lead_id=lea.id, sdr_id=lea.owner_sdr_id, kind="call", outcome="no_answer", occurred_at=at))
+        session.commit()
+
+    call(touch)
+    enforce(session, rules, settings.company_time_zone, now=touch + timedelta(minutes=5))
+    session.commit()
+    cadence = session.scalar(select(SlaClock).where(SlaClock.lead_id == lea.id, SlaClock.kind == "cadence"))
+    assert cadence is not None and cadence.touches_required == 6 and cadence.status == "open"
+    assert cadence.target_seconds == 10 * 8 * 3600 and cadence.started_at == touch
+    # "10d" is 80 business hours (a duration day is 8 h); this SDR works 9 h a day: Friday Dec 4, 09:20 Paris
+    assert cadence.due_at == datetime(2026, 12, 4, 8, 20, tzinfo=timezone.utc)
+    for day in (1, 2):
+        call(touch + timedelta(days=day))
+    # 80% of the window gone with 3 touches of 6: reminded once
+    out = enforce(session, rules, settings.company_time_zone, now=cadence.due_at - timedelta(days=2))
+    session.commit()
+    note = session.scalar(select(Notification).where(Notification.kind == "cadence_reminder"))
+    assert out.reminded == 1 and "3 of 6 follow-up touches" in note.body
+    out = enforce(session, rules, settings.company_time_zone, now=cadence.due_at + timedelta(hours=1))
+    session.commit()
+    assert out.breached == 1 and out.reassigned == 0  # a cadence is escalated, never reassigned
+    assert session.scalar(select(func.count()).select_from(Notification).where(Notification.kind == "cadence_breach")) == 2
+    assert lead_of(session, "lea@atelier-numerique.fr").owner_sdr_id == lea.owner_sdr_id
+    for hours in (2, 3, 4):
+        call(cadence.due_at + timedelta(hours=hours))
+    enforce(session, rules, settings.company_time_zone, now=cadence.due_at + timedelta(days=1))
+    session.commit()
+    session.refresh(cadence)
+    assert cadence.status == "met" and cadence.met_at == cadence.due_at + timedelta(hours=4)
+    detail = session.scalar(select(SlaEvent.detail).where(SlaEvent.clock_id == cadence.id, SlaEvent.step == "met"))
+    assert detail == "follow-up cadence late"
+
+
+def test_a_cadence_ends_when_the_lead_moves_on(session, settings, rules, routed):
+    lea = lead_of(session, "lea@atelier-numerique.fr")
+    session.add(Activity(lead_id=lea.id, sdr_id=lea.owner_sdr_id, kind="email", outcome="sent",
+                         occurred_at=MONDAY_10_PARIS + timedelta(minutes=10)))
+    session.commit()
+    enforce(session, rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(minutes=15))
+    session.commit()
+    lea.lifecycle_stage = "sql"
+    session.commit()
+    out = enforce(session, rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(days=30))
+    session.commit()
+    assert out.closed == 1 and out.breached == 0
+    assert session.scalar(select(SlaClock.status).where(SlaClock.lead_id == lea.id, SlaClock.kind == "cadence")) == "closed"
