@@ -10,7 +10,8 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 
 from leadops.domain.metrics import previous_week, week_of
 from tasks.common import current_flow_run_id, settings
-from tasks.report import build_report
+from tasks.pipeline import deliver_notifications
+from tasks.report import build_report, queue_report_email
 
 
 def last_complete_week(tz: str, now: datetime | None = None) -> str:
@@ -26,11 +27,19 @@ def _run_name() -> str:
 
 
 @flow(name="weekly-report", flow_run_name=_run_name)
-def weekly_report(week: str | None = None, config_dir: str | None = None, var_dir: str | None = None) -> dict[str, Any]:
-    """Build the report for ``week`` (e.g. 2026-W47; default: last complete week); returns paths and headline."""
+def weekly_report(week: str | None = None, email_to: list[str] | None = None, resend: bool = False,
+                  config_dir: str | None = None, var_dir: str | None = None) -> dict[str, Any]:
+    """Build the report for ``week`` (e.g. 2026-W47; default: last complete week) and email it to
+    ``email_to`` (default: LEADOPS_REPORT_RECIPIENTS), once per week and recipient unless ``resend``;
+    returns paths, headline and how many emails were sent."""
     overrides = {"config_dir": config_dir, "var_dir": var_dir}
     week = week or last_complete_week(settings(overrides).company_time_zone)
     res = build_report(week, overrides)
+    recipients = email_to if email_to is not None else settings(overrides).report_recipients
+    emailed = 0
+    if recipients:
+        queue_report_email(week, res["html_path"], recipients, overrides, resend)
+        emailed = deliver_notifications(overrides)["sent"]
     h, p = res["headline"], res["previous"]
     rows = "\n".join(f"| {k.replace('_', ' ')} | {_fmt(h[k])} | {_fmt(p.get(k))} |" for k in h)
     create_markdown_artifact(
@@ -45,7 +54,7 @@ def weekly_report(week: str | None = None, config_dir: str | None = None, var_di
     create_link_artifact(key="weekly-report-html", link=Path(res["html_path"]).resolve().as_uri(),
                          link_text=f"weekly-report-{week}.html")
     return {"flow_run_id": current_flow_run_id(), "week": week, "report_path": res["html_path"],
-            "csv_paths": res["csv_paths"], "headline": h}
+            "csv_paths": res["csv_paths"], "headline": h, "emails_sent": emailed}
 
 
 def _fmt(v: Any) -> str:

@@ -18,3 +18,20 @@ def build_report(week: str, overrides: dict[str, Any]) -> dict[str, Any]:
     with unit_of_work(s) as session:
         return asdict(build_weekly_report(session, week, s.company_time_zone, s.reports_dir,
                                           flow_run_id=current_flow_run_id()))
+
+
+@task(cache_policy=NO_CACHE)
+def queue_report_email(week: str, html_path: str, recipients: list[str], overrides: dict[str, Any],
+                       resend: bool = False) -> int:
+    """Queue the HTML report for each recipient (once per week and recipient unless ``resend``); returns rows queued."""
+    from pathlib import Path
+
+    from leadops.db.models import utcnow
+    from leadops.notify.outbox import enqueue
+
+    s = settings(overrides)
+    html = Path(html_path).read_text(encoding="utf-8")
+    suffix = f":{utcnow():%Y%m%dT%H%M%S}" if resend else ""
+    with unit_of_work(s) as session:
+        return sum(enqueue(session, key=f"report:{week}:{to}{suffix}", kind="weekly_report", recipient=to,
+                           subject=f"[leadops] Weekly report {week}", body=html) for to in recipients)

@@ -33,7 +33,13 @@ def to_email(msg: Message, sender: str) -> EmailMessage:
     em["Subject"] = msg.subject
     # The outbox key travels with the message so a receiver can de-duplicate too.
     em["X-Leadops-Key"] = msg.key
-    em.set_content(msg.body)
+    if getattr(msg, "kind", None) == "weekly_report":
+        # the body is the self-contained HTML report (charts inline): a text part, then the HTML
+        em.set_content(f"{msg.subject}\n\nThis message holds the report as HTML; open it in a mail client "
+                       "that shows HTML, or use the copy in the report folder.\n")
+        em.add_alternative(msg.body, subtype="html")
+    else:
+        em.set_content(msg.body)
     return em
 
 

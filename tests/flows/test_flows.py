@@ -189,3 +189,45 @@ def test_prefect_yaml_trigger_matches_the_breach_event():
     assert fnmatch.fnmatch("leadops.lead.42", trigger.match.root["prefect.resource.id"])
     assert {d["name"] for d in spec["deployments"]} >= {"lead-pipeline", "enforce-sla", "weekly-report", "rescore",
                                                          "sla-breach-digest"}
+
+
+def test_weekly_report_is_emailed_once_over_smtp(leadops_env, session, roster, monkeypatch):
+    import socket
+    from email import message_from_bytes
+
+    from aiosmtpd.controller import Controller
+
+    from flows.lead_pipeline import lead_pipeline
+    from flows.weekly_report import weekly_report
+    from leadops.domain.metrics import week_of
+
+    received = []
+
+    class Inbox:
+        async def handle_DATA(self, server, sess, envelope):
+            received.append(message_from_bytes(envelope.content))
+            return "250 OK"
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    ctl = Controller(Inbox(), hostname="127.0.0.1", port=port)
+    ctl.start()
+    try:
+        monkeypatch.setenv("LEADOPS_NOTIFY_CHANNEL", "smtp")
+        monkeypatch.setenv("LEADOPS_SMTP_PORT", str(port))
+        leadops_env.inbox_dir.mkdir(parents=True)
+        (leadops_env.inbox_dir / "webform-1.csv").write_text(CSV, encoding="utf-8")
+        lead_pipeline()
+        received.clear()  # the SDRs' assignment emails
+        week = week_of(datetime.now(timezone.utc), "Europe/Paris")
+        out = weekly_report(week=week, email_to=["boss@example.com", "ops@example.com"])
+        assert out["emails_sent"] == 2 and len(received) == 2
+        msg = received[0]
+        assert msg["Subject"] == f"[leadops] Weekly report {week}" and msg["X-Leadops-Key"].startswith(f"report:{week}:")
+        html = next(p for p in msg.walk() if p.get_content_type() == "text/html").get_payload(decode=True).decode()
+        assert f"Weekly report {week}" in html or week in html
+        again = weekly_report(week=week, email_to=["boss@example.com", "ops@example.com"])
+        assert again["emails_sent"] == 0 and len(received) == 2  # rebuilt, not re-sent
+    finally:
+        ctl.stop()
