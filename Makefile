@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 # Keep the local ephemeral Prefect database inside the checkout unless told otherwise.
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: install demo test test-unit clean bench-intake bench-enrich bench-scoring bench-sla
+.PHONY: install browser demo test test-unit clean bench-intake bench-enrich bench-scoring bench-sla
 
 install: $(STAMP)
 
@@ -25,8 +25,15 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	$(BIN)/leadops demo
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest
+
+# The report render test opens the HTML report in Debian's headless Chromium.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium (report render test)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit

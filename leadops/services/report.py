@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from leadops.db.models import (
-    Activity, IngestBatch, Lead, LeadStageChange, Opportunity, ReportRun, Sdr, SlaClock, utcnow,
+    Activity, IngestBatch, Lead, LeadStageChange, Opportunity, ReportRun, Sdr, SlaClock, SlaEvent, utcnow,
 )
 from leadops.domain import metrics as m
 from leadops.reporting.csv_safe import write_csv
@@ -121,6 +121,9 @@ def _week_metrics(session: Session, week: str, tz: str) -> dict[str, Any]:
     results = m.results_by_sdr(acts, opps, start, end)
     funnel = m.funnel(leads)
     sla = m.sla_summary(leads)
+    steps = dict(session.execute(select(SlaEvent.step, func.count()).where(
+        SlaEvent.at >= start, SlaEvent.at < end, SlaEvent.step.in_(("breach", "reassign"))).group_by(SlaEvent.step)).all())
+    sla["breaches"], sla["reassignments"] = steps.get("breach", 0), steps.get("reassign", 0)  # SLA events in the week
     headline = {
         "leads": len(leads),
         "mqls": sum(1 for f in leads if "mql" in f.reached),

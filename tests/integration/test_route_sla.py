@@ -1,5 +1,7 @@
 """Score -> route -> SLA -> outbox on a real database (both backends), with time travel."""
+import re
 import socket
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from email import message_from_bytes
 
@@ -220,3 +222,18 @@ def test_a_cadence_ends_when_the_lead_moves_on(session, settings, rules, routed)
     session.commit()
     assert out.closed == 1 and out.breached == 0
     assert session.scalar(select(SlaClock.status).where(SlaClock.lead_id == lea.id, SlaClock.kind == "cadence")) == "closed"
+
+
+def test_weekly_report_counts_the_weeks_breaches_and_reassignments(session, settings, rules, routed, tmp_path):
+    from leadops.domain.metrics import week_of
+    from leadops.services.report import build_weekly_report
+
+    later = MONDAY_10_PARIS + timedelta(days=3)  # same ISO week: breached and reassigned by then
+    out = enforce(session, rules, settings.company_time_zone, now=later)
+    session.commit()
+    assert out.breached == 1 and out.reassigned == 1
+    week = week_of(later, settings.company_time_zone)
+    res = build_weekly_report(session, week, settings.company_time_zone, tmp_path)
+    html = Path(res.html_path).read_text(encoding="utf-8")
+    assert re.search(r"<th[^>]*>Breaches</th><td[^>]*>1</td>", html)
+    assert re.search(r"<th[^>]*>Reassignments</th><td[^>]*>1</td>", html)
