@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 # Keep the local ephemeral Prefect database inside the checkout unless told otherwise.
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: install browser demo test test-unit clean bench-intake bench-enrich bench-scoring bench-sla
+.PHONY: install browser demo test test-unit clean bench-intake bench-enrich bench-scoring bench-sla bench-report
 
 install: $(STAMP)
 
@@ -51,6 +51,9 @@ bench-scoring: install
 
 bench-sla: install
 	$(BIN)/python bench/sla.py --clocks 1000000
+
+bench-report: install
+	$(BIN)/python bench/report.py --leads 200000 --activities 1000000
 
 bench-enrich: install
 	$(BIN)/python bench/enrich.py --leads 100000 --domains 5000 --cached 1000 --latency 0.02 --limit 50
