@@ -233,6 +233,8 @@ def results_by_sdr(
 
     * ``meetings_booked``: calls + emails with outcome meeting_booked, occurred in period
     * ``meetings_held``: meeting activities with outcome held, occurred in period
+    * ``future_meetings``: meetings booked in the period (outcome scheduled) whose date is
+      at or after the period's end: still on the calendar
     * ``saos``: opportunities created in period (any stage)
     * ``meeting_to_sao_rate`` = saos / meetings_held (a period ratio, not a cohort:
       a meeting held last week can become this week's SAO)
@@ -249,6 +251,9 @@ def results_by_sdr(
             c["meetings_booked"] += 1
         elif a.kind == "meeting" and a.outcome == "held":
             c["meetings_held"] += 1
+        elif a.kind == "meeting" and a.outcome == "scheduled" and a.scheduled_for is not None \
+                and (end is None or a.scheduled_for >= end):
+            c["future_meetings"] += 1
     for o in opportunities:
         key = o.sdr if o.sdr is not None else NO_SDR
         if in_period(o.created_at, start, end):
@@ -266,6 +271,7 @@ def results_by_sdr(
         out[sdr] = {
             "meetings_booked": c["meetings_booked"],
             "meetings_held": c["meetings_held"],
+            "future_meetings": c["future_meetings"],
             "saos": c["saos"],
             "meeting_to_sao_rate": rate(c["saos"], c["meetings_held"]),
             "pipeline": float(c["pipeline"]),
@@ -310,6 +316,23 @@ def funnel(leads: Sequence[LeadFact]) -> list[dict[str, object]]:
             }
         )
     return rows
+
+
+def sales_rejected(leads: Iterable[LeadFact]) -> dict[str, float | int | None]:
+    """Sales-rejected leads (SRL) among those accepted by sales (grain: one summary).
+
+    ``sal``: leads that reached SAL; ``srl``: of those, leads sent back (recycled, nurture,
+    disqualified or lost) without ever reaching SQL; ``srl_rate`` = srl / sal.
+    """
+    sal = srl = 0
+    for f in leads:
+        reached = set(f.reached) | {f.stage}
+        if "sal" not in reached:
+            continue
+        sal += 1
+        if f.stage in ("recycled", "nurture", "disqualified", "lost") and not reached & {"sql", "opportunity", "won"}:
+            srl += 1
+    return {"sal": sal, "srl": srl, "srl_rate": rate(srl, sal)}
 
 
 def disqualification_reasons(leads: Iterable[LeadFact]) -> list[dict[str, object]]:

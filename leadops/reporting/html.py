@@ -50,7 +50,7 @@ def _is_number(value: object) -> bool:
 
 _ACRONYMS = {
     "mql": "MQL", "mqls": "MQLs", "sal": "SAL", "sals": "SALs", "sql": "SQL", "sqls": "SQLs",
-    "sao": "SAO", "saos": "SAOs", "sla": "SLA", "sdr": "SDR", "sdrs": "SDRs", "ae": "AE", "icp": "ICP",
+    "sao": "SAO", "saos": "SAOs", "srl": "SRL", "sal": "SAL", "sla": "SLA", "sdr": "SDR", "sdrs": "SDRs", "ae": "AE", "icp": "ICP",
 }
 _STEP_LABELS = {
     "leads": "Leads", "mql": "MQL", "sal": "SAL", "sql": "SQL", "opportunity": "Opportunity (SAO)", "won": "Won",
@@ -371,6 +371,7 @@ def render_weekly_report(report: Mapping[str, object]) -> str:
                 {"rate_from_previous": "From previous step", "rate_from_top": "From top"},
             ),
             _funnel_chart(funnel_rows),
+            _kv_table(report.get("sales_rejected") or {}),
         ),
         _section(
             "SDRs",

@@ -143,7 +143,7 @@ def _week_metrics(session: Session, week: str, tz: str) -> dict[str, Any]:
         "start": start, "end": end, "leads": leads, "headline": headline, "sdr_rows": sdr_rows, "funnel": funnel,
         "sla": sla, "sla_by_sdr": m.sla_by([f for f in leads if f.owner], "owner"), "sla_by_source": m.sla_by(leads, "source"),
         "first_touch_hours": m.first_touch_hours(leads), "quality": _quality(session, start, end, leads),
-        "disqualification_reasons": m.disqualification_reasons(leads),
+        "disqualification_reasons": m.disqualification_reasons(leads), "sales_rejected": m.sales_rejected(leads),
     }
 
 
@@ -165,6 +165,7 @@ def build_weekly_report(session: Session, week: str, tz: str, out_dir: Path, *, 
         "sdr_rows": cur["sdr_rows"], "sla": cur["sla"], "first_touch_hours": cur["first_touch_hours"],
         "sla_by_sdr": cur["sla_by_sdr"], "sla_by_source": cur["sla_by_source"],
         "trend": trend, "disqualification_reasons": cur["disqualification_reasons"], "quality": cur["quality"],
+        "sales_rejected": cur["sales_rejected"],
     }
     folder = Path(out_dir) / week
     folder.mkdir(parents=True, exist_ok=True)

@@ -159,6 +159,7 @@ def test_results_by_sdr_for_a_week():
     assert result["alice"] == {
         "meetings_booked": 1,
         "meetings_held": 2,
+        "future_meetings": 0,
         "saos": 2,
         "meeting_to_sao_rate": 1.0,
         "pipeline": 15_000.0,
@@ -168,6 +169,7 @@ def test_results_by_sdr_for_a_week():
     assert result["bob"] == {
         "meetings_booked": 0,
         "meetings_held": 0,
+        "future_meetings": 0,
         "saos": 1,
         "meeting_to_sao_rate": None,
         "pipeline": 3_000.0,
@@ -398,3 +400,22 @@ def test_sla_by_owner_and_source_separates_system_and_human_delay():
     assert by_sdr["bob"]["sla_compliance"] is None  # nothing decided yet
     by_source = {r["source"]: r for r in sla_by(leads, "source")}
     assert set(by_source) == {"web_form", "webinar"} and by_source["webinar"]["sla_missed"] == 1
+
+
+def test_sales_rejected_rate_counts_leads_sent_back_after_sal():
+    from leadops.domain.metrics import sales_rejected
+
+    leads = [lead(1, "recycled", reached=("mql", "sal")), lead(2, "sql", reached=("mql", "sal")),
+             lead(3, "disqualified", reached=("mql", "sal", "sql")), lead(4, "mql", reached=("mql",)),
+             lead(5, "nurture", reached=("sal",))]
+    assert sales_rejected(leads) == {"sal": 4, "srl": 2, "srl_rate": 0.5}
+    assert sales_rejected([]) == {"sal": 0, "srl": 0, "srl_rate": None}
+
+
+def test_future_meetings_are_those_booked_in_the_week_still_ahead():
+    end = T0 + timedelta(days=5)
+    acts = [ActivityFact("alice", "meeting", "scheduled", T0, end + timedelta(days=2)),
+            ActivityFact("alice", "meeting", "scheduled", T0, T0 + timedelta(days=1)),  # already past at week end
+            ActivityFact("alice", "meeting", "held", T0, T0)]
+    row = results_by_sdr(acts, [], T0 - timedelta(days=1), end)["alice"]
+    assert (row["future_meetings"], row["meetings_held"]) == (1, 1)
