@@ -313,13 +313,16 @@ def route(as_json: bool = JSON_OPT) -> None:
 
 @app.command("explain")
 def explain_cmd(lead_id: int = typer.Argument(..., help="The lead's id."), as_json: bool = JSON_OPT) -> None:
-    """Explain a lead's routing: each decision, the rule, every candidate considered and why it was skipped."""
+    """Explain a lead: each routing decision with its candidates, then its whole timeline (source, merges,
+    quarantine, enrichment, scores, stages, SLA, notifications, activities)."""
     def go():
         from leadops.services.route import explain
+        from leadops.services.timeline import timeline
 
         _, _, scope = _db_session()
         with scope as session:
             out = explain(session, lead_id)
+            out["timeline"] = timeline(session, lead_id)
         lines = [f"lead {out['lead_id']}: stage {out['stage']}, owner {out['owner'] or '-'}, grade {out['grade']}, "
                  f"score {out['score']}, country {out['country']}, segment {out['segment']}"]
         for d in out["decisions"]:
@@ -331,6 +334,8 @@ def explain_cmd(lead_id: int = typer.Argument(..., help="The lead's id."), as_js
                              f"{'  [' + c['rule'] + ']' if c.get('rule') else ''}")
         if not out["decisions"]:
             lines.append("  not routed yet (routing takes MQLs without an owner)")
+        lines.append("timeline:")
+        lines += [f"  {e['at'] or '':<32} {e['kind']:<12} {e['what']}" for e in out["timeline"]]
         _emit(out, as_json, "\n".join(lines))
     _guard(go)
 
@@ -492,6 +497,16 @@ def run_report(
         from flows.weekly_report import weekly_report
 
         _emit(weekly_report(week=week), as_json)
+    _guard(go)
+
+
+@app.command()
+def serve() -> None:
+    """Serve every deployment of prefect.yaml with its schedule from this process (one machine, no worker)."""
+    def go():
+        from deployments.serve import main
+
+        main()
     _guard(go)
 
 

@@ -231,3 +231,34 @@ def test_weekly_report_is_emailed_once_over_smtp(leadops_env, session, roster, m
         assert again["emails_sent"] == 0 and len(received) == 2  # rebuilt, not re-sent
     finally:
         ctl.stop()
+
+
+def test_backfill_reprocess_and_explain_flows(leadops_env, session, roster):
+    from flows.explain_lead import explain_lead
+    from flows.lead_pipeline import lead_pipeline
+    from flows.maintenance import quarantine_reprocess, report_backfill
+
+    leadops_env.inbox_dir.mkdir(parents=True)
+    (leadops_env.inbox_dir / "webform-1.csv").write_text(CSV, encoding="utf-8")
+    lead_pipeline()
+    out = report_backfill(from_week="2026-W52", to_week="2027-W02")
+    assert [w["week"] for w in out["weeks"]] == ["2026-W52", "2026-W53", "2027-W01", "2027-W02"]
+    assert all(Path(w["report_path"]).exists() for w in out["weeks"])
+    again = quarantine_reprocess()
+    assert again["considered"] == 1 and again["released"] == 0 and again["still_held"] == 1  # still invalid
+    lead_id = session.scalar(select(func.min(Assignment.lead_id)))
+    told = explain_lead(lead_id=lead_id)
+    assert told["events"] >= 5
+    assert read_artifact(f"lead-{lead_id}-timeline", told["flow_run_id"]) is not None
+
+
+def test_serve_builds_every_deployment_of_prefect_yaml_with_its_schedule():
+    from deployments.serve import serve_deployments
+
+    deployments = {d.name: d for d in serve_deployments()}
+    assert set(deployments) == {"lead-pipeline", "enforce-sla", "weekly-report", "rescore", "sla-breach-digest",
+                                "report-backfill", "quarantine-reprocess", "explain-lead"}
+    weekly = deployments["weekly-report"]
+    assert weekly.schedules[0].schedule.cron == "0 7 * * 1" and weekly.schedules[0].schedule.timezone == "Europe/Paris"
+    assert deployments["lead-pipeline"].schedules[0].schedule.interval.total_seconds() == 300
+    assert not deployments["rescore"].schedules and deployments["sla-breach-digest"].triggers

@@ -237,3 +237,22 @@ def test_weekly_report_counts_the_weeks_breaches_and_reassignments(session, sett
     html = Path(res.html_path).read_text(encoding="utf-8")
     assert re.search(r"<th[^>]*>Breaches</th><td[^>]*>1</td>", html)
     assert re.search(r"<th[^>]*>Reassignments</th><td[^>]*>1</td>", html)
+
+
+def test_timeline_tells_the_whole_story_in_order(session, settings, rules, routed):
+    from leadops.services.timeline import markdown, timeline
+
+    lea = lead_of(session, "lea@atelier-numerique.fr")
+    enforce(session, rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(days=3))
+    lea.arrived_at = MONDAY_10_PARIS - timedelta(minutes=5)  # the test routed it "at" Monday 10:00
+    session.commit()
+    events = timeline(session, lea.id)
+    kinds = [e["kind"] for e in events]
+    assert kinds[0] == "arrived" and "webform.csv row 2" in events[0]["what"]
+    for kind in ("enrichment", "scored", "stage", "routing", "sla", "notification"):
+        assert kind in kinds, kind
+    assert [e["at"] for e in events] == sorted(e["at"] for e in events)
+    routing = [e for e in events if e["kind"] == "routing"]
+    assert any("reassign" in e["what"] for e in routing) and any("ended" in e["what"] for e in routing)
+    assert any("breach" in e["what"] for e in events if e["kind"] == "sla")
+    assert "| stage |" in markdown(lea.id, events)

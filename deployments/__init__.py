@@ -1,0 +1,1 @@
+"""Ways to run leadops' deployments: `leadops serve` (one process, every schedule) or a work pool."""

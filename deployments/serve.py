@@ -1,0 +1,63 @@
+"""`leadops serve`: every deployment of prefect.yaml, with its schedule, served from one process.
+
+For one machine without a worker or work pool: the schedules, parameters, tags, descriptions and
+concurrency limits are read from prefect.yaml, so both ways of running stay the same.
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _flow(entrypoint: str):
+    path, name = entrypoint.split(":")
+    module = importlib.import_module(Path(path).with_suffix("").as_posix().replace("/", "."))
+    return getattr(module, name)
+
+
+def _schedules(spec: dict[str, Any]) -> list[Any]:
+    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
+
+    out = []
+    for s in spec.get("schedules") or []:
+        if not s.get("active", True):
+            continue
+        if "cron" in s:
+            out.append(CronSchedule(cron=s["cron"], timezone=s.get("timezone")))
+        elif "interval" in s:
+            from datetime import timedelta
+
+            out.append(IntervalSchedule(interval=timedelta(seconds=s["interval"]), timezone=s.get("timezone")))
+    return out
+
+
+def serve_deployments(prefect_yaml: Path = ROOT / "prefect.yaml") -> list[Any]:
+    """Return one RunnerDeployment per prefect.yaml deployment (grain: deployment), ready for prefect.serve."""
+    spec = yaml.safe_load(prefect_yaml.read_text(encoding="utf-8"))
+    out = []
+    for d in spec["deployments"]:
+        kwargs: dict[str, Any] = dict(name=d["name"], description=d.get("description"), tags=d.get("tags") or [],
+                                      parameters=d.get("parameters") or {})
+        schedules = _schedules(d)
+        if schedules:
+            kwargs["schedules"] = schedules
+        if d.get("concurrency_limit"):
+            kwargs["concurrency_limit"] = d["concurrency_limit"]
+        if d.get("triggers"):
+            from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
+
+            kwargs["triggers"] = [DeploymentEventTrigger.model_validate(t) for t in d["triggers"]]
+        out.append(_flow(d["entrypoint"]).to_deployment(**kwargs))
+    return out
+
+
+def main() -> None:
+    """Serve every deployment until interrupted (needs a Prefect API: PREFECT_API_URL or a local server)."""
+    from prefect import serve
+
+    serve(*serve_deployments())
