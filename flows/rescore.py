@@ -13,14 +13,15 @@ from tasks.pipeline import rescore_leads, route_leads
 
 @flow(name="rescore")
 def rescore(stages: list[str] | None = None, sources: list[str] | None = None, arrived_since: str | None = None,
-            route: bool = True, config_dir: str | None = None, var_dir: str | None = None) -> dict[str, Any]:
+            lead_ids: list[int] | None = None, route: bool = True, config_dir: str | None = None,
+            var_dir: str | None = None) -> dict[str, Any]:
     """Rescore open leads (filtered by lifecycle stage, source, arrival date) and route the new MQLs.
 
     Returns the scoring summary: leads scored and changed, stage changes, grades, and the score
     distribution before and after.
     """
     overrides = {"config_dir": config_dir, "var_dir": var_dir}
-    out = rescore_leads(overrides, stages, sources, arrived_since)
+    out = rescore_leads(overrides, stages, sources, arrived_since, lead_ids)
     routed = route_leads(overrides) if route else {"assigned": 0}
     bands = sorted(set(out["distribution_before"]) | set(out["distribution_after"]),
                    key=lambda b: (b == "unscored", float(b.split("-")[0].rstrip("+")) if b != "unscored" else 0))

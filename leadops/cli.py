@@ -510,6 +510,46 @@ def serve() -> None:
     _guard(go)
 
 
+# --------------------------------------------------------------------------- rerun
+
+rerun_app = typer.Typer(no_args_is_help=True, help="Rerun a flow for a period or a set of leads (through Prefect), idempotently.")
+app.add_typer(rerun_app, name="rerun")
+
+
+@rerun_app.command("reports")
+def rerun_reports(from_week: str = typer.Option(..., "--from"), to_week: str = typer.Option(..., "--to"),
+                  as_json: bool = JSON_OPT) -> None:
+    """Rebuild the weekly reports from one ISO week to another (a backfill)."""
+    def go():
+        from flows.maintenance import report_backfill
+
+        _emit(report_backfill(from_week=from_week, to_week=to_week), as_json)
+    _guard(go)
+
+
+@rerun_app.command("score")
+def rerun_score(lead: list[int] = typer.Option([], help="Lead id (repeatable)."),
+                stage: list[str] = typer.Option([]), source: list[str] = typer.Option([]),
+                since: Optional[str] = typer.Option(None, help="Leads arrived since (ISO date)."),
+                as_json: bool = JSON_OPT) -> None:
+    """Rescore open leads (all, or by id, stage, source, arrival) and route the new MQLs."""
+    def go():
+        from flows.rescore import rescore
+
+        _emit(rescore(stages=stage or None, sources=source or None, arrived_since=since, lead_ids=lead or None), as_json)
+    _guard(go)
+
+
+@rerun_app.command("quarantine")
+def rerun_quarantine(source: Optional[str] = typer.Option(None), as_json: bool = JSON_OPT) -> None:
+    """Re-admit open quarantine rows that pass validation now."""
+    def go():
+        from flows.maintenance import quarantine_reprocess
+
+        _emit(quarantine_reprocess(source=source), as_json)
+    _guard(go)
+
+
 # --------------------------------------------------------------------------- demo
 
 

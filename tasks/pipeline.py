@@ -114,7 +114,7 @@ def score_leads(overrides: dict[str, Any]) -> dict[str, Any]:
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
 def rescore_leads(overrides: dict[str, Any], stages: list[str] | None = None, sources: list[str] | None = None,
-                  arrived_since: str | None = None) -> dict[str, Any]:
+                  arrived_since: str | None = None, lead_ids: list[int] | None = None) -> dict[str, Any]:
     """Apply the current scoring model to every selected open lead; returns what changed and the distributions."""
     from datetime import datetime
 
@@ -122,7 +122,7 @@ def rescore_leads(overrides: dict[str, Any], stages: list[str] | None = None, so
     since = datetime.fromisoformat(arrived_since) if arrived_since else None
     with unit_of_work(s) as session:
         return asdict(score.score_open_leads(session, rules(s), flow_run_id=current_flow_run_id(), only_changed=False,
-                                             where=score.rescore_filter(stages, sources, since)))
+                                             lead_ids=lead_ids, where=score.rescore_filter(stages, sources, since)))
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)

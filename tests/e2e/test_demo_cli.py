@@ -205,3 +205,17 @@ def test_routing_backtest_command_on_the_sample(tmp_path):
     bad = subprocess.run([LEADOPS, "routing", "backtest", "--since", "2026-10-01", "--config", str(candidate)], env=env,
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "s.ghost" in bad.stderr
+
+
+def test_rerun_commands_go_through_prefect(tmp_path):
+    env = env_for(tmp_path)
+    leads = tmp_path / "leads.csv"
+    leads.write_text("Email,Last Name,Source\nana@acme.fr,Lopez,demo_request\nbad-email,Nobody,web_form\n", encoding="utf-8")
+    subprocess.run([LEADOPS, "ingest", str(leads)], env=env, check=True, capture_output=True, timeout=120)
+    out = subprocess.run([LEADOPS, "rerun", "reports", "--from", "2026-W46", "--to", "2026-W47", "--json"], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert [w["week"] for w in json.loads(out.stdout.strip().splitlines()[-1])["weeks"]] == ["2026-W46", "2026-W47"]
+    q = subprocess.run([LEADOPS, "rerun", "quarantine", "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert q.returncode == 0, q.stderr[-2000:]
+    assert json.loads(q.stdout.strip().splitlines()[-1])["still_held"] == 1
