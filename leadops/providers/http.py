@@ -23,18 +23,13 @@ from leadops.config import ProviderConfig
 from leadops.domain.normalize import clean_text, normalize_country
 from leadops.providers.base import LookupResult, employee_band
 from leadops.providers.limits import CircuitBreaker, RateLimiter, shared_limiter
-from leadops.sources.api import RETRY_AFTER_CAP, _excerpt, _retry_after
-
-RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
-BACKOFF_BASE = 0.5
-BACKOFF_CAP = 30.0
-_RETRYABLE_EXC = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+from leadops.sources.api import RETRY_STATUS, RetriesExhausted, backoff, excerpt, get_with_retries
 
 
 def jittered_backoff(attempt: int, rng: random.Random | None = None) -> float:
-    """Seconds before retry ``attempt + 1``: full jitter over 0.5 s * 2^attempt, capped at 30 s."""
-    ceiling = min(BACKOFF_BASE * 2 ** attempt, BACKOFF_CAP)
-    return ceiling * (0.5 + 0.5 * (rng or random).random())
+    """Seconds before retry ``attempt + 1``: the reader's backoff (0.5 s * 2^attempt, capped at 30 s),
+    jittered between half and all of it so concurrent lookups do not retry in step."""
+    return backoff(attempt) * (0.5 + 0.5 * (rng or random).random())
 
 
 def dig_any(obj: Any, paths: str) -> Any:
@@ -212,47 +207,40 @@ class HttpProvider:
         if cfg.auth_header and self._token:
             headers[cfg.auth_header] = cfg.auth_prefix + self._token
         attempts = cfg.max_retries + 1
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
+
+        def send() -> requests.Response:
             if self.limiter is not None:
                 self.limiter.acquire()
             started = time.perf_counter()
             try:
-                resp = self._http().get(url, headers=headers, timeout=cfg.timeout_seconds)
-            except _RETRYABLE_EXC as exc:
+                return self._http().get(url, headers=headers, timeout=cfg.timeout_seconds)
+            finally:
                 self._note(time.perf_counter() - started)
-                if last:
-                    what = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
-                    return LookupResult("error", error=f"{where}: {what} ({type(exc).__name__}) after {attempts} attempts")
-                self._sleep(jittered_backoff(attempt, self._rng))
-                continue
-            except requests.RequestException as exc:
-                self._note(time.perf_counter() - started)
-                return LookupResult("error", error=f"{where}: {type(exc).__name__}")
-            self._note(time.perf_counter() - started)
-            status = resp.status_code
-            if status in RETRY_STATUS and not last:
-                wait = _retry_after(resp.headers.get("Retry-After"))
-                self._sleep(min(wait, RETRY_AFTER_CAP) if wait is not None else jittered_backoff(attempt, self._rng))
-                continue
-            if status in cfg.miss_statuses:
-                return LookupResult("miss")
-            if status in cfg.retry_later_statuses:
-                return LookupResult("error", error=f"{where}: HTTP {status}: accepted, not ready yet (retried next run)")
-            if status in (401, 403):
-                return LookupResult("error", error=f"{where}: HTTP {status}: the provider refused the credentials "
-                                                   f"(check {cfg.token_env or cfg.token_secret_block or 'the key'})")
-            if status >= 400:
-                tried = f" after {attempts} attempts" if status in RETRY_STATUS and attempts > 1 else ""
-                return LookupResult("error", error=f"{where}: HTTP {status}{tried}: {_excerpt(resp.text)}")
-            try:
-                data = resp.json()
-            except ValueError:
-                kind = resp.headers.get("Content-Type") or "no Content-Type"
-                return LookupResult("error", error=f"{where}: HTTP {status} response is not JSON ({kind}): "
-                                                   f"{_excerpt(resp.text)}")
-            return parse(data)
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        try:
+            resp = get_with_retries(send, attempts, self._sleep, lambda attempt: jittered_backoff(attempt, self._rng))
+        except RetriesExhausted as exc:
+            what = "timed out" if isinstance(exc.cause, requests.Timeout) else "connection failed"
+            return LookupResult("error", error=f"{where}: {what} ({type(exc.cause).__name__}) after {attempts} attempts")
+        except requests.RequestException as exc:
+            return LookupResult("error", error=f"{where}: {type(exc).__name__}")
+        status = resp.status_code
+        if status in cfg.miss_statuses:
+            return LookupResult("miss")
+        if status in cfg.retry_later_statuses:
+            return LookupResult("error", error=f"{where}: HTTP {status}: accepted, not ready yet (retried next run)")
+        if status in (401, 403):
+            return LookupResult("error", error=f"{where}: HTTP {status}: the provider refused the credentials "
+                                               f"(check {cfg.token_env or cfg.token_secret_block or 'the key'})")
+        if status >= 400:
+            tried = f" after {attempts} attempts" if status in RETRY_STATUS and attempts > 1 else ""
+            return LookupResult("error", error=f"{where}: HTTP {status}{tried}: {excerpt(resp.text)}")
+        try:
+            data = resp.json()
+        except ValueError:
+            kind = resp.headers.get("Content-Type") or "no Content-Type"
+            return LookupResult("error", error=f"{where}: HTTP {status} response is not JSON ({kind}): {excerpt(resp.text)}")
+        return parse(data)
 
     def _parse_person(self, data: Any) -> LookupResult:
         if not isinstance(data, dict):

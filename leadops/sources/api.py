@@ -168,12 +168,13 @@ def page_rows(records: list[Any], cfg: ApiSource) -> tuple[list[RawRow], datetim
 # --------------------------------------------------------------------------- HTTP
 
 
-def _excerpt(text: str) -> str:
+def excerpt(text: str) -> str:
+    """Return a short, one-line quote of a response body for an error message."""
     text = " ".join(text.split())
     return repr(text[:EXCERPT] + ("..." if len(text) > EXCERPT else ""))
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after(value: str | None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), or ``None``."""
     if not value:
         return None
@@ -196,43 +197,68 @@ def backoff(attempt: int) -> float:
     return min(BACKOFF_BASE * 2 ** attempt, BACKOFF_CAP)
 
 
+class RetriesExhausted(Exception):
+    """Every attempt failed to get a response (``cause``: the last connection error or timeout)."""
+
+    def __init__(self, cause: Exception, attempts: int) -> None:
+        super().__init__(f"{type(cause).__name__} after {attempts} attempts")
+        self.cause, self.attempts = cause, attempts
+
+
+def get_with_retries(send: Callable[[], requests.Response], attempts: int, sleep: Callable[[float], None],
+                     backoff: Callable[[int], float] = backoff) -> requests.Response:
+    """Return the first response worth looking at: ``send()`` is retried on connection errors,
+    timeouts, 429 and 5xx (waiting ``Retry-After`` when the server says, else ``backoff(attempt)``),
+    up to ``attempts`` calls; the last response is returned whatever its status.
+
+    Raises :class:`RetriesExhausted` when the last attempt got no response; other
+    ``requests`` errors (an invalid URL, too many redirects) propagate at once.
+    """
+    for attempt in range(attempts):
+        last = attempt == attempts - 1
+        try:
+            resp = send()
+        except _RETRYABLE_EXC as exc:
+            if last:
+                raise RetriesExhausted(exc, attempts) from None
+            sleep(backoff(attempt))
+            continue
+        if resp.status_code in RETRY_STATUS and not last:
+            wait = retry_after(resp.headers.get("Retry-After"))
+            sleep(wait if wait is not None else backoff(attempt))
+            continue
+        return resp
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def _get(http: requests.Session, cfg: ApiSource, params: dict[str, Any], headers: dict[str, str],
          sleep: Callable[[float], None]) -> tuple[str, bytes, Any]:
     """GET one page with retries; returns ``(url, body bytes, parsed JSON)`` or raises ApiError."""
     url = requests.Request("GET", cfg.url, params=params).prepare().url or cfg.url
     where = f"source {cfg.name}: GET {url}"
     attempts = cfg.max_retries + 1
-    for attempt in range(attempts):
-        last = attempt == attempts - 1
-        try:
-            resp = http.get(cfg.url, params=params, headers=headers, timeout=cfg.timeout_seconds)
-        except _RETRYABLE_EXC as exc:
-            if last:
-                what = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
-                raise ApiError(f"{where}: {what} ({type(exc).__name__}) after {attempts} attempts "
-                               f"(timeout {cfg.timeout_seconds:g} s)") from None
-            sleep(backoff(attempt))
-            continue
-        except requests.RequestException as exc:  # invalid URL, too many redirects...
-            raise ApiError(f"{where}: {type(exc).__name__}") from None
-        status = resp.status_code
-        if status in RETRY_STATUS and not last:
-            wait = _retry_after(resp.headers.get("Retry-After"))
-            sleep(wait if wait is not None else backoff(attempt))
-            continue
-        if status in (401, 403):
-            raise ApiError(f"{where}: HTTP {status}: the API refused the credentials (check the token"
-                           f"{' in ' + cfg.auth_header if cfg.auth_header else ''}): {_excerpt(resp.text)}")
-        if status >= 400:
-            tried = f" after {attempts} attempts" if status in RETRY_STATUS and attempts > 1 else ""
-            raise ApiError(f"{where}: HTTP {status}{tried}: {_excerpt(resp.text)}")
-        try:
-            data = resp.json()
-        except ValueError:
-            kind = resp.headers.get("Content-Type") or "no Content-Type"
-            raise ApiError(f"{where}: HTTP {status} response is not JSON ({kind}): {_excerpt(resp.text)}") from None
-        return resp.url or url, resp.content, data
-    raise AssertionError("unreachable")  # pragma: no cover
+    try:
+        resp = get_with_retries(lambda: http.get(cfg.url, params=params, headers=headers, timeout=cfg.timeout_seconds),
+                                attempts, sleep)
+    except RetriesExhausted as exc:
+        what = "timed out" if isinstance(exc.cause, requests.Timeout) else "connection failed"
+        raise ApiError(f"{where}: {what} ({type(exc.cause).__name__}) after {attempts} attempts "
+                       f"(timeout {cfg.timeout_seconds:g} s)") from None
+    except requests.RequestException as exc:  # invalid URL, too many redirects...
+        raise ApiError(f"{where}: {type(exc).__name__}") from None
+    status = resp.status_code
+    if status in (401, 403):
+        raise ApiError(f"{where}: HTTP {status}: the API refused the credentials (check the token"
+                       f"{' in ' + cfg.auth_header if cfg.auth_header else ''}): {excerpt(resp.text)}")
+    if status >= 400:
+        tried = f" after {attempts} attempts" if status in RETRY_STATUS and attempts > 1 else ""
+        raise ApiError(f"{where}: HTTP {status}{tried}: {excerpt(resp.text)}")
+    try:
+        data = resp.json()
+    except ValueError:
+        kind = resp.headers.get("Content-Type") or "no Content-Type"
+        raise ApiError(f"{where}: HTTP {status} response is not JSON ({kind}): {excerpt(resp.text)}") from None
+    return resp.url or url, resp.content, data
 
 
 def iter_pages(cfg: ApiSource, since: datetime | None, *, token: str | None,
