@@ -11,6 +11,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table
+from sqlalchemy.orm import Session
+
+
+def dialect_insert(session: Session, model: Any):
+    """Return ``insert(model)`` in the session's dialect (PostgreSQL or SQLite): the construct that has
+    ``on_conflict_do_nothing`` (the idempotent inserts of outbox rows, SLA steps and clocks, locks)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(model)
 
 
 def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:

@@ -5,10 +5,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from leadops.db.bulk import dialect_insert
 from leadops.db.models import Notification, utcnow
 from leadops.notify.senders import Sender
 
@@ -20,8 +19,7 @@ def enqueue(session: Session, *, key: str, kind: str, recipient: str, subject: s
     """Insert a pending notification unless one with ``key`` exists; returns True when inserted."""
     values = dict(key=key, kind=kind, recipient=recipient, subject=subject, body=body, lead_id=lead_id,
                   status="pending", attempts=0, created_at=utcnow(), channel=channel)
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(Notification).values(**values).on_conflict_do_nothing(index_elements=["key"]).returning(Notification.id)
+    stmt = dialect_insert(session, Notification).values(**values).on_conflict_do_nothing(index_elements=["key"]).returning(Notification.id)
     return session.execute(stmt).scalar() is not None
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from leadops.config import Rules, SlaPolicy
+from leadops.db.bulk import dialect_insert
 from leadops.db.models import (
     Account, Assignment, Lead, RoutingLock, RoutingPosition, Sdr, SlaClock, SlaEvent, utcnow,
 )
@@ -51,13 +52,8 @@ def lock_routing(session: Session, now: datetime) -> None:
     SDR loads and caps and both assign past a cap. PostgreSQL: a row lock (SELECT ... FOR
     UPDATE); SQLite: the database write lock, taken by the first statement of the pass.
     """
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as upsert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as upsert
-    session.execute(upsert(RoutingLock).values(name="route", locked_at=now).on_conflict_do_nothing())
-    if dialect == "postgresql":
+    session.execute(dialect_insert(session, RoutingLock).values(name="route", locked_at=now).on_conflict_do_nothing())
+    if session.get_bind().dialect.name == "postgresql":
         session.execute(select(RoutingLock.name).where(RoutingLock.name == "route").with_for_update())
     session.execute(update(RoutingLock).where(RoutingLock.name == "route").values(locked_at=now))
 

@@ -11,12 +11,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from leadops.config import Rules
+from leadops.db.bulk import dialect_insert
 from leadops.db.models import Activity, Lead, Sdr, SlaClock, SlaEvent, utcnow
 from leadops.domain.business_time import BusinessIndex, add_business_seconds
 from leadops.notify.outbox import enqueue
@@ -58,9 +57,8 @@ def _start_cadences(session: Session, first_touches: pd.DataFrame, sdrs: dict[in
                          policy="cadence", kind="cadence", touches_required=cadence.touches,
                          target_seconds=int(cadence.within), started_at=start, due_at=due, status="open",
                          elapsed_seconds=0))
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     for i in range(0, len(rows), 1000):
-        session.execute(insert(SlaClock).values(rows[i:i + 1000])
+        session.execute(dialect_insert(session, SlaClock).values(rows[i:i + 1000])
                         .on_conflict_do_nothing(index_elements=["assignment_id", "kind"]))
 
 
@@ -76,10 +74,9 @@ def _record_steps(session: Session, rows: list[dict[str, Any]]) -> set[tuple[int
     """
     if not rows:
         return set()
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     done: set[tuple[int, str]] = set()
     for i in range(0, len(rows), 1000):
-        stmt = (insert(SlaEvent).values(rows[i:i + 1000]).on_conflict_do_nothing(index_elements=["clock_id", "step"])
+        stmt = (dialect_insert(session, SlaEvent).values(rows[i:i + 1000]).on_conflict_do_nothing(index_elements=["clock_id", "step"])
                 .returning(SlaEvent.clock_id, SlaEvent.step))
         done.update((c, st) for c, st in session.execute(stmt))
     return done
@@ -168,6 +165,9 @@ def enforce(session: Session, rules: Rules, company_tz: str, *, now: datetime | 
     session.execute(update(SlaClock), [
         {"id": int(cid), "elapsed_seconds": int(elapsed[by_id.index.get_loc(cid)]), "evaluated_at": now}
         for cid in touched_ids])
+    breached = [int(cid) for cid, step in new if step == "breach"]
+    if breached:
+        session.execute(update(SlaClock).where(SlaClock.id.in_(breached)).values(status="breached"))
     leads = {le.id: le for le in session.scalars(select(Lead).where(Lead.id.in_(
         [int(by_id.at[c, "lead_id"]) for c in touched_ids])))}
     for cid, step in sorted(new, key=lambda cs: (cs[0], ("reminder", "breach", "reassign").index(cs[1]))):
@@ -178,8 +178,6 @@ def enforce(session: Session, rules: Rules, company_tz: str, *, now: datetime | 
             done, required = int(row["touch_count"]), int(row["required"])
             summary.reminded += step == "reminder"
             summary.breached += step == "breach"
-            if step == "breach":
-                session.execute(update(SlaClock).where(SlaClock.id == int(cid)).values(status="breached"))
             manager = sdrs.get(sdr.manager_id) if step == "breach" else None
             for who in filter(None, (sdr, manager)):
                 summary.notifications_queued += enqueue(
@@ -196,7 +194,6 @@ def enforce(session: Session, rules: Rules, company_tz: str, *, now: datetime | 
                 subject=f"[leadops] Reminder: first touch due soon for {label}",
                 body=f"{sdr.name}, {label} is due for a first touch{_by(row['due_at'])} ({row['policy']}).\n")
         elif step == "breach":
-            session.execute(update(SlaClock).where(SlaClock.id == int(cid)).values(status="breached"))
             summary.breached += 1
             manager = sdrs.get(sdr.manager_id)
             for who in filter(None, (sdr, manager)):
@@ -230,8 +227,8 @@ def queue_breach_digests(session: Session, *, now: datetime | None = None) -> di
     """
     now = now or utcnow()
     rows = session.execute(
-        select(SlaClock.id, SlaClock.policy, SlaClock.started_at, Lead.id, Lead.company, Lead.email_domain, Sdr.code,
-               Sdr.name, Sdr.manager_id)
+        select(SlaClock.id, SlaClock.policy, SlaClock.kind, SlaClock.started_at, Lead.id, Lead.company, Lead.email_domain,
+               Sdr.code, Sdr.name, Sdr.manager_id)
         .join(Lead, Lead.id == SlaClock.lead_id).join(Sdr, Sdr.id == SlaClock.sdr_id)
         .where(SlaClock.status == "breached").order_by(Sdr.code, SlaClock.started_at)).all()
     by_manager: dict[int, list[Any]] = {}
@@ -241,11 +238,13 @@ def queue_breach_digests(session: Session, *, now: datetime | None = None) -> di
     queued = 0
     for manager_id, items in sorted(by_manager.items()):
         manager = session.get(Sdr, manager_id)
-        lines = [f"- lead #{r[3]} ({r.company or r.email_domain}), owner {r.name} ({r.code}), policy {r.policy}, "
-                 f"assigned {r.started_at:%Y-%m-%d %H:%M} UTC" for r in items]
+        what = {"first_touch": "no first touch", "cadence": "follow-up cadence missed"}
+        lines = [f"- lead #{r[4]} ({r.company or r.email_domain}), owner {r.name} ({r.code}): "
+                 f"{what.get(r.kind, r.kind)}, policy {r.policy}, clock started {r.started_at:%Y-%m-%d %H:%M} UTC"
+                 for r in items]
         queued += enqueue(session, key=f"sla-digest:{manager.code}:{now:%Y%m%d%H}", kind="sla_digest",
                           recipient=manager.email,
                           subject=f"[leadops] {len(items)} lead(s) of your team are past their SLA",
-                          body=f"Hello {manager.name},\n\nNo first touch yet, past the SLA:\n" + "\n".join(lines)
+                          body=f"Hello {manager.name},\n\nThese leads are past their SLA:\n" + "\n".join(lines)
                                + "\n\n`leadops explain LEAD_ID` shows the routing; `leadops reassign LEAD_ID` moves a lead.\n")
     return {"managers": len(by_manager), "breaches": sum(len(v) for v in by_manager.values()), "queued": queued}

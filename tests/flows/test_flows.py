@@ -171,7 +171,7 @@ def test_breach_digest_flow_emails_each_manager_once_per_hour(leadops_env, sessi
     assert out["breaches"] >= 1 and out["queued"] == out["managers"] >= 1
     session.rollback()  # end this session's read snapshot: the flow wrote through its own
     digest = session.scalar(select(Notification).where(Notification.kind == "sla_digest"))
-    assert "past the SLA" in digest.body and digest.status == "sent"
+    assert "past their SLA" in digest.body and "no first touch" in digest.body and digest.status == "sent"
     assert sla_breach_digest()["queued"] == 0  # the same hour: nothing new
 
 
