@@ -22,7 +22,7 @@ from leadops.config import FileSource, Rules, Settings
 from leadops.db.bulk import bulk_insert
 from leadops.db.models import Activity, IngestBatch, Lead, Quarantine
 from leadops.domain import normalize as nz
-from leadops.services.ingest import FileOutcome, _parse_date, admit_chunks, reject
+from leadops.services.ingest import FileOutcome, _parse_date, admit_chunks, quarantine, reject
 from leadops.sources.files import FileRejected, RawRow, build_aliases, open_lead_file
 from leadops.validation import validate_rows
 
@@ -149,17 +149,11 @@ def _admit_activities(session: Session, batch: IngestBatch, rows: list[RawRow], 
     known = set(rules.scoring.engagement.points)
     records = [normalize_activity_row(r, src, known, settings.company_time_zone, now) for r in rows]
     reasons, lead_ids = _check(session, records, settings)
-    raw_by_row = {r.row_number: r.raw for r in rows}
-    quarantine_rows = [dict(ingest_batch_id=batch.id, source=batch.source, origin=batch.origin,
-                            source_row=records[i]["row_number"], raw=raw_by_row[records[i]["row_number"]],
-                            reasons=r, status="open", created_at=now) for i, r in sorted(reasons.items())]
-    for r in reasons.values():
-        counter.update(r)
-    bulk_insert(session.connection(), Quarantine.__table__, quarantine_rows)
+    quarantined = quarantine(session, batch, rows, reasons, now, counter)
     good = [rec for i, rec in enumerate(records) if i not in reasons]
     inserted, duplicates = _store(session, good, lead_ids, src.name, batch.content_hash or "", batch.origin)
     out.rows_read += len(rows)
-    out.quarantined += len(quarantine_rows)
+    out.quarantined += quarantined
     out.inserted += inserted
     out.merged += duplicates
 

@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leadops.config import ApiSource, FileSource, Rules, Settings
@@ -251,7 +251,8 @@ def _gate(rows: list[RawRow], columns: list[str], src: FileSource | ApiSource | 
 
 
 def _with_small_tail(chunks: Iterator[list[RawRow]], size: int) -> Iterator[list[RawRow]]:
-    """Yield ``chunks``, folding a last chunk under half of ``size`` into the one before it.
+    """Yield ``chunks``, folding a last chunk under half of ``size`` into the one before it; one empty
+    chunk when there is none.
 
     The gate measures rates per chunk: a tail of a few rows must not decide a file's fate alone.
     """
@@ -263,8 +264,7 @@ def _with_small_tail(chunks: Iterator[list[RawRow]], size: int) -> Iterator[list
             else:
                 yield held
         held = chunk
-    if held is not None:
-        yield held
+    yield held if held is not None else []  # a file without rows is gated too ("no data rows")
 
 
 def admit_chunks(session: Session, batch: IngestBatch, chunks: Iterable[list[RawRow]], columns: list[str],
@@ -288,9 +288,7 @@ def admit_chunks(session: Session, batch: IngestBatch, chunks: Iterable[list[Raw
     # cycles; the default thresholds rescan the whole heap over and over (~12% of intake time).
     gc.set_threshold(max(gc_thresholds[0], 50_000), *gc_thresholds[1:])
     try:
-        seen_any = False
         for chunk in _with_small_tail(iter(chunks), settings.intake_chunk_rows):
-            seen_any = True
             where = "" if out.rows_read == 0 and len(chunk) < settings.intake_chunk_rows else \
                 f" (in rows {chunk[0].row_number}-{chunk[-1].row_number})"
             problem, results = _gate(chunk, columns, src, settings, where, raw_suite)
@@ -299,11 +297,6 @@ def admit_chunks(session: Session, batch: IngestBatch, chunks: Iterable[list[Raw
                 return reject(batch, problem, f"{batch.origin}: {problem}", results)
             admit(session, batch, chunk, src, rules, settings, now, out, counter, pool)
             out.validation = results
-        if not seen_any:
-            problem, results = _gate([], columns, src, settings, suite=raw_suite)
-            if problem:
-                savepoint.rollback()
-                return reject(batch, problem, f"{batch.origin}: {problem}", results)
     except FileRejected as exc:
         savepoint.rollback()
         return reject(batch, exc.problem, str(exc))
@@ -319,13 +312,7 @@ def admit_rows(session: Session, batch: IngestBatch, rows: list[RawRow], columns
 
     Every row ends inserted, merged or quarantined; a batch-level failure rejects the whole batch.
     """
-    problem, results = _gate(rows, columns, src, settings)
-    if problem:
-        return reject(batch, problem, f"{batch.origin}: {problem}", results)
-    out = FileOutcome(batch.origin, "done", batch.source, batch.id, validation=results)
-    counter: Counter[str] = Counter()
-    _admit_chunk(session, batch, rows, src, rules, settings, utcnow(), out, counter)
-    return _finish_batch(batch, out, counter)
+    return admit_chunks(session, batch, [rows], columns, src, rules, settings)
 
 
 def _admit_chunk(session: Session, batch: IngestBatch, rows: list[RawRow], src: FileSource | ApiSource | None,
@@ -337,24 +324,28 @@ def _admit_chunk(session: Session, batch: IngestBatch, rows: list[RawRow], src: 
     outcome = validate_rows(pd.DataFrame(records), settings.expectations_dir / "leads_intake.json")
     reasons = quarantine_reasons(records, outcome.failures, rules)
     raw_by_row = {r.row_number: r.raw for r in rows}
-
-    quarantine_rows, good = [], []
-    for i, rec in enumerate(records):
-        if i in reasons:
-            counter.update(reasons[i])
-            quarantine_rows.append(dict(ingest_batch_id=batch.id, source=batch.source, origin=batch.origin,
-                                        source_row=rec["row_number"], raw=raw_by_row[rec["row_number"]],
-                                        reasons=reasons[i], status="open", created_at=now))
-        else:
-            good.append(rec)
-    if quarantine_rows:
-        bulk_insert(session.connection(), Quarantine.__table__, quarantine_rows)
+    quarantined = quarantine(session, batch, rows, reasons, now, counter)
+    good = [rec for i, rec in enumerate(records) if i not in reasons]
     inserted, merged = upsert_leads(session, good, batch.id, raw_by_row, now,
                                     rules.sources.fuzzy_match_threshold, batch.origin, pool)
     out.rows_read += len(rows)
-    out.quarantined += len(quarantine_rows)
+    out.quarantined += quarantined
     out.inserted += inserted
     out.merged += merged
+
+
+def quarantine(session: Session, batch: IngestBatch, rows: list[RawRow], reasons: dict[int, list[str]], now: datetime,
+               counter: Counter[str]) -> int:
+    """Store the rows at the indexes of ``reasons`` in quarantine, as read, with every reason; returns how many.
+
+    ``counter`` gets each reason counted once per row (the run's and the batch's reason tally).
+    """
+    held = [dict(ingest_batch_id=batch.id, source=batch.source, origin=batch.origin, source_row=rows[i].row_number,
+                 raw=rows[i].raw, reasons=r, status="open", created_at=now) for i, r in sorted(reasons.items())]
+    for r in reasons.values():
+        counter.update(r)
+    bulk_insert(session.connection(), Quarantine.__table__, held)
+    return len(held)
 
 
 def _finish_batch(batch: IngestBatch, out: FileOutcome, counter: Counter[str]) -> FileOutcome:
