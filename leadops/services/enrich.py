@@ -8,7 +8,6 @@ never fails the pass: its leads end ``error`` and are retried on the next run.
 """
 from __future__ import annotations
 
-import statistics
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -21,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from leadops.config import ProviderConfig, Rules
 from leadops.db.models import EnrichmentLookup, EnrichmentRecord, Lead, ProviderCircuit, utcnow
+from leadops.domain.metrics import percentile
 from leadops.providers.base import EnrichmentProvider, LookupResult
 from leadops.providers.limits import CircuitBreaker, CircuitState
 from leadops.providers.offline import OfflineProvider
@@ -262,14 +262,6 @@ def _enrich_people(session: Session, providers: list[Any], ttl: timedelta, now: 
     return gained
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
-
-
 def enrich_pending(session: Session, rules: Rules, providers: list[EnrichmentProvider] | None = None, *,
                    stale: bool = False, now: datetime | None = None,
                    checkpoint: Callable[[int, int], None] | None = None, checkpoint_every: int = 200) -> EnrichSummary:
@@ -309,13 +301,11 @@ def enrich_pending(session: Session, rules: Rules, providers: list[EnrichmentPro
                 _store(session, domain, name, res, now)
         status, values, _ = combine(answers, cfg.field_precedence, cfg.required_fields)
         lead_values = {k: values[k] for k in LEAD_FIELDS if values.get(k) is not None}
-        targets = select(Lead).where(Lead.email_domain == domain, pending)
-        for lead in session.scalars(targets):
-            if RANK[status] < RANK[lead.enrichment_status] and lead.enrichment_status != "error":
-                continue  # a refresh that found less keeps what the lead had
-            lead.enrichment_status, lead.enriched_at = status, now
-            for k, v in lead_values.items():
-                setattr(lead, k, v)
+        # one statement for the domain's leads; a refresh that found less keeps what a lead had
+        no_worse = [st for st, rank in RANK.items() if st is not None and rank <= RANK[status]] + ["error"]
+        session.execute(update(Lead).where(Lead.email_domain == domain, pending,
+                                           or_(Lead.enrichment_status.is_(None), Lead.enrichment_status.in_(no_worse)))
+                        .values(enrichment_status=status, enriched_at=now, **lead_values))
         n = per_domain[domain]
         if status == "enriched":
             summary.enriched += n
@@ -346,8 +336,8 @@ def enrich_pending(session: Session, rules: Rules, providers: list[EnrichmentPro
         summary.providers[p.name] = {
             "lookups": st["lookups"], "requests": getattr(p, "requests", st["lookups"]), "hits": st["hits"],
             "misses": st["misses"], "errors": st["errors"], "cache_hits": st["cache_hits"],
-            "p50_ms": round(_percentile(lat, 50), 1) if lat else None,
-            "p95_ms": round(_percentile(lat, 95), 1) if lat else None,
+            "p50_ms": round(percentile(lat, 50), 1) if lat else None,
+            "p95_ms": round(percentile(lat, 95), 1) if lat else None,
             "person_lookups": st["person_lookups"], "person_hits": st["person_hits"],
             "circuit": breaker.state.state if breaker else None,
             "circuit_opened": breaker.opened if breaker else 0,
