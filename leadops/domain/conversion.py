@@ -11,8 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadops.domain.normalize import PLACEHOLDERS as INTAKE_PLACEHOLDERS
+
 #: Values that mean "nothing was entered" in CRM exports (compared case-insensitively).
-PLACEHOLDERS = frozenset({"", "-", "--", "n/a", "na", "#n/a", "null", "none", "select", "--select--", "unknown", "nan"})
+# intake's placeholders, plus what CRM exports write for "no value" in columns meant for a model
+PLACEHOLDERS = INTAKE_PLACEHOLDERS | {"na", "--select--", "unknown", "nan"}
 POSITIVE_LABELS = frozenset({"1", "true", "yes", "y", "oui", "won", "closed won", "converted", "sql", "1.0"})
 NEGATIVE_LABELS = frozenset({"0", "false", "no", "n", "non", "lost", "closed lost", "not converted", "0.0"})
 BANDS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0001)
@@ -116,15 +119,11 @@ def train(df: pd.DataFrame, label: pd.Series, *, holdout: float = 0.25, order: p
     if not numeric and not categorical:
         raise TrainingError("no usable feature column (all empty, constant or identifier-like)")
     cut = int(round(len(df) * (1 - holdout)))
-    x_train, x_test, y_train, y_test = df.iloc[:cut], df.iloc[cut:], label.iloc[:cut], label.iloc[cut:]
+    y_train, y_test = label.iloc[:cut], label.iloc[cut:]
     note = None
     if y_train.nunique() < 2:
         raise TrainingError("the earliest rows (training part) have one class only: more history is needed")
-    x = df[numeric + categorical].copy()
-    for c in numeric:
-        x[c] = pd.to_numeric(x[c], errors="coerce")
-    for c in categorical:
-        x[c] = x[c].astype(object).where(x[c].notna(), "(missing)").astype(str)
+    x = _prepare(numeric, categorical, df)
     pre = ColumnTransformer([
         ("num", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric),
         ("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=3), categorical),
@@ -132,9 +131,9 @@ def train(df: pd.DataFrame, label: pd.Series, *, holdout: float = 0.25, order: p
     # no class re-weighting: the probabilities stay calibrated, which blending into the score needs
     pipe = Pipeline([("features", pre), ("model", LogisticRegression(max_iter=2000))])
     pipe.fit(x.iloc[:cut], y_train)
-    proba = pipe.predict_proba(x.iloc[cut:])[:, 1] if len(x_test) else np.array([])
+    proba = pipe.predict_proba(x.iloc[cut:])[:, 1] if len(y_test) else np.array([])
     auc = None
-    if len(x_test) and y_test.nunique() == 2:
+    if y_test.nunique() == 2:
         auc = round(float(roc_auc_score(y_test, proba)), 4)
     else:
         note = "the holdout has one class only: AUC cannot be computed (more varied recent history is needed)"
@@ -142,7 +141,7 @@ def train(df: pd.DataFrame, label: pd.Series, *, holdout: float = 0.25, order: p
     coefs = pipe.named_steps["model"].coef_[0]
     top = [{"feature": _pretty(n, categorical), "weight": round(float(w), 4)}
            for n, w in sorted(zip(names, coefs), key=lambda nw: -abs(nw[1]))[:15]]
-    return TrainResult(pipe, auc, len(x_train), len(x_test), int(y_train.sum()), int(y_test.sum()), numeric, categorical,
+    return TrainResult(pipe, auc, len(y_train), len(y_test), int(y_train.sum()), int(y_test.sum()), numeric, categorical,
                        top, calibration(proba, y_test.to_numpy()), note, dropped)
 
 
@@ -160,7 +159,7 @@ def calibration(proba: np.ndarray, y: np.ndarray) -> list[dict[str, Any]]:
 def top_factors(pipe: Any, rows: pd.DataFrame, k: int = 3) -> list[list[dict[str, Any]]]:
     """Return, per row, the ``k`` features that pushed its predicted conversion the most (coefficient x value)."""
     pre, model = pipe.named_steps["features"], pipe.named_steps["model"]
-    x = pre.transform(_prepare(pipe, rows))
+    x = pre.transform(_prepare(*_fitted_columns(pipe), rows))
     x = x.toarray() if hasattr(x, "toarray") else np.asarray(x)
     contrib = x * model.coef_[0]
     names = pre.get_feature_names_out()
@@ -174,13 +173,11 @@ def top_factors(pipe: Any, rows: pd.DataFrame, k: int = 3) -> list[list[dict[str
 
 def predict(pipe: Any, rows: pd.DataFrame) -> np.ndarray:
     """Return the predicted conversion probability per row."""
-    return pipe.predict_proba(_prepare(pipe, rows))[:, 1]
+    return pipe.predict_proba(_prepare(*_fitted_columns(pipe), rows))[:, 1]
 
 
-def _prepare(pipe: Any, rows: pd.DataFrame) -> pd.DataFrame:
-    pre = pipe.named_steps["features"]
-    numeric = list(pre.transformers_[0][2])
-    categorical = list(pre.transformers_[1][2])
+def _prepare(numeric: list[str], categorical: list[str], rows: pd.DataFrame) -> pd.DataFrame:
+    """Return the model's input: numeric columns as numbers, categorical ones as text with "(missing)"."""
     x = pd.DataFrame(index=rows.index)
     for c in numeric:
         x[c] = pd.to_numeric(rows[c], errors="coerce") if c in rows else np.nan
@@ -188,6 +185,11 @@ def _prepare(pipe: Any, rows: pd.DataFrame) -> pd.DataFrame:
         col = rows[c] if c in rows else pd.Series(None, index=rows.index, dtype=object)
         x[c] = col.astype(object).where(col.notna(), "(missing)").astype(str)
     return x
+
+
+def _fitted_columns(pipe: Any) -> tuple[list[str], list[str]]:
+    pre = pipe.named_steps["features"]
+    return list(pre.transformers_[0][2]), list(pre.transformers_[1][2])
 
 
 def _pretty(name: str, categorical: list[str]) -> str:

@@ -43,7 +43,7 @@ __all__ = [
 # --------------------------------------------------------------------------- text
 
 #: Values that mean "nothing was entered" (compared case-insensitively).
-_PLACEHOLDERS = frozenset({"", "-", "--", "n/a", "#n/a", "null", "none", "select"})
+PLACEHOLDERS = frozenset({"", "-", "--", "n/a", "#n/a", "null", "none", "select"})
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\ufeff"), None)  # zero-width space, BOM
 
 
@@ -67,7 +67,7 @@ def clean_text(value: object) -> str | None:
         text = " ".join(text.split())
     if len(text) > 6:  # longer than any placeholder: only an all-dash string could still be empty
         return None if text[0] == "-" and set(text) == {"-"} else text
-    if text.casefold() in _PLACEHOLDERS or set(text) <= {"-"}:
+    if text.casefold() in PLACEHOLDERS or set(text) <= {"-"}:
         return None
     return text
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leadops.db.models import Lead, LeadStageChange, Opportunity, utcnow
-from leadops.domain.conversion import TrainingError, binary_label, clean_frame, predict, top_factors, train
+from leadops.domain.conversion import TrainingError, binary_label, clean_frame, predict, top_factors
 
 FEATURES = ("industry", "employee_band", "country", "seniority", "department", "source", "is_free_email",
             "is_hand_raiser")
@@ -28,10 +28,15 @@ def history_frame(session: Session, *, now=None) -> tuple[pd.DataFrame, pd.Serie
     reached = set(session.scalars(select(LeadStageChange.lead_id).where(LeadStageChange.to_stage.in_(CONVERTED))))
     reached |= set(session.scalars(select(Opportunity.lead_id)))
     label = pd.Series(df.index.isin(list(reached)) | df["stage"].isin(CONVERTED), index=df.index).astype(float)
-    features = df[list(FEATURES)].astype(object)
+    return feature_frame(df), label, df["arrived_at"]
+
+
+def feature_frame(leads: pd.DataFrame) -> pd.DataFrame:
+    """Return the model's features from a frame of lead columns (flags as yes/no categories), one row per lead."""
+    features = leads[list(FEATURES)].astype(object)
     for c in ("is_free_email", "is_hand_raiser"):
         features[c] = features[c].map({True: "yes", False: "no"})
-    return features, label, df["arrived_at"]
+    return features
 
 
 def read_training_csv(path: Path, label: str, exclude: list[str]) -> tuple[pd.DataFrame, pd.Series]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from leadops.config import Rules
@@ -30,7 +30,7 @@ OPEN_STAGES = ("new", "mql", "sal", "sql", "nurture", "recycled")
 # Activities that count as engagement: marketing web events (kind web) and replies to SDR emails.
 REPLY_OUTCOMES = {"replied": "reply", "meeting_booked": "reply"}
 SCORE_BANDS = (0, 20, 40, 60, 80, 100)
-CHUNK = 50_000
+CHUNK = 20_000  # leads per frame; also bounds the ids bound in one IN list (SQLite builds cap variables)
 
 
 @dataclass
@@ -174,12 +174,9 @@ def load_blend(sr: Any) -> tuple[Any, str] | None:
 def _blend(leads: pd.DataFrame, scored: pd.DataFrame, model: Any, weight: float) -> None:
     """Mix the model's conversion probability into ``scored['total']`` (adds model_p and model_points)."""
     from leadops.domain.conversion import predict
-    from leadops.services.model import FEATURES
+    from leadops.services.model import feature_frame
 
-    x = leads[list(FEATURES)].astype(object)
-    for c in ("is_free_email", "is_hand_raiser"):
-        x[c] = x[c].map({True: "yes", False: "no"})
-    p = predict(model, x)
+    p = predict(model, feature_frame(leads))
     rules_total = scored["total"].to_numpy()
     blended = np.round((1 - weight) * rules_total + weight * 100 * p, 2)
     scored["model_p"] = p
