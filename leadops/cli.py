@@ -71,6 +71,23 @@ def db_upgrade(as_json: bool = JSON_OPT) -> None:
     _guard(go)
 
 
+def _prepared():
+    """Return (settings, rules) of this command, with the database migrated: a fresh database works at once."""
+    from leadops.config import get_settings, load_rules
+    from leadops.db.migrate import upgrade
+
+    s = get_settings()
+    rules = load_rules(s.config_dir)
+    upgrade(s.database_url)
+    return s, rules
+
+
+def _session(s):
+    from leadops.db.session import session_scope
+
+    return session_scope(s.database_url)
+
+
 def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -81,15 +98,10 @@ def _safe_url(url: str) -> str:
 
 
 def _seed(seed_value: int, anchor: date | None, leads: int) -> dict[str, Any]:
-    from leadops.config import get_settings, load_rules
-    from leadops.db.migrate import upgrade
-    from leadops.db.session import session_scope
     from leadops.seed import seed as run_seed
 
-    s = get_settings()
-    upgrade(s.database_url)
-    rules = load_rules(s.config_dir)
-    with session_scope(s.database_url) as session:
+    s, rules = _prepared()
+    with _session(s) as session:
         return run_seed(session, rules, s.inbox_dir, seed=seed_value, anchor=anchor, n_leads=leads)
 
 
@@ -116,19 +128,13 @@ def ingest(
 ) -> None:
     """Ingest one file now (no Prefect run): validate, quarantine, insert or merge; prints the counts."""
     def go():
-        from leadops.config import get_settings, load_rules
-        from leadops.db.session import session_scope
         from leadops.services.ingest import ingest_file, source_named
 
         if not path.is_file():
             raise ValueError(f"{path}: no such file")
-        from leadops.db.migrate import upgrade
-
-        s = get_settings()
-        rules = load_rules(s.config_dir)
+        s, rules = _prepared()
         src = source_named(source, rules) if source else None
-        upgrade(s.database_url)  # a fresh database works at once, like `leadops demo`
-        with session_scope(s.database_url) as session:
+        with _session(s) as session:
             out = ingest_file(session, path, rules, s, move=move, source=src)
         data = {k: getattr(out, k) for k in ("file", "status", "batch_id", "rows_read", "inserted", "merged", "quarantined")}
         data["reasons"] = [{"reason": r, "count": n} for r, n in out.reasons.items()]
@@ -159,15 +165,10 @@ def enrich(
     def go():
         from dataclasses import asdict
 
-        from leadops.config import get_settings, load_rules
-        from leadops.db.migrate import upgrade
-        from leadops.db.session import session_scope
         from leadops.services.enrich import enrich_pending
 
-        s = get_settings()
-        upgrade(s.database_url)
-        rules = load_rules(s.config_dir)
-        with session_scope(s.database_url) as session:
+        s, rules = _prepared()
+        with _session(s) as session:
             out = asdict(enrich_pending(session, rules, stale=stale, checkpoint=lambda done, total: session.commit()))
         lines = [f"domains {out['domains']}: {out['enriched']} leads enriched, {out['partial']} partially, "
                  f"{out['not_enriched']} not enriched ({out['errors']} in error, retried next run), "
@@ -203,20 +204,15 @@ def score_now(
     def go():
         from dataclasses import asdict
 
-        from leadops.config import get_settings, load_rules
-        from leadops.db.migrate import upgrade
-        from leadops.db.session import session_scope
         from leadops.services.score import rescore_filter, score_open_leads
 
         if (stage or source or since) and not all_leads:
             raise ValueError("--stage, --source and --since select leads for a rescore: add --all")
+        s, rules = _prepared()
         at = datetime.fromisoformat(since) if since else None
         if at is not None and at.tzinfo is None:
-            at = at.replace(tzinfo=ZoneInfo(get_settings().company_time_zone))
-        s = get_settings()
-        upgrade(s.database_url)
-        rules = load_rules(s.config_dir)
-        with session_scope(s.database_url) as session:
+            at = at.replace(tzinfo=ZoneInfo(s.company_time_zone))
+        with _session(s) as session:
             out = asdict(score_open_leads(session, rules, only_changed=not all_leads,
                                           where=rescore_filter(stage, source, at) if all_leads else None))
         lines = [f"model {out['model_version']}: {out['scored']} leads scored, {out['changed']} changed, "
@@ -251,11 +247,8 @@ def score_train(
             out = report(result)
             out["source"] = str(csv)
         else:
-            from leadops.db.migrate import upgrade
-            from leadops.db.session import session_scope
-
-            upgrade(s.database_url)
-            with session_scope(s.database_url) as session:
+            s, _ = _prepared()
+            with _session(s) as session:
                 x, y, arrived = history_frame(session)
             result = train(x, y, order=arrived)
             latest = arrived.sort_values().index[-result.n_test:] if result.n_test else arrived.index[:0]
@@ -278,16 +271,6 @@ def score_train(
 # --------------------------------------------------------------------------- routing
 
 
-def _db_session():
-    from leadops.config import get_settings, load_rules
-    from leadops.db.migrate import upgrade
-    from leadops.db.session import session_scope
-
-    s = get_settings()
-    upgrade(s.database_url)
-    return s, load_rules(s.config_dir), session_scope(s.database_url)
-
-
 @app.command()
 def route(as_json: bool = JSON_OPT) -> None:
     """Route unowned MQLs now (no Prefect run): assigned, unroutable and per-SDR counts."""
@@ -298,10 +281,10 @@ def route(as_json: bool = JSON_OPT) -> None:
         from leadops.notify.senders import sender_for
         from leadops.services.route import route_pending
 
-        s, rules, scope = _db_session()
-        with scope as session:
+        s, rules = _prepared()
+        with _session(s) as session:
             out = asdict(route_pending(session, rules, s.company_time_zone))
-        with _db_session()[2] as session:
+        with _session(s) as session:  # the assignments are committed: now announce them
             sent = asdict(deliver(session, sender_for(s)))
         out["notifications"] = sent
         per = ", ".join(f"{k}: {v}" for k, v in sorted(out["per_sdr"].items())) or "none"
@@ -319,8 +302,8 @@ def explain_cmd(lead_id: int = typer.Argument(..., help="The lead's id."), as_js
         from leadops.services.route import explain
         from leadops.services.timeline import timeline
 
-        _, _, scope = _db_session()
-        with scope as session:
+        s, _ = _prepared()
+        with _session(s) as session:
             out = explain(session, lead_id)
             out["timeline"] = timeline(session, lead_id)
         lines = [f"lead {out['lead_id']}: stage {out['stage']}, owner {out['owner'] or '-'}, grade {out['grade']}, "
@@ -351,8 +334,8 @@ def reassign_cmd(
         from leadops.db.models import Lead
         from leadops.services.route import reassign
 
-        s, rules, scope = _db_session()
-        with scope as session:
+        s, rules = _prepared()
+        with _session(s) as session:
             lead = session.get(Lead, lead_id)
             if lead is None:
                 raise ValueError(f"no lead {lead_id}")
@@ -381,12 +364,12 @@ def routing_backtest(
         from leadops.config import RoutingRules, load_rule_file
         from leadops.services.backtest import backtest, day_start
 
-        s, rules, scope = _db_session()
+        s, rules = _prepared()
         routing = load_rule_file(config, RoutingRules) if config else rules.routing
         unknown = sorted({m for p in routing.pools.values() for m in p.members} - {x.code for x in rules.roster.people})
         if unknown:
             raise ValueError(f"{config}: pool members not in sdrs.yaml: {', '.join(unknown)}")
-        with scope as session:
+        with _session(s) as session:
             out = asdict(backtest(session, routing, day_start(since, s.company_time_zone), s.company_time_zone))
             session.rollback()  # a backtest never writes
         lines = [f"{out['leads']} leads since {out['since']}: {out['changed']} would go to another SDR, "

@@ -135,7 +135,7 @@ def route_lead(lead: RoutableLead, rules: RoutingRules, sdrs: dict[str, SdrState
                 trail.append({"rule": rule.name, "sdr": owner.code, "skipped": f"account owner {why}"})
                 owner_away = why
                 continue
-            return _assign(lead, owner, rule.name, f"account owner of {lead.fields.get('email_domain')}", trail, sdrs)
+            return assign_to(lead, owner, rule.name, f"account owner of {lead.fields.get('email_domain')}", trail)
         members = [rule.to.sdr] if rule.to.sdr else rules.pools[rule.to.pool].members
         pool = rules.pools.get(rule.to.pool) if rule.to.pool else None
         if (pool is not None and pool.policy == "hold_for_owner" and owner_away and lead.account_owner in members
@@ -148,12 +148,13 @@ def route_lead(lead: RoutableLead, rules: RoutingRules, sdrs: dict[str, SdrState
         if chosen is None:
             continue  # nobody in this rule's pool can take it: fall through, recorded in the trail
         target = f"pool {rule.to.pool}" if rule.to.pool else f"sdr {rule.to.sdr}"
-        return _assign(lead, chosen, rule.name, f"rule {rule.name} -> {target}: least loaded{note}", trail, sdrs)
+        return assign_to(lead, chosen, rule.name, f"rule {rule.name} -> {target}: least loaded{note}", trail)
     reason = "no rule matched" if not trail else "every matching rule's candidates were unavailable"
     return Decision(lead.id, "unroutable", None, None, reason, tuple(trail))
 
 
-def _assign(lead: RoutableLead, s: SdrState, rule: str, reason: str, trail: list[dict], sdrs: dict[str, SdrState]) -> Decision:
+def assign_to(lead: RoutableLead, s: SdrState, rule: str, reason: str, trail: list[dict]) -> Decision:
+    """Return the decision giving ``lead`` to ``s`` and count it in ``s`` (daily and open loads, rotation)."""
     s.assigned_today += 1
     s.open_leads += 1
     s.virtual_time += 1 / s.weight if s.weight > 0 else 0.0
@@ -165,15 +166,12 @@ def route_batch(leads: Iterable[RoutableLead], rules: RoutingRules, sdrs: dict[s
     return [route_lead(lead, rules, sdrs) for lead in leads]
 
 
-def catch_up(states: dict[str, SdrState], floor: float) -> list[str]:
-    """Raise the virtual time of available SDRs lagging behind ``floor``; returns the codes raised.
+def catch_up(states: dict[str, SdrState], floor: float) -> None:
+    """Raise the virtual time of available SDRs lagging behind ``floor``.
 
     ``floor`` is the pace of the SDRs who have been taking leads: someone back from leave or new
     on the roster starts there instead of receiving every lead until their count catches up.
     """
-    raised = []
     for s in states.values():
         if s.skip_reason() is None and s.virtual_time < floor:
             s.virtual_time = floor
-            raised.append(s.code)
-    return raised

@@ -18,7 +18,7 @@ from leadops.db.models import (
     Account, Assignment, Lead, RoutingLock, RoutingPosition, Sdr, SlaClock, SlaEvent, utcnow,
 )
 from leadops.domain.business_time import WorkCalendar, add_business_seconds, is_working
-from leadops.domain.routing import Decision, RoutableLead, SdrState, catch_up, route_lead, segment_of
+from leadops.domain.routing import Decision, RoutableLead, SdrState, assign_to, catch_up, route_lead, segment_of
 from leadops.notify.outbox import enqueue
 
 OPEN_OWNED = ("mql", "sal", "sql")
@@ -240,9 +240,7 @@ def reassign(session: Session, lead: Lead, rules: Rules, company_tz: str, now: d
             return Decision(lead.id, "unroutable", None, None, f"{to} cannot take it: {why}")
         if owner is not None and owner.code == to:
             return Decision(lead.id, "unroutable", None, None, f"{to} already owns lead {lead.id}")
-        from leadops.domain.routing import _assign
-
-        decision = _assign(routable(lead, None), target, "manual", reason or f"reassigned by hand to {to}", [], states)
+        decision = assign_to(routable(lead, None), target, "manual", reason or f"reassigned by hand to {to}", [])
     else:
         decision = route_lead(routable(lead, None), rules.routing, states)
         if decision.status != "assigned":
