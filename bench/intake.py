@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PG = os.environ.get("LEADOPS_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+from common import fresh_url  # bench/ is the script's folder
 FIRST = ["Jean", "Élodie", "Hans", "Zoé", "Łukasz", "Søren", "Ana", "Priya", "Tom", "Chloé", "Marco", "Ines"]
 LAST = ["Dupont", "Müller", "Núñez", "de la Fontaine", "O'Brien", "Berg", "Lefèvre", "Smith", "Rossi", "Novak"]
 
@@ -39,17 +39,6 @@ def generate(path: Path, rows: int, seed: int = 7) -> None:
                         rng.choice(["CTO", "DSI", "Head of Marketing", "Comptable", "VP Sales"]), "01 42 68 53 00",
                         rng.choice(["France", "FR", "Allemagne", "Spain", "Narnia"]),
                         rng.choice(["web_form", "webinar", "demo_request"])])
-
-
-def fresh_url(kind: str, tmp: Path, tag: str) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{tmp / f'{tag}.db'}"
-    from sqlalchemy import create_engine, text
-
-    schema = f"bench_{tag}_{os.getpid()}"
-    with create_engine(PG).begin() as c:
-        c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE; CREATE SCHEMA "{schema}"'))
-    return f"{PG}?options=-csearch_path%3D{schema}"
 
 
 def run_leadops(path: str, url: str) -> dict:
@@ -100,7 +89,7 @@ def measure(rows: int, db: str) -> dict[str, dict]:
         generate(f, rows)
         results = {}
         for mode in ("bare", "leadops"):
-            url = fresh_url(db, tmp, mode)
+            url = fresh_url(db, mode, tmp)
             proc = subprocess.run([sys.executable, __file__, "--child", mode, str(f), url], capture_output=True,
                                   text=True, cwd=ROOT, env={**os.environ, "GX_ANALYTICS_ENABLED": "false"})
             if proc.returncode:

@@ -7,7 +7,6 @@ charts, CSV) against a bare SQL aggregation of the same headline numbers, in the
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -18,7 +17,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-PG = os.environ.get("LEADOPS_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+from common import fresh_url  # noqa: E402 - bench/ is the script's folder
 WEEK, START = "2026-W46", datetime(2026, 11, 9, 0, 0, tzinfo=timezone.utc)
 
 
@@ -28,7 +28,7 @@ def main() -> None:
     ap.add_argument("--activities", type=int, default=1_000_000)
     ap.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
     a = ap.parse_args()
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import text
 
     from leadops.config import load_rules
     from leadops.db.bulk import bulk_insert
@@ -38,13 +38,7 @@ def main() -> None:
     from leadops.db.session import session_scope
     from leadops.services.report import build_weekly_report
 
-    if a.db == "postgresql":
-        schema = f"bench_report_{os.getpid()}"
-        with create_engine(PG).begin() as c:
-            c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE; CREATE SCHEMA "{schema}"'))
-        url = f"{PG}?options=-csearch_path%3D{schema}"
-    else:
-        url = f"sqlite:///{tempfile.mkdtemp()}/report.db"
+    url = fresh_url(a.db, "report")
     upgrade(url)
     rules = load_rules(ROOT / "config")
     rng = np.random.default_rng(11)

@@ -8,7 +8,6 @@ floor of any sweep), in the same run. Prints clocks/s and the ratio.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from datetime import datetime, timedelta, timezone
@@ -19,7 +18,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-PG = os.environ.get("LEADOPS_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+from common import fresh_url  # noqa: E402 - bench/ is the script's folder
 NOW = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
 
 
@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
     ap.add_argument("--due-share", type=float, default=0.005, help="share of clocks with a 1-hour target (they step)")
     a = ap.parse_args()
-    from sqlalchemy import create_engine, select, text
+    from sqlalchemy import select, text
 
     from leadops.config import load_rules
     from leadops.db.bulk import bulk_insert
@@ -39,15 +39,7 @@ def main() -> None:
     from leadops.db.session import session_scope
     from leadops.services.sla import OPEN, enforce
 
-    if a.db == "postgresql":
-        schema = f"bench_sla_{os.getpid()}"
-        with create_engine(PG).begin() as c:
-            c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE; CREATE SCHEMA "{schema}"'))
-        url = f"{PG}?options=-csearch_path%3D{schema}"
-    else:
-        import tempfile
-
-        url = f"sqlite:///{tempfile.mkdtemp()}/sla.db"
+    url = fresh_url(a.db, "sla")
     upgrade(url)
     rules = load_rules(ROOT / "config")
     rules = rules.model_copy(update={"sla": rules.sla.model_copy(update={"reassign_at": 100.0})})  # isolate the sweep
