@@ -26,13 +26,11 @@ import random
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import holidays
 import phonenumbers
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -40,6 +38,7 @@ from sqlalchemy.orm import Session
 from leadops.config import Person, Rules
 from leadops.db.roster import _instant
 from leadops.domain import normalize
+from leadops.domain.business_time import WorkCalendar, add_business_seconds, next_working_instant
 
 UTC = timezone.utc
 PARIS = ZoneInfo("Europe/Paris")
@@ -602,59 +601,11 @@ def _utc(d: date, hh: int, mm: int, tz: ZoneInfo) -> datetime:
     return datetime.combine(d, time(hh, mm), tz).astimezone(UTC)
 
 
-@lru_cache(maxsize=64)
-def _holidays(country: str | None, year: int) -> frozenset[date]:
-    return frozenset(holidays.country_holidays(country, years=year)) if country else frozenset()
-
-
-@dataclass(frozen=True)
-class _Calendar:
-    """A person's working time: zone, hours, days, public holidays and out-of-office periods."""
-
-    tz: ZoneInfo
-    start: time
-    end: time
-    days: tuple[int, ...]
-    holiday_country: str | None = None
-    off: tuple[tuple[datetime, datetime], ...] = ()
-
-    @classmethod
-    def of(cls, p: Person) -> _Calendar:
-        off = tuple((_instant(o.start, p.time_zone, end=False).astimezone(UTC),
-                     _instant(o.end, p.time_zone, end=True).astimezone(UTC)) for o in p.out_of_office)
-        return cls(ZoneInfo(p.time_zone), time.fromisoformat(p.work_start), time.fromisoformat(p.work_end),
-                   tuple(p.work_days), p.holiday_country, off)
-
-    def next_working(self, t: datetime) -> datetime:
-        """Return ``t`` if it is working time, else the start of the next working window (UTC)."""
-        t = t.astimezone(UTC)
-        for a, b in self.off:
-            if a <= t < b:
-                t = b
-        d = t.astimezone(self.tz).date()
-        for _ in range(60):
-            if d.weekday() in self.days and d not in _holidays(self.holiday_country, d.year):
-                s = datetime.combine(d, self.start, self.tz).astimezone(UTC)
-                e = datetime.combine(d, self.end, self.tz).astimezone(UTC)
-                if t < e:
-                    found = max(t, s)
-                    if any(a <= found < b for a, b in self.off):
-                        return self.next_working(found)
-                    return found
-            d += timedelta(days=1)
-        raise ValueError("calendar without working time in 60 days")
-
-    def add(self, t: datetime, seconds: float) -> datetime:
-        """Return the instant ``seconds`` of working time after ``t`` (UTC)."""
-        t = self.next_working(t)
-        while True:
-            e = datetime.combine(t.astimezone(self.tz).date(), self.end, self.tz).astimezone(UTC)
-            e = min([e] + [a for a, _ in self.off if t < a < e])  # leave cut short by out-of-office
-            avail = (e - t).total_seconds()
-            if seconds <= avail:
-                return t + timedelta(seconds=round(seconds))
-            seconds -= avail
-            t = self.next_working(e)
+def _calendar(p: Person) -> WorkCalendar:
+    """Return the person's business calendar, as routing and SLA enforcement build it from the roster."""
+    return WorkCalendar.build(p.time_zone, p.work_start, p.work_end, tuple(p.work_days), p.holiday_country,
+                              [(_instant(o.start, p.time_zone, end=False), _instant(o.end, p.time_zone, end=True))
+                               for o in p.out_of_office])
 
 
 # --------------------------------------------------------------------------- firmographics
@@ -876,7 +827,7 @@ class _Ctx:
     cutoff: datetime
     history_start: datetime
     week_start: datetime
-    calendars: dict[str, _Calendar]
+    calendars: dict[str, WorkCalendar]
     people: dict[str, Person]
     n_activity: int = 0
 
@@ -950,14 +901,14 @@ def _sla_policy(ctx: _Ctx, lead: dict[str, Any]) -> tuple[str, int]:
     return name, pol.first_touch if pol else defaults[name]
 
 
-def _clock(ctx: _Ctx, pl: PlannedLead, start: datetime, cal: _Calendar) -> tuple[PlannedClock, datetime]:
+def _clock(ctx: _Ctx, pl: PlannedLead, start: datetime, cal: WorkCalendar) -> tuple[PlannedClock, datetime]:
     """Return the first-touch clock and the first-touch instant (80% met, the rest late)."""
     rng = ctx.rng
     policy, target = _sla_policy(ctx, pl.fields)
     met = rng.random() < 0.8
     offset = target * (rng.uniform(0.05, 0.95) if met else rng.uniform(1.1, 3.5))
-    due = cal.add(start, target)
-    touch = cal.add(start, offset)
+    due = add_business_seconds(cal, start, target)
+    touch = add_business_seconds(cal, start, offset)
     events = [("started", start, 0, f"policy {policy}, target {target}s")]
     if touch <= ctx.cutoff and touch <= due:
         status, met_at, elapsed, evaluated = "met", touch, round(offset), touch
@@ -1009,7 +960,7 @@ def _work_lead(ctx: _Ctx, pl: PlannedLead, first_touch: datetime, propensity: fl
     t = first_touch
     for i in range(rng.randint(4, 8)):
         if i:
-            t = cal.add(t, 8 * 3600 * rng.uniform(0.5, 3.0))
+            t = add_business_seconds(cal, t, 8 * 3600 * rng.uniform(0.5, 3.0))
         if t > ctx.cutoff:
             return
         kind = rng.choices(["call", "email", "linkedin"], [0.45, 0.4, 0.15])[0]
@@ -1029,7 +980,7 @@ def _work_lead(ctx: _Ctx, pl: PlannedLead, first_touch: datetime, propensity: fl
                 _stage(pl, "sql", t, "seed: meeting booked")
             _meetings(ctx, pl, t)
             return
-    end = cal.add(t, 8 * 3600 * rng.uniform(1, 3))
+    end = add_business_seconds(cal, t, 8 * 3600 * rng.uniform(1, 3))
     if end <= ctx.cutoff:
         r = rng.random()
         if r < 0.5:
@@ -1044,7 +995,7 @@ def _meetings(ctx: _Ctx, pl: PlannedLead, booked: datetime) -> None:
     rng, sdr = ctx.rng, pl.owner
     cal = ctx.calendars[sdr]
     for attempt in range(2):
-        when = cal.add(booked, 8 * 3600 * rng.uniform(1.5, 8))
+        when = add_business_seconds(cal, booked, 8 * 3600 * rng.uniform(1.5, 8))
         when = when.replace(minute=(when.minute // 30) * 30, second=0)
         if when > ctx.cutoff:
             outcome = "scheduled"
@@ -1058,7 +1009,7 @@ def _meetings(ctx: _Ctx, pl: PlannedLead, booked: datetime) -> None:
         if outcome == "held":
             _sao(ctx, pl, when)
             return
-        booked = cal.add(when, 8 * 3600 * rng.uniform(0.2, 2))  # rebook after the no-show
+        booked = add_business_seconds(cal, when, 8 * 3600 * rng.uniform(0.2, 2))  # rebook after the no-show
         if booked > ctx.cutoff or rng.random() < 0.5:
             return
         pl.activities.append(PlannedActivity(ctx.key(), "email", "meeting_booked", booked, sdr,
@@ -1144,7 +1095,7 @@ def _simulate(ctx: _Ctx, pl: PlannedLead, t0: datetime) -> None:
     cal = ctx.calendars[pl.owner]
     assigned = pl.assignment.assigned_at
     if f["source"] == "outbound_list":
-        _work_lead(ctx, pl, cal.add(assigned, 8 * 3600 * rng.uniform(0, 3)), 0.6, inbound=False)
+        _work_lead(ctx, pl, add_business_seconds(cal, assigned, 8 * 3600 * rng.uniform(0, 3)), 0.6, inbound=False)
         return
     if crossed is None or crossed > ctx.cutoff:
         stale = t0 + timedelta(days=21)
@@ -1184,7 +1135,7 @@ def _history(ctx: _Ctx, people: _People, n: int) -> tuple[list[PlannedLead], lis
                                   sdr if rng.random() < 0.5 else None, t0)
             accounts[acct.domain] = acct
         cal = ctx.calendars[sdr]
-        assigned = cal.next_working(t0 + timedelta(minutes=rng.randint(2, 10)))
+        assigned = next_working_instant(cal, t0 + timedelta(minutes=rng.randint(2, 10)))
         pl = PlannedLead(fields, sdr, acct.domain if acct else None)
         pl.assignment = PlannedAssignment(sdr, rule, reason, cands, assigned)
         pl.activities = _marketing_events(ctx, fields, t0)
@@ -1453,7 +1404,7 @@ def generate(seed: int, anchor: date, rules: Rules, n_leads: int = 2000) -> Seed
     history_start, week_start, cutoff = week_bounds(anchor)
     people = {p.code: p for p in rules.roster.people}
     ctx = _Ctx(seed, anchor, rng, rules, cutoff, history_start, week_start,
-               {c: _Calendar.of(p) for c, p in people.items()}, people)
+               {c: _calendar(p) for c, p in people.items()}, people)
     comps = companies()
     pool = _People(rng, comps, rules.scoring.competitor_domains)
     n_history = round(n_leads * HISTORY_SHARE)

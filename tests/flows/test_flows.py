@@ -226,7 +226,7 @@ def test_weekly_report_is_emailed_once_over_smtp(leadops_env, session, roster, m
         msg = received[0]
         assert msg["Subject"] == f"[leadops] Weekly report {week}" and msg["X-Leadops-Key"].startswith(f"report:{week}:")
         html = next(p for p in msg.walk() if p.get_content_type() == "text/html").get_payload(decode=True).decode()
-        assert f"Weekly report {week}" in html or week in html
+        assert f"<h1>Weekly lead report — {week}</h1>" in html and "data:image/png;base64," in html
         again = weekly_report(week=week, email_to=["boss@example.com", "ops@example.com"])
         assert again["emails_sent"] == 0 and len(received) == 2  # rebuilt, not re-sent
     finally:
