@@ -81,6 +81,12 @@ def _run(spec: dict[str, Any], df: pd.DataFrame, asset: str, suite_path: Path, r
         suite = ctx.suites.add_or_update(gx.ExpectationSuite(**{**spec, "name": name}))
     except Exception as exc:  # a typo in an expectation type or kwargs: ops need the file and the cause
         raise ValueError(f"{suite_path}: invalid expectation suite: {exc}") from None
+    if len(suite.expectations) != len(spec["expectations"]):
+        # GX logs an unknown expectation type and drops it: a gate that silently checks less
+        kept = [e.expectation_type for e in suite.expectations]
+        dropped = [e.get("type") for e in spec["expectations"] if e.get("type") not in kept]
+        raise ValueError(f"{suite_path}: invalid expectation suite: unknown or invalid expectation(s) "
+                         f"{', '.join(map(str, dropped)) or '(see the GX log)'}")
     vd = ctx.validation_definitions.add_or_update(gx.ValidationDefinition(name=name, data=assets[asset], suite=suite))
     # Results are kept by the context's results store; Data Docs are rendered once per run
     # (build_data_docs), not per batch: rendering costs ~0.2 s a time.

@@ -69,10 +69,11 @@ def publish_data_docs(overrides: dict[str, Any]) -> str | None:
     """Render GX Data Docs of this run's validations under var/data_docs; returns index.html's path."""
     from prefect import get_run_logger
 
-    from leadops.validation import build_data_docs
+    from leadops import validator
 
+    s = settings(overrides)
     try:
-        return build_data_docs(settings(overrides).var_dir / "data_docs")
+        return validator.build_data_docs(s.var_dir / "data_docs", in_process=not s.validation_process)
     except Exception as exc:  # noqa: BLE001 - the docs are a view of results already stored: warn, go on
         get_run_logger().warning("Data Docs not written: %s: %s", type(exc).__name__, exc)
         return None

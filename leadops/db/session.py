@@ -27,6 +27,10 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
+    # SQLite's default page cache is 2 MB: a file of a million leads updates seven indexes of a
+    # table that outgrows it, and every insert then reads index pages back from the WAL (storage
+    # took 2.6x longer per row at 1M rows than at 100k). 64 MB is allocated only as pages are used.
+    cur.execute("PRAGMA cache_size=-65536")
     cur.close()
 
 

@@ -3,10 +3,10 @@ email domain, by fuzzy similarity of name and company (rapidfuzz). Pure function
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from leadops.domain.normalize import fold
 
@@ -41,11 +41,52 @@ def similarity(a: Person, b: Person) -> float:
     return fuzz.token_sort_ratio(a.name, b.name)
 
 
-def best_match(candidate: Person, pool: Iterable[Person], threshold: float) -> tuple[object, float] | None:
-    """Return (key, score) of the most similar person in ``pool`` at or above ``threshold``, else None."""
-    best: tuple[object, float] | None = None
-    for other in pool:
-        score = similarity(candidate, other)
-        if score >= threshold and (best is None or score > best[1]):
-            best = (other.key, score)
-    return best
+class DomainPeople:
+    """The people of one email domain that fuzzy matching compares with: parallel lists, compact.
+
+    Intake keeps one per domain for a whole file (a million-row file holds a million of them),
+    so a person costs a name string and two references, not an object.
+    """
+
+    __slots__ = ("keys", "names", "companies")
+
+    def __init__(self) -> None:
+        self.keys: list[object] = []
+        self.names: list[str] = []
+        self.companies: list[str | None] = []
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def add(self, p: Person) -> int:
+        """Append ``p``; returns its index (to re-key it once stored)."""
+        self.keys.append(p.key)
+        self.names.append(p.name)
+        self.companies.append(p.company)
+        return len(self.keys) - 1
+
+    def __getitem__(self, i: int) -> Person:
+        return Person(self.keys[i], "", self.names[i], self.companies[i])
+
+
+def best_match(candidate: Person, pool: Sequence[Person] | DomainPeople, threshold: float) -> tuple[object, float] | None:
+    """Return (key, score) of the most similar person in ``pool`` at or above ``threshold``, else None.
+
+    Same answer as taking the first maximum of :func:`similarity` over ``pool``; the name scores
+    are computed by rapidfuzz in one call (intake compares every new lead with its domain's people).
+    A :class:`DomainPeople` pool holds people of the candidate's domain only.
+    """
+    if isinstance(pool, DomainPeople):
+        names, same_domain = pool.names, True
+    else:
+        pool = pool if isinstance(pool, list) else list(pool)
+        names, same_domain = [p.name for p in pool], False
+    hits = process.extract(candidate.name, names, scorer=fuzz.token_sort_ratio, score_cutoff=threshold, limit=None)
+    for _, score, i in sorted(hits, key=lambda h: (-h[1], h[2])):  # best first, then pool order
+        other = pool[i]
+        if same_domain:
+            other = Person(other.key, candidate.domain, other.name, other.company)
+        agreed = similarity(candidate, other)  # 0 unless the domain and company agree too
+        if agreed >= threshold:
+            return other.key, agreed
+    return None

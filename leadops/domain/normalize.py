@@ -158,11 +158,16 @@ def _in_domain_set(domain: str, domains: frozenset[str]) -> bool:
 
 
 
+#: Entries per normalizer cache (see _memoized).
+CACHE_ENTRIES = 1 << 16
+
+
 def _memoized(fn):
     """Cache a pure normalizer: lead files repeat the same countries, titles, companies and phones."""
-    # 8k entries per normalizer: repeated values (countries, titles, companies) stay cached while
-    # the caches stay a few MB, so intake memory does not creep up over a million-row file.
-    cached = lru_cache(maxsize=1 << 13)(fn)
+    # 64k entries per normalizer: a million-row file names ~50k companies and domains, and a
+    # cache smaller than that misses on every row (8k made 1M rows 3x slower per row than 100k);
+    # bounded, so intake memory still levels off (tens of MB) however big the file.
+    cached = lru_cache(maxsize=CACHE_ENTRIES)(fn)
 
     @wraps(fn)
     def wrapper(*args):
@@ -179,7 +184,7 @@ def _memoized(fn):
 _DOT_ATOM = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 
 
-@lru_cache(maxsize=1 << 13)
+@lru_cache(maxsize=CACHE_ENTRIES)
 def _checked_domain(host: str) -> str | None:
     """Return the normalized domain if email_validator accepts it (checked once per distinct domain)."""
     try:

@@ -14,7 +14,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -22,9 +21,9 @@ from leadops.config import FileSource, Rules, Settings
 from leadops.db.bulk import bulk_insert
 from leadops.db.models import Activity, IngestBatch, Lead, Quarantine
 from leadops.domain import normalize as nz
-from leadops.services.ingest import FileOutcome, _parse_date, admit_chunks, quarantine, reject
+from leadops import validator
+from leadops.services.ingest import FileOutcome, Prepared, _parse_date, admit_chunks, quarantine, reject
 from leadops.sources.files import FileRejected, RawRow, build_aliases, open_lead_file
-from leadops.validation import validate_rows
 
 ACTIVITY_FIELDS: tuple[str, ...] = ("email", "event", "occurred_at", "detail", "event_id")
 REQUIRED = ("email", "event", "occurred_at")
@@ -93,12 +92,18 @@ def ingest_activity_file(session: Session, batch: IngestBatch, path: Path, src: 
         return reject(batch, exc.problem, str(exc))
     columns = list(dict.fromkeys(stream.mapping.values()))
     return admit_chunks(session, batch, stream.chunks(settings.intake_chunk_rows), columns, src, rules, settings,
-                        raw_suite="activities_raw.json", admit=_admit_activities)
+                        raw_suite="activities_raw.json", stages=(_prepare_activities, _store_activities))
 
 
-def _check(session: Session, records: list[dict[str, Any]], settings: Settings) -> tuple[dict[int, list[str]], dict[str, int]]:
-    """Return (row index -> reasons, email -> lead id): the activities suite plus the known-lead check."""
-    outcome = validate_rows(pd.DataFrame(records), settings.expectations_dir / "activities.json")
+def _validate(records: list[dict[str, Any]], settings: Settings) -> validator.Job:
+    """Start the activities suite on ``records``; returns the running validation."""
+    return validator.submit_rows(records, settings.expectations_dir / "activities.json",
+                                 in_process=not settings.validation_process)
+
+
+def _check(session: Session, records: list[dict[str, Any]], checked: validator.Job, what: str) -> tuple[dict[int, list[str]], dict[str, int]]:
+    """Return (row index -> reasons, email -> lead id): the activities suite's outcome plus the known-lead check."""
+    outcome = validator.result(checked, what)
     reasons = {i: list(r) for i, r in outcome.failures.items()}
     emails = sorted({r["email"] for r in records if r["email"]})
     lead_ids: dict[str, int] = {}
@@ -143,16 +148,22 @@ def _store(session: Session, good: list[dict[str, Any]], lead_ids: dict[str, int
     return len(new_rows), duplicates
 
 
-def _admit_activities(session: Session, batch: IngestBatch, rows: list[RawRow], src: FileSource, rules: Rules,
-                      settings: Settings, now: datetime, out: FileOutcome, counter: Counter[str], _pool: Any) -> None:
-    """Validate and store one chunk of activity rows; adds their counts to ``out`` and ``counter``."""
+def _prepare_activities(rows: list[RawRow], src: FileSource, rules: Rules, settings: Settings,
+                        now: datetime) -> Prepared:
+    """Normalize one chunk of activity rows and start the activities suite on them; returns it ready to store."""
     known = set(rules.scoring.engagement.points)
     records = [normalize_activity_row(r, src, known, settings.company_time_zone, now) for r in rows]
-    reasons, lead_ids = _check(session, records, settings)
-    quarantined = quarantine(session, batch, rows, reasons, now, counter)
-    good = [rec for i, rec in enumerate(records) if i not in reasons]
+    return Prepared(rows, records, _validate(records, settings))
+
+
+def _store_activities(session: Session, batch: IngestBatch, p: Prepared, src: FileSource, rules: Rules,
+                      settings: Settings, now: datetime, out: FileOutcome, counter: Counter[str], _pool: Any) -> None:
+    """Quarantine the failing rows of one chunk of activities and store the others; adds their counts to ``out``."""
+    reasons, lead_ids = _check(session, p.records, p.checked, f"{batch.origin}{p.where}")
+    quarantined = quarantine(session, batch, p.rows, reasons, now, counter)
+    good = [rec for i, rec in enumerate(p.records) if i not in reasons]
     inserted, duplicates = _store(session, good, lead_ids, src.name, batch.content_hash or "", batch.origin)
-    out.rows_read += len(rows)
+    out.rows_read += len(p.rows)
     out.quarantined += quarantined
     out.inserted += inserted
     out.merged += duplicates
@@ -162,7 +173,7 @@ def release_activity(session: Session, q: Quarantine, row: RawRow, src: FileSour
                      settings: Settings, now: datetime) -> tuple[list[str], str | None]:
     """Re-admit one quarantined activity row; returns (reasons it is still held for, or [], and inserted|merged)."""
     rec = normalize_activity_row(row, src, set(rules.scoring.engagement.points), settings.company_time_zone, now)
-    reasons, lead_ids = _check(session, [rec], settings)
+    reasons, lead_ids = _check(session, [rec], _validate([rec], settings), f"quarantine row {q.id}")
     if reasons:
         return reasons[0], None
     batch = session.get(IngestBatch, q.ingest_batch_id)

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,7 +27,8 @@ from leadops.db.models import IngestBatch, Quarantine, utcnow
 from leadops.domain import normalize as nz
 from leadops.sources.files import FileRejected, RawRow, open_lead_file, sha256_file
 from leadops.services.lead_store import upsert_leads
-from leadops.validation import validate_batch, validate_rows
+from leadops import validator
+from leadops.validation import ValidationOutcome
 
 #: Consent values meaning the person does not want to be contacted (compared casefolded, accents removed).
 OPT_OUT = frozenset({"no", "non", "n", "false", "0", "opt-out", "opt out", "optout", "opted out", "unsubscribed",
@@ -239,15 +239,18 @@ def reject(batch: IngestBatch, problem: str, message: str, validation: list[dict
 
 
 def _gate(rows: list[RawRow], columns: list[str], src: FileSource | ApiSource | None, settings: Settings,
-          where: str = "", suite: str = "leads_raw.json") -> tuple[str | None, list[dict[str, Any]]]:
-    """Run the batch-level suite on ``rows`` as read; returns (problem or None, per-expectation results)."""
+          suite: str = "leads_raw.json") -> validator.Job:
+    """Start the batch-level suite on ``rows`` as read; returns the running validation (see :func:`_gate_problem`)."""
     # unreadable records are quarantined one by one; the gate measures the readable ones
     readable = [r.fields for r in rows if "_error" not in r.raw]
-    gate = validate_batch(pd.DataFrame(readable, columns=columns), settings.expectations_dir / suite,
-                          thresholds={"min_email_fill_rate": getattr(src, "min_email_fill_rate", None)})
-    if not gate.batch_failures:
-        return None, gate.results
-    return "; ".join(gate.batch_failures) + where, gate.results
+    return validator.submit_batch(readable, columns, settings.expectations_dir / suite,
+                                  in_process=not settings.validation_process,
+                                  thresholds={"min_email_fill_rate": getattr(src, "min_email_fill_rate", None)})
+
+
+def _gate_problem(gate: ValidationOutcome, where: str) -> str | None:
+    """Return the gate's failures as one message naming ``where``, or None when the batch passed."""
+    return "; ".join(gate.batch_failures) + where if gate.batch_failures else None
 
 
 def _with_small_tail(chunks: Iterator[list[RawRow]], size: int) -> Iterator[list[RawRow]]:
@@ -267,41 +270,81 @@ def _with_small_tail(chunks: Iterator[list[RawRow]], size: int) -> Iterator[list
     yield held if held is not None else []  # a file without rows is gated too ("no data rows")
 
 
+@dataclass
+class Prepared:
+    """One chunk ready to store: rows as read, their normalized records, and the validations running on them."""
+
+    rows: list[RawRow]
+    records: list[dict[str, Any]]
+    checked: validator.Job  # the row-level suite's ValidationOutcome, on its way
+    gate: validator.Job | None = None  # the batch-level suite's, on its way
+    where: str = ""  # "(in rows a-b)" for messages
+
+
+#: How a kind of file is admitted: prepare(rows, src, rules, settings, now) -> Prepared (no database),
+#: then store(session, batch, prepared, src, rules, settings, now, out, counter, pool).
+Stages = tuple[Callable[..., Prepared], Callable[..., None]]
+
+
 def admit_chunks(session: Session, batch: IngestBatch, chunks: Iterable[list[RawRow]], columns: list[str],
                  src: FileSource | ApiSource | None, rules: Rules, settings: Settings, *,
-                 raw_suite: str = "leads_raw.json", admit: Callable[..., None] | None = None) -> FileOutcome:
+                 raw_suite: str = "leads_raw.json", stages: Stages | None = None) -> FileOutcome:
     """Gate and admit a file chunk by chunk inside a savepoint; returns the file's outcome.
 
     Each chunk is one GX batch for both suites. If any chunk fails the batch-level gate, or the
     file turns out unreadable further on, everything admitted from it is rolled back and the
     batch is rejected as a whole, naming the rows of the failing chunk. ``raw_suite`` and
-    ``admit`` (same signature as :func:`_admit_chunk`) serve other kinds of files (activities).
+    ``stages`` serve other kinds of files (activities).
+
+    Chunks are pipelined: chunk k+1 is read and normalized here while the validation process
+    validates it, then chunk k (validated meanwhile) is stored.
     """
-    admit = admit or _admit_chunk
+    prepare, store = stages or (_prepare_leads, _store_leads)
     out = FileOutcome(batch.origin, "done", batch.source, batch.id)
     counter: Counter[str] = Counter()
     now = utcnow()
     pool: dict = {}  # fuzzy-dedupe candidates per domain, carried across the file's chunks
+    validator.warm_up(in_process=not settings.validation_process)
     savepoint = session.begin_nested()
     gc_thresholds = gc.get_threshold()
     # A chunk allocates hundreds of thousands of short-lived dicts and strings that form no
     # cycles; the default thresholds rescan the whole heap over and over (~12% of intake time).
     gc.set_threshold(max(gc_thresholds[0], 50_000), *gc_thresholds[1:])
+    pending: Prepared | None = None
+    read = 0
+
+    def admit(p: Prepared) -> str | None:
+        """Store ``p`` once its gate passed; returns the gate's problem instead when it failed."""
+        gate = validator.result(p.gate, f"{batch.origin}{p.where}")
+        problem = _gate_problem(gate, p.where)
+        if problem:
+            out.validation = gate.results
+            return problem
+        store(session, batch, p, src, rules, settings, now, out, counter, pool)
+        out.validation = gate.results
+        return None
+
     try:
         for chunk in _with_small_tail(iter(chunks), settings.intake_chunk_rows):
-            where = "" if out.rows_read == 0 and len(chunk) < settings.intake_chunk_rows else \
+            where = "" if read == 0 and len(chunk) < settings.intake_chunk_rows else \
                 f" (in rows {chunk[0].row_number}-{chunk[-1].row_number})"
-            problem, results = _gate(chunk, columns, src, settings, where, raw_suite)
-            if problem:
-                savepoint.rollback()
-                return reject(batch, problem, f"{batch.origin}: {problem}", results)
-            admit(session, batch, chunk, src, rules, settings, now, out, counter, pool)
-            out.validation = results
+            read += len(chunk)
+            gate = _gate(chunk, columns, src, settings, raw_suite)
+            ready = prepare(chunk, src, rules, settings, now)
+            ready.gate, ready.where = gate, where
+            if pending is not None and (problem := admit(pending)):
+                break
+            pending, problem = ready, None
+        else:
+            problem = admit(pending) if pending is not None else None
     except FileRejected as exc:
         savepoint.rollback()
         return reject(batch, exc.problem, str(exc))
     finally:
         gc.set_threshold(*gc_thresholds)
+    if problem:
+        savepoint.rollback()
+        return reject(batch, problem, f"{batch.origin}: {problem}", out.validation)
     savepoint.commit()
     return _finish_batch(batch, out, counter)
 
@@ -315,20 +358,28 @@ def admit_rows(session: Session, batch: IngestBatch, rows: list[RawRow], columns
     return admit_chunks(session, batch, [rows], columns, src, rules, settings)
 
 
-def _admit_chunk(session: Session, batch: IngestBatch, rows: list[RawRow], src: FileSource | ApiSource | None,
+def _prepare_leads(rows: list[RawRow], src: FileSource | ApiSource | None, rules: Rules, settings: Settings,
+                   now: datetime) -> Prepared:
+    """Normalize ``rows`` and start the row-level suite on them; returns the chunk ready to store."""
+    # Records stay Python dicts (pandas would turn None into a truthy NaN); GX gets them as columns.
+    records = [normalize_row(r, src, rules, settings.company_time_zone, now) for r in rows]
+    checked = validator.submit_rows(records, settings.expectations_dir / "leads_intake.json",
+                                    in_process=not settings.validation_process)
+    return Prepared(rows, records, checked)
+
+
+def _store_leads(session: Session, batch: IngestBatch, p: Prepared, src: FileSource | ApiSource | None,
                  rules: Rules, settings: Settings, now: datetime, out: FileOutcome, counter: Counter[str],
                  pool: dict | None = None) -> None:
-    """Normalize, validate (row-level suite) and store ``rows``; adds their counts to ``out`` and ``counter``."""
-    # Records stay Python dicts (pandas would turn None into a truthy NaN); the frame is for GX only.
-    records = [normalize_row(r, src, rules, settings.company_time_zone, now) for r in rows]
-    outcome = validate_rows(pd.DataFrame(records), settings.expectations_dir / "leads_intake.json")
-    reasons = quarantine_reasons(records, outcome.failures, rules)
-    raw_by_row = {r.row_number: r.raw for r in rows}
-    quarantined = quarantine(session, batch, rows, reasons, now, counter)
-    good = [rec for i, rec in enumerate(records) if i not in reasons]
+    """Quarantine the failing rows of ``p`` and store the others; adds their counts to ``out`` and ``counter``."""
+    outcome = validator.result(p.checked, f"{batch.origin}{p.where}")
+    reasons = quarantine_reasons(p.records, outcome.failures, rules)
+    raw_by_row = {r.row_number: r.raw for r in p.rows}
+    quarantined = quarantine(session, batch, p.rows, reasons, now, counter)
+    good = [rec for i, rec in enumerate(p.records) if i not in reasons]
     inserted, merged = upsert_leads(session, good, batch.id, raw_by_row, now,
                                     rules.sources.fuzzy_match_threshold, batch.origin, pool)
-    out.rows_read += len(rows)
+    out.rows_read += len(p.rows)
     out.quarantined += quarantined
     out.inserted += inserted
     out.merged += merged

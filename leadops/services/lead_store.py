@@ -15,8 +15,11 @@ from leadops.db.bulk import bulk_insert
 from leadops.db.models import Account, Activity, Lead, LeadMerge, LeadStageChange
 from leadops.domain import dedupe
 
-#: Fuzzy-match candidates kept between the chunks of one file before the cache is dropped.
-POOL_LIMIT = 100_000
+#: Fuzzy-match candidates kept between the chunks of one file before the cache is dropped. A
+#: domain's people are read from the database once per file while the pool holds them: a
+#: smaller pool made a million-row file re-read its domains' leads on every chunk (quadratic).
+#: ~120 bytes a person: at most ~120 MB, then flat.
+POOL_LIMIT = 1_000_000
 
 # Fields a later row may fill on an existing lead when the lead has none.
 MERGEABLE = ("first_name", "last_name", "company", "company_key", "job_title", "seniority", "department", "phone",
@@ -25,7 +28,7 @@ MERGEABLE = ("first_name", "last_name", "company", "company_key", "job_title", "
 
 def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: dict[int, dict], now: datetime,
                  fuzzy_threshold: float = 92.0, origin: str = "",
-                 pool: dict[str, list[dedupe.Person]] | None = None) -> tuple[int, int]:
+                 pool: dict[str, dedupe.DomainPeople] | None = None) -> tuple[int, int]:
     """Insert new leads and merge duplicates; returns (inserted, merged).
 
     A row is a duplicate of a stored lead (or an earlier row of the batch) with the same
@@ -47,7 +50,7 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: 
     elif sum(map(len, pool.values())) > POOL_LIMIT:
         pool.clear()  # a cache, not state: bounded so memory stays flat in the file size
     pool = _fuzzy_pool(session, good, pool)
-    new_people: list[tuple[list[dedupe.Person], int]] = []  # (domain list, index) of people new in this batch
+    new_people: list[tuple[dedupe.DomainPeople, int]] = []  # (domain list, index) of people new in this batch
     accounts = _ensure_accounts(session, good, now)
     pending: dict[str, dict[str, Any]] = {}  # email -> row of a lead new in this batch (bulk-inserted below)
     merges, touches = [], []
@@ -74,9 +77,8 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: 
                 **{k: rec[k] for k in MERGEABLE},
             )
             if me is not None:
-                people = pool.setdefault(rec["email_domain"], [])
-                new_people.append((people, len(people)))
-                people.append(dedupe.Person(("new", rec["email"]), me.domain, me.name, me.company))
+                people = pool.setdefault(rec["email_domain"], dedupe.DomainPeople())
+                new_people.append((people, people.add(dedupe.Person(("new", rec["email"]), me.domain, me.name, me.company))))
             continue
         filled = _merge_into(target, rec)
         merges.append(dict(ingest_batch_id=batch_id, source_row=rec["row_number"], fields_filled=filled,
@@ -94,8 +96,7 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: 
     for chunk in _chunks([r["email"] for r in rows]):
         ids.update({email: lid for lid, email in conn.execute(select(Lead.id, Lead.email).where(Lead.email.in_(chunk)))})
     for people, i in new_people:  # stored now: later chunks see them by lead id
-        p = people[i]
-        people[i] = dedupe.Person(ids[p.key[1]], p.domain, p.name, p.company)
+        people.keys[i] = ids[people.keys[i][1]]
 
     def lead_id(target: Lead | dict[str, Any]) -> int:
         return ids[target["email"]] if isinstance(target, dict) else target.id
@@ -158,18 +159,18 @@ def _chunks(values: list, size: int = 2000):  # bound parameters per IN list: we
     return (values[i:i + size] for i in range(0, len(values), size))
 
 
-def _fuzzy_pool(session: Session, good: list[dict], pool: dict[str, list[dedupe.Person]]) -> dict[str, list[dedupe.Person]]:
+def _fuzzy_pool(session: Session, good: list[dict], pool: dict[str, dedupe.DomainPeople]) -> dict[str, dedupe.DomainPeople]:
     """Return ``pool`` completed with the stored people of the batch's business email domains (grain: lead)."""
     domains = sorted({r["email_domain"] for r in good if r["email_domain"] and not r["is_free_email"]} - pool.keys())
     for d in domains:
-        pool[d] = []
+        pool[d] = dedupe.DomainPeople()
     for chunk in _chunks(domains):
         rows = session.execute(select(Lead.id, Lead.email_domain, Lead.first_name, Lead.last_name, Lead.company_key)
                                .where(Lead.email_domain.in_(chunk)))
         for lead_id, domain, first, last, ckey in rows:
             p = dedupe.person(lead_id, domain, first, last, ckey)
             if p is not None:
-                pool.setdefault(domain, []).append(p)
+                pool[domain].add(p)
     return pool
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,7 +18,7 @@ from leadops.services.ingest import normalize_row, quarantine_reasons
 from leadops.services.lead_store import upsert_leads
 from leadops.sources.files import CANONICAL_FIELDS, RawRow, map_headers
 from leadops.services.activity_ingest import ACTIVITY_ALIASES, ACTIVITY_FIELDS, release_activity
-from leadops.validation import validate_rows
+from leadops import validator
 
 META_KEYS = ("_extra", "_line", "_error")
 OVERRIDABLE = tuple(dict.fromkeys(CANONICAL_FIELDS + ACTIVITY_FIELDS))
@@ -108,7 +107,8 @@ def release(session: Session, ids: list[int], rules: Rules, settings: Settings,
         rec = normalize_row(row, src, rules, settings.company_time_zone, now)
         if row.raw.get("_error"):
             rec["raw_error"] = row.raw["_error"]
-        check = validate_rows(pd.DataFrame([rec]), settings.expectations_dir / "leads_intake.json")
+        check = validator.result(validator.submit_rows([rec], settings.expectations_dir / "leads_intake.json",
+                                                       in_process=not settings.validation_process), f"quarantine row {qid}")
         reasons = quarantine_reasons([rec], check.failures, rules).get(0, [])
         if reasons:
             q.reasons = reasons

@@ -1,6 +1,7 @@
 import pytest
+from hypothesis import given, strategies as st
 
-from leadops.domain.dedupe import best_match, person, similarity
+from leadops.domain.dedupe import DomainPeople, best_match, person, similarity
 
 
 def p(key, first, last, company="forge", domain="forge.fr"):
@@ -33,3 +34,26 @@ def test_best_match_respects_the_threshold_and_picks_the_closest():
 @pytest.mark.parametrize("first,last", [("Jean", None), (None, None)])
 def test_no_last_name_means_no_fuzzy_comparison(first, last):
     assert person(1, "forge.fr", first, last, "forge") is None
+
+
+NAMES = ["Jean", "Jeanne", "Jan", "Martin", "Marin", "Martins", "Lefèvre", "Lefevre", "O'Brien", "Obrien"]
+
+
+@given(st.lists(st.tuples(st.sampled_from(NAMES), st.sampled_from(NAMES), st.sampled_from(["forge", "forges", None, "atelier"]),
+                          st.sampled_from(["forge.fr", "atelier.fr"])), max_size=12),
+       st.tuples(st.sampled_from(NAMES), st.sampled_from(NAMES), st.sampled_from(["forge", None])),
+       st.sampled_from([80, 92, 100]))
+def test_best_match_is_the_first_maximum_of_similarity(people, me, threshold):
+    pool = [p(i, first, last, company, domain) for i, (first, last, company, domain) in enumerate(people)]
+    candidate = p("me", *me)
+    expected = None
+    for other in pool:  # the definition: first person with the highest similarity at or above the threshold
+        score = similarity(candidate, other)
+        if score >= threshold and (expected is None or score > expected[1]):
+            expected = (other.key, score)
+    assert best_match(candidate, pool, threshold) == expected
+    compact = DomainPeople()  # intake's pool: the candidate's domain only, as parallel lists
+    for other in pool:
+        if other.domain == candidate.domain:
+            compact.add(other)
+    assert best_match(candidate, compact, threshold) == expected  # other domains never match anyway

@@ -1,0 +1,168 @@
+"""Where Great Expectations runs: in one validation process beside this one (the default), or here.
+
+Intake reads, normalizes and stores on this process while the validation process validates the
+chunk just prepared: two cores busy instead of one, and GX's import (seconds) overlaps the first
+chunk's reading instead of adding to it. Every GX call of a process goes to the same place, so
+the Data Docs built at the end of a run show every validation of the run.
+
+``LEADOPS_VALIDATION_PROCESS=false`` keeps GX in this process (a machine with one core).
+Frames cross the process boundary as columns (lists), the cheapest form to pickle.
+"""
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from leadops import validation
+from leadops.validation import ValidationOutcome
+
+_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+
+
+class ValidationProcessDied(RuntimeError):
+    """The validation process ended without answering (killed, out of memory)."""
+
+
+def _warm() -> None:
+    """Initializer of the validation process: import GX and build its context before the first chunk."""
+    validation._context()
+
+
+def _executor() -> ProcessPoolExecutor:
+    global _pool
+    with _lock:
+        if _pool is None:
+            # spawn, not fork: the parent runs threads (Prefect, SQLAlchemy pools) that a fork
+            # would copy mid-lock
+            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_warm)
+        return _pool
+
+
+def shutdown() -> None:
+    """Stop the validation process if one runs (it starts again on the next validation)."""
+    global _pool
+    with _lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+atexit.register(shutdown)
+
+
+def warm_up(in_process: bool) -> None:
+    """Start the validation process now (it imports GX while the caller reads its first chunk)."""
+    if not in_process:
+        _executor()
+
+
+def _columns(df_or_records: pd.DataFrame | list[dict[str, Any]], columns: list[str] | None) -> dict[str, list]:
+    if isinstance(df_or_records, pd.DataFrame):
+        return {c: df_or_records[c].tolist() for c in df_or_records.columns}
+    names = columns if columns is not None else list(dict.fromkeys(k for r in df_or_records[:1] for k in r))
+    return {c: [r.get(c) for r in df_or_records] for c in names}
+
+
+def _frame(cols: dict[str, list]) -> pd.DataFrame:
+    return pd.DataFrame(cols, columns=list(cols))
+
+
+def _rows_job(cols: dict[str, list], suite_path: Path) -> ValidationOutcome:
+    return validation.validate_rows(_frame(cols), suite_path)
+
+
+def _batch_job(cols: dict[str, list], suite_path: Path, thresholds: dict[str, float | None] | None) -> ValidationOutcome:
+    return validation.validate_batch(_frame(cols), suite_path, thresholds=thresholds)
+
+
+class Job:
+    """A validation on its way: the Future of its outcome, and what it runs (to run it again)."""
+
+    def __init__(self, in_process: bool, fn: Callable[..., Any], args: tuple) -> None:
+        self.in_process, self.fn, self.args = in_process, fn, args
+        self.pool: ProcessPoolExecutor | None = None
+        self.future = self._start()
+
+    def _start(self) -> Future:
+        if self.in_process:
+            done: Future = Future()
+            try:
+                done.set_result(self.fn(*self.args))
+            except Exception as exc:  # the caller sees it at result(), as it would from the process
+                done.set_exception(exc)
+            return done
+        self.pool = _executor()
+        try:
+            return self.pool.submit(self.fn, *self.args)
+        except BrokenProcessPool:  # its process died while idle: start a new one
+            _replace(self.pool)
+            self.pool = _executor()
+            return self.pool.submit(self.fn, *self.args)
+
+    def retry(self) -> None:
+        """Run the job again in a new validation process (validations are pure: running twice is safe)."""
+        if self.pool is not None:
+            _replace(self.pool)
+        self.future = self._start()
+
+
+def _replace(broken: ProcessPoolExecutor) -> None:
+    """Drop ``broken`` (a pool whose process died) unless another job replaced it already."""
+    global _pool
+    with _lock:
+        if _pool is broken:
+            _pool = None
+    broken.shutdown(wait=False)  # its jobs all failed already; nothing is left to cancel
+
+
+def _done(value: Any) -> Job:
+    return Job(True, lambda: value, ())
+
+
+def submit_rows(records: pd.DataFrame | list[dict[str, Any]], suite_path: Path, *, in_process: bool,
+                columns: list[str] | None = None) -> Job:
+    """Validate ``records`` (one per input row) against the row-level suite; returns the running :class:`Job`.
+
+    ``columns`` names the frame's columns when ``records`` are dicts (default: the first record's keys).
+    """
+    if len(records) == 0:
+        return _done(ValidationOutcome({}, {}, 0))
+    return Job(in_process, _rows_job, (_columns(records, columns), Path(suite_path)))
+
+
+def submit_batch(records: list[dict[str, Any]], columns: list[str], suite_path: Path, *, in_process: bool,
+                 thresholds: dict[str, float | None] | None = None) -> Job:
+    """Run the batch-level suite on ``records`` (with exactly ``columns``); returns the running :class:`Job`."""
+    return Job(in_process, _batch_job, (_columns(records, columns), Path(suite_path), thresholds))
+
+
+def result(job: Job, what: str) -> Any:
+    """Return ``job``'s outcome (raising what the validation raised).
+
+    A validation process that dies under a job (killed, out of memory) is replaced and the job
+    run once more; a second death raises :class:`ValidationProcessDied` naming ``what``.
+    """
+    for attempt in (1, 2):
+        try:
+            return job.future.result()
+        except BrokenProcessPool:
+            if attempt == 2:
+                _replace(job.pool)
+                raise ValidationProcessDied(f"the validation process died twice while validating {what}; "
+                                            "nothing of it was stored: run it again") from None
+            job.retry()
+
+
+def build_data_docs(docs_dir: Path, *, in_process: bool) -> str | None:
+    """Render Data Docs of the validations run so far into ``docs_dir``; returns index.html's path or None."""
+    return result(Job(in_process, validation.build_data_docs, (Path(docs_dir),)), "Data Docs")

@@ -1,0 +1,110 @@
+"""GX in a validation process beside intake: the same outcome as validating in-process, errors that
+name the file, and a validation process that dies loses nothing and is replaced."""
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from leadops import validator
+from leadops.db.models import IngestBatch, Lead, Quarantine
+from leadops.services.ingest import ingest_file
+from tests.integration.test_chunked_intake import line, write
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def outcome(session, settings, rules, name: str, lines: list[str], **update):
+    s = settings.model_copy(update={"intake_chunk_rows": 100, **update})
+    out = ingest_file(session, write(s.inbox_dir, name, lines), rules, s, move=False)
+    session.commit()
+    return out
+
+
+def test_the_validation_process_gives_the_same_outcome_as_in_process(session, settings, rules):
+    lines = [line(i) for i in range(260)]
+    lines[7] = line(7, email="bad@")
+    lines[150] = line(150, email="x@yopmail.com")  # disposable: quarantined by the row suite
+    lines[201] = lines[200].replace("Ana200", "ANA200 ").replace("p200@", "P200@")  # exact duplicate
+    here = outcome(session, settings, rules, "here.csv", lines, validation_process=False)
+    quarantined_here = sorted((q.source_row, tuple(q.reasons)) for q in session.scalars(select(Quarantine)))
+    other = [ln.replace("@firm", "@other") for ln in lines]
+    there = outcome(session, settings, rules, "there.csv", other, validation_process=True)
+    quarantined_there = sorted((q.source_row, tuple(q.reasons)) for q in session.scalars(
+        select(Quarantine).where(Quarantine.ingest_batch_id == there.batch_id)))
+    assert (here.rows_read, here.inserted, here.merged, here.quarantined) == (260, 257, 1, 2)
+    assert (there.rows_read, there.inserted, there.merged, there.quarantined) == (260, 257, 1, 2)
+    assert here.reasons == there.reasons and quarantined_here == quarantined_there
+    assert [v["success"] for v in here.validation] == [v["success"] for v in there.validation]
+
+
+def test_a_broken_suite_is_reported_with_its_path_from_the_validation_process(session, settings, rules, tmp_path):
+    suites = tmp_path / "expectations"
+    suites.mkdir()
+    for f in (ROOT / "expectations").glob("*.json"):
+        (suites / f.name).write_text(f.read_text(encoding="utf-8"), encoding="utf-8")
+    spec = json.loads((suites / "leads_intake.json").read_text(encoding="utf-8"))
+    spec["expectations"].append({"type": "expect_column_values_to_be_frobnicated", "kwargs": {"column": "email"}})
+    (suites / "leads_intake.json").write_text(json.dumps(spec), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"leads_intake\.json: invalid expectation suite"):
+        outcome(session, settings, rules, "broken.csv", [line(i) for i in range(20)], expectations_dir=suites,
+                validation_process=True)
+
+
+def _validation_pid() -> int:
+    validator.warm_up(in_process=False)
+    validator.result(validator.submit_rows([{"email": "a@b.fr"}], ROOT / "expectations" / "leads_intake.json",
+                                           in_process=False), "a warm-up")
+    [pid] = list(validator._pool._processes)  # the pool's one process
+    return pid
+
+
+def test_a_dead_validation_process_is_replaced_for_the_next_file(session, settings, rules):
+    os.kill(_validation_pid(), signal.SIGKILL)
+    out = outcome(session, settings, rules, "after.csv", [line(i) for i in range(150)], validation_process=True)
+    assert (out.status, out.inserted) == ("done", 150)
+
+
+def _killing_after(monkeypatch, nth: int, every: bool = False) -> list:
+    """Make the validation process die right after the ``nth`` job is submitted (and after every later one)."""
+    real, calls = validator.Job._start, []
+
+    def start_then_kill(job):
+        future = real(job)
+        calls.append(job.fn)
+        if not job.in_process and (len(calls) == nth or (every and len(calls) > nth)):
+            os.kill(next(iter(validator._pool._processes)), signal.SIGKILL)  # dies under this job
+        return future
+
+    monkeypatch.setattr(validator.Job, "_start", start_then_kill)
+    return calls
+
+
+def test_a_validation_process_dying_mid_file_is_replaced_and_the_chunk_validated_again(session, settings, rules,
+                                                                                        monkeypatch):
+    lines = [line(i) for i in range(350)]
+    lines[160] = line(160, email="bad@")  # in chunk 2, whose gate the first process dies under
+    calm = outcome(session, settings, rules, "calm.csv", [ln.replace("@firm", "@calm") for ln in lines])
+    _validation_pid()
+    calls = _killing_after(monkeypatch, 3)
+    out = outcome(session, settings, rules, "mid.csv", lines, validation_process=True)
+    assert len(calls) > 6  # chunk 2's gate ran twice
+    assert (out.status, out.rows_read, out.inserted, out.quarantined) == ("done", 350, 349, 1)
+    assert out.reasons == calm.reasons
+    assert session.scalar(select(Quarantine.source_row).where(Quarantine.ingest_batch_id == out.batch_id)) == 162
+
+
+def test_a_validation_process_dying_again_and_again_stores_nothing_of_the_file(session, settings, rules, monkeypatch):
+    _validation_pid()
+    _killing_after(monkeypatch, 3, every=True)
+    with pytest.raises(validator.ValidationProcessDied,
+                       match=r"died twice while validating .*mid\.csv \(in rows \d+-\d+\).*nothing of it was stored"):
+        outcome(session, settings, rules, "mid.csv", [line(i) for i in range(350)], validation_process=True)
+    session.rollback()  # what the pipeline's session scope does with any exception
+    assert session.scalar(select(Lead).limit(1)) is None
+    assert session.scalar(select(IngestBatch).limit(1)) is None  # no trace: a rerun ingests it whole
+    monkeypatch.undo()
+    out = outcome(session, settings, rules, "mid.csv", [line(i) for i in range(350)], validation_process=True)
+    assert (out.status, out.inserted) == ("done", 350)
