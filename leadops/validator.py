@@ -5,13 +5,16 @@ chunk just prepared: two cores busy instead of one, and GX's import (seconds) ov
 chunk's reading instead of adding to it. Every GX call of a process goes to the same place, so
 the Data Docs built at the end of a run show every validation of the run.
 
-``LEADOPS_VALIDATION_PROCESS=false`` keeps GX in this process (a machine with one core).
+``LEADOPS_VALIDATION_PROCESS=false`` keeps GX in this process (a machine with one core). The
+validation process is spawned, so it imports the main module again: a script calling intake
+needs the usual ``if __name__ == "__main__":`` guard; code read from stdin validates in-process.
 Frames cross the process boundary as columns (lists), the cheapest form to pickle.
 """
 from __future__ import annotations
 
 import atexit
 import multiprocessing
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -60,9 +63,19 @@ def shutdown() -> None:
 atexit.register(shutdown)
 
 
+def spawnable() -> bool:
+    """True if a spawned process can start here: it re-imports the main module, which must be a file
+    or a module (not ``python - < script``)."""
+    main = sys.modules.get("__main__")
+    if getattr(getattr(main, "__spec__", None), "name", None):
+        return True
+    path = getattr(main, "__file__", None)
+    return path is None or Path(path).is_file()
+
+
 def warm_up(in_process: bool) -> None:
     """Start the validation process now (it imports GX while the caller reads its first chunk)."""
-    if not in_process:
+    if not in_process and spawnable():
         _executor()
 
 
@@ -89,7 +102,7 @@ class Job:
     """A validation on its way: the Future of its outcome, and what it runs (to run it again)."""
 
     def __init__(self, in_process: bool, fn: Callable[..., Any], args: tuple) -> None:
-        self.in_process, self.fn, self.args = in_process, fn, args
+        self.in_process, self.fn, self.args = in_process or not spawnable(), fn, args
         self.pool: ProcessPoolExecutor | None = None
         self.future = self._start()
 

@@ -23,10 +23,15 @@ class Person:
 
 def person(key: object, domain: str, first: str | None, last: str | None, company_key: str | None) -> Person | None:
     """Return a comparable person, or None when there is not enough name to compare (no last name)."""
+    name = match_name(first, last)
+    return None if name is None else Person(key, domain, name, company_key)
+
+
+def match_name(first: str | None, last: str | None) -> str | None:
+    """Return the name fuzzy matching compares ("élodie", "Dupont" -> "elodie dupont"), or None without a last name."""
     if not last:
         return None
-    name = " ".join(fold(x).lower() for x in (first, last) if x)
-    return Person(key, domain, name, company_key)
+    return " ".join(fold(x).lower() for x in (first, last) if x)
 
 
 def similarity(a: Person, b: Person) -> float:

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -21,9 +22,10 @@ from leadops.config import FileSource, Rules, Settings
 from leadops.db.bulk import bulk_insert
 from leadops.db.models import Activity, IngestBatch, Lead, Quarantine
 from leadops.domain import normalize as nz
-from leadops import validator
+from leadops import validation, validator
 from leadops.services.ingest import FileOutcome, Prepared, _parse_date, admit_chunks, quarantine, reject
 from leadops.sources.files import FileRejected, RawRow, build_aliases, open_lead_file
+from leadops.validation import ValidationOutcome
 
 ACTIVITY_FIELDS: tuple[str, ...] = ("email", "event", "occurred_at", "detail", "event_id")
 REQUIRED = ("email", "event", "occurred_at")
@@ -95,15 +97,8 @@ def ingest_activity_file(session: Session, batch: IngestBatch, path: Path, src: 
                         raw_suite="activities_raw.json", stages=(_prepare_activities, _store_activities))
 
 
-def _validate(records: list[dict[str, Any]], settings: Settings) -> validator.Job:
-    """Start the activities suite on ``records``; returns the running validation."""
-    return validator.submit_rows(records, settings.expectations_dir / "activities.json",
-                                 in_process=not settings.validation_process)
-
-
-def _check(session: Session, records: list[dict[str, Any]], checked: validator.Job, what: str) -> tuple[dict[int, list[str]], dict[str, int]]:
-    """Return (row index -> reasons, email -> lead id): the activities suite's outcome plus the known-lead check."""
-    outcome = validator.result(checked, what)
+def _check(session: Session, records: list[dict[str, Any]], outcome: ValidationOutcome) -> tuple[dict[int, list[str]], dict[str, int]]:
+    """Return (row index -> reasons, email -> lead id): the activities suite's ``outcome`` plus the known-lead check."""
     reasons = {i: list(r) for i, r in outcome.failures.items()}
     emails = sorted({r["email"] for r in records if r["email"]})
     lead_ids: dict[str, int] = {}
@@ -150,16 +145,16 @@ def _store(session: Session, good: list[dict[str, Any]], lead_ids: dict[str, int
 
 def _prepare_activities(rows: list[RawRow], src: FileSource, rules: Rules, settings: Settings,
                         now: datetime) -> Prepared:
-    """Normalize one chunk of activity rows and start the activities suite on them; returns it ready to store."""
+    """Normalize one chunk of activity rows and run the activities suite on them (here); returns it ready to store."""
     known = set(rules.scoring.engagement.points)
     records = [normalize_activity_row(r, src, known, settings.company_time_zone, now) for r in rows]
-    return Prepared(rows, records, _validate(records, settings))
+    return Prepared(rows, records, validation.validate_rows(pd.DataFrame(records), settings.expectations_dir / "activities.json"))
 
 
 def _store_activities(session: Session, batch: IngestBatch, p: Prepared, src: FileSource, rules: Rules,
                       settings: Settings, now: datetime, out: FileOutcome, counter: Counter[str], _pool: Any) -> None:
     """Quarantine the failing rows of one chunk of activities and store the others; adds their counts to ``out``."""
-    reasons, lead_ids = _check(session, p.records, p.checked, f"{batch.origin}{p.where}")
+    reasons, lead_ids = _check(session, p.records, p.checked)
     quarantined = quarantine(session, batch, p.rows, reasons, now, counter)
     good = [rec for i, rec in enumerate(p.records) if i not in reasons]
     inserted, duplicates = _store(session, good, lead_ids, src.name, batch.content_hash or "", batch.origin)
@@ -173,7 +168,9 @@ def release_activity(session: Session, q: Quarantine, row: RawRow, src: FileSour
                      settings: Settings, now: datetime) -> tuple[list[str], str | None]:
     """Re-admit one quarantined activity row; returns (reasons it is still held for, or [], and inserted|merged)."""
     rec = normalize_activity_row(row, src, set(rules.scoring.engagement.points), settings.company_time_zone, now)
-    reasons, lead_ids = _check(session, [rec], _validate([rec], settings), f"quarantine row {q.id}")
+    checked = validator.submit_rows([rec], settings.expectations_dir / "activities.json",
+                                    in_process=not settings.validation_process)
+    reasons, lead_ids = _check(session, [rec], validator.result(checked, f"quarantine row {q.id}"))
     if reasons:
         return reasons[0], None
     batch = session.get(IngestBatch, q.ingest_batch_id)

@@ -18,16 +18,18 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from leadops import validation, validator
 from leadops.config import ApiSource, FileSource, Rules, Settings
 from leadops.db.bulk import bulk_insert
 from leadops.db.models import IngestBatch, Quarantine, utcnow
 from leadops.domain import normalize as nz
+from leadops.domain.dedupe import match_name
 from leadops.sources.files import FileRejected, RawRow, open_lead_file, sha256_file
 from leadops.services.lead_store import upsert_leads
-from leadops import validator
 from leadops.validation import ValidationOutcome
 
 #: Consent values meaning the person does not want to be contacted (compared casefolded, accents removed).
@@ -114,6 +116,7 @@ def normalize_row(row: RawRow, src: FileSource | ApiSource | None, rules: Rules,
     source = f.get("source") or (src.source if src else None) or rules.sources.default_source
     source = source.strip().lower().replace(" ", "_").replace("-", "_")
     arrived, date_error = _parse_date(f.get("created_at"), getattr(src, "date_format", None), tz)
+    first, last = nz.normalize_person_name(first), nz.normalize_person_name(last)
     return {
         "row_number": row.row_number,
         "email": em.email,
@@ -122,8 +125,9 @@ def normalize_row(row: RawRow, src: FileSource | ApiSource | None, rules: Rules,
         "is_free_email": em.is_free,
         "is_disposable_email": em.is_disposable,
         "is_competitor": (em.domain or "") in rules.scoring.competitor_domains,
-        "first_name": nz.normalize_person_name(first),
-        "last_name": nz.normalize_person_name(last),
+        "first_name": first,
+        "last_name": last,
+        "match_name": match_name(first, last),  # for fuzzy dedupe, computed here off the storing process
         "company": company,
         "company_key": nz.company_key(company),
         "job_title": f.get("job_title"),
@@ -239,13 +243,12 @@ def reject(batch: IngestBatch, problem: str, message: str, validation: list[dict
 
 
 def _gate(rows: list[RawRow], columns: list[str], src: FileSource | ApiSource | None, settings: Settings,
-          suite: str = "leads_raw.json") -> validator.Job:
-    """Start the batch-level suite on ``rows`` as read; returns the running validation (see :func:`_gate_problem`)."""
+          suite: str = "leads_raw.json") -> ValidationOutcome:
+    """Run the batch-level suite on ``rows`` as read, here; returns its outcome (see :func:`_gate_problem`)."""
     # unreadable records are quarantined one by one; the gate measures the readable ones
     readable = [r.fields for r in rows if "_error" not in r.raw]
-    return validator.submit_batch(readable, columns, settings.expectations_dir / suite,
-                                  in_process=not settings.validation_process,
-                                  thresholds={"min_email_fill_rate": getattr(src, "min_email_fill_rate", None)})
+    return validation.validate_batch(pd.DataFrame(readable, columns=columns), settings.expectations_dir / suite,
+                                     thresholds={"min_email_fill_rate": getattr(src, "min_email_fill_rate", None)})
 
 
 def _gate_problem(gate: ValidationOutcome, where: str) -> str | None:
@@ -272,18 +275,38 @@ def _with_small_tail(chunks: Iterator[list[RawRow]], size: int) -> Iterator[list
 
 @dataclass
 class Prepared:
-    """One chunk ready to store: rows as read, their normalized records, and the validations running on them."""
+    """One chunk ready to store: rows as read, their normalized records, the gate's and the row suite's outcomes."""
 
     rows: list[RawRow]
     records: list[dict[str, Any]]
-    checked: validator.Job  # the row-level suite's ValidationOutcome, on its way
-    gate: validator.Job | None = None  # the batch-level suite's, on its way
+    checked: ValidationOutcome  # the row-level suite
+    gate: ValidationOutcome | None = None  # the batch-level suite
     where: str = ""  # "(in rows a-b)" for messages
 
 
-#: How a kind of file is admitted: prepare(rows, src, rules, settings, now) -> Prepared (no database),
-#: then store(session, batch, prepared, src, rules, settings, now, out, counter, pool).
+#: How a kind of file is admitted: prepare(rows, src, rules, settings, now) -> Prepared (pure: no
+#: database, runs in the validation process), then store(session, batch, prepared, src, rules,
+#: settings, now, out, counter, pool) here.
 Stages = tuple[Callable[..., Prepared], Callable[..., None]]
+
+
+def _prepare_job(prepare: Callable[..., Prepared], rows: list[RawRow], columns: list[str],
+                 src: FileSource | ApiSource | None, rules: Rules, settings: Settings, now: datetime,
+                 raw_suite: str) -> tuple[ValidationOutcome, list[dict[str, Any]], ValidationOutcome]:
+    """Gate, normalize and validate one chunk (in the validation process); returns (gate, records, row outcome).
+
+    Only what storing needs comes back: the rows stay with the caller.
+    """
+    gate = _gate(rows, columns, src, settings, raw_suite)
+    if gate.batch_failures:  # the file is rejected: no need to normalize what will not be stored
+        return gate, [], ValidationOutcome({}, {}, 0)
+    p = prepare(rows, src, rules, settings, now)
+    return gate, p.records, p.checked
+
+
+def _sendable(rows: list[RawRow]) -> list[RawRow]:
+    """Return ``rows`` without their raw cells (but an unreadable record's error): the validation process needs no more."""
+    return [RawRow(r.row_number, r.fields, {"_error": r.raw["_error"]} if "_error" in r.raw else {}) for r in rows]
 
 
 def admit_chunks(session: Session, batch: IngestBatch, chunks: Iterable[list[RawRow]], columns: list[str],
@@ -296,32 +319,33 @@ def admit_chunks(session: Session, batch: IngestBatch, chunks: Iterable[list[Raw
     batch is rejected as a whole, naming the rows of the failing chunk. ``raw_suite`` and
     ``stages`` serve other kinds of files (activities).
 
-    Chunks are pipelined: chunk k+1 is read and normalized here while the validation process
-    validates it, then chunk k (validated meanwhile) is stored.
+    Chunks are pipelined: while this process reads chunk k+1 and stores chunk k, the validation
+    process gates, normalizes and validates chunk k+1 (see :mod:`leadops.validator`).
     """
     prepare, store = stages or (_prepare_leads, _store_leads)
     out = FileOutcome(batch.origin, "done", batch.source, batch.id)
     counter: Counter[str] = Counter()
     now = utcnow()
     pool: dict = {}  # fuzzy-dedupe candidates per domain, carried across the file's chunks
-    validator.warm_up(in_process=not settings.validation_process)
+    in_process = not settings.validation_process
+    validator.warm_up(in_process=in_process)
     savepoint = session.begin_nested()
     gc_thresholds = gc.get_threshold()
     # A chunk allocates hundreds of thousands of short-lived dicts and strings that form no
     # cycles; the default thresholds rescan the whole heap over and over (~12% of intake time).
     gc.set_threshold(max(gc_thresholds[0], 50_000), *gc_thresholds[1:])
-    pending: Prepared | None = None
+    pending: tuple[list[RawRow], validator.Job, str] | None = None
     read = 0
 
-    def admit(p: Prepared) -> str | None:
-        """Store ``p`` once its gate passed; returns the gate's problem instead when it failed."""
-        gate = validator.result(p.gate, f"{batch.origin}{p.where}")
-        problem = _gate_problem(gate, p.where)
-        if problem:
-            out.validation = gate.results
-            return problem
-        store(session, batch, p, src, rules, settings, now, out, counter, pool)
+    def admit(rows: list[RawRow], job: validator.Job, where: str) -> str | None:
+        """Store the chunk once its gate passed; returns the gate's problem instead when it failed."""
+        gate, records, checked = validator.result(job, f"{batch.origin}{where}")
         out.validation = gate.results
+        problem = _gate_problem(gate, where)
+        if problem:
+            return problem
+        store(session, batch, Prepared(rows, records, checked, gate, where), src, rules, settings, now, out,
+              counter, pool)
         return None
 
     try:
@@ -329,14 +353,13 @@ def admit_chunks(session: Session, batch: IngestBatch, chunks: Iterable[list[Raw
             where = "" if read == 0 and len(chunk) < settings.intake_chunk_rows else \
                 f" (in rows {chunk[0].row_number}-{chunk[-1].row_number})"
             read += len(chunk)
-            gate = _gate(chunk, columns, src, settings, raw_suite)
-            ready = prepare(chunk, src, rules, settings, now)
-            ready.gate, ready.where = gate, where
-            if pending is not None and (problem := admit(pending)):
+            job = validator.Job(in_process, _prepare_job, (prepare, chunk if in_process else _sendable(chunk), columns,
+                                                           src, rules, settings, now, raw_suite))
+            if pending is not None and (problem := admit(*pending)):
                 break
-            pending, problem = ready, None
+            pending, problem = (chunk, job, where), None
         else:
-            problem = admit(pending) if pending is not None else None
+            problem = admit(*pending) if pending is not None else None
     except FileRejected as exc:
         savepoint.rollback()
         return reject(batch, exc.problem, str(exc))
@@ -360,20 +383,17 @@ def admit_rows(session: Session, batch: IngestBatch, rows: list[RawRow], columns
 
 def _prepare_leads(rows: list[RawRow], src: FileSource | ApiSource | None, rules: Rules, settings: Settings,
                    now: datetime) -> Prepared:
-    """Normalize ``rows`` and start the row-level suite on them; returns the chunk ready to store."""
-    # Records stay Python dicts (pandas would turn None into a truthy NaN); GX gets them as columns.
+    """Normalize ``rows`` and run the row-level suite on them (here); returns the chunk ready to store."""
+    # Records stay Python dicts (pandas would turn None into a truthy NaN); the frame is for GX only.
     records = [normalize_row(r, src, rules, settings.company_time_zone, now) for r in rows]
-    checked = validator.submit_rows(records, settings.expectations_dir / "leads_intake.json",
-                                    in_process=not settings.validation_process)
-    return Prepared(rows, records, checked)
+    return Prepared(rows, records, validation.validate_rows(pd.DataFrame(records), settings.expectations_dir / "leads_intake.json"))
 
 
 def _store_leads(session: Session, batch: IngestBatch, p: Prepared, src: FileSource | ApiSource | None,
                  rules: Rules, settings: Settings, now: datetime, out: FileOutcome, counter: Counter[str],
                  pool: dict | None = None) -> None:
     """Quarantine the failing rows of ``p`` and store the others; adds their counts to ``out`` and ``counter``."""
-    outcome = validator.result(p.checked, f"{batch.origin}{p.where}")
-    reasons = quarantine_reasons(p.records, outcome.failures, rules)
+    reasons = quarantine_reasons(p.records, p.checked.failures, rules)
     raw_by_row = {r.row_number: r.raw for r in p.rows}
     quarantined = quarantine(session, batch, p.rows, reasons, now, counter)
     good = [rec for i, rec in enumerate(p.records) if i not in reasons]

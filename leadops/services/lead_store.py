@@ -57,8 +57,10 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: 
     for rec in good:
         target: Lead | dict[str, Any] | None = existing.get(rec["email"]) or pending.get(rec["email"])
         matched_by = "email"
-        me = None if rec["is_free_email"] else dedupe.person(None, rec["email_domain"], rec["first_name"],
-                                                              rec["last_name"], rec["company_key"])
+        # intake computes match_name while normalizing (in the validation process); other callers may not
+        name = rec["match_name"] if "match_name" in rec else dedupe.match_name(rec["first_name"], rec["last_name"])
+        me = None if rec["is_free_email"] or name is None else \
+            dedupe.Person(None, rec["email_domain"], name, rec["company_key"])
         if target is None and me is not None:
             hit = dedupe.best_match(me, pool.get(rec["email_domain"], ()), fuzzy_threshold)
             if hit is not None:
@@ -94,7 +96,7 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: 
     bulk_insert(conn, Lead.__table__, rows)
     ids: dict[str, int] = {}
     for chunk in _chunks([r["email"] for r in rows]):
-        ids.update({email: lid for lid, email in conn.execute(select(Lead.id, Lead.email).where(Lead.email.in_(chunk)))})
+        ids.update({email: lid for lid, email in conn.execute(select(Lead.id, Lead.email).where(Lead.email.in_(chunk))).all()})
     for people, i in new_people:  # stored now: later chunks see them by lead id
         people.keys[i] = ids[people.keys[i][1]]
 
