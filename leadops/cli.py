@@ -20,6 +20,10 @@ for _k, _v in {
     "DO_NOT_TRACK": "1",
 }.items():
     os.environ.setdefault(_k, _v)
+# Flow runs started from here (`serve`, `run`, `demo`) beat every 30 s, like the workers' runs
+# (prefect.yaml): the zombie-run automation marks a leadops run that stays silent for 90 s Crashed,
+# so a slower beat (Prefect's default is 180 s) would get healthy long runs marked.
+os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "30")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Lead operations on Prefect.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -490,6 +494,23 @@ def serve() -> None:
         from deployments.serve import main
 
         main()
+    _guard(go)
+
+
+# --------------------------------------------------------------------------- automations
+
+automations_app = typer.Typer(no_args_is_help=True, help="Prefect automations shipped with leadops.")
+app.add_typer(automations_app, name="automations")
+
+
+@automations_app.command("install")
+def automations_install(as_json: bool = JSON_OPT) -> None:
+    """Create or update (by name) the automations of deployments/automations/ on the server of PREFECT_API_URL."""
+    def go():
+        from deployments.automations import install
+
+        done = install()
+        _emit({"automations": done}, as_json, "\n".join(f"{a['action']} automation {a['name']} ({a['id']})" for a in done))
     _guard(go)
 
 

@@ -46,11 +46,12 @@ def calendar_of(sdr: Sdr) -> WorkCalendar:
 
 
 def lock_routing(session: Session, now: datetime) -> None:
-    """Serialize routing: hold the routing lock until the caller's transaction ends.
+    """Serialize routing (and scoring): hold the routing lock until the caller's transaction ends.
 
     Two pipeline runs, two workers or the SLA sweep routing at once would otherwise read the same
-    SDR loads and caps and both assign past a cap. PostgreSQL: a row lock (SELECT ... FOR
-    UPDATE); SQLite: the database write lock, taken by the first statement of the pass.
+    SDR loads and caps and both assign past a cap; scoring takes it too (see score_open_leads).
+    PostgreSQL: a row lock (SELECT ... FOR UPDATE); SQLite: the database write lock, taken by the
+    first statement of the pass.
     """
     session.execute(dialect_insert(session, RoutingLock).values(name="route", locked_at=now).on_conflict_do_nothing())
     if session.get_bind().dialect.name == "postgresql":

@@ -25,6 +25,7 @@ from leadops.db.models import Activity, Lead, LeadStageChange, ScoreHistory, utc
 from leadops.domain.normalize import DISPOSABLE_EMAIL_DOMAINS
 from leadops.domain.scoring import SCORER_OWNS
 from leadops.domain.scoring_frame import breakdowns, score_frame
+from leadops.services.route import lock_routing
 
 OPEN_STAGES = ("new", "mql", "sal", "sql", "nurture", "recycled")
 # Activities that count as engagement: marketing web events (kind web) and replies to SDR emails.
@@ -119,6 +120,11 @@ def score_open_leads(session: Session, rules: Rules, *, now: datetime | None = N
     now = now or utcnow()
     sr = rules.scoring
     blend = load_blend(sr)
+    # Scoring moves stages (new -> mql, -> nurture) that routing reads, so it holds the routing lock:
+    # two passes at once (the pipeline beside a rescore, two workers) would both read a lead as
+    # `new` and both promote it, writing its stage and score history twice; a pass working from a
+    # read older than a router's commit could send a lead the router just assigned to nurture.
+    lock_routing(session, now)
     if blend is not None:  # the model is part of the version: a retrained model is a new version
         sr = sr.model_copy(update={"version": f"{sr.version}+model-{blend[1]}"})
     q = select(Lead.id).where(Lead.lifecycle_stage.in_(OPEN_STAGES)).order_by(Lead.id)

@@ -262,3 +262,25 @@ def test_serve_builds_every_deployment_of_prefect_yaml_with_its_schedule():
     assert weekly.schedules[0].schedule.cron == "0 7 * * 1" and weekly.schedules[0].schedule.timezone == "Europe/Paris"
     assert deployments["lead-pipeline"].schedules[0].schedule.interval.total_seconds() == 300
     assert not deployments["rescore"].schedules and deployments["sla-breach-digest"].triggers
+
+
+def test_the_zombie_run_automation_waits_three_heartbeats_of_every_leadops_run():
+    import re
+
+    import yaml
+
+    from deployments.automations import load
+
+    root = Path(__file__).resolve().parents[2]
+    [zombie] = load()
+    trigger = zombie.trigger
+    assert trigger.posture == "Proactive" and trigger.after == {"prefect.flow-run.heartbeat"}
+    assert {"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Crashed"} <= trigger.expect
+    assert trigger.for_each == {"prefect.resource.id"} and zombie.actions[0].state == "CRASHED"
+    spec = yaml.safe_load((root / "prefect.yaml").read_text(encoding="utf-8"))
+    beats = {int(d["work_pool"]["job_variables"]["env"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"]) for d in spec["deployments"]}
+    cli = re.search(r'"PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "(\d+)"', (root / "leadops" / "cli.py").read_text()).group(1)
+    assert beats == {int(cli)} and trigger.within.total_seconds() >= 3 * int(cli)  # a late beat is not a death
+    # the automation only watches runs tagged leadops: every deployment carries the tag
+    assert all("leadops" in d["tags"] for d in spec["deployments"])
+    assert trigger.match_related.root == {"prefect.resource.role": "tag", "prefect.resource.id": "prefect.tag.leadops"}
