@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 # Keep the local ephemeral Prefect database inside the checkout unless told otherwise.
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: install browser demo test test-unit clean image deploy-pool bench-intake bench-enrich bench-scoring bench-sla bench-report
+.PHONY: install browser demo test test-unit clean image deploy-pool screenshots bench-intake bench-enrich bench-scoring bench-sla bench-report
 
 install: $(STAMP)
 
@@ -47,6 +47,10 @@ image:
 POOL ?= leadops-docker
 deploy-pool: install
 	$(BIN)/python -m deployments.pool_deploy $(POOL)
+
+# PNGs of the Prefect UI under docs/screenshots (a temporary server, the sample runs, headless Chromium).
+screenshots: install browser
+	$(BIN)/python -m scripts.screenshots
 
 clean:
 	rm -rf var leadops.db leadops.db-shm leadops.db-wal .prefect .pytest_cache
