@@ -12,14 +12,14 @@ export DO_NOT_TRACK := 1
 # Keep the local ephemeral Prefect database inside the checkout unless told otherwise.
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: install browser demo test test-unit clean bench-intake bench-enrich bench-scoring bench-sla bench-report
+.PHONY: install browser demo test test-unit clean image deploy-pool screenshots bench-intake bench-enrich bench-scoring bench-sla bench-report
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,workers]'
 	touch $(STAMP)
 
 demo: install
@@ -37,6 +37,20 @@ browser:
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit
+
+# The flow-run image of the docker and kubernetes work pools (needs a Docker daemon).
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+image:
+	docker build -f deployments/docker/Dockerfile -t leadops:$(VERSION) .
+
+# Every deployment of prefect.yaml onto another work pool: make deploy-pool POOL=leadops-kubernetes
+POOL ?= leadops-docker
+deploy-pool: install
+	$(BIN)/python -m deployments.pool_deploy $(POOL)
+
+# PNGs of the Prefect UI under docs/screenshots (a temporary server, the sample runs, headless Chromium).
+screenshots: install browser
+	$(BIN)/python -m scripts.screenshots
 
 clean:
 	rm -rf var leadops.db leadops.db-shm leadops.db-wal .prefect .pytest_cache

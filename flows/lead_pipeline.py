@@ -7,11 +7,13 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from flows.score_partitions import score_partitions
 from tasks.common import current_flow_run_id
 from tasks.pipeline import (
     api_sources, deliver_notifications, discover_inbox, enrich_leads, ingest_api_source, ingest_file, publish_data_docs,
     route_leads, score_leads,
 )
+from tasks.runners import scoring_runner
 
 
 class IntakeRejected(Exception):
@@ -28,6 +30,7 @@ def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None,
     """
     log = get_run_logger()
     overrides = {"config_dir": config_dir, "var_dir": var_dir}
+    runner = scoring_runner(overrides)  # before any work: a runner setting that cannot work stops the run here
     files = [ingest_file(p, overrides) for p in discover_inbox(overrides)]
     apis = [ingest_api_source(name, overrides) for name in api_sources(overrides)]
     files += [page for a in apis for page in a["pages"]]  # each API page is a batch, accounted like a file
@@ -46,7 +49,10 @@ def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None,
     for f in rejected:
         log.warning("file rejected: %s", f["error"])
     enriched = enrich_leads(overrides, stale=refresh_stale_enrichment)
-    scored = score_leads(overrides)
+    # Files stay one after the other (a lead in two files, or the same person under two emails,
+    # must meet the other copy in the database); scoring is per lead, so it can be partitioned.
+    scored = score_leads(overrides) if runner is None else \
+        score_partitions.with_options(task_runner=runner)(overrides, flow_run_id=current_flow_run_id())
     routed = route_leads(overrides)
     sent = deliver_notifications(overrides)
     if routed["unroutable"]:

@@ -7,8 +7,10 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from flows.score_partitions import score_partitions
 from tasks.common import current_flow_run_id
 from tasks.pipeline import rescore_leads, route_leads
+from tasks.runners import scoring_runner
 
 
 @flow(name="rescore")
@@ -21,7 +23,13 @@ def rescore(stages: list[str] | None = None, sources: list[str] | None = None, a
     distribution before and after.
     """
     overrides = {"config_dir": config_dir, "var_dir": var_dir}
-    out = rescore_leads(overrides, stages, sources, arrived_since, lead_ids)
+    runner = scoring_runner(overrides)
+    if runner is None:
+        out = rescore_leads(overrides, stages, sources, arrived_since, lead_ids)
+    else:  # LEADOPS_TASK_RUNNER=dask: the same pass in partitions on the Dask cluster
+        out = score_partitions.with_options(task_runner=runner)(
+            overrides, flow_run_id=current_flow_run_id(), only_changed=False, stages=stages, sources=sources,
+            arrived_since=arrived_since, lead_ids=lead_ids)
     routed = route_leads(overrides) if route else {"assigned": 0}
     bands = sorted(set(out["distribution_before"]) | set(out["distribution_after"]),
                    key=lambda b: (b == "unscored", float(b.split("-")[0].rstrip("+")) if b != "unscored" else 0))

@@ -59,6 +59,16 @@ class Settings(BaseSettings):
     mail_from: str = "leadops@localhost"
     webhook_url: SecretStr | None = None
     report_recipients: list[str] = Field(default_factory=list)
+    # where the scoring of a large batch runs: "default" scores in the flow's process, as one
+    # task; "dask" splits the leads into partitions scored in parallel on a Dask cluster
+    # (PostgreSQL only: SQLite takes one writer at a time)
+    task_runner: Literal["default", "dask"] = "default"
+    # scheduler of a running Dask cluster (tcp://host:8786); none: a temporary LocalCluster per run
+    dask_address: str | None = None
+    # worker processes of that temporary LocalCluster (none: Dask's choice, one per core or so)
+    dask_workers: int | None = Field(default=None, ge=1)
+    # leads per scoring partition on Dask; also bounds the ids bound in one IN list
+    score_partition_leads: int = Field(default=20_000, ge=1, le=30_000)
 
     @property
     def inbox_dir(self) -> Path:

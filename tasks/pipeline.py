@@ -140,3 +140,49 @@ def deliver_notifications(overrides: dict[str, Any]) -> dict[str, Any]:
     s = settings(overrides)
     with unit_of_work(s) as session:
         return asdict(deliver(session, sender_for(s)))
+
+
+@task(cache_policy=NO_CACHE)
+def plan_scoring(overrides: dict[str, Any], only_changed: bool = True, stages: list[str] | None = None,
+                 sources: list[str] | None = None, arrived_since: str | None = None,
+                 lead_ids: list[int] | None = None) -> dict[str, Any]:
+    """Select the open leads a scoring pass takes; returns ``now`` (ISO, one instant for every
+    partition) and ``parts``, the lead ids cut into partitions of LEADOPS_SCORE_PARTITION_LEADS."""
+    from datetime import datetime
+
+    from leadops.db.models import utcnow
+
+    s = settings(overrides)
+    since = datetime.fromisoformat(arrived_since) if arrived_since else None
+    with unit_of_work(s) as session:
+        ids = score.select_for_scoring(session, lead_ids=lead_ids, only_changed=only_changed,
+                                       where=score.rescore_filter(stages, sources, since))
+    return {"now": utcnow().isoformat(), "parts": score.partitions(ids, s.score_partition_leads)}
+
+
+def _partition_run_name() -> str:
+    from prefect.runtime import task_run
+
+    ids = task_run.parameters["lead_ids"]
+    return f"score-leads-{ids[0]}-{ids[-1]}" if ids else "score-leads-none"
+
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10, task_run_name=_partition_run_name)
+def score_partition(overrides: dict[str, Any], lead_ids: list[int], now: str,
+                    flow_run_id: str | None = None) -> dict[str, Any]:
+    """Score one partition of open leads as of ``now`` in its own transaction; returns its counts.
+
+    Partitions are disjoint and a lead's score depends on that lead alone, so they can run at
+    the same time (on PostgreSQL) and a retried partition redoes only itself.
+    """
+    from datetime import datetime
+
+    s = settings(overrides)
+    with unit_of_work(s) as session:
+        return asdict(score.score_open_leads(session, rules(s), now=datetime.fromisoformat(now), flow_run_id=flow_run_id,
+                                             lead_ids=lead_ids, only_changed=False))
+
+
+def combine_scores(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return the counts of a partitioned scoring pass: the partitions' counts added up (same keys as score_leads)."""
+    return asdict(score.combine([score.ScoreSummary(**p) for p in parts]))

@@ -127,14 +127,7 @@ def score_open_leads(session: Session, rules: Rules, *, now: datetime | None = N
     lock_routing(session, now)
     if blend is not None:  # the model is part of the version: a retrained model is a new version
         sr = sr.model_copy(update={"version": f"{sr.version}+model-{blend[1]}"})
-    q = select(Lead.id).where(Lead.lifecycle_stage.in_(OPEN_STAGES)).order_by(Lead.id)
-    if lead_ids is not None:
-        q = q.where(Lead.id.in_(lead_ids))
-    if only_changed:
-        q = q.where(changed_since_scored())
-    if where is not None:
-        q = q.where(where)
-    ids = list(session.scalars(q))
+    ids = select_for_scoring(session, lead_ids=lead_ids, only_changed=only_changed, where=where)
     summary = ScoreSummary(model_version=sr.version)
     grades: Counter = Counter()
     before: Counter = Counter()
@@ -157,6 +150,48 @@ def score_open_leads(session: Session, rules: Rules, *, now: datetime | None = N
     summary.stage_changes = dict(sorted(stage_changes.items()))
     summary.distribution_before, summary.distribution_after = dict(sorted(before.items())), dict(sorted(after.items()))
     return summary
+
+
+def select_for_scoring(session: Session, *, lead_ids: list[int] | None = None, only_changed: bool = True,
+                       where: ColumnElement[bool] | None = None) -> list[int]:
+    """Return the ids of the open leads a scoring pass takes, in id order (the selection of
+    :func:`score_open_leads`: ``lead_ids``, changed since their last score, ``where``)."""
+    q = select(Lead.id).where(Lead.lifecycle_stage.in_(OPEN_STAGES)).order_by(Lead.id)
+    if lead_ids is not None:
+        q = q.where(Lead.id.in_(lead_ids))
+    if only_changed:
+        q = q.where(changed_since_scored())
+    if where is not None:
+        q = q.where(where)
+    return list(session.scalars(q))
+
+
+def partitions(ids: list[int], size: int) -> list[list[int]]:
+    """Return ``ids`` cut into consecutive lists of at most ``size`` ids (grain: one scoring partition);
+    one empty list when there is no id, so a pass over nothing still reports its model version."""
+    return [ids[i:i + size] for i in range(0, len(ids), size)] or [[]]
+
+
+def combine(parts: list[ScoreSummary]) -> ScoreSummary:
+    """Return one summary for scoring passes over disjoint sets of leads (counts and distributions added).
+
+    Each lead is scored on its own, so the passes of a partitioned batch add up to the pass of
+    the whole batch.
+    """
+    versions = {p.model_version for p in parts}
+    if len(versions) > 1:  # scoring.yaml or the model changed between partitions: not one pass
+        raise ValueError(f"partitions scored with different model versions: {sorted(versions)}")
+    out = ScoreSummary(model_version=versions.pop() if versions else "")
+    counters: dict[str, Counter] = {k: Counter() for k in ("grades", "stage_changes", "distribution_before",
+                                                            "distribution_after")}
+    for p in parts:
+        for k in ("scored", "changed", "promoted_mql", "disqualified", "nurtured"):
+            setattr(out, k, getattr(out, k) + getattr(p, k))
+        for k, c in counters.items():
+            c.update(getattr(p, k))
+    for k, c in counters.items():
+        setattr(out, k, dict(sorted(c.items())))
+    return out
 
 
 def load_blend(sr: Any) -> tuple[Any, str] | None:
