@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -35,13 +37,14 @@ class Browser:
         self._ids = itertools.count(1)
 
     def __enter__(self) -> "Browser":
-        self._profile = tempfile.TemporaryDirectory(prefix="leadops-chromium-")
+        # Chromium's helper processes may still write to the profile while it exits: never fail on it
+        self._profile = tempfile.TemporaryDirectory(prefix="leadops-chromium-", ignore_cleanup_errors=True)
         self._proc = subprocess.Popen(
             [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
              f"--user-data-dir={self._profile.name}", "--remote-debugging-port=0",
              "--proxy-server=127.0.0.1:9",  # anything but loopback fails: nothing leaves the machine
              f"--window-size={self.width},{self.height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         port = self._debugging_port(Path(self._profile.name) / "DevToolsActivePort")
         page = next(t for t in requests.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
                     if t["type"] == "page")
@@ -55,12 +58,19 @@ class Browser:
         try:
             self._ws.close()
         finally:
-            self._proc.terminate()
+            self._signal(signal.SIGTERM)  # the whole group: renderers and crashpad too
             try:
                 self._proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self._proc.kill()
+                self._signal(signal.SIGKILL)
+                self._proc.wait(timeout=10)
             self._profile.cleanup()
+
+    def _signal(self, sig: int) -> None:
+        try:
+            os.killpg(self._proc.pid, sig)
+        except ProcessLookupError:
+            pass
 
     def _debugging_port(self, active_port: Path, timeout: float = 30) -> int:
         """Return the DevTools port Chromium wrote to its profile (it picks a free one)."""
