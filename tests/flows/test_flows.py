@@ -260,5 +260,9 @@ def test_serve_builds_every_deployment_of_prefect_yaml_with_its_schedule():
                                 "report-backfill", "quarantine-reprocess", "explain-lead"}
     weekly = deployments["weekly-report"]
     assert weekly.schedules[0].schedule.cron == "0 7 * * 1" and weekly.schedules[0].schedule.timezone == "Europe/Paris"
-    assert deployments["lead-pipeline"].schedules[0].schedule.interval.total_seconds() == 300
+    pipeline = deployments["lead-pipeline"]
+    # every minute (speed to lead: p95 under 2 minutes, bench/speed_to_lead.py); a tick finding the
+    # previous run still going is cancelled, not queued, so runs never pile up
+    assert pipeline.schedules[0].schedule.interval.total_seconds() == 60
+    assert pipeline.concurrency_limit == 1 and pipeline.concurrency_options.collision_strategy == "CANCEL_NEW"
     assert not deployments["rescore"].schedules and deployments["sla-breach-digest"].triggers
