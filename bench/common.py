@@ -19,3 +19,33 @@ def fresh_url(kind: str, tag: str, tmp: Path | None = None) -> str:
     with create_engine(PG).begin() as c:
         c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE; CREATE SCHEMA "{schema}"'))
     return f"{PG}?options=-csearch_path%3D{schema}"
+
+
+def child_env(tmp: Path, mode: str, spec: dict) -> dict[str, str]:
+    """Return the environment of a benchmark child: its own Prefect home (ephemeral API, no PREFECT_API_URL
+    inherited), no analytics, and leadops settings from ``spec`` (url, config, var)."""
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADOPS_", "PREFECT_API_URL"))}
+    env.update({
+        "PREFECT_HOME": str(tmp / f"prefect-{mode}"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "GX_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PREFECT_LOGGING_LEVEL": "WARNING",
+        "LEADOPS_EXPECTATIONS_DIR": str(root / "expectations"),
+    })
+    for key, var in (("url", "LEADOPS_DATABASE_URL"), ("config", "LEADOPS_CONFIG_DIR"), ("var", "LEADOPS_VAR_DIR")):
+        if spec.get(key):
+            env[var] = str(spec[key])
+    return env
+
+
+def spawn(script: str, mode: str, spec: dict, env: dict[str, str]) -> dict:
+    """Run ``script --child MODE SPEC`` and return the JSON object its last stdout line holds; exits naming
+    the mode with the end of its stderr when it fails."""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, script, "--child", mode, json.dumps(spec)], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], env=env)
+    if proc.returncode:
+        sys.exit(f"{Path(script).name} {mode} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -15,7 +15,9 @@ from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
+
+from results import Reporter, add_arguments  # noqa: E402 - bench/ is the script's folder
 
 
 def main() -> None:
@@ -27,7 +29,9 @@ def main() -> None:
     ap.add_argument("--limit", type=float, default=50.0, help="the provider's rate limit (requests/s)")
     ap.add_argument("--client-rate", type=float, default=None,
                     help="rate_limit_per_second configured in leadops (default: 96%% of --limit)")
+    add_arguments(ap)
     a = ap.parse_args()
+    rep = Reporter.from_args(a, "enrich")
 
     import os
 
@@ -75,16 +79,19 @@ def main() -> None:
     achieved = (len(http) - 1) / span if span else 0.0
     refused = sum(r["status"] == 429 for r in http)
     not_cached = a.domains - a.cached
-    print(f"enrichment, {a.leads} leads over {a.domains} domains ({a.cached} cached), provider latency "
+    rep.line(f"enrichment, {a.leads} leads over {a.domains} domains ({a.cached} cached), provider latency "
           f"{a.latency * 1000:.0f} ms, limit {a.limit:g} req/s (leadops configured at {client_rate:g})")
-    print(f"  lookups       {p['lookups']:>7}  (domains not cached: {not_cached}; equal: {p['lookups'] == not_cached})")
-    print(f"  cache hits    {p['cache_hits']:>7}")
-    print(f"  HTTP requests {len(http):>7}  ({refused} refused with 429 and retried)")
-    print(f"  achieved rate {achieved:>7.1f} req/s = {100 * achieved / a.limit:.0f}% of the limit")
-    print(f"  latency       p50 {p['p50_ms']} ms, p95 {p['p95_ms']} ms")
-    print(f"  leads         {out.enriched} enriched, {out.partial} partial, {out.not_enriched} not enriched "
+    rep.line(f"  lookups       {p['lookups']:>7}  (domains not cached: {not_cached}; equal: {p['lookups'] == not_cached})")
+    rep.line(f"  cache hits    {p['cache_hits']:>7}")
+    rep.line(f"  HTTP requests {len(http):>7}  ({refused} refused with 429 and retried)")
+    rep.line(f"  achieved rate {achieved:>7.1f} req/s = {100 * achieved / a.limit:.0f}% of the limit")
+    rep.line(f"  latency       p50 {p['p50_ms']} ms, p95 {p['p95_ms']} ms")
+    rep.line(f"  leads         {out.enriched} enriched, {out.partial} partial, {out.not_enriched} not enriched "
           f"(of {a.leads}; every lead accounted: {out.enriched + out.partial + out.not_enriched == a.leads})")
-    print(f"  wall time     {seconds:.1f} s; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    rep.line(f"  wall time     {seconds:.1f} s; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    # the compared figure: the achieved share of the provider's limit (higher is better)
+    rep.add(f"enrich/{a.leads}", achieved / a.limit, better="higher", lookups=p["lookups"], not_cached=not_cached)
+    rep.finish()
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 from common import fresh_url  # bench/ is the script's folder
+from results import Reporter, add_arguments
 FIRST = ["Jean", "Élodie", "Hans", "Zoé", "Łukasz", "Søren", "Ana", "Priya", "Tom", "Chloé", "Marco", "Ines"]
 LAST = ["Dupont", "Müller", "Núñez", "de la Fontaine", "O'Brien", "Berg", "Lefèvre", "Smith", "Rossi", "Novak"]
 
@@ -103,23 +104,28 @@ def main() -> None:
     ap.add_argument("--rows", type=int, nargs="+", default=[100_000])
     ap.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--child", nargs=3, metavar=("MODE", "PATH", "URL"))
+    add_arguments(ap)
     a = ap.parse_args()
     if a.child:
         return child(*a.child)
+    rep = Reporter.from_args(a, "intake")
     runs = {}
     for rows in a.rows:
         res = runs[rows] = measure(rows, a.db)
         b, l = res["bare"], res["leadops"]
-        print(f"intake, {rows} rows, {a.db}")
-        print(f"  bare baseline  {rows / b['seconds']:>9.0f} rows/s  peak RSS {b['peak_rss_mb']:>6.0f} MB")
-        print(f"  leadops        {rows / l['seconds']:>9.0f} rows/s  peak RSS {l['peak_rss_mb']:>6.0f} MB"
-              f"  (every row accounted: {l['accounted'] == l['rows']})")
-        print(f"  ratio          {l['seconds'] / b['seconds']:>9.1f}x the baseline's time", flush=True)
+        rep.line(f"intake, {rows} rows, {a.db}")
+        rep.line(f"  bare baseline  {rows / b['seconds']:>9.0f} rows/s  peak RSS {b['peak_rss_mb']:>6.0f} MB")
+        rep.line(f"  leadops        {rows / l['seconds']:>9.0f} rows/s  peak RSS {l['peak_rss_mb']:>6.0f} MB"
+                 f"  (every row accounted: {l['accounted'] == l['rows']})")
+        rep.line(f"  ratio          {l['seconds'] / b['seconds']:>9.1f}x the baseline's time")
+        rep.add(f"intake/{a.db}/{rows}", l["seconds"] / b["seconds"], better="lower", rows_per_s=round(rows / l["seconds"]),
+                peak_rss_mb=round(l["peak_rss_mb"]))
     if len(runs) > 1:
         small, big = min(runs), max(runs)
-        print(f"memory growth, {small} -> {big} rows ({big / small:.0f}x the file):"
-              f" leadops {runs[big]['leadops']['peak_rss_mb'] / runs[small]['leadops']['peak_rss_mb']:.2f}x,"
-              f" bare baseline {runs[big]['bare']['peak_rss_mb'] / runs[small]['bare']['peak_rss_mb']:.2f}x")
+        rep.line(f"memory growth, {small} -> {big} rows ({big / small:.0f}x the file):"
+                 f" leadops {runs[big]['leadops']['peak_rss_mb'] / runs[small]['leadops']['peak_rss_mb']:.2f}x,"
+                 f" bare baseline {runs[big]['bare']['peak_rss_mb'] / runs[small]['bare']['peak_rss_mb']:.2f}x")
+    rep.finish()
 
 
 if __name__ == "__main__":

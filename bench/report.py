@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common import fresh_url  # noqa: E402 - bench/ is the script's folder
+from results import Reporter, add_arguments  # noqa: E402
 WEEK, START = "2026-W46", datetime(2026, 11, 9, 0, 0, tzinfo=timezone.utc)
 
 
@@ -27,7 +28,9 @@ def main() -> None:
     ap.add_argument("--leads", type=int, default=200_000)
     ap.add_argument("--activities", type=int, default=1_000_000)
     ap.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
+    add_arguments(ap)
     a = ap.parse_args()
+    rep = Reporter.from_args(a, "report")
     from sqlalchemy import text
 
     from leadops.config import load_rules
@@ -84,10 +87,12 @@ def main() -> None:
         t = time.perf_counter()
         res = build_weekly_report(s, WEEK, "UTC", Path(out))
         report = time.perf_counter() - t
-    print(f"weekly report, {a.leads} leads and {a.activities} activities in {WEEK} on {a.db} (setup {setup:.0f} s)")
-    print(f"  bare SQL aggregation  {bare:>8.2f} s")
-    print(f"  leadops report        {report:>8.2f} s  (HTML, charts, CSV; headline leads {res.headline['leads']})")
-    print(f"  ratio                 {report / bare:>8.1f}x the bare aggregation's time")
+    rep.line(f"weekly report, {a.leads} leads and {a.activities} activities in {WEEK} on {a.db} (setup {setup:.0f} s)")
+    rep.line(f"  bare SQL aggregation  {bare:>8.2f} s")
+    rep.line(f"  leadops report        {report:>8.2f} s  (HTML, charts, CSV; headline leads {res.headline['leads']})")
+    rep.line(f"  ratio                 {report / bare:>8.1f}x the bare aggregation's time")
+    rep.add(f"report/{a.db}/{a.activities}", report / bare, better="lower", seconds=round(report, 2))
+    rep.finish()
 
 
 if __name__ == "__main__":

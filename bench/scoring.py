@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT / "bench"), str(ROOT)]
+
+from results import Reporter, add_arguments  # noqa: E402 - bench/ is the script's folder
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
 
 
@@ -67,7 +69,9 @@ def main() -> None:
     ap.add_argument("--leads", type=int, default=1_000_000)
     ap.add_argument("--events-per-lead", type=int, default=3)
     ap.add_argument("--repeat", type=int, default=3)
+    add_arguments(ap)
     a = ap.parse_args()
+    rep = Reporter.from_args(a, "scoring")
     from leadops.config import load_rules
     from leadops.domain.scoring_frame import score_frame
 
@@ -83,10 +87,12 @@ def main() -> None:
         timings["leadops"].append(time.perf_counter() - t)
     same = np.allclose(ref.to_numpy(), got["total"].to_numpy(), atol=0.011)
     b, l = min(timings["bare"]), min(timings["leadops"])
-    print(f"scoring, {a.leads} leads, {len(events)} events (best of {a.repeat})")
-    print(f"  bare pandas/numpy  {a.leads / b:>12,.0f} leads/s")
-    print(f"  leadops            {a.leads / l:>12,.0f} leads/s  (same totals: {same})")
-    print(f"  overhead           {l / b:>12.2f}x the bare computation (target: at most 1.5x)")
+    rep.line(f"scoring, {a.leads} leads, {len(events)} events (best of {a.repeat})")
+    rep.line(f"  bare pandas/numpy  {a.leads / b:>12,.0f} leads/s")
+    rep.line(f"  leadops            {a.leads / l:>12,.0f} leads/s  (same totals: {same})")
+    rep.line(f"  overhead           {l / b:>12.2f}x the bare computation (target: at most 1.5x)")
+    rep.add(f"scoring/{a.leads}", l / b, better="lower", leads_per_s=round(a.leads / l), same_totals=bool(same))
+    rep.finish()
 
 
 if __name__ == "__main__":

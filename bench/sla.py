@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common import fresh_url  # noqa: E402 - bench/ is the script's folder
+from results import Reporter, add_arguments  # noqa: E402
 NOW = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
 
 
@@ -28,7 +29,9 @@ def main() -> None:
     ap.add_argument("--clocks", type=int, default=1_000_000)
     ap.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
     ap.add_argument("--due-share", type=float, default=0.005, help="share of clocks with a 1-hour target (they step)")
+    add_arguments(ap)
     a = ap.parse_args()
+    rep = Reporter.from_args(a, "sla")
     from sqlalchemy import select, text
 
     from leadops.config import load_rules
@@ -83,11 +86,13 @@ def main() -> None:
         sweep = time.perf_counter() - t
     with session_scope(url) as s:
         events = s.scalar(select(text("count(*)")).select_from(SlaEvent))
-    print(f"SLA sweep, {n} open clocks on {a.db} ({a.due_share:.1%} with a 1-hour target), setup {setup:.0f} s")
-    print(f"  baseline (read open clocks)  {len(frame) / base:>12,.0f} clocks/s")
-    print(f"  leadops enforce()            {n / sweep:>12,.0f} clocks/s  ({sweep:.1f} s)")
-    print(f"  ratio                        {sweep / base:>12.1f}x the baseline's time")
-    print(f"  outcome: open {out.open}, reminded {out.reminded}, breached {out.breached}, events written {events}")
+    rep.line(f"SLA sweep, {n} open clocks on {a.db} ({a.due_share:.1%} with a 1-hour target), setup {setup:.0f} s")
+    rep.line(f"  baseline (read open clocks)  {len(frame) / base:>12,.0f} clocks/s")
+    rep.line(f"  leadops enforce()            {n / sweep:>12,.0f} clocks/s  ({sweep:.1f} s)")
+    rep.line(f"  ratio                        {sweep / base:>12.1f}x the baseline's time")
+    rep.line(f"  outcome: open {out.open}, reminded {out.reminded}, breached {out.breached}, events written {events}")
+    rep.add(f"sla/{a.db}/{n}", sweep / base, better="lower", clocks_per_s=round(n / sweep))
+    rep.finish()
 
 
 if __name__ == "__main__":

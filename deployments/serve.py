@@ -36,6 +36,16 @@ def _schedules(spec: dict[str, Any]) -> list[Any]:
     return out
 
 
+def _concurrency(spec: int | dict[str, Any]) -> Any:
+    """Return a deployment's concurrency limit as prefect.yaml writes it: a number, or a mapping with
+    ``limit`` and ``collision_strategy`` (ENQUEUE or CANCEL_NEW), as ``prefect deploy`` reads it."""
+    if isinstance(spec, dict):
+        from prefect.client.schemas.objects import ConcurrencyLimitConfig
+
+        return ConcurrencyLimitConfig.model_validate(spec)
+    return spec
+
+
 def serve_deployments(prefect_yaml: Path = ROOT / "prefect.yaml") -> list[Any]:
     """Return one RunnerDeployment per prefect.yaml deployment (grain: deployment), ready for prefect.serve."""
     spec = yaml.safe_load(prefect_yaml.read_text(encoding="utf-8"))
@@ -47,7 +57,7 @@ def serve_deployments(prefect_yaml: Path = ROOT / "prefect.yaml") -> list[Any]:
         if schedules:
             kwargs["schedules"] = schedules
         if d.get("concurrency_limit"):
-            kwargs["concurrency_limit"] = d["concurrency_limit"]
+            kwargs["concurrency_limit"] = _concurrency(d["concurrency_limit"])
         if d.get("triggers"):
             from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 
@@ -56,8 +66,9 @@ def serve_deployments(prefect_yaml: Path = ROOT / "prefect.yaml") -> list[Any]:
     return out
 
 
-def main() -> None:
-    """Serve every deployment until interrupted (needs a Prefect API: PREFECT_API_URL or a local server)."""
+def main(prefect_yaml: Path = ROOT / "prefect.yaml") -> None:
+    """Serve every deployment of ``prefect_yaml`` until interrupted (needs a Prefect API: PREFECT_API_URL or a
+    local server)."""
     from prefect import serve
 
-    serve(*serve_deployments())
+    serve(*serve_deployments(prefect_yaml))

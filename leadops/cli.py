@@ -488,12 +488,17 @@ def run_report(
 
 
 @app.command()
-def serve() -> None:
+def serve(
+    prefect_yaml: Optional[Path] = typer.Option(None, "--prefect-yaml",
+                                                help="Another prefect.yaml (e.g. with other schedules); default: the project's."),
+) -> None:
     """Serve every deployment of prefect.yaml with its schedule from this process (one machine, no worker)."""
     def go():
-        from deployments.serve import main
+        from deployments.serve import ROOT, main
 
-        main()
+        if prefect_yaml is not None and not prefect_yaml.is_file():
+            raise ValueError(f"{prefect_yaml}: no such file")
+        main(prefect_yaml or ROOT / "prefect.yaml")
     _guard(go)
 
 

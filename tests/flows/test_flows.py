@@ -260,7 +260,11 @@ def test_serve_builds_every_deployment_of_prefect_yaml_with_its_schedule():
                                 "report-backfill", "quarantine-reprocess", "explain-lead"}
     weekly = deployments["weekly-report"]
     assert weekly.schedules[0].schedule.cron == "0 7 * * 1" and weekly.schedules[0].schedule.timezone == "Europe/Paris"
-    assert deployments["lead-pipeline"].schedules[0].schedule.interval.total_seconds() == 300
+    pipeline = deployments["lead-pipeline"]
+    # every minute (speed to lead: p95 under 2 minutes, bench/speed_to_lead.py); a tick finding the
+    # previous run still going is cancelled, not queued, so runs never pile up
+    assert pipeline.schedules[0].schedule.interval.total_seconds() == 60
+    assert pipeline.concurrency_limit == 1 and pipeline.concurrency_options.collision_strategy == "CANCEL_NEW"
     assert not deployments["rescore"].schedules and deployments["sla-breach-digest"].triggers
 
 
@@ -284,3 +288,21 @@ def test_the_zombie_run_automation_waits_three_heartbeats_of_every_leadops_run()
     # the automation only watches runs tagged leadops: every deployment carries the tag
     assert all("leadops" in d["tags"] for d in spec["deployments"])
     assert trigger.match_related.root == {"prefect.resource.role": "tag", "prefect.resource.id": "prefect.tag.leadops"}
+
+
+def test_the_prefect_server_turns_the_pipeline_schedule_into_scheduled_runs():
+    """What the server's scheduler does every minute for a served or deployed schedule. Prefect 3.8's
+    scheduler fails on SQLAlchemy 2.1 ("Can't evaluate bulk DML statement": no scheduled run, ever),
+    hence SQLAlchemy 2.0 in constraints.txt."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    from deployments.serve import serve_deployments
+
+    deployment_id = next(d for d in serve_deployments() if d.name == "lead-pipeline").apply()
+    with get_client(sync_client=True) as client:
+        client.request("POST", "/deployments/{id}/schedule", path_params={"id": deployment_id}, json={})
+        runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
+    assert runs and all(r.state.is_scheduled() for r in runs)
+    gaps = sorted(r.expected_start_time for r in runs)
+    assert {(b - a).total_seconds() for a, b in zip(gaps, gaps[1:])} == {60.0}  # every minute
