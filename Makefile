@@ -12,7 +12,8 @@ export DO_NOT_TRACK := 1
 # Keep the local ephemeral Prefect database inside the checkout unless told otherwise.
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: install browser demo test test-unit clean image deploy-pool screenshots bench-intake bench-enrich bench-scoring bench-sla bench-report
+.PHONY: install browser demo test test-unit clean image deploy-pool screenshots bench bench-check bench-intake \
+  bench-enrich bench-scoring bench-sla bench-report bench-pipeline bench-naive bench-overhead bench-speed-to-lead
 
 install: $(STAMP)
 
@@ -55,19 +56,52 @@ screenshots: install browser
 clean:
 	rm -rf var leadops.db leadops.db-shm leadops.db-wal .prefect .pytest_cache
 
-# Benchmarks are not part of `make test`; they print ratios against a bare baseline.
+# Benchmarks are not part of `make test`; they print ratios against a bare baseline measured in the
+# same run. Each writes its figures as JSON under bench/out/ (human lines on the terminal), and
+# `make bench` ends with the regression check against bench/baseline.json.
+# BENCH_FLAGS=--record stores the run's figures as the new reference (see bench/README.md).
+BENCH_OUT := bench/out
+BENCH_FLAGS ?=
+BENCH = mkdir -p $(BENCH_OUT) && $(BIN)/python
+
+bench: install
+	rm -rf $(BENCH_OUT)
+	$(MAKE) bench-intake bench-enrich bench-scoring bench-sla bench-report bench-pipeline bench-naive \
+	  bench-overhead bench-speed-to-lead
+	$(MAKE) bench-check
+
+bench-check: install
+	$(BIN)/python bench/check.py $(BENCH_OUT)/*.json
+
 bench-intake: install
-	$(BIN)/python bench/intake.py --rows 100000 1000000 --db sqlite
-	$(BIN)/python bench/intake.py --rows 100000 1000000 --db postgresql
+	$(BENCH) bench/intake.py --rows 100000 1000000 --db sqlite --json $(BENCH_FLAGS) > $(BENCH_OUT)/intake-sqlite.json
+	$(BENCH) bench/intake.py --rows 100000 1000000 --db postgresql --json $(BENCH_FLAGS) > $(BENCH_OUT)/intake-postgresql.json
 
 bench-scoring: install
-	$(BIN)/python bench/scoring.py --leads 1000000 --repeat 3
+	$(BENCH) bench/scoring.py --leads 1000000 --repeat 3 --json $(BENCH_FLAGS) > $(BENCH_OUT)/scoring.json
 
 bench-sla: install
-	$(BIN)/python bench/sla.py --clocks 1000000
+	$(BENCH) bench/sla.py --clocks 1000000 --json $(BENCH_FLAGS) > $(BENCH_OUT)/sla.json
 
 bench-report: install
-	$(BIN)/python bench/report.py --leads 200000 --activities 1000000
+	$(BENCH) bench/report.py --leads 200000 --activities 1000000 --json $(BENCH_FLAGS) > $(BENCH_OUT)/report.json
 
 bench-enrich: install
-	$(BIN)/python bench/enrich.py --leads 100000 --domains 5000 --cached 1000 --latency 0.02 --limit 50
+	$(BENCH) bench/enrich.py --leads 100000 --domains 5000 --cached 1000 --latency 0.02 --limit 50 --json $(BENCH_FLAGS) \
+	  > $(BENCH_OUT)/enrich.json
+
+# The full pipeline through the lead-pipeline flow against the bare baseline: loopback HTTP
+# enrichment and no network (the 5,000 leads/s target), 100k and 1M leads, both databases.
+bench-pipeline: install
+	for db in sqlite postgresql; do for enrich in loopback offline; do \
+	  $(BENCH) bench/pipeline.py --leads 100000 1000000 --db $$db --enrich $$enrich --json $(BENCH_FLAGS) \
+	    > $(BENCH_OUT)/pipeline-$$db-$$enrich.json || exit 1; done; done
+
+bench-naive: install
+	$(BENCH) bench/naive.py --leads 10000 --json $(BENCH_FLAGS) > $(BENCH_OUT)/naive.json
+
+bench-overhead: install
+	$(BENCH) bench/prefect_overhead.py --flows 30 --tasks 500 --json $(BENCH_FLAGS) > $(BENCH_OUT)/overhead.json
+
+bench-speed-to-lead: install
+	$(BENCH) bench/speed_to_lead.py --duration 360 --json $(BENCH_FLAGS) > $(BENCH_OUT)/speed-to-lead.json

@@ -3,6 +3,7 @@ exit 1 naming every figure more than ``--factor`` (default 2) times worse than r
 
     .venv/bin/python bench/check.py bench/out/*.json        # results written by `make bench`
     .venv/bin/python bench/check.py --run                   # run the quick set below, then compare
+    .venv/bin/python bench/check.py --run --record          # ...and store its figures as the reference
 
 Figures are mostly ratios to a baseline measured in the same run, which is what makes them
 comparable across a noisy shared machine. "Worse" follows each figure's direction: a ratio of
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
 BASELINE = BENCH / "baseline.json"
 # The quick set: small sizes, a few minutes in all (`make bench` runs the full sizes).
 QUICK = [
@@ -79,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run", action="store_true", help="run the quick set of benchmarks first")
     ap.add_argument("--baseline", type=Path, default=BASELINE)
     ap.add_argument("--factor", type=float, default=2.0)
+    ap.add_argument("--record", action="store_true", help="after comparing, store these figures as the reference")
     a = ap.parse_args(argv)
     docs = [json.loads(line) for p in a.results for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
     if a.run:
@@ -91,6 +94,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  ok    {line}")
     for line in failures:
         print(f"  WORSE {line}")
+    if a.record:
+        from results import record
+
+        for doc in docs:
+            record(doc, a.baseline)
+        print(f"bench/check.py: recorded {len(results_of(docs))} figure(s) in {a.baseline}")
     if failures:
         print(f"bench/check.py: {len(failures)} figure(s) more than {a.factor:g}x worse than recorded in {a.baseline}")
         return 1

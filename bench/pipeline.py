@@ -224,6 +224,8 @@ def main() -> None:
                      f"peak RSS {r['peak_rss_mb']:>5.0f} MB")
             rep.line(f"      seconds per stage: {_stages(r)}")
         ratio = lo["seconds"] / b["seconds"]
+        if a.profile:
+            rep.line(f"  (the leadops flow ran under cProfile, {a.profile}: its times are inflated, do not quote them)")
         rep.line(f"  ratio                          {ratio:>8.2f}x the baseline's time (target: at most 1.5x)")
         if "services" in res:
             rep.line(f"  Prefect's share                {lo['seconds'] / res['services']['seconds']:>8.2f}x the services' time")
