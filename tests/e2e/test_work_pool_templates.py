@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from tests.e2e.test_prefect_server import free_port
 
@@ -131,7 +132,10 @@ def test_prefect_yaml_moves_onto_the_docker_pool_and_the_workers_render_runnable
     for d in deployments:  # flow runs start in the image's copy of the code
         assert d["pull_steps"] == [{"prefect.deployments.steps.set_working_directory": {"directory": "/opt/leadops"}}]
     pipeline = next(d for d in deployments if d["name"] == "lead-pipeline")
-    assert pipeline["schedules"][0]["schedule"]["interval"] == 300 and pipeline["global_concurrency_limit"]["limit"] == 1
+    declared = next(d for d in yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))["deployments"]
+                    if d["name"] == "lead-pipeline")  # the schedule moves with the deployment, unchanged
+    assert pipeline["schedules"][0]["schedule"]["interval"] == declared["schedules"][0]["interval"]
+    assert pipeline["global_concurrency_limit"]["limit"] == 1
 
     with temporary_settings({PREFECT_API_URL: server["api"]}):
         async def render():
