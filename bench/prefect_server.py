@@ -11,10 +11,9 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import requests
+from deployments.server_health import wait_healthy
 
 BIN = Path(sys.executable).parent
 
@@ -50,18 +49,12 @@ class PrefectServer:
         self.proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port",
                                       str(self.port)], env=self.env(), stdout=self.log.open("w"),
                                      stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.api_url}/health", timeout=1).ok:
-                    return self
-            except requests.RequestException:
-                pass
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.5)
-        self.stop()
-        raise RuntimeError("the Prefect server did not start: " + self.log.read_text()[-2000:])
+        try:
+            wait_healthy(self.api_url, self.log, self.proc, timeout)
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
 
     def stop(self) -> None:
         """Stop the server's process group (SIGTERM, then SIGKILL after 20 s)."""

@@ -24,6 +24,7 @@ from typing import Any
 
 import requests
 
+from deployments.server_health import wait_healthy
 from scripts.headless_chrome import Browser, text_shown
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,18 +90,6 @@ class Stack:
         if out.returncode:
             raise RuntimeError(f"{' '.join(args)} failed:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
         return out.stdout
-
-
-def wait_healthy(api: str, logs: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{api}/health", timeout=1).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError("the Prefect server did not start: " + (logs / "server.log").read_text()[-2000:])
 
 
 def api_post(api: str, path: str, body: dict[str, Any]) -> Any:
@@ -179,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         procs = Stack(env, tmp)
         stack.callback(procs.stop)
         procs.start("server", "server", "start", "--host", "127.0.0.1", "--port", str(port))
-        wait_healthy(api, tmp)
+        wait_healthy(api, tmp / "server.log")
         procs.run("prefect", "--no-prompt", "work-pool", "create", "leadops-process", "--type", "process")
         procs.run("prefect", "--no-prompt", "deploy", "--all")
         procs.run("leadops", "seed", "--anchor", ANCHOR)

@@ -9,13 +9,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
-import yaml
 
+from deployments.server_health import wait_healthy
 from tests.e2e.test_prefect_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,15 +41,7 @@ def server(tmp_path_factory):
                              "--no-services", "--no-ui"], env=env, cwd=ROOT, stdout=open(tmp / "server.log", "w"),
                             stderr=subprocess.STDOUT, start_new_session=True)
     api = f"http://127.0.0.1:{port}/api"
-    for _ in range(120):
-        try:
-            if requests.get(f"{api}/health", timeout=1).ok:
-                break
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    else:
-        pytest.fail("the Prefect server did not start: " + (tmp / "server.log").read_text()[-2000:])
+    wait_healthy(api, tmp / "server.log", proc)
 
     def cli(*args, timeout=300):
         out = subprocess.run([str(BIN / "prefect"), "--no-prompt", *args], env=env, cwd=ROOT, capture_output=True,
