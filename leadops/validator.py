@@ -1,14 +1,13 @@
 """Where Great Expectations runs: in one validation process beside this one (the default), or here.
 
-Intake reads, normalizes and stores on this process while the validation process validates the
-chunk just prepared: two cores busy instead of one, and GX's import (seconds) overlaps the first
-chunk's reading instead of adding to it. Every GX call of a process goes to the same place, so
+Intake reads and stores on this process while the validation process gates, normalizes and
+validates the next chunk (``ingest._prepare_job``): two cores busy instead of one, and GX's
+import (seconds) overlaps the first chunk's reading instead of adding to it. Every GX call of a process goes to the same place, so
 the Data Docs built at the end of a run show every validation of the run.
 
 ``LEADOPS_VALIDATION_PROCESS=false`` keeps GX in this process (a machine with one core). The
 validation process is spawned, so it imports the main module again: a script calling intake
 needs the usual ``if __name__ == "__main__":`` guard; code read from stdin validates in-process.
-Frames cross the process boundary as columns (lists), the cheapest form to pickle.
 """
 from __future__ import annotations
 
@@ -79,23 +78,8 @@ def warm_up(in_process: bool) -> None:
         _executor()
 
 
-def _columns(df_or_records: pd.DataFrame | list[dict[str, Any]], columns: list[str] | None) -> dict[str, list]:
-    if isinstance(df_or_records, pd.DataFrame):
-        return {c: df_or_records[c].tolist() for c in df_or_records.columns}
-    names = columns if columns is not None else list(dict.fromkeys(k for r in df_or_records[:1] for k in r))
-    return {c: [r.get(c) for r in df_or_records] for c in names}
-
-
-def _frame(cols: dict[str, list]) -> pd.DataFrame:
-    return pd.DataFrame(cols, columns=list(cols))
-
-
-def _rows_job(cols: dict[str, list], suite_path: Path) -> ValidationOutcome:
-    return validation.validate_rows(_frame(cols), suite_path)
-
-
-def _batch_job(cols: dict[str, list], suite_path: Path, thresholds: dict[str, float | None] | None) -> ValidationOutcome:
-    return validation.validate_batch(_frame(cols), suite_path, thresholds=thresholds)
+def _rows_job(records: list[dict[str, Any]], suite_path: Path) -> ValidationOutcome:
+    return validation.validate_rows(pd.DataFrame(records), suite_path)
 
 
 class Job:
@@ -138,25 +122,9 @@ def _replace(broken: ProcessPoolExecutor) -> None:
     broken.shutdown(wait=False)  # its jobs all failed already; nothing is left to cancel
 
 
-def _done(value: Any) -> Job:
-    return Job(True, lambda: value, ())
-
-
-def submit_rows(records: pd.DataFrame | list[dict[str, Any]], suite_path: Path, *, in_process: bool,
-                columns: list[str] | None = None) -> Job:
-    """Validate ``records`` (one per input row) against the row-level suite; returns the running :class:`Job`.
-
-    ``columns`` names the frame's columns when ``records`` are dicts (default: the first record's keys).
-    """
-    if len(records) == 0:
-        return _done(ValidationOutcome({}, {}, 0))
-    return Job(in_process, _rows_job, (_columns(records, columns), Path(suite_path)))
-
-
-def submit_batch(records: list[dict[str, Any]], columns: list[str], suite_path: Path, *, in_process: bool,
-                 thresholds: dict[str, float | None] | None = None) -> Job:
-    """Run the batch-level suite on ``records`` (with exactly ``columns``); returns the running :class:`Job`."""
-    return Job(in_process, _batch_job, (_columns(records, columns), Path(suite_path), thresholds))
+def submit_rows(records: list[dict[str, Any]], suite_path: Path, *, in_process: bool) -> Job:
+    """Validate ``records`` (one per input row) against the row-level suite; returns the running :class:`Job`."""
+    return Job(in_process, _rows_job, (records, Path(suite_path)))
 
 
 def result(job: Job, what: str) -> Any:

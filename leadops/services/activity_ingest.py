@@ -148,7 +148,8 @@ def _prepare_activities(rows: list[RawRow], src: FileSource, rules: Rules, setti
     """Normalize one chunk of activity rows and run the activities suite on them (here); returns it ready to store."""
     known = set(rules.scoring.engagement.points)
     records = [normalize_activity_row(r, src, known, settings.company_time_zone, now) for r in rows]
-    return Prepared(rows, records, validation.validate_rows(pd.DataFrame(records), settings.expectations_dir / "activities.json"))
+    checked = validation.validate_rows(pd.DataFrame(records), settings.expectations_dir / "activities.json")
+    return Prepared(rows, records, checked)
 
 
 def _store_activities(session: Session, batch: IngestBatch, p: Prepared, src: FileSource, rules: Rules,

@@ -275,13 +275,11 @@ def _with_small_tail(chunks: Iterator[list[RawRow]], size: int) -> Iterator[list
 
 @dataclass
 class Prepared:
-    """One chunk ready to store: rows as read, their normalized records, the gate's and the row suite's outcomes."""
+    """One chunk ready to store: rows as read, their normalized records and the row suite's outcome."""
 
     rows: list[RawRow]
     records: list[dict[str, Any]]
-    checked: ValidationOutcome  # the row-level suite
-    gate: ValidationOutcome | None = None  # the batch-level suite
-    where: str = ""  # "(in rows a-b)" for messages
+    checked: ValidationOutcome
 
 
 #: How a kind of file is admitted: prepare(rows, src, rules, settings, now) -> Prepared (pure: no
@@ -344,8 +342,7 @@ def admit_chunks(session: Session, batch: IngestBatch, chunks: Iterable[list[Raw
         problem = _gate_problem(gate, where)
         if problem:
             return problem
-        store(session, batch, Prepared(rows, records, checked, gate, where), src, rules, settings, now, out,
-              counter, pool)
+        store(session, batch, Prepared(rows, records, checked), src, rules, settings, now, out, counter, pool)
         return None
 
     try:
@@ -386,7 +383,8 @@ def _prepare_leads(rows: list[RawRow], src: FileSource | ApiSource | None, rules
     """Normalize ``rows`` and run the row-level suite on them (here); returns the chunk ready to store."""
     # Records stay Python dicts (pandas would turn None into a truthy NaN); the frame is for GX only.
     records = [normalize_row(r, src, rules, settings.company_time_zone, now) for r in rows]
-    return Prepared(rows, records, validation.validate_rows(pd.DataFrame(records), settings.expectations_dir / "leads_intake.json"))
+    checked = validation.validate_rows(pd.DataFrame(records), settings.expectations_dir / "leads_intake.json")
+    return Prepared(rows, records, checked)
 
 
 def _store_leads(session: Session, batch: IngestBatch, p: Prepared, src: FileSource | ApiSource | None,
