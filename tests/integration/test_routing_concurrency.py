@@ -6,8 +6,8 @@ from sqlalchemy import func, select, update
 
 from leadops.db.bulk import bulk_insert
 from leadops.db.models import Assignment, Lead, Notification, RoutingPosition, Sdr, SlaClock
-from leadops.db.session import session_scope
 from leadops.services.route import explain, reassign, route_pending
+from tests.support.parallel import at_once
 
 MONDAY_10_PARIS = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
 
@@ -27,23 +27,8 @@ def test_two_routers_in_parallel_never_assign_twice_nor_exceed_a_cap(session, se
     add_mqls(session, 60)
     session.execute(update(Sdr).values(daily_cap=4))
     session.commit()
-    start = threading.Barrier(2)
-    results, errors = [], []
-
-    def router():
-        try:
-            with session_scope(settings.database_url) as s:
-                start.wait()
-                results.append(route_pending(s, rules, settings.company_time_zone, now=MONDAY_10_PARIS))
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=router) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not errors, errors
+    results = at_once(settings.database_url,
+                      lambda s: route_pending(s, rules, settings.company_time_zone, now=MONDAY_10_PARIS))
     active = session.execute(select(Assignment.lead_id, Assignment.sdr_id).where(Assignment.active)).all()
     per_lead = {}
     for lead_id, _ in active:

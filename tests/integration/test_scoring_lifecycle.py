@@ -121,10 +121,8 @@ def test_the_learned_model_is_blended_only_when_enabled_and_shows_in_the_breakdo
 
 def test_two_scoring_passes_in_parallel_promote_each_lead_once(session, settings, rules):
     """Two workers scoring at once (the pipeline beside a rescore, or two overlapping pipelines)."""
-    import threading
-
     from leadops.db.bulk import bulk_insert
-    from leadops.db.session import session_scope
+    from tests.support.parallel import at_once
 
     at = NOW - timedelta(hours=1)
     bulk_insert(session.connection(), Lead.__table__, [
@@ -132,23 +130,8 @@ def test_two_scoring_passes_in_parallel_promote_each_lead_once(session, settings
              is_free_email=False, is_competitor=False, is_hand_raiser=True, lifecycle_stage="new",
              stage_changed_at=at, arrived_at=at, created_at=at, updated_at=at) for i in range(3000)])
     session.commit()
-    start = threading.Barrier(2)
-    results, errors = [], []
-
-    def scorer():
-        try:
-            with session_scope(settings.database_url) as s:
-                start.wait()
-                results.append(score_open_leads(s, rules, now=NOW))
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=scorer) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not errors, errors  # neither pass fails (SQLite used to refuse one: "database is locked")
+    # neither pass fails (SQLite used to refuse one: "database is locked"): at_once raises what they raise
+    results = at_once(settings.database_url, lambda s: score_open_leads(s, rules, now=NOW))
     assert sorted(r.promoted_mql for r in results) == [0, 3000]  # the second pass found nothing left to do
     assert session.scalar(select(func.count()).select_from(LeadStageChange).where(LeadStageChange.to_stage == "mql")) == 3000
     assert session.scalar(select(func.count()).select_from(ScoreHistory)) == 3000
