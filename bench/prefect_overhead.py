@@ -7,7 +7,8 @@ process without PREFECT_API_URL starts) and once against a local ``prefect serve
 
 Each measurement runs in a fresh child process after one warm-up flow (so the ephemeral API's
 start-up, about 10 s here, is not counted). Task-run cost = (time of the flow with N tasks - time
-of an empty flow) / N.
+of an empty flow) / N, both measured without the flow-run heartbeat's exit wait (see
+``_without_heartbeat_wait``), which is per flow run and up to a second.
 """
 from __future__ import annotations
 
@@ -88,11 +89,16 @@ def measure(flows: int, tasks: int) -> dict[str, float]:
     for i in range(100_000):
         _nothing(i)
     plain = (time.perf_counter() - t) / 100_000
-    per_flow = sum(timed(empty_flow) for _ in range(flows)) / flows
-    out = {"plain_call": plain, "flow_run": per_flow, "flow_run_no_heartbeat": _without_heartbeat_wait(
-        lambda: sum(timed(empty_flow) for _ in range(flows)) / flows)}
-    for name, fn in (("task_run_sequential", sequential), ("task_run_submit", submitted), ("task_run_map", mapped)):
-        out[name] = max(0.0, timed(fn, tasks) - per_flow) / tasks
+    out = {"plain_call": plain, "flow_run": sum(timed(empty_flow) for _ in range(flows)) / flows}
+
+    def task_runs() -> None:
+        # without the heartbeat wait, which rounds a flow run up to about the next second and
+        # would swamp the difference
+        bare_flow = out["flow_run_no_heartbeat"] = sum(timed(empty_flow) for _ in range(flows)) / flows
+        for name, fn in (("task_run_sequential", sequential), ("task_run_submit", submitted), ("task_run_map", mapped)):
+            out[name] = max(0.0, timed(fn, tasks) - bare_flow) / tasks
+
+    _without_heartbeat_wait(task_runs)
     return out
 
 
@@ -132,9 +138,13 @@ def main() -> None:
         r = res[api]
         rep.line(f"  {api}: a flow run costs {r['flow_run'] / r['plain_call']:,.0f} plain calls, a task run "
                  f"{r['task_run_sequential'] / r['plain_call']:,.0f}")
-        for k in ("flow_run", "flow_run_no_heartbeat", "task_run_sequential", "task_run_submit", "task_run_map"):
+        # .submit and .map vary 5-20x from run to run on this shared machine (thread hand-offs): shown
+        # beside the sequential figure, not compared by the regression check
+        for k in ("flow_run", "flow_run_no_heartbeat", "task_run_sequential"):
             rep.add(f"prefect_overhead/{api}/{k}_ms", 1000 * r[k], better="lower",
-                    plain_call_us=round(1e6 * r["plain_call"], 3))
+                    plain_call_us=round(1e6 * r["plain_call"], 3),
+                    **({"submit_ms": round(1000 * r["task_run_submit"], 2), "map_ms": round(1000 * r["task_run_map"], 2)}
+                       if k == "task_run_sequential" else {}))
     rep.finish()
 
 

@@ -131,8 +131,12 @@ def route_pending(session: Session, rules: Rules, company_tz: str, *, now: datet
     summary = RouteSummary(considered=len(leads))
     per_sdr: Counter[str] = Counter()
     per_rule: Counter[str] = Counter()
+    # held leads among the unowned MQLs, by a join: an IN list of every pending lead's id bound one
+    # parameter per lead and failed past PostgreSQL's 65,535 (a backlog of 66k MQLs never routed)
     held_since = dict(session.execute(select(Assignment.lead_id, func.min(Assignment.assigned_at))
-                                      .where(Assignment.status == "held", Assignment.lead_id.in_([le.id for le in leads]))
+                                      .join(Lead, Lead.id == Assignment.lead_id)
+                                      .where(Assignment.status == "held", Lead.lifecycle_stage == "mql",
+                                             Lead.owner_sdr_id.is_(None))
                                       .group_by(Assignment.lead_id)).all()) if leads else {}
     for lead in leads:
         owner = by_id.get(owners.get(lead.account_id)) if lead.account_id else None

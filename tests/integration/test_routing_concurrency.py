@@ -232,3 +232,26 @@ def test_assignments_reach_the_webhook_exactly_once_and_unroutable_leads_alert_m
         assert not any("hook-secret" in (e or "") for e in errors)
     finally:
         receiver.close()
+
+
+def test_a_routing_pass_binds_no_parameter_per_pending_lead(session, settings, rules, roster):
+    """A backlog of 80k MQLs (one 100k-lead file) failed to route on PostgreSQL, which takes at most
+    65,535 parameters per statement: no statement of a pass may grow with the number of pending leads."""
+    from sqlalchemy import event
+
+    add_mqls(session, 150)
+    widest: list[int] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if parameters and not executemany:
+            widest.append(len(parameters))
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        out = route_pending(session, rules, settings.company_time_zone, now=MONDAY_10_PARIS)
+        session.commit()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert out.considered == 150 and out.assigned > 0
+    assert max(widest) < 50
