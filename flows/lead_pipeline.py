@@ -72,7 +72,9 @@ def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None,
         table=[{"provider": name, **numbers} for name, numbers in enriched["providers"].items()] or [{"provider": "(none)"}],
     )
     create_table_artifact(
-        key="lead-pipeline-assignments", description="One row per assignment made by this run.",
+        key="lead-pipeline-assignments",
+        description=(f"One row per assignment made by this run (the first {len(routed['assignments'])} of "
+                     f"{routed['assigned']}; `leadops explain LEAD` shows any lead's decisions)."),
         table=routed["assignments"] or [{"lead_id": None, "sdr": "(no assignment)"}],
     )
     summary = {

@@ -9,13 +9,13 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from leadops.config import Rules, SlaPolicy
-from leadops.db.bulk import dialect_insert
+from leadops.db.bulk import bulk_insert, dialect_insert
 from leadops.db.models import (
-    Account, Assignment, Lead, RoutingLock, RoutingPosition, Sdr, SlaClock, SlaEvent, utcnow,
+    Account, Assignment, Lead, Notification, RoutingLock, RoutingPosition, Sdr, SlaClock, SlaEvent, utcnow,
 )
 from leadops.domain.business_time import WorkCalendar, add_business_seconds, is_working
 from leadops.domain.routing import Decision, RoutableLead, SdrState, assign_to, catch_up, route_lead, segment_of
@@ -98,81 +98,237 @@ def sdr_states(session: Session, now: datetime, company_tz: str, exclude: set[st
     return states, sdrs
 
 
-def routable(lead: Lead, owner_code: str | None) -> RoutableLead:
+def lead_fields(values: Any) -> dict[str, Any]:
+    """Return the fields routing rules and SLA policies match on, from a lead's column values (a mapping)."""
     # every lead column can be matched by a rule's `when` (country, language, source, industry, campaign...)
-    fields = {c.key: getattr(lead, c.key) for c in Lead.__table__.columns}
-    fields["segment"] = segment_of(lead.employee_band)
-    fields["fit_grade"] = (lead.grade or "D")[0]
-    fields["is_hand_raiser"] = lead.is_hand_raiser
-    return RoutableLead(lead.id, fields, owner_code)
+    fields = dict(values)
+    fields["segment"] = segment_of(fields.get("employee_band"))
+    fields["fit_grade"] = (fields.get("grade") or "D")[0]
+    fields["is_hand_raiser"] = bool(fields.get("is_hand_raiser"))
+    return fields
 
 
-def sla_policy_for(lead: Lead, rules: Rules) -> SlaPolicy:
-    """Return the first SLA policy whose `when` matches the lead (the last policy is the default)."""
-    fields = routable(lead, None).fields
+def routable(lead: Lead, owner_code: str | None) -> RoutableLead:
+    """Return ``lead`` (an ORM object) as routing sees it."""
+    return RoutableLead(lead.id, lead_fields({c.key: getattr(lead, c.key) for c in Lead.__table__.columns}), owner_code)
+
+
+def policy_for(fields: dict[str, Any], rules: Rules) -> SlaPolicy:
+    """Return the first SLA policy whose `when` matches the lead's fields (the last policy is the default)."""
     for p in rules.sla.policies:
         if all(fields.get(k) in v for k, v in p.when.items()):
             return p
     return rules.sla.policies[-1]
 
 
+def sla_policy_for(lead: Lead, rules: Rules) -> SlaPolicy:
+    """Return the SLA policy of ``lead`` (an ORM object)."""
+    return policy_for(routable(lead, None).fields, rules)
+
+
+ROUTE_CHUNK = 2000  # pending leads read, decided and written per round: memory stays flat in the backlog
+ASSIGNMENTS_SHOWN = 1000  # assignments listed in the summary (and the run's artifact); the counts cover all
+
+
 def route_pending(session: Session, rules: Rules, company_tz: str, *, now: datetime | None = None,
                   flow_run_id: str | None = None) -> RouteSummary:
-    """Route every MQL that has no active owner; returns counts and the assignments made."""
+    """Route every MQL that has no active owner; returns counts and the first ASSIGNMENTS_SHOWN assignments.
+
+    Set-based: pending leads are read ROUTE_CHUNK at a time in arrival order, decided in memory
+    (SDR loads carried across chunks, an account claimed by an earlier lead of the pass goes to
+    the same SDR), and each chunk's assignments, SLA clocks, "started" events, notifications and
+    owners are written with one multi-row statement per table, inside the caller's transaction.
+    """
     now = now or utcnow()
     lock_routing(session, now)
-    q = (select(Lead).where(Lead.lifecycle_stage == "mql", Lead.owner_sdr_id.is_(None)).order_by(Lead.arrived_at, Lead.id))
-    if session.get_bind().dialect.name == "postgresql":
-        q = q.with_for_update(skip_locked=True, of=Lead)  # a concurrent router takes other leads
-    leads = list(session.scalars(q))
     states, sdrs = sdr_states(session, now, company_tz)
-    by_id = {s.id: s for s in sdrs.values()}
-    owners = dict(session.execute(select(Account.id, Account.owner_sdr_id)).all())
-    summary = RouteSummary(considered=len(leads))
+    pass_ = _Pass(session, rules, now, flow_run_id, sdrs)
+    summary = RouteSummary()
     per_sdr: Counter[str] = Counter()
     per_rule: Counter[str] = Counter()
+    leads, accounts = Lead.__table__, Account.__table__
+    pending = select(leads, accounts.c.owner_sdr_id.label("_account_owner")).outerjoin(
+        accounts, accounts.c.id == leads.c.account_id).where(
+        leads.c.lifecycle_stage == "mql", leads.c.owner_sdr_id.is_(None)).order_by(leads.c.arrived_at, leads.c.id)
     # held leads among the unowned MQLs, by a join: an IN list of every pending lead's id bound one
     # parameter per lead and failed past PostgreSQL's 65,535 (a backlog of 66k MQLs never routed)
     held_since = dict(session.execute(select(Assignment.lead_id, func.min(Assignment.assigned_at))
                                       .join(Lead, Lead.id == Assignment.lead_id)
                                       .where(Assignment.status == "held", Lead.lifecycle_stage == "mql",
                                              Lead.owner_sdr_id.is_(None))
-                                      .group_by(Assignment.lead_id)).all()) if leads else {}
-    for lead in leads:
-        owner = by_id.get(owners.get(lead.account_id)) if lead.account_id else None
-        item = routable(lead, owner.code if owner else None)
-        if lead.id in held_since:
-            item = RoutableLead(item.id, item.fields, item.account_owner,
-                                (now - held_since[lead.id]).total_seconds() / 3600)
-        decision = route_lead(item, rules.routing, states)
-        if decision.status == "held":
-            if lead.routing_status != "held":  # audit the start of the hold, not every pass
-                session.add(Assignment(lead_id=lead.id, status="held", rule=decision.rule, reason=decision.reason,
-                                       candidates=list(decision.candidates), active=False, assigned_at=now,
-                                       flow_run_id=flow_run_id))
-                lead.routing_status = "held"
-            summary.held += 1
-            continue
-        if decision.status != "assigned":
-            if lead.routing_status != "unroutable":  # audit a change, not every retry
-                audit = Assignment(lead_id=lead.id, status="unroutable", reason=decision.reason,
-                                   candidates=list(decision.candidates), active=False, assigned_at=now,
-                                   flow_run_id=flow_run_id)
-                session.add(audit)
-                session.flush()
-                alert_unroutable(session, lead, audit, decision.reason)
-                lead.routing_status = "unroutable"
-            summary.unroutable += 1
-            continue
-        assign(session, lead, decision, sdrs, rules, now, flow_run_id=flow_run_id)
-        per_sdr[decision.sdr] += 1
-        per_rule[decision.rule or "-"] += 1
-        summary.assigned += 1
-        summary.assignments.append({"lead_id": lead.id, "sdr": decision.sdr, "rule": decision.rule,
-                                    "reason": decision.reason})
+                                      .group_by(Assignment.lead_id)).all())
+    claimed: dict[int, int] = {}  # account id -> SDR id, for accounts this pass gave an owner
+    after: tuple[datetime, int] | None = None
+    while True:
+        q = pending.limit(ROUTE_CHUNK)
+        if after is not None:  # keyset: leads held or unroutable stay pending, so no OFFSET and no re-reading
+            q = q.where(or_(leads.c.arrived_at > after[0], and_(leads.c.arrived_at == after[0], leads.c.id > after[1])))
+        if session.get_bind().dialect.name == "postgresql":
+            q = q.with_for_update(skip_locked=True, of=leads)  # a concurrent router takes other leads
+        rows = session.execute(q).mappings().all()
+        if not rows:
+            break
+        after = (rows[-1]["arrived_at"], rows[-1]["id"])
+        summary.considered += len(rows)
+        for row in rows:
+            fields = lead_fields({k: v for k, v in row.items() if k != "_account_owner"})
+            account_id = fields["account_id"]
+            owner_id = row["_account_owner"] or claimed.get(account_id)
+            owner = pass_.by_id.get(owner_id)
+            held = held_since.get(fields["id"])
+            item = RoutableLead(fields["id"], fields, owner.code if owner else None,
+                                (now - held).total_seconds() / 3600 if held is not None else None)
+            decision = route_lead(item, rules.routing, states)
+            if decision.status == "held":
+                pass_.hold(fields, decision)
+                summary.held += 1
+            elif decision.status != "assigned":
+                pass_.unroutable(fields, decision)
+                summary.unroutable += 1
+            else:
+                sdr_id = sdrs[decision.sdr].id
+                if rules.routing.assign_new_accounts and account_id and owner_id is None:
+                    claimed[account_id] = sdr_id
+                pass_.assign(fields, decision)
+                per_sdr[decision.sdr] += 1
+                per_rule[decision.rule or "-"] += 1
+                summary.assigned += 1
+                if len(summary.assignments) < ASSIGNMENTS_SHOWN:
+                    summary.assignments.append({"lead_id": fields["id"], "sdr": decision.sdr, "rule": decision.rule,
+                                                "reason": decision.reason})
+        pass_.write(claimed)
     save_positions(session, states, sdrs, set(per_sdr), now)
+    session.flush()
+    session.expire_all()  # the writes went around the ORM: objects the caller holds reload on next access
     summary.per_sdr, summary.per_rule = dict(per_sdr), dict(per_rule)
     return summary
+
+
+class _Pass:
+    """The writes of one routing pass, buffered per chunk and flushed by ``write`` in bulk."""
+
+    def __init__(self, session: Session, rules: Rules, now: datetime, flow_run_id: str | None, sdrs: dict[str, Sdr]):
+        self.session, self.rules, self.now, self.flow_run_id, self.sdrs = session, rules, now, flow_run_id, sdrs
+        self.by_id = {s.id: s for s in sdrs.values()}
+        self.calendars = {code: calendar_of(s) for code, s in sdrs.items()}
+        self.due: dict[tuple[str, str], datetime] = {}  # (SDR, policy) -> due: one instant per pass
+        self.assigned: list[tuple[dict[str, Any], Decision]] = []
+        self.held: list[tuple[dict[str, Any], Decision]] = []
+        self.owners_written: set[int] = set()
+        self.managers: list[Sdr] | None = None
+
+    def assign(self, fields: dict[str, Any], decision: Decision) -> None:
+        self.assigned.append((fields, decision))
+
+    def hold(self, fields: dict[str, Any], decision: Decision) -> None:
+        if fields["routing_status"] != "held":  # audit the start of the hold, not every pass
+            self.held.append((fields, decision))
+
+    def unroutable(self, fields: dict[str, Any], decision: Decision) -> None:
+        if fields["routing_status"] == "unroutable":  # audit a change, not every retry
+            return
+        audit_id = self.session.execute(insert(Assignment).returning(Assignment.id).values(
+            lead_id=fields["id"], status="unroutable", reason=decision.reason, candidates=list(decision.candidates),
+            active=False, assigned_at=self.now, flow_run_id=self.flow_run_id)).scalar_one()
+        if self.managers is None:
+            self.managers = list(self.session.scalars(select(Sdr).where(Sdr.role == "manager", Sdr.active.is_(True))
+                                                      .order_by(Sdr.code)))
+        for m in self.managers:
+            enqueue(self.session, key=f"unroutable:{audit_id}:{m.code}", kind="unroutable_alert", recipient=m.email,
+                    lead_id=fields["id"], subject=f"[leadops] Lead #{fields['id']} could not be routed",
+                    body=_unroutable_body(m, fields, decision.reason))
+        self._set_status([fields["id"]], "unroutable")
+
+    def _set_status(self, ids: list[int], status: str) -> None:
+        self.session.execute(update(Lead.__table__).where(Lead.__table__.c.id == bindparam("b_id"))
+                             .values(routing_status=status, updated_at=self.now), [{"b_id": i} for i in ids])
+
+    def _due(self, code: str, policy: SlaPolicy) -> datetime:
+        key = (code, policy.name)
+        if key not in self.due:
+            self.due[key] = add_business_seconds(self.calendars[code], self.now, policy.first_touch)
+        return self.due[key]
+
+    def write(self, claimed: dict[int, int]) -> None:
+        """Write the buffered decisions: held audits, then assignments with their clocks, events,
+        notifications and owners; the partial unique index still refuses a second active assignment."""
+        session, now = self.session, self.now
+        if self.held:
+            session.execute(insert(Assignment.__table__), [
+                dict(lead_id=f["id"], status="held", rule=d.rule, reason=d.reason, candidates=list(d.candidates),
+                     active=False, assigned_at=now, flow_run_id=self.flow_run_id) for f, d in self.held])
+            self._set_status([f["id"] for f, _ in self.held], "held")
+            self.held = []
+        if not self.assigned:
+            return
+        batch, self.assigned = self.assigned, []
+        sdr = [self.sdrs[d.sdr] for _, d in batch]
+        # driver-level bulk inserts (COPY on PostgreSQL), ids read back by their unique keys: the ORM's
+        # multi-row INSERT ... RETURNING processed every parameter in Python and was most of routing's time
+        conn = session.connection()
+        bulk_insert(conn, Assignment.__table__, [
+            dict(lead_id=f["id"], sdr_id=s.id, ae_id=self.sdrs[d.ae].id if d.ae in self.sdrs else None,
+                 previous_sdr_id=None, kind="initial", status="assigned", rule=d.rule, reason=d.reason,
+                 candidates=list(d.candidates), active=True, assigned_at=now, ended_at=None, flow_run_id=self.flow_run_id)
+            for (f, d), s in zip(batch, sdr)])
+        at = Assignment.__table__
+        active = dict(session.execute(select(at.c.lead_id, at.c.id).where(
+            at.c.active, at.c.lead_id.in_([f["id"] for f, _ in batch]))).all())
+        ids = [active[f["id"]] for f, _ in batch]
+        policies = [policy_for(f, self.rules) for f, _ in batch]
+        dues = [self._due(d.sdr, p) for (_, d), p in zip(batch, policies)]
+        bulk_insert(conn, SlaClock.__table__, [
+            dict(lead_id=f["id"], sdr_id=s.id, assignment_id=a, policy=p.name, kind="first_touch",
+                 target_seconds=p.first_touch, started_at=now, due_at=due, status="open", elapsed_seconds=0,
+                 met_at=None, evaluated_at=None, touches_required=1)
+            for (f, _), s, a, p, due in zip(batch, sdr, ids, policies, dues)])
+        ct = SlaClock.__table__
+        clock_of = dict(session.execute(select(ct.c.assignment_id, ct.c.id).where(
+            ct.c.kind == "first_touch", ct.c.assignment_id.in_(ids))).all())
+        bulk_insert(conn, SlaEvent.__table__, [
+            dict(clock_id=clock_of[a], step="started", at=now, elapsed_seconds=0, detail=f"policy {p.name}, due {due.isoformat()}")
+            for a, p, due in zip(ids, policies, dues)])
+        notes = []
+        for (f, d), s, a, p, due in zip(batch, sdr, ids, policies, dues):
+            subject, body = _assignment_message(f, d, s, p, due)
+            # keyed by the assignment: a retried run re-enqueues nothing, each assignment is announced once
+            notes.append(dict(key=f"assignment:{a}", kind="assignment", channel="email", recipient=s.email,
+                              subject=subject, body=body, lead_id=f["id"], status="pending", attempts=0, created_at=now))
+            if self.rules.routing.notify_webhook:
+                notes.append(dict(key=f"assignment:{a}:webhook", kind="assignment", channel="webhook", recipient=s.code,
+                                  subject=subject, body=body, lead_id=f["id"], status="pending", attempts=0,
+                                  created_at=now))
+        session.execute(dialect_insert(session, Notification.__table__).on_conflict_do_nothing(index_elements=["key"]), notes)
+        lt = Lead.__table__
+        session.execute(update(lt).where(lt.c.id == bindparam("b_id"))
+                        .values(owner_sdr_id=bindparam("b_owner"), routing_status="assigned", updated_at=now),
+                        [{"b_id": f["id"], "b_owner": s.id} for (f, _), s in zip(batch, sdr)])
+        fresh = [(a, s) for a, s in claimed.items() if a not in self.owners_written]
+        if fresh:
+            at = Account.__table__
+            # only an account still without owner: another pass (or a person) may have set one since
+            session.execute(update(at).where(at.c.id == bindparam("b_id"), at.c.owner_sdr_id.is_(None))
+                            .values(owner_sdr_id=bindparam("b_owner")), [{"b_id": a, "b_owner": s} for a, s in fresh])
+            self.owners_written.update(a for a, _ in fresh)
+
+
+def _assignment_message(f: dict[str, Any], decision: Decision, sdr: Sdr, policy: SlaPolicy, due: datetime) -> tuple[str, str]:
+    """Return the subject and body telling ``sdr`` a lead (its fields ``f``) is theirs."""
+    who = " ".join(x for x in (f["first_name"], f["last_name"]) if x) or "a new lead"
+    company = f["company"] or f["email_domain"]
+    subject = f"[leadops] New lead for you: {who} ({company})"
+    body = (f"Hello {sdr.name},\n\nLead #{f['id']} is yours: {who}, {f['job_title'] or 'title unknown'} at "
+            f"{company} ({f['country'] or 'country unknown'}), grade {f['grade']}.\n"
+            f"Why you: {decision.reason}.\nFirst touch due by {due.astimezone(ZoneInfo(sdr.time_zone)):%a %d %b %H:%M} "
+            f"({sdr.time_zone}), policy {policy.name}.\n")
+    return subject, body
+
+
+def _unroutable_body(manager: Sdr, f: dict[str, Any], reason: str) -> str:
+    return (f"Hello {manager.name},\n\nLead #{f['id']} ({f['company'] or f['email_domain']}, "
+            f"{f['country'] or 'country unknown'}) is in the fallback queue: {reason}.\n"
+            f"`leadops explain {f['id']}` shows every candidate considered; `leadops reassign {f['id']} "
+            f"--to SDR` assigns it by hand.\n")
 
 
 def assign(session: Session, lead: Lead, decision: Decision, sdrs: dict[str, Sdr], rules: Rules, now: datetime, *,
@@ -197,12 +353,7 @@ def assign(session: Session, lead: Lead, decision: Decision, sdrs: dict[str, Sdr
     session.add(clock)
     session.flush()
     session.add(SlaEvent(clock_id=clock.id, step="started", at=now, detail=f"policy {policy.name}, due {due.isoformat()}"))
-    who = " ".join(x for x in (lead.first_name, lead.last_name) if x) or "a new lead"
-    subject = f"[leadops] New lead for you: {who} ({lead.company or lead.email_domain})"
-    body = (f"Hello {sdr.name},\n\nLead #{lead.id} is yours: {who}, {lead.job_title or 'title unknown'} at "
-            f"{lead.company or lead.email_domain} ({lead.country or 'country unknown'}), grade {lead.grade}.\n"
-            f"Why you: {decision.reason}.\nFirst touch due by {due.astimezone(ZoneInfo(sdr.time_zone)):%a %d %b %H:%M} "
-            f"({sdr.time_zone}), policy {policy.name}.\n")
+    subject, body = _assignment_message(routable(lead, None).fields, decision, sdr, policy, due)
     # keyed by the assignment: a retried run re-enqueues nothing, each assignment is announced once
     enqueue(session, key=f"assignment:{row.id}", kind="assignment", recipient=sdr.email, lead_id=lead.id,
             subject=subject, body=body)
@@ -210,18 +361,6 @@ def assign(session: Session, lead: Lead, decision: Decision, sdrs: dict[str, Sdr
         enqueue(session, key=f"assignment:{row.id}:webhook", kind="assignment", recipient=sdr.code, lead_id=lead.id,
                 subject=subject, body=body, channel="webhook")
     return row
-
-
-def alert_unroutable(session: Session, lead: Lead, audit: Assignment, reason: str) -> None:
-    """Tell every manager that a lead is waiting in the fallback queue (once per unroutable decision)."""
-    managers = session.scalars(select(Sdr).where(Sdr.role == "manager", Sdr.active.is_(True)).order_by(Sdr.code)).all()
-    for m in managers:
-        enqueue(session, key=f"unroutable:{audit.id}:{m.code}", kind="unroutable_alert", recipient=m.email,
-                lead_id=lead.id, subject=f"[leadops] Lead #{lead.id} could not be routed",
-                body=(f"Hello {m.name},\n\nLead #{lead.id} ({lead.company or lead.email_domain}, "
-                      f"{lead.country or 'country unknown'}) is in the fallback queue: {reason}.\n"
-                      f"`leadops explain {lead.id}` shows every candidate considered; `leadops reassign {lead.id} "
-                      f"--to SDR` assigns it by hand.\n"))
 
 
 def reassign(session: Session, lead: Lead, rules: Rules, company_tz: str, now: datetime, *, to: str | None = None,

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, select, update
 
 from leadops.db.bulk import bulk_insert
-from leadops.db.models import Assignment, Lead, Notification, RoutingPosition, Sdr, SlaClock
+from leadops.db.models import Account, Assignment, Lead, Notification, RoutingPosition, Sdr, SlaClock, SlaEvent
 from leadops.services.route import explain, reassign, route_pending
 from tests.support.parallel import at_once
 
@@ -234,11 +234,15 @@ def test_assignments_reach_the_webhook_exactly_once_and_unroutable_leads_alert_m
         receiver.close()
 
 
-def test_a_routing_pass_binds_no_parameter_per_pending_lead(session, settings, rules, roster):
+def test_a_routing_pass_binds_no_parameter_per_pending_lead(session, settings, rules, roster, monkeypatch):
     """A backlog of 80k MQLs (one 100k-lead file) failed to route on PostgreSQL, which takes at most
-    65,535 parameters per statement: no statement of a pass may grow with the number of pending leads."""
+    65,535 parameters per statement: no statement of a pass may grow with the number of pending leads
+    (a chunk's statements bind at most one parameter per lead of the chunk)."""
     from sqlalchemy import event
 
+    import leadops.services.route as route
+
+    monkeypatch.setattr(route, "ROUTE_CHUNK", 40)
     add_mqls(session, 150)
     widest: list[int] = []
 
@@ -254,4 +258,52 @@ def test_a_routing_pass_binds_no_parameter_per_pending_lead(session, settings, r
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert out.considered == 150 and out.assigned > 0
-    assert max(widest) < 50
+    assert max(widest) <= 40 + 10
+
+
+def test_a_backlog_larger_than_a_chunk_is_routed_in_rounds_each_lead_once_accounts_kept_together(
+        session, settings, rules, roster, monkeypatch):
+    import leadops.services.route as route
+
+    monkeypatch.setattr(route, "ROUTE_CHUNK", 4)  # 23 leads: six rounds, unroutable leads left pending between them
+    monkeypatch.setattr(route, "ASSIGNMENTS_SHOWN", 5)
+    ids = add_mqls(session, 23)
+    acme, globex = Account(domain="acme.fr", name="Acme"), Account(domain="globex.fr", name="Globex")
+    session.add_all([acme, globex])
+    session.flush()
+    # two new accounts (no owner yet) whose leads fall in different chunks
+    session.execute(update(Lead).where(Lead.id.in_(ids[1::6])).values(account_id=acme.id))
+    session.execute(update(Lead).where(Lead.id.in_(ids[4::6])).values(account_id=globex.id))
+    # American leads nobody can take (no catch-all, the Americas at their cap) stay pending between rounds
+    session.execute(update(Lead).where(Lead.id.in_(ids[2::3])).values(country="US"))
+    session.execute(update(Sdr).where(Sdr.code.in_(["s.brooks", "s.nguyen"])).values(daily_cap=0))
+    session.commit()
+    no_catch_all = rules.model_copy(update={"routing": rules.routing.model_copy(update={
+        "rules": [r for r in rules.routing.rules if r.name != "catch-all"]})})
+    out = route_pending(session, no_catch_all, settings.company_time_zone, now=MONDAY_10_PARIS)
+    session.commit()
+    assigned = dict(session.execute(select(Assignment.lead_id, Assignment.sdr_id).where(Assignment.active)).all())
+    assert out.considered == 23 and out.assigned == len(assigned) == 16 and out.unroutable == 7
+    assert len(out.assignments) == 5 and sum(out.per_sdr.values()) == 16
+    audits = session.scalars(select(Assignment.lead_id).where(Assignment.status == "unroutable")).all()
+    assert sorted(audits) == sorted(set(ids) - set(assigned))  # every lead decided once: none skipped, none twice
+    for account in (acme, globex):
+        session.refresh(account)
+        owned = [lead for lead in session.scalars(select(Lead).where(Lead.account_id == account.id))
+                 if lead.owner_sdr_id is not None]
+        assert owned and {lead.owner_sdr_id for lead in owned} == {account.owner_sdr_id}
+    # each assignment has its clock, its "started" event and its notification naming its lead
+    clocks = session.execute(select(SlaClock.assignment_id, SlaClock.lead_id, SlaClock.sdr_id)).all()
+    active = {a.id: a for a in session.scalars(select(Assignment).where(Assignment.active))}
+    assert sorted(c.assignment_id for c in clocks) == sorted(active)
+    assert all((active[c.assignment_id].lead_id, active[c.assignment_id].sdr_id) == (c.lead_id, c.sdr_id) for c in clocks)
+    assert session.scalar(select(func.count()).select_from(SlaEvent).where(SlaEvent.step == "started")) == 16
+    notes = {n.key: n for n in session.scalars(select(Notification).where(Notification.kind == "assignment"))}
+    assert set(notes) == {f"assignment:{a}" for a in active}
+    emails = dict(session.execute(select(Sdr.id, Sdr.email)).all())
+    for a in active.values():
+        note = notes[f"assignment:{a.id}"]
+        assert note.lead_id == a.lead_id and note.recipient == emails[a.sdr_id] and f"Lead #{a.lead_id} is yours" in note.body
+    again = route_pending(session, no_catch_all, settings.company_time_zone, now=MONDAY_10_PARIS)
+    assert (again.assigned, again.unroutable, again.considered) == (0, 7, 7)  # a rerun audits nothing twice
+    assert session.scalar(select(func.count()).select_from(Assignment)) == 23
