@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from leadops.config import ProviderConfig, Rules
@@ -139,6 +139,45 @@ def _store(session: Session, domain: str, provider: str, res: LookupResult, now:
     session.execute(delete(EnrichmentRecord).where(EnrichmentRecord.domain == domain, EnrichmentRecord.provider == provider))
     session.add_all(EnrichmentRecord(domain=domain, provider=provider, field=k, value=v, confidence=res.confidence,
                                      fetched_at=now) for k, v in res.fields.items())
+
+
+def _write_domains(session: Session, answered: list[tuple[str, list[tuple[str, LookupResult]], str, dict[str, Any]]],
+                   pending: Any, now: datetime) -> None:
+    """Store a batch of domains' answers and update their leads, a few multi-row statements per batch.
+
+    ``answered``: (domain, fresh answers (provider, result), combined status, lead field values).
+    A domain's stored lookup is replaced by the fresh one; its records only by a hit (an emptier
+    answer never erases what a provider said before). A lead is updated only while still pending
+    and never to a worse status; a field without a value keeps the lead's own.
+    """
+    if not answered:
+        return
+    by_provider: dict[str, list[tuple[str, LookupResult]]] = {}
+    for domain, fresh, _, _ in answered:
+        for name, res in fresh:
+            by_provider.setdefault(name, []).append((domain, res))
+    lookups, records = EnrichmentLookup.__table__, EnrichmentRecord.__table__
+    for name, items in by_provider.items():
+        session.execute(delete(lookups).where(lookups.c.provider == name, lookups.c.domain.in_([d for d, _ in items])))
+        session.execute(insert(lookups), [dict(domain=d, provider=name, status=r.status, error=r.error, fetched_at=now)
+                                          for d, r in items])
+        hits = [(d, r) for d, r in items if r.status == "hit"]
+        if hits:
+            session.execute(delete(records).where(records.c.provider == name, records.c.domain.in_([d for d, _ in hits])))
+            rows = [dict(domain=d, provider=name, field=k, value=v, confidence=r.confidence, fetched_at=now)
+                    for d, r in hits for k, v in r.fields.items()]
+            if rows:
+                session.execute(insert(records), rows)
+    leads = Lead.__table__
+    for status in {st for _, _, st, _ in answered}:
+        no_worse = [st for st, rank in RANK.items() if st is not None and rank <= RANK[status]] + ["error"]
+        stmt = (update(leads)
+                .where(leads.c.email_domain == bindparam("b_domain"), pending,
+                       or_(leads.c.enrichment_status.is_(None), *(leads.c.enrichment_status == st for st in no_worse)))
+                .values(enrichment_status=status, enriched_at=now,
+                        **{k: func.coalesce(bindparam(f"b_{k}", type_=leads.c[k].type), leads.c[k]) for k in LEAD_FIELDS}))
+        session.execute(stmt, [{"b_domain": d, **{f"b_{k}": values.get(k) for k in LEAD_FIELDS}}
+                               for d, _, st, values in answered if st == status])
 
 
 def waterfall(domain: str, providers: list[EnrichmentProvider], cached: dict[tuple[str, str], LookupResult],
@@ -284,7 +323,9 @@ def enrich_pending(session: Session, rules: Rules, providers: list[EnrichmentPro
     ).rowcount or 0
     pending = or_(Lead.enrichment_status.is_(None), Lead.enrichment_status == "error")  # errors retry next run
     if stale:
-        pending = or_(pending, and_(Lead.enrichment_status.in_(("enriched", "partial", "miss")), Lead.enriched_at < now - ttl))
+        # equalities, not IN: an IN list expands per execution, which the bulk UPDATE (executemany) cannot
+        refreshable = or_(*(Lead.enrichment_status == st for st in ("enriched", "partial", "miss")))
+        pending = or_(pending, and_(refreshable, Lead.enriched_at < now - ttl))
     per_domain = Counter(d for (d,) in session.execute(select(Lead.email_domain).where(pending)))
     domains = sorted(per_domain)
     summary.domains = len(domains)
@@ -292,20 +333,18 @@ def enrich_pending(session: Session, rules: Rules, providers: list[EnrichmentPro
     workers = max([getattr(getattr(p, "cfg", None), "concurrency", 1) for p in providers] + [1])
     done = 0
 
+    written: list[tuple[str, list[tuple[str, LookupResult]], str, dict[str, Any]]] = []  # not yet in the database
+
     def apply(domain: str, answers: list[tuple[str, LookupResult, bool]]) -> None:
         nonlocal done
+        fresh = []
         for name, res, from_cache in answers:
             stats[name]["cache_hits" if from_cache else "lookups"] += 1
             stats[name][{"hit": "hits", "miss": "misses", "error": "errors"}[res.status]] += 1
             if not from_cache:
-                _store(session, domain, name, res, now)
+                fresh.append((name, res))
         status, values, _ = combine(answers, cfg.field_precedence, cfg.required_fields)
-        lead_values = {k: values[k] for k in LEAD_FIELDS if values.get(k) is not None}
-        # one statement for the domain's leads; a refresh that found less keeps what a lead had
-        no_worse = [st for st, rank in RANK.items() if st is not None and rank <= RANK[status]] + ["error"]
-        session.execute(update(Lead).where(Lead.email_domain == domain, pending,
-                                           or_(Lead.enrichment_status.is_(None), Lead.enrichment_status.in_(no_worse)))
-                        .values(enrichment_status=status, enriched_at=now, **lead_values))
+        written.append((domain, fresh, status, {k: values[k] for k in LEAD_FIELDS if values.get(k) is not None}))
         n = per_domain[domain]
         if status == "enriched":
             summary.enriched += n
@@ -315,13 +354,17 @@ def enrich_pending(session: Session, rules: Rules, providers: list[EnrichmentPro
             summary.not_enriched += n
             summary.errors += n if status == "error" else 0
         done += 1
-        if checkpoint is not None and done % checkpoint_every == 0:
-            session.flush()
-            save_breakers(session, providers)
-            checkpoint(done, len(domains))
+        if done % checkpoint_every == 0:
+            _write_domains(session, written, pending, now)
+            written.clear()
+            if checkpoint is not None:
+                session.flush()
+                save_breakers(session, providers)
+                checkpoint(done, len(domains))
 
     required = cfg.required_fields
     _in_parallel(domains, lambda d: waterfall(d, providers, cached, required), apply, workers)
+    _write_domains(session, written, pending, now)
     people = [p for p in providers if getattr(getattr(p, "cfg", None), "person_lookup", False)]
     if people:
         summary.people_enriched = _enrich_people(session, people, ttl, now, stats)

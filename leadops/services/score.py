@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from leadops.config import Rules
@@ -242,9 +242,13 @@ def _write_scores(session: Session, leads: pd.DataFrame, scored: pd.DataFrame, s
                                         "points": round(float(pts), 2)})
     ids = changed.index.to_numpy()
     fit, eng, total, grade = (changed[c].to_numpy() for c in ("fit", "engagement", "total", "grade"))
-    session.execute(update(Lead), [
-        {"id": int(ids[k]), "fit_score": float(fit[k]), "engagement_score": float(eng[k]), "score": float(total[k]),
-         "grade": str(grade[k]), "score_version": sr.version, "scored_at": now} for k in range(len(ids))])
+    # Core executemany by primary key: the ORM's bulk UPDATE processed every parameter in Python
+    lt = Lead.__table__
+    session.execute(update(lt).where(lt.c.id == bindparam("b_id")).values(
+        fit_score=bindparam("b_fit"), engagement_score=bindparam("b_eng"), score=bindparam("b_total"),
+        grade=bindparam("b_grade"), score_version=sr.version, scored_at=now), [
+        {"b_id": int(ids[k]), "b_fit": float(fit[k]), "b_eng": float(eng[k]), "b_total": float(total[k]),
+         "b_grade": str(grade[k])} for k in range(len(ids))])
     bulk_insert(session.connection(), ScoreHistory.__table__, [
         dict(lead_id=int(ids[k]), model_version=sr.version, fit_score=float(fit[k]), engagement_score=float(eng[k]),
              score=float(total[k]), grade=str(grade[k]), breakdown=parts[int(ids[k])], scored_at=now,
@@ -279,9 +283,11 @@ def _move_stages(session: Session, leads: pd.DataFrame, scored: pd.DataFrame, la
         return
     ids = leads.index[moving].to_numpy()
     frm, to, why = stage[moving].to_numpy(), target[moving].to_numpy(), causes[moving].to_numpy()
-    session.execute(update(Lead), [
-        {"id": int(ids[k]), "lifecycle_stage": str(to[k]), "stage_changed_at": now,
-         "disqualified_reason": "competitor" if to[k] == "disqualified" else None} for k in range(len(ids))])
+    lt = Lead.__table__
+    session.execute(update(lt).where(lt.c.id == bindparam("b_id")).values(
+        lifecycle_stage=bindparam("b_stage"), stage_changed_at=now, disqualified_reason=bindparam("b_why")), [
+        {"b_id": int(ids[k]), "b_stage": str(to[k]), "b_why": "competitor" if to[k] == "disqualified" else None}
+        for k in range(len(ids))])
     bulk_insert(session.connection(), LeadStageChange.__table__, [
         dict(lead_id=int(ids[k]), from_stage=str(frm[k]), to_stage=str(to[k]), cause=str(why[k]), changed_at=now)
         for k in range(len(ids))])
