@@ -12,6 +12,7 @@ from leadops.db.models import Notification, utcnow
 from leadops.notify.senders import Sender
 
 MAX_ATTEMPTS = 5
+CLAIM_BATCH = 50
 
 
 def enqueue(session: Session, *, key: str, kind: str, recipient: str, subject: str, body: str, lead_id: int | None = None,
@@ -35,9 +36,10 @@ class DeliveryReport:
 def deliver(session: Session, sender: Sender, limit: int = 500, stale_after: timedelta = timedelta(minutes=10)) -> DeliveryReport:
     """Send pending notifications, oldest first; returns counts.
 
-    Each row is claimed with a conditional UPDATE (pending -> sending) committed before the send,
-    so concurrent workers on any backend never send the same row twice. A row left in ``sending``
-    by a crashed worker goes back to pending after ``stale_after`` (at-least-once on a crash; the
+    Rows are claimed with a conditional UPDATE (pending -> sending), CLAIM_BATCH at a time,
+    committed before the sends, so concurrent workers on any backend never send the same row
+    twice; each outcome is committed as soon as known. A row left in ``sending`` by a crashed
+    worker goes back to pending after ``stale_after`` (at-least-once on a crash; the
     X-Leadops-Key header lets receivers drop that rare duplicate).
     """
     report = DeliveryReport()
@@ -51,26 +53,36 @@ def deliver(session: Session, sender: Sender, limit: int = 500, stale_after: tim
     ids = session.scalars(
         select(Notification.id).where(Notification.status == "pending").order_by(Notification.id).limit(limit)
     ).all()
-    for nid in ids:
-        claimed = session.execute(
+    # Every transaction below starts with its write: on SQLite a transaction that read first and
+    # then writes cannot wait for another writer (SQLITE_BUSY at once, "database is locked").
+    session.commit()
+    for start in range(0, len(ids), CLAIM_BATCH):
+        # claimed CLAIM_BATCH at a time: one committed UPDATE for the batch instead of one per message,
+        # and at most that many wait for stale_after if this worker dies before sending them
+        claimed = session.scalars(
             update(Notification)
-            .where(Notification.id == nid, Notification.status == "pending")
+            .where(Notification.id.in_(ids[start:start + CLAIM_BATCH]), Notification.status == "pending")
             .values(status="sending", claimed_at=utcnow(), attempts=Notification.attempts + 1)
-        ).rowcount
+            .returning(Notification.id), execution_options={"synchronize_session": False}).all()
+        session.commit()  # another worker skips these from here on
+        notes = session.scalars(select(Notification).where(Notification.id.in_(claimed)).order_by(Notification.id)
+                                .execution_options(populate_existing=True)).all()
+        for note in notes:
+            session.expunge(note)  # detached, loaded: sending reads no more from the database
         session.commit()
-        if claimed != 1:
-            continue  # another worker has it
-        note = session.get(Notification, nid)
-        session.refresh(note)
-        try:
-            sender.send(note)
-        except Exception as exc:  # any transport error: keep the row, retry on the next pass
-            note.last_error = f"{type(exc).__name__}: {exc}"[:1000]
-            note.status = "failed" if note.attempts >= MAX_ATTEMPTS else "pending"
-            report.gave_up += note.status == "failed"
-            report.failed += 1
-        else:
-            note.status, note.sent_at, note.last_error = "sent", utcnow(), None
-            report.sent += 1
-        session.commit()
+        for note in notes:
+            try:
+                sender.send(note)
+            except Exception as exc:  # any transport error: keep the row, retry on the next pass
+                status = "failed" if note.attempts >= MAX_ATTEMPTS else "pending"
+                outcome = dict(status=status, last_error=f"{type(exc).__name__}: {exc}"[:1000])
+                report.gave_up += status == "failed"
+                report.failed += 1
+            else:
+                outcome = dict(status="sent", sent_at=utcnow(), last_error=None)
+                report.sent += 1
+            # each outcome as soon as known: a crash re-sends nothing already marked sent
+            session.execute(update(Notification).where(Notification.id == note.id).values(**outcome),
+                            execution_options={"synchronize_session": False})
+            session.commit()
     return report

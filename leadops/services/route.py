@@ -126,6 +126,19 @@ def sla_policy_for(lead: Lead, rules: Rules) -> SlaPolicy:
     return policy_for(routable(lead, None).fields, rules)
 
 
+#: lead columns every pass reads: identity, routing state, the derived fields' inputs, the notification's words
+ROUTE_COLUMNS = ("id", "account_id", "routing_status", "arrived_at", "email_domain", "first_name", "last_name", "company",
+                 "job_title", "country", "grade", "employee_band", "is_hand_raiser")
+
+
+def _columns_read(rules: Rules) -> list[Any]:
+    """Return the lead columns a routing pass needs: ROUTE_COLUMNS and every column a routing rule or
+    SLA policy matches on (reading all ~40 columns of 80k leads cost more than deciding them)."""
+    keys = {k for r in rules.routing.rules for k in r.when} | {k for p in rules.sla.policies for k in p.when}
+    table = Lead.__table__
+    return [c for c in table.columns if c.key in ROUTE_COLUMNS or c.key in keys]
+
+
 ROUTE_CHUNK = 2000  # pending leads read, decided and written per round: memory stays flat in the backlog
 ASSIGNMENTS_SHOWN = 1000  # assignments listed in the summary (and the run's artifact); the counts cover all
 
@@ -147,7 +160,7 @@ def route_pending(session: Session, rules: Rules, company_tz: str, *, now: datet
     per_sdr: Counter[str] = Counter()
     per_rule: Counter[str] = Counter()
     leads, accounts = Lead.__table__, Account.__table__
-    pending = select(leads, accounts.c.owner_sdr_id.label("_account_owner")).outerjoin(
+    pending = select(*_columns_read(rules), accounts.c.owner_sdr_id.label("_account_owner")).outerjoin(
         accounts, accounts.c.id == leads.c.account_id).where(
         leads.c.lifecycle_stage == "mql", leads.c.owner_sdr_id.is_(None)).order_by(leads.c.arrived_at, leads.c.id)
     # held leads among the unowned MQLs, by a join: an IN list of every pending lead's id bound one

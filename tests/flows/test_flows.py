@@ -46,6 +46,8 @@ def test_pipeline_flow_ingests_routes_and_notifies(leadops_env, session, roster)
     enrichment = read_artifact("lead-pipeline-enrichment", out["flow_run_id"])
     assert enrichment is not None and '"provider": "offline"' in enrichment.data.replace("'", '"')
     assert out["enrichment_providers"]["offline"]["lookups"] >= 1
+    progress = read_artifact("enrichment-progress", out["flow_run_id"])
+    assert progress is not None and float(progress.data) == 100.0  # the last checkpoint is always shown
 
     again = lead_pipeline()  # nothing new in the inbox: a rerun changes nothing
     assert (again["files"], again["routed"], again["notifications_sent"]) == (0, 0, 0)

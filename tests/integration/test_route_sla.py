@@ -158,6 +158,21 @@ def test_outbox_sends_each_key_exactly_once_over_smtp(session, settings, smtp_se
     assert inbox.messages[0]["X-Leadops-Key"] == "k1" and inbox.messages[0]["To"] == "sdr@example.com"
 
 
+def test_two_deliverers_at_once_send_each_message_exactly_once_over_smtp(session, settings, smtp_server):
+    from tests.support.parallel import at_once
+
+    port, inbox = smtp_server
+    for i in range(120):  # more than one claim batch each
+        enqueue(session, key=f"m{i}", kind="test", recipient=f"sdr{i}@example.com", subject="s", body="b")
+    session.commit()
+    smtp = SmtpSender(settings.model_copy(update={"smtp_port": port}))
+    reports = at_once(settings.database_url, lambda s: deliver(s, smtp))
+    assert sum(r.sent for r in reports) == 120 and sum(r.failed for r in reports) == 0
+    keys = sorted(m["X-Leadops-Key"] for m in inbox.messages)
+    assert keys == sorted(f"m{i}" for i in range(120))  # none twice, none lost
+    assert session.scalar(select(func.count()).select_from(Notification).where(Notification.status == "sent")) == 120
+
+
 def test_outbox_keeps_messages_when_the_server_is_down(session, settings):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -307,3 +307,24 @@ def test_a_backlog_larger_than_a_chunk_is_routed_in_rounds_each_lead_once_accoun
     again = route_pending(session, no_catch_all, settings.company_time_zone, now=MONDAY_10_PARIS)
     assert (again.assigned, again.unroutable, again.considered) == (0, 7, 7)  # a rerun audits nothing twice
     assert session.scalar(select(func.count()).select_from(Assignment)) == 23
+
+
+def test_rules_and_sla_policies_match_any_lead_column(session, settings, rules, roster):
+    from leadops.config import RoutingRule, SlaPolicy
+
+    [webinar, other] = add_mqls(session, 2)
+    session.execute(update(Lead).where(Lead.id == webinar).values(campaign="webinar-q4", source="webinar"))
+    session.commit()
+    by_campaign = RoutingRule.model_validate({"name": "q4-webinar", "when": {"campaign": ["webinar-q4"]},
+                                             "to": {"sdr": "s.garcia"}})
+    by_source = SlaPolicy.model_validate({"name": "webinar-day", "when": {"source": ["webinar"]}, "first_touch": "1d"})
+    custom = rules.model_copy(update={
+        "routing": rules.routing.model_copy(update={"rules": [by_campaign, *rules.routing.rules]}),
+        "sla": rules.sla.model_copy(update={"policies": [by_source, *rules.sla.policies]})})
+    out = route_pending(session, custom, settings.company_time_zone, now=MONDAY_10_PARIS)
+    session.commit()
+    assert out.assigned == 2 and out.per_rule.get("q4-webinar") == 1
+    garcia = session.scalar(select(Sdr.id).where(Sdr.code == "s.garcia"))
+    assert session.get(Lead, webinar).owner_sdr_id == garcia and session.get(Lead, other).owner_sdr_id != garcia
+    policies = dict(session.execute(select(SlaClock.lead_id, SlaClock.policy)).all())
+    assert policies[webinar] == "webinar-day" and policies[other] != "webinar-day"
