@@ -161,6 +161,10 @@ class OutOfOffice(Base):
     sdr: Mapped[Sdr] = relationship(back_populates="out_of_office")
 
 
+#: the predicate of the routing queue's partial index (route_pending's WHERE must repeat it literally)
+ROUTING_QUEUE = "lifecycle_stage = 'mql' AND owner_sdr_id IS NULL"
+
+
 class Lead(Base):
     """One row per distinct person (by normalized email); current state of the lead."""
 
@@ -212,6 +216,13 @@ class Lead(Base):
     source_row: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    __table_args__ = (
+        # The routing queue: MQLs without owner in arrival order. A pass reads it in keyset chunks;
+        # through the lifecycle_stage index each chunk rescanned and sorted every MQL (quadratic:
+        # routing 800k MQLs took 270 s instead of ~60).
+        Index("ix_leads_routing_queue", "arrived_at", "id",
+              sqlite_where=text(ROUTING_QUEUE), postgresql_where=text(ROUTING_QUEUE)),
+    )
 
 
 class LeadMerge(Base):

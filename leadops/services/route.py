@@ -4,18 +4,19 @@ and the SDR's notification in one transaction.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from leadops.config import Rules, SlaPolicy
 from leadops.db.bulk import bulk_insert, dialect_insert
 from leadops.db.models import (
-    Account, Assignment, Lead, Notification, RoutingLock, RoutingPosition, Sdr, SlaClock, SlaEvent, utcnow,
+    ROUTING_QUEUE, Account, Assignment, Lead, Notification, RoutingLock, RoutingPosition, Sdr, SlaClock, SlaEvent, utcnow,
 )
 from leadops.domain.business_time import WorkCalendar, add_business_seconds, is_working
 from leadops.domain.routing import Decision, RoutableLead, SdrState, assign_to, catch_up, route_lead, segment_of
@@ -139,6 +140,34 @@ def _columns_read(rules: Rules) -> list[Any]:
     return [c for c in table.columns if c.key in ROUTE_COLUMNS or c.key in keys]
 
 
+def _queue_chunk(session: Session, columns: list[Any]) -> Callable[[tuple[datetime, int] | None], Any]:
+    """Return ``chunk(after)``: the statement reading the next ``:n`` leads of the routing queue (MQLs without
+    owner, arrival order) after the keyset ``after`` (arrived_at, id), with their account's owner.
+
+    Written out because it must run on the queue's partial index (``ix_leads_routing_queue``):
+    its predicate has to appear literally, and SQLite has to be told (``INDEXED BY``: its planner
+    took the lifecycle_stage index and sorted every MQL for every chunk, quadratic in the backlog).
+    On PostgreSQL the chunk's leads are locked, skipping those a concurrent router holds.
+    """
+    dialect = session.get_bind().dialect.name
+    accounts = Account.__table__
+    select_list = ", ".join(f"leads.{c.name}" for c in columns)
+    head = (f"SELECT {select_list}, accounts.owner_sdr_id AS _account_owner FROM leads"
+            f"{' INDEXED BY ix_leads_routing_queue' if dialect == 'sqlite' else ''}"
+            f" LEFT OUTER JOIN accounts ON accounts.id = leads.account_id"
+            f" WHERE leads.{ROUTING_QUEUE.replace(' AND ', ' AND leads.')}")
+    tail = " ORDER BY leads.arrived_at, leads.id LIMIT :n" + (" FOR UPDATE OF leads SKIP LOCKED" if dialect == "postgresql" else "")
+    result_columns = [*columns, accounts.c.owner_sdr_id.label("_account_owner")]
+    first = text(head + tail).columns(*result_columns)
+    later = text(head + " AND (leads.arrived_at, leads.id) > (:after_at, :after_id)" + tail).bindparams(
+        bindparam("after_at", type_=Lead.__table__.c.arrived_at.type)).columns(*result_columns)
+
+    def chunk(after: tuple[datetime, int] | None) -> Any:
+        return first if after is None else later.params(after_at=after[0], after_id=after[1])
+
+    return chunk
+
+
 ROUTE_CHUNK = 2000  # pending leads read, decided and written per round: memory stays flat in the backlog
 ASSIGNMENTS_SHOWN = 1000  # assignments listed in the summary (and the run's artifact); the counts cover all
 
@@ -159,10 +188,7 @@ def route_pending(session: Session, rules: Rules, company_tz: str, *, now: datet
     summary = RouteSummary()
     per_sdr: Counter[str] = Counter()
     per_rule: Counter[str] = Counter()
-    leads, accounts = Lead.__table__, Account.__table__
-    pending = select(*_columns_read(rules), accounts.c.owner_sdr_id.label("_account_owner")).outerjoin(
-        accounts, accounts.c.id == leads.c.account_id).where(
-        leads.c.lifecycle_stage == "mql", leads.c.owner_sdr_id.is_(None)).order_by(leads.c.arrived_at, leads.c.id)
+    queue = _queue_chunk(session, _columns_read(rules))
     # held leads among the unowned MQLs, by a join: an IN list of every pending lead's id bound one
     # parameter per lead and failed past PostgreSQL's 65,535 (a backlog of 66k MQLs never routed)
     held_since = dict(session.execute(select(Assignment.lead_id, func.min(Assignment.assigned_at))
@@ -173,12 +199,7 @@ def route_pending(session: Session, rules: Rules, company_tz: str, *, now: datet
     claimed: dict[int, int] = {}  # account id -> SDR id, for accounts this pass gave an owner
     after: tuple[datetime, int] | None = None
     while True:
-        q = pending.limit(ROUTE_CHUNK)
-        if after is not None:  # keyset: leads held or unroutable stay pending, so no OFFSET and no re-reading
-            q = q.where(or_(leads.c.arrived_at > after[0], and_(leads.c.arrived_at == after[0], leads.c.id > after[1])))
-        if session.get_bind().dialect.name == "postgresql":
-            q = q.with_for_update(skip_locked=True, of=leads)  # a concurrent router takes other leads
-        rows = session.execute(q).mappings().all()
+        rows = session.execute(queue(after), {"n": ROUTE_CHUNK}).mappings().all()
         if not rows:
             break
         after = (rows[-1]["arrived_at"], rows[-1]["id"])
