@@ -341,9 +341,13 @@ def test_the_routing_queue_is_read_through_its_partial_index_in_order(session, s
     add_mqls(session, 12)
     reads: list[tuple[str, object]] = []
 
+    analyzed: list[bool] = []
+
     def capture(conn, cursor, statement, parameters, context, executemany):
         if "FROM leads" in statement and "LIMIT" in statement:
             reads.append((statement, parameters))
+        if statement.startswith("ANALYZE leads"):
+            analyzed.append(len(reads) == 1)  # after the first chunk, before the second
 
     engine = session.get_bind()
     event.listen(engine, "before_cursor_execute", capture)
@@ -354,6 +358,10 @@ def test_the_routing_queue_is_read_through_its_partial_index_in_order(session, s
         event.remove(engine, "before_cursor_execute", capture)
     assert out.considered == 12 and len(reads) == 4  # 5 + 5 + 2, then an empty chunk
     assert all("lifecycle_stage = 'mql' AND leads.owner_sdr_id IS NULL" in sql for sql, _ in reads)
+    if engine.dialect.name == "postgresql":
+        # a backlog of more than one chunk refreshes the planner's statistics first (taken at intake,
+        # they said no lead was an MQL, and every chunk scanned and sorted all of them)
+        assert analyzed == [True]
     if engine.dialect.name == "sqlite":
         for sql, params in reads:
             plan = " | ".join(str(row[-1]) for row in session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params))
