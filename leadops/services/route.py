@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.util import identity_key
 
 from leadops.config import Rules, SlaPolicy
 from leadops.db.bulk import bulk_insert, dialect_insert
@@ -120,11 +121,6 @@ def policy_for(fields: dict[str, Any], rules: Rules) -> SlaPolicy:
         if all(fields.get(k) in v for k, v in p.when.items()):
             return p
     return rules.sla.policies[-1]
-
-
-def sla_policy_for(lead: Lead, rules: Rules) -> SlaPolicy:
-    """Return the SLA policy of ``lead`` (an ORM object)."""
-    return policy_for(routable(lead, None).fields, rules)
 
 
 #: lead columns every pass reads: identity, routing state, the derived fields' inputs, the notification's words
@@ -250,15 +246,16 @@ class _Pass:
     def __init__(self, session: Session, rules: Rules, now: datetime, flow_run_id: str | None, sdrs: dict[str, Sdr]):
         self.session, self.rules, self.now, self.flow_run_id, self.sdrs = session, rules, now, flow_run_id, sdrs
         self.by_id = {s.id: s for s in sdrs.values()}
-        self.calendars = {code: calendar_of(s) for code, s in sdrs.items()}
+        self.calendars: dict[str, WorkCalendar] = {}  # built on first use: holidays cost ~5 ms an SDR
         self.due: dict[tuple[str, str], datetime] = {}  # (SDR, policy) -> due: one instant per pass
-        self.assigned: list[tuple[dict[str, Any], Decision]] = []
+        self.assigned: list[tuple[dict[str, Any], Decision, str]] = []
         self.held: list[tuple[dict[str, Any], Decision]] = []
         self.owners_written: set[int] = set()
         self.managers: list[Sdr] | None = None
 
-    def assign(self, fields: dict[str, Any], decision: Decision) -> None:
-        self.assigned.append((fields, decision))
+    def assign(self, fields: dict[str, Any], decision: Decision, kind: str = "initial") -> None:
+        """Buffer an assignment; ``fields["owner_sdr_id"]``, when present, is the owner it replaces."""
+        self.assigned.append((fields, decision, kind))
 
     def hold(self, fields: dict[str, Any], decision: Decision) -> None:
         if fields["routing_status"] != "held":  # audit the start of the hold, not every pass
@@ -286,6 +283,8 @@ class _Pass:
     def _due(self, code: str, policy: SlaPolicy) -> datetime:
         key = (code, policy.name)
         if key not in self.due:
+            if code not in self.calendars:
+                self.calendars[code] = calendar_of(self.sdrs[code])
             self.due[key] = add_business_seconds(self.calendars[code], self.now, policy.first_touch)
         return self.due[key]
 
@@ -302,26 +301,26 @@ class _Pass:
         if not self.assigned:
             return
         batch, self.assigned = self.assigned, []
-        sdr = [self.sdrs[d.sdr] for _, d in batch]
+        sdr = [self.sdrs[d.sdr] for _, d, _ in batch]
         # driver-level bulk inserts (COPY on PostgreSQL), ids read back by their unique keys: the ORM's
         # multi-row INSERT ... RETURNING processed every parameter in Python and was most of routing's time
         conn = session.connection()
         bulk_insert(conn, Assignment.__table__, [
             dict(lead_id=f["id"], sdr_id=s.id, ae_id=self.sdrs[d.ae].id if d.ae in self.sdrs else None,
-                 previous_sdr_id=None, kind="initial", status="assigned", rule=d.rule, reason=d.reason,
+                 previous_sdr_id=f.get("owner_sdr_id"), kind=kind, status="assigned", rule=d.rule, reason=d.reason,
                  candidates=list(d.candidates), active=True, assigned_at=now, ended_at=None, flow_run_id=self.flow_run_id)
-            for (f, d), s in zip(batch, sdr)])
+            for (f, d, kind), s in zip(batch, sdr)])
         at = Assignment.__table__
         active = dict(session.execute(select(at.c.lead_id, at.c.id).where(
-            at.c.active, at.c.lead_id.in_([f["id"] for f, _ in batch]))).all())
-        ids = [active[f["id"]] for f, _ in batch]
-        policies = [policy_for(f, self.rules) for f, _ in batch]
-        dues = [self._due(d.sdr, p) for (_, d), p in zip(batch, policies)]
+            at.c.active, at.c.lead_id.in_([f["id"] for f, _, _ in batch]))).all())
+        ids = [active[f["id"]] for f, _, _ in batch]
+        policies = [policy_for(f, self.rules) for f, _, _ in batch]
+        dues = [self._due(d.sdr, p) for (_, d, _), p in zip(batch, policies)]
         bulk_insert(conn, SlaClock.__table__, [
             dict(lead_id=f["id"], sdr_id=s.id, assignment_id=a, policy=p.name, kind="first_touch",
                  target_seconds=p.first_touch, started_at=now, due_at=due, status="open", elapsed_seconds=0,
                  met_at=None, evaluated_at=None, touches_required=1)
-            for (f, _), s, a, p, due in zip(batch, sdr, ids, policies, dues)])
+            for (f, _, _), s, a, p, due in zip(batch, sdr, ids, policies, dues)])
         ct = SlaClock.__table__
         clock_of = dict(session.execute(select(ct.c.assignment_id, ct.c.id).where(
             ct.c.kind == "first_touch", ct.c.assignment_id.in_(ids))).all())
@@ -329,7 +328,7 @@ class _Pass:
             dict(clock_id=clock_of[a], step="started", at=now, elapsed_seconds=0, detail=f"policy {p.name}, due {due.isoformat()}")
             for a, p, due in zip(ids, policies, dues)])
         notes = []
-        for (f, d), s, a, p, due in zip(batch, sdr, ids, policies, dues):
+        for (f, d, _), s, a, p, due in zip(batch, sdr, ids, policies, dues):
             subject, body = _assignment_message(f, d, s, p, due)
             # keyed by the assignment: a retried run re-enqueues nothing, each assignment is announced once
             notes.append(dict(key=f"assignment:{a}", kind="assignment", channel="email", recipient=s.email,
@@ -342,7 +341,7 @@ class _Pass:
         lt = Lead.__table__
         session.execute(update(lt).where(lt.c.id == bindparam("b_id"))
                         .values(owner_sdr_id=bindparam("b_owner"), routing_status="assigned", updated_at=now),
-                        [{"b_id": f["id"], "b_owner": s.id} for (f, _), s in zip(batch, sdr)])
+                        [{"b_id": f["id"], "b_owner": s.id} for (f, _, _), s in zip(batch, sdr)])
         fresh = [(a, s) for a, s in claimed.items() if a not in self.owners_written]
         if fresh:
             at = Account.__table__
@@ -372,35 +371,17 @@ def _unroutable_body(manager: Sdr, f: dict[str, Any], reason: str) -> str:
 
 
 def assign(session: Session, lead: Lead, decision: Decision, sdrs: dict[str, Sdr], rules: Rules, now: datetime, *,
-           kind: str = "initial", flow_run_id: str | None = None) -> Assignment:
-    """Persist one assignment: audit row, lead owner, account owner, SLA clock, notification."""
-    sdr = sdrs[decision.sdr]
-    ae = sdrs.get(decision.ae) if decision.ae else None
-    row = Assignment(lead_id=lead.id, sdr_id=sdr.id, ae_id=ae.id if ae else None, previous_sdr_id=lead.owner_sdr_id,
-                     kind=kind, status="assigned", rule=decision.rule, reason=decision.reason,
-                     candidates=list(decision.candidates), active=True, assigned_at=now, flow_run_id=flow_run_id)
-    session.add(row)
-    lead.owner_sdr_id, lead.routing_status = sdr.id, "assigned"
-    if rules.routing.assign_new_accounts and lead.account_id:
-        acc = session.get(Account, lead.account_id)
-        if acc is not None and acc.owner_sdr_id is None:
-            acc.owner_sdr_id = sdr.id
-    session.flush()  # the partial unique index refuses a second active assignment here
-    policy = sla_policy_for(lead, rules)
-    due = add_business_seconds(calendar_of(sdr), now, policy.first_touch)
-    clock = SlaClock(lead_id=lead.id, sdr_id=sdr.id, assignment_id=row.id, policy=policy.name, kind="first_touch",
-                     target_seconds=policy.first_touch, started_at=now, due_at=due, status="open")
-    session.add(clock)
-    session.flush()
-    session.add(SlaEvent(clock_id=clock.id, step="started", at=now, detail=f"policy {policy.name}, due {due.isoformat()}"))
-    subject, body = _assignment_message(routable(lead, None).fields, decision, sdr, policy, due)
-    # keyed by the assignment: a retried run re-enqueues nothing, each assignment is announced once
-    enqueue(session, key=f"assignment:{row.id}", kind="assignment", recipient=sdr.email, lead_id=lead.id,
-            subject=subject, body=body)
-    if rules.routing.notify_webhook:
-        enqueue(session, key=f"assignment:{row.id}:webhook", kind="assignment", recipient=sdr.code, lead_id=lead.id,
-                subject=subject, body=body, channel="webhook")
-    return row
+           kind: str = "initial", flow_run_id: str | None = None) -> None:
+    """Persist one assignment of ``lead`` (an ORM object), as a routing pass writes its chunks: audit
+    row (replacing its current owner), lead owner, account owner if none, SLA clock, notification."""
+    pass_ = _Pass(session, rules, now, flow_run_id, sdrs)
+    pass_.assign(routable(lead, None).fields, decision, kind)
+    claim = rules.routing.assign_new_accounts and lead.account_id
+    pass_.write({lead.account_id: sdrs[decision.sdr].id} if claim else {})
+    # written around the ORM: the caller's lead (and its account, if loaded) reload on next access
+    session.expire(lead)
+    if lead.account_id is not None and (acc := session.identity_map.get(identity_key(Account, lead.account_id))):
+        session.expire(acc)
 
 
 def reassign(session: Session, lead: Lead, rules: Rules, company_tz: str, now: datetime, *, to: str | None = None,
