@@ -131,31 +131,15 @@ def _cache(session: Session, domains: list[str], ttl: timedelta, now: datetime) 
     return out
 
 
-def _store(session: Session, domain: str, provider: str, res: LookupResult, now: datetime) -> None:
-    session.execute(delete(EnrichmentLookup).where(EnrichmentLookup.domain == domain, EnrichmentLookup.provider == provider))
-    session.add(EnrichmentLookup(domain=domain, provider=provider, status=res.status, error=res.error, fetched_at=now))
-    if res.status != "hit":
-        return  # an emptier answer never erases what a provider said before
-    session.execute(delete(EnrichmentRecord).where(EnrichmentRecord.domain == domain, EnrichmentRecord.provider == provider))
-    session.add_all(EnrichmentRecord(domain=domain, provider=provider, field=k, value=v, confidence=res.confidence,
-                                     fetched_at=now) for k, v in res.fields.items())
+def _store_answers(session: Session, answers: list[tuple[str, str, LookupResult]], now: datetime) -> None:
+    """Store fresh answers, (subject, provider, result) each: a domain, or ``email:<address>`` for a person.
 
-
-def _write_domains(session: Session, answered: list[tuple[str, list[tuple[str, LookupResult]], str, dict[str, Any]]],
-                   pending: Any, now: datetime) -> None:
-    """Store a batch of domains' answers and update their leads, a few multi-row statements per batch.
-
-    ``answered``: (domain, fresh answers (provider, result), combined status, lead field values).
-    A domain's stored lookup is replaced by the fresh one; its records only by a hit (an emptier
-    answer never erases what a provider said before). A lead is updated only while still pending
-    and never to a worse status; a field without a value keeps the lead's own.
+    A subject's stored lookup is replaced by the fresh one; its records only by a hit (an emptier
+    answer never erases what a provider said before). A few multi-row statements per provider.
     """
-    if not answered:
-        return
     by_provider: dict[str, list[tuple[str, LookupResult]]] = {}
-    for domain, fresh, _, _ in answered:
-        for name, res in fresh:
-            by_provider.setdefault(name, []).append((domain, res))
+    for subject, name, res in answers:
+        by_provider.setdefault(name, []).append((subject, res))
     lookups, records = EnrichmentLookup.__table__, EnrichmentRecord.__table__
     for name, items in by_provider.items():
         session.execute(delete(lookups).where(lookups.c.provider == name, lookups.c.domain.in_([d for d, _ in items])))
@@ -168,6 +152,19 @@ def _write_domains(session: Session, answered: list[tuple[str, list[tuple[str, L
                     for d, r in hits for k, v in r.fields.items()]
             if rows:
                 session.execute(insert(records), rows)
+
+
+def _write_domains(session: Session, answered: list[tuple[str, list[tuple[str, LookupResult]], str, dict[str, Any]]],
+                   pending: Any, now: datetime) -> None:
+    """Store a batch of domains' fresh answers (see :func:`_store_answers`) and update their leads.
+
+    ``answered``: (domain, fresh answers (provider, result), combined status, lead field values).
+    A lead is updated only while still pending and never to a worse status; a field without a
+    value keeps the lead's own.
+    """
+    if not answered:
+        return
+    _store_answers(session, [(domain, name, res) for domain, fresh, _, _ in answered for name, res in fresh], now)
     leads = Lead.__table__
     for status in {st for _, _, st, _ in answered}:
         no_worse = [st for st, rank in RANK.items() if st is not None and rank <= RANK[status]] + ["error"]
@@ -280,10 +277,10 @@ def _enrich_people(session: Session, providers: list[Any], ttl: timedelta, now: 
     def apply(email: str, answers: list[tuple[str, LookupResult]]) -> None:
         nonlocal gained
         values: dict[str, Any] = {}
+        _store_answers(session, [(f"email:{email}", name, res) for name, res in answers], now)
         for name, res in answers:
             stats[name]["person_lookups"] += 1
             stats[name]["person_hits"] += res.status == "hit"
-            _store(session, f"email:{email}", name, res, now)
             for k, v in res.fields.items():
                 values.setdefault(k, v)
         lead = session.scalar(select(Lead).where(Lead.email == email))
