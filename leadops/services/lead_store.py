@@ -107,7 +107,7 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: 
         bulk_insert(conn, LeadMerge.__table__, [{**_without(m, "target"), "lead_id": lead_id(m["target"])} for m in merges])
         bulk_insert(conn, Activity.__table__, [{**_without(t, "target"), "lead_id": lead_id(t["target"])} for t in touches])
     if conn.dialect.name == "postgresql" and len(rows) >= 1000:
-        _refresh_statistics(conn, len(rows))
+        refresh_statistics(conn, len(rows))
     bulk_insert(conn, LeadStageChange.__table__, [
         dict(lead_id=ids[r["email"]], from_stage=None, to_stage="new", changed_at=now,
              cause=f"arrived from {r['source']} (batch {batch_id}, row {r['source_row']})") for r in rows])
@@ -115,7 +115,7 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: 
     return inserted, merged
 
 
-def _refresh_statistics(conn, inserted: int) -> None:
+def refresh_statistics(conn, inserted: int) -> None:
     """ANALYZE leads when this insert is large against what the planner believes the table holds.
 
     Planner statistics lag a bulk load inside one transaction: without this, the next chunk's

@@ -23,6 +23,26 @@ def add_mqls(session, n: int, country: str = "FR") -> list[int]:
     return list(session.scalars(select(Lead.id).order_by(Lead.id)))
 
 
+def route_watching_sql(session, rules, settings) -> tuple[object, list[tuple[str, object, bool]]]:
+    """Route pending leads (committed); returns the summary and every statement the pass sent:
+    (SQL, parameters, executemany)."""
+    from sqlalchemy import event
+
+    sent: list[tuple[str, object, bool]] = []
+
+    def watch(conn, cursor, statement, parameters, context, executemany):
+        sent.append((statement, parameters, executemany))
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", watch)
+    try:
+        out = route_pending(session, rules, settings.company_time_zone, now=MONDAY_10_PARIS)
+        session.commit()
+    finally:
+        event.remove(engine, "before_cursor_execute", watch)
+    return out, sent
+
+
 def test_two_routers_in_parallel_never_assign_twice_nor_exceed_a_cap(session, settings, rules, roster):
     add_mqls(session, 60)
     session.execute(update(Sdr).values(daily_cap=4))
@@ -238,25 +258,12 @@ def test_a_routing_pass_binds_no_parameter_per_pending_lead(session, settings, r
     """A backlog of 80k MQLs (one 100k-lead file) failed to route on PostgreSQL, which takes at most
     65,535 parameters per statement: no statement of a pass may grow with the number of pending leads
     (a chunk's statements bind at most one parameter per lead of the chunk)."""
-    from sqlalchemy import event
-
     import leadops.services.route as route
 
     monkeypatch.setattr(route, "ROUTE_CHUNK", 40)
     add_mqls(session, 150)
-    widest: list[int] = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        if parameters and not executemany:
-            widest.append(len(parameters))
-
-    engine = session.get_bind()
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        out = route_pending(session, rules, settings.company_time_zone, now=MONDAY_10_PARIS)
-        session.commit()
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    out, sent = route_watching_sql(session, rules, settings)
+    widest = [len(params) for _, params, many in sent if params and not many]
     assert out.considered == 150 and out.assigned > 0
     assert max(widest) <= 40 + 10
 
@@ -333,29 +340,16 @@ def test_rules_and_sla_policies_match_any_lead_column(session, settings, rules, 
 def test_the_routing_queue_is_read_through_its_partial_index_in_order(session, settings, rules, roster, monkeypatch):
     """Each chunk of a pass must start where the last ended, not rescan and sort every MQL: on SQLite
     the planner picked the lifecycle_stage index (routing 800k MQLs took 4.5x longer than 80k x 10)."""
-    from sqlalchemy import event, text
-
     import leadops.services.route as route
 
     monkeypatch.setattr(route, "ROUTE_CHUNK", 5)
     add_mqls(session, 12)
-    reads: list[tuple[str, object]] = []
-
-    analyzed: list[bool] = []
-
-    def capture(conn, cursor, statement, parameters, context, executemany):
-        if "FROM leads" in statement and "LIMIT" in statement:
-            reads.append((statement, parameters))
-        if statement.startswith("ANALYZE leads"):
-            analyzed.append(len(reads) == 1)  # after the first chunk, before the second
-
+    out, sent = route_watching_sql(session, rules, settings)
     engine = session.get_bind()
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
-        out = route_pending(session, rules, settings.company_time_zone, now=MONDAY_10_PARIS)
-        session.commit()
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
+    reads = [(sql, params) for sql, params, _ in sent if "FROM leads" in sql and "LIMIT" in sql]
+    # after the first chunk, before the second
+    analyzed = [sum(1 for sql, _, _ in sent[:i] if "FROM leads" in sql and "LIMIT" in sql) == 1
+                for i, (sql, _, _) in enumerate(sent) if sql.startswith("ANALYZE leads")]
     assert out.considered == 12 and len(reads) == 4  # 5 + 5 + 2, then an empty chunk
     assert all("lifecycle_stage = 'mql' AND leads.owner_sdr_id IS NULL" in sql for sql, _ in reads)
     if engine.dialect.name == "postgresql":
