@@ -21,7 +21,6 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 
 from leadops import validation
 from leadops.validation import ValidationOutcome
@@ -79,7 +78,7 @@ def warm_up(in_process: bool) -> None:
 
 
 def _rows_job(records: list[dict[str, Any]], suite_path: Path) -> ValidationOutcome:
-    return validation.validate_rows(pd.DataFrame(records), suite_path)
+    return validation.validate_records(records, suite_path)
 
 
 class Job:

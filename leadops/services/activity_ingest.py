@@ -14,7 +14,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -148,7 +147,7 @@ def _prepare_activities(rows: list[RawRow], src: FileSource, rules: Rules, setti
     """Normalize one chunk of activity rows and run the activities suite on them (here); returns it ready to store."""
     known = set(rules.scoring.engagement.points)
     records = [normalize_activity_row(r, src, known, settings.company_time_zone, now) for r in rows]
-    checked = validation.validate_rows(pd.DataFrame(records), settings.expectations_dir / "activities.json")
+    checked = validation.validate_records(records, settings.expectations_dir / "activities.json")
     return Prepared(rows, records, checked)
 
 

@@ -55,8 +55,10 @@ def test_a_broken_suite_is_reported_with_its_path_from_the_validation_process(se
 
 def _validation_pid() -> int:
     validator.warm_up(in_process=False)
-    validator.result(validator.submit_rows([{"email": "a@b.fr"}], ROOT / "expectations" / "leads_intake.json",
-                                           in_process=False), "a warm-up")
+    record = {"email": "a@b.fr", "is_disposable_email": False, "country_unrecognized": None, "date_error": None,
+              "source": "web_form", "company": "A", "job_title": "CTO"}
+    validator.result(validator.submit_rows([record], ROOT / "expectations" / "leads_intake.json", in_process=False),
+                     "a warm-up")
     [pid] = list(validator._pool._processes)  # the pool's one process
     return pid
 
@@ -108,3 +110,19 @@ def test_a_validation_process_dying_again_and_again_stores_nothing_of_the_file(s
     monkeypatch.undo()
     out = outcome(session, settings, rules, "mid.csv", [line(i) for i in range(350)], validation_process=True)
     assert (out.status, out.inserted) == ("done", 350)
+
+
+def test_rows_cross_to_the_validation_process_unchanged():
+    import pickle
+
+    from leadops.services.ingest import PackedRows
+    from leadops.sources.files import RawRow
+
+    rows = [RawRow(2, {"email": "a@b.fr", "company": None}, {"Email": "a@b.fr", "Company": "-"}),
+            RawRow(3, {}, {"_line": "{", "_error": "invalid JSON: Expecting property name"}),  # unreadable line
+            RawRow(5, {"company": "Acme", "email": None}, {"Email": ""}),  # same fields, other order
+            RawRow(9, {"email": "c@d.fr"}, {})]  # fewer fields
+    back = pickle.loads(pickle.dumps(PackedRows.of(rows))).unpack()
+    assert [(r.row_number, r.fields) for r in back] == [(r.row_number, r.fields) for r in rows]
+    assert [r.raw for r in back] == [{}, {"_error": "invalid JSON: Expecting property name"}, {}, {}]
+    assert PackedRows.of([]).unpack() == []
