@@ -45,25 +45,23 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     columns = names + list(fixed)
     dialect = conn.dialect
     processors = [table.c[name].type._cached_bind_processor(dialect) for name in columns]
-    fixed_values = list(fixed.values())
-
-    converted = [(i, p) for i, p in enumerate(processors) if p is not None]
-
-    def values(row: dict[str, Any]) -> tuple:
-        vals = [row[name] for name in names] + fixed_values
-        for i, p in converted:
-            if vals[i] is not None:
-                vals[i] = p(vals[i])
-        return tuple(vals)
+    # by column: one pass of each type's processor over its column is cheaper than a call per row
+    values_by_column = [[row[name] for row in rows] for name in names]
+    for i, p in enumerate(processors[:len(names)]):
+        if p is not None:
+            values_by_column[i] = [v if v is None else p(v) for v in values_by_column[i]]
+    for v, p in zip(fixed.values(), processors[len(names):]):
+        values_by_column.append([v if v is None or p is None else p(v)] * len(rows))
+    tuples = list(zip(*values_by_column))
 
     prep = dialect.identifier_preparer
     target = f"{prep.format_table(table)} ({', '.join(prep.quote(c) for c in columns)})"
     if dialect.name == "postgresql":
         dbapi = conn.connection.driver_connection
         with dbapi.cursor() as cur, cur.copy(f"COPY {target} FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(values(row))
+            for values in tuples:
+                copy.write_row(values)
     else:
         marks = ", ".join("?" if dialect.paramstyle == "qmark" else "%s" for _ in columns)
-        conn.exec_driver_sql(f"INSERT INTO {target} VALUES ({marks})", [values(r) for r in rows])
+        conn.exec_driver_sql(f"INSERT INTO {target} VALUES ({marks})", tuples)
     return len(rows)

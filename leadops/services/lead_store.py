@@ -4,11 +4,12 @@ quarantine release.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from leadops.db.bulk import bulk_insert
@@ -41,9 +42,12 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: 
     """
     if not good:
         return 0, 0
+    session.flush()  # the look-ups below read through the connection: let them see the session's changes
+    conn = session.connection()
     emails = sorted({r["email"] for r in good})
+    known = [email for (email,) in where_in(conn, Lead.__table__, ["email"], "email", emails)]
     existing: dict[str, Lead] = {}
-    for chunk in _chunks(emails):
+    for chunk in _chunks(known):  # usually none: a new file brings new people
         existing.update({lead.email: lead for lead in session.scalars(select(Lead).where(Lead.email.in_(chunk)))})
     if pool is None:
         pool = {}
@@ -91,12 +95,8 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: 
     session.flush()
     # Driver-level bulk inserts on the session's connection (COPY on PostgreSQL): the ORM and
     # Core paths process every parameter in Python and dominated the time of big files.
-    conn = session.connection()
     rows = list(pending.values())
-    bulk_insert(conn, Lead.__table__, rows)
-    ids: dict[str, int] = {}
-    for chunk in _chunks([r["email"] for r in rows]):
-        ids.update({email: lid for lid, email in conn.execute(select(Lead.id, Lead.email).where(Lead.email.in_(chunk))).all()})
+    ids = _insert_leads(conn, rows, batch_id)
     for people, i in new_people:  # stored now: later chunks see them by lead id
         people.keys[i] = ids[people.keys[i][1]]
 
@@ -113,6 +113,42 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: 
              cause=f"arrived from {r['source']} (batch {batch_id}, row {r['source_row']})") for r in rows])
     inserted, merged = len(rows), len(merges)
     return inserted, merged
+
+
+def _insert_leads(conn, rows: list[dict[str, Any]], batch_id: int) -> dict[str, int]:
+    """Insert ``rows`` (new leads of batch ``batch_id``); returns email -> new lead id.
+
+    Ids are read back as the batch's leads above the highest id before the insert: ids only
+    grow (a sequence, SQLite's rowid), so that range holds this insert's rows and, filtered by
+    batch, nobody else's. One range scan instead of IN lists of 20k emails per chunk.
+    """
+    if not rows:
+        return {}
+    before = conn.execute(select(func.coalesce(func.max(Lead.id), 0))).scalar_one()
+    bulk_insert(conn, Lead.__table__, rows)
+    ids = {email: lid for lid, email in conn.execute(
+        select(Lead.id, Lead.email).where(Lead.id > before, Lead.ingest_batch_id == batch_id))}
+    if len(ids) != len(rows):  # not expected; look the rest up by email rather than fail
+        missing = [r["email"] for r in rows if r["email"] not in ids]
+        ids.update({email: lid for email, lid in where_in(conn, Lead.__table__, ["email", "id"], "email", missing)})
+    return ids
+
+
+def where_in(conn, table, columns: list[str], key: str, values: list) -> Iterator[tuple]:
+    """Yield ``columns`` of the rows of ``table`` whose ``key`` is in ``values`` (bound parameters).
+
+    Driver SQL, ``= ANY(array)`` on PostgreSQL and IN lists of at most 2,000 on SQLite:
+    SQLAlchemy's expansion of IN lists cost more than the lookups themselves.
+    """
+    prep = conn.dialect.identifier_preparer
+    head = (f"SELECT {', '.join(prep.quote(c) for c in columns)} FROM {prep.format_table(table)} "
+            f"WHERE {prep.quote(key)}")
+    if conn.dialect.name == "postgresql":
+        for chunk in _chunks(values, 20_000):
+            yield from conn.exec_driver_sql(f"{head} = ANY(%s)", (list(chunk),))
+    else:
+        for chunk in _chunks(values):
+            yield from conn.exec_driver_sql(f"{head} IN ({', '.join(['?'] * len(chunk))})", tuple(chunk))
 
 
 def refresh_statistics(conn, inserted: int) -> None:
@@ -166,13 +202,12 @@ def _fuzzy_pool(session: Session, good: list[dict], pool: dict[str, dedupe.Domai
     domains = sorted({r["email_domain"] for r in good if r["email_domain"] and not r["is_free_email"]} - pool.keys())
     for d in domains:
         pool[d] = dedupe.DomainPeople()
-    for chunk in _chunks(domains):
-        rows = session.execute(select(Lead.id, Lead.email_domain, Lead.first_name, Lead.last_name, Lead.company_key)
-                               .where(Lead.email_domain.in_(chunk)))
-        for lead_id, domain, first, last, ckey in rows:
-            p = dedupe.person(lead_id, domain, first, last, ckey)
-            if p is not None:
-                pool[domain].add(p)
+    rows = where_in(session.connection(), Lead.__table__, ["id", "email_domain", "first_name", "last_name", "company_key"],
+                    "email_domain", domains)
+    for lead_id, domain, first, last, ckey in rows:
+        p = dedupe.person(lead_id, domain, first, last, ckey)
+        if p is not None:
+            pool[domain].add(p)
     return pool
 
 
@@ -188,14 +223,13 @@ def _ensure_accounts(session: Session, good: list[dict], now: datetime) -> dict[
         d = rec["email_domain"]
         if d and not rec["is_free_email"] and d not in names:
             names[d] = (rec["company"], rec["company_key"])
-    found: dict[str, int] = {}
-    for chunk in _chunks(sorted(names)):
-        found.update(dict(session.execute(select(Account.domain, Account.id).where(Account.domain.in_(chunk))).all()))
+    conn = session.connection()
+    found: dict[str, int] = dict(where_in(conn, Account.__table__, ["domain", "id"], "domain", sorted(names)))
     by_name: dict[str, int] = {}
-    for chunk in _chunks(sorted(keys)):
-        for key, acc_id in session.execute(select(Account.name_key, Account.id).where(Account.name_key.in_(chunk))
-                                           .order_by(Account.id)):
-            by_name.setdefault(key, acc_id)
+    # the oldest account of a name wins: by id, whatever order the lookups come back in
+    for key, acc_id in sorted(where_in(conn, Account.__table__, ["name_key", "id"], "name_key", sorted(keys)),
+                              key=lambda kv: kv[1]):
+        by_name.setdefault(key, acc_id)
     new: dict[str, dict[str, Any]] = {}  # domain -> account row to create
     aliases: dict[str, str] = {}  # domain -> domain of a new account of the same company
     first_domain_of: dict[str, str] = {}
@@ -214,7 +248,6 @@ def _ensure_accounts(session: Session, good: list[dict], now: datetime) -> dict[
     if new:
         # Core bulk insert: one ORM flush per account cost a round trip each
         accounts_t = Account.__table__
-        conn = session.connection()
         for chunk in _chunks(list(new.values()), 1000):
             for acc_id, domain in conn.execute(insert(accounts_t).returning(accounts_t.c.id, accounts_t.c.domain), chunk):
                 found[domain] = acc_id
