@@ -152,7 +152,7 @@ def _prepare_activities(rows: list[RawRow], src: FileSource, rules: Rules, setti
 
 
 def _store_activities(session: Session, batch: IngestBatch, p: Prepared, src: FileSource, rules: Rules,
-                      settings: Settings, now: datetime, out: FileOutcome, counter: Counter[str], _pool: Any) -> None:
+                      settings: Settings, now: datetime, out: FileOutcome, counter: Counter[str], _cache: Any) -> None:
     """Quarantine the failing rows of one chunk of activities and store the others; adds their counts to ``out``."""
     reasons, lead_ids = _check(session, p.records, p.checked)
     quarantined = quarantine(session, batch, p.rows, reasons, now, counter)

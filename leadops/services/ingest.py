@@ -29,7 +29,7 @@ from leadops.db.models import IngestBatch, Quarantine, utcnow
 from leadops.domain import normalize as nz
 from leadops.domain.dedupe import match_name
 from leadops.sources.files import FileRejected, RawRow, open_lead_file, sha256_file
-from leadops.services.lead_store import upsert_leads
+from leadops.services.lead_store import FileCache, upsert_leads
 from leadops.validation import ValidationOutcome
 
 #: Consent values meaning the person does not want to be contacted (compared casefolded, accents removed).
@@ -284,7 +284,7 @@ class Prepared:
 
 #: How a kind of file is admitted: prepare(rows, src, rules, settings, now) -> Prepared (pure: no
 #: database, runs in the validation process), then store(session, batch, prepared, src, rules,
-#: settings, now, out, counter, pool) here.
+#: settings, now, out, counter, cache) here.
 Stages = tuple[Callable[..., Prepared], Callable[..., None]]
 
 
@@ -379,7 +379,7 @@ def admit_chunks(session: Session, batch: IngestBatch, chunks: Iterable[list[Raw
     out = FileOutcome(batch.origin, "done", batch.source, batch.id)
     counter: Counter[str] = Counter()
     now = utcnow()
-    pool: dict = {}  # fuzzy-dedupe candidates per domain, carried across the file's chunks
+    cache = FileCache()  # fuzzy-dedupe candidates and account ids, carried across the file's chunks
     in_process = not settings.validation_process
     validator.warm_up(in_process=in_process)
     savepoint = session.begin_nested()
@@ -387,8 +387,6 @@ def admit_chunks(session: Session, batch: IngestBatch, chunks: Iterable[list[Raw
     # A chunk allocates hundreds of thousands of short-lived dicts and strings that form no
     # cycles; the default thresholds rescan the whole heap over and over (~12% of intake time).
     gc.set_threshold(max(gc_thresholds[0], 50_000), *gc_thresholds[1:])
-    pending: tuple[list[RawRow], validator.Job, str] | None = None
-    read = 0
 
     def admit(rows: list[RawRow], job: validator.Job, where: str) -> str | None:
         """Store the chunk once its gate passed; returns the gate's problem instead when it failed."""
@@ -397,19 +395,29 @@ def admit_chunks(session: Session, batch: IngestBatch, chunks: Iterable[list[Raw
         problem = _gate_problem(gate, where)
         if problem:
             return problem
-        store(session, batch, Prepared(rows, records, checked), src, rules, settings, now, out, counter, pool)
+        store(session, batch, Prepared(rows, records, checked), src, rules, settings, now, out, counter, cache)
         return None
 
-    try:
+    def submitted() -> Iterator[tuple[list[RawRow], validator.Job, str]]:
+        """Yield each chunk with its validation job, started as the chunk is read."""
+        read = 0
         for chunk in _with_small_tail(iter(chunks), settings.intake_chunk_rows):
             where = "" if read == 0 and len(chunk) < settings.intake_chunk_rows else \
                 f" (in rows {chunk[0].row_number}-{chunk[-1].row_number})"
             read += len(chunk)
-            job = validator.Job(in_process, _prepare_job, (prepare, chunk if in_process else PackedRows.of(chunk), columns,
-                                                           src, rules, settings, now, raw_suite))
+            yield chunk, validator.Job(in_process, _prepare_job, (prepare, chunk if in_process else PackedRows.of(chunk),
+                                                                   columns, src, rules, settings, now, raw_suite)), where
+
+    # Chunk k+1 is read and handed to the validation process before chunk k is stored. (Reading
+    # on a second thread while this one waits on the database was tried: GIL contention made
+    # storing slower by more than the reading it hid.)
+    pending: tuple[list[RawRow], validator.Job, str] | None = None
+    problem = None
+    try:
+        for item in submitted():
             if pending is not None and (problem := admit(*pending)):
                 break
-            pending, problem = (chunk, job, where), None
+            pending = item
         else:
             problem = admit(*pending) if pending is not None else None
     except FileRejected as exc:
@@ -444,14 +452,14 @@ def _prepare_leads(rows: list[RawRow], src: FileSource | ApiSource | None, rules
 
 def _store_leads(session: Session, batch: IngestBatch, p: Prepared, src: FileSource | ApiSource | None,
                  rules: Rules, settings: Settings, now: datetime, out: FileOutcome, counter: Counter[str],
-                 pool: dict | None = None) -> None:
+                 cache: FileCache | None = None) -> None:
     """Quarantine the failing rows of ``p`` and store the others; adds their counts to ``out`` and ``counter``."""
     reasons = quarantine_reasons(p.records, p.checked.failures, rules)
     raw_by_row = {r.row_number: r.raw for r in p.rows}
     quarantined = quarantine(session, batch, p.rows, reasons, now, counter)
     good = [rec for i, rec in enumerate(p.records) if i not in reasons]
     inserted, merged = upsert_leads(session, good, batch.id, raw_by_row, now,
-                                    rules.sources.fuzzy_match_threshold, batch.origin, pool)
+                                    rules.sources.fuzzy_match_threshold, batch.origin, cache)
     out.rows_read += len(p.rows)
     out.quarantined += quarantined
     out.inserted += inserted

@@ -5,6 +5,7 @@ quarantine release.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,23 @@ from leadops.domain import dedupe
 #: smaller pool made a million-row file re-read its domains' leads on every chunk (quadratic).
 #: ~120 bytes a person: at most ~120 MB, then flat.
 POOL_LIMIT = 1_000_000
+#: Account ids kept between the chunks of one file (domain or company name -> id, ~150 bytes each).
+ACCOUNTS_LIMIT = 500_000
+
+
+@dataclass
+class FileCache:
+    """What the chunks of one file share so that each is read from the database once, not per chunk.
+
+    ``people``: fuzzy-match candidates per business email domain (stored leads and the file's
+    new ones); ``accounts``: account ids found or created, by domain and by ``"name:<company
+    key>"`` (accounts are never deleted, so a found id stays right). Both are caches, dropped
+    when they outgrow their limits.
+    """
+
+    people: dict[str, dedupe.DomainPeople] = field(default_factory=dict)
+    accounts: dict[str, int] = field(default_factory=dict)
+
 
 # Fields a later row may fill on an existing lead when the lead has none.
 MERGEABLE = ("first_name", "last_name", "company", "company_key", "job_title", "seniority", "department", "phone",
@@ -29,7 +47,7 @@ MERGEABLE = ("first_name", "last_name", "company", "company_key", "job_title", "
 
 def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: dict[int, dict], now: datetime,
                  fuzzy_threshold: float = 92.0, origin: str = "",
-                 pool: dict[str, dedupe.DomainPeople] | None = None) -> tuple[int, int]:
+                 cache: FileCache | None = None) -> tuple[int, int]:
     """Insert new leads and merge duplicates; returns (inserted, merged).
 
     A row is a duplicate of a stored lead (or an earlier row of the batch) with the same
@@ -37,8 +55,8 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: 
     company by fuzzy match. A merge keeps the earliest lead, fills its blanks, records the
     merge and attaches the row as an engagement activity (so scoring sees the new touch).
 
-    ``pool`` carries the fuzzy-match candidates per domain from one chunk of a file to the next
-    (each domain is read from the database once per file, not once per chunk).
+    ``cache`` carries the fuzzy-match candidates and account ids from one chunk of a file to
+    the next (each domain is read from the database once per file, not once per chunk).
     """
     if not good:
         return 0, 0
@@ -49,13 +67,14 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: 
     existing: dict[str, Lead] = {}
     for chunk in _chunks(known):  # usually none: a new file brings new people
         existing.update({lead.email: lead for lead in session.scalars(select(Lead).where(Lead.email.in_(chunk)))})
-    if pool is None:
-        pool = {}
-    elif sum(map(len, pool.values())) > POOL_LIMIT:
-        pool.clear()  # a cache, not state: bounded so memory stays flat in the file size
-    pool = _fuzzy_pool(session, good, pool)
+    cache = cache or FileCache()
+    if sum(map(len, cache.people.values())) > POOL_LIMIT:
+        cache.people.clear()  # caches, not state: bounded so memory stays flat in the file size
+    if len(cache.accounts) > ACCOUNTS_LIMIT:
+        cache.accounts.clear()
+    pool = _fuzzy_pool(session, good, cache.people)
     new_people: list[tuple[dedupe.DomainPeople, int]] = []  # (domain list, index) of people new in this batch
-    accounts = _ensure_accounts(session, good, now)
+    accounts = _ensure_accounts(session, good, now, cache.accounts)
     pending: dict[str, dict[str, Any]] = {}  # email -> row of a lead new in this batch (bulk-inserted below)
     merges, touches = [], []
     for rec in good:
@@ -211,11 +230,13 @@ def _fuzzy_pool(session: Session, good: list[dict], pool: dict[str, dedupe.Domai
     return pool
 
 
-def _ensure_accounts(session: Session, good: list[dict], now: datetime) -> dict[str, int]:
+def _ensure_accounts(session: Session, good: list[dict], now: datetime, known: dict[str, int]) -> dict[str, int]:
     """Match rows to accounts by email domain, then by normalized company name; create missing ones.
 
     Returns domain -> account id, plus "name:<company key>" -> account id for name matches
-    (which is how personal-email leads find their company's account).
+    (which is how personal-email leads find their company's account). ``known`` holds ids
+    found before in this file (same keys): only the others are looked up, and the answers are
+    added to it.
     """
     names: dict[str, tuple[str | None, str | None]] = {}
     keys = {r["company_key"] for r in good if r["company_key"]}
@@ -224,10 +245,11 @@ def _ensure_accounts(session: Session, good: list[dict], now: datetime) -> dict[
         if d and not rec["is_free_email"] and d not in names:
             names[d] = (rec["company"], rec["company_key"])
     conn = session.connection()
-    found: dict[str, int] = dict(where_in(conn, Account.__table__, ["domain", "id"], "domain", sorted(names)))
-    by_name: dict[str, int] = {}
+    found = {d: known[d] for d in names if d in known}
+    found.update(where_in(conn, Account.__table__, ["domain", "id"], "domain", sorted(names.keys() - found.keys())))
+    by_name = {k: known[f"name:{k}"] for k in keys if f"name:{k}" in known}
     # the oldest account of a name wins: by id, whatever order the lookups come back in
-    for key, acc_id in sorted(where_in(conn, Account.__table__, ["name_key", "id"], "name_key", sorted(keys)),
+    for key, acc_id in sorted(where_in(conn, Account.__table__, ["name_key", "id"], "name_key", sorted(keys - by_name.keys())),
                               key=lambda kv: kv[1]):
         by_name.setdefault(key, acc_id)
     new: dict[str, dict[str, Any]] = {}  # domain -> account row to create
@@ -256,4 +278,5 @@ def _ensure_accounts(session: Session, good: list[dict], now: datetime) -> dict[
                 by_name.setdefault(row["name_key"], found[d])
         found.update({d: found[first] for d, first in aliases.items()})
     found.update({f"name:{k}": v for k, v in by_name.items()})
+    known.update(found)
     return found

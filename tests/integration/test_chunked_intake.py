@@ -84,3 +84,23 @@ def test_an_unterminated_quote_at_the_end_undoes_the_chunks_already_admitted(ses
     again = ingest_file(session, fixed, rules, small)
     session.commit()
     assert (again.status, again.inserted) == ("done", 250)
+
+
+def test_accounts_found_in_one_chunk_serve_the_later_ones(session, settings, rules):
+    from leadops.db.models import Account
+
+    lines = [line(i) for i in range(320)]
+    lines[5] = "ana@acme.fr,Ana,Roy,Acme SAS,France,web_form\n"  # chunk 1 creates Acme's account
+    lines[150] = "jo.doe@gmail.com,Jo,Doe,ACME,France,web_form\n"  # chunk 2: personal address, by company name
+    lines[260] = "bob@acme.com,Bob,Lin,Acme SAS,France,web_form\n"  # chunk 3: another domain of the same company
+    lines[290] = "eve@acme.fr,Eve,Sol,Acme,France,web_form\n"  # chunk 3: the same domain again
+    small = settings.model_copy(update={"intake_chunk_rows": 100})
+    out = ingest_file(session, write(settings.inbox_dir, "acme.csv", lines), rules, small)
+    session.commit()
+    assert (out.status, out.inserted) == ("done", 320)
+    acme = session.scalars(select(Account).where(Account.name_key == "acme")).all()
+    assert len(acme) == 1
+    owners = dict(session.execute(select(Lead.email, Lead.account_id).where(
+        Lead.email.in_(["ana@acme.fr", "jo.doe@gmail.com", "bob@acme.com", "eve@acme.fr"]))).all())
+    assert owners == dict.fromkeys(["ana@acme.fr", "jo.doe@gmail.com", "bob@acme.com", "eve@acme.fr"], acme[0].id)
+    assert count(session, Account) == 1 + 316  # Acme and one per other firm
