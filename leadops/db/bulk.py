@@ -24,19 +24,22 @@ def dialect_insert(session: Session, model: Any):
     return insert(model)
 
 
-def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert ``rows`` (dicts with the same keys) into ``table`` on ``conn``'s transaction; returns the row count.
+def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None,
+                fixed: dict[str, Any] | None = None) -> int:
+    """Insert ``rows`` into ``table`` on ``conn``'s transaction; returns the row count.
 
-    Columns missing from the rows take their scalar Python default; a missing column whose
-    default is computed (a timestamp, a list) is a programming error and raises ``ValueError``.
+    ``columns``: the keys of each row to store (default: all keys of the first row; rows may
+    carry others). ``fixed``: values shared by every row (given once, not per row). Other
+    columns take their scalar Python default; a missing column whose default is computed (a
+    timestamp, a list) is a programming error and raises ``ValueError``.
     No ids come back: callers that need them select them by a unique key afterwards.
     """
     if not rows:
         return 0
-    names = list(rows[0])
-    fixed: dict[str, Any] = {}
+    names = list(columns if columns is not None else rows[0])
+    fixed = dict(fixed or {})
     for col in table.columns:
-        if col.name in names or col.primary_key:
+        if col.name in names or col.name in fixed or col.primary_key:
             continue
         if col.default is not None and col.default.is_scalar:
             fixed[col.name] = col.default.arg

@@ -278,8 +278,11 @@ class Prepared:
     """One chunk ready to store: rows as read, their normalized records and the row suite's outcome."""
 
     rows: list[RawRow]
-    records: list[dict[str, Any]]
+    records: list[dict[str, Any] | None]
     checked: ValidationOutcome
+    #: row index -> every reason to quarantine it, when preparing could tell (then the records of
+    #: those rows are None: they are not stored); None: storing decides
+    reasons: dict[int, list[str]] | None = None
 
 
 #: How a kind of file is admitted: prepare(rows, src, rules, settings, now) -> Prepared (pure: no
@@ -290,8 +293,8 @@ Stages = tuple[Callable[..., Prepared], Callable[..., None]]
 
 def _prepare_job(prepare: Callable[..., Prepared], rows: list[RawRow] | PackedRows, columns: list[str],
                  src: FileSource | ApiSource | None, rules: Rules, settings: Settings, now: datetime,
-                 raw_suite: str) -> tuple[ValidationOutcome, list[dict[str, Any]], ValidationOutcome]:
-    """Gate, normalize and validate one chunk (in the validation process); returns (gate, records, row outcome).
+                 raw_suite: str) -> tuple[ValidationOutcome, Prepared]:
+    """Gate, normalize and validate one chunk (in the validation process); returns (gate, prepared chunk).
 
     Only what storing needs comes back: the rows stay with the caller.
     """
@@ -299,9 +302,10 @@ def _prepare_job(prepare: Callable[..., Prepared], rows: list[RawRow] | PackedRo
         rows = rows.unpack()
     gate = _gate(rows, columns, src, settings, raw_suite)
     if gate.batch_failures:  # the file is rejected: no need to normalize what will not be stored
-        return gate, [], ValidationOutcome({}, {}, 0)
+        return gate, Prepared([], [], ValidationOutcome({}, {}, 0))
     p = prepare(rows, src, rules, settings, now)
-    return gate, p.records, p.checked
+    p.rows = []
+    return gate, p
 
 
 @dataclass
@@ -390,12 +394,13 @@ def admit_chunks(session: Session, batch: IngestBatch, chunks: Iterable[list[Raw
 
     def admit(rows: list[RawRow], job: validator.Job, where: str) -> str | None:
         """Store the chunk once its gate passed; returns the gate's problem instead when it failed."""
-        gate, records, checked = validator.result(job, f"{batch.origin}{where}")
+        gate, prepared = validator.result(job, f"{batch.origin}{where}")
         out.validation = gate.results
         problem = _gate_problem(gate, where)
         if problem:
             return problem
-        store(session, batch, Prepared(rows, records, checked), src, rules, settings, now, out, counter, cache)
+        prepared.rows = rows
+        store(session, batch, prepared, src, rules, settings, now, out, counter, cache)
         return None
 
     def submitted() -> Iterator[tuple[list[RawRow], validator.Job, str]]:
@@ -447,18 +452,26 @@ def _prepare_leads(rows: list[RawRow], src: FileSource | ApiSource | None, rules
     # Records stay Python dicts (pandas would turn None into a truthy NaN); the frame is for GX only.
     records = [normalize_row(r, src, rules, settings.company_time_zone, now) for r in rows]
     checked = validation.validate_records(records, settings.expectations_dir / "leads_intake.json")
-    return Prepared(rows, records, checked)
+    reasons = quarantine_reasons(records, checked.failures, rules)
+    return Prepared(rows, [None if i in reasons else rec for i, rec in enumerate(records)], checked, reasons)
 
 
 def _store_leads(session: Session, batch: IngestBatch, p: Prepared, src: FileSource | ApiSource | None,
                  rules: Rules, settings: Settings, now: datetime, out: FileOutcome, counter: Counter[str],
                  cache: FileCache | None = None) -> None:
     """Quarantine the failing rows of ``p`` and store the others; adds their counts to ``out`` and ``counter``."""
-    reasons = quarantine_reasons(p.records, p.checked.failures, rules)
-    raw_by_row = {r.row_number: r.raw for r in p.rows}
+    reasons = p.reasons if p.reasons is not None else quarantine_reasons(p.records, p.checked.failures, rules)
     quarantined = quarantine(session, batch, p.rows, reasons, now, counter)
     good = [rec for i, rec in enumerate(p.records) if i not in reasons]
-    inserted, merged = upsert_leads(session, good, batch.id, raw_by_row, now,
+    by_row: dict[int, dict] = {}
+
+    def raw_of(row_number: int) -> dict:
+        """The row as read, for a merge's record (built on the first merge: most chunks have few)."""
+        if not by_row:
+            by_row.update((r.row_number, r.raw) for r in p.rows)
+        return by_row[row_number]
+
+    inserted, merged = upsert_leads(session, good, batch.id, raw_of, now,
                                     rules.sources.fuzzy_match_threshold, batch.origin, cache)
     out.rows_read += len(p.rows)
     out.quarantined += quarantined

@@ -4,7 +4,7 @@ quarantine release.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -45,7 +45,12 @@ MERGEABLE = ("first_name", "last_name", "company", "company_key", "job_title", "
              "country", "language", "campaign")
 
 
-def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: dict[int, dict], now: datetime,
+#: The columns of a new lead taken from its normalized record (the record itself is the row inserted).
+INSERTED = ("email", "email_domain", "source", "is_free_email", "is_competitor", "is_hand_raiser", "do_not_contact",
+            "arrived_at", "source_row", "account_id") + MERGEABLE
+
+
+def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_of: Callable[[int], dict], now: datetime,
                  fuzzy_threshold: float = 92.0, origin: str = "",
                  cache: FileCache | None = None) -> tuple[int, int]:
     """Insert new leads and merge duplicates; returns (inserted, merged).
@@ -55,8 +60,10 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: 
     company by fuzzy match. A merge keeps the earliest lead, fills its blanks, records the
     merge and attaches the row as an engagement activity (so scoring sees the new touch).
 
-    ``cache`` carries the fuzzy-match candidates and account ids from one chunk of a file to
-    the next (each domain is read from the database once per file, not once per chunk).
+    ``good`` holds normalized records (:func:`leadops.services.ingest.normalize_row`); the records
+    of new leads are completed and inserted as they are. ``raw_of(row_number)`` returns a row as
+    read (kept with its merge). ``cache`` carries the fuzzy-match candidates and account ids from
+    one chunk of a file to the next (each domain is read from the database once per file).
     """
     if not good:
         return 0, 0
@@ -91,23 +98,17 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: 
                 target = pending[key[1]] if isinstance(key, tuple) else session.get(Lead, key)
                 matched_by = f"fuzzy {score:.0f}"
         if target is None:
-            pending[rec["email"]] = dict(
-                email=rec["email"], email_domain=rec["email_domain"], source=rec["source"],
-                is_free_email=rec["is_free_email"], is_competitor=rec["is_competitor"],
-                is_hand_raiser=rec["is_hand_raiser"], do_not_contact=rec.get("do_not_contact", False),
-                arrived_at=rec["arrived_at"],
-                ingest_batch_id=batch_id, source_row=rec["row_number"], lifecycle_stage="new",
-                stage_changed_at=now, created_at=now, updated_at=now,
-                account_id=accounts.get(rec["email_domain"]) or accounts.get(f"name:{rec['company_key']}"),
-                **{k: rec[k] for k in MERGEABLE},
-            )
+            rec["source_row"] = rec["row_number"]
+            rec["account_id"] = accounts.get(rec["email_domain"]) or accounts.get(f"name:{rec['company_key']}")
+            rec.setdefault("do_not_contact", False)
+            pending[rec["email"]] = rec
             if me is not None:
                 people = pool.setdefault(rec["email_domain"], dedupe.DomainPeople())
                 new_people.append((people, people.add(dedupe.Person(("new", rec["email"]), me.domain, me.name, me.company))))
             continue
         filled = _merge_into(target, rec)
         merges.append(dict(ingest_batch_id=batch_id, source_row=rec["row_number"], fields_filled=filled,
-                           matched_by=matched_by, raw=raw_by_row[rec["row_number"]], merged_at=now, target=target))
+                           matched_by=matched_by, raw=raw_of(rec["row_number"]), merged_at=now, target=target))
         touches.append(dict(kind="web", outcome=rec["source"], occurred_at=rec["arrived_at"], target=target,
                             detail=f"merged touch from {Path(origin).name or 'batch ' + str(batch_id)} row {rec['row_number']}",
                             external_key=f"merge:{batch_id}:{rec['row_number']}"))
@@ -115,7 +116,7 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: 
     # Driver-level bulk inserts on the session's connection (COPY on PostgreSQL): the ORM and
     # Core paths process every parameter in Python and dominated the time of big files.
     rows = list(pending.values())
-    ids = _insert_leads(conn, rows, batch_id)
+    ids = _insert_leads(conn, rows, batch_id, now)
     for people, i in new_people:  # stored now: later chunks see them by lead id
         people.keys[i] = ids[people.keys[i][1]]
 
@@ -128,14 +129,15 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_by_row: 
     if conn.dialect.name == "postgresql" and len(rows) >= 1000:
         refresh_statistics(conn, len(rows))
     bulk_insert(conn, LeadStageChange.__table__, [
-        dict(lead_id=ids[r["email"]], from_stage=None, to_stage="new", changed_at=now,
-             cause=f"arrived from {r['source']} (batch {batch_id}, row {r['source_row']})") for r in rows])
+        dict(lead_id=ids[r["email"]], cause=f"arrived from {r['source']} (batch {batch_id}, row {r['source_row']})")
+        for r in rows], fixed=dict(from_stage=None, to_stage="new", changed_at=now))
     inserted, merged = len(rows), len(merges)
     return inserted, merged
 
 
-def _insert_leads(conn, rows: list[dict[str, Any]], batch_id: int) -> dict[str, int]:
-    """Insert ``rows`` (new leads of batch ``batch_id``); returns email -> new lead id.
+def _insert_leads(conn, rows: list[dict[str, Any]], batch_id: int, now: datetime) -> dict[str, int]:
+    """Insert ``rows`` (records of new leads of batch ``batch_id``: the :data:`INSERTED` keys); returns
+    email -> new lead id.
 
     Ids are read back as the batch's leads above the highest id before the insert: ids only
     grow (a sequence, SQLite's rowid), so that range holds this insert's rows and, filtered by
@@ -144,7 +146,8 @@ def _insert_leads(conn, rows: list[dict[str, Any]], batch_id: int) -> dict[str, 
     if not rows:
         return {}
     before = conn.execute(select(func.coalesce(func.max(Lead.id), 0))).scalar_one()
-    bulk_insert(conn, Lead.__table__, rows)
+    bulk_insert(conn, Lead.__table__, rows, INSERTED, dict(ingest_batch_id=batch_id, lifecycle_stage="new",
+                                                         stage_changed_at=now, created_at=now, updated_at=now))
     ids = {email: lid for lid, email in conn.execute(
         select(Lead.id, Lead.email).where(Lead.id > before, Lead.ingest_batch_id == batch_id))}
     if len(ids) != len(rows):  # not expected; look the rest up by email rather than fail

@@ -114,7 +114,7 @@ def release(session: Session, ids: list[int], rules: Rules, settings: Settings,
             q.reasons = reasons
             outcomes.append(ReleaseOutcome(qid, "held", reasons=reasons))
             continue
-        inserted, merged = upsert_leads(session, [rec], q.ingest_batch_id, {row.row_number: row.raw}, now,
+        inserted, merged = upsert_leads(session, [rec], q.ingest_batch_id, {row.row_number: row.raw}.__getitem__, now,
                                         rules.sources.fuzzy_match_threshold, q.origin)
         q.status = "released"
         if overrides:
