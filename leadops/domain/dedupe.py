@@ -31,7 +31,7 @@ def match_name(first: str | None, last: str | None) -> str | None:
     """Return the name fuzzy matching compares ("élodie", "Dupont" -> "elodie dupont"), or None without a last name."""
     if not last:
         return None
-    return " ".join(fold(x).lower() for x in (first, last) if x)
+    return f"{fold(first).lower()} {fold(last).lower()}" if first else fold(last).lower()
 
 
 def similarity(a: Person, b: Person) -> float:

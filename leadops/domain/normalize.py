@@ -207,7 +207,7 @@ def normalize_email(value: object) -> EmailResult:
     text = clean_text(value)
     if text is None:
         return EmailResult(None, None, "email is missing")
-    match = _ANGLE.search(text)
+    match = _ANGLE.search(text) if "<" in text else None
     if match:
         text = match.group(1)
     text = text.strip().strip("<>").strip().lower()
@@ -226,13 +226,14 @@ def normalize_email(value: object) -> EmailResult:
             return EmailResult(None, None, f"invalid email syntax: {exc}")
         email = validated.normalized.lower()
         domain = validated.domain.lower()
-    return EmailResult(
-        email=email,
-        domain=domain,
-        error=None,
-        is_free=domain in FREE_EMAIL_DOMAINS,
-        is_disposable=_in_domain_set(domain, DISPOSABLE_EMAIL_DOMAINS),
-    )
+    is_free, is_disposable = _domain_kind(domain)
+    return EmailResult(email=email, domain=domain, error=None, is_free=is_free, is_disposable=is_disposable)
+
+
+@lru_cache(maxsize=CACHE_ENTRIES)
+def _domain_kind(domain: str) -> tuple[bool, bool]:
+    """Return (free-mail, disposable) for a normalized domain (once per distinct domain)."""
+    return domain in FREE_EMAIL_DOMAINS, _in_domain_set(domain, DISPOSABLE_EMAIL_DOMAINS)
 
 
 # --------------------------------------------------------------------------- person names
@@ -289,6 +290,8 @@ def normalize_person_name(value: object) -> str | None:
     text = clean_text(value)
     if text is None:
         return None
+    if " " not in text and _NAME_SEPARATORS.search(text) is None:  # one part: the loop below in short
+        return _recase_name_part(text) or text
     words = text.split(" ")
     out: list[str] = []
     for index, word in enumerate(words):
