@@ -79,6 +79,11 @@ def run_bare(path: str, url: str) -> dict:
 def child(mode: str, path: str, url: str) -> None:
     res = run_leadops(path, url) if mode == "leadops" else run_bare(path, url)
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if mode == "leadops":  # the validation process's peak too (known once it has ended)
+        from leadops import validator
+
+        validator.shutdown()
+        res["validation_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps(res))
 
 
@@ -116,14 +121,16 @@ def main() -> None:
         rep.line(f"intake, {rows} rows, {a.db}")
         rep.line(f"  bare baseline  {rows / b['seconds']:>9.0f} rows/s  peak RSS {b['peak_rss_mb']:>6.0f} MB")
         rep.line(f"  leadops        {rows / l['seconds']:>9.0f} rows/s  peak RSS {l['peak_rss_mb']:>6.0f} MB"
+                 f" + validation process {l['validation_peak_rss_mb']:.0f} MB"
                  f"  (every row accounted: {l['accounted'] == l['rows']})")
         rep.line(f"  ratio          {l['seconds'] / b['seconds']:>9.1f}x the baseline's time")
         rep.add(f"intake/{a.db}/{rows}", l["seconds"] / b["seconds"], better="lower", rows_per_s=round(rows / l["seconds"]),
-                peak_rss_mb=round(l["peak_rss_mb"]))
+                peak_rss_mb=round(l["peak_rss_mb"]), validation_peak_rss_mb=round(l["validation_peak_rss_mb"]))
     if len(runs) > 1:
         small, big = min(runs), max(runs)
         rep.line(f"memory growth, {small} -> {big} rows ({big / small:.0f}x the file):"
-                 f" leadops {runs[big]['leadops']['peak_rss_mb'] / runs[small]['leadops']['peak_rss_mb']:.2f}x,"
+                 f" leadops {runs[big]['leadops']['peak_rss_mb'] / runs[small]['leadops']['peak_rss_mb']:.2f}x"
+                 f" (validation process {runs[big]['leadops']['validation_peak_rss_mb'] / runs[small]['leadops']['validation_peak_rss_mb']:.2f}x),"
                  f" bare baseline {runs[big]['bare']['peak_rss_mb'] / runs[small]['bare']['peak_rss_mb']:.2f}x")
     rep.finish()
 

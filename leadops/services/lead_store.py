@@ -17,10 +17,11 @@ from leadops.db.bulk import bulk_insert
 from leadops.db.models import Account, Activity, Lead, LeadMerge, LeadStageChange
 from leadops.domain import dedupe
 
-#: Fuzzy-match candidates kept between the chunks of one file before the cache is dropped. A
-#: domain's people are read from the database once per file while the pool holds them: a
-#: smaller pool made a million-row file re-read its domains' leads on every chunk (quadratic).
-#: ~120 bytes a person: at most ~120 MB, then flat.
+#: Fuzzy-match candidates kept between the chunks of one file. A domain's people are read from
+#: the database once per file while the pool holds them: a smaller pool made a million-row file
+#: re-read its domains' leads on every chunk (quadratic). ~120 bytes a person: at most ~120 MB;
+#: beyond, the domains used longest ago are dropped (dropping all of them made each later chunk
+#: read every one of its domains again: a 3M-row file spent a third of its time there).
 POOL_LIMIT = 1_000_000
 #: Account ids kept between the chunks of one file (domain or company name -> id, ~150 bytes each).
 ACCOUNTS_LIMIT = 500_000
@@ -75,10 +76,8 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_of: Call
     for chunk in _chunks(known):  # usually none: a new file brings new people
         existing.update({lead.email: lead for lead in session.scalars(select(Lead).where(Lead.email.in_(chunk)))})
     cache = cache or FileCache()
-    if sum(map(len, cache.people.values())) > POOL_LIMIT:
-        cache.people.clear()  # caches, not state: bounded so memory stays flat in the file size
     if len(cache.accounts) > ACCOUNTS_LIMIT:
-        cache.accounts.clear()
+        cache.accounts.clear()  # caches, not state: bounded so memory stays flat in the file size
     pool = _fuzzy_pool(session, good, cache.people)
     new_people: list[tuple[dedupe.DomainPeople, int]] = []  # (domain list, index) of people new in this batch
     accounts = _ensure_accounts(session, good, now, cache.accounts)
@@ -219,9 +218,23 @@ def _chunks(values: list, size: int = 2000):  # bound parameters per IN list: we
     return (values[i:i + size] for i in range(0, len(values), size))
 
 
-def _fuzzy_pool(session: Session, good: list[dict], pool: dict[str, dedupe.DomainPeople]) -> dict[str, dedupe.DomainPeople]:
-    """Return ``pool`` completed with the stored people of the batch's business email domains (grain: lead)."""
-    domains = sorted({r["email_domain"] for r in good if r["email_domain"] and not r["is_free_email"]} - pool.keys())
+def _fuzzy_pool(session: Session, good: list[dict], pool: dict[str, dedupe.DomainPeople],
+                limit: int | None = None) -> dict[str, dedupe.DomainPeople]:
+    """Return ``pool`` completed with the stored people of the batch's business email domains (grain: lead).
+
+    ``pool`` is kept in order of use; past ``limit`` people (default :data:`POOL_LIMIT`) the
+    domains used longest ago are dropped (and read again if they come back), never the batch's.
+    """
+    wanted = {r["email_domain"] for r in good if r["email_domain"] and not r["is_free_email"]}
+    for d in wanted & pool.keys():
+        pool[d] = pool.pop(d)  # most recently used last
+    excess = sum(map(len, pool.values())) - (POOL_LIMIT if limit is None else limit)
+    while excess > 0:
+        oldest = next(iter(pool))
+        if oldest in wanted:
+            break  # only this batch's domains are left
+        excess -= len(pool.pop(oldest))
+    domains = sorted(wanted - pool.keys())
     for d in domains:
         pool[d] = dedupe.DomainPeople()
     rows = where_in(session.connection(), Lead.__table__, ["id", "email_domain", "first_name", "last_name", "company_key"],

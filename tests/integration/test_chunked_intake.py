@@ -1,5 +1,6 @@
 """Streaming intake: a file is admitted chunk by chunk inside one savepoint, with the same result
 as one big batch, and a late failure undoes everything admitted from the file."""
+import hashlib
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -104,3 +105,36 @@ def test_accounts_found_in_one_chunk_serve_the_later_ones(session, settings, rul
         Lead.email.in_(["ana@acme.fr", "jo.doe@gmail.com", "bob@acme.com", "eve@acme.fr"]))).all())
     assert owners == dict.fromkeys(["ana@acme.fr", "jo.doe@gmail.com", "bob@acme.com", "eve@acme.fr"], acme[0].id)
     assert count(session, Account) == 1 + 316  # Acme and one per other firm
+
+
+def test_a_fuzzy_duplicate_is_found_after_its_domain_left_the_bounded_pool(session, settings, rules, monkeypatch):
+    from leadops.services import lead_store
+
+    def last(i: int) -> str:  # names far apart from each other
+        return hashlib.sha1(str(i).encode()).hexdigest()[:12]
+
+    # chunk k (100 rows) holds domains firm{10k}..firm{10k+9}, 10 people each; the pool keeps 40
+    lines = [f"p{i}@firm{i // 100 * 10 + i % 10}.fr,Anastasia,{last(i)},Firm {i // 100 * 10 + i % 10} SAS,France,"
+             "web_form\n" for i in range(300)]
+    typo = last(15)[:-1] + ("x" if last(15)[-1] != "x" else "y")
+    lines[250] = f"a.b@firm5.fr,Anastasia,{typo},Firm 5 SAS,France,web_form\n"  # row 15 (chunk 1) again in chunk 3
+    lines[260] = f"c.d@firm19.fr,Anastasia,{last(999)},Firm 19 SAS,France,web_form\n"  # a newcomer at a chunk-2 domain
+    monkeypatch.setattr(lead_store, "POOL_LIMIT", 40)
+    asked: list[str] = []
+    where_in = lead_store.where_in
+
+    def watching(conn, table, columns, key, values):
+        if key == "email_domain":
+            asked.extend(values)
+        return where_in(conn, table, columns, key, values)
+
+    monkeypatch.setattr(lead_store, "where_in", watching)
+    small = settings.model_copy(update={"intake_chunk_rows": 100})
+    out = ingest_file(session, write(settings.inbox_dir, "firms.csv", lines), rules, small)
+    session.commit()
+    assert (out.status, out.rows_read, out.inserted, out.merged) == ("done", 300, 299, 1)
+    merge = session.scalar(select(LeadMerge))
+    assert merge.source_row == 252 and merge.matched_by.startswith("fuzzy")
+    assert session.get(Lead, merge.lead_id).email == "p15@firm5.fr"
+    assert asked.count("firm5.fr") == 2  # dropped from the pool after chunk 1, read again for chunk 3
+    assert asked.count("firm19.fr") == 1  # used more recently: still held for chunk 3 (not all dropped at once)
