@@ -308,3 +308,42 @@ def test_the_prefect_server_turns_the_pipeline_schedule_into_scheduled_runs():
     assert runs and all(r.state.is_scheduled() for r in runs)
     gaps = sorted(r.expected_start_time for r in runs)
     assert {(b - a).total_seconds() for a, b in zip(gaps, gaps[1:])} == {60.0}  # every minute
+
+
+def test_enrichment_commits_at_most_every_few_seconds(leadops_env, session, roster, monkeypatch):
+    """Work is flushed every 200 domains but committed there only COMMIT_SECONDS apart (and at the end)."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    import tasks.pipeline as pipeline
+    from flows.lead_pipeline import lead_pipeline
+
+    leadops_env.inbox_dir.mkdir(parents=True)
+    rows = "".join(f"p{i}@firm{i}.fr,Ana,Roy{i},Firm {i} SAS,CTO,France,web_form\n" for i in range(450))
+    (leadops_env.inbox_dir / "firms.csv").write_text(CSV.splitlines(keepends=True)[0] + rows, encoding="utf-8")
+    commits: list[str] = []
+    enriching = []
+    enrich_pending = pipeline.enrich.enrich_pending
+
+    def watched(*args, **kwargs):
+        enriching.append(True)
+        try:
+            return enrich_pending(*args, **kwargs)
+        finally:
+            enriching.clear()
+
+    def count(_session):
+        if enriching:
+            commits.append("commit")
+
+    monkeypatch.setattr(pipeline.enrich, "enrich_pending", watched)
+    event.listen(Session, "after_commit", count)
+    try:
+        monkeypatch.setattr(pipeline, "COMMIT_SECONDS", 3600.0)
+        out = lead_pipeline()
+        assert out["inserted"] == 450 and out["enrichment_providers"]["offline"]["lookups"] == 450
+        assert len(commits) == 1  # 450 domains: checkpoints at 200 and 400 wrote, only the last one committed
+        progress = read_artifact("enrichment-progress", out["flow_run_id"])
+        assert progress is not None and float(progress.data) == 100.0
+    finally:
+        event.remove(Session, "after_commit", count)
