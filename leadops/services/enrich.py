@@ -15,15 +15,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from leadops.config import ProviderConfig, Rules
+from leadops.db.bulk import bulk_insert
 from leadops.db.models import EnrichmentLookup, EnrichmentRecord, Lead, ProviderCircuit, utcnow
 from leadops.domain.metrics import percentile
 from leadops.providers.base import EnrichmentProvider, LookupResult
 from leadops.providers.limits import CircuitBreaker, CircuitState
 from leadops.providers.offline import OfflineProvider
+from leadops.services.lead_store import refresh_statistics
 
 LEAD_FIELDS = ("industry", "employee_count", "employee_band", "revenue_band")
 # a refresh never makes a lead's enrichment worse than it was
@@ -141,17 +143,23 @@ def _store_answers(session: Session, answers: list[tuple[str, str, LookupResult]
     for subject, name, res in answers:
         by_provider.setdefault(name, []).append((subject, res))
     lookups, records = EnrichmentLookup.__table__, EnrichmentRecord.__table__
+    conn = session.connection()
+    stored = {lookups: 0, records: 0}
     for name, items in by_provider.items():
         session.execute(delete(lookups).where(lookups.c.provider == name, lookups.c.domain.in_([d for d, _ in items])))
-        session.execute(insert(lookups), [dict(domain=d, provider=name, status=r.status, error=r.error, fetched_at=now)
-                                          for d, r in items])
+        # COPY on PostgreSQL: one INSERT per answer and field cost the server ~0.3 ms each (80 s for 50k domains)
+        stored[lookups] += bulk_insert(conn, lookups, [dict(domain=d, provider=name, status=r.status, error=r.error,
+                                                            fetched_at=now) for d, r in items])
         hits = [(d, r) for d, r in items if r.status == "hit"]
         if hits:
             session.execute(delete(records).where(records.c.provider == name, records.c.domain.in_([d for d, _ in hits])))
-            rows = [dict(domain=d, provider=name, field=k, value=v, confidence=r.confidence, fetched_at=now)
-                    for d, r in hits for k, v in r.fields.items()]
-            if rows:
-                session.execute(insert(records), rows)
+            stored[records] += bulk_insert(conn, records, [
+                dict(domain=d, provider=name, field=k, value=v, confidence=r.confidence, fetched_at=now)
+                for d, r in hits for k, v in r.fields.items()])
+    if conn.dialect.name == "postgresql":
+        for table, n in stored.items():
+            if n:
+                refresh_statistics(conn, n, table)
 
 
 def _write_domains(session: Session, answered: list[tuple[str, list[tuple[str, LookupResult]], str, dict[str, Any]]],

@@ -172,13 +172,15 @@ def where_in(conn, table, columns: list[str], key: str, values: list) -> Iterato
             yield from conn.exec_driver_sql(f"{head} IN ({', '.join(['?'] * len(chunk))})", tuple(chunk))
 
 
-def refresh_statistics(conn, inserted: int) -> None:
-    """ANALYZE leads when this insert is large against what the planner believes the table holds.
+def refresh_statistics(conn, inserted: int, table: Any = None) -> None:
+    """ANALYZE ``table`` (default: leads) when this insert is large against what the planner
+    believes the table holds (PostgreSQL).
 
     Planner statistics lag a bulk load inside one transaction: without this, the next chunk's
-    lookups by email and domain were planned as sequential scans (3x slower overall).
+    lookups by email and domain were planned as sequential scans (3x slower overall), and
+    enrichment's deletes of a domain's earlier answers scanned its growing tables.
     """
-    table = conn.dialect.identifier_preparer.format_table(Lead.__table__)
+    table = conn.dialect.identifier_preparer.format_table(Lead.__table__ if table is None else table)
     believed = conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (table,)).scalar()
     if believed is None or believed < 0 or inserted > 0.5 * believed:
         conn.exec_driver_sql(f"ANALYZE {table}")
