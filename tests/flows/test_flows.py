@@ -310,19 +310,20 @@ def test_the_prefect_server_turns_the_pipeline_schedule_into_scheduled_runs():
     assert {(b - a).total_seconds() for a, b in zip(gaps, gaps[1:])} == {60.0}  # every minute
 
 
-def test_enrichment_commits_at_most_every_few_seconds(leadops_env, session, roster, monkeypatch):
-    """Work is flushed every 200 domains but committed there only COMMIT_SECONDS apart (and at the end)."""
+def test_enrichment_commits_its_checkpoints_only_commit_seconds_apart(leadops_env, session, roster, monkeypatch):
+    """Work is flushed every 200 domains but committed there only COMMIT_SECONDS apart (and at the
+    end), by the task's clock: frozen, 450 domains commit once; a clock 10 s further at every
+    reading, at each of the 3 checkpoints."""
+    from itertools import count
+
     from sqlalchemy import event
     from sqlalchemy.orm import Session
 
     import tasks.pipeline as pipeline
     from flows.lead_pipeline import lead_pipeline
 
-    leadops_env.inbox_dir.mkdir(parents=True)
-    rows = "".join(f"p{i}@firm{i}.fr,Ana,Roy{i},Firm {i} SAS,CTO,France,web_form\n" for i in range(450))
-    (leadops_env.inbox_dir / "firms.csv").write_text(CSV.splitlines(keepends=True)[0] + rows, encoding="utf-8")
-    commits: list[str] = []
-    enriching = []
+    commits: list[int] = []
+    enriching: list[bool] = []
     enrich_pending = pipeline.enrich.enrich_pending
 
     def watched(*args, **kwargs):
@@ -332,18 +333,23 @@ def test_enrichment_commits_at_most_every_few_seconds(leadops_env, session, rost
         finally:
             enriching.clear()
 
-    def count(_session):
+    def on_commit(_session):
         if enriching:
-            commits.append("commit")
+            commits[-1] += 1
 
     monkeypatch.setattr(pipeline.enrich, "enrich_pending", watched)
-    event.listen(Session, "after_commit", count)
+    event.listen(Session, "after_commit", on_commit)
+    leadops_env.inbox_dir.mkdir(parents=True)
     try:
-        monkeypatch.setattr(pipeline, "COMMIT_SECONDS", 3600.0)
-        out = lead_pipeline()
-        assert out["inserted"] == 450 and out["enrichment_providers"]["offline"]["lookups"] == 450
-        assert len(commits) == 1  # 450 domains: checkpoints at 200 and 400 wrote, only the last one committed
-        progress = read_artifact("enrichment-progress", out["flow_run_id"])
-        assert progress is not None and float(progress.data) == 100.0
+        for run, clock in enumerate([lambda: 1000.0, count(0, 10).__next__]):
+            rows = "".join(f"p{i}@firm{run}x{i}.fr,Ana,Roy{i},Firm {run} {i} SAS,CTO,France,web_form\n" for i in range(450))
+            (leadops_env.inbox_dir / f"firms-{run}.csv").write_text(CSV.splitlines(keepends=True)[0] + rows, encoding="utf-8")
+            monkeypatch.setattr(pipeline, "_clock", clock)
+            commits.append(0)
+            out = lead_pipeline()
+            assert out["inserted"] == 450 and out["enrichment_providers"]["offline"]["lookups"] == 450
+            progress = read_artifact("enrichment-progress", out["flow_run_id"])
+            assert progress is not None and float(progress.data) == 100.0
     finally:
-        event.remove(Session, "after_commit", count)
+        event.remove(Session, "after_commit", on_commit)
+    assert commits == [1, 3]  # checkpoints at 200, 400 and 450 (the end, always committed)
