@@ -145,10 +145,9 @@ def _ids(conn: Connection, sql: str, keys: list, size: int = 2000) -> dict:
 
 def intake(conn: Connection, path: Path, rules: Any, now: datetime) -> dict[str, int]:
     """Read, normalize, check, dedupe and store ``path``; returns rows_read, inserted, merged, quarantined."""
-    from leadops.db.bulk import bulk_insert
+    from leadops.db.bulk import bulk_insert, refresh_statistics
     from leadops.db.models import Activity, IngestBatch, Lead, LeadMerge, LeadStageChange, Quarantine
     from leadops.domain import dedupe
-    from leadops.services.lead_store import refresh_statistics
 
     batch_id = conn.execute(IngestBatch.__table__.insert().values(
         source="default", origin=str(path), content_hash=_sha256(path), status="running", started_at=now)).inserted_primary_key[0]
@@ -202,7 +201,7 @@ def intake(conn: Connection, path: Path, rules: Any, now: datetime) -> dict[str,
         if conn.dialect.name == "postgresql" and len(pending) >= 1000:
             # as leadops does: without fresh statistics PostgreSQL plans the next chunk's look-ups by
             # email as sequential scans (the 1M-lead baseline ran for 20 minutes in its intake)
-            refresh_statistics(conn, len(pending))
+            refresh_statistics(conn, len(pending), Lead.__table__)
         ids = _ids(conn, "SELECT email, id FROM leads WHERE email IN :keys", list(pending))
         for people in (pool[d] for d in {r["email_domain"] for r in pending.values() if not r["is_free_email"]}):
             people[:] = [dedupe.Person(ids.get(p.key, p.key), p.domain, p.name, p.company) for p in people]

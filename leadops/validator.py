@@ -21,7 +21,6 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-
 from leadops import validation
 from leadops.validation import ValidationOutcome
 

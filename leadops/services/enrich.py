@@ -19,13 +19,12 @@ from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from leadops.config import ProviderConfig, Rules
-from leadops.db.bulk import bulk_insert
+from leadops.db.bulk import bulk_insert, refresh_statistics
 from leadops.db.models import EnrichmentLookup, EnrichmentRecord, Lead, ProviderCircuit, utcnow
 from leadops.domain.metrics import percentile
 from leadops.providers.base import EnrichmentProvider, LookupResult
 from leadops.providers.limits import CircuitBreaker, CircuitState
 from leadops.providers.offline import OfflineProvider
-from leadops.services.lead_store import refresh_statistics
 
 LEAD_FIELDS = ("industry", "employee_count", "employee_band", "revenue_band")
 # a refresh never makes a lead's enrichment worse than it was

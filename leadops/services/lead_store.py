@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from leadops.db.bulk import bulk_insert
+from leadops.db.bulk import bulk_insert, refresh_statistics
 from leadops.db.models import Account, Activity, Lead, LeadMerge, LeadStageChange
 from leadops.domain import dedupe
 
@@ -126,7 +126,7 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_of: Call
         bulk_insert(conn, LeadMerge.__table__, [{**_without(m, "target"), "lead_id": lead_id(m["target"])} for m in merges])
         bulk_insert(conn, Activity.__table__, [{**_without(t, "target"), "lead_id": lead_id(t["target"])} for t in touches])
     if conn.dialect.name == "postgresql" and len(rows) >= 1000:
-        refresh_statistics(conn, len(rows))
+        refresh_statistics(conn, len(rows), Lead.__table__)
     bulk_insert(conn, LeadStageChange.__table__, [
         dict(lead_id=ids[r["email"]], cause=f"arrived from {r['source']} (batch {batch_id}, row {r['source_row']})")
         for r in rows], fixed=dict(from_stage=None, to_stage="new", changed_at=now))
@@ -147,12 +147,8 @@ def _insert_leads(conn, rows: list[dict[str, Any]], batch_id: int, now: datetime
     before = conn.execute(select(func.coalesce(func.max(Lead.id), 0))).scalar_one()
     bulk_insert(conn, Lead.__table__, rows, INSERTED, dict(ingest_batch_id=batch_id, lifecycle_stage="new",
                                                          stage_changed_at=now, created_at=now, updated_at=now))
-    ids = {email: lid for lid, email in conn.execute(
+    return {email: lid for lid, email in conn.execute(
         select(Lead.id, Lead.email).where(Lead.id > before, Lead.ingest_batch_id == batch_id))}
-    if len(ids) != len(rows):  # not expected; look the rest up by email rather than fail
-        missing = [r["email"] for r in rows if r["email"] not in ids]
-        ids.update({email: lid for email, lid in where_in(conn, Lead.__table__, ["email", "id"], "email", missing)})
-    return ids
 
 
 def where_in(conn, table, columns: list[str], key: str, values: list) -> Iterator[tuple]:
@@ -170,20 +166,6 @@ def where_in(conn, table, columns: list[str], key: str, values: list) -> Iterato
     else:
         for chunk in _chunks(values):
             yield from conn.exec_driver_sql(f"{head} IN ({', '.join(['?'] * len(chunk))})", tuple(chunk))
-
-
-def refresh_statistics(conn, inserted: int, table: Any = None) -> None:
-    """ANALYZE ``table`` (default: leads) when this insert is large against what the planner
-    believes the table holds (PostgreSQL).
-
-    Planner statistics lag a bulk load inside one transaction: without this, the next chunk's
-    lookups by email and domain were planned as sequential scans (3x slower overall), and
-    enrichment's deletes of a domain's earlier answers scanned its growing tables.
-    """
-    table = conn.dialect.identifier_preparer.format_table(Lead.__table__ if table is None else table)
-    believed = conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (table,)).scalar()
-    if believed is None or believed < 0 or inserted > 0.5 * believed:
-        conn.exec_driver_sql(f"ANALYZE {table}")
 
 
 def _merge_into(target: Lead | dict[str, Any], rec: dict[str, Any]) -> list[str]:
@@ -220,17 +202,16 @@ def _chunks(values: list, size: int = 2000):  # bound parameters per IN list: we
     return (values[i:i + size] for i in range(0, len(values), size))
 
 
-def _fuzzy_pool(session: Session, good: list[dict], pool: dict[str, dedupe.DomainPeople],
-                limit: int | None = None) -> dict[str, dedupe.DomainPeople]:
+def _fuzzy_pool(session: Session, good: list[dict], pool: dict[str, dedupe.DomainPeople]) -> dict[str, dedupe.DomainPeople]:
     """Return ``pool`` completed with the stored people of the batch's business email domains (grain: lead).
 
-    ``pool`` is kept in order of use; past ``limit`` people (default :data:`POOL_LIMIT`) the
+    ``pool`` is kept in order of use; past :data:`POOL_LIMIT` people the
     domains used longest ago are dropped (and read again if they come back), never the batch's.
     """
     wanted = {r["email_domain"] for r in good if r["email_domain"] and not r["is_free_email"]}
     for d in wanted & pool.keys():
         pool[d] = pool.pop(d)  # most recently used last
-    excess = sum(map(len, pool.values())) - (POOL_LIMIT if limit is None else limit)
+    excess = sum(map(len, pool.values())) - POOL_LIMIT
     while excess > 0:
         oldest = next(iter(pool))
         if oldest in wanted:
