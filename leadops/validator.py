@@ -1,9 +1,10 @@
 """Where Great Expectations runs: in one validation process beside this one (the default), or here.
 
 Intake reads and stores on this process while the validation process gates, normalizes and
-validates the next chunk (``ingest._prepare_job``): two cores busy instead of one, and GX's
-import (seconds) overlaps the first chunk's reading instead of adding to it. Every GX call of a process goes to the same place, so
-the Data Docs built at the end of a run show every validation of the run.
+validates the next chunk (``ingest._prepare_job``): two cores busy instead of one. While the
+validation process starts (importing GX takes 2-3 s), intake normalizes the first chunks itself
+and only GX's checks of them wait for it (:func:`starting`). Every GX call of a process goes to
+the same place, so the Data Docs built at the end of a run show every validation of the run.
 
 ``LEADOPS_VALIDATION_PROCESS=false`` keeps GX in this process (a machine with one core). The
 validation process is spawned, so it imports the main module again: a script calling intake
@@ -26,6 +27,8 @@ from leadops.validation import ValidationOutcome
 
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
+#: Done once the validation process of ``_pool`` has imported GX and run a first (empty) job.
+_started: Future | None = None
 
 
 class ValidationProcessDied(RuntimeError):
@@ -37,22 +40,38 @@ def _warm() -> None:
     validation._context()
 
 
+def _started_probe() -> bool:
+    return True
+
+
 def _executor() -> ProcessPoolExecutor:
-    global _pool
+    global _pool, _started
     with _lock:
         if _pool is None:
             # spawn, not fork: the parent runs threads (Prefect, SQLAlchemy pools) that a fork
             # would copy mid-lock
             _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=_warm)
+            _started = _pool.submit(_started_probe)  # jobs run in order: this one right after the initializer
         return _pool
+
+
+def starting(in_process: bool) -> bool:
+    """True while the validation process is still starting (importing GX, ~2-3 s): a job submitted
+    now waits for it. False when validations run here or the process is ready (or died: its next
+    job starts a new one and waits then)."""
+    if in_process or not spawnable():
+        return False
+    _executor()
+    started = _started
+    return started is not None and not started.done()
 
 
 def shutdown() -> None:
     """Stop the validation process if one runs (it starts again on the next validation)."""
-    global _pool
+    global _pool, _started
     with _lock:
-        pool, _pool = _pool, None
+        pool, _pool, _started = _pool, None, None
     if pool is not None:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -113,10 +132,10 @@ class Job:
 
 def _replace(broken: ProcessPoolExecutor) -> None:
     """Drop ``broken`` (a pool whose process died) unless another job replaced it already."""
-    global _pool
+    global _pool, _started
     with _lock:
         if _pool is broken:
-            _pool = None
+            _pool, _started = None, None
     broken.shutdown(wait=False)  # its jobs all failed already; nothing is left to cancel
 
 

@@ -22,7 +22,7 @@ from leadops.db.bulk import bulk_insert
 from leadops.db.models import Activity, IngestBatch, Lead, Quarantine
 from leadops.domain import normalize as nz
 from leadops import validation, validator
-from leadops.services.ingest import FileOutcome, Prepared, _parse_date, admit_chunks, quarantine, reject
+from leadops.services.ingest import FileOutcome, Prepared, Stages, _parse_date, admit_chunks, quarantine, reject
 from leadops.sources.files import FileRejected, RawRow, build_aliases, open_lead_file
 from leadops.validation import ValidationOutcome
 
@@ -93,7 +93,7 @@ def ingest_activity_file(session: Session, batch: IngestBatch, path: Path, src: 
         return reject(batch, exc.problem, str(exc))
     columns = list(dict.fromkeys(stream.mapping.values()))
     return admit_chunks(session, batch, stream.chunks(settings.intake_chunk_rows), columns, src, rules, settings,
-                        raw_suite="activities_raw.json", stages=(_prepare_activities, _store_activities))
+                        raw_suite="activities_raw.json", stages=ACTIVITIES)
 
 
 def _check(session: Session, records: list[dict[str, Any]], outcome: ValidationOutcome) -> tuple[dict[int, list[str]], dict[str, int]]:
@@ -142,12 +142,15 @@ def _store(session: Session, good: list[dict[str, Any]], lead_ids: dict[str, int
     return len(new_rows), duplicates
 
 
-def _prepare_activities(rows: list[RawRow], src: FileSource, rules: Rules, settings: Settings,
-                        now: datetime) -> Prepared:
-    """Normalize one chunk of activity rows and run the activities suite on them (here); returns it ready to store."""
+def _normalize_activities(rows: list[RawRow], src: FileSource, rules: Rules, settings: Settings,
+                          now: datetime) -> list[dict[str, Any]]:
+    """Return the normalized record of each activity row (grain: input row)."""
     known = set(rules.scoring.engagement.points)
-    records = [normalize_activity_row(r, src, known, settings.company_time_zone, now) for r in rows]
-    checked = validation.validate_records(records, settings.expectations_dir / "activities.json")
+    return [normalize_activity_row(r, src, known, settings.company_time_zone, now) for r in rows]
+
+
+def _keep_all(rows: list[RawRow], records: list[dict[str, Any]], checked: ValidationOutcome, rules: Rules) -> Prepared:
+    """Return the chunk with every record: storing decides the quarantine (it needs the known leads)."""
     return Prepared(rows, records, checked)
 
 
@@ -176,3 +179,6 @@ def release_activity(session: Session, q: Quarantine, row: RawRow, src: FileSour
     batch = session.get(IngestBatch, q.ingest_batch_id)
     inserted, _ = _store(session, [rec], lead_ids, src.name, batch.content_hash if batch else "", q.origin)
     return [], "inserted" if inserted else "merged"
+
+
+ACTIVITIES = Stages(_normalize_activities, "activities.json", _keep_all, _store_activities)

@@ -10,7 +10,7 @@ import fnmatch
 import gc
 import json
 import shutil
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +37,9 @@ OPT_OUT = frozenset({"no", "non", "n", "false", "0", "opt-out", "opt out", "opto
                      "desabonne", "refus", "refuse", "do not contact", "ne pas contacter"})
 
 SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson")
+#: Chunks read (and normalized here) ahead of the first store while the validation process starts:
+#: ~4 fit in its start on 2 cores; each holds ~40 MB of rows and records until stored.
+AHEAD_WHILE_STARTING = 4
 
 
 @dataclass
@@ -248,12 +251,16 @@ def reject(batch: IngestBatch, problem: str, message: str, validation: list[dict
     return FileOutcome(batch.origin, "rejected", batch.source, batch.id, error=message, validation=validation or [])
 
 
-def _gate(rows: list[RawRow], columns: list[str], src: FileSource | ApiSource | None, settings: Settings,
-          suite: str = "leads_raw.json") -> ValidationOutcome:
-    """Run the batch-level suite on ``rows`` as read, here; returns its outcome (see :func:`_gate_problem`)."""
+def _gate_frame(rows: list[RawRow], columns: list[str]) -> pd.DataFrame:
+    """Return the frame the batch-level suite sees: the readable rows' fields (grain: input row)."""
     # unreadable records are quarantined one by one; the gate measures the readable ones
-    readable = [r.fields for r in rows if "_error" not in r.raw]
-    return validation.validate_batch(pd.DataFrame(readable, columns=columns), settings.expectations_dir / suite,
+    return pd.DataFrame([r.fields for r in rows if "_error" not in r.raw], columns=columns)
+
+
+def _gate(frame: pd.DataFrame, src: FileSource | ApiSource | None, settings: Settings,
+          suite: str = "leads_raw.json") -> ValidationOutcome:
+    """Run the batch-level suite on ``frame`` (:func:`_gate_frame`); returns its outcome (see :func:`_gate_problem`)."""
+    return validation.validate_batch(frame, settings.expectations_dir / suite,
                                      thresholds={"min_email_fill_rate": getattr(src, "min_email_fill_rate", None)})
 
 
@@ -291,13 +298,21 @@ class Prepared:
     reasons: dict[int, list[str]] | None = None
 
 
-#: How a kind of file is admitted: prepare(rows, src, rules, settings, now) -> Prepared (pure: no
-#: database, runs in the validation process), then store(session, batch, prepared, src, rules,
-#: settings, now, out, counter, cache) here.
-Stages = tuple[Callable[..., Prepared], Callable[..., None]]
+@dataclass(frozen=True)
+class Stages:
+    """How a kind of file is admitted. ``normalize(rows, src, rules, settings, now)`` returns a
+    record per row and ``decide(rows, records, checked, rules)`` the chunk to store once the row
+    suite (``suite``, a file of the expectations folder) checked the records: both pure, they
+    run in the validation process or here. ``store(session, batch, prepared, src, rules,
+    settings, now, out, counter, cache)`` runs here."""
+
+    normalize: Callable[..., list[dict[str, Any]]]
+    suite: str
+    decide: Callable[..., Prepared]
+    store: Callable[..., None]
 
 
-def _prepare_job(prepare: Callable[..., Prepared], rows: list[RawRow] | PackedRows, columns: list[str],
+def _prepare_job(stages: Stages, rows: list[RawRow] | PackedRows, columns: list[str],
                  src: FileSource | ApiSource | None, rules: Rules, settings: Settings, now: datetime,
                  raw_suite: str) -> tuple[ValidationOutcome, Prepared]:
     """Gate, normalize and validate one chunk (in the validation process); returns (gate, prepared chunk).
@@ -306,12 +321,22 @@ def _prepare_job(prepare: Callable[..., Prepared], rows: list[RawRow] | PackedRo
     """
     if isinstance(rows, PackedRows):
         rows = rows.unpack()
-    gate = _gate(rows, columns, src, settings, raw_suite)
+    gate = _gate(_gate_frame(rows, columns), src, settings, raw_suite)
     if gate.batch_failures:  # the file is rejected: no need to normalize what will not be stored
         return gate, Prepared([], [], ValidationOutcome({}, {}, 0))
-    p = prepare(rows, src, rules, settings, now)
+    records = stages.normalize(rows, src, rules, settings, now)
+    p = stages.decide(rows, records, validation.validate_records(records, settings.expectations_dir / stages.suite), rules)
     p.rows = []
     return gate, p
+
+
+def _check_job(gate_frame: pd.DataFrame, rows_frame: pd.DataFrame, src: FileSource | ApiSource | None,
+               settings: Settings, raw_suite: str, suite: str) -> tuple[ValidationOutcome, ValidationOutcome]:
+    """Run both suites on frames built by the caller (in the validation process); returns (gate, row outcome)."""
+    gate = _gate(gate_frame, src, settings, raw_suite)
+    if gate.batch_failures:
+        return gate, ValidationOutcome({}, {}, 0)
+    return gate, validation.validate_rows(rows_frame, settings.expectations_dir / suite)
 
 
 @dataclass
@@ -383,9 +408,10 @@ def admit_chunks(session: Session, batch: IngestBatch, chunks: Iterable[list[Raw
     ``stages`` serve other kinds of files (activities).
 
     Chunks are pipelined: while this process reads chunk k+1 and stores chunk k, the validation
-    process gates, normalizes and validates chunk k+1 (see :mod:`leadops.validator`).
+    process gates, normalizes and validates chunk k+1 (see :mod:`leadops.validator`). While
+    that process starts, this one normalizes the first chunks itself (:func:`_normalized_here`).
     """
-    prepare, store = stages or (_prepare_leads, _store_leads)
+    stages = stages or LEADS
     out = FileOutcome(batch.origin, "done", batch.source, batch.id)
     counter: Counter[str] = Counter()
     now = utcnow()
@@ -398,39 +424,54 @@ def admit_chunks(session: Session, batch: IngestBatch, chunks: Iterable[list[Raw
     # cycles; the default thresholds rescan the whole heap over and over (~12% of intake time).
     gc.set_threshold(max(gc_thresholds[0], 50_000), *gc_thresholds[1:])
 
-    def admit(rows: list[RawRow], job: validator.Job, where: str) -> str | None:
-        """Store the chunk once its gate passed; returns the gate's problem instead when it failed."""
-        gate, prepared = validator.result(job, f"{batch.origin}{where}")
+    def admit(rows: list[RawRow], job: validator.Job, where: str, records: list[dict[str, Any]] | None) -> str | None:
+        """Store the chunk once its gate passed; returns the gate's problem instead when it failed.
+
+        ``records``: the chunk's records when they were normalized here (the job checked them).
+        """
+        done = validator.result(job, f"{batch.origin}{where}")
+        gate, prepared = done if records is None else (done[0], None)
         out.validation = gate.results
         problem = _gate_problem(gate, where)
         if problem:
             return problem
+        if prepared is None:
+            prepared = stages.decide(rows, records, done[1], rules)
         prepared.rows = rows
-        store(session, batch, prepared, src, rules, settings, now, out, counter, cache)
+        stages.store(session, batch, prepared, src, rules, settings, now, out, counter, cache)
         return None
 
-    def submitted() -> Iterator[tuple[list[RawRow], validator.Job, str]]:
-        """Yield each chunk with its validation job, started as the chunk is read."""
+    def submitted() -> Iterator[tuple[list[RawRow], validator.Job, str, list[dict[str, Any]] | None]]:
+        """Yield each chunk with its validation job, started as the chunk is read (and the chunk's
+        records when they were normalized here)."""
         read = 0
         for chunk in _with_small_tail(iter(chunks), settings.intake_chunk_rows):
             where = "" if read == 0 and len(chunk) < settings.intake_chunk_rows else \
                 f" (in rows {chunk[0].row_number}-{chunk[-1].row_number})"
             read += len(chunk)
-            yield chunk, validator.Job(in_process, _prepare_job, (prepare, chunk if in_process else PackedRows.of(chunk),
-                                                                   columns, src, rules, settings, now, raw_suite)), where
+            local = _normalized_here(chunk, columns, src, rules, settings, now, raw_suite, stages) \
+                if validator.starting(in_process) else None
+            if local is not None:
+                yield chunk, local[0], where, local[1]
+                continue
+            yield chunk, validator.Job(in_process, _prepare_job, (stages, chunk if in_process else PackedRows.of(chunk),
+                                                                   columns, src, rules, settings, now, raw_suite)), where, None
 
-    # Chunk k+1 is read and handed to the validation process before chunk k is stored. (Reading
-    # on a second thread while this one waits on the database was tried: GIL contention made
-    # storing slower by more than the reading it hid.)
-    pending: tuple[list[RawRow], validator.Job, str] | None = None
+    # Chunk k+1 is read and handed to the validation process before chunk k is stored (while
+    # that process is still starting, up to AHEAD_WHILE_STARTING chunks, normalized here).
+    # Reading on a second thread while this one waits on the database was tried: GIL
+    # contention made storing slower by more than the reading it hid.
+    pending: deque[tuple[list[RawRow], validator.Job, str, list[dict[str, Any]] | None]] = deque()
     problem = None
     try:
         for item in submitted():
-            if pending is not None and (problem := admit(*pending)):
+            pending.append(item)
+            while not problem and len(pending) > (AHEAD_WHILE_STARTING if validator.starting(in_process) else 1):
+                problem = admit(*pending.popleft())
+            if problem:
                 break
-            pending = item
-        else:
-            problem = admit(*pending) if pending is not None else None
+        while pending and not problem:
+            problem = admit(*pending.popleft())
     except FileRejected as exc:
         savepoint.rollback()
         return reject(batch, exc.problem, str(exc))
@@ -443,6 +484,25 @@ def admit_chunks(session: Session, batch: IngestBatch, chunks: Iterable[list[Raw
     return _finish_batch(batch, out, counter)
 
 
+def _normalized_here(chunk: list[RawRow], columns: list[str], src: FileSource | ApiSource | None, rules: Rules,
+                     settings: Settings, now: datetime, raw_suite: str,
+                     stages: Stages) -> tuple[validator.Job, list[dict[str, Any]]] | None:
+    """Normalize ``chunk`` here and start the validation process's check of it; returns (job, records).
+
+    For the seconds the validation process spends importing GX, this process would only wait:
+    it normalizes the first chunks itself meanwhile (cleaning as the validation process does),
+    and sends over only the two frames GX reads. Returns None when the chunk does not normalize
+    here (the validation process then gates it first, as usual, and reports the problem).
+    """
+    clean = PackedRows.of(chunk).unpack()
+    try:
+        records = stages.normalize(clean, src, rules, settings, now)
+        frames = (_gate_frame(clean, columns), validation.records_frame(records, settings.expectations_dir / stages.suite))
+    except Exception:  # noqa: BLE001 - e.g. a suite that cannot be read: said by the usual path, naming the chunk
+        return None
+    return validator.Job(False, _check_job, (*frames, src, settings, raw_suite, stages.suite)), records
+
+
 def admit_rows(session: Session, batch: IngestBatch, rows: list[RawRow], columns: list[str],
                src: FileSource | ApiSource | None, rules: Rules, settings: Settings) -> FileOutcome:
     """Gate, normalize, validate and store one batch of rows held in memory (an API page); returns its outcome.
@@ -452,12 +512,15 @@ def admit_rows(session: Session, batch: IngestBatch, rows: list[RawRow], columns
     return admit_chunks(session, batch, [rows], columns, src, rules, settings)
 
 
-def _prepare_leads(rows: list[RawRow], src: FileSource | ApiSource | None, rules: Rules, settings: Settings,
-                   now: datetime) -> Prepared:
-    """Normalize ``rows`` and run the row-level suite on them (here); returns the chunk ready to store."""
-    # Records stay Python dicts (pandas would turn None into a truthy NaN); the frame is for GX only.
-    records = [normalize_row(r, src, rules, settings.company_time_zone, now) for r in rows]
-    checked = validation.validate_records(records, settings.expectations_dir / "leads_intake.json")
+def _normalize_leads(rows: list[RawRow], src: FileSource | ApiSource | None, rules: Rules, settings: Settings,
+                     now: datetime) -> list[dict[str, Any]]:
+    """Return the normalized record of each row (grain: input row)."""
+    # Records stay Python dicts (pandas would turn None into a truthy NaN); frames are for GX only.
+    return [normalize_row(r, src, rules, settings.company_time_zone, now) for r in rows]
+
+
+def _decide_leads(rows: list[RawRow], records: list[dict[str, Any]], checked: ValidationOutcome, rules: Rules) -> Prepared:
+    """Return the chunk ready to store: the quarantine reasons of each failing row, the records of the others."""
     reasons = quarantine_reasons(records, checked.failures, rules)
     return Prepared(rows, [None if i in reasons else rec for i, rec in enumerate(records)], checked, reasons)
 
@@ -483,6 +546,9 @@ def _store_leads(session: Session, batch: IngestBatch, p: Prepared, src: FileSou
     out.quarantined += quarantined
     out.inserted += inserted
     out.merged += merged
+
+
+LEADS = Stages(_normalize_leads, "leads_intake.json", _decide_leads, _store_leads)
 
 
 def quarantine(session: Session, batch: IngestBatch, rows: list[RawRow], reasons: dict[int, list[str]], now: datetime,

@@ -2,7 +2,10 @@
 quarantined with reasons, releasable, and seen by scoring."""
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
+
+from leadops import validator
 
 from leadops.config import FileSource
 from leadops.db.models import Activity, Lead, Quarantine
@@ -25,7 +28,10 @@ def with_activity_source(rules):
     return rules.model_copy(update={"sources": rules.sources.model_copy(update={"files": [src, *rules.sources.files]})})
 
 
-def test_activity_rows_are_stored_quarantined_and_deduplicated(session, settings, rules):
+@pytest.mark.parametrize("normalized_here", [False, True], ids=["validation-process", "normalized-here"])
+def test_activity_rows_are_stored_quarantined_and_deduplicated(session, settings, rules, monkeypatch, normalized_here):
+    if normalized_here:  # as while the validation process starts: this process normalizes, GX checks over there
+        monkeypatch.setattr(validator, "starting", lambda in_process: not in_process)
     ingest_file(session, write(settings.inbox_dir, "leads-1.csv", LEADS), rules, settings)
     session.commit()
     rules = with_activity_source(rules)

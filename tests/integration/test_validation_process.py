@@ -126,3 +126,86 @@ def test_rows_cross_to_the_validation_process_unchanged():
     assert [(r.row_number, r.fields) for r in back] == [(r.row_number, r.fields) for r in rows]
     assert [r.raw for r in back] == [{}, {"_error": "invalid JSON: Expecting property name"}, {}, {}]
     assert PackedRows.of([]).unpack() == []
+
+
+def _while_starting(monkeypatch) -> list[str]:
+    """Make intake see a validation process that never finishes starting; returns the names of the
+    jobs it submits."""
+    real, jobs = validator.Job._start, []
+
+    def start(job):
+        jobs.append(job.fn.__name__)
+        return real(job)
+
+    monkeypatch.setattr(validator, "starting", lambda in_process: not in_process)
+    monkeypatch.setattr(validator.Job, "_start", start)
+    return jobs
+
+
+def test_chunks_normalized_here_while_the_validation_process_starts_give_the_same_outcome(session, settings, rules,
+                                                                                          monkeypatch):
+    lines = [line(i) for i in range(760)]
+    lines[7] = line(7, email="bad@")
+    lines[150] = line(150, email="x@yopmail.com")  # quarantined by the row suite
+    lines[201] = lines[200].replace("Ana200", "ANA200 ").replace("p200@", "P200@")  # duplicate in the same chunk
+    lines[650] = lines[3].replace("Lopez3", "LOPEZ3")  # duplicate of a row six chunks back
+    here = outcome(session, settings, rules, "here.csv", lines, validation_process=False)
+    rows_here = sorted((q.source_row, tuple(q.reasons), q.raw["Email"]) for q in session.scalars(select(Quarantine)))
+    jobs = _while_starting(monkeypatch)
+    other = [ln.replace("@firm", "@other") for ln in lines]
+    there = outcome(session, settings, rules, "there.csv", other, validation_process=True)
+    rows_there = sorted((q.source_row, tuple(q.reasons), q.raw["Email"].replace("@other", "@firm")) for q in session.scalars(
+        select(Quarantine).where(Quarantine.ingest_batch_id == there.batch_id)))
+    assert jobs == ["_check_job"] * 8  # every chunk normalized here, checked over there
+    assert (here.rows_read, here.inserted, here.merged, here.quarantined) == (760, 756, 2, 2)
+    assert (there.rows_read, there.inserted, there.merged, there.quarantined) == (760, 756, 2, 2)
+    assert here.reasons == there.reasons and rows_here == rows_there
+    assert [v["success"] for v in here.validation] == [v["success"] for v in there.validation]
+    stored = {e.replace("@other", "@firm"): (f, c) for e, f, c in session.execute(
+        select(Lead.email, Lead.first_name, Lead.country).where(Lead.ingest_batch_id == there.batch_id))}
+    assert stored == {e: (f, c) for e, f, c in session.execute(
+        select(Lead.email, Lead.first_name, Lead.country).where(Lead.ingest_batch_id == here.batch_id))}
+
+
+def test_a_chunk_normalized_here_that_fails_the_gate_rejects_the_file(session, settings, rules, monkeypatch):
+    lines = [line(i) for i in range(300)]
+    for i in range(200, 260):  # the third chunk's email fill rate: 40%
+        lines[i] = line(i, email="")
+    _while_starting(monkeypatch)
+    out = outcome(session, settings, rules, "gate.csv", lines, validation_process=True)
+    assert out.status == "rejected" and "email fill rate 40% is under the required 80%" in out.error
+    assert "rows 202-301" in out.error
+    assert session.scalar(select(Lead).limit(1)) is None and session.scalar(select(Quarantine).limit(1)) is None
+
+
+def test_chunks_read_ahead_while_the_validation_process_starts_are_bounded(session, settings, rules, monkeypatch):
+    from leadops.services import ingest
+
+    _while_starting(monkeypatch)
+    read, at_first_store = [], []
+    real_chunks, real_store = ingest._with_small_tail, ingest.LEADS.store
+
+    def counting(chunks, size):
+        for chunk in real_chunks(chunks, size):
+            read.append(len(chunk))
+            yield chunk
+
+    def store(*args):
+        at_first_store.append(len(read))
+        return real_store(*args)
+
+    monkeypatch.setattr(ingest, "_with_small_tail", counting)
+    monkeypatch.setattr(ingest, "LEADS", ingest.Stages(ingest.LEADS.normalize, ingest.LEADS.suite,
+                                                       ingest.LEADS.decide, store))
+    out = outcome(session, settings, rules, "long.csv", [line(i) for i in range(1000)], validation_process=True)
+    assert (out.status, out.inserted, len(read)) == ("done", 1000, 10)
+    assert at_first_store[0] == ingest.AHEAD_WHILE_STARTING + 1  # then one stored per chunk read
+    assert at_first_store == [min(n + ingest.AHEAD_WHILE_STARTING + 1, 10) for n in range(10)]
+
+
+def test_the_validation_process_is_starting_until_it_has_imported_gx():
+    validator.shutdown()
+    assert validator.starting(in_process=False)  # importing GX takes seconds: not done right after the spawn
+    assert not validator.starting(in_process=True)
+    _validation_pid()  # a first validation answered
+    assert not validator.starting(in_process=False)
