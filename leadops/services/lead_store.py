@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import String, cast, func, insert, literal, null, select
 from sqlalchemy.orm import Session
 
 from leadops.db.bulk import bulk_insert, refresh_statistics
@@ -126,17 +126,15 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_of: Call
         bulk_insert(conn, LeadMerge.__table__, [{**_without(m, "target"), "lead_id": lead_id(m["target"])} for m in merges])
         bulk_insert(conn, Activity.__table__, [{**_without(t, "target"), "lead_id": lead_id(t["target"])} for t in touches])
     if conn.dialect.name == "postgresql" and len(rows) >= 1000:
-        refresh_statistics(conn, len(rows), Lead.__table__)
-    bulk_insert(conn, LeadStageChange.__table__, [
-        dict(lead_id=ids[r["email"]], cause=f"arrived from {r['source']} (batch {batch_id}, row {r['source_row']})")
-        for r in rows], fixed=dict(from_stage=None, to_stage="new", changed_at=now))
+        # the columns intake looks leads up by (half the time of all ~40)
+        refresh_statistics(conn, len(rows), Lead.__table__, ["id", "email", "email_domain", "ingest_batch_id"])
     inserted, merged = len(rows), len(merges)
     return inserted, merged
 
 
 def _insert_leads(conn, rows: list[dict[str, Any]], batch_id: int, now: datetime) -> dict[str, int]:
-    """Insert ``rows`` (records of new leads of batch ``batch_id``: the :data:`INSERTED` keys); returns
-    email -> new lead id.
+    """Insert ``rows`` (records of new leads of batch ``batch_id``: the :data:`INSERTED` keys) and their
+    arrival in the lifecycle history; returns email -> new lead id.
 
     Ids are read back as the batch's leads above the highest id before the insert: ids only
     grow (a sequence, SQLite's rowid), so that range holds this insert's rows and, filtered by
@@ -147,8 +145,16 @@ def _insert_leads(conn, rows: list[dict[str, Any]], batch_id: int, now: datetime
     before = conn.execute(select(func.coalesce(func.max(Lead.id), 0))).scalar_one()
     bulk_insert(conn, Lead.__table__, rows, INSERTED, dict(ingest_batch_id=batch_id, lifecycle_stage="new",
                                                          stage_changed_at=now, created_at=now, updated_at=now))
-    return {email: lid for lid, email in conn.execute(
-        select(Lead.id, Lead.email).where(Lead.id > before, Lead.ingest_batch_id == batch_id))}
+    these = (Lead.id > before) & (Lead.ingest_batch_id == batch_id)
+    # each arrival in the lifecycle history, written by the database from the rows just inserted
+    # (no row per lead to build and send from here)
+    history = LeadStageChange.__table__
+    cause = (literal("arrived from ") + Lead.source + literal(f" (batch {batch_id}, row ")
+             + cast(Lead.source_row, String) + literal(")"))
+    conn.execute(insert(history).from_select(
+        ["lead_id", "from_stage", "to_stage", "changed_at", "cause"],
+        select(Lead.id, null(), literal("new"), literal(now, history.c.changed_at.type), cause).where(these)))
+    return {email: lid for lid, email in conn.execute(select(Lead.id, Lead.email).where(these))}
 
 
 def where_in(conn, table, columns: list[str], key: str, values: list) -> Iterator[tuple]:

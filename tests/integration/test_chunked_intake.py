@@ -138,3 +138,24 @@ def test_a_fuzzy_duplicate_is_found_after_its_domain_left_the_bounded_pool(sessi
     assert session.get(Lead, merge.lead_id).email == "p15@firm5.fr"
     assert asked.count("firm5.fr") == 2  # dropped from the pool after chunk 1, read again for chunk 3
     assert asked.count("firm19.fr") == 1  # used more recently: still held for chunk 3 (not all dropped at once)
+
+
+def test_each_new_lead_arrives_once_in_the_lifecycle_history(session, settings, rules):
+    from leadops.db.models import LeadStageChange
+
+    lines = [line(i) for i in range(250)]
+    lines[180] = line(180, email="p4@firm4.fr")  # a merge: no arrival of its own
+    small = settings.model_copy(update={"intake_chunk_rows": 100})
+    first = ingest_file(session, write(settings.inbox_dir, "web-9.csv", lines), rules, small)
+    second = ingest_file(session, write(settings.inbox_dir, "web-10.csv", [line(i) for i in range(300, 340)]), rules, small)
+    session.commit()
+    history = session.execute(select(Lead.email, Lead.source_row, Lead.ingest_batch_id, Lead.created_at,
+                                     LeadStageChange.from_stage, LeadStageChange.to_stage, LeadStageChange.cause,
+                                     LeadStageChange.changed_at).join(Lead, Lead.id == LeadStageChange.lead_id)).all()
+    assert len(history) == first.inserted + second.inserted == 249 + 40
+    assert {h.email for h in history} == set(session.scalars(select(Lead.email)))
+    for h in history:
+        assert (h.from_stage, h.to_stage) == (None, "new")
+        assert h.cause == f"arrived from web_form (batch {h.ingest_batch_id}, row {h.source_row})"
+        assert h.changed_at == h.created_at and h.changed_at.tzinfo is not None
+    assert {h.source_row for h in history if h.ingest_batch_id == first.batch_id} == set(range(2, 252)) - {182}
