@@ -18,6 +18,7 @@ import unicodedata
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import email_validator
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
@@ -184,9 +185,24 @@ def _memoized(fn):
 _DOT_ATOM = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 
 
+# A plain ASCII host name: dot-separated labels of letters, digits and inner hyphens, a top-level
+# label of letters only. email_validator accepts such a name unchanged unless it is special-use
+# or has "--" (reserved or Punycode labels), so it is checked without the validator (~40 us a
+# call: 2 s of a million-row file with 50k domains). Anything else goes to the validator.
+_PLAIN_HOST = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+
+
+def _plain_host(host: str) -> bool:
+    """True if ``host`` is a plain ASCII host name that email_validator accepts as it is."""
+    return (len(host) <= 253 and "--" not in host and _PLAIN_HOST.fullmatch(host) is not None
+            and not any(host == d or host.endswith("." + d) for d in email_validator.SPECIAL_USE_DOMAIN_NAMES))
+
+
 @lru_cache(maxsize=CACHE_ENTRIES)
 def _checked_domain(host: str) -> str | None:
     """Return the normalized domain if email_validator accepts it (checked once per distinct domain)."""
+    if _plain_host(host):
+        return host
     try:
         return validate_email(f"a@{host}", check_deliverability=False).domain.lower()
     except EmailNotValidError:

@@ -371,3 +371,38 @@ def test_fold_maps_letters_without_a_unicode_decomposition():
 ])
 def test_german_titles_map_to_seniority_and_department(title, expected):
     assert title_to_seniority_department(title) == expected
+
+
+# --------------------------------------------------------------------------- plain host names
+
+from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
+
+from leadops.domain import normalize as _nz  # noqa: E402
+
+
+def _validator_domain(host: str) -> str | None:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(f"a@{host}", check_deliverability=False).domain.lower()
+    except EmailNotValidError:
+        return None
+
+
+_LABEL = st.text("abz09-", min_size=0, max_size=8) | st.sampled_from(
+    ["xn--abc", "ab--cd", "test", "local", "localhost", "onion", "arpa", "invalid", "example", "fr", "c0m", "a" * 64])
+
+
+@hsettings(max_examples=600, deadline=None)
+@given(st.lists(_LABEL, min_size=1, max_size=4).map(".".join) | st.text("ab0-.", max_size=12))
+def test_a_host_taken_as_plain_is_one_the_email_validator_accepts_unchanged(host):
+    if _nz._plain_host(host):
+        assert _validator_domain(host) == host
+    assert _nz._checked_domain.__wrapped__(host) == _validator_domain(host)  # either way, the same answer
+
+
+def test_usual_business_domains_skip_the_email_validator():
+    for host in ("company12.fr", "mail.acme-group.co.uk", "a1.io", "ex.com"):
+        assert _nz._plain_host(host)
+    for host in ("xn--bcher-kva.de", "a.test", "b.home.arpa", "a.b1", "a.b", "a..fr", "-a.fr", "localhost", "a." + "b" * 64):
+        assert not _nz._plain_host(host)
