@@ -7,7 +7,8 @@ JSON text, booleans) and then straight to the driver.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -45,18 +46,24 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], 
             fixed[col.name] = col.default.arg
         elif col.default is not None:
             raise ValueError(f"bulk_insert into {table.name}: give {col.name!r} (its default is computed per row)")
-    columns = names + list(fixed)
     dialect = conn.dialect
-    processors = [table.c[name].type._cached_bind_processor(dialect) for name in columns]
-    # by column: one pass of each type's processor over its column is cheaper than a call per row
-    values_by_column = [[row[name] for row in rows] for name in names]
-    for i, p in enumerate(processors[:len(names)]):
-        if p is not None:
-            values_by_column[i] = [v if v is None else p(v) for v in values_by_column[i]]
-    for v, p in zip(fixed.values(), processors[len(names):]):
-        values_by_column.append([v if v is None or p is None else p(v)] * len(rows))
-    tuples = list(zip(*values_by_column))
-
+    processor = {name: table.c[name].type._cached_bind_processor(dialect) for name in [*names, *fixed]}
+    # Values needing no conversion (most: strings, numbers) are picked by one C-level itemgetter
+    # per row; the others are converted by column (one pass of each type's processor), and the
+    # shared values once. The statement lists the columns in that order.
+    plain = [n for n in names if processor[n] is None]
+    converted = [n for n in names if processor[n] is not None]
+    constant = tuple(v if v is None or processor[n] is None else processor[n](v) for n, v in fixed.items())
+    columns = plain + converted + list(fixed)
+    heads = map(_picker(plain), rows)
+    converted_columns = []
+    for name in converted:
+        process = processor[name]
+        converted_columns.append([v if v is None else process(v) for v in map(itemgetter(name), rows)])
+    if converted_columns:
+        tuples = [head + tail + constant for head, tail in zip(heads, zip(*converted_columns))]
+    else:
+        tuples = [head + constant for head in heads] if constant else list(heads)
     prep = dialect.identifier_preparer
     target = f"{prep.format_table(table)} ({', '.join(prep.quote(c) for c in columns)})"
     if dialect.name == "postgresql":
@@ -68,6 +75,15 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], 
         marks = ", ".join("?" if dialect.paramstyle == "qmark" else "%s" for _ in columns)
         conn.exec_driver_sql(f"INSERT INTO {target} VALUES ({marks})", tuples)
     return len(rows)
+
+
+def _picker(names: list[str]) -> Callable[[dict[str, Any]], tuple]:
+    """Return a function giving a row's values of ``names`` as a tuple (itemgetter gives a bare value for one name)."""
+    if len(names) > 1:
+        return itemgetter(*names)
+    if names:
+        return lambda row, name=names[0]: (row[name],)
+    return lambda row: ()
 
 
 def refresh_statistics(conn: Connection, inserted: int, table: Table, columns: Sequence[str] | None = None) -> None:
