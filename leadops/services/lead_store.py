@@ -32,13 +32,14 @@ class FileCache:
     """What the chunks of one file share so that each is read from the database once, not per chunk.
 
     ``people``: fuzzy-match candidates per business email domain (stored leads and the file's
-    new ones); ``accounts``: account ids found or created, by domain and by ``"name:<company
-    key>"`` (accounts are never deleted, so a found id stays right). Both are caches, dropped
-    when they outgrow their limits.
+    new ones); ``accounts`` and ``account_names``: account ids found or created, by domain and
+    by company key (accounts are never deleted, so a found id stays right). All are caches,
+    dropped when they outgrow their limits.
     """
 
     people: dict[str, dedupe.DomainPeople] = field(default_factory=dict)
     accounts: dict[str, int] = field(default_factory=dict)
+    account_names: dict[str, int] = field(default_factory=dict)
 
 
 # Fields a later row may fill on an existing lead when the lead has none.
@@ -76,11 +77,12 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_of: Call
     for chunk in _chunks(known):  # usually none: a new file brings new people
         existing.update({lead.email: lead for lead in session.scalars(select(Lead).where(Lead.email.in_(chunk)))})
     cache = cache or FileCache()
-    if len(cache.accounts) > ACCOUNTS_LIMIT:
+    if len(cache.accounts) + len(cache.account_names) > ACCOUNTS_LIMIT:
         cache.accounts.clear()  # caches, not state: bounded so memory stays flat in the file size
+        cache.account_names.clear()
     pool = _fuzzy_pool(session, good, cache.people)
     new_people: list[tuple[dedupe.DomainPeople, int]] = []  # (domain list, index) of people new in this batch
-    accounts = _ensure_accounts(session, good, now, cache.accounts)
+    by_domain, by_name = _ensure_accounts(session, good, now, cache)
     pending: dict[str, dict[str, Any]] = {}  # email -> row of a lead new in this batch (bulk-inserted below)
     merges, touches = [], []
     for rec in good:
@@ -98,7 +100,7 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_of: Call
                 matched_by = f"fuzzy {score:.0f}"
         if target is None:
             rec["source_row"] = rec["row_number"]
-            rec["account_id"] = accounts.get(rec["email_domain"]) or accounts.get(f"name:{rec['company_key']}")
+            rec["account_id"] = by_domain.get(rec["email_domain"]) or by_name.get(rec["company_key"])
             rec.setdefault("do_not_contact", False)
             pending[rec["email"]] = rec
             if me is not None:
@@ -235,24 +237,25 @@ def _fuzzy_pool(session: Session, good: list[dict], pool: dict[str, dedupe.Domai
     return pool
 
 
-def _ensure_accounts(session: Session, good: list[dict], now: datetime, known: dict[str, int]) -> dict[str, int]:
+def _ensure_accounts(session: Session, good: list[dict], now: datetime, cache: FileCache) -> tuple[dict[str, int], dict[str, int]]:
     """Match rows to accounts by email domain, then by normalized company name; create missing ones.
 
-    Returns domain -> account id, plus "name:<company key>" -> account id for name matches
-    (which is how personal-email leads find their company's account). ``known`` holds ids
-    found before in this file (same keys): only the others are looked up, and the answers are
-    added to it.
+    Returns (domain -> account id, company key -> account id), the file's ``cache`` of them
+    completed with every business domain and company key of ``good`` (a name match is how
+    personal-email leads find their company's account). Ids found before in the file are not
+    looked up again.
     """
+    by_domain, by_name = cache.accounts, cache.account_names
     names: dict[str, tuple[str | None, str | None]] = {}
-    keys = {r["company_key"] for r in good if r["company_key"]}
+    keys: set[str] = set()
     for rec in good:
-        d = rec["email_domain"]
+        key, d = rec["company_key"], rec["email_domain"]
+        if key:
+            keys.add(key)
         if d and not rec["is_free_email"] and d not in names:
-            names[d] = (rec["company"], rec["company_key"])
+            names[d] = (rec["company"], key)
     conn = session.connection()
-    found = {d: known[d] for d in names if d in known}
-    found.update(where_in(conn, Account.__table__, ["domain", "id"], "domain", sorted(names.keys() - found.keys())))
-    by_name = {k: known[f"name:{k}"] for k in keys if f"name:{k}" in known}
+    by_domain.update(where_in(conn, Account.__table__, ["domain", "id"], "domain", sorted(names.keys() - by_domain.keys())))
     # the oldest account of a name wins: by id, whatever order the lookups come back in
     for key, acc_id in sorted(where_in(conn, Account.__table__, ["name_key", "id"], "name_key", sorted(keys - by_name.keys())),
                               key=lambda kv: kv[1]):
@@ -260,12 +263,10 @@ def _ensure_accounts(session: Session, good: list[dict], now: datetime, known: d
     new: dict[str, dict[str, Any]] = {}  # domain -> account row to create
     aliases: dict[str, str] = {}  # domain -> domain of a new account of the same company
     first_domain_of: dict[str, str] = {}
-    for d in sorted(names):
-        if d in found:
-            continue
+    for d in sorted(names.keys() - by_domain.keys()):
         name, key = names[d]
         if key and key in by_name:
-            found[d] = by_name[key]  # same company under another domain (acme.com / acme.fr)
+            by_domain[d] = by_name[key]  # same company under another domain (acme.com / acme.fr)
         elif key and key in first_domain_of:
             aliases[d] = first_domain_of[key]
         else:
@@ -277,11 +278,9 @@ def _ensure_accounts(session: Session, good: list[dict], now: datetime, known: d
         accounts_t = Account.__table__
         for chunk in _chunks(list(new.values()), 1000):
             for acc_id, domain in conn.execute(insert(accounts_t).returning(accounts_t.c.id, accounts_t.c.domain), chunk):
-                found[domain] = acc_id
+                by_domain[domain] = acc_id
         for d, row in new.items():
             if row["name_key"]:
-                by_name.setdefault(row["name_key"], found[d])
-        found.update({d: found[first] for d, first in aliases.items()})
-    found.update({f"name:{k}": v for k, v in by_name.items()})
-    known.update(found)
-    return found
+                by_name.setdefault(row["name_key"], by_domain[d])
+        by_domain.update({d: by_domain[first] for d, first in aliases.items()})
+    return by_domain, by_name
