@@ -13,7 +13,8 @@ from leadops.domain.normalize import fold
 
 @dataclass(frozen=True)
 class Person:
-    """What fuzzy matching compares: a key (lead id or batch row), domain, folded name and company key."""
+    """What fuzzy matching compares: a key (lead id or batch row), domain, name (as :func:`match_name`
+    gives it) and company key."""
 
     key: object
     domain: str
@@ -28,10 +29,15 @@ def person(key: object, domain: str, first: str | None, last: str | None, compan
 
 
 def match_name(first: str | None, last: str | None) -> str | None:
-    """Return the name fuzzy matching compares ("élodie", "Dupont" -> "elodie dupont"), or None without a last name."""
+    """Return the name fuzzy matching compares, or None without a last name: folded, lower-case
+    words in sorted order ("élodie", "Dupont" -> "dupont elodie").
+
+    Word order never counts (the score is rapidfuzz's token_sort_ratio); sorting the words once
+    here lets :func:`best_match` compare with the plain ratio, 2.7x cheaper per pair.
+    """
     if not last:
         return None
-    return f"{fold(first).lower()} {fold(last).lower()}" if first else fold(last).lower()
+    return " ".join(sorted(f"{fold(first)} {fold(last)}".lower().split() if first else fold(last).lower().split()))
 
 
 def similarity(a: Person, b: Person) -> float:
@@ -86,7 +92,8 @@ def best_match(candidate: Person, pool: Sequence[Person] | DomainPeople, thresho
     else:
         pool = pool if isinstance(pool, list) else list(pool)
         names, same_domain = [p.name for p in pool], False
-    hits = process.extract(candidate.name, names, scorer=fuzz.token_sort_ratio, score_cutoff=threshold, limit=None)
+    # names are match names (words sorted): the plain ratio is their token_sort_ratio
+    hits = process.extract(candidate.name, names, scorer=fuzz.ratio, score_cutoff=threshold, limit=None)
     for _, score, i in sorted(hits, key=lambda h: (-h[1], h[2])):  # best first, then pool order
         other = pool[i]
         if same_domain:

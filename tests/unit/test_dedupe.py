@@ -1,7 +1,7 @@
 import pytest
 from hypothesis import given, strategies as st
 
-from leadops.domain.dedupe import DomainPeople, best_match, person, similarity
+from leadops.domain.dedupe import DomainPeople, best_match, match_name, person, similarity
 
 
 def p(key, first, last, company="forge", domain="forge.fr"):
@@ -57,3 +57,10 @@ def test_best_match_is_the_first_maximum_of_similarity(people, me, threshold):
         if other.domain == candidate.domain:
             compact.add(other)
     assert best_match(candidate, compact, threshold) == expected  # other domains never match anyway
+
+
+def test_match_names_sort_their_words_so_word_order_never_counts():
+    assert match_name("Élodie", "de la Fontaine") == "de elodie fontaine la"
+    assert match_name(None, "DUPONT") == "dupont" and match_name("Jean", None) is None
+    pool = [p("a", "Jean", "Martinez"), p("b", "Martin", "Jean")]  # first and last names swapped
+    assert best_match(p(0, "Jean", "Martin"), pool, 92) == ("b", 100)
