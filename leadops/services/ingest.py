@@ -38,7 +38,7 @@ OPT_OUT = frozenset({"no", "non", "n", "false", "0", "opt-out", "opt out", "opto
 
 SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson")
 #: Chunks read (and normalized here) ahead of the first store while the validation process starts:
-#: ~4 fit in its start on 2 cores; each holds ~40 MB of rows and records until stored.
+#: ~4 fit in its start on 2 cores; each holds ~25 MB of rows and records until stored.
 AHEAD_WHILE_STARTING = 4
 
 
