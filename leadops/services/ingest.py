@@ -187,6 +187,7 @@ def ingest_file(session: Session, path: Path, rules: Rules, settings: Settings, 
 
     ``source`` forces a sources.yaml entry; by default the first whose pattern matches the name.
     """
+    validator.warm_up(in_process=not settings.validation_process)  # it imports GX while this reads the file
     digest = sha256_file(path)
     src = source if source is not None else source_for(path, rules)
 
@@ -260,8 +261,12 @@ def _gate_frame(rows: list[RawRow], columns: list[str]) -> pd.DataFrame:
 def _gate(frame: pd.DataFrame, src: FileSource | ApiSource | None, settings: Settings,
           suite: str = "leads_raw.json") -> ValidationOutcome:
     """Run the batch-level suite on ``frame`` (:func:`_gate_frame`); returns its outcome (see :func:`_gate_problem`)."""
-    return validation.validate_batch(frame, settings.expectations_dir / suite,
-                                     thresholds={"min_email_fill_rate": getattr(src, "min_email_fill_rate", None)})
+    return validation.validate_batch(frame, settings.expectations_dir / suite, thresholds=_thresholds(src))
+
+
+def _thresholds(src: FileSource | ApiSource | None) -> dict[str, float | None]:
+    """Return the source's settings the batch-level suite reads (its expectations' ``threshold_setting``)."""
+    return {"min_email_fill_rate": getattr(src, "min_email_fill_rate", None)}
 
 
 def _gate_problem(gate: ValidationOutcome, where: str) -> str | None:
@@ -328,15 +333,6 @@ def _prepare_job(stages: Stages, rows: list[RawRow] | PackedRows, columns: list[
     p = stages.decide(rows, records, validation.validate_records(records, settings.expectations_dir / stages.suite), rules)
     p.rows = []
     return gate, p
-
-
-def _check_job(gate_frame: pd.DataFrame, rows_frame: pd.DataFrame, src: FileSource | ApiSource | None,
-               settings: Settings, raw_suite: str, suite: str) -> tuple[ValidationOutcome, ValidationOutcome]:
-    """Run both suites on frames built by the caller (in the validation process); returns (gate, row outcome)."""
-    gate = _gate(gate_frame, src, settings, raw_suite)
-    if gate.batch_failures:
-        return gate, ValidationOutcome({}, {}, 0)
-    return gate, validation.validate_rows(rows_frame, settings.expectations_dir / suite)
 
 
 @dataclass
@@ -497,10 +493,13 @@ def _normalized_here(chunk: list[RawRow], columns: list[str], src: FileSource | 
     clean = PackedRows.of(chunk).unpack()
     try:
         records = stages.normalize(clean, src, rules, settings, now)
-        frames = (_gate_frame(clean, columns), validation.records_frame(records, settings.expectations_dir / stages.suite))
+        suite = settings.expectations_dir / stages.suite
+        check = (_gate_frame(clean, columns), settings.expectations_dir / raw_suite, _thresholds(src),
+                 validation.records_frame(records, suite), suite)
     except Exception:  # noqa: BLE001 - e.g. a suite that cannot be read: said by the usual path, naming the chunk
         return None
-    return validator.Job(False, _check_job, (*frames, src, settings, raw_suite, stages.suite)), records
+    # plain arguments: the validation process need not import this module (and the ORM) for it
+    return validator.Job(False, validation.check_frames, check), records
 
 
 def admit_rows(session: Session, batch: IngestBatch, rows: list[RawRow], columns: list[str],

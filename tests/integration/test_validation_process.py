@@ -156,7 +156,7 @@ def test_chunks_normalized_here_while_the_validation_process_starts_give_the_sam
     there = outcome(session, settings, rules, "there.csv", other, validation_process=True)
     rows_there = sorted((q.source_row, tuple(q.reasons), q.raw["Email"].replace("@other", "@firm")) for q in session.scalars(
         select(Quarantine).where(Quarantine.ingest_batch_id == there.batch_id)))
-    assert jobs == ["_check_job"] * 8  # every chunk normalized here, checked over there
+    assert jobs == ["check_frames"] * 8  # every chunk normalized here, checked over there
     assert (here.rows_read, here.inserted, here.merged, here.quarantined) == (760, 756, 2, 2)
     assert (there.rows_read, there.inserted, there.merged, there.quarantined) == (760, 756, 2, 2)
     assert here.reasons == there.reasons and rows_here == rows_there
