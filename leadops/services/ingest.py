@@ -455,8 +455,9 @@ def admit_chunks(session: Session, batch: IngestBatch, chunks: Iterable[list[Raw
 
     # Chunk k+1 is read and handed to the validation process before chunk k is stored (while
     # that process is still starting, up to AHEAD_WHILE_STARTING chunks, normalized here).
-    # Reading on a second thread while this one waits on the database was tried: GIL
-    # contention made storing slower by more than the reading it hid.
+    # Reading on a second thread while this one waits on the database was tried, and so was
+    # writing a chunk on one while this one reads and decides the next: GIL contention made
+    # both slower than this (bench/RESULTS.md).
     pending: deque[tuple[list[RawRow], validator.Job, str, list[dict[str, Any]] | None]] = deque()
     problem = None
     try:
