@@ -65,11 +65,10 @@ def _executor() -> ProcessPoolExecutor:
 
 def starting(in_process: bool) -> bool:
     """True while the validation process is still starting (importing GX, ~2-3 s): a job submitted
-    now waits for it. False when validations run here or the process is ready (or died: its next
-    job starts a new one and waits then)."""
+    now waits for it. False when validations run here, when none was started (:func:`warm_up`),
+    or once it is ready (or died: its next job starts a new one and waits then)."""
     if in_process or not spawnable():
         return False
-    _executor()
     started = _started
     return started is not None and not started.done()
 

@@ -37,7 +37,8 @@ def match_name(first: str | None, last: str | None) -> str | None:
     """
     if not last:
         return None
-    return " ".join(sorted(f"{fold(first)} {fold(last)}".lower().split() if first else fold(last).lower().split()))
+    words = (f"{fold(first)} {fold(last)}" if first else fold(last)).lower().split()
+    return " ".join(sorted(words))
 
 
 def similarity(a: Person, b: Person) -> float:

@@ -203,9 +203,20 @@ def test_chunks_read_ahead_while_the_validation_process_starts_are_bounded(sessi
     assert at_first_store == [min(n + ingest.AHEAD_WHILE_STARTING + 1, 10) for n in range(10)]
 
 
-def test_the_validation_process_is_starting_until_it_has_imported_gx():
-    validator.shutdown()
-    assert validator.starting(in_process=False)  # importing GX takes seconds: not done right after the spawn
-    assert not validator.starting(in_process=True)
-    _validation_pid()  # a first validation answered
+def test_the_validation_process_is_starting_until_its_first_job_answered(monkeypatch):
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    _validation_pid()  # a real validation process, which answered a first validation
     assert not validator.starting(in_process=False)
+    assert not validator.starting(in_process=True)
+    probe: Future = Future()  # as just after a spawn: the job queued behind its initializer has not run
+    monkeypatch.setattr(validator, "_started", probe)
+    assert validator.starting(in_process=False)
+    assert not validator.starting(in_process=True)  # validations run here: nothing to wait for
+    probe.set_result(True)
+    assert not validator.starting(in_process=False)
+    died: Future = Future()
+    died.set_exception(BrokenProcessPool("killed while importing GX"))
+    monkeypatch.setattr(validator, "_started", died)
+    assert not validator.starting(in_process=False)  # its next job starts a new one (and waits then)
