@@ -8,7 +8,8 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
-from leadops.domain.metrics import previous_week, week_of
+from leadops.domain.metrics import parse_iso_week, previous_week, week_of
+from leadops.reporting.html import headline_rows, report_cells
 from tasks.common import current_flow_run_id, settings
 from tasks.pipeline import deliver_notifications
 from tasks.report import build_report, queue_report_email
@@ -31,7 +32,13 @@ def weekly_report(week: str | None = None, email_to: list[str] | None = None, re
                   config_dir: str | None = None, var_dir: str | None = None) -> dict[str, Any]:
     """Build the report for ``week`` (e.g. 2026-W47; default: last complete week) and email it to
     ``email_to`` (default: LEADOPS_REPORT_RECIPIENTS), once per week and recipient unless ``resend``;
-    returns paths, headline and how many emails were sent."""
+    returns paths, headline and how many emails were sent.
+
+    A malformed ``week`` fails the run first thing, before any task, with one line naming the
+    parameter, the value and the expected form (:func:`leadops.domain.metrics.parse_iso_week`):
+    a retry cannot fix it, so no task with retries ever sees it."""
+    if week is not None:
+        week = parse_iso_week(week, "week")
     overrides = {"config_dir": config_dir, "var_dir": var_dir}
     week = week or last_complete_week(settings(overrides).company_time_zone)
     res = build_report(week, overrides)
@@ -41,23 +48,20 @@ def weekly_report(week: str | None = None, email_to: list[str] | None = None, re
         queue_report_email(week, res["html_path"], recipients, overrides, resend)
         emailed = deliver_notifications(overrides)["sent"]
     h, p = res["headline"], res["previous"]
-    rows = "\n".join(f"| {k.replace('_', ' ')} | {_fmt(h[k])} | {_fmt(p.get(k))} |" for k in h)
+    # The same labels and number formats as the HTML page: one name per figure, numbers for people.
+    rows = "\n".join(f"| {name} | {this} | {before} | {change} |" for name, this, before, change in headline_rows(h, p))
     create_markdown_artifact(
         key="weekly-report", description=f"Weekly report {week}",
-        markdown=f"# Weekly report {week}\n\n| metric | {week} | {previous_week(week)} |\n|---|---|---|\n{rows}\n\n"
-                 f"HTML report: `{res['html_path']}`\n",
+        markdown=f"# Weekly report {week}\n\n| figure | {week} | {previous_week(week)} | change |\n|---|---|---|---|\n"
+                 f"{rows}\n\nHTML report: `{res['html_path']}`\n",
     )
-    create_table_artifact(key="weekly-report-sdrs", table=res["sdr_rows"] or [{"sdr": "(no activity)"}],
+    create_table_artifact(key="weekly-report-sdrs",
+                          table=[report_cells(r) for r in res["sdr_rows"]] or [{"sdr": "(no activity)"}],
                           description=f"Per-SDR activity and results, {week}")
-    create_table_artifact(key="weekly-report-funnel", table=res["funnel"] or [{"step": "(no leads)"}],
+    create_table_artifact(key="weekly-report-funnel",
+                          table=[report_cells(r) for r in res["funnel"]] or [{"step": "(no leads)"}],
                           description=f"Funnel of leads that arrived in {week}")
     create_link_artifact(key="weekly-report-html", link=Path(res["html_path"]).resolve().as_uri(),
                          link_text=f"weekly-report-{week}.html")
     return {"flow_run_id": current_flow_run_id(), "week": week, "report_path": res["html_path"],
             "csv_paths": res["csv_paths"], "headline": h, "emails_sent": emailed}
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "—"
-    return f"{v:.3g}" if isinstance(v, float) else str(v)

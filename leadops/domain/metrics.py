@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 __all__ = [
     "ActivityFact",
     "FUNNEL_STEPS",
+    "InvalidWeek",
     "LeadFact",
     "NO_SDR",
     "next_week",
@@ -40,11 +41,15 @@ __all__ = [
     "funnel",
     "in_period",
     "iso_week_bounds",
+    "parse_iso_week",
     "percentile",
     "previous_week",
     "quality",
     "rate",
+    "reached_step",
     "results_by_sdr",
+    "sales_rejected",
+    "sla_by",
     "sla_summary",
     "week_of",
 ]
@@ -284,25 +289,42 @@ def results_by_sdr(
 # --------------------------------------------------------------------------- #
 # Funnel and disqualification
 # --------------------------------------------------------------------------- #
+_STEP_DEPTH = {step: i for i, step in enumerate(FUNNEL_STEPS, start=1)}
+
+
+def _depth(lead: LeadFact) -> int:
+    """How far down the funnel a lead went: 0 (lead only) .. len(FUNNEL_STEPS) (won)."""
+    return max((_STEP_DEPTH.get(stage, 0) for stage in set(lead.reached) | {lead.stage}), default=0)
+
+
+def reached_step(lead: LeadFact, step: str) -> bool:
+    """True if ``lead`` reached funnel ``step`` or any later step (its current stage counts).
+
+    This is the one definition of "an MQL", "a SAL", ... used by the funnel, the headline
+    and the SRL figures, so the same word is the same number everywhere in the report.
+    """
+    if step == "leads":
+        return True
+    if step not in _STEP_DEPTH:
+        raise ValueError(f"unknown funnel step {step!r}; expected one of leads, {', '.join(FUNNEL_STEPS)}")
+    return _depth(lead) >= _STEP_DEPTH[step]
+
+
 def funnel(leads: Sequence[LeadFact]) -> list[dict[str, object]]:
     """Funnel leads → mql → sal → sql → opportunity → won (grain: one row per step).
 
     A lead counts at a step if it ever reached that step **or any later step**
-    (its current ``stage`` counts as reached), so the funnel never widens even
-    when a stage was skipped (e.g. a demo request accepted straight to SAL).
+    (:func:`reached_step`; its current ``stage`` counts as reached), so the funnel never
+    widens even when a stage was skipped (e.g. a demo request accepted straight to SAL).
 
     Each row: ``step``, ``count``, ``rate_from_previous`` = count / previous step's
     count (None for the top step or a 0 denominator), ``rate_from_top`` = count /
     number of leads (None if there are no leads).
     """
     leads = list(leads)
-    depth_of = {step: i for i, step in enumerate(FUNNEL_STEPS, start=1)}
     counts = [0] * (len(FUNNEL_STEPS) + 1)
     for lead in leads:
-        depth = 0
-        for stage in set(lead.reached) | {lead.stage}:
-            depth = max(depth, depth_of.get(stage, 0))
-        for i in range(depth + 1):
+        for i in range(_depth(lead) + 1):
             counts[i] += 1
     top = counts[0]
     rows: list[dict[str, object]] = []
@@ -321,16 +343,17 @@ def funnel(leads: Sequence[LeadFact]) -> list[dict[str, object]]:
 def sales_rejected(leads: Iterable[LeadFact]) -> dict[str, float | int | None]:
     """Sales-rejected leads (SRL) among those accepted by sales (grain: one summary).
 
-    ``sal``: leads that reached SAL; ``srl``: of those, leads sent back (recycled, nurture,
-    disqualified or lost) without ever reaching SQL; ``srl_rate`` = srl / sal.
+    ``sal``: leads that reached SAL or a later step (:func:`reached_step`, so it is the
+    funnel's SAL step, same leads, same number); ``srl``: of those, leads now sent back
+    (recycled, nurture, disqualified or lost) without ever reaching SQL or later;
+    ``srl_rate`` = srl / sal.
     """
     sal = srl = 0
     for f in leads:
-        reached = set(f.reached) | {f.stage}
-        if "sal" not in reached:
+        if not reached_step(f, "sal"):
             continue
         sal += 1
-        if f.stage in ("recycled", "nurture", "disqualified", "lost") and not reached & {"sql", "opportunity", "won"}:
+        if f.stage in ("recycled", "nurture", "disqualified", "lost") and not reached_step(f, "sql"):
             srl += 1
     return {"sal": sal, "srl": srl, "srl_rate": rate(srl, sal)}
 
@@ -463,15 +486,31 @@ def _weeks_in_iso_year(year: int) -> int:
     return date(year, 12, 28).isocalendar().week
 
 
-def _week_monday(week: str) -> date:
-    m = _WEEK_RE.match(week.strip()) if isinstance(week, str) else None
+class InvalidWeek(ValueError):
+    """A week parameter that is not an existing ISO week: a retry cannot fix it."""
+
+
+def parse_iso_week(value: object, parameter: str = "week") -> str:
+    """Return ``value`` as a canonical ISO week ``"YYYY-Www"`` (``" 2026-w47 "`` -> ``"2026-W47"``).
+
+    Raises :class:`InvalidWeek` (a ``ValueError``) with one line naming the parameter, the
+    value and the expected form, e.g. ``week = 'banana': expected an ISO week such as
+    2026-W47``. Pure and cheap, so a CLI or a flow can call it before any work starts.
+    """
+    m = _WEEK_RE.match(value.strip().upper()) if isinstance(value, str) else None
+    expected = f"{parameter} = {value!r}: expected an ISO week such as 2026-W47"
     if not m:
-        raise ValueError(f"ISO week must look like '2026-W45', got {week!r}")
+        raise InvalidWeek(expected)
     year, num = int(m.group(1)), int(m.group(2))
     weeks = _weeks_in_iso_year(year) if 1 <= year <= 9998 else 52
-    if not 1 <= num <= weeks:
-        raise ValueError(f"{week} does not exist: ISO year {year} has {weeks} weeks (W01..W{weeks:02d})")
-    return date.fromisocalendar(year, num, 1)
+    if year < 1 or not 1 <= num <= weeks:
+        raise InvalidWeek(f"{expected}; {year:04d}-W{num:02d} does not exist (ISO year {year} has {weeks} weeks)")
+    return f"{year:04d}-W{num:02d}"
+
+
+def _week_monday(week: str) -> date:
+    canonical = parse_iso_week(week)
+    return date.fromisocalendar(int(canonical[:4]), int(canonical[6:]), 1)
 
 
 def _format_week(d: date) -> str:

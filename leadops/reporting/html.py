@@ -8,9 +8,14 @@
   ``FigureCanvasAgg``), imported inside the functions: pyplot is never
   imported, so no GUI backend, no global figure registry (no leak, thread-safe)
   and nothing happens at import time.
-* Formatting: None -> "—"; rates (fractions 0..1, keys with a ``rate``,
-  ``compliance`` or ``share`` word) -> percentage with one decimal; hours -> one
-  decimal and " h"; week-over-week changes of rates in percentage points.
+* Formatting (:mod:`leadops.reporting.numbers`): None -> "—"; rates (fractions 0..1,
+  keys with a ``rate``, ``compliance`` or ``share`` word) -> percentage with one decimal;
+  hours -> one decimal and " h"; counts and amounts with thousands separators;
+  week-over-week changes of rates in percentage points.
+* One label per figure (:data:`LABELS`): the same key reads the same everywhere on the
+  page and in the flow's artifacts, and figures that differ in kind read differently.
+* Every table fits a ~1000 px page: the per-SDR figures are split into an activity and a
+  results table; every column of them is in the ``sdr-activity`` CSV.
 """
 
 from __future__ import annotations
@@ -21,10 +26,14 @@ import io
 import math
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
-__all__ = ["DASH", "format_value", "render_weekly_report"]
+from leadops.reporting.numbers import DASH, count, decimal, percent
 
-DASH = "—"
+__all__ = ["DASH", "LABELS", "format_change", "format_value", "headline_rows", "label", "render_weekly_report",
+           "report_cells"]
+
 _PALETTE = ("#2f6fb0", "#e07b39", "#3a9a5b", "#b8453c", "#7b5ea7", "#8c8c8c")
 _RATE_WORDS = {"rate", "compliance", "share"}
 
@@ -44,61 +53,156 @@ def _is_rate(key: str) -> bool:
     return bool(_words(key) & _RATE_WORDS) or "%" in str(key)
 
 
+def _is_hours(key: str) -> bool:
+    return "hours" in _words(key)
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 _ACRONYMS = {
     "mql": "MQL", "mqls": "MQLs", "sal": "SAL", "sals": "SALs", "sql": "SQL", "sqls": "SQLs",
-    "sao": "SAO", "saos": "SAOs", "srl": "SRL", "sal": "SAL", "sla": "SLA", "sdr": "SDR", "sdrs": "SDRs", "ae": "AE", "icp": "ICP",
+    "sao": "SAO", "saos": "SAOs", "srl": "SRL", "sla": "SLA", "sdr": "SDR", "sdrs": "SDRs", "ae": "AE", "icp": "ICP",
+    "p90": "p90", "linkedin": "LinkedIn",
+}
+#: What each figure is called on the page and in the artifacts. Figures with the same key
+#: are the same number (one definition, see the README); different things have different names.
+LABELS = {
+    # headline and trend
+    "leads": "Leads arrived",
+    "mqls": "MQLs (of leads arrived)",
+    "activities": "SDR activities (touches + meetings)",
+    "meetings_booked": "Meetings booked",
+    "meetings": "Meetings booked",
+    "meetings_held": "Meetings held",
+    "future_meetings": "Meetings ahead",
+    "saos": "SAOs created",
+    "pipeline": "Pipeline created",
+    "revenue": "Revenue won",
+    "won": "Deals won",
+    # per SDR
+    "sdr": "SDR",
+    "sdr_code": "SDR code",
+    "touches": "Touches",
+    "activities_per_meeting": "Touches per meeting",
+    "meeting_to_sao_rate": "Meeting-to-SAO rate",
+    # SLA
+    "sla_leads": "Leads with an SLA outcome",
+    "first_touch_count": "Leads touched",
+    "first_touch_median_hours": "Time to first touch, median",
+    "first_touch_p90_hours": "Time to first touch, p90",
+    "system_delay_count": "Leads assigned",
+    "system_delay_median_hours": "System delay, median",
+    "system_delay_p90_hours": "System delay, p90",
+    # funnel and SRL
+    "rate_from_previous": "From previous step",
+    "rate_from_top": "From top",
+    "sal": "Reached SAL (funnel's SAL step)",
+    "srl": "Sent back by sales (SRL)",
+    "srl_rate": "SRL rate",
+    # data quality
+    "enriched": "Leads enriched",
+    "enrich_attempted": "Leads an enrichment was tried for",
 }
 _STEP_LABELS = {
-    "leads": "Leads", "mql": "MQL", "sal": "SAL", "sql": "SQL", "opportunity": "Opportunity (SAO)", "won": "Won",
+    "leads": "Leads", "mql": "MQL", "sal": "SAL", "sql": "SQL", "opportunity": "SAO (opportunity)", "won": "Won",
 }
 
 
-def _label(key: str) -> str:
-    """Human label for a metric key: ``"sla_compliance"`` -> ``"SLA compliance"``."""
+def label(key: str) -> str:
+    """Return the label people read for a metric key (:data:`LABELS`, else ``"sla_met"`` -> ``"SLA met"``)."""
+    if key in LABELS:
+        return LABELS[key]
     words = [_ACRONYMS.get(w.lower(), w) for w in str(key).replace("_", " ").split()]
     text = " ".join(words)
     return text[:1].upper() + text[1:]
 
 
+_label = label
+
+
 def format_value(key: str, value: object) -> str:
-    """Display text (not yet HTML-escaped) for ``value`` in column/metric ``key``."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    """Return the display text (not yet HTML-escaped) of ``value`` in column/metric ``key``.
+
+    Rates as percentages ('76.6%'), hours with one decimal and ' h', counts and amounts with
+    thousands separators ('104,500'), anything missing or not finite as '—'.
+    """
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return DASH
     if isinstance(value, bool):
         return "yes" if value else "no"
     if _is_number(value):
         if _is_rate(key):
-            return f"{value * 100:.1f}%"
-        if "hours" in _words(key):
-            return f"{value:.1f} h"
-        if isinstance(value, int):
-            return f"{value:,}"
-        if math.isinf(value):
-            return DASH
-        if float(value).is_integer():
-            return f"{value:,.0f}"
-        return f"{value:,.1f}"
+            return percent(value)
+        if _is_hours(key):
+            return f"{decimal(value)} h"
+        if isinstance(value, int) or float(value).is_integer():
+            return count(value)
+        return decimal(value)
     return str(value)
 
 
-def _format_change(key: str, current: object, previous: object) -> str:
+def format_change(key: str, current: object, previous: object) -> str:
+    """Return the week-over-week change of a figure ('▲ +8', '▼ -8.6 pp', '▼ -1.8 h'; '—' if either is missing)."""
     if not (_is_number(current) and _is_number(previous)):
+        return DASH
+    if not (math.isfinite(current) and math.isfinite(previous)):  # type: ignore[arg-type]
         return DASH
     delta = current - previous  # type: ignore[operator]
     if _is_rate(key):
         text = f"{delta * 100:+.1f} pp"
-    elif isinstance(delta, int):
-        text = f"{delta:+,}"
-    elif float(delta).is_integer():
+    elif isinstance(delta, int) or float(delta).is_integer():
         text = f"{delta:+,.0f}"
     else:
         text = f"{delta:+,.1f}"
+    if _is_hours(key):
+        text += " h"
     arrow = "▲ " if delta > 0 else "▼ " if delta < 0 else ""
     return arrow + text
+
+
+_format_change = format_change
+
+
+def headline_rows(current: Mapping[str, object], previous: Mapping[str, object]) -> list[tuple[str, str, str, str]]:
+    """Return (label, this week, previous week, change) as text, one tuple per headline figure, in order.
+
+    The HTML page and the flow's markdown artifact both render these, so they read the same.
+    """
+    return [(label(k), format_value(k, v), format_value(k, previous.get(k)), format_change(k, v, previous.get(k)))
+            for k, v in current.items()]
+
+
+def report_cells(row: Mapping[str, object]) -> dict[str, object]:
+    """Return a copy of a report row with every number as text for people (grain: one row).
+
+    Keys stay as they are (artifact columns); values go through :func:`format_value`.
+    """
+    return {k: format_value(k, v) if _is_number(v) or v is None else v for k, v in row.items()}
+
+
+def _zone(tz: object) -> ZoneInfo | timezone:
+    try:
+        return ZoneInfo(str(tz)) if tz else timezone.utc
+    except (ValueError, KeyError):
+        return timezone.utc
+
+
+def _local(value: object, tz: object) -> str:
+    """'2026-11-30 00:00 (UTC+01:00)': an instant (datetime or ISO text) in the report's time zone."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if not isinstance(value, datetime):
+        return str(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)  # the database stores UTC
+    local = value.astimezone(_zone(tz))
+    offset = local.strftime("%z")
+    return f"{local:%Y-%m-%d %H:%M} (UTC{offset[:3]}:{offset[3:]})"
 
 
 # --------------------------------------------------------------------------- #
@@ -113,13 +217,21 @@ def _columns(rows: Sequence[Mapping[str, object]], first: Sequence[str] = ()) ->
     return cols
 
 
+NO_DATA = "No data for this week."
+
+
+def _empty(notice: str) -> str:
+    return f'<p class="empty">{_e(notice)}</p>'
+
+
 def _table(
     rows: Sequence[Mapping[str, object]],
     columns: Sequence[str] | None = None,
     headers: Mapping[str, str] | None = None,
+    empty: str = NO_DATA,
 ) -> str:
     if not rows:
-        return '<p class="empty">No data for this week.</p>'
+        return _empty(empty)
     columns = list(columns) if columns is not None else _columns(rows)
     headers = headers or {}
     head = "".join(f"<th>{_e(headers.get(c, _label(c)))}</th>" for c in columns)
@@ -134,9 +246,9 @@ def _table(
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _kv_table(data: Mapping[str, object]) -> str:
+def _kv_table(data: Mapping[str, object], empty: str = NO_DATA) -> str:
     if not data:
-        return '<p class="empty">No data for this week.</p>'
+        return _empty(empty)
     rows = "".join(
         f'<tr><th scope="row">{_e(_label(k))}</th><td class="num">{_e(format_value(k, v))}</td></tr>'
         for k, v in data.items()
@@ -147,6 +259,15 @@ def _kv_table(data: Mapping[str, object]) -> str:
 
 def _section(title: str, *parts: str) -> str:
     return f"<section><h2>{_e(title)}</h2>{''.join(parts)}</section>"
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{_e(text)}</p>'
+
+
+def _present(rows: Sequence[Mapping[str, object]], columns: Sequence[str]) -> list[str]:
+    """The columns of ``columns`` that some row has (a report dict may carry fewer figures)."""
+    return [c for c in columns if any(c in r for r in rows)]
 
 
 # --------------------------------------------------------------------------- #
@@ -195,11 +316,11 @@ def _funnel_chart(rows: Sequence[Mapping[str, object]]) -> str:
 
     def draw(fig):
         ax = fig.add_subplot()
-        labels = [_STEP_LABELS.get(str(r.get("step", "")), str(r.get("step", ""))) for r in rows][::-1]
+        steps = [_STEP_LABELS.get(str(r.get("step", "")), str(r.get("step", ""))) for r in rows][::-1]
         counts = [_num(r.get("count")) for r in rows][::-1]
-        bars = ax.barh(labels, counts, color=_PALETTE[0])
+        bars = ax.barh(steps, counts, color=_PALETTE[0])
         tags = [format_value("rate_from_top", r.get("rate_from_top")) for r in rows][::-1]
-        ax.bar_label(bars, labels=[f"{c:,.0f}  ({t})" for c, t in zip(counts, tags)], padding=3)
+        ax.bar_label(bars, labels=[f"{count(c)}  ({t})" for c, t in zip(counts, tags)], padding=3)
         ax.set_xlim(0, max(counts) * 1.25 or 1)
         ax.set_title("Funnel (count, share of leads)")
 
@@ -219,13 +340,14 @@ def _sdr_chart(rows: Sequence[Mapping[str, object]]) -> str:
         booked = [_num(r.get("meetings_booked")) for r in rows]
         saos = [_num(r.get("saos")) for r in rows]
         ax.bar([i - width / 2 for i in x], booked, width, label="Meetings booked", color=_PALETTE[0])
-        ax.bar([i + width / 2 for i in x], saos, width, label="SAOs", color=_PALETTE[1])
-        ax.set_xticks(list(x), names, rotation=30 if len(names) > 6 else 0, ha="right" if len(names) > 6 else "center")
+        ax.bar([i + width / 2 for i in x], saos, width, label=label("saos"), color=_PALETTE[1])
+        tilt = len(names) > 5  # names are longer than codes: tilt them before they overlap
+        ax.set_xticks(list(x), names, rotation=30 if tilt else 0, ha="right" if tilt else "center")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(frameon=False)
-        ax.set_title("Meetings booked and SAOs per SDR")
+        ax.set_title("Meetings booked and SAOs created per SDR")
 
-    return _chart(draw, "Meetings booked and SAOs per SDR", width=max(7.0, 0.6 * len(rows) + 2))
+    return _chart(draw, "Meetings booked and SAOs created per SDR", width=max(7.0, 0.6 * len(rows) + 2))
 
 
 def _histogram(hours: Sequence[float]) -> str:
@@ -271,12 +393,14 @@ _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
 color:#1d2330;background:#fff;margin:0 auto;max-width:1040px;padding:24px;line-height:1.4}
 h1{font-size:1.6em;margin:0 0 4px}h2{font-size:1.2em;margin:28px 0 8px;border-bottom:2px solid #e3e7ee;
-padding-bottom:4px}.meta{color:#5b6473;font-size:.9em;margin:0 0 8px}
-table{border-collapse:collapse;margin:8px 0;font-size:.9em}th,td{padding:4px 10px;border-bottom:1px solid #e3e7ee;
-text-align:left}th{background:#f4f6f9;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
-table.kv th{background:none;font-weight:normal;color:#5b6473}.scroll{overflow-x:auto}
+padding-bottom:4px}h3{font-size:1em;margin:16px 0 4px}.meta{color:#5b6473;font-size:.9em;margin:0 0 8px}
+table{border-collapse:collapse;margin:8px 0;font-size:.9em;max-width:100%}th,td{padding:4px 8px;
+border-bottom:1px solid #e3e7ee;text-align:left}th{background:#f4f6f9;font-weight:600}
+td{overflow-wrap:anywhere}td:first-child{min-width:9em}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap;min-width:0}
+table.kv th{background:none;font-weight:normal;color:#5b6473}
 img.chart{display:block;max-width:100%;height:auto;margin:8px 0}.empty{color:#5b6473;font-style:italic}
-footer{margin-top:32px;color:#8a93a3;font-size:.8em}
+.note{color:#5b6473;font-size:.85em;margin:4px 0}footer{margin-top:32px;color:#8a93a3;font-size:.8em}
 """
 
 
@@ -284,26 +408,57 @@ def _headline(report: Mapping[str, object]) -> str:
     current = report.get("headline") or {}
     previous = report.get("headline_previous") or {}
     if not current:
-        return '<p class="empty">No headline metrics.</p>'
+        return _empty("No headline figures.")
     prev_week = report.get("previous_week") or "previous week"
-    rows = []
-    for key, value in current.items():
-        prev = previous.get(key)
-        rows.append(
-            "<tr>"
-            f'<th scope="row">{_e(_label(key))}</th>'
-            f'<td class="num">{_e(format_value(key, value))}</td>'
-            f'<td class="num">{_e(format_value(key, prev))}</td>'
-            f'<td class="num">{_e(_format_change(key, value, prev))}</td>'
-            "</tr>"
-        )
-    head = f"<tr><th>Metric</th><th>This week</th><th>{_e(prev_week)}</th><th>Change</th></tr>"
-    return f"<table><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
+    rows = "".join(
+        f'<tr><th scope="row">{_e(name)}</th><td class="num">{_e(this)}</td>'
+        f'<td class="num">{_e(before)}</td><td class="num">{_e(change)}</td></tr>'
+        for name, this, before, change in headline_rows(current, previous)
+    )
+    head = f"<tr><th>Figure</th><th>This week</th><th>{_e(prev_week)}</th><th>Change</th></tr>"
+    return f"<table><thead>{head}</thead><tbody>{rows}</tbody></table>"
+
+
+def _funnel(report: Mapping[str, object]) -> str:
+    rows = list(report.get("funnel") or [])
+    if not any(_num(r.get("count")) for r in rows):
+        return _empty("No lead arrived this week.")
+    shown = [{**r, "step": _STEP_LABELS.get(str(r.get("step")), r.get("step"))} for r in rows]
+    parts = [
+        _note("Leads that arrived this week, counted at every step up to the furthest one each has reached "
+              "so far; the headline's MQLs are the MQL step."),
+        _table(shown, _columns(rows, ("step", "count", "rate_from_previous", "rate_from_top"))),
+        _funnel_chart(rows),
+    ]
+    srl = report.get("sales_rejected") or {}
+    if srl:
+        parts.append("<h3>Sales-rejected leads (SRL)</h3>")
+        parts.append(_kv_table(srl))
+    return "".join(parts)
+
+
+#: The per-SDR figures, split in two tables so that each fits the page; the CSV has them all.
+_SDR_ACTIVITY = ("sdr", "calls", "connect_rate", "emails", "reply_rate", "linkedin", "touches", "meetings_booked",
+                 "activities_per_meeting")
+_SDR_RESULTS = ("sdr", "meetings_held", "future_meetings", "saos", "meeting_to_sao_rate", "pipeline", "won",
+                "revenue")
+
+
+def _sdrs(rows: Sequence[Mapping[str, object]], week: object) -> str:
+    if not rows:
+        return _empty("No SDR activity or opportunity this week.")
+    parts = ["<h3>Activity</h3>", _table(rows, _present(rows, _SDR_ACTIVITY))]
+    results = _present(rows, _SDR_RESULTS)
+    if len(results) > 1:
+        parts += ["<h3>Results</h3>", _table(rows, results)]
+    parts.append(_note(f"Calls and emails by outcome, no-shows and SDR codes: sdr-activity-{week}.csv."))
+    parts.append(_sdr_chart(rows))
+    return "".join(parts)
 
 
 def _quality(q: Mapping[str, object]) -> str:
     if not q:
-        return '<p class="empty">No data for this week.</p>'
+        return _empty(NO_DATA)
     parts = []
     sources = q.get("sources")
     if isinstance(sources, list):
@@ -311,7 +466,8 @@ def _quality(q: Mapping[str, object]) -> str:
         rows = list(sources)
         if isinstance(total, Mapping) and rows:
             rows.append({"source": "All sources", **total})
-        parts.append(_table(rows, _columns(rows, ("source", "rows_read", "quarantined", "quarantine_rate"))))
+        parts.append(_table(rows, _columns(rows, ("source", "rows_read", "quarantined", "quarantine_rate")),
+                            empty="No file or API batch was ingested this week."))
     scalars = {k: v for k, v in q.items() if k not in ("sources", "total") and not isinstance(v, (Mapping, list))}
     if scalars:
         parts.append(_kv_table(scalars))
@@ -322,37 +478,47 @@ _SLA_COLUMNS = ("sla_leads", "sla_met", "sla_missed", "sla_compliance", "first_t
                 "first_touch_p90_hours", "system_delay_median_hours", "system_delay_p90_hours")
 
 
-def _sla_table(rows: Sequence[Mapping[str, object]], key: str) -> str:
-    cols = [key] + [c for c in _SLA_COLUMNS if any(c in r for r in rows)]
-    return f'<div class="scroll">{_table(rows, cols, {"sdr": "SDR"})}</div>'
+def _sla_table(rows: Sequence[Mapping[str, object]], key: str, empty: str) -> str:
+    return _table(rows, [key] + _present(rows, _SLA_COLUMNS), empty=empty)
+
+
+def _period(report: Mapping[str, object]) -> str:
+    """'2026-11-23 00:00 (UTC+01:00) to 2026-11-30 00:00 (UTC+01:00)' in the report's time zone, or ''."""
+    tz = report.get("time_zone")
+    start, end = report.get("period_start"), report.get("period_end")
+    if start is None or end is None:
+        return ""
+    return f"{_local(start, tz)} to {_local(end, tz)}"
 
 
 def render_weekly_report(report: Mapping[str, object]) -> str:
-    """Render the weekly report dict as a complete, self-contained HTML page.
+    """Render the weekly report dict as a complete, self-contained HTML page (grain: one week).
 
-    Keys (all optional except ``week``): ``week``, ``previous_week``,
-    ``generated_at`` (ISO string), ``time_zone``, ``headline`` and
-    ``headline_previous`` (name -> value), ``funnel`` (rows of
-    :func:`leadops.domain.metrics.funnel`), ``sdr_rows`` (one dict per SDR with a
-    ``sdr`` key and activity/results metrics), ``sla`` (from ``sla_summary``),
-    ``first_touch_hours`` (floats), ``trend`` (``{week, leads, mqls, meetings,
-    saos}`` rows, oldest first), ``disqualification_reasons`` (rows) and
-    ``quality`` (from ``metrics.quality``).
+    Keys (all optional except ``week``): ``week``, ``previous_week``, ``time_zone`` (IANA
+    name, the company's), ``period_start`` / ``period_end`` (aware datetimes or ISO text,
+    shown in ``time_zone``), ``headline`` and ``headline_previous`` (name -> value),
+    ``funnel`` (rows of :func:`leadops.domain.metrics.funnel`), ``sales_rejected``,
+    ``sdr_rows`` (one dict per SDR with its display name under ``sdr`` and
+    activity/results metrics), ``sla`` (from ``sla_summary``), ``sla_by_sdr`` and
+    ``sla_by_source``, ``first_touch_hours`` (floats), ``trend`` (``{week, leads, mqls,
+    meetings, saos}`` rows, oldest first), ``disqualification_reasons`` (rows) and
+    ``quality`` (from ``metrics.quality``). A section with no data says so; one with
+    data never does.
     """
     week = report.get("week", "")
     title = f"Weekly lead report — {week}"
+    period = _period(report)
     meta = " · ".join(
-        f"{label}: {_e(value)}"
-        for label, value in (
+        f"{name}: {_e(value)}"
+        for name, value in (
             ("Week", week),
-            ("Previous week", report.get("previous_week")),
+            ("Period", period),
             ("Time zone", report.get("time_zone")),
-            ("Generated at", report.get("generated_at")),
+            ("Compared with", report.get("previous_week")),
         )
         if value
     )
 
-    funnel_rows = list(report.get("funnel") or [])
     sdr_rows = list(report.get("sdr_rows") or [])
     sla = report.get("sla") or {}
     hours = list(report.get("first_touch_hours") or [])
@@ -363,33 +529,25 @@ def render_weekly_report(report: Mapping[str, object]) -> str:
     body = [
         f"<header><h1>{_e(title)}</h1><p class=\"meta\">{meta}</p></header>",
         _section("Headline", _headline(report)),
-        _section(
-            "Funnel",
-            _table(
-                [{**r, "step": _STEP_LABELS.get(str(r.get("step")), r.get("step"))} for r in funnel_rows],
-                _columns(funnel_rows, ("step", "count", "rate_from_previous", "rate_from_top")),
-                {"rate_from_previous": "From previous step", "rate_from_top": "From top"},
-            ),
-            _funnel_chart(funnel_rows),
-            _kv_table(report.get("sales_rejected") or {}),
-        ),
-        _section(
-            "SDRs",
-            f'<div class="scroll">{_table(sdr_rows, _columns(sdr_rows, ("sdr",)), {"sdr": "SDR"})}</div>',
-            _sdr_chart(sdr_rows),
-        ),
+        _section("Funnel", _funnel(report)),
+        _section("SDRs", _sdrs(sdr_rows, week)),
         _section("Follow-up SLA", _kv_table(sla), _histogram(hours),
-                 "<h3>Per SDR</h3>" + _sla_table(report.get("sla_by_sdr") or [], "sdr"),
-                 "<h3>Per source</h3>" + _sla_table(report.get("sla_by_source") or [], "source")),
+                 "<h3>Per SDR</h3>" + _sla_table(report.get("sla_by_sdr") or [], "sdr", "No lead of this week "
+                                                 "has an owner."),
+                 "<h3>Per source</h3>" + _sla_table(report.get("sla_by_source") or [], "source",
+                                                    "No lead arrived this week.")),
         _section(
             "Trend",
             _trend_chart(trend),
-            _table(trend, _columns(trend, ("week", *_TREND_SERIES)), {"mqls": "MQLs", "saos": "SAOs"}),
+            _table(trend, _columns(trend, ("week", *_TREND_SERIES))),
         ),
-        _section("Disqualification reasons", _table(reasons, _columns(reasons, ("reason", "count", "share")))),
+        _section("Disqualification reasons", _table(reasons, _columns(reasons, ("reason", "count", "share")),
+                                                    empty="No lead of this week was disqualified.")),
         _section("Data quality", _quality(quality)),
-        f"<footer>Generated by leadops{(' at ' + _e(report.get('generated_at'))) if report.get('generated_at') else ''}."
-        " Rates: — means no data (zero denominator).</footer>",
+        "<footer>Generated by leadops for "
+        + (f"{_e(week)}: {_e(period)}, {_e(report.get('time_zone') or 'UTC')}" if period else _e(week))
+        + ". Figures are of this period; the funnel counts stages reached so far. "
+        "— means no data (a rate whose denominator is 0).</footer>",
     ]
     return (
         "<!DOCTYPE html>\n"

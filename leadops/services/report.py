@@ -1,6 +1,9 @@
 """Build the weekly report for one ISO week from stored data: facts -> metrics -> HTML + CSV.
 
 Same data, same week -> byte-identical files (no wall-clock time in the output).
+Each figure has one definition: the headline's MQLs are the funnel's MQL step and the SRL
+box's SAL is the funnel's SAL step (all from :func:`leadops.domain.metrics.reached_step`);
+figures that differ in kind carry different labels (see the README's metric definitions).
 """
 from __future__ import annotations
 
@@ -112,7 +115,22 @@ def _quality(session: Session, start: datetime, end: datetime, leads: list[m.Lea
     return m.quality(facts, enriched, attempted)
 
 
-def _week_metrics(session: Session, week: str, tz: str) -> dict[str, Any]:
+def sdr_labels(session: Session) -> dict[str, str]:
+    """Return the display label of every SDR code on the roster (grain: one entry per SDR).
+
+    The label is the SDR's name; the code is added ("Ana Silva (a.silva)") only where two
+    SDRs share a name, and stands alone when the name is blank.
+    """
+    names = {code: (name or "").strip() for code, name in session.execute(select(Sdr.code, Sdr.name))}
+    seen: dict[str, int] = defaultdict(int)
+    for name in names.values():
+        seen[name] += 1
+    return {code: code if not name else name if seen[name] == 1 else f"{name} ({code})"
+            for code, name in names.items()}
+
+
+def _week_metrics(session: Session, week: str, tz: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+    labels = labels if labels is not None else sdr_labels(session)
     start, end = m.iso_week_bounds(week, tz)
     acts = _activities(session, start, end)
     leads = _leads(session, start, end)
@@ -124,9 +142,10 @@ def _week_metrics(session: Session, week: str, tz: str) -> dict[str, Any]:
     steps = dict(session.execute(select(SlaEvent.step, func.count()).where(
         SlaEvent.at >= start, SlaEvent.at < end, SlaEvent.step.in_(("breach", "reassign"))).group_by(SlaEvent.step)).all())
     sla["breaches"], sla["reassignments"] = steps.get("breach", 0), steps.get("reassign", 0)  # SLA events in the week
+    step = {r["step"]: r["count"] for r in funnel}
     headline = {
-        "leads": len(leads),
-        "mqls": sum(1 for f in leads if "mql" in f.reached),
+        "leads": step["leads"],
+        "mqls": step["mql"],  # the funnel's MQL step: reached MQL or later, one definition
         "activities": len(acts),
         "meetings_booked": sum(r.get("meetings_booked") or 0 for r in results.values()),
         "meetings_held": sum(r.get("meetings_held") or 0 for r in results.values()),
@@ -136,12 +155,18 @@ def _week_metrics(session: Session, week: str, tz: str) -> dict[str, Any]:
         "sla_compliance": sla.get("sla_compliance"),
         "first_touch_median_hours": sla.get("first_touch_median_hours"),
     }
-    sdr_rows = []
-    for code in sorted(set(activity) | set(results)):
-        sdr_rows.append({"sdr": code, **activity.get(code, {}), **results.get(code, {})})
+    # People read names; the code stays beside it in the CSVs, where a spreadsheet joins on it.
+    sdr_rows = sorted(
+        ({"sdr": labels.get(code, code), "sdr_code": "" if code == m.NO_SDR else code,
+          **activity.get(code, {}), **results.get(code, {})} for code in set(activity) | set(results)),
+        key=lambda r: (r["sdr"] == m.NO_SDR, r["sdr"].casefold(), r["sdr_code"]))
+    sla_by_sdr = sorted(
+        ({**r, "sdr": labels.get(r["sdr"], r["sdr"]), "sdr_code": r["sdr"]}
+         for r in m.sla_by([f for f in leads if f.owner], "owner")),
+        key=lambda r: (r["sdr"].casefold(), r["sdr_code"]))
     return {
         "start": start, "end": end, "leads": leads, "headline": headline, "sdr_rows": sdr_rows, "funnel": funnel,
-        "sla": sla, "sla_by_sdr": m.sla_by([f for f in leads if f.owner], "owner"), "sla_by_source": m.sla_by(leads, "source"),
+        "sla": sla, "sla_by_sdr": sla_by_sdr, "sla_by_source": m.sla_by(leads, "source"),
         "first_touch_hours": m.first_touch_hours(leads), "quality": _quality(session, start, end, leads),
         "disqualification_reasons": m.disqualification_reasons(leads), "sales_rejected": m.sales_rejected(leads),
     }
@@ -149,18 +174,22 @@ def _week_metrics(session: Session, week: str, tz: str) -> dict[str, Any]:
 
 def build_weekly_report(session: Session, week: str, tz: str, out_dir: Path, *, flow_run_id: str | None = None) -> ReportResult:
     """Write the week's HTML and CSV files under ``out_dir/week`` and record a report run."""
-    cur = _week_metrics(session, week, tz)
+    week = m.parse_iso_week(week)
+    labels = sdr_labels(session)
+    cur = _week_metrics(session, week, tz, labels)
     prev_week = m.previous_week(week)
-    prev = _week_metrics(session, prev_week, tz)
+    prev = _week_metrics(session, prev_week, tz, labels)
     trend, w = [], week
     for _ in range(TREND_WEEKS):
-        h = cur["headline"] if w == week else prev["headline"] if w == prev_week else _week_metrics(session, w, tz)["headline"]
+        h = (cur["headline"] if w == week else prev["headline"] if w == prev_week
+             else _week_metrics(session, w, tz, labels)["headline"])
         trend.append({"week": w, "leads": h["leads"], "mqls": h["mqls"], "meetings": h["meetings_booked"], "saos": h["saos"]})
         w = m.previous_week(w)
     trend.reverse()
     report = {
         "week": week, "previous_week": prev_week, "time_zone": tz,
-        "generated_at": f"data through {cur['end'].isoformat()}",
+        # The period, not the wall clock, so that a rebuild gives the same bytes; the page shows it in ``tz``.
+        "period_start": cur["start"], "period_end": cur["end"],
         "headline": cur["headline"], "headline_previous": prev["headline"], "funnel": cur["funnel"],
         "sdr_rows": cur["sdr_rows"], "sla": cur["sla"], "first_touch_hours": cur["first_touch_hours"],
         "sla_by_sdr": cur["sla_by_sdr"], "sla_by_source": cur["sla_by_source"],
@@ -175,10 +204,10 @@ def build_weekly_report(session: Session, week: str, tz: str, out_dir: Path, *, 
     write_csv(sdr_csv, cur["sdr_rows"])
     write_csv(funnel_csv, cur["funnel"])
     sla_csv = folder / f"sla-{week}.csv"
-    write_csv(sla_csv, [{"group": "sdr", "name": r["sdr"], **{k: v for k, v in r.items() if k != "sdr"}}
-                        for r in cur["sla_by_sdr"]]
-              + [{"group": "source", "name": r["source"], **{k: v for k, v in r.items() if k != "source"}}
-                 for r in cur["sla_by_source"]])
+    write_csv(sla_csv, [{"group": "sdr", "name": r["sdr"], "code": r["sdr_code"],
+                         **{k: v for k, v in r.items() if k not in ("sdr", "sdr_code")}} for r in cur["sla_by_sdr"]]
+              + [{"group": "source", "name": r["source"], "code": r["source"],
+                  **{k: v for k, v in r.items() if k != "source"}} for r in cur["sla_by_source"]])
     run = ReportRun(week=week, period_start=cur["start"], period_end=cur["end"], html_path=str(html_path),
                     csv_path=str(sdr_csv), headline=_jsonable(cur["headline"]), built_at=utcnow(), flow_run_id=flow_run_id)
     session.add(run)

@@ -29,7 +29,8 @@ def make_report(**overrides):
     report = {
         "week": "2026-W45",
         "previous_week": "2026-W44",
-        "generated_at": "2026-11-09T07:00:00+00:00",
+        "period_start": datetime(2026, 11, 1, 23, tzinfo=timezone.utc),
+        "period_end": datetime(2026, 11, 8, 23, tzinfo=timezone.utc),
         "time_zone": "Europe/Paris",
         "headline": {"leads": 120, "mqls": 40, "meetings_booked": 9, "sla_compliance": 0.875, "pipeline": 15000.0},
         "headline_previous": {"leads": 100, "mqls": 44, "meetings_booked": 9, "sla_compliance": 0.9, "pipeline": None},
