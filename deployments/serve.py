@@ -15,9 +15,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _flow(entrypoint: str):
-    path, name = entrypoint.split(":")
-    module = importlib.import_module(Path(path).with_suffix("").as_posix().replace("/", "."))
-    return getattr(module, name)
+    """Return the flow of a prefect.yaml entrypoint: a module path (``flows.lead_pipeline.lead_pipeline``) or a
+    file path (``flows/lead_pipeline.py:lead_pipeline``) of an installed module."""
+    if ":" in entrypoint:
+        path, name = entrypoint.split(":")
+        module_name = Path(path).with_suffix("").as_posix().replace("/", ".")
+    else:
+        module_name, name = entrypoint.rsplit(".", 1)
+    return getattr(importlib.import_module(module_name), name)
 
 
 def _schedules(spec: dict[str, Any]) -> list[Any]:
@@ -62,7 +67,12 @@ def serve_deployments(prefect_yaml: Path = ROOT / "prefect.yaml") -> list[Any]:
             from prefect.events.schemas.deployment_triggers import DeploymentEventTrigger
 
             kwargs["triggers"] = [DeploymentEventTrigger.model_validate(t) for t in d["triggers"]]
-        out.append(_flow(d["entrypoint"]).to_deployment(**kwargs))
+        # A module-path entrypoint: served runs import the installed flow wherever the server keeps the
+        # deployment's last storage settings. With a file path, a deployment created before by
+        # `prefect deploy` (path None, pull steps) made every served run crash on "storage at None".
+        from prefect.types.entrypoint import EntrypointType
+
+        out.append(_flow(d["entrypoint"]).to_deployment(entrypoint_type=EntrypointType.MODULE_PATH, **kwargs))
     return out
 
 

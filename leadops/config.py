@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     dask_workers: int | None = Field(default=None, ge=1)
     # leads per scoring partition on Dask; also bounds the ids bound in one IN list
     score_partition_leads: int = Field(default=20_000, ge=1, le=30_000)
+    # the project folder (leadops.project): filled by get_settings, LEADOPS_HOME when set
+    home: Path | None = None
 
     @property
     def inbox_dir(self) -> Path:
@@ -84,11 +86,62 @@ class Settings(BaseSettings):
 
 
 def get_settings(**overrides: Any) -> Settings:
-    """Return settings from the environment, with explicit overrides applied (not cached)."""
+    """Return settings (not cached): explicit overrides, then the environment, then the project's `.env`, then
+    the `settings:` of its `leadops.yaml`, then defaults; relative paths taken from the project folder.
+
+    The project folder is $LEADOPS_HOME or the nearest folder at or above the working directory holding
+    `leadops.yaml` (leadops.project); without one, relative paths stay relative to the working directory.
+    """
+    from leadops.project import ProjectError, find_root, project_settings
+
     try:
-        return Settings(**overrides)
+        root = find_root()
+        from_file = project_settings(root) if root else {}
+    except ProjectError as exc:
+        raise ConfigError(str(exc)) from None
+    unknown = sorted(set(from_file) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigError(f"{root / 'leadops.yaml'}: settings.{unknown[0]}: not a leadops setting "
+                          f"(known: {', '.join(sorted(Settings.model_fields))})")
+    env_file = root / ".env" if root and (root / ".env").is_file() else None
+    try:
+        first = Settings(_env_file=env_file, **overrides)
+        # the environment and .env win over leadops.yaml: only settings they left unset come from the file
+        from_file = {k: v for k, v in from_file.items() if k not in first.model_fields_set}
+        s = Settings(_env_file=env_file, **{**from_file, **overrides}) if from_file else first
     except ValidationError as exc:
-        raise ConfigError(_format_errors("environment (LEADOPS_*)", exc)) from exc
+        where = f"environment (LEADOPS_*){', ' + str(env_file) if env_file else ''}"
+        if root is not None and from_file:
+            where += f" or {root / 'leadops.yaml'}"
+        raise ConfigError(_format_errors(where, exc)) from exc
+    return _anchored(s, root)
+
+
+def _anchored(s: Settings, root: Path | None) -> Settings:
+    """Return ``s`` with relative folders and a relative SQLite file taken from the project folder ``root``.
+
+    Without a project folder the GX suites fall back to those bundled with leadops when ``expectations``
+    is not a folder here, so a bare command still validates with the default suites.
+    """
+    from leadops.project import BUNDLED_EXPECTATIONS
+
+    base = root or Path.cwd()
+    changes: dict[str, Any] = {"home": root}
+    for name in ("config_dir", "expectations_dir", "var_dir"):
+        value = getattr(s, name)
+        if not value.is_absolute():
+            changes[name] = base / value
+    exp = changes.get("expectations_dir", s.expectations_dir)
+    if "expectations_dir" not in s.model_fields_set and not exp.is_dir():
+        changes["expectations_dir"] = BUNDLED_EXPECTATIONS
+    url = s.database_url
+    if url.startswith("sqlite") and root is not None:
+        from sqlalchemy.engine import make_url
+
+        u = make_url(url)
+        if u.database and u.database != ":memory:" and not Path(u.database).is_absolute():
+            changes["database_url"] = u.set(database=str(root / u.database)).render_as_string(hide_password=False)
+    return s.model_copy(update=changes)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -557,6 +610,11 @@ def load_rules(config_dir: Path | str) -> Rules:
         sources=loaded["sources.yaml"],
     )
     codes = {p.code for p in rules.roster.people}
+    # members: ["*"] is every active SDR of the roster, so a new SDR joins the pool by sdrs.yaml alone
+    everyone = [p.code for p in rules.roster.people if p.role == "sdr" and p.active]
+    for pool in rules.routing.pools.values():
+        if "*" in pool.members:
+            pool.members = list(dict.fromkeys([*(m for m in pool.members if m != "*"), *everyone]))
     for pname, pool in rules.routing.pools.items():
         for m in pool.members:
             if m not in codes:

@@ -51,20 +51,26 @@ def test_every_file_the_dockerfile_copies_exists_and_is_sent_to_the_build():
     assert sources
     for src in sources:
         assert (ROOT / src).exists(), f"COPY {src}: no such file in the repository"
-        assert src.rstrip("/") in let_in, f"COPY {src}: left out of the build context by Dockerfile.dockerignore"
+        parts = Path(src.rstrip("/")).parts
+        assert any("/".join(parts[:i]) in let_in for i in range(1, len(parts) + 1)), \
+            f"COPY {src}: left out of the build context by Dockerfile.dockerignore"
 
 
 def test_the_image_holds_every_entry_point_and_the_folders_settings_point_to():
     copied = {s.rstrip("/") for s in copied_sources()}
     spec = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
     for d in spec["deployments"]:
-        path = d["entrypoint"].split(":")[0]
+        module = d["entrypoint"].rsplit(".", 1)[0]  # a module path: flows.lead_pipeline.lead_pipeline
+        path = module.replace(".", "/") + ".py"
         assert path.split("/")[0] in copied and (ROOT / path).exists(), d["entrypoint"]
     env = dockerfile_env()
     workdir = [args for kind, args in instructions(DOCKERFILE) if kind == "WORKDIR"][-1]
+    dests = {shlex.split(args)[-1].rstrip("/").removeprefix("./"): shlex.split(args)[:-1]
+             for kind, args in instructions(DOCKERFILE) if kind == "COPY"}
     for var in ("LEADOPS_CONFIG_DIR", "LEADOPS_EXPECTATIONS_DIR"):
         folder = Path(env[var]).relative_to(workdir)  # a folder copied into the working directory
-        assert str(folder) in copied and (ROOT / folder).is_dir()
+        [src] = dests[str(folder)]
+        assert (ROOT / src).is_dir(), (var, src)
 
 
 def test_every_leadops_variable_set_is_one_settings_reads():

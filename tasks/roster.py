@@ -1,0 +1,30 @@
+"""Roster sync task: every flow run that routes or reassigns makes the database's roster that of sdrs.yaml first."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from leadops.services import roster
+from tasks.common import current_flow_run_id, rules, settings, unit_of_work
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
+def sync_roster(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Sync config/sdrs.yaml into the database and reassign open leads of people who left; returns the counts
+    and one line per change (codes only, no lead data)."""
+    s = settings(overrides)
+    with unit_of_work(s) as session:
+        out = roster.sync(session, rules(s), s.company_time_zone, datetime.now(timezone.utc),
+                          flow_run_id=current_flow_run_id())
+    counts = out.counts()
+    log = get_run_logger()
+    if out.changes or out.reassigned or out.not_reassigned:
+        log.info("roster sync: %s", ", ".join(f"{n} {k}" for k, n in counts.items() if n) or "no change")
+        for line in out.lines()[:50]:
+            log.info("roster: %s", line)
+    else:
+        log.info("roster sync: sdrs.yaml and the database agree")
+    return {**counts, "changes": out.lines()}
