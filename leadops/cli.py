@@ -275,8 +275,17 @@ def score_train(
 # --------------------------------------------------------------------------- routing
 
 
+def _bad_argument(message: str) -> None:
+    """Print ``message`` as one line and exit 2: an argument that no rerun can fix, found before anything runs."""
+    typer.echo(f"leadops: error: {message}", err=True)
+    raise typer.Exit(2)
+
+
 @app.command()
-def route(as_json: bool = JSON_OPT) -> None:
+def route(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show who would get which lead, and why; write nothing."),
+    as_json: bool = JSON_OPT,
+) -> None:
     """Route unowned MQLs now (no Prefect run): assigned, unroutable and per-SDR counts."""
     def go():
         from dataclasses import asdict
@@ -286,6 +295,17 @@ def route(as_json: bool = JSON_OPT) -> None:
         from leadops.services.route import route_pending
 
         s, rules = _prepared()
+        if dry_run:
+            from leadops.db.preview import outbox_size, preview_scope
+
+            # the real pass in a transaction that is rolled back: same decisions, nothing stored or sent
+            with preview_scope(s.database_url) as session:
+                before = outbox_size(session)
+                out = asdict(route_pending(session, rules, s.company_time_zone))
+                out["messages"] = outbox_size(session) - before
+            out = {"dry_run": True, **out}
+            _emit(out, as_json, _route_preview_text(out))
+            return
         with _session(s) as session:
             out = asdict(route_pending(session, rules, s.company_time_zone))
         with _session(s) as session:  # the assignments are committed: now announce them
@@ -298,16 +318,51 @@ def route(as_json: bool = JSON_OPT) -> None:
     _guard(go)
 
 
+def _route_preview_text(o: dict[str, Any]) -> str:
+    lines = [f"dry run, nothing written: {o['assigned']} would be assigned, {o['held']} held for their owner, "
+             f"{o['unroutable']} unroutable of {o['considered']} MQLs; {o['messages']} messages would be queued"]
+    lines += [f"  lead {a['lead_id']:<8} -> {a['sdr']:<12} rule {a['rule'] or '-'}" for a in o["assignments"]]
+    lines += [f"  lead {a['lead_id']:<8} {a['status']}: {a['reason']}" for a in o["not_assigned"]]
+    shown = len(o["assignments"]) + len(o["not_assigned"])
+    if shown < o["assigned"] + o["held"] + o["unroutable"]:
+        lines.append(f"  (the first {shown} leads shown; --json for the same list)")
+    return "\n".join(lines)
+
+
+def _lead_argument(text: str):
+    """Return LEAD (an id or an email) as a LeadRef, or exit 2 when it can name no lead."""
+    from leadops.services.lookup import parse_lead_ref
+
+    try:
+        return parse_lead_ref(text)
+    except ValueError as exc:
+        _bad_argument(f"LEAD: {exc}")
+
+
+def _find_lead(session, s, ref) -> int:
+    """Return the id of the lead ``ref`` names, or exit 2 saying no lead has that id or email here."""
+    from leadops.services.lookup import find_lead_id
+
+    lead_id = find_lead_id(session, ref)
+    if lead_id is None:
+        _bad_argument(f"no lead has {ref.describe()} (database {_safe_url(s.database_url)})")
+    return lead_id
+
+
 @app.command("explain")
-def explain_cmd(lead_id: int = typer.Argument(..., help="The lead's id."), as_json: bool = JSON_OPT) -> None:
+def explain_cmd(lead: str = typer.Argument(..., metavar="LEAD", help="The lead's id or email."),
+                as_json: bool = JSON_OPT) -> None:
     """Explain a lead: each routing decision with its candidates, then its whole timeline (source, merges,
     quarantine, enrichment, scores, stages, SLA, notifications, activities)."""
+    ref = _lead_argument(lead)
+
     def go():
         from leadops.services.route import explain
         from leadops.services.timeline import timeline
 
         s, _ = _prepared()
         with _session(s) as session:
+            lead_id = _find_lead(session, s, ref)
             out = explain(session, lead_id)
             out["timeline"] = timeline(session, lead_id)
         lines = [f"lead {out['lead_id']}: stage {out['stage']}, owner {out['owner'] or '-'}, grade {out['grade']}, "
@@ -329,20 +384,25 @@ def explain_cmd(lead_id: int = typer.Argument(..., help="The lead's id."), as_js
 
 @app.command("reassign")
 def reassign_cmd(
-    lead_id: int = typer.Argument(..., help="The lead's id."),
+    lead_ref: str = typer.Argument(..., metavar="LEAD", help="The lead's id or email."),
     to: Optional[str] = typer.Option(None, help="SDR code; default: the routing rules, without the current owner."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Reassign a lead by hand; the previous assignment stays in the history."""
+    ref = _lead_argument(lead_ref)
+
     def go():
         from leadops.db.models import Lead
+        from leadops.services.lookup import sdr_codes
         from leadops.services.route import reassign
 
         s, rules = _prepared()
         with _session(s) as session:
+            lead_id = _find_lead(session, s, ref)
+            codes = sdr_codes(session)
+            if to is not None and to not in codes:
+                _bad_argument(f"--to {to!r}: no SDR with that code on the roster (SDRs: {', '.join(codes) or 'none'})")
             lead = session.get(Lead, lead_id)
-            if lead is None:
-                raise ValueError(f"no lead {lead_id}")
             d = reassign(session, lead, rules, s.company_time_zone, datetime.now().astimezone(), to=to)
             if d.status != "assigned":
                 raise ValueError(f"lead {lead_id} not reassigned: {d.reason}")
@@ -460,18 +520,66 @@ def run_pipeline(as_json: bool = JSON_OPT) -> None:
 
 @run_app.command("sla")
 def run_sla(
-    now: Optional[str] = typer.Option(None, help="Evaluate as of this instant (ISO 8601 with offset)."),
+    now: Optional[str] = typer.Option(None, help="Evaluate as of this instant (ISO 8601 with offset); "
+                                                 "a future one needs --dry-run or --force."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what the sweep would do, lead by lead; write and "
+                                                          "send nothing (no Prefect run)."),
+    force: bool = typer.Option(False, "--force", help="Run with a --now in the future: its reminders, breaches and "
+                                                      "reassignments are stored and sent, dated then."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Sweep open SLA clocks: reminders, breaches, reassignments."""
+    from datetime import timezone
+
+    at = None
+    if now is not None:
+        try:
+            at = datetime.fromisoformat(now)
+        except ValueError:
+            _bad_argument(f"--now {now!r} is not an ISO 8601 instant, e.g. 2026-11-20T18:00:00+01:00")
+        if at.tzinfo is None:
+            _bad_argument(f"--now {now!r} needs a UTC offset, e.g. 2026-11-20T18:00:00+01:00")
+        # a real sweep as of a future instant stores steps dated then and sends their messages now
+        if at > datetime.now(timezone.utc) and not (dry_run or force):
+            _bad_argument(f"--now {now!r} is in the future: a sweep would send its messages now and store "
+                          f"history dated then; preview it with --dry-run, or add --force")
+
     def go():
+        if dry_run:
+            from dataclasses import asdict
+
+            from leadops.db.preview import outbox_size, preview_scope
+            from leadops.services.sla import enforce
+
+            s, rules = _prepared()
+            when = at or datetime.now(timezone.utc)
+            # the real sweep in a transaction that is rolled back: no Prefect run, no event, no message
+            with preview_scope(s.database_url) as session:
+                before = outbox_size(session)
+                out = asdict(enforce(session, rules, s.company_time_zone, now=when))
+                out["messages"] = outbox_size(session) - before
+            out = {"dry_run": True, "now": when.isoformat(), **out}
+            _emit(out, as_json, _sla_preview_text(out))
+            return
         from flows.enforce_sla import enforce_sla
 
-        at = datetime.fromisoformat(now) if now else None
-        if at is not None and at.tzinfo is None:
-            raise ValueError(f"--now {now!r} needs a UTC offset, e.g. 2026-11-20T18:00:00+01:00")
         _emit(enforce_sla(now=at), as_json)
     _guard(go)
+
+
+def _sla_preview_text(o: dict[str, Any]) -> str:
+    lines = [f"dry run as of {o['now']}, nothing written: {o['open']} clocks open, {o['met']} met, {o['reminded']} "
+             f"reminders, {o['breached']} breaches, {o['reassigned']} reassigned, {o['closed']} cadences closed; "
+             f"{o['messages']} messages would be queued"]
+    for a in o["actions"]:
+        what = (f"{a['sdr']} -> {a['to']} (rule {a['rule'] or '-'})" if a["to"] else f"owner {a['sdr']}")
+        notify = f"; notify {', '.join(a['notified'])}" if a["notified"] else ""
+        lines.append(f"  lead {a['lead_id']:<8} {a['clock']:<11} {a['step']:<9} {what}: {a['detail']}{notify}")
+    from leadops.services.sla import ACTIONS_SHOWN
+
+    if len(o["actions"]) >= ACTIONS_SHOWN:
+        lines.append(f"  (the first {len(o['actions'])} steps shown; the counts cover all)")
+    return "\n".join(lines)
 
 
 @run_app.command("report")

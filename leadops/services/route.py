@@ -37,6 +37,8 @@ class RouteSummary:
     per_sdr: dict[str, int] = field(default_factory=dict)
     per_rule: dict[str, int] = field(default_factory=dict)
     assignments: list[dict[str, Any]] = field(default_factory=list)
+    # the leads held or left unroutable, with why (the first ASSIGNMENTS_SHOWN; the counts cover all)
+    not_assigned: list[dict[str, Any]] = field(default_factory=list)
 
 
 def calendar_of(sdr: Sdr) -> WorkCalendar:
@@ -215,12 +217,16 @@ def route_pending(session: Session, rules: Rules, company_tz: str, *, now: datet
             item = RoutableLead(fields["id"], fields, owner.code if owner else None,
                                 (now - held).total_seconds() / 3600 if held is not None else None)
             decision = route_lead(item, rules.routing, states)
-            if decision.status == "held":
-                pass_.hold(fields, decision)
-                summary.held += 1
-            elif decision.status != "assigned":
-                pass_.unroutable(fields, decision)
-                summary.unroutable += 1
+            if decision.status != "assigned":
+                if decision.status == "held":
+                    pass_.hold(fields, decision)
+                    summary.held += 1
+                else:
+                    pass_.unroutable(fields, decision)
+                    summary.unroutable += 1
+                if len(summary.not_assigned) < ASSIGNMENTS_SHOWN:
+                    summary.not_assigned.append({"lead_id": fields["id"], "status": decision.status,
+                                                 "rule": decision.rule, "reason": decision.reason})
             else:
                 sdr_id = sdrs[decision.sdr].id
                 if rules.routing.assign_new_accounts and account_id and owner_id is None:

@@ -18,6 +18,7 @@ from leadops.config import Rules
 from leadops.db.bulk import dialect_insert
 from leadops.db.models import Activity, Lead, Sdr, SlaClock, SlaEvent, utcnow
 from leadops.domain.business_time import BusinessIndex, add_business_seconds
+from leadops.domain.routing import Decision
 from leadops.notify.outbox import enqueue
 from leadops.services.route import calendar_of, reassign
 
@@ -37,6 +38,18 @@ class SlaSummary:
     closed: int = 0  # cadence clocks ended because the lead moved on
     notifications_queued: int = 0
     breaches: list[dict[str, Any]] = field(default_factory=list)
+    # what was done, lead by lead (one row per reminder, breach or reassignment, in clock order; the
+    # first ACTIONS_SHOWN, the counts cover all): what a dry run prints and what its real run then does
+    actions: list[dict[str, Any]] = field(default_factory=list)
+
+
+ACTIONS_SHOWN = 1000
+
+
+def _action(summary: SlaSummary, **row: Any) -> None:
+    """Record one step taken on one lead in ``summary.actions`` (up to ACTIONS_SHOWN rows)."""
+    if len(summary.actions) < ACTIONS_SHOWN:
+        summary.actions.append(row)
 
 
 def _epoch_us(values) -> "np.ndarray":
@@ -179,44 +192,61 @@ def enforce(session: Session, rules: Rules, company_tz: str, *, now: datetime | 
             summary.reminded += step == "reminder"
             summary.breached += step == "breach"
             manager = sdrs.get(sdr.manager_id) if step == "breach" else None
+            notified = []
             for who in filter(None, (sdr, manager)):
-                summary.notifications_queued += enqueue(
-                    session, key=f"sla:{cid}:{step}:{who.code}", kind=f"cadence_{step}", recipient=who.email,
-                    lead_id=lead.id,
-                    subject=f"[leadops] Follow-up {'behind' if step == 'reminder' else 'missed'}: {label}",
-                    body=f"{label} owned by {sdr.name}: {done} of {required} follow-up touches so far; the cadence "
-                         f"ends{_by(row['due_at'])}.\n")
+                if enqueue(session, key=f"sla:{cid}:{step}:{who.code}", kind=f"cadence_{step}", recipient=who.email,
+                           lead_id=lead.id,
+                           subject=f"[leadops] Follow-up {'behind' if step == 'reminder' else 'missed'}: {label}",
+                           body=f"{label} owned by {sdr.name}: {done} of {required} follow-up touches so far; the "
+                                f"cadence ends{_by(row['due_at'])}.\n"):
+                    notified.append(who.code)
+            summary.notifications_queued += len(notified)
+            _action(summary, lead_id=lead.id, clock_id=int(cid), clock="cadence", step=step, sdr=sdr.code,
+                    to=None, rule=None, notified=notified, detail=f"{done} of {required} follow-up touches")
             continue
+        notified = []
+        detail = None
+        to = rule = None
         if step == "reminder":
             summary.reminded += 1
-            summary.notifications_queued += enqueue(
-                session, key=f"sla:{cid}:reminder", kind="sla_reminder", recipient=sdr.email, lead_id=lead.id,
-                subject=f"[leadops] Reminder: first touch due soon for {label}",
-                body=f"{sdr.name}, {label} is due for a first touch{_by(row['due_at'])} ({row['policy']}).\n")
+            if enqueue(session, key=f"sla:{cid}:reminder", kind="sla_reminder", recipient=sdr.email, lead_id=lead.id,
+                       subject=f"[leadops] Reminder: first touch due soon for {label}",
+                       body=f"{sdr.name}, {label} is due for a first touch{_by(row['due_at'])} ({row['policy']}).\n"):
+                notified.append(sdr.code)
         elif step == "breach":
             summary.breached += 1
             manager = sdrs.get(sdr.manager_id)
             for who in filter(None, (sdr, manager)):
-                summary.notifications_queued += enqueue(
-                    session, key=f"sla:{cid}:breach:{who.code}", kind="sla_breach", recipient=who.email,
-                    lead_id=lead.id, subject=f"[leadops] SLA breached: {label} (owner {sdr.name})",
-                    body=f"{label} assigned to {sdr.name} had no first touch within {int(row['target']) // 60} "
-                         f"business minutes (policy {row['policy']}).\n")
+                if enqueue(session, key=f"sla:{cid}:breach:{who.code}", kind="sla_breach", recipient=who.email,
+                           lead_id=lead.id, subject=f"[leadops] SLA breached: {label} (owner {sdr.name})",
+                           body=f"{label} assigned to {sdr.name} had no first touch within {int(row['target']) // 60} "
+                                f"business minutes (policy {row['policy']}).\n"):
+                    notified.append(who.code)
             summary.breaches.append({"lead_id": lead.id, "sdr": sdr.code, "policy": row["policy"], "clock_id": int(cid)})
         elif step == "reassign":
             clock = session.get(SlaClock, int(cid))
-            if _reassign(session, clock, lead, rules, company_tz, now, flow_run_id):
+            decision = _reassign(session, clock, lead, rules, company_tz, now, flow_run_id)
+            if decision.status == "assigned":
                 summary.reassigned += 1
+                to, rule = decision.sdr, decision.rule
+            else:
+                detail = f"stays with {sdr.code}: {decision.reason}"
+        summary.notifications_queued += len(notified)
+        share = ratio[by_id.index.get_loc(cid)]
+        _action(summary, lead_id=lead.id, clock_id=int(cid), clock="first_touch", step=step, sdr=sdr.code, to=to,
+                rule=rule, notified=notified, detail=detail or f"policy {row['policy']}, {share:.0%} of target")
     return summary
 
 
 def _reassign(session: Session, clock: SlaClock, lead: Lead, rules: Rules, company_tz: str, now: datetime,
-              flow_run_id: str | None) -> bool:
-    """End the owner's assignment and route the lead again without them; returns True when reassigned."""
-    decision = reassign(session, lead, rules, company_tz, now, kind="reassign", flow_run_id=flow_run_id,
-                        reason=f"SLA {clock.policy} missed by the owner")
-    # nobody else can take it: the lead stays with its owner, the breach is escalated
-    return decision.status == "assigned"
+              flow_run_id: str | None) -> Decision:
+    """End the owner's assignment and route the lead again without them; returns the routing decision.
+
+    An ``unroutable`` decision changed nothing: nobody else can take the lead, so it stays with its
+    owner and the breach (already escalated) stands.
+    """
+    return reassign(session, lead, rules, company_tz, now, kind="reassign", flow_run_id=flow_run_id,
+                    reason=f"SLA {clock.policy} missed by the owner")
 
 
 def queue_breach_digests(session: Session, *, now: datetime | None = None) -> dict[str, int]:
