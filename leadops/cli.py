@@ -680,14 +680,33 @@ def demo(
     def go():
         from flows.enforce_sla import enforce_sla
         from flows.lead_pipeline import lead_pipeline
-        from flows.weekly_report import weekly_report
+        from flows.weekly_report import last_complete_week, weekly_report
+
+        from leadops.config import get_settings
+        from leadops.demo import built_report, sla_instant
 
         seeded = _seed(seed_value, date.fromisoformat(anchor) if anchor else None, 2000)
         pipe = lead_pipeline()
-        sla = enforce_sla()
-        rep = weekly_report()
+        s = get_settings()
+        with _session(s) as session:
+            sla_at = sla_instant(session)
+        # swept as of the moment the pipeline routed the sample, so a second demo finds nothing new
+        sla = enforce_sla(now=sla_at)
+        # nothing new: no seeded row or inbox file, nothing ingested, scored, routed or sent, no SLA step
+        idle = (not any(n for k, n in seeded["inserted"].items() if k != "sdrs") and not seeded["inbox_paths"]
+                and not any(pipe[k] for k in ("inserted", "merged", "quarantined", "scored", "routed", "unroutable",
+                                              "notifications_sent"))
+                and not any(pipe["activities"][k] for k in ("inserted", "merged", "quarantined"))
+                and not any(sla[k] for k in ("reminded", "breached", "reassigned", "notifications_sent")))
+        week = last_complete_week(s.company_time_zone)
+        with _session(s) as session:
+            built = built_report(session, week) if idle else None
+            # the same data makes the same report: an idle rerun shows the one built before
+            rep = {"week": week, "report_path": built.html_path, "flow_run_id": built.flow_run_id} if built else None
+        rep = rep or weekly_report()
         out = {
-            "seeded": seeded,
+            "seeded": seeded, "nothing_new": idle and built is not None,
+            "sla_evaluated_at": sla_at.isoformat() if sla_at else None,
             "ingested": pipe["inserted"] + pipe["merged"], "inserted": pipe["inserted"], "merged": pipe["merged"],
             "quarantined": pipe["quarantined"] + pipe["activities"]["quarantined"],
             "quarantine_reasons": pipe["quarantine_reasons"], "activities": pipe["activities"],
@@ -718,8 +737,8 @@ def _demo_text(o: dict[str, Any]) -> str:
         f"  notifications{o['notifications_sent']:>6}  (written as .eml files under var/outbox)",
         f"  report       {o['report_week']}: {o['report_path']}",
         "",
-        *(["Nothing new to ingest: this sample was processed before (reruns are idempotent); "
-           "`make clean` starts over.", ""] if o["ingested"] == 0 and o["quarantined"] == 0 else []),
+        *(["Nothing new was done: this sample was seeded and processed before (every step is keyed, so a rerun "
+           "writes no row, file or notification); `make clean` starts over.", ""] if o["nothing_new"] else []),
         "Watch these runs in the Prefect UI: see README, 'Watching runs'.",
     ])
 

@@ -20,6 +20,7 @@ the fixed company list below by :func:`write_firmographics` (independent of the 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import random
@@ -36,9 +37,13 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from leadops.config import Person, Rules
-from leadops.db.roster import _instant
 from leadops.domain import normalize
-from leadops.domain.business_time import WorkCalendar, add_business_seconds, next_working_instant
+from leadops.domain.business_time import WorkCalendar, add_business_seconds
+from leadops.domain.normalize import DISPOSABLE_EMAIL_DOMAINS
+from leadops.domain.roster import absence_instant
+from leadops.domain.scoring import EngagementEvent, LeadFeatures, ScoreResult, score_lead
+from leadops.services.route import lead_fields, policy_for
+from leadops.services.score import REPLY_OUTCOMES
 
 UTC = timezone.utc
 PARIS = ZoneInfo("Europe/Paris")
@@ -604,7 +609,7 @@ def _utc(d: date, hh: int, mm: int, tz: ZoneInfo) -> datetime:
 def _calendar(p: Person) -> WorkCalendar:
     """Return the person's business calendar, as routing and SLA enforcement build it from the roster."""
     return WorkCalendar.build(p.time_zone, p.work_start, p.work_end, tuple(p.work_days), p.holiday_country,
-                              [(_instant(o.start, p.time_zone, end=False), _instant(o.end, p.time_zone, end=True))
+                              [(absence_instant(o.start, p.time_zone, False), absence_instant(o.end, p.time_zone, True))
                                for o in p.out_of_office])
 
 
@@ -759,22 +764,48 @@ class _People:
         return p
 
 
-# --------------------------------------------------------------------------- scoring (rough)
+# --------------------------------------------------------------------------- scoring (the real rules)
 
 
-def _fit(rules: Rules, values: dict[str, Any]) -> float:
-    total = 0.0
-    for rule in rules.scoring.fit:
-        v = values.get(rule.field)
-        total += rule.points.get(v, rule.default) if v is not None else rule.default
-    return min(total, rules.scoring.fit_cap)
+def _features(f: dict[str, Any], bounced: bool) -> LeadFeatures:
+    """Return what the real scorer reads of a planned lead (its ``leads`` row values)."""
+    return LeadFeatures(
+        industry=f["industry"], employee_band=f["employee_band"], revenue_band=f["revenue_band"], country=f["country"],
+        seniority=f["seniority"], department=f["department"], source=f["source"], job_title=f["job_title"],
+        email_domain=f["email_domain"], is_free_email=f["is_free_email"],
+        is_disposable_email=f["email_domain"] in DISPOSABLE_EMAIL_DOMAINS, is_competitor=f["is_competitor"],
+        do_not_contact=bool(f.get("do_not_contact")), bounced=bounced)
 
 
-def _grade(rules: Rules, fit: float, eng: float) -> str:
-    g = rules.scoring.grades
-    letter = next((k for k, v in sorted(g.fit.items(), key=lambda kv: -kv[1]) if fit >= v), "D")
-    digit = next((k for k, v in sorted(g.engagement.items(), key=lambda kv: -kv[1]) if eng >= v), "4")
-    return letter + digit
+def _score_at(rules: Rules, pl: PlannedLead, at: datetime) -> ScoreResult:
+    """Return the lead's score as ``leadops score`` computes it at ``at``, from what happened up to ``at``.
+
+    The same inputs as services/score.py: the arrival as an event of the lead's source, web
+    events by outcome, replies to SDR emails (REPLY_OUTCOMES), a bounced email as a negative.
+    """
+    f = pl.fields
+    events = [EngagementEvent(f["source"], f["arrived_at"])]
+    bounced = False
+    for a in pl.activities:
+        if a.occurred_at > at:
+            continue
+        if a.kind == "web":
+            events.append(EngagementEvent(a.outcome, a.occurred_at))
+        elif a.kind == "email":
+            bounced = bounced or a.outcome == "bounced"
+            if a.outcome in REPLY_OUTCOMES:
+                events.append(EngagementEvent(REPLY_OUTCOMES[a.outcome], a.occurred_at))
+    return score_lead(_features(f, bounced), events, rules.scoring, at)
+
+
+def _stays_below(ctx: _Ctx, pl: PlannedLead, since: datetime) -> bool:
+    """True when scoring would leave the lead under the MQL threshold from ``since`` on: not a
+    hand-raiser, and under the threshold at ``since`` and after each of its later engagement
+    events. Decay only lowers a score between events, so that covers every instant up to now."""
+    if pl.fields["is_hand_raiser"]:
+        return False
+    instants = [since] + [a.occurred_at for a in pl.activities if since < a.occurred_at <= ctx.cutoff]
+    return all(_score_at(ctx.rules, pl, t).total < ctx.rules.scoring.mql_threshold for t in instants)
 
 
 # --------------------------------------------------------------------------- routing
@@ -894,33 +925,36 @@ def _stage(pl: PlannedLead, to: str, at: datetime, cause: str, reason: str | Non
         pl.fields["disqualified_reason"] = reason
 
 
-def _sla_policy(ctx: _Ctx, lead: dict[str, Any]) -> tuple[str, int]:
-    name = "hand-raiser" if lead["is_hand_raiser"] else "a-grade-mql" if lead["grade"][0] == "A" else "mql"
-    defaults = {"hand-raiser": 3600, "a-grade-mql": 14400, "mql": 28800}
-    pol = next((p for p in ctx.rules.sla.policies if p.name == name), None)
-    return name, pol.first_touch if pol else defaults[name]
-
-
 def _clock(ctx: _Ctx, pl: PlannedLead, start: datetime, cal: WorkCalendar) -> tuple[PlannedClock, datetime]:
-    """Return the first-touch clock and the first-touch instant (80% met, the rest late)."""
-    rng = ctx.rng
-    policy, target = _sla_policy(ctx, pl.fields)
+    """Return the first-touch clock as the SLA sweep leaves it at the cutoff, and the first-touch
+    instant (80% in time; the rest late, before the sweep would reassign the lead at reassign_at).
+
+    The policy is the real one (services/route.policy_for on the lead as routing saw it). Steps the
+    sweep would have taken before the cutoff are events: reminder, breach, met; a late touch
+    meets the clock late (status met), as the sweep records it.
+    """
+    rng, sla = ctx.rng, ctx.rules.sla
+    policy = policy_for(lead_fields(pl.fields), ctx.rules)
+    target = int(policy.first_touch)
     met = rng.random() < 0.8
-    offset = target * (rng.uniform(0.05, 0.95) if met else rng.uniform(1.1, 3.5))
+    offset = target * (rng.uniform(0.05, 0.95) if met else rng.uniform(1.1, 0.98 * sla.reassign_at))
     due = add_business_seconds(cal, start, target)
     touch = add_business_seconds(cal, start, offset)
-    events = [("started", start, 0, f"policy {policy}, target {target}s")]
-    if touch <= ctx.cutoff and touch <= due:
+    events = [("started", start, 0, f"policy {policy.name}, target {target}s")]
+    until = min(touch, ctx.cutoff)
+    remind = add_business_seconds(cal, start, sla.reminder_at * target)
+    if remind <= until and remind < touch:
+        events.append(("reminder", remind, round(sla.reminder_at * target), f"{sla.reminder_at:.0%} of target"))
+    if due <= until and due < touch:
+        events.append(("breach", due, target, "100% of target"))
+    if touch <= ctx.cutoff:
         status, met_at, elapsed, evaluated = "met", touch, round(offset), touch
-        events.append(("met", touch, elapsed, "first touch"))
+        events.append(("met", touch, elapsed, f"first touch {'late' if offset > target else 'in time'}"))
     elif due <= ctx.cutoff:
-        status, evaluated = "breached", due
-        met_at = touch if touch <= ctx.cutoff else None
-        elapsed = round(offset) if met_at else target
-        events.append(("breach", due, target, f"no touch within {target}s"))
+        status, met_at, elapsed, evaluated = "breached", None, target, due
     else:
         status, met_at, elapsed, evaluated = "open", None, 0, None
-    return PlannedClock(policy, target, start, due, status, elapsed, met_at, evaluated, events), touch
+    return PlannedClock(policy.name, target, start, due, status, elapsed, met_at, evaluated, events), touch
 
 
 _DQ_AT_TOUCH = ["out_of_icp", "no_budget", "not_interested"]
@@ -943,20 +977,18 @@ def _touch_outcome(rng: random.Random, kind: str, propensity: float) -> str:
     return "replied" if r < 0.08 else "sent"
 
 
-def _work_lead(ctx: _Ctx, pl: PlannedLead, first_touch: datetime, propensity: float, inbound: bool) -> None:
+def _work_lead(ctx: _Ctx, pl: PlannedLead, first_touch: datetime, propensity: float) -> None:
     """Simulate the SDR cadence from ``first_touch``: touches, SQL, meetings, SAO, close; stops at cutoff."""
     rng, sdr = ctx.rng, pl.owner
     cal = ctx.calendars[sdr]
     f = pl.fields
-    if inbound:
-        dq = f["industry"] in ("Education", "Public Sector") or f["employee_band"] == "1-10"
-        if (dq and rng.random() < 0.7) or (f["is_free_email"] and rng.random() < 0.25):
-            pl.activities.append(PlannedActivity(ctx.key(), "call", "disqualified", first_touch, sdr))
-            reason = "out_of_icp" if dq else rng.choice(["bad_data", "duplicate"])
-            _stage(pl, "disqualified", first_touch, f"seed: SDR disqualified at first touch ({reason})", reason)
-            return
-        if f["lifecycle_stage"] == "mql":
-            _stage(pl, "sal", first_touch, "seed: SDR accepted")
+    dq = f["industry"] in ("Education", "Public Sector") or f["employee_band"] == "1-10"
+    if (dq and rng.random() < 0.7) or (f["is_free_email"] and rng.random() < 0.25):
+        pl.activities.append(PlannedActivity(ctx.key(), "call", "disqualified", first_touch, sdr))
+        reason = "out_of_icp" if dq else rng.choice(["bad_data", "duplicate"])
+        _stage(pl, "disqualified", first_touch, f"seed: SDR disqualified at first touch ({reason})", reason)
+        return
+    _stage(pl, "sal", first_touch, "seed: SDR accepted")
     t = first_touch
     for i in range(rng.randint(4, 8)):
         if i:
@@ -984,10 +1016,21 @@ def _work_lead(ctx: _Ctx, pl: PlannedLead, first_touch: datetime, propensity: fl
     if end <= ctx.cutoff:
         r = rng.random()
         if r < 0.5:
-            _stage(pl, "nurture", end, "seed: cadence finished without reply")
+            _park(ctx, pl, end, "seed: cadence finished without reply")
         else:
             reason = "not_interested" if r < 0.8 else "no_budget"
             _stage(pl, "disqualified", end, f"seed: SDR closed after cadence ({reason})", reason)
+
+
+def _park(ctx: _Ctx, pl: PlannedLead, at: datetime, cause: str) -> None:
+    """The SDR hands the lead back to marketing (nurture) when scoring would keep it there;
+    otherwise (a hand-raiser, or a score at or over the MQL threshold) the next scoring pass
+    would make it an MQL again at once, so the SDR closes it as not interested instead."""
+    if _stays_below(ctx, pl, at):
+        _stage(pl, "nurture", at, cause)
+    else:
+        _stage(pl, "disqualified", at, f"{cause}; closed as not interested (its score keeps it an MQL)",
+               "not_interested")
 
 
 def _meetings(ctx: _Ctx, pl: PlannedLead, booked: datetime) -> None:
@@ -1023,7 +1066,7 @@ def _sao(ctx: _Ctx, pl: PlannedLead, held: datetime) -> None:
     created = held + timedelta(hours=rng.uniform(2, 48))
     if rng.random() >= 0.30 or created > ctx.cutoff:
         if rng.random() < 0.3 and created <= ctx.cutoff:
-            _stage(pl, "nurture", created, "seed: AE rejected the meeting (SRL)")
+            _park(ctx, pl, created, "seed: AE rejected the meeting (SRL)")
         return
     size = {"1-10": 0.3, "11-50": 0.5, "51-200": 0.8, "201-1000": 1.2, "1001-5000": 1.8, "5001+": 2.2}
     amount = min(120_000, max(5_000, rng.lognormvariate(9.9, 0.6) * size.get(f["employee_band"], 0.8)))
@@ -1054,61 +1097,66 @@ def _lead_fields(ctx: _Ctx, p: _Person, source: str, t0: datetime) -> dict[str, 
         "employee_band": c.employee_band if enriched else None, "revenue_band": c.revenue_band if enriched else None,
         "enrichment_status": "enriched" if enriched else "skipped" if c is None else "miss",
         "enriched_at": t0 + timedelta(minutes=ctx.rng.randint(2, 9)),
-        "routing_status": "assigned", "arrived_at": t0, "created_at": t0,
+        "routing_status": None, "arrived_at": t0, "created_at": t0, "grade": None,
     }
 
 
-def _score(ctx: _Ctx, pl: PlannedLead, t0: datetime) -> datetime | None:
-    """Fill fit/engagement/score/grade; return when the lead crossed the MQL threshold (or None)."""
-    f, sc = pl.fields, ctx.rules.scoring
-    fit = _fit(ctx.rules, f)
-    neg = (sc.negative.get("competitor", 0) if f["is_competitor"] else 0) + \
-        (sc.negative.get("free_email", 0) if f["is_free_email"] else 0) + \
-        (sc.negative.get("student", 0) if f["job_title"] in _STUDENT_TITLES.values() else 0)
-    events = [(t0, sc.engagement.points.get(f["source"], 0))]
-    events += [(a.occurred_at, sc.engagement.points.get(a.outcome, 0)) for a in pl.activities]
-    eng, score, crossed = 0.0, 0.0, None
-    for at, pts in events:
-        eng = min(sc.engagement.cap, eng + pts)
-        score = max(0.0, min(100.0, 0.5 * fit + eng + neg))
-        if crossed is None and score >= sc.mql_threshold:
-            crossed = at
-    f.update(fit_score=round(fit, 1), engagement_score=round(eng, 1), score=round(score, 1),
-             grade=_grade(ctx.rules, fit, eng), score_version=SEED_SCORE_VERSION,
-             scored_at=max(at for at, _ in events) + timedelta(minutes=5))
-    return crossed
+def _nurture_unrouted(ctx: _Ctx, pl: PlannedLead) -> None:
+    """Apply scoring's nurture rule to a lead that never became an MQL (so it has no owner).
+
+    Scoring sends an unowned lead under the threshold to nurture once it has had no touch for
+    ``nurture_after_days``; the move is dated when that happens. A lead reaching that age on the
+    anchor day itself is nurtured at the cutoff: `leadops score --all` run that day (right
+    after `make demo`) would move it otherwise, and the sample is meant to agree with scoring.
+    """
+    sc = ctx.rules.scoring
+    last_touch = max([pl.fields["arrived_at"]] + [a.occurred_at for a in pl.activities])
+    stale = last_touch + timedelta(days=sc.nurture_after_days)
+    day_end = datetime.combine(ctx.anchor + timedelta(days=1), time.min, PARIS).astimezone(UTC)
+    if stale >= day_end:
+        return
+    at = min(stale, ctx.cutoff)
+    total = _score_at(ctx.rules, pl, at).total
+    cause = f"score {total:g} under the MQL threshold {sc.mql_threshold:g} and no touch for {sc.nurture_after_days:g} days"
+    _stage(pl, "nurture", at, cause if stale <= ctx.cutoff else f"seed: {cause} by the end of {ctx.anchor}")
 
 
-def _simulate(ctx: _Ctx, pl: PlannedLead, t0: datetime) -> None:
-    """Run one history lead through the funnel up to the cutoff."""
-    rng, f = ctx.rng, pl.fields
+def _simulate(ctx: _Ctx, pl: PlannedLead, route: Any) -> None:
+    """Run one history lead through the funnel up to the cutoff, with the real scoring rules.
+
+    Intake, enrichment and the first scoring pass happen together (``enriched_at``); the lead
+    is scored again after each engagement event, and becomes an MQL (then is routed, gets an
+    SLA clock and is worked by its SDR) when scoring would promote it: a hand-raiser at once,
+    any other lead when its score reaches the MQL threshold. ``route(pl, at)`` assigns it.
+    """
+    rng, f, sc = ctx.rng, pl.fields, ctx.rules.scoring
+    t0 = f["arrived_at"]
+    first = f["enriched_at"]
     _stage(pl, "new", t0, f"seed: lead created from {f['source']}")
-    crossed = _score(ctx, pl, t0)
-    if f["is_hand_raiser"]:
-        crossed = t0
     if f["is_competitor"]:
-        _stage(pl, "disqualified", t0 + timedelta(minutes=rng.randint(10, 600)), "seed: competitor domain", "competitor")
+        _stage(pl, "disqualified", first, "seed: competitor domain", "competitor")
         return
     if f["job_title"] in _STUDENT_TITLES.values():
-        _stage(pl, "disqualified", t0 + timedelta(hours=rng.randint(1, 30)), "seed: student", "student")
+        _stage(pl, "disqualified", first, "seed: student", "student")
         return
-    cal = ctx.calendars[pl.owner]
-    assigned = pl.assignment.assigned_at
-    if f["source"] == "outbound_list":
-        _work_lead(ctx, pl, add_business_seconds(cal, assigned, 8 * 3600 * rng.uniform(0, 3)), 0.6, inbound=False)
+    instants = [first] + [a.occurred_at for a in pl.activities if first < a.occurred_at <= ctx.cutoff]
+    crossed = first if f["is_hand_raiser"] else \
+        next((t for t in instants if _score_at(ctx.rules, pl, t).total >= sc.mql_threshold), None)
+    if crossed is None:
+        _nurture_unrouted(ctx, pl)
         return
-    if crossed is None or crossed > ctx.cutoff:
-        stale = t0 + timedelta(days=21)
-        if stale <= ctx.cutoff and rng.random() < 0.45:
-            _stage(pl, "nurture", stale, "seed: below MQL threshold for 21 days")
-        return
+    result = _score_at(ctx.rules, pl, crossed)
     mql_at = crossed + timedelta(minutes=rng.randint(1, 5))
-    _stage(pl, "mql", mql_at, "seed: hand-raiser fast-tracked to MQL" if f["is_hand_raiser"]
-           else "seed: score crossed MQL threshold")
-    pl.clock, touch = _clock(ctx, pl, max(assigned, mql_at), cal)
+    _stage(pl, "mql", mql_at, "seed: hand-raiser fast-track (demo or contact-sales request)" if f["is_hand_raiser"]
+           else f"seed: score {result.total:g} crossed the MQL threshold {sc.mql_threshold:g}")
+    f["grade"] = result.grade  # as routing and the SLA policy see the lead
+    assigned = route(pl, mql_at + timedelta(minutes=rng.randint(1, 3)))
+    cal = ctx.calendars[pl.owner]
+    pl.clock, touch = _clock(ctx, pl, assigned, cal)
     if touch <= ctx.cutoff:
-        propensity = 2.2 if f["is_hand_raiser"] else 1.0 + (f["fit_score"] or 0) / 100
-        _work_lead(ctx, pl, touch, propensity, inbound=True)
+        propensity = 2.2 if f["is_hand_raiser"] else 0.6 if f["source"] == "outbound_list" else \
+            1.0 + result.fit / 100
+        _work_lead(ctx, pl, touch, propensity)
 
 
 def _history(ctx: _Ctx, people: _People, n: int) -> tuple[list[PlannedLead], list[PlannedAccount]]:
@@ -1123,32 +1171,48 @@ def _history(ctx: _Ctx, people: _People, n: int) -> tuple[list[PlannedLead], lis
         drafts.append((t0, p, source))
     drafts.sort(key=lambda d: (d[0], d[1].email))
     accounts: dict[str, PlannedAccount] = {}
+    owner_decided: set[str] = set()
     leads = []
+
+    def route(pl: PlannedLead, at: datetime) -> datetime:
+        """Assign an MQL (routing takes only MQLs); the first routed lead of an account may make
+        its SDR the account owner. Returns the assignment instant."""
+        acct = accounts.get(pl.account_domain) if pl.account_domain else None
+        rule, sdr, reason, cands = router.route(pl.fields, acct.owner if acct else None)
+        if acct is not None and acct.domain not in owner_decided:
+            owner_decided.add(acct.domain)
+            acct.owner = sdr if rng.random() < 0.5 else None
+        pl.owner = sdr
+        pl.assignment = PlannedAssignment(sdr, rule, reason, cands, at)
+        pl.fields["routing_status"] = "assigned"
+        return at
+
     for t0, p, source in drafts:
         fields = _lead_fields(ctx, p, source, t0)
-        acct = None
-        if p.company is not None:
-            acct = accounts.get(p.company.domain)
-        rule, sdr, reason, cands = router.route(fields, acct.owner if acct else None)
-        if p.company is not None and acct is None:
-            acct = PlannedAccount(p.company.domain, p.company.name, company_key(p.company.name),
-                                  sdr if rng.random() < 0.5 else None, t0)
-            accounts[acct.domain] = acct
-        cal = ctx.calendars[sdr]
-        assigned = next_working_instant(cal, t0 + timedelta(minutes=rng.randint(2, 10)))
-        pl = PlannedLead(fields, sdr, acct.domain if acct else None)
-        pl.assignment = PlannedAssignment(sdr, rule, reason, cands, assigned)
+        if p.company is not None and p.company.domain not in accounts:
+            accounts[p.company.domain] = PlannedAccount(p.company.domain, p.company.name, company_key(p.company.name),
+                                                        None, t0)
+        pl = PlannedLead(fields, None, p.company.domain if p.company is not None else None)
         pl.activities = _marketing_events(ctx, fields, t0)
-        _simulate(ctx, pl, t0)
+        _simulate(ctx, pl, route)
         # History was scored after everything it holds happened, so the pipeline's incremental
-        # scoring leaves it alone until something new happens to the lead.
-        last = max([fields["scored_at"], fields["enriched_at"], fields["stage_changed_at"]]
-                   + [a.occurred_at for a in pl.activities])
+        # scoring leaves it alone until something new happens to the lead; its stored score is
+        # the real scorer's at that instant.
+        last = max([fields["enriched_at"], fields["stage_changed_at"]] + [a.occurred_at for a in pl.activities])
         fields["scored_at"] = min(last + timedelta(minutes=5), max(last, ctx.cutoff))
+        result = _score_at(ctx.rules, pl, fields["scored_at"])
+        fields.update(fit_score=result.fit, engagement_score=result.engagement, score=result.total,
+                      grade=result.grade, score_version=_score_version(ctx.rules))
         fields["updated_at"] = max([fields["stage_changed_at"], fields["scored_at"]]
                                    + [a.occurred_at for a in pl.activities])
         leads.append(pl)
     return leads, list(accounts.values())
+
+
+def _score_version(rules: Rules) -> str:
+    """The version history leads are scored with: scoring.yaml's, unless the learned model is blended
+    in (the seed scores with the rules only, so it does not claim the blended version)."""
+    return SEED_SCORE_VERSION if rules.scoring.model.enabled else rules.scoring.version
 
 
 # --------------------------------------------------------------------------- inbox files
@@ -1417,16 +1481,31 @@ def generate(seed: int, anchor: date, rules: Rules, n_leads: int = 2000) -> Seed
 # --------------------------------------------------------------------------- writing
 
 
-def write_inbox_files(plan: SeedPlan, inbox_dir: Path | str) -> list[Path]:
-    """Write the plan's inbox files (exact bytes) into ``inbox_dir``; returns their paths."""
+def write_inbox_files(plan: SeedPlan, inbox_dir: Path | str, ingested: set[str] | frozenset[str] = frozenset()
+                      ) -> list[Path]:
+    """Write the plan's inbox files (exact bytes) into ``inbox_dir``; returns the paths written.
+
+    A file whose SHA-256 is in ``ingested`` (content hashes of ingest batches) is not written:
+    the pipeline would only find it ingested before and file it in var/processed once more.
+    """
     inbox_dir = Path(inbox_dir)
     inbox_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for f in [*plan.inbox_files, *plan.activity_files]:
+        if hashlib.sha256(f.content).hexdigest() in ingested:
+            continue
         path = inbox_dir / f.name
         path.write_bytes(f.content)
         paths.append(path)
     return paths
+
+
+def ingested_hashes(session: Session) -> set[str]:
+    """Return the content hashes of the files ingested before (ingest batches not rejected: a
+    rejected file is retried when it lands again)."""
+    from leadops.db.models import IngestBatch
+
+    return set(session.scalars(select(IngestBatch.content_hash).where(IngestBatch.status != "rejected")))
 
 
 def _insert(session: Session, model: type, rows: list[dict[str, Any]]) -> int:
@@ -1508,7 +1587,7 @@ def summarize(plan: SeedPlan) -> dict[str, Any]:
     return {
         "seed": plan.seed, "anchor": plan.anchor.isoformat(), "week_start": plan.week_start.isoformat(),
         "history_leads": len(plan.leads), "accounts": len(plan.accounts),
-        "sdrs_owning_leads": len({pl.owner for pl in plan.leads}),
+        "sdrs_owning_leads": len({pl.owner for pl in plan.leads if pl.owner}),
         "stages": dict(sorted(Counter(pl.fields["lifecycle_stage"] for pl in plan.leads).items())),
         "activities": len(acts), "sdr_activities": sum(a.sdr is not None for a in acts),
         "activities_last_week": sum(last_week <= a.occurred_at < plan.week_start for a in acts),
@@ -1530,11 +1609,16 @@ def seed(session: Session, rules: Rules, inbox_dir: Path | str, seed: int = 42, 
     """Generate and write the seed (history rows + inbox files); returns a summary dict.
 
     ``anchor`` defaults to today in Europe/Paris. ``inserted`` holds rows actually inserted
-    this run (all zeros on a re-run). The caller commits.
+    this run (all zeros on a re-run); ``inbox_paths`` the files written, ``inbox_already_ingested``
+    the names of those left out because the pipeline ingested them before. The caller commits.
     """
     anchor = anchor or datetime.now(PARIS).date()
     plan = generate(seed, anchor, rules, n_leads)
     inserted = write_history(session, plan, rules)
-    paths = write_inbox_files(plan, inbox_dir)
+    paths = write_inbox_files(plan, inbox_dir, ingested_hashes(session))
+    written = {p.name for p in paths}
     return {**summarize(plan), "sdrs": inserted["sdrs"], "inserted": inserted,
-            "inbox_paths": [str(p) for p in paths]}
+            "inbox_paths": [str(p) for p in paths],
+            "inbox_already_ingested": [f.name for f in [*plan.inbox_files, *plan.activity_files]
+                                       if f.name not in written]}
+
