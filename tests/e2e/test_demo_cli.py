@@ -184,7 +184,7 @@ def test_route_explain_and_reassign_commands(tmp_path):
     text = subprocess.run([LEADOPS, "explain", str(lead_id)], env=env, capture_output=True, text=True, timeout=120).stdout
     assert f"manual assigned: {target}" in text and "why: reassigned by hand" in text and first in text
     missing = subprocess.run([LEADOPS, "explain", "999999"], env=env, capture_output=True, text=True, timeout=120)
-    assert missing.returncode == 1 and "no lead 999999" in missing.stderr
+    assert missing.returncode == 2 and "no lead has the id 999999" in missing.stderr  # a bad argument: exit 2
 
 
 def test_routing_backtest_command_on_the_sample(tmp_path):
