@@ -24,6 +24,10 @@ def _run_name() -> str:
     from prefect.runtime import flow_run
 
     week = flow_run.parameters.get("week") or last_complete_week(settings().company_time_zone)
+    try:
+        week = parse_iso_week(week)
+    except ValueError:
+        pass  # named as given; the flow itself fails with the message that says why
     return f"weekly-report-{week}"
 
 
