@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from leadops.notify.outbox import deliver
 from leadops.notify.senders import sender_for
 from leadops.services import enrich, ingest, route, score
-from tasks.common import current_flow_run_id, rules, settings, unit_of_work
+from tasks.common import current_flow_run_id, log_stage, retry_transient_only, rules, settings, unit_of_work
 
 
 @task(cache_policy=NO_CACHE)
@@ -33,7 +33,8 @@ def _ingest_run_name() -> str:
     return f"ingest-{Path(task_run.parameters['path']).name}"
 
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 20], task_run_name=_ingest_run_name)
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 20], retry_condition_fn=retry_transient_only,
+      task_run_name=_ingest_run_name)
 def ingest_file(path: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """Ingest one file in one transaction; returns its outcome (rejected files are an outcome, not an error)."""
     s = settings(overrides)
@@ -42,6 +43,8 @@ def ingest_file(path: str, overrides: dict[str, Any]) -> dict[str, Any]:
     # Move only after the commit: a crash before it leaves the file in the inbox for the rerun.
     out.moved_to = str(ingest.move_with_sidecar(Path(path), s.var_dir / ("failed" if out.status == "rejected" else "processed"),
                                     out.as_dict()))
+    log_stage(f"ingest {Path(path).name} (source {out.source}, {out.kind}, {out.status})", rows_read=out.rows_read,
+              inserted=out.inserted, merged=out.merged, quarantined=out.quarantined)
     return out.as_dict()
 
 
@@ -67,6 +70,8 @@ def ingest_api_source(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
             out = ingest_api(session, cfg, rules(s), s, token=resolve_token(cfg), flow_run_id=current_flow_run_id())
         except ApiError as exc:
             return {"source": name, "pages": [], "error": str(exc), "watermark": None}
+    log_stage(f"ingest API source {name}" + (" (stopped early: see the run's summary)" if out.error else ""),
+              pages=len(out.pages), **out.totals())
     return {"source": name, "pages": [p.as_dict() for p in out.pages], "error": out.error,
             "watermark": out.watermark.isoformat() if out.watermark else None}
 
@@ -92,7 +97,7 @@ COMMIT_SECONDS = 2.0
 _clock = time.monotonic  # what the checkpoints measure their spacing with (tests give their own)
 
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10)
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10, retry_condition_fn=retry_transient_only)
 def enrich_leads(overrides: dict[str, Any], stale: bool = False) -> dict[str, Any]:
     """Enrich pending leads (and stale ones with ``stale``) through the provider waterfall; returns counts.
 
@@ -127,44 +132,70 @@ def enrich_leads(overrides: dict[str, Any], stale: bool = False) -> dict[str, An
                 update_progress_artifact(progress_id, progress=pct, description=f"Domains enriched: {done} of {total}")
 
         out = enrich.enrich_pending(session, rules(s), stale=stale, checkpoint=checkpoint)
+    log_stage("enrich", domains=out.domains, enriched=out.enriched, partial=out.partial, not_enriched=out.not_enriched,
+              errors=out.errors, skipped_personal_email=out.skipped)
     return asdict(out)
 
 
-@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10, retry_condition_fn=retry_transient_only)
 def score_leads(overrides: dict[str, Any]) -> dict[str, Any]:
     """Score open leads and move lifecycle stages; returns counts."""
     s = settings(overrides)
     with unit_of_work(s) as session:
-        return asdict(score.score_open_leads(session, rules(s), flow_run_id=current_flow_run_id()))
+        out = score.score_open_leads(session, rules(s), flow_run_id=current_flow_run_id())
+    _log_scoring("score", out)
+    return asdict(out)
 
 
-@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
+def _since(arrived_since: str | None, company_tz: str) -> Any:
+    """Return ``arrived_since`` (ISO 8601) as an aware datetime, a date or time without zone read in
+    the company zone (as `leadops rescore --since` does); None for None."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    if not arrived_since:
+        return None
+    at = datetime.fromisoformat(arrived_since)
+    return at if at.tzinfo is not None else at.replace(tzinfo=ZoneInfo(company_tz))
+
+
+def _log_scoring(stage: str, out: score.ScoreSummary) -> None:
+    log_stage(f"{stage} (model {out.model_version})", scored=out.scored, changed=out.changed,
+              promoted_mql=out.promoted_mql, disqualified=out.disqualified, nurtured=out.nurtured)
+
+
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10, retry_condition_fn=retry_transient_only)
 def rescore_leads(overrides: dict[str, Any], stages: list[str] | None = None, sources: list[str] | None = None,
                   arrived_since: str | None = None, lead_ids: list[int] | None = None) -> dict[str, Any]:
     """Apply the current scoring model to every selected open lead; returns what changed and the distributions."""
-    from datetime import datetime
-
     s = settings(overrides)
-    since = datetime.fromisoformat(arrived_since) if arrived_since else None
+    since = _since(arrived_since, s.company_time_zone)
     with unit_of_work(s) as session:
-        return asdict(score.score_open_leads(session, rules(s), flow_run_id=current_flow_run_id(), only_changed=False,
-                                             lead_ids=lead_ids, where=score.rescore_filter(stages, sources, since)))
+        out = score.score_open_leads(session, rules(s), flow_run_id=current_flow_run_id(), only_changed=False,
+                                     lead_ids=lead_ids, where=score.rescore_filter(stages, sources, since))
+    _log_scoring("rescore", out)
+    return asdict(out)
 
 
-@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10, retry_condition_fn=retry_transient_only)
 def route_leads(overrides: dict[str, Any]) -> dict[str, Any]:
     """Route unowned MQLs to SDRs; returns counts and the assignments made."""
     s = settings(overrides)
     with unit_of_work(s) as session:
-        return asdict(route.route_pending(session, rules(s), s.company_time_zone, flow_run_id=current_flow_run_id()))
+        out = route.route_pending(session, rules(s), s.company_time_zone, flow_run_id=current_flow_run_id())
+    # counts only: the per-SDR split is in the run's artifacts
+    log_stage("route", considered=out.considered, assigned=out.assigned, held=out.held, unroutable=out.unroutable)
+    return asdict(out)
 
 
-@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 30])
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 30], retry_condition_fn=retry_transient_only)
 def deliver_notifications(overrides: dict[str, Any]) -> dict[str, Any]:
     """Send pending outbox messages; returns sent/failed counts."""
     s = settings(overrides)
     with unit_of_work(s) as session:
-        return asdict(deliver(session, sender_for(s)))
+        out = deliver(session, sender_for(s))
+    log_stage("notify", sent=out.sent, failed=out.failed, gave_up=out.gave_up)
+    return asdict(out)
 
 
 @task(cache_policy=NO_CACHE)
@@ -173,12 +204,10 @@ def plan_scoring(overrides: dict[str, Any], only_changed: bool = True, stages: l
                  lead_ids: list[int] | None = None) -> dict[str, Any]:
     """Select the open leads a scoring pass takes; returns ``now`` (ISO, one instant for every
     partition) and ``parts``, the lead ids cut into partitions of LEADOPS_SCORE_PARTITION_LEADS."""
-    from datetime import datetime
-
     from leadops.db.models import utcnow
 
     s = settings(overrides)
-    since = datetime.fromisoformat(arrived_since) if arrived_since else None
+    since = _since(arrived_since, s.company_time_zone)
     with unit_of_work(s) as session:
         ids = score.select_for_scoring(session, lead_ids=lead_ids, only_changed=only_changed,
                                        where=score.rescore_filter(stages, sources, since))
@@ -192,7 +221,8 @@ def _partition_run_name() -> str:
     return f"score-leads-{ids[0]}-{ids[-1]}" if ids else "score-leads-none"
 
 
-@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10, task_run_name=_partition_run_name)
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10, retry_condition_fn=retry_transient_only,
+      task_run_name=_partition_run_name)
 def score_partition(overrides: dict[str, Any], lead_ids: list[int], now: str,
                     flow_run_id: str | None = None) -> dict[str, Any]:
     """Score one partition of open leads as of ``now`` in its own transaction; returns its counts.
@@ -204,8 +234,10 @@ def score_partition(overrides: dict[str, Any], lead_ids: list[int], now: str,
 
     s = settings(overrides)
     with unit_of_work(s) as session:
-        return asdict(score.score_open_leads(session, rules(s), now=datetime.fromisoformat(now), flow_run_id=flow_run_id,
-                                             lead_ids=lead_ids, only_changed=False))
+        out = score.score_open_leads(session, rules(s), now=datetime.fromisoformat(now), flow_run_id=flow_run_id,
+                                     lead_ids=lead_ids, only_changed=False)
+    _log_scoring(f"score partition of {len(lead_ids)} leads", out)
+    return asdict(out)
 
 
 def combine_scores(parts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -9,15 +9,18 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from leadops.services import sla
-from tasks.common import current_flow_run_id, rules, settings, unit_of_work
+from tasks.common import current_flow_run_id, log_stage, retry_transient_only, rules, settings, unit_of_work
 
 
-@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10)
+@task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10, retry_condition_fn=retry_transient_only)
 def sweep_clocks(overrides: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
     """Evaluate open SLA clocks as of ``now``; returns counts and the new breaches."""
     s = settings(overrides)
     with unit_of_work(s) as session:
-        return asdict(sla.enforce(session, rules(s), s.company_time_zone, now=now, flow_run_id=current_flow_run_id()))
+        out = sla.enforce(session, rules(s), s.company_time_zone, now=now, flow_run_id=current_flow_run_id())
+    log_stage("SLA sweep", open_clocks=out.open, met=out.met, reminded=out.reminded, breached=out.breached,
+              reassigned=out.reassigned, cadences_closed=out.closed, notifications_queued=out.notifications_queued)
+    return asdict(out)
 
 
 @task(cache_policy=NO_CACHE)
@@ -32,4 +35,5 @@ def emit_breach_events(breaches: list[dict[str, Any]]) -> int:
             related=[{"prefect.resource.id": f"leadops.sdr.{b['sdr']}", "prefect.resource.role": "owner"}],
             payload={"clock_id": b["clock_id"], "policy": b["policy"]},
         )
+    log_stage("SLA events", breach_events_emitted=len(breaches))
     return len(breaches)
