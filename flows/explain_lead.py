@@ -7,6 +7,8 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
+from flows.display import finish
+from leadops.reporting.numbers import count
 from tasks.common import current_flow_run_id, settings, unit_of_work
 
 
@@ -19,4 +21,5 @@ def explain_lead(lead_id: int) -> dict[str, Any]:
         events = timeline(session, lead_id)
     create_markdown_artifact(key=f"lead-{lead_id}-timeline", markdown=markdown(lead_id, events),
                              description=f"Everything that happened to lead {lead_id}")
-    return {"flow_run_id": current_flow_run_id(), "lead_id": lead_id, "events": len(events)}
+    return finish({"flow_run_id": current_flow_run_id(), "lead_id": lead_id, "events": len(events)},
+                  f"lead {lead_id}: {count(len(events))} events")

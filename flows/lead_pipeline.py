@@ -7,7 +7,10 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from flows.display import finish, pipeline_run_name
 from flows.score_partitions import score_partitions
+from leadops.reporting.numbers import count, table_cells
+from tasks.roster import sync_roster
 from tasks.common import current_flow_run_id
 from tasks.pipeline import (
     api_sources, deliver_notifications, discover_inbox, enrich_leads, ingest_api_source, ingest_file, publish_data_docs,
@@ -20,16 +23,19 @@ class IntakeRejected(Exception):
     """Raised after a full run when a batch failed the batch-level gate: the run must show Failed."""
 
 
-@flow(name="lead-pipeline", log_prints=False)
+@flow(name="lead-pipeline", flow_run_name=pipeline_run_name, log_prints=False)
 def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None,
                   refresh_stale_enrichment: bool = False) -> dict[str, Any]:
     """Run one pass of the pipeline over the inbox; returns counts per stage (grain: rows and leads).
 
+    The run is named after its start in the company zone (``lead-pipeline-2026-12-06T09:15``) and
+    ends Completed with a one-line summary ("12 leads, 1 quarantined, 9 routed", "inbox empty").
     A file rejected by the batch-level gate does not stop the others: everything else runs,
     then the run fails naming the file and the problem.
     """
     log = get_run_logger()
     overrides = {"config_dir": config_dir, "var_dir": var_dir}
+    roster = sync_roster(overrides)  # sdrs.yaml is the truth: edits take effect on this run
     runner = scoring_runner(overrides)  # before any work: a runner setting that cannot work stops the run here
     files = [ingest_file(p, overrides) for p in discover_inbox(overrides)]
     apis = [ingest_api_source(name, overrides) for name in api_sources(overrides)]
@@ -60,21 +66,23 @@ def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None,
 
     create_table_artifact(
         key="lead-pipeline-files", description="One row per inbox file: where every row went.",
-        table=[{k: f.get(k) for k in ("file", "source", "kind", "status", "rows_read", "inserted", "merged", "quarantined", "error")}
+        table=[table_cells({k: f.get(k) for k in ("file", "source", "kind", "status", "rows_read", "inserted", "merged",
+                                                  "quarantined", "error")})
                for f in files] or [{"file": "(inbox empty)"}],
     )
     create_table_artifact(
         key="lead-pipeline-sources", description="Per source: rows_read = inserted + merged + quarantined.",
-        table=[{"source": k, **v} for k, v in per_source.items()] or [{"source": "(no rows)"}],
+        table=[table_cells({"source": k, **v}) for k, v in per_source.items()] or [{"source": "(no rows)"}],
     )
     create_table_artifact(
         key="lead-pipeline-enrichment", description="Per enrichment provider: lookups, answers, cache hits, latency.",
-        table=[{"provider": name, **numbers} for name, numbers in enriched["providers"].items()] or [{"provider": "(none)"}],
+        table=[table_cells({"provider": name, **numbers}) for name, numbers in enriched["providers"].items()]
+        or [{"provider": "(none)"}],
     )
     create_table_artifact(
         key="lead-pipeline-assignments",
-        description=(f"One row per assignment made by this run (the first {len(routed['assignments'])} of "
-                     f"{routed['assigned']}; `leadops explain LEAD` shows any lead's decisions)."),
+        description=(f"One row per assignment made by this run (the first {count(len(routed['assignments']))} of "
+                     f"{count(routed['assigned'])}; `leadops explain LEAD` shows any lead's decisions)."),
         table=routed["assignments"] or [{"lead_id": None, "sdr": "(no assignment)"}],
     )
     summary = {
@@ -91,6 +99,7 @@ def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None,
         "disqualified": scored["disqualified"], "model_version": scored["model_version"],
         "routed": routed["assigned"], "unroutable": routed["unroutable"], "per_sdr": routed["per_sdr"],
         "notifications_sent": sent["sent"], "notifications_failed": sent["failed"],
+        "roster": {k: v for k, v in roster.items() if k != "changes"},
     }
     create_markdown_artifact(key="lead-pipeline-summary", markdown=_markdown(summary, reasons),
                              description="What this pipeline run did.")
@@ -104,7 +113,19 @@ def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None,
         )
         problems = [f["error"] for f in rejected] + [a["error"] for a in api_errors]
         raise IntakeRejected(f"{len(problems)} intake problem(s) (everything else was processed): " + "; ".join(problems))
-    return summary
+    return finish(summary, _message(summary))
+
+
+def _message(s: dict[str, Any]) -> str:
+    """Return the run's one-line summary: leads taken in (new and merged), quarantined rows and
+    leads routed ("12 leads, 1 quarantined, 9 routed"); "inbox empty" when no file or page came."""
+    head = "inbox empty" if not s["files"] else f"{count(s['inserted'] + s['merged'])} leads"
+    if s["files"] and s["quarantined"]:
+        head += f", {count(s['quarantined'])} quarantined"
+    if s["activities"]["rows_read"]:
+        head += f", {count(s['activities']['inserted'])} new activities"
+    # routing also takes MQLs waiting from earlier runs (a rescore, an SDR back from holiday)
+    return head + (f", {count(s['routed'])} routed" if s["files"] or s["routed"] else "")
 
 
 def _gate_table(f: dict[str, Any]) -> str:
@@ -139,14 +160,16 @@ def _per_source(files: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
 def _markdown(s: dict[str, Any], reasons: dict[str, int]) -> str:
     lines = [
         "# Lead pipeline run", "",
-        f"- files: **{s['files']}** ({s['files_rejected']} rejected)",
-        f"- rows read: **{s['rows_read']}** -> inserted {s['inserted']}, merged {s['merged']}, quarantined {s['quarantined']}",
-        f"- enrichment: {s['enriched']} enriched, {s['partially_enriched']} partial, {s['not_enriched']} not enriched, "
-        f"{s['enrichment_skipped']} skipped (personal email)",
-        f"- scoring ({s['model_version']}): {s['scored']} scored, {s['promoted_mql']} new MQLs, {s['disqualified']} disqualified",
-        f"- routing: {s['routed']} assigned, {s['unroutable']} unroutable",
-        f"- notifications sent: {s['notifications_sent']}", "",
+        f"- files: **{count(s['files'])}** ({count(s['files_rejected'])} rejected)",
+        f"- rows read: **{count(s['rows_read'])}** -> inserted {count(s['inserted'])}, merged {count(s['merged'])}, "
+        f"quarantined {count(s['quarantined'])}",
+        f"- enrichment: {count(s['enriched'])} enriched, {count(s['partially_enriched'])} partial, "
+        f"{count(s['not_enriched'])} not enriched, {count(s['enrichment_skipped'])} skipped (personal email)",
+        f"- scoring ({s['model_version']}): {count(s['scored'])} scored, {count(s['promoted_mql'])} new MQLs, "
+        f"{count(s['disqualified'])} disqualified",
+        f"- routing: {count(s['routed'])} assigned, {count(s['unroutable'])} unroutable",
+        f"- notifications sent: {count(s['notifications_sent'])}", "",
     ]
     if reasons:
-        lines += ["| quarantine reason | rows |", "|---|---|"] + [f"| {r} | {n} |" for r, n in reasons.items()]
+        lines += ["| quarantine reason | rows |", "|---|---|"] + [f"| {r} | {count(n)} |" for r, n in reasons.items()]
     return "\n".join(lines)

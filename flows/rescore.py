@@ -7,22 +7,28 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from flows.display import finish, rescore_run_name
 from flows.score_partitions import score_partitions
+from leadops.reporting.numbers import count
+from tasks.roster import sync_roster
 from tasks.common import current_flow_run_id
 from tasks.pipeline import rescore_leads, route_leads
 from tasks.runners import scoring_runner
 
 
-@flow(name="rescore")
+@flow(name="rescore", flow_run_name=rescore_run_name)
 def rescore(stages: list[str] | None = None, sources: list[str] | None = None, arrived_since: str | None = None,
             lead_ids: list[int] | None = None, route: bool = True, config_dir: str | None = None,
             var_dir: str | None = None) -> dict[str, Any]:
     """Rescore open leads (filtered by lifecycle stage, source, arrival date) and route the new MQLs.
 
     Returns the scoring summary: leads scored and changed, stage changes, grades, and the score
-    distribution before and after.
+    distribution before and after. The run is named after what it covers (``rescore-all-open``,
+    ``rescore-source-webinar-since-2026-11-01``, ``rescore-3-leads``) and ends with a one-line
+    summary ("1,234 leads rescored, 56 changed, 7 routed").
     """
     overrides = {"config_dir": config_dir, "var_dir": var_dir}
+    roster = sync_roster(overrides)  # sdrs.yaml is the truth: edits take effect on this run
     runner = scoring_runner(overrides)
     if runner is None:
         out = rescore_leads(overrides, stages, sources, arrived_since, lead_ids)
@@ -35,12 +41,14 @@ def rescore(stages: list[str] | None = None, sources: list[str] | None = None, a
                    key=lambda b: (b == "unscored", float(b.split("-")[0].rstrip("+")) if b != "unscored" else 0))
     create_table_artifact(
         key="rescore-distribution", description=f"Leads per score band before and after model {out['model_version']}.",
-        table=[{"band": b, "before": out["distribution_before"].get(b, 0), "after": out["distribution_after"].get(b, 0)}
-               for b in bands] or [{"band": "(no lead)"}])
+        table=[{"band": b, "before": count(out["distribution_before"].get(b, 0)),
+                "after": count(out["distribution_after"].get(b, 0))} for b in bands] or [{"band": "(no lead)"}])
     create_markdown_artifact(
         key="rescore-summary", description="What the rescore changed.",
         markdown=(f"# Rescore with model `{out['model_version']}`\n\n"
-                  f"- leads scored: {out['scored']}; score changed: {out['changed']}\n"
-                  f"- stage changes: " + (", ".join(f"{k}: {v}" for k, v in out["stage_changes"].items()) or "none")
-                  + f"\n- routed after the rescore: {routed['assigned']}\n"))
-    return {"flow_run_id": current_flow_run_id(), **out, "routed": routed["assigned"]}
+                  f"- leads scored: {count(out['scored'])}; score changed: {count(out['changed'])}\n"
+                  f"- stage changes: " + (", ".join(f"{k}: {count(v)}" for k, v in out["stage_changes"].items()) or "none")
+                  + f"\n- routed after the rescore: {count(routed['assigned'])}\n"))
+    return finish({"flow_run_id": current_flow_run_id(), **out, "routed": routed["assigned"]},
+                  f"{count(out['scored'])} leads rescored, {count(out['changed'])} changed, "
+                  f"{count(routed['assigned'])} routed" + ("" if route else " (routing off)"))

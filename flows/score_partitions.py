@@ -6,10 +6,12 @@ from typing import Any
 
 from prefect import flow, unmapped
 
+from flows.display import finish, partitions_run_name
+from leadops.reporting.numbers import count
 from tasks.pipeline import combine_scores, plan_scoring, score_partition
 
 
-@flow(name="score-partitions")
+@flow(name="score-partitions", flow_run_name=partitions_run_name)
 def score_partitions(overrides: dict[str, Any], flow_run_id: str | None = None, only_changed: bool = True,
                      stages: list[str] | None = None, sources: list[str] | None = None,
                      arrived_since: str | None = None, lead_ids: list[int] | None = None) -> dict[str, Any]:
@@ -19,4 +21,6 @@ def score_partitions(overrides: dict[str, Any], flow_run_id: str | None = None, 
     plan = plan_scoring(overrides, only_changed, stages, sources, arrived_since, lead_ids)
     futures = score_partition.map(unmapped(overrides), plan["parts"], now=unmapped(plan["now"]),
                                   flow_run_id=unmapped(flow_run_id))
-    return combine_scores(futures.result())
+    out = combine_scores(futures.result())
+    return finish(out, f"{count(out['scored'])} leads scored in {count(len(plan['parts']))} partition(s), "
+                       f"{count(out['changed'])} changed")

@@ -11,7 +11,9 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from tasks.common import current_flow_run_id, settings, unit_of_work
+from flows.display import digest_run_name, finish
+from leadops.reporting.numbers import count
+from tasks.common import current_flow_run_id, log_stage, settings, unit_of_work
 from tasks.pipeline import deliver_notifications
 
 
@@ -22,13 +24,17 @@ def queue_digests(overrides: dict[str, Any]) -> dict[str, Any]:
 
     s = settings(overrides)
     with unit_of_work(s) as session:
-        return queue_breach_digests(session)
+        out = queue_breach_digests(session)
+    log_stage("SLA digests", **{k: v for k, v in out.items() if isinstance(v, int)})
+    return out
 
 
-@flow(name="sla-breach-digest")
+@flow(name="sla-breach-digest", flow_run_name=digest_run_name)
 def sla_breach_digest(config_dir: str | None = None, var_dir: str | None = None) -> dict[str, Any]:
     """Queue and send the managers' breach digests; returns how many managers, breaches and emails."""
     overrides = {"config_dir": config_dir, "var_dir": var_dir}
     queued = queue_digests(overrides)
     sent = deliver_notifications(overrides)
-    return {"flow_run_id": current_flow_run_id(), **queued, "notifications_sent": sent["sent"]}
+    return finish({"flow_run_id": current_flow_run_id(), **queued, "notifications_sent": sent["sent"]},
+                  f"{count(queued['queued'])} digest(s) for {count(queued['managers'])} manager(s), "
+                  f"{count(queued['breaches'])} breaches; {count(sent['sent'])} email(s) sent")

@@ -1,0 +1,131 @@
+"""How leadops runs read in the Prefect UI, read back through the Prefect client: run names, final
+state messages, one log line per stage without personal data, and numbers formatted for people."""
+import re
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from flows.display import company_minute
+from leadops.db.models import SlaClock
+from tests.flows.test_flows import CSV, read_artifact
+
+# what the CSV holds about people: none of it may reach a log line
+PERSONAL = ("lea@", "Léa", "Martin", "hans@", "Hans", "Müller", "atelier-numerique", "Atelier", "baeckerei", "Bäckerei")
+
+
+def read_run(flow_run_id):
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(flow_run_id)
+
+
+def run_logs(flow_run_id):
+    """Return the messages logged by a flow run and its task runs, oldest first."""
+    from uuid import UUID
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.sorting import LogSort
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=5)  # logs go to the API in batches: send what is queued
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[UUID(str(flow_run_id))])),
+                                sort=LogSort.TIMESTAMP_ASC)
+    return [log.message for log in logs]
+
+
+def lead_rows(n: int) -> str:
+    """Return a lead file of ``n`` valid rows (one company each) and one row with a bad address."""
+    rows = "".join(f"p{i}@firm{i}x.fr,Ana,Roy{i},Firm {i} SAS,CTO,France,demo_request\n" for i in range(n))
+    return CSV.splitlines(keepends=True)[0] + rows + "bad-address,No,Body,X,CTO,France,web_form\n"
+
+
+def test_pipeline_run_is_named_by_its_start_and_ends_with_what_it_did(leadops_env, session, roster):
+    from flows.lead_pipeline import lead_pipeline
+
+    leadops_env.inbox_dir.mkdir(parents=True)
+    (leadops_env.inbox_dir / "webform-1.csv").write_text(CSV, encoding="utf-8")
+    out = lead_pipeline()
+    assert isinstance(out, dict) and out["inserted"] == 2  # a direct call still returns the summary
+    run = read_run(out["flow_run_id"])
+    assert re.fullmatch(r"lead-pipeline-\d{4}-\d\d-\d\dT\d\d:\d\d", run.name)
+    assert run.name == f"lead-pipeline-{company_minute(run.expected_start_time, leadops_env.company_time_zone)}"
+    assert run.state.is_completed()
+    assert run.state.message == f"2 leads, 1 quarantined, {out['routed']} routed" and out["routed"] >= 1
+
+    logs = run_logs(out["flow_run_id"])
+    for stage in ("ingest webform-1.csv (source default, leads, done): 3 rows read, 2 inserted, 0 merged, 1 quarantined",
+                  "enrich: ", "score (model ", "route: ", "notify: "):
+        assert sum(m.startswith(stage) for m in logs) == 1, (stage, logs)
+    assert any(re.fullmatch(rf"route: \d+ considered, {out['routed']} assigned, .*", m) for m in logs)
+    assert any(m.startswith(f"notify: {out['notifications_sent']} sent") for m in logs)
+    assert run.state.message in logs  # the summary is the run's last word in its logs too
+    leaked = [m for m in logs if any(p in m for p in PERSONAL)]
+    assert not leaked
+
+    again = lead_pipeline()
+    assert read_run(again["flow_run_id"]).state.message == "inbox empty"
+
+
+def test_numbers_in_pipeline_artifacts_are_formatted_for_people(leadops_env, session, roster):
+    from flows.lead_pipeline import lead_pipeline
+
+    leadops_env.inbox_dir.mkdir(parents=True)
+    (leadops_env.inbox_dir / "big.csv").write_text(lead_rows(1001), encoding="utf-8")
+    out = lead_pipeline()
+    assert (out["rows_read"], out["inserted"], out["quarantined"]) == (1002, 1001, 1)
+    summary = read_artifact("lead-pipeline-summary", out["flow_run_id"]).data
+    assert "rows read: **1,002** -> inserted 1,001, merged 0, quarantined 1" in summary
+    assert f"{out['scored']:,} scored" in summary and "1002" not in summary
+    files = read_artifact("lead-pipeline-files", out["flow_run_id"]).data
+    assert '"rows_read": "1,002"' in files.replace("'", '"') and '"inserted": "1,001"' in files.replace("'", '"')
+    enrichment = read_artifact("lead-pipeline-enrichment", out["flow_run_id"]).data.replace("'", '"')
+    assert f'"lookups": "{out["enrichment_providers"]["offline"]["lookups"]:,}"' in enrichment
+    assert read_run(out["flow_run_id"]).state.message.startswith("1,001 leads, 1 quarantined, ")
+
+
+def test_sla_rescore_and_reprocess_runs_say_what_they_cover(leadops_env, session, roster):
+    from flows.enforce_sla import enforce_sla
+    from flows.lead_pipeline import lead_pipeline
+    from flows.maintenance import quarantine_reprocess
+    from flows.rescore import rescore
+
+    leadops_env.inbox_dir.mkdir(parents=True)
+    (leadops_env.inbox_dir / "webform-1.csv").write_text(CSV, encoding="utf-8")
+    lead_pipeline()
+    at = session.scalar(select(func.min(SlaClock.due_at))) + timedelta(days=7, seconds=30)
+    swept = enforce_sla(now=at)
+    run = read_run(swept["flow_run_id"])
+    assert run.name == f"enforce-sla-{company_minute(at, leadops_env.company_time_zone, seconds=True)}"
+    assert run.state.message == (f"{swept['open']} open clocks: {swept['met']} met, {swept['reminded']} reminded, "
+                                 f"{swept['breached']} breached, {swept['reassigned']} reassigned")
+    assert swept["breached"] >= 1
+    assert any(m.startswith(f"SLA sweep: {swept['open']} open clocks,") for m in run_logs(swept["flow_run_id"]))
+
+    rescored = rescore(sources=["web_form", "demo_request"], arrived_since="2026-01-01")
+    run = read_run(rescored["flow_run_id"])
+    assert run.name == "rescore-source-web_form+demo_request-since-2026-01-01"
+    assert run.state.message == f"{rescored['scored']} leads rescored, {rescored['changed']} changed, {rescored['routed']} routed"
+    assert read_run(rescore(lead_ids=[1, 2, 3], route=False)["flow_run_id"]).name == "rescore-3-leads"
+    assert read_run(rescore()["flow_run_id"]).name == "rescore-all-open"
+
+    held = quarantine_reprocess()
+    run = read_run(held["flow_run_id"])
+    assert run.name == "quarantine-reprocess-all-sources"
+    assert run.state.message == "0 of 1 rows re-admitted, 1 still held"
+    assert read_run(quarantine_reprocess(source="webinar")["flow_run_id"]).name == "quarantine-reprocess-webinar"
+
+
+def test_a_rejected_batch_fails_the_run_with_the_problem_as_its_message(leadops_env, session, roster):
+    from flows.lead_pipeline import lead_pipeline
+
+    leadops_env.inbox_dir.mkdir(parents=True)
+    (leadops_env.inbox_dir / "b-sparse.csv").write_text(
+        "Email,First Name,Source\n,A,web_form\n,B,web_form\nc@forge.fr,C,web_form\n", encoding="utf-8")
+    state = lead_pipeline(return_state=True)
+    assert state.is_failed()
+    run = read_run(state.state_details.flow_run_id)
+    assert run.state.is_failed() and "b-sparse.csv: email fill rate 33% is under the required 80%" in run.state.message
+    assert run.name.startswith("lead-pipeline-")
