@@ -419,3 +419,56 @@ def test_future_meetings_are_those_booked_in_the_week_still_ahead():
             ActivityFact("alice", "meeting", "held", T0, T0)]
     row = results_by_sdr(acts, [], T0 - timedelta(days=1), end)["alice"]
     assert (row["future_meetings"], row["meetings_held"]) == (1, 1)
+
+
+def test_sales_rejected_sal_is_the_funnels_sal_step_even_when_a_stage_was_skipped():
+    from leadops.domain.metrics import sales_rejected
+
+    leads = [lead(1, "sql", reached=("sql",)),  # accepted straight to SQL: it passed SAL
+             lead(2, "opportunity", reached=("opportunity",)),
+             lead(3, "lost", reached=("mql", "sal")),  # sent back before SQL
+             lead(4, "mql", reached=("mql",))]
+    sal_step = next(r["count"] for r in funnel(leads) if r["step"] == "sal")
+    assert sales_rejected(leads) == {"sal": sal_step, "srl": 1, "srl_rate": 1 / 3} and sal_step == 3
+
+
+@pytest.mark.parametrize("step, expected", [("leads", True), ("mql", True), ("sal", True), ("sql", True),
+                                            ("opportunity", False), ("won", False)])
+def test_reached_step_counts_later_steps_as_reached(step, expected):
+    from leadops.domain.metrics import reached_step
+
+    assert reached_step(lead(1, "recycled", reached=("sql",)), step) is expected
+
+
+def test_reached_step_rejects_an_unknown_step():
+    from leadops.domain.metrics import reached_step
+
+    with pytest.raises(ValueError, match="unknown funnel step 'mqls'"):
+        reached_step(lead(1, "new"), "mqls")
+
+
+@pytest.mark.parametrize("value, expected", [("2026-W47", "2026-W47"), (" 2026-w47 ", "2026-W47"),
+                                             ("2026-W53", "2026-W53"), ("2027-W01", "2027-W01")])
+def test_parse_iso_week_returns_the_canonical_week(value, expected):
+    from leadops.domain.metrics import parse_iso_week
+
+    assert parse_iso_week(value) == expected
+
+
+@pytest.mark.parametrize("value", ["banana", "", "2026-47", "2026-W5", "W47", None, 202647])
+def test_parse_iso_week_error_names_parameter_value_and_form_on_one_line(value):
+    from leadops.domain.metrics import InvalidWeek, parse_iso_week
+
+    with pytest.raises(InvalidWeek) as err:
+        parse_iso_week(value)
+    assert str(err.value) == f"week = {value!r}: expected an ISO week such as 2026-W47"
+    assert isinstance(err.value, ValueError)
+
+
+def test_parse_iso_week_says_when_a_well_formed_week_does_not_exist():
+    from leadops.domain.metrics import InvalidWeek, parse_iso_week
+
+    with pytest.raises(InvalidWeek) as err:
+        parse_iso_week("2025-W53", "from_week")
+    assert str(err.value) == ("from_week = '2025-W53': expected an ISO week such as 2026-W47; "
+                              "2025-W53 does not exist (ISO year 2025 has 52 weeks)")

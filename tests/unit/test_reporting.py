@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from leadops.domain.metrics import LeadFact, QualityFact, funnel, quality, sla_summary
+from leadops.domain.metrics import LeadFact, QualityFact, funnel, quality, sla_by, sla_summary
 from leadops.reporting.csv_safe import neutralize, write_csv
 from leadops.reporting.html import DASH, format_value, render_weekly_report
 
@@ -41,6 +41,8 @@ def make_report(**overrides):
             {"sdr": "R$ 1 $x$ & co", "calls": 1, "connect_rate": 0.0, "reply_rate": None, "meetings_booked": 0, "saos": 0},
         ],
         "sla": sla_summary(leads),
+        "sla_by_sdr": sla_by([f for f in leads if f.owner], "owner"),
+        "sla_by_source": sla_by(leads, "source"),
         "first_touch_hours": [0.2, 0.5, 1.0, 1.5, 3.0, 8.0],
         "trend": [
             {"week": f"2026-W{w}", "leads": 100 + w, "mqls": 30 + w % 5, "meetings": 8, "saos": 3}
@@ -208,3 +210,77 @@ def test_write_csv_with_explicit_columns_and_hostile_header(tmp_path):
 def test_write_csv_without_rows_writes_header_only(tmp_path):
     path = write_csv(tmp_path / "empty.csv", [], columns=["sdr", "calls"])
     assert path.read_bytes() == b"\xef\xbb\xbfsdr,calls\r\n"
+
+
+# --------------------------------------------------------------------------- #
+# One label per figure, numbers for people, time zone, notices, width
+# --------------------------------------------------------------------------- #
+def test_no_data_notice_is_absent_when_every_section_has_data(page):
+    assert 'class="empty"' not in page
+
+
+def test_each_empty_section_has_its_own_notice_and_the_rest_still_shows():
+    page = render_weekly_report(make_report(funnel=funnel([]), sdr_rows=[], disqualification_reasons=[],
+                                            quality=quality([], 3, 4)))
+    notices = re.findall(r'<p class="empty">([^<]*)</p>', page)
+    assert notices == ["No lead arrived this week.", "No SDR activity or opportunity this week.",
+                       "No lead of this week was disqualified.", "No file or API batch was ingested this week."]
+    assert "75.0%" in page.split("<h2>Data quality</h2>")[1]  # the enrichment match rate is still there
+
+
+@pytest.mark.parametrize("tz, offset", [("Asia/Kolkata", "+05:30"), ("America/New_York", "-05:00"),
+                                        ("Europe/Paris", "+01:00")])
+def test_period_and_footer_are_shown_in_the_company_time_zone(tz, offset):
+    page = render_weekly_report(make_report(time_zone=tz))
+    footer = page.split("<footer>", 1)[1].split("</footer>", 1)[0]
+    assert re.findall(r"UTC([+-]\d\d:\d\d)", footer) == [offset, offset]
+    assert tz in footer and "+00:00" not in footer.replace(f"UTC{offset}", "")
+
+
+def test_headline_rows_use_the_pages_labels_and_formats():
+    from leadops.reporting.html import headline_rows
+
+    rows = headline_rows({"mqls": 1234, "pipeline": 104500.0, "sla_compliance": 0.766, "first_touch_median_hours": 6.32},
+                         {"mqls": 1000, "pipeline": None, "sla_compliance": 0.8, "first_touch_median_hours": 8.1})
+    assert rows == [("MQLs (of leads arrived)", "1,234", "1,000", "▲ +234"),
+                    ("Pipeline created", "104,500", DASH, DASH),
+                    ("SLA compliance", "76.6%", "80.0%", "▼ -3.4 pp"),
+                    ("Time to first touch, median", "6.3 h", "8.1 h", "▼ -1.8 h")]
+
+
+def test_report_cells_format_every_number_for_people():
+    from leadops.reporting.html import report_cells
+
+    assert report_cells({"sdr": "Ana", "calls": 104500, "pipeline": 104500.0, "connect_rate": 0.766,
+                         "reply_rate": None, "activities_per_meeting": 9.25}) == {
+        "sdr": "Ana", "calls": "104,500", "pipeline": "104,500", "connect_rate": "76.6%",
+        "reply_rate": DASH, "activities_per_meeting": "9.2"}
+
+
+def test_figures_of_different_kinds_have_different_labels():
+    from leadops.reporting.html import LABELS, label
+
+    aliases = {"meetings": "meetings_booked"}  # the trend's name for the same figure
+    keys = [k for k in LABELS if k not in aliases]
+    assert len({label(k) for k in keys}) == len(keys)
+    assert label("meetings") == label("meetings_booked")
+    # the funnel's SAO step (of this week's leads) is not the headline's SAOs created this week
+    assert label("saos") != "SAO (opportunity)"
+
+
+def test_no_table_has_more_columns_than_fit_the_page():
+    from leadops.domain.metrics import ActivityFact, OpportunityFact, activity_by_sdr, results_by_sdr
+
+    t0 = datetime(2026, 11, 3, 10, tzinfo=timezone.utc)
+    acts = [ActivityFact("Ana Silva", k, o, t0) for k, o in (("call", "connected"), ("email", "replied"),
+                                                              ("call", "meeting_booked"), ("meeting", "held"))]
+    results = results_by_sdr(acts, [OpportunityFact("Ana Silva", t0, "open", 5000.0)])
+    rows = [{"sdr": s, "sdr_code": "a.silva", **r, **results[s]} for s, r in activity_by_sdr(acts).items()]
+    page = render_weekly_report(make_report(sdr_rows=rows))
+    for table in re.findall(r"<table.*?</table>", page):
+        header = re.search(r"<thead><tr>(.*?)</tr></thead>", table)
+        if header:
+            assert len(re.findall(r"<th>", header.group(1))) <= 9, header.group(1)
+    sdrs = page.split("<h2>SDRs</h2>")[1].split("</section>")[0]
+    assert "a.silva" not in sdrs.split('<p class="note">')[0]  # the name, not the code
+    assert ">Ana Silva<" in sdrs and "Meeting-to-SAO rate" in sdrs and "5,000" in sdrs
