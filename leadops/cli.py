@@ -301,13 +301,16 @@ def route(
             # the real pass in a transaction that is rolled back: same decisions, nothing stored or sent
             with preview_scope(s.database_url) as session:
                 before = outbox_size(session)
+                roster = _roster_first(session, s, rules)
                 out = asdict(route_pending(session, rules, s.company_time_zone))
                 out["messages"] = outbox_size(session) - before
-            out = {"dry_run": True, **out}
+            out = {"dry_run": True, **out, "roster": roster}
             _emit(out, as_json, _route_preview_text(out))
             return
         with _session(s) as session:
+            roster = _roster_first(session, s, rules)
             out = asdict(route_pending(session, rules, s.company_time_zone))
+        out["roster"] = roster
         with _session(s) as session:  # the assignments are committed: now announce them
             sent = asdict(deliver(session, sender_for(s)))
         out["notifications"] = sent
@@ -318,9 +321,21 @@ def route(
     _guard(go)
 
 
+def _roster_first(session, s, rules) -> dict[str, Any]:
+    """Sync sdrs.yaml into the database in ``session`` before routing, as every flow run does (a preview then
+    sees the roster its run will see); returns the counts and one line per change."""
+    from datetime import timezone
+
+    from leadops.services.roster import sync
+
+    out = sync(session, rules, s.company_time_zone, datetime.now(timezone.utc))
+    return {**out.counts(), "changes": out.lines()}
+
+
 def _route_preview_text(o: dict[str, Any]) -> str:
     lines = [f"dry run, nothing written: {o['assigned']} would be assigned, {o['held']} held for their owner, "
              f"{o['unroutable']} unroutable of {o['considered']} MQLs; {o['messages']} messages would be queued"]
+    lines += [f"  roster: {c}" for c in o["roster"]["changes"]]
     lines += [f"  lead {a['lead_id']:<8} -> {a['sdr']:<12} rule {a['rule'] or '-'}" for a in o["assignments"]]
     lines += [f"  lead {a['lead_id']:<8} {a['status']}: {a['reason']}" for a in o["not_assigned"]]
     shown = len(o["assignments"]) + len(o["not_assigned"])
@@ -556,9 +571,10 @@ def run_sla(
             # the real sweep in a transaction that is rolled back: no Prefect run, no event, no message
             with preview_scope(s.database_url) as session:
                 before = outbox_size(session)
+                roster = _roster_first(session, s, rules)  # the flow syncs the roster before it sweeps
                 out = asdict(enforce(session, rules, s.company_time_zone, now=when))
                 out["messages"] = outbox_size(session) - before
-            out = {"dry_run": True, "now": when.isoformat(), **out}
+            out = {"dry_run": True, "now": when.isoformat(), **out, "roster": roster}
             _emit(out, as_json, _sla_preview_text(out))
             return
         from flows.enforce_sla import enforce_sla
@@ -571,6 +587,7 @@ def _sla_preview_text(o: dict[str, Any]) -> str:
     lines = [f"dry run as of {o['now']}, nothing written: {o['open']} clocks open, {o['met']} met, {o['reminded']} "
              f"reminders, {o['breached']} breaches, {o['reassigned']} reassigned, {o['closed']} cadences closed; "
              f"{o['messages']} messages would be queued"]
+    lines += [f"  roster: {c}" for c in o["roster"]["changes"]]
     for a in o["actions"]:
         what = (f"{a['sdr']} -> {a['to']} (rule {a['rule'] or '-'})" if a["to"] else f"owner {a['sdr']}")
         notify = f"; notify {', '.join(a['notified'])}" if a["notified"] else ""

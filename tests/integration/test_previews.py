@@ -136,9 +136,9 @@ def test_a_lead_is_found_by_its_email_normalized_as_intake_does(session, scored)
 # --------------------------------------------------------------------------- the command
 
 
-def leadops(settings, *args: str) -> subprocess.CompletedProcess:
+def leadops(settings, *args: str, **env_extra: str) -> subprocess.CompletedProcess:
     env = env_for(settings.var_dir.parent, LEADOPS_DATABASE_URL=settings.database_url,
-                  LEADOPS_VAR_DIR=str(settings.var_dir))
+                  LEADOPS_VAR_DIR=str(settings.var_dir), **env_extra)
     return subprocess.run([LEADOPS, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -181,6 +181,31 @@ def test_route_dry_run_prints_each_lead_and_sdr_and_the_real_route_does_the_same
     real = leadops(settings, "route", "--json")
     assert real.returncode == 0, real.stderr[-2000:]
     assert json.loads(real.stdout)["assignments"] == shown["assignments"]
+
+
+def test_route_dry_run_syncs_the_roster_first_as_the_real_route_does(session, settings, scored, tmp_path):
+    import shutil
+
+    import yaml
+
+    cfg = tmp_path / "config"
+    shutil.copytree(ROOT / "config", cfg)
+    roster = yaml.safe_load((cfg / "sdrs.yaml").read_text(encoding="utf-8"))
+    for person in roster["people"]:
+        if person["code"] == "s.lefevre":  # routing on the committed roster gives him a lead
+            person["active"] = False
+    (cfg / "sdrs.yaml").write_text(yaml.safe_dump(roster, allow_unicode=True), encoding="utf-8")
+    before = snapshot(settings.database_url)
+    proc = leadops(settings, "route", "--dry-run", "--json", LEADOPS_CONFIG_DIR=str(cfg))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    shown = json.loads(proc.stdout)
+    assert snapshot(settings.database_url) == before
+    assert shown["roster"]["deactivated"] == 1 and "s.lefevre" not in {a["sdr"] for a in shown["assignments"]}
+
+    real = leadops(settings, "route", "--json", LEADOPS_CONFIG_DIR=str(cfg))
+    assert real.returncode == 0, real.stderr[-2000:]
+    done = json.loads(real.stdout)
+    assert done["assignments"] == shown["assignments"] and done["roster"] == shown["roster"]
 
 
 def test_explain_and_reassign_take_an_email(session, settings, routed):
