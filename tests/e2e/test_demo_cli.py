@@ -218,3 +218,50 @@ def test_rerun_commands_go_through_prefect(tmp_path):
     q = subprocess.run([LEADOPS, "rerun", "quarantine", "--json"], env=env, capture_output=True, text=True, timeout=300)
     assert q.returncode == 0, q.stderr[-2000:]
     assert json.loads(q.stdout.strip().splitlines()[-1])["still_held"] == 1
+
+
+def _snapshot(tmp_path: Path) -> dict:
+    """Row count of every table, and the files under var/ that runs add to (outbox, processed, failed, inbox)."""
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "leadops.db")
+    try:
+        tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        counts = {t: db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+    finally:
+        db.close()
+    var = tmp_path / "var"
+    files = {d: sorted(str(p.relative_to(var / d)) for p in (var / d).rglob("*") if p.is_file())
+             for d in ("outbox", "processed", "failed", "inbox")}
+    return {"tables": counts, "files": files}
+
+
+def test_demo_twice_changes_nothing_and_a_rescore_right_after_moves_no_stage(tmp_path):
+    """`make demo` run twice: the second run writes no row, no file, no notification and says so; and
+    `leadops score --all` right after (no config change) moves no lead: the sample agrees with scoring.yaml."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    env = env_for(tmp_path)
+    # today, as `make demo` seeds it; fixed once so both runs seed the same sample even across midnight
+    anchor = datetime.now(ZoneInfo("Europe/Paris")).date().isoformat()
+    first = subprocess.run([LEADOPS, "demo", "--json", "--anchor", anchor], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    out1 = json.loads(first.stdout)
+    assert out1["ingested"] > 0 and out1["notifications_sent"] > 0 and not out1["nothing_new"]
+    before = _snapshot(tmp_path)
+    assert before["files"]["processed"] and before["files"]["outbox"]
+
+    second = subprocess.run([LEADOPS, "demo", "--anchor", anchor], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert _snapshot(tmp_path) == before
+    assert "Nothing new was done" in second.stdout
+
+    rescore = subprocess.run([LEADOPS, "score", "--all", "--json"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert rescore.returncode == 0, rescore.stderr[-3000:]
+    out = json.loads(rescore.stdout)
+    assert out["scored"] > 500
+    assert out["stage_changes"] == {} and (out["promoted_mql"], out["nurtured"], out["disqualified"]) == (0, 0, 0)
