@@ -167,8 +167,11 @@ def _hours(delta: timedelta) -> float:
 # --------------------------------------------------------------------------- #
 # Activity and results per SDR
 # --------------------------------------------------------------------------- #
-def activity_by_sdr(activities: Iterable[ActivityFact]) -> dict[str, dict[str, float | int | None]]:
-    """Activity metrics, one entry per SDR (grain: one row per SDR over the facts given).
+def activity_by_sdr(
+    activities: Iterable[ActivityFact], include: Iterable[str] = ()
+) -> dict[str, dict[str, float | int | None]]:
+    """Activity metrics, one entry per SDR (grain: one row per SDR over the facts given,
+    plus one per SDR of ``include`` without any: zero counts, None rates).
 
     Counts: ``calls`` and ``calls_<outcome>`` for each call outcome, ``emails`` and
     ``emails_<outcome>``, ``linkedin`` (touches), ``meetings_booked`` (calls + emails
@@ -184,6 +187,8 @@ def activity_by_sdr(activities: Iterable[ActivityFact]) -> dict[str, dict[str, f
     SDRs are returned sorted by name.
     """
     counters: dict[str, Counter[str]] = defaultdict(Counter)
+    for sdr in include:  # an SDR with results but no activity made 0 calls: not "no data"
+        counters[sdr]
     for a in activities:
         c = counters[a.sdr]
         if a.kind == "call":

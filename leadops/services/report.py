@@ -135,8 +135,8 @@ def _week_metrics(session: Session, week: str, tz: str, labels: dict[str, str] |
     acts = _activities(session, start, end)
     leads = _leads(session, start, end)
     opps = _opportunities(session, start, end)
-    activity = m.activity_by_sdr(acts)
     results = m.results_by_sdr(acts, opps, start, end)
+    activity = m.activity_by_sdr(acts, include=[code for code in results if code != m.NO_SDR])
     funnel = m.funnel(leads)
     sla = m.sla_summary(leads)
     steps = dict(session.execute(select(SlaEvent.step, func.count()).where(

@@ -39,7 +39,8 @@ MQLS, SALS, SRLS = 5, 4, 1  # funnel steps: reached the step or a later one
 
 def _add_week(session, *, with_batch: bool = True) -> dict[str, Sdr]:
     sdrs = {code: Sdr(code=code, name=name, email=f"{code}@example.com")
-            for code, name in (("a.silva", "Ana Silva"), ("a.silva2", "Ana Silva"), ("b.khan", "Bilal Khan"))}
+            for code, name in (("a.silva", "Ana Silva"), ("a.silva2", "Ana Silva"), ("b.khan", "Bilal Khan"),
+                               ("c.ndiaye", "Coumba Ndiaye"))}
     session.add_all(sdrs.values())
     session.flush()
     leads = []
@@ -60,6 +61,9 @@ def _add_week(session, *, with_batch: bool = True) -> dict[str, Sdr]:
     session.add_all(Activity(lead_id=leads[0].id, sdr_id=sdrs[code].id, kind=kind, outcome=outcome,
                              occurred_at=TUESDAY) for code, kind, outcome in acts)
     session.add(Opportunity(lead_id=leads[5].id, sdr_id=sdrs["b.khan"].id, created_at=TUESDAY, amount=104500.0))
+    # a deal won this week by an SDR with no activity this week
+    session.add(Opportunity(lead_id=leads[5].id, sdr_id=sdrs["c.ndiaye"].id, created_at=START - timedelta(days=30),
+                            stage="won", amount=2000.0, closed_at=TUESDAY))
     if with_batch:
         session.add(IngestBatch(source="web_form", origin="webform.csv", content_hash="h" * 64, status="done",
                                 rows_read=40, quarantined=1, started_at=TUESDAY))
@@ -178,3 +182,12 @@ def test_build_rejects_a_malformed_week_before_writing_anything(session, tmp_pat
 
 def test_period_bounds_are_those_of_the_week_in_the_zone():
     assert START == datetime(2026, 11, 2, 5, tzinfo=UTC)
+
+
+def test_an_sdr_with_results_but_no_activity_made_zero_calls_not_no_data(week_report):
+    res, page = week_report
+    activity = page.split("<h3>Activity</h3>", 1)[1].split("</table>", 1)[0]
+    row = re.search(r"<tr><td>Coumba Ndiaye</td>(.*?)</tr>", activity).group(1)
+    cells = dict(zip(("calls", "connect_rate"), re.findall(r"<td[^>]*>([^<]*)</td>", row)))
+    assert cells == {"calls": "0", "connect_rate": "—"}  # 0 calls; a rate over 0 calls has no value
+    assert _row_value(_section(page, "Headline"), "Revenue won") == "2,000"

@@ -472,3 +472,10 @@ def test_parse_iso_week_says_when_a_well_formed_week_does_not_exist():
         parse_iso_week("2025-W53", "from_week")
     assert str(err.value) == ("from_week = '2025-W53': expected an ISO week such as 2026-W47; "
                               "2025-W53 does not exist (ISO year 2025 has 52 weeks)")
+
+
+def test_an_included_sdr_without_activity_has_zero_counts_and_no_rates():
+    row = activity_by_sdr([act("alice", "call", "connected")], include=["bob"])["bob"]
+    assert (row["calls"], row["emails"], row["touches"], row["meetings_booked"]) == (0, 0, 0, 0)
+    assert row["connect_rate"] is None and row["reply_rate"] is None
+    assert list(activity_by_sdr([act("alice", "call")])) == ["alice"]  # nobody is added unasked
