@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from leadops.notify.outbox import deliver
 from leadops.notify.senders import sender_for
+from leadops.reporting.numbers import count
 from leadops.services import enrich, ingest, route, score
 from tasks.common import current_flow_run_id, log_stage, retry_transient_only, rules, settings, unit_of_work
 
@@ -36,10 +38,25 @@ def _ingest_run_name() -> str:
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 20], retry_condition_fn=retry_transient_only,
       task_run_name=_ingest_run_name)
 def ingest_file(path: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Ingest one file in one transaction; returns its outcome (rejected files are an outcome, not an error)."""
+    """Ingest one file in one transaction; returns its outcome (rejected files are an outcome, not an error).
+
+    A file that takes more than PROGRESS_SECONDS shows an `ingest-progress` artifact (rows stored
+    of about the file's line count).
+    """
     s = settings(overrides)
+    name = Path(path).name
+    lines: list[int] = []  # counted once, when the artifact is first due: quick files are never read twice
+
+    def about() -> int:
+        if not lines:
+            lines.append(max(_count_lines(Path(path)) - 1, 1))  # a CSV's header; a quoted line break counts twice
+        return lines[0]
+
+    bar = StageProgress("ingest-progress", lambda done, total: f"{name}: {count(done)} of about {count(total)} rows stored")
     with unit_of_work(s) as session:
-        out = ingest.ingest_file(session, Path(path), rules(s), s, flow_run_id=current_flow_run_id(), move=False)
+        out = ingest.ingest_file(session, Path(path), rules(s), s, flow_run_id=current_flow_run_id(), move=False,
+                                 progress=lambda rows: bar(rows, max(about(), rows + 1)) if bar.due(False) else None)
+    bar.finish(out.rows_read)
     # Move only after the commit: a crash before it leaves the file in the inbox for the rerun.
     out.moved_to = str(ingest.move_with_sidecar(Path(path), s.var_dir / ("failed" if out.status == "rejected" else "processed"),
                                     out.as_dict()))
@@ -97,6 +114,51 @@ COMMIT_SECONDS = 2.0
 _clock = time.monotonic  # what the checkpoints measure their spacing with (tests give their own)
 
 
+class StageProgress:
+    """The progress artifact ``key`` of one stage of a run that may take long (scoring, routing, a large file).
+
+    Shown only once the stage has run PROGRESS_SECONDS (a quick stage adds no artifact), then
+    updated at most every PROGRESS_SECONDS (each update is an API call) and once at the end.
+    ``label(done, total)`` is its description.
+    """
+
+    def __init__(self, key: str, label: Callable[[int, int], str]) -> None:
+        self.key, self.label = key, label
+        self.shown = _clock()
+        self.artifact_id: Any = None
+
+    def due(self, final: bool) -> bool:
+        """Return whether a call now would write the artifact (``final``: the stage's last numbers)."""
+        return (final and self.artifact_id is not None) or _clock() - self.shown >= PROGRESS_SECONDS
+
+    def __call__(self, done: int, total: int) -> None:
+        """Show ``done`` of ``total`` if due (see :meth:`due`)."""
+        from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+        if not self.due(done >= total):
+            return
+        self.shown = _clock()
+        pct = 100.0 * min(done / total, 1.0) if total else 100.0
+        if self.artifact_id is None:
+            self.artifact_id = create_progress_artifact(progress=pct, key=self.key, description=self.label(done, total))
+        else:
+            update_progress_artifact(self.artifact_id, progress=pct, description=self.label(done, total))
+
+    def finish(self, done: int) -> None:
+        """Show 100% with ``done`` as the total, if the artifact was shown (totals known at the start can change)."""
+        if self.artifact_id is not None:
+            self(done, done)
+
+
+def _count_lines(path: Path) -> int:
+    """Return the number of lines of ``path`` (ingest's estimate of a file's rows; read just before by its hash)."""
+    n = 0
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            n += block.count(b"\n")
+    return n
+
+
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10, retry_condition_fn=retry_transient_only)
 def enrich_leads(overrides: dict[str, Any], stale: bool = False) -> dict[str, Any]:
     """Enrich pending leads (and stale ones with ``stale``) through the provider waterfall; returns counts.
@@ -127,9 +189,9 @@ def enrich_leads(overrides: dict[str, Any], stale: bool = False) -> dict[str, An
             pct = 100.0 * done / total if total else 100.0
             if progress_id is None:
                 progress_id = create_progress_artifact(progress=pct, key="enrichment-progress",
-                                                       description=f"Domains enriched: {done} of {total}")
+                                                       description=f"Domains enriched: {count(done)} of {count(total)}")
             else:
-                update_progress_artifact(progress_id, progress=pct, description=f"Domains enriched: {done} of {total}")
+                update_progress_artifact(progress_id, progress=pct, description=f"Domains enriched: {count(done)} of {count(total)}")
 
         out = enrich.enrich_pending(session, rules(s), stale=stale, checkpoint=checkpoint)
     log_stage("enrich", domains=out.domains, enriched=out.enriched, partial=out.partial, not_enriched=out.not_enriched,
@@ -141,10 +203,16 @@ def enrich_leads(overrides: dict[str, Any], stale: bool = False) -> dict[str, An
 def score_leads(overrides: dict[str, Any]) -> dict[str, Any]:
     """Score open leads and move lifecycle stages; returns counts."""
     s = settings(overrides)
+    bar = _scoring_bar()
     with unit_of_work(s) as session:
-        out = score.score_open_leads(session, rules(s), flow_run_id=current_flow_run_id())
+        out = score.score_open_leads(session, rules(s), flow_run_id=current_flow_run_id(), progress=bar)
+    bar.finish(out.scored)
     _log_scoring("score", out)
     return asdict(out)
+
+
+def _scoring_bar() -> StageProgress:
+    return StageProgress("scoring-progress", lambda done, total: f"Leads scored: {count(done)} of {count(total)}")
 
 
 def _since(arrived_since: str | None, company_tz: str) -> Any:
@@ -170,9 +238,11 @@ def rescore_leads(overrides: dict[str, Any], stages: list[str] | None = None, so
     """Apply the current scoring model to every selected open lead; returns what changed and the distributions."""
     s = settings(overrides)
     since = _since(arrived_since, s.company_time_zone)
+    bar = _scoring_bar()
     with unit_of_work(s) as session:
         out = score.score_open_leads(session, rules(s), flow_run_id=current_flow_run_id(), only_changed=False,
-                                     lead_ids=lead_ids, where=score.rescore_filter(stages, sources, since))
+                                     lead_ids=lead_ids, where=score.rescore_filter(stages, sources, since), progress=bar)
+    bar.finish(out.scored)
     _log_scoring("rescore", out)
     return asdict(out)
 
@@ -181,8 +251,11 @@ def rescore_leads(overrides: dict[str, Any], stages: list[str] | None = None, so
 def route_leads(overrides: dict[str, Any]) -> dict[str, Any]:
     """Route unowned MQLs to SDRs; returns counts and the assignments made."""
     s = settings(overrides)
+    bar = StageProgress("routing-progress", lambda done, total: f"MQLs routed: {count(done)} of {count(total)} in the queue")
     with unit_of_work(s) as session:
-        out = route.route_pending(session, rules(s), s.company_time_zone, flow_run_id=current_flow_run_id())
+        out = route.route_pending(session, rules(s), s.company_time_zone, flow_run_id=current_flow_run_id(),
+                                  progress=bar)
+    bar.finish(out.considered)
     # counts only: the per-SDR split is in the run's artifacts
     log_stage("route", considered=out.considered, assigned=out.assigned, held=out.held, unroutable=out.unroutable)
     return asdict(out)

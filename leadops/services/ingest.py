@@ -182,10 +182,12 @@ def move_with_sidecar(path: Path, folder: Path, sidecar: dict[str, Any]) -> Path
 
 
 def ingest_file(session: Session, path: Path, rules: Rules, settings: Settings, *,
-                flow_run_id: str | None = None, move: bool = True, source: FileSource | None = None) -> FileOutcome:
+                flow_run_id: str | None = None, move: bool = True, source: FileSource | None = None,
+                progress: Callable[[int], None] | None = None) -> FileOutcome:
     """Ingest one file in one transaction, streaming it in chunks; returns its outcome (the caller commits).
 
     ``source`` forces a sources.yaml entry; by default the first whose pattern matches the name.
+    ``progress(rows)`` is called after each chunk of a lead file is stored, with the rows stored so far.
     """
     validator.warm_up(in_process=not settings.validation_process)  # it imports GX while this reads the file
     digest = sha256_file(path)
@@ -216,7 +218,8 @@ def ingest_file(session: Session, path: Path, rules: Rules, settings: Settings, 
     except FileRejected as exc:
         return finish(reject(batch, exc.problem, str(exc)))
     columns = list(dict.fromkeys(stream.mapping.values()))
-    return finish(admit_chunks(session, batch, stream.chunks(settings.intake_chunk_rows), columns, src, rules, settings))
+    return finish(admit_chunks(session, batch, stream.chunks(settings.intake_chunk_rows), columns, src, rules, settings,
+                               progress=progress))
 
 
 def stored_outcome(session: Session, batch: IngestBatch, src: FileSource | None) -> FileOutcome:
@@ -395,7 +398,8 @@ def _cleaned_column(values: list[str | None]) -> list[str | None]:
 
 def admit_chunks(session: Session, batch: IngestBatch, chunks: Iterable[list[RawRow]], columns: list[str],
                  src: FileSource | ApiSource | None, rules: Rules, settings: Settings, *,
-                 raw_suite: str = "leads_raw.json", stages: Stages | None = None) -> FileOutcome:
+                 raw_suite: str = "leads_raw.json", stages: Stages | None = None,
+                 progress: Callable[[int], None] | None = None) -> FileOutcome:
     """Gate and admit a file chunk by chunk inside a savepoint; returns the file's outcome.
 
     Each chunk is one GX batch for both suites. If any chunk fails the batch-level gate, or the
@@ -435,6 +439,8 @@ def admit_chunks(session: Session, batch: IngestBatch, chunks: Iterable[list[Raw
             prepared = stages.decide(rows, records, done[1], rules)
         prepared.rows = rows
         stages.store(session, batch, prepared, src, rules, settings, now, out, counter, cache)
+        if progress is not None:
+            progress(out.rows_read)
         return None
 
     def submitted() -> Iterator[tuple[list[RawRow], validator.Job, str, list[dict[str, Any]] | None]]:

@@ -171,8 +171,9 @@ ASSIGNMENTS_SHOWN = 1000  # assignments listed in the summary (and the run's art
 
 
 def route_pending(session: Session, rules: Rules, company_tz: str, *, now: datetime | None = None,
-                  flow_run_id: str | None = None) -> RouteSummary:
+                  flow_run_id: str | None = None, progress: Callable[[int, int], None] | None = None) -> RouteSummary:
     """Route every MQL that has no active owner; returns counts and the first ASSIGNMENTS_SHOWN assignments.
+    ``progress(considered, queued)`` is called after each chunk (``queued``: the queue's length at the start).
 
     Set-based: pending leads are read ROUTE_CHUNK at a time in arrival order, decided in memory
     (SDR loads carried across chunks, an account claimed by an earlier lead of the pass goes to
@@ -196,6 +197,8 @@ def route_pending(session: Session, rules: Rules, company_tz: str, *, now: datet
                                       .group_by(Assignment.lead_id)).all())
     claimed: dict[int, int] = {}  # account id -> SDR id, for accounts this pass gave an owner
     after: tuple[datetime, int] | None = None
+    # one count on the queue's partial index, only when someone watches
+    queued = (session.scalar(text(f"SELECT count(*) FROM leads WHERE {ROUTING_QUEUE}")) or 0) if progress is not None else 0
     while True:
         rows = session.execute(queue(after), {"n": ROUTE_CHUNK}).mappings().all()
         if not rows:
@@ -239,6 +242,8 @@ def route_pending(session: Session, rules: Rules, company_tz: str, *, now: datet
                     summary.assignments.append({"lead_id": fields["id"], "sdr": decision.sdr, "rule": decision.rule,
                                                 "reason": decision.reason})
         pass_.write(claimed)
+        if progress is not None:
+            progress(summary.considered, max(queued, summary.considered))
     save_positions(session, states, sdrs, set(per_sdr), now)
     session.flush()
     session.expire_all()  # the writes went around the ORM: objects the caller holds reload on next access

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -109,7 +110,8 @@ def _frames(session: Session, ids: list[int]) -> tuple[pd.DataFrame, pd.DataFram
 
 def score_open_leads(session: Session, rules: Rules, *, now: datetime | None = None, flow_run_id: str | None = None,
                      lead_ids: list[int] | None = None, only_changed: bool = True,
-                     where: ColumnElement[bool] | None = None) -> ScoreSummary:
+                     where: ColumnElement[bool] | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> ScoreSummary:
     """Score open leads as of ``now`` and move lifecycle stages; returns what changed (grain: leads).
 
     The pipeline scores only leads that changed since their last score (``only_changed``); a
@@ -144,6 +146,8 @@ def score_open_leads(session: Session, rules: Rules, *, now: datetime | None = N
         summary.scored += len(scored)
         _write_scores(session, leads, scored, sr, now, flow_run_id, summary)
         _move_stages(session, leads, scored, last_touch, sr, now, summary, stage_changes)
+        if progress is not None:  # leads scored so far, of the selection
+            progress(summary.scored, len(ids))
     # bulk statements bypass the identity map: objects loaded earlier in this session must reload
     session.expire_all()
     summary.grades = dict(sorted((str(k), int(v)) for k, v in grades.items()))

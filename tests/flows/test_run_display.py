@@ -129,3 +129,53 @@ def test_a_rejected_batch_fails_the_run_with_the_problem_as_its_message(leadops_
     run = read_run(state.state_details.flow_run_id)
     assert run.state.is_failed() and "b-sparse.csv: email fill rate 33% is under the required 80%" in run.state.message
     assert run.name.startswith("lead-pipeline-")
+
+
+def test_long_stages_show_progress_and_quick_ones_do_not(leadops_env, session, roster, monkeypatch):
+    """Ingest, scoring and routing show a progress artifact once they have run PROGRESS_SECONDS, by
+    the tasks' clock: a clock 10 s further at every reading makes every stage long (and every
+    chunk due), a frozen one keeps them all quick."""
+    from itertools import count
+
+    import leadops.services.route as route
+    import leadops.services.score as score
+    import tasks.pipeline as pipeline
+    from flows.lead_pipeline import lead_pipeline
+
+    monkeypatch.setenv("LEADOPS_INTAKE_CHUNK_ROWS", "100")
+    monkeypatch.setattr(score, "CHUNK", 100)
+    monkeypatch.setattr(route, "ROUTE_CHUNK", 100)
+    leadops_env.inbox_dir.mkdir(parents=True)
+    keys = ("ingest-progress", "scoring-progress", "routing-progress")
+
+    monkeypatch.setattr(pipeline, "_clock", lambda: 1000.0)
+    (leadops_env.inbox_dir / "quick.csv").write_text(lead_rows(250), encoding="utf-8")
+    quick = lead_pipeline()
+    assert quick["inserted"] == 250 and quick["scored"] > 100 and quick["routed"] > 0
+    assert [read_artifact(k, quick["flow_run_id"]) for k in keys] == [None, None, None]
+
+    monkeypatch.setattr(pipeline, "_clock", count(0, 10).__next__)
+    import prefect.artifacts
+
+    written = []  # every description written, first (create) and later (update)
+    for name in ("create_progress_artifact", "update_progress_artifact"):
+        def spy(*args, _real=getattr(prefect.artifacts, name), **kwargs):
+            written.append(kwargs["description"])
+            return _real(*args, **kwargs)
+        monkeypatch.setattr(prefect.artifacts, name, spy)
+    (leadops_env.inbox_dir / "long.csv").write_text(lead_rows(450).replace("@firm", "@long"), encoding="utf-8")
+    out = lead_pipeline()
+    assert out["inserted"] == 450 and out["scored"] > 100 and out["routed"] > 0
+    shown = {k: read_artifact(k, out["flow_run_id"]) for k in keys}
+    assert all(a is not None and float(a.data) == 100.0 for a in shown.values())  # the end is always shown
+    assert shown["ingest-progress"].description == "long.csv: 451 of about 451 rows stored"
+    assert shown["scoring-progress"].description == f"Leads scored: {out['scored']} of {out['scored']}"
+    assert shown["routing-progress"].description.startswith("MQLs routed: ")
+    # chunk by chunk on the way (enrichment's own checkpoints too)
+    assert [d for d in written if d.startswith("long.csv")] == [
+        "long.csv: 100 of about 451 rows stored", "long.csv: 200 of about 451 rows stored",
+        "long.csv: 300 of about 451 rows stored", "long.csv: 400 of about 451 rows stored",
+        # under 100% until the file is done (the estimate stays above what is stored), then 100%
+        "long.csv: 451 of about 452 rows stored", "long.csv: 451 of about 451 rows stored"]
+    assert "Leads scored: 100 of " + str(out["scored"]) in written
+    assert any(re.fullmatch(r"MQLs routed: 100 of \d+ in the queue", d) for d in written)
