@@ -191,7 +191,8 @@ def enrich_leads(overrides: dict[str, Any], stale: bool = False) -> dict[str, An
                 progress_id = create_progress_artifact(progress=pct, key="enrichment-progress",
                                                        description=f"Domains enriched: {count(done)} of {count(total)}")
             else:
-                update_progress_artifact(progress_id, progress=pct, description=f"Domains enriched: {count(done)} of {count(total)}")
+                update_progress_artifact(progress_id, progress=pct,
+                                         description=f"Domains enriched: {count(done)} of {count(total)}")
 
         out = enrich.enrich_pending(session, rules(s), stale=stale, checkpoint=checkpoint)
     log_stage("enrich", domains=out.domains, enriched=out.enriched, partial=out.partial, not_enriched=out.not_enriched,

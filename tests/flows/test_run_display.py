@@ -107,7 +107,8 @@ def test_sla_rescore_and_reprocess_runs_say_what_they_cover(leadops_env, session
     rescored = rescore(sources=["web_form", "demo_request"], arrived_since="2026-01-01")
     run = read_run(rescored["flow_run_id"])
     assert run.name == "rescore-source-web_form+demo_request-since-2026-01-01"
-    assert run.state.message == f"{rescored['scored']} leads rescored, {rescored['changed']} changed, {rescored['routed']} routed"
+    assert run.state.message == (f"{rescored['scored']} leads rescored, {rescored['changed']} changed, "
+                                 f"{rescored['routed']} routed")
     assert read_run(rescore(lead_ids=[1, 2, 3], route=False)["flow_run_id"]).name == "rescore-3-leads"
     assert read_run(rescore()["flow_run_id"]).name == "rescore-all-open"
 
