@@ -24,6 +24,9 @@ for _k, _v in {
 # (prefect.yaml): the zombie-run automation marks a leadops run that stays silent for 90 s Crashed,
 # so a slower beat (Prefect's default is 180 s) would get healthy long runs marked.
 os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "30")
+# The temporary Prefect API (no PREFECT_API_URL) starts a server process that imports Prefect's
+# whole server: on a busy 2-core machine that took longer than Prefect's default 20 s.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Lead operations on Prefect.")
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -41,22 +44,166 @@ def _emit(data: dict[str, Any], as_json: bool, human: str | None = None) -> None
         typer.echo(human if human is not None else json.dumps(data, indent=2, default=str, ensure_ascii=False))
 
 
+class UsageError(ValueError):
+    """A bad argument or option, found before anything runs: exit code 2."""
+
+
+#: what to do when the temporary Prefect API does not come up
+_EPHEMERAL_HINT = (
+    "the temporary Prefect API did not start within {timeout} s (a busy machine?): start a server once with "
+    "`prefect server start` and `export PREFECT_API_URL=http://127.0.0.1:4200/api`, or allow more time with "
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS")
+
+
+def _message(exc: BaseException) -> str:
+    """Return the one line said for ``exc``: its first line, or what to do when the temporary API timed out."""
+    text = str(exc).strip()
+    if "attempting to connect to ephemeral Prefect API" in text:
+        return _EPHEMERAL_HINT.format(timeout=os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "?"))
+    if isinstance(exc, KeyError) and not text:
+        return type(exc).__name__
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _fail(exc: BaseException) -> None:
-    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    typer.echo(f"leadops: error: {msg}", err=True)
-    raise typer.Exit(1)
+    from leadops.config import ConfigError
+    from leadops.project import ProjectError
+
+    typer.echo(f"leadops: error: {_message(exc)}", err=True)
+    # 2: the command line, a rule file or the project is wrong (a rerun cannot fix it); 1: the run failed
+    raise typer.Exit(2 if isinstance(exc, (UsageError, ConfigError, ProjectError)) else 1)
 
 
 def _guard(fn):
-    """Run ``fn`` turning any exception into a one-line reason and exit code 1."""
+    """Run ``fn`` turning any exception into a one-line reason on stderr (exit 2 for bad input, else 1);
+    LEADOPS_DEBUG=1 shows the traceback instead."""
     try:
         return fn()
     except typer.Exit:
         raise
     except Exception as exc:  # noqa: BLE001 - the CLI boundary reports, it does not trace
-        if os.environ.get("LEADOPS_DEBUG"):
+        if os.environ.get("LEADOPS_DEBUG") not in (None, "", "0"):
             raise
         _fail(exc)
+
+
+def _quiet_prefect_console() -> None:
+    """Keep tracebacks of flow and task runs out of the terminal (they still reach the Prefect API's logs and
+    the UI); LEADOPS_DEBUG=1 keeps them. Called after Prefect is imported, before a flow runs here."""
+    import logging
+
+    if os.environ.get("LEADOPS_DEBUG") not in (None, "", "0"):
+        return
+
+    def strip(record: logging.LogRecord) -> bool:
+        record.exc_info, record.exc_text = None, None
+        return True
+
+    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", "prefect.flow_engine", "prefect.task_engine"):
+        for h in logging.getLogger(name).handlers:
+            if isinstance(h, logging.StreamHandler) and not getattr(h, "_leadops_quiet", False):
+                h.addFilter(strip)
+                h._leadops_quiet = True  # type: ignore[attr-defined]
+
+
+def _preflight() -> Any:
+    """Load and check what a flow run started here needs before it starts (the project, rule files, the
+    database schema): an error a rerun cannot fix stops here, with no Failed run and no retry. Returns
+    the settings."""
+    s, _ = _prepared()
+    import prefect  # noqa: F401 - configures Prefect's logging, which is then quieted
+
+    _quiet_prefect_console()
+    return s
+
+
+#: commands that work outside a project folder
+_NO_PROJECT = {"init", None}
+
+
+@app.callback()
+def _project(ctx: typer.Context) -> None:
+    """Lead operations on Prefect. Run commands inside a project folder (`leadops init DIR` makes one)."""
+    if ctx.invoked_subcommand in _NO_PROJECT or ctx.resilient_parsing:
+        return
+
+    def check() -> None:
+        from leadops.project import find_root, not_a_project_message
+
+        # LEADOPS_CONFIG_DIR alone still works without a project (scripts and containers that set every path)
+        if find_root() is None and not os.environ.get("LEADOPS_CONFIG_DIR"):
+            raise UsageError(not_a_project_message())
+    _guard(check)
+
+
+# --------------------------------------------------------------------------- init
+
+
+@app.command()
+def init(
+    directory: Path = typer.Argument(..., help="The project folder to create (it may exist and hold other files)."),
+    name: Optional[str] = typer.Option(None, help="The project's name (default: the folder's)."),
+    force: bool = typer.Option(False, "--force", help="Write the template's files even over existing ones."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Create a project folder of your own: rule files with commented examples and no sample people, the GX
+    suites, prefect.yaml, .env.example. Every command run inside it then uses it."""
+    def go():
+        from leadops.project import init_project
+
+        out = init_project(directory, name, force=force)
+        data = {"project": str(out.root), "written": out.written, "kept": out.kept}
+        human = [f"created leadops project {out.root}", *(f"  wrote {f}" for f in out.written),
+                 *(f"  kept  {f} (exists; --force overwrites)" for f in out.kept),
+                 "", "Next:", f"  cd {out.root}",
+                 "  edit config/sdrs.yaml (your team), then: leadops roster sync",
+                 "  drop a lead file in var/inbox/, then: leadops run pipeline",
+                 "  production: README, 'Production' (prefect server, work pool, prefect deploy --all, worker)"]
+        _emit(data, as_json, "\n".join(human))
+    _guard(go)
+
+
+# --------------------------------------------------------------------------- roster
+
+roster_app = typer.Typer(no_args_is_help=True, help="The roster of config/sdrs.yaml against the database.")
+app.add_typer(roster_app, name="roster")
+
+
+@roster_app.command("sync")
+def roster_sync(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; write nothing."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Make the database's roster that of sdrs.yaml: add, change, deactivate (history kept); the open leads of
+    people no longer active are reassigned by the routing rules. Every flow run does this before routing."""
+    def go():
+        from datetime import timezone
+
+        from leadops.services.roster import sync as roster_sync_service
+
+        s, rules = _prepared()
+        with _session(s) as session:
+            out = roster_sync_service(session, rules, s.company_time_zone, datetime.now(timezone.utc),
+                                      dry_run=dry_run)
+            if dry_run:
+                session.rollback()
+        if not dry_run and (out.reassigned or out.changes):
+            from leadops.notify.outbox import deliver
+            from leadops.notify.senders import sender_for
+
+            with _session(s) as session:  # the reassignments are committed: announce them
+                deliver(session, sender_for(s))
+        counts = out.counts()
+        lines = out.lines() or ["sdrs.yaml and the database agree: nothing to do"]
+        head = ("dry run, nothing written: " if dry_run else "") + ", ".join(
+            f"{n} {k}" for k, n in counts.items() if n) if (out.changes or out.to_reassign) else None
+        _emit({"dry_run": dry_run, **counts, "changes": [
+                  {"code": c.code, "kind": c.kind, "fields": {k: [str(a), str(b)] for k, (a, b) in c.fields.items()}}
+                  for c in out.changes],
+               "to_reassign": out.to_reassign, "reassigned_leads": out.reassigned,
+               "not_reassigned_leads": out.not_reassigned},
+              as_json, "\n".join(([head] if head else []) + [f"  {x}" if head else x for x in lines]))
+    _guard(go)
 
 
 # --------------------------------------------------------------------------- db
@@ -527,6 +674,7 @@ def quarantine_release(
 def run_pipeline(as_json: bool = JSON_OPT) -> None:
     """Ingest the inbox, validate, enrich, score and route now."""
     def go():
+        _preflight()
         from flows.lead_pipeline import lead_pipeline
 
         _emit(lead_pipeline(), as_json)
@@ -577,6 +725,7 @@ def run_sla(
             out = {"dry_run": True, "now": when.isoformat(), **out, "roster": roster}
             _emit(out, as_json, _sla_preview_text(out))
             return
+        _preflight()
         from flows.enforce_sla import enforce_sla
 
         _emit(enforce_sla(now=at), as_json)
@@ -606,10 +755,22 @@ def run_report(
 ) -> None:
     """Build the weekly report (artifacts, HTML, CSV) for one ISO week."""
     def go():
+        canonical = _check_week("--week", week) if week is not None else None
+        _preflight()
         from flows.weekly_report import weekly_report
 
-        _emit(weekly_report(week=week), as_json)
+        _emit(weekly_report(week=canonical), as_json)
     _guard(go)
+
+
+def _check_week(option: str, value: str) -> str:
+    """Return ``value`` as a canonical ISO week, or raise UsageError naming the option (before any run starts)."""
+    from leadops.domain.metrics import parse_iso_week
+
+    try:
+        return parse_iso_week(value, option)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 @app.command()
@@ -622,8 +783,11 @@ def serve(
         from deployments.serve import ROOT, main
 
         if prefect_yaml is not None and not prefect_yaml.is_file():
-            raise ValueError(f"{prefect_yaml}: no such file")
-        main(prefect_yaml or ROOT / "prefect.yaml")
+            raise UsageError(f"--prefect-yaml {prefect_yaml}: no such file")
+        s = _preflight()
+        spec = prefect_yaml or (s.home / "prefect.yaml" if s.home and (s.home / "prefect.yaml").is_file()
+                                else ROOT / "prefect.yaml")
+        main(spec)
     _guard(go)
 
 
@@ -655,9 +819,13 @@ def rerun_reports(from_week: str = typer.Option(..., "--from"), to_week: str = t
                   as_json: bool = JSON_OPT) -> None:
     """Rebuild the weekly reports from one ISO week to another (a backfill)."""
     def go():
+        first, last = _check_week("--from", from_week), _check_week("--to", to_week)
+        if last < first:
+            raise UsageError(f"--from {first} is after --to {last}")
+        _preflight()
         from flows.maintenance import report_backfill
 
-        _emit(report_backfill(from_week=from_week, to_week=to_week), as_json)
+        _emit(report_backfill(from_week=first, to_week=last), as_json)
     _guard(go)
 
 
@@ -668,6 +836,12 @@ def rerun_score(lead: list[int] = typer.Option([], help="Lead id (repeatable).")
                 as_json: bool = JSON_OPT) -> None:
     """Rescore open leads (all, or by id, stage, source, arrival) and route the new MQLs."""
     def go():
+        if since is not None:
+            try:
+                date.fromisoformat(since[:10])
+            except ValueError:
+                raise UsageError(f"--since {since!r}: expected a date such as 2026-11-20") from None
+        _preflight()
         from flows.rescore import rescore
 
         _emit(rescore(stages=stage or None, sources=source or None, arrived_since=since, lead_ids=lead or None), as_json)
@@ -678,6 +852,7 @@ def rerun_score(lead: list[int] = typer.Option([], help="Lead id (repeatable).")
 def rerun_quarantine(source: Optional[str] = typer.Option(None), as_json: bool = JSON_OPT) -> None:
     """Re-admit open quarantine rows that pass validation now."""
     def go():
+        _preflight()
         from flows.maintenance import quarantine_reprocess
 
         _emit(quarantine_reprocess(source=source), as_json)
