@@ -5,13 +5,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from leadops.config import Rules
 from leadops.db.models import Assignment, Lead, Sdr
 from leadops.db.roster import current_members, sync_roster
 from leadops.domain.roster import Change, describe, diff, member_from_person
+from leadops.services.route import OPEN_OWNED, reassign
 
 
 @dataclass
@@ -48,8 +49,6 @@ class RosterSync:
 def _open_leads_of_inactive(session: Session) -> list[tuple[Lead, str]]:
     """Return (lead, owner code) for every lead in an open owned stage whose active assignment is to an
     inactive SDR, oldest assignment first."""
-    from leadops.services.route import OPEN_OWNED
-
     rows = session.execute(
         select(Lead, Sdr.code).join(Assignment, (Assignment.lead_id == Lead.id) & Assignment.active.is_(True)
                                     & (Assignment.status == "assigned"))
@@ -66,25 +65,21 @@ def sync(session: Session, rules: Rules, company_tz: str, now: datetime, *, dry_
     With ``dry_run`` nothing is written: the result says what would change and how many leads would move.
     Idempotent: a second sync finds no change and no lead to move (a lead no one could take is tried again).
     """
-    wanted = [member_from_person(p) for p in rules.roster.people]
-    out = RosterSync(diff(current_members(session), wanted), dry_run)
+    current = current_members(session)
+    out = RosterSync(diff(current, [member_from_person(p) for p in rules.roster.people]), dry_run)
     if dry_run:
-        leaving = {c.code for c in out.changes if c.kind == "deactivated"}
-        owned = session.execute(
-            select(Sdr.code, Lead.id).join(Assignment, Assignment.sdr_id == Sdr.id)
+        kinds = {c.code: c.kind for c in out.changes}
+        inactive = {code for code, m in current.items() if not m.active and kinds.get(code) != "reactivated"}
+        inactive |= {code for code, kind in kinds.items() if kind == "deactivated"}
+        out.to_reassign = dict(session.execute(
+            select(Sdr.code, func.count()).join(Assignment, Assignment.sdr_id == Sdr.id)
             .join(Lead, Lead.id == Assignment.lead_id)
-            .where(Assignment.active.is_(True), Assignment.status == "assigned",
-                   Lead.lifecycle_stage.in_(_open_stages()))).all()
-        inactive_now = {code for code, m in current_members(session).items() if not m.active}
-        for code, _ in owned:
-            if code in leaving or code in inactive_now and code not in {c.code for c in out.changes
-                                                                        if c.kind == "reactivated"}:
-                out.to_reassign[code] = out.to_reassign.get(code, 0) + 1
+            .where(Sdr.code.in_(sorted(inactive)), Assignment.active.is_(True), Assignment.status == "assigned",
+                   Lead.lifecycle_stage.in_(OPEN_OWNED))
+            .group_by(Sdr.code).order_by(Sdr.code)).all())
         return out
     if out.changes:
         sync_roster(session, rules.roster)
-    from leadops.services.route import reassign
-
     for lead, code in _open_leads_of_inactive(session):
         decision = reassign(session, lead, rules, company_tz, now, kind="reassign",
                             reason=f"{code} is no longer on the roster", flow_run_id=flow_run_id)
@@ -95,8 +90,3 @@ def sync(session: Session, rules: Rules, company_tz: str, now: datetime, *, dry_
             out.not_reassigned.append({"lead_id": lead.id, "from": code, "reason": decision.reason})
     return out
 
-
-def _open_stages() -> tuple[str, ...]:
-    from leadops.services.route import OPEN_OWNED
-
-    return OPEN_OWNED

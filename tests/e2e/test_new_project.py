@@ -9,7 +9,6 @@ them from README.md and fails if the two drift apart.
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import requests
 from sqlalchemy import create_engine, text
 
 from deployments.server_health import wait_healthy
-from tests.e2e.test_prefect_server import descendants, free_port
+from tests.e2e.test_prefect_server import free_port, stop_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -80,27 +79,11 @@ def user(tmp_path):
         procs.append(p)
         return p
 
-    def stop(p: subprocess.Popen) -> None:
-        tree = descendants(p.pid)
-        try:
-            os.killpg(p.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        for child in tree:
-            try:
-                os.kill(child, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-
     try:
-        yield {"run": run, "background": background, "stop": stop, "env": env, "port": port, "tmp": tmp_path}
+        yield {"run": run, "background": background, "stop": stop_tree, "env": env, "port": port, "tmp": tmp_path}
     finally:
         for p in reversed(procs):
-            stop(p)
+            stop_tree(p)
 
 
 def api(port: int, path: str, body: dict | None = None):

@@ -73,6 +73,26 @@ def kill_tree(pid: int) -> None:
             pass
 
 
+def stop_tree(p: subprocess.Popen, wait: bool = True) -> None:
+    """SIGTERM ``p``'s process group and SIGKILL everything below it (the flow-run processes a worker or
+    `serve` started are in sessions of their own); with ``wait``, reap it (SIGKILL after 20 s)."""
+    tree = descendants(p.pid)
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    for child in tree:
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if wait:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+
+
 @contextmanager
 def production(tmp: Path, leadops_url: str, prefect_db_url: str | None = None):
     """Yield a Prefect server (scheduler off: runs only when triggered), the pool, every deployment of
@@ -126,22 +146,10 @@ def production(tmp: Path, leadops_url: str, prefect_db_url: str | None = None):
         yield {"env": env, "tmp": tmp, "cli": cli, "leadops": leadops, "port": port, "db_url": leadops_url,
                "worker": worker("machine-a", "machine-a.log"), "start_worker": worker}
     finally:
-        for p in procs:  # the flow-run processes each worker started are in sessions of their own
-            tree = descendants(p.pid)
-            try:
-                os.killpg(p.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            for child in tree:
-                try:
-                    os.kill(child, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
         for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+            stop_tree(p, wait=False)
+        for p in procs:
+            stop_tree(p)
         from leadops.db.session import get_engine
 
         get_engine(leadops_url).dispose()
