@@ -8,8 +8,10 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
+from flows.display import finish
 from leadops.domain.metrics import parse_iso_week, previous_week, week_of
 from leadops.reporting.html import headline_rows, report_cells
+from leadops.reporting.numbers import count
 from tasks.common import current_flow_run_id, settings
 from tasks.pipeline import deliver_notifications
 from tasks.report import build_report, queue_report_email
@@ -67,5 +69,7 @@ def weekly_report(week: str | None = None, email_to: list[str] | None = None, re
                           description=f"Funnel of leads that arrived in {week}")
     create_link_artifact(key="weekly-report-html", link=Path(res["html_path"]).resolve().as_uri(),
                          link_text=f"weekly-report-{week}.html")
-    return {"flow_run_id": current_flow_run_id(), "week": week, "report_path": res["html_path"],
-            "csv_paths": res["csv_paths"], "headline": h, "emails_sent": emailed}
+    summary = {"flow_run_id": current_flow_run_id(), "week": week, "report_path": res["html_path"],
+               "csv_paths": res["csv_paths"], "headline": h, "emails_sent": emailed}
+    return finish(summary, f"{week}: {count(h['leads'])} leads, {count(h['mqls'])} MQLs, {count(h['saos'])} SAOs"
+                           + (f", emailed to {count(emailed)}" if recipients else ""))

@@ -44,4 +44,7 @@ def test_artifacts_show_labels_and_numbers_for_people(leadops_env, session, rost
     funnel = json.loads(read_artifact("weekly-report-funnel", out["flow_run_id"]).data)
     assert funnel[0] == {"step": "leads", "count": "0", "rate_from_previous": "—", "rate_from_top": "—"}
     with get_client(sync_client=True) as client:
-        assert client.read_flow_run(out["flow_run_id"]).name == "weekly-report-2026-W45"
+        run = client.read_flow_run(out["flow_run_id"])
+        assert run.name == "weekly-report-2026-W45"
+        h = out["headline"]
+        assert run.state.message == f"2026-W45: {h['leads']:,} leads, {h['mqls']:,} MQLs, {h['saos']:,} SAOs"
