@@ -282,7 +282,7 @@ def ingest(
         from leadops.services.ingest import ingest_file, source_named
 
         if not path.is_file():
-            raise ValueError(f"{path}: no such file")
+            raise UsageError(f"{path}: no such file")
         s, rules = _prepared()
         src = source_named(source, rules) if source else None
         with _session(s) as session:
@@ -358,7 +358,7 @@ def score_now(
         from leadops.services.score import rescore_filter, score_open_leads
 
         if (stage or source or since) and not all_leads:
-            raise ValueError("--stage, --source and --since select leads for a rescore: add --all")
+            raise UsageError("--stage, --source and --since select leads for a rescore: add --all")
         s, rules = _prepared()
         at = datetime.fromisoformat(since) if since else None
         if at is not None and at.tzinfo is None:
@@ -392,7 +392,7 @@ def score_train(
         s = get_settings()
         if csv is not None:
             if not label:
-                raise ValueError("--csv needs --label COLUMN")
+                raise UsageError("--csv needs --label COLUMN")
             x, y = read_training_csv(csv, label, [c.strip() for c in exclude.split(",") if c.strip()])
             result = train(x, y)  # rows in file order: an export sorted by date gives a time-ordered holdout
             out = report(result)
@@ -594,7 +594,7 @@ def routing_backtest(
         routing = load_rule_file(config, RoutingRules) if config else rules.routing
         unknown = sorted({m for p in routing.pools.values() for m in p.members} - {x.code for x in rules.roster.people})
         if unknown:
-            raise ValueError(f"{config}: pool members not in sdrs.yaml: {', '.join(unknown)}")
+            raise UsageError(f"{config}: pool members not in sdrs.yaml: {', '.join(unknown)}")
         with _session(s) as session:
             out = asdict(backtest(session, routing, day_start(since, s.company_time_zone), s.company_time_zone))
             session.rollback()  # a backtest never writes

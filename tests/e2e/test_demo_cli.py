@@ -57,7 +57,7 @@ def test_bad_rule_file_is_reported_before_anything_runs(tmp_path):
     (cfg / "sla.yaml").write_text((cfg / "sla.yaml").read_text().replace("first_touch: 1h", "first_touch: soon"))
     proc = subprocess.run([LEADOPS, "seed", "--json"], cwd=tmp_path,
                           env=env_for(tmp_path, LEADOPS_CONFIG_DIR=str(cfg)), capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # a rule file a rerun cannot fix
     assert "sla.yaml" in proc.stderr and "first_touch" in proc.stderr and "'soon'" in proc.stderr
 
 
@@ -127,7 +127,7 @@ def test_score_command_rescores_and_prints_the_distribution(tmp_path):
                                       capture_output=True, text=True, timeout=120, check=True).stdout)
     assert again["scored"] == 1 and again["changed"] == 0
     bad = subprocess.run([LEADOPS, "score", "--stage", "new"], env=env, capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 1 and "add --all" in bad.stderr
+    assert bad.returncode == 2 and "add --all" in bad.stderr
 
 
 def test_score_train_from_a_crm_export_and_from_history(tmp_path):
@@ -203,7 +203,7 @@ def test_routing_backtest_command_on_the_sample(tmp_path):
     candidate.write_text(candidate.read_text(encoding="utf-8").replace("s.moreau", "s.ghost"), encoding="utf-8")
     bad = subprocess.run([LEADOPS, "routing", "backtest", "--since", "2026-10-01", "--config", str(candidate)], env=env,
                          capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 1 and "s.ghost" in bad.stderr
+    assert bad.returncode == 2 and "s.ghost" in bad.stderr
 
 
 def test_rerun_commands_go_through_prefect(tmp_path):
