@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     mail_from: str = "leadops@localhost"
     webhook_url: SecretStr | None = None
+    # seconds a delivery pass holds its claim on outbox messages without renewing it (it renews every third of
+    # it while alive): the messages of a sender that was killed are sent by the next pass after this
+    outbox_lease_seconds: float = Field(default=30, ge=1, le=600)
     report_recipients: list[str] = Field(default_factory=list)
     # where the scoring of a large batch runs: "default" scores in the flow's process, as one
     # task; "dask" splits the leads into partitions scored in parallel on a Dask cluster

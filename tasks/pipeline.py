@@ -264,11 +264,14 @@ def route_leads(overrides: dict[str, Any]) -> dict[str, Any]:
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 30], retry_condition_fn=retry_transient_only)
 def deliver_notifications(overrides: dict[str, Any]) -> dict[str, Any]:
-    """Send pending outbox messages; returns sent/failed counts."""
+    """Send pending outbox messages (and those a killed sender left claimed, once their lease is past); returns
+    sent/failed/gave_up/recovered counts (grain: one message attempt)."""
+    from datetime import timedelta
+
     s = settings(overrides)
     with unit_of_work(s) as session:
-        out = deliver(session, sender_for(s))
-    log_stage("notify", sent=out.sent, failed=out.failed, gave_up=out.gave_up)
+        out = deliver(session, sender_for(s), lease=timedelta(seconds=s.outbox_lease_seconds))
+    log_stage("notify", sent=out.sent, failed=out.failed, gave_up=out.gave_up, recovered=out.recovered)
     return asdict(out)
 
 

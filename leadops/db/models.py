@@ -445,7 +445,12 @@ class SlaEvent(Base):
 
 
 class Notification(Base):
-    """One row per message to send (the outbox); ``key`` makes every send exactly-once."""
+    """One row per message to send (the outbox); ``key`` makes the row unique and travels with the message
+    (Message-ID / Idempotency-Key) so a receiver can drop the one re-send a crash can cause.
+
+    A claim (``sending``) is held by ``claimed_by`` until ``lease_until``, renewed while its sender lives:
+    a sender killed mid-batch leaves claims that the next delivery pass takes back once the lease is past.
+    """
 
     __tablename__ = "notification_outbox"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -459,6 +464,9 @@ class Notification(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)  # pending|sending|sent|failed
     attempts: Mapped[int] = mapped_column(default=0)
     claimed_at: Mapped[datetime | None]
+    # who holds the claim (host:pid:nonce) and until when; NULL on rows never claimed
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]

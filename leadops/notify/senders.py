@@ -1,7 +1,13 @@
-"""Senders: SMTP email and a file drop (the offline default). Both behind the Sender Protocol."""
+"""Senders: SMTP email, a JSON webhook and a file drop (the offline default), behind the Sender Protocol.
+
+Each message carries an idempotency key derived from its outbox key, the same on every attempt: the
+email's Message-ID (and X-Leadops-Key), the webhook's Idempotency-Key (and X-Leadops-Key) header, the
+.eml file's name. A message re-sent after a crash is therefore recognisable as the same message.
+"""
 from __future__ import annotations
 
 import hashlib
+import os
 import smtplib
 from email.message import EmailMessage
 from pathlib import Path
@@ -26,11 +32,21 @@ class Sender(Protocol):
         ...
 
 
+def message_id(msg: Message, sender: str) -> str:
+    """Return the Message-ID of ``msg``: the same on every attempt (derived from the outbox key, recipient and
+    sender address), so a copy re-sent after a crash is the same message to a mail system that de-duplicates."""
+    digest = hashlib.sha256(f"{msg.key}\n{msg.recipient}\n{sender}".encode()).hexdigest()[:32]
+    domain = sender.rpartition("@")[2].strip(" >") or "leadops"
+    return f"<{digest}.leadops@{domain}>"
+
+
 def to_email(msg: Message, sender: str) -> EmailMessage:
+    """Return the email of one outbox message (grain: one message); byte-identical on every attempt."""
     em = EmailMessage()
     em["From"] = sender
     em["To"] = msg.recipient
     em["Subject"] = msg.subject
+    em["Message-ID"] = message_id(msg, sender)
     # The outbox key travels with the message so a receiver can de-duplicate too.
     em["X-Leadops-Key"] = msg.key
     if getattr(msg, "kind", None) == "weekly_report":
@@ -44,7 +60,8 @@ def to_email(msg: Message, sender: str) -> EmailMessage:
 
 
 class FileSender:
-    """Writes each message as an .eml file under ``folder`` (named by its key, so rewrites are idempotent)."""
+    """Writes each message as an .eml file under ``folder``, named by its key: a rewrite after a crash is the same
+    file with the same bytes, and the file appears whole or not at all (written aside, then renamed)."""
 
     def __init__(self, folder: Path, sender: str) -> None:
         self.folder, self.sender = Path(folder), sender
@@ -52,7 +69,9 @@ class FileSender:
     def send(self, msg: Message) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         name = hashlib.sha256(msg.key.encode()).hexdigest()[:16] + ".eml"
-        (self.folder / name).write_bytes(bytes(to_email(msg, self.sender)))
+        part = self.folder / f".{name}.{os.getpid()}.part"  # a reader globbing *.eml never sees a half-written file
+        part.write_bytes(bytes(to_email(msg, self.sender)))
+        os.replace(part, self.folder / name)
 
 
 class SmtpSender:
@@ -71,8 +90,9 @@ class SmtpSender:
 
 
 class WebhookSender:
-    """POSTs each message as JSON to LEADOPS_WEBHOOK_URL (a secret: never logged), with the outbox key
-    in ``X-Leadops-Key`` so the receiver can drop a duplicate after a crash; non-2xx raises (retried)."""
+    """POSTs each message as JSON to LEADOPS_WEBHOOK_URL (a secret: never logged), with the outbox key in the
+    ``Idempotency-Key`` header (and ``X-Leadops-Key``, and ``key`` in the body), the same on every attempt, so
+    the receiver can drop the copy a crash re-sends; non-2xx raises (retried)."""
 
     def __init__(self, settings: Settings, timeout: float = 10.0) -> None:
         self.url = settings.webhook_url.get_secret_value() if settings.webhook_url else None
@@ -86,7 +106,7 @@ class WebhookSender:
         payload = {"key": msg.key, "kind": msg.kind, "recipient": msg.recipient, "subject": msg.subject,
                    "body": msg.body, "lead_id": msg.lead_id}
         try:
-            resp = requests.post(self.url, json=payload, headers={"X-Leadops-Key": msg.key}, timeout=self.timeout)
+            resp = requests.post(self.url, json=payload, headers={"Idempotency-Key": msg.key, "X-Leadops-Key": msg.key}, timeout=self.timeout)
         except requests.RequestException as exc:
             raise RuntimeError(f"webhook unreachable ({type(exc).__name__})") from None  # the URL may hold a token
         if resp.status_code >= 300:
