@@ -206,6 +206,43 @@ def roster_sync(
     _guard(go)
 
 
+# --------------------------------------------------------------------------- config
+
+config_app = typer.Typer(no_args_is_help=True, help="The project's settings and rule files.")
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("check")
+def config_check(as_json: bool = JSON_OPT) -> None:
+    """Check the settings (LEADOPS_*, .env, leadops.yaml) and every rule file at once: one line per problem
+    (file or variable, key, value, what is allowed) and exit 2, or a short summary and exit 0. Writes nothing."""
+    def go():
+        from leadops.config import check_config
+
+        out = check_config()
+        if out.problems:
+            if as_json:
+                _emit({"ok": False, "config_dir": str(out.config_dir), "problems": out.problems}, True)
+            else:
+                typer.echo("\n".join(out.problems))
+                typer.echo(f"leadops: error: {len(out.problems)} problem(s) in the settings and rule files",
+                           err=True)
+            raise typer.Exit(2)
+        s, r = out.settings, out.rules
+        sdrs = [p for p in r.roster.people if p.role == "sdr"]
+        counts = {"people": len(r.roster.people), "sdrs": len(sdrs), "active_sdrs": sum(p.active for p in sdrs),
+                  "pools": len(r.routing.pools), "routing_rules": len(r.routing.rules),
+                  "sla_policies": len(r.sla.policies), "file_sources": len(r.sources.files),
+                  "api_sources": len(r.sources.apis), "providers": len(r.sources.providers)}
+        _emit({"ok": True, "config_dir": str(out.config_dir), "company_time_zone": s.company_time_zone,
+               "database": _safe_url(s.database_url), "scoring_version": r.scoring.version, **counts}, as_json,
+              f"ok: settings (company time zone {s.company_time_zone}, database {_safe_url(s.database_url)}) and "
+              f"5 rule files in {out.config_dir}: {counts['people']} people ({counts['active_sdrs']} active SDRs), "
+              f"{counts['pools']} pools, {counts['routing_rules']} routing rules, {counts['sla_policies']} SLA "
+              f"policies, {counts['file_sources'] + counts['api_sources']} sources")
+    _guard(go)
+
+
 # --------------------------------------------------------------------------- db
 
 

@@ -5,8 +5,10 @@ Nothing here runs at import time: call :func:`get_settings` and :func:`load_rule
 from __future__ import annotations
 
 import hashlib
+import os
 import re
-from datetime import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,6 +23,8 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,7 +46,8 @@ class Settings(BaseSettings):
     config_dir: Path = Path("config")
     expectations_dir: Path = Path("expectations")
     var_dir: Path = Path("var")
-    company_time_zone: str = "Europe/Paris"
+    # checked here (an IANA name), so a bad value stops the command before any run, naming the variable
+    company_time_zone: Annotated[str, AfterValidator(lambda v: _zone(v))] = "Europe/Paris"
     # rows per intake chunk: a file is read, validated and stored this many rows at a time,
     # so memory stays flat in the file size (GX batch = one chunk)
     intake_chunk_rows: int = Field(default=20_000, ge=100)
@@ -113,11 +118,33 @@ def get_settings(**overrides: Any) -> Settings:
         from_file = {k: v for k, v in from_file.items() if k not in first.model_fields_set}
         s = Settings(_env_file=env_file, **{**from_file, **overrides}) if from_file else first
     except ValidationError as exc:
-        where = f"environment (LEADOPS_*){', ' + str(env_file) if env_file else ''}"
-        if root is not None and from_file:
-            where += f" or {root / 'leadops.yaml'}"
-        raise ConfigError(_format_errors(where, exc)) from exc
+        raise ConfigError(_settings_errors(exc, env_file, root, from_file, overrides)) from None
     return _anchored(s, root)
+
+
+def _settings_errors(exc: ValidationError, env_file: Path | None, root: Path | None, from_file: dict[str, Any],
+                     overrides: dict[str, Any]) -> str:
+    """Return one line per wrong setting naming the variable and where its value came from (first source that
+    sets it: an override, the environment, `.env`, then the `settings:` of leadops.yaml), its value and what is
+    allowed."""
+    env_text = env_file.read_text(encoding="utf-8", errors="replace") if env_file else ""
+    lines = []
+    for err in exc.errors():
+        name = str(err["loc"][0]) if err["loc"] else ""
+        var = f"LEADOPS_{name.upper()}"
+        if name in overrides:
+            where = f"{name} (given by the caller)"
+        elif any(k.upper() == var for k in os.environ):
+            where = f"environment: {var}"
+        elif re.search(rf"(?im)^\s*(export\s+)?{var}\s*=", env_text):
+            where = f"{env_file}: {var}"
+        elif name in from_file and root is not None:
+            where = f"{root / 'leadops.yaml'}: settings.{name}"
+        else:
+            where = f"environment: {var}"
+        rest = ".".join(str(x) for x in err["loc"][1:])
+        lines.append(f"{where}{'.' + rest if rest else ''} = {err.get('input')!r}: {_clean(err['msg'])}")
+    return "\n".join(lines)
 
 
 def _anchored(s: Settings, root: Path | None) -> Settings:
@@ -183,10 +210,68 @@ def parse_duration(value: Any) -> int:
     return int(n * {"m": 60, "min": 60, "h": 3600, "d": BUSINESS_DAY_HOURS * 3600}[unit])
 
 
+def _country(value: Any) -> str:
+    """Return ``value`` when it is an ISO 3166-1 alpha-2 code as leads carry it after normalization ("FR")."""
+    from leadops.domain.normalize import normalize_country
+
+    if isinstance(value, str) and len(value) == 2 and value.isupper() and normalize_country(value) == value:
+        return value
+    code = normalize_country(value) if isinstance(value, str) else None
+    hint = f"; did you mean {code!r}?" if code else ""
+    raise ValueError(f"expected an ISO 3166-1 alpha-2 country code in capitals such as 'FR', 'GB' or 'NO'{hint}")
+
+
+@lru_cache(maxsize=1)
+def _holiday_countries() -> frozenset[str]:
+    import holidays
+
+    return frozenset(holidays.list_supported_countries())
+
+
+def _holiday_country(value: str) -> str:
+    if value not in _holiday_countries():
+        raise ValueError(f"no public-holiday calendar for {value!r} in the holidays package (it knows "
+                         f"{len(_holiday_countries())} countries, e.g. FR, GB, US, NO; leave holiday_country out "
+                         f"for none)")
+    return value
+
+
+def _iso_bound(value: Any) -> str:
+    """Return an out-of-office bound as ISO text: YAML reads an unquoted 2026-11-16 as a date."""
+    if isinstance(value, (date, datetime)):
+        value = value.isoformat()
+    if not isinstance(value, str):
+        raise ValueError(f"expected an ISO date such as 2026-11-16 or a datetime such as 2026-11-16T14:00, "
+                         f"got {value!r}")
+    try:
+        date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("expected an ISO date such as 2026-11-16 or a datetime such as 2026-11-16T14:00") from None
+    return value
+
+
+def _clean(msg: str) -> str:
+    """Return pydantic's message without its 'Value error, ' prefix (our own messages say what is wrong)."""
+    return msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
 Zone = Annotated[str, AfterValidator(_zone)]
 HHMM = Annotated[str, BeforeValidator(_hhmm)]
 Duration = Annotated[int, BeforeValidator(parse_duration)]
-Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+Country = Annotated[str, BeforeValidator(_country)]
+HolidayCountry = Annotated[str, BeforeValidator(_country), AfterValidator(_holiday_country)]
+IsoBound = Annotated[str, BeforeValidator(_iso_bound)]
+
+
+def _countries_in_when(when: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """Check the ``country`` values of a ``when:`` mapping: leads carry alpha-2 codes, so 'UK' or 'France' would
+    never match."""
+    for i, value in enumerate(when.get("country", [])):
+        try:
+            _country(value)
+        except ValueError as exc:
+            raise ValueError(f"country.{i} = {value!r}: {exc}") from None
+    return when
 
 
 class Strict(BaseModel):
@@ -197,8 +282,8 @@ class Strict(BaseModel):
 
 
 class OutOfOfficeRule(Strict):
-    start: str  # ISO date or datetime, in the person's time zone when no offset
-    end: str
+    start: IsoBound  # ISO date or datetime, in the person's time zone when no offset
+    end: IsoBound  # a bare date is inclusive: the whole day
     reason: str | None = None
 
 
@@ -212,9 +297,11 @@ class Person(Strict):
     work_start: HHMM = "09:00"
     work_end: HHMM = "18:00"
     work_days: list[Annotated[int, Field(ge=0, le=6)]] = [0, 1, 2, 3, 4]
-    holiday_country: Country | None = None
+    holiday_country: HolidayCountry | None = None
     daily_cap: int = Field(40, ge=0)
     open_cap: int = Field(200, ge=0)
+    # share of new leads against the pool's other members; 0 = takes no new lead (routing skips them with
+    # reason 'weight 0'); a pool or rule left with only weight-0 SDRs is an error at load
     weight: float = Field(1.0, ge=0)
     territories: list[Country] = []
     segments: list[str] = []
@@ -229,6 +316,33 @@ class Person(Strict):
         if self.work_end <= self.work_start:
             raise ValueError(f"work_end {self.work_end} must be after work_start {self.work_start}")
         return self
+
+    @field_validator("out_of_office")
+    @classmethod
+    def _periods(cls, periods: list[OutOfOfficeRule], info: ValidationInfo) -> list[OutOfOfficeRule]:
+        """Every out-of-office period ends after it starts, and no two of one person overlap (bounds read in the
+        person's time zone; checked even when another key of the person is wrong, so all problems show at once)."""
+        from leadops.domain.roster import absence_instant
+
+        tz = info.data.get("time_zone", "UTC")
+        problems, spans = [], []
+        for i, o in enumerate(periods):
+            start, end = absence_instant(o.start, tz, False), absence_instant(o.end, tz, True)
+            if end <= start:
+                problems.append(f"item {i} {o.start}..{o.end} ends before it starts (a bare end date counts its "
+                                f"whole day)")
+            else:
+                spans.append((start, end, i, o))
+        spans.sort(key=lambda x: (x[0], x[1]))
+        for n, (_, end_a, i, a) in enumerate(spans):
+            for start_b, _, j, b in spans[n + 1:]:
+                if start_b < end_a:
+                    (i1, p1), (i2, p2) = sorted([(i, a), (j, b)], key=lambda x: x[0])
+                    problems.append(f"item {i1} {p1.start}..{p1.end} and item {i2} {p2.start}..{p2.end} overlap: "
+                                    f"merge them into one period")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return periods
 
 
 class Roster(Strict):
@@ -256,6 +370,16 @@ class FitRule(Strict):
     field: Literal["industry", "employee_band", "country", "seniority", "department", "revenue_band", "source"]
     points: dict[str, float]
     default: float = 0
+
+    @model_validator(mode="after")
+    def _country_keys(self) -> FitRule:
+        if self.field == "country":
+            for key in self.points:
+                try:
+                    _country(key)
+                except ValueError as exc:
+                    raise ValueError(f"points.{key}: {exc}") from None
+        return self
 
 
 class Grades(Strict):
@@ -330,7 +454,7 @@ def _listify_when(data: Any) -> Any:
 
 class RoutingRule(Strict):
     name: str
-    when: dict[str, list[Any]] = {}
+    when: Annotated[dict[str, list[Any]], AfterValidator(_countries_in_when)] = {}
     to: Target
 
     _listify = model_validator(mode="before")(classmethod(lambda cls, data: _listify_when(data)))
@@ -356,7 +480,7 @@ class RoutingRules(Strict):
 
 class SlaPolicy(Strict):
     name: str
-    when: dict[str, list[Any]] = {}
+    when: Annotated[dict[str, list[Any]], AfterValidator(_countries_in_when)] = {}
     first_touch: Duration
 
     _listify = model_validator(mode="before")(classmethod(lambda cls, data: _listify_when(data)))
@@ -568,51 +692,94 @@ RULE_FILES: dict[str, type[BaseModel]] = {
 }
 
 
-def _format_errors(where: str, exc: ValidationError) -> str:
+class _RuleLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that only true/false are booleans.
+
+    YAML 1.1 also reads unquoted yes/no/on/off/y/n as booleans, which turned `NO` (Norway) into False in a
+    country list. Here they stay strings; pydantic still reads "yes"/"no"/"on"/"off" as booleans where a field
+    is a boolean, so `active: no` keeps working.
+    """
+
+
+_RuleLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_RuleLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                  list("tTfF"))
+
+
+def read_yaml(text: str) -> Any:
+    """Return the YAML document ``text`` read by the rule files' loader (only true/false are booleans)."""
+    return yaml.load(text, Loader=_RuleLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def _owner(data: Any, loc: tuple[Any, ...]) -> str | None:
+    """Return the code or name of the innermost list item on the path ``loc`` of ``data`` (a person, a rule, a
+    provider), so the line says whose value it is without anyone counting items."""
+    node, found = data, None
+    for step in loc:
+        if isinstance(node, dict) and isinstance(step, str):
+            node = node.get(step)
+        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+            node = node[step]
+            ident = (node.get("code") or node.get("name")) if isinstance(node, dict) else None
+            found = ident if isinstance(ident, str) else found
+        else:
+            break
+    return found
+
+
+def _format_errors(where: str, exc: ValidationError, data: Any = None) -> str:
+    """Return one line per error: ``where: key = value (whose): what is wrong and what is allowed``."""
     lines = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
         value = err.get("input")
-        shown = repr(value) if not isinstance(value, (dict, list)) else type(value).__name__
-        hint = " (YAML reads unquoted yes/no/on/off/NO as booleans: quote the value)" if isinstance(value, bool) else ""
-        lines.append(f"{where}: {key} = {shown}: {err['msg']}{hint}")
+        shown = "" if isinstance(value, (dict, list)) else f" = {value!r}"
+        owner = _owner(data, err["loc"])
+        whose = f" ({owner})" if owner else ""
+        hint = " (YAML reads unquoted true/false as booleans: quote the value)" if isinstance(value, bool) else ""
+        lines.append(f"{where}: {key}{shown}{whose}: {_clean(err['msg'])}{hint}")
     return "\n".join(lines)
 
 
-def load_rule_file(path: Path, model: type[BaseModel]) -> BaseModel:
-    """Return one validated rule file; raises ConfigError naming file, key, value and allowed values."""
+def _read_rule_file(path: Path, model: type[BaseModel]) -> tuple[BaseModel | None, list[str]]:
+    """Return (the validated rule file, None) or (None, every problem of it, one line each)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: rule file not found (set LEADOPS_CONFIG_DIR to the folder holding it)") from None
+        return None, [f"{path}: rule file not found (set LEADOPS_CONFIG_DIR to the folder holding it)"]
     try:
-        data = yaml.safe_load(text) or {}
+        data = read_yaml(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        return None, [f"{path}: not valid YAML: {' '.join(str(exc).split())}"]
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+        return None, [f"{path}: expected a mapping at the top level, got {type(data).__name__}"]
     try:
         obj = model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_errors(str(path), exc)) from None
+        return None, _format_errors(str(path), exc, data).splitlines()
     if isinstance(obj, ScoringRules):
         # A scoring model version is the content of its rules: any change is a new version.
         obj.version = obj.version or "scoring-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+    return obj, []
+
+
+def load_rule_file(path: Path, model: type[BaseModel]) -> BaseModel:
+    """Return one validated rule file; raises ConfigError naming file, key, value and allowed values (one line
+    per problem, every problem of the file)."""
+    obj, problems = _read_rule_file(path, model)
+    if problems:
+        raise ConfigError("\n".join(problems))
     return obj
 
 
-def load_rules(config_dir: Path | str) -> Rules:
-    """Return every rule file of ``config_dir`` validated, with cross-file references checked."""
-    config_dir = Path(config_dir)
-    loaded = {name: load_rule_file(config_dir / name, model) for name, model in RULE_FILES.items()}
-    rules = Rules(
-        scoring=loaded["scoring.yaml"],
-        routing=loaded["routing.yaml"],
-        sla=loaded["sla.yaml"],
-        roster=loaded["sdrs.yaml"],
-        sources=loaded["sources.yaml"],
-    )
-    codes = {p.code for p in rules.roster.people}
+def _cross_file_problems(rules: Rules, config_dir: Path) -> list[str]:
+    """Return every problem between routing.yaml and sdrs.yaml, one line each (expanding ``members: ["*"]``)."""
+    routing, sdrs = config_dir / "routing.yaml", config_dir / "sdrs.yaml"
+    people = {p.code: p for p in rules.roster.people}
+    problems = []
     # members: ["*"] is every active SDR of the roster, so a new SDR joins the pool by sdrs.yaml alone
     everyone = [p.code for p in rules.roster.people if p.role == "sdr" and p.active]
     for pool in rules.routing.pools.values():
@@ -620,15 +787,91 @@ def load_rules(config_dir: Path | str) -> Rules:
             pool.members = list(dict.fromkeys([*(m for m in pool.members if m != "*"), *everyone]))
     for pname, pool in rules.routing.pools.items():
         for m in pool.members:
-            if m not in codes:
-                raise ConfigError(
-                    f"{config_dir / 'routing.yaml'}: pools.{pname}.members = {m!r}: not a code in sdrs.yaml "
-                    f"(known: {', '.join(sorted(codes))})"
-                )
+            if m not in people:
+                problems.append(f"{routing}: pools.{pname}.members = {m!r}: not a code in sdrs.yaml "
+                                f"(known: {', '.join(sorted(people))})")
+        # weight 0 takes no new lead: a pool whose active members all have it can never assign one
+        active = [people[m] for m in pool.members if m in people and people[m].active]
+        if active and all(p.weight == 0 for p in active):
+            problems.append(f"{sdrs}: weight = 0 for every active member of pool {pname} in routing.yaml "
+                            f"({', '.join(p.code for p in active)}): the pool can never assign a lead; give at "
+                            f"least one of them a weight above 0")
     for r in rules.routing.rules:
-        if r.to.sdr and r.to.sdr not in codes:
-            raise ConfigError(f"{config_dir / 'routing.yaml'}: rules.{r.name}.to.sdr = {r.to.sdr!r}: not a code in sdrs.yaml")
+        if not r.to.sdr:
+            continue
+        if r.to.sdr not in people:
+            problems.append(f"{routing}: rules.{r.name}.to.sdr = {r.to.sdr!r}: not a code in sdrs.yaml")
+        elif people[r.to.sdr].weight == 0:
+            problems.append(f"{sdrs}: {r.to.sdr}.weight = 0, the only target of rule {r.name} in routing.yaml: "
+                            f"the rule can never assign a lead; give {r.to.sdr} a weight above 0 or route the rule "
+                            f"to a pool")
+    return problems
+
+
+def check_rules(config_dir: Path | str) -> tuple[Rules | None, list[str]]:
+    """Return (the rules, []) or (None, every problem of every rule file and between them, one line each)."""
+    config_dir = Path(config_dir)
+    loaded, problems = {}, []
+    for name, model in RULE_FILES.items():
+        obj, found = _read_rule_file(config_dir / name, model)
+        loaded[name], problems = obj, problems + found
+    if problems:
+        return None, problems
+    rules = Rules(
+        scoring=loaded["scoring.yaml"],
+        routing=loaded["routing.yaml"],
+        sla=loaded["sla.yaml"],
+        roster=loaded["sdrs.yaml"],
+        sources=loaded["sources.yaml"],
+    )
+    problems = _cross_file_problems(rules, config_dir)
+    return (None, problems) if problems else (rules, [])
+
+
+def load_rules(config_dir: Path | str) -> Rules:
+    """Return every rule file of ``config_dir`` validated, with cross-file references checked; raises
+    ConfigError holding every problem, one line each (the CLI shows the first)."""
+    rules, problems = check_rules(config_dir)
+    if problems:
+        raise ConfigError("\n".join(problems))
     return rules
+
+
+@dataclass
+class ConfigCheck:
+    """What `leadops config check` found: ``problems`` (one line each: file or variable, key, value, what is
+    allowed); ``settings`` and ``rules`` when they loaded."""
+
+    problems: list[str] = field(default_factory=list)
+    settings: Settings | None = None
+    rules: Rules | None = None
+    config_dir: Path | None = None
+
+
+def check_config(**overrides: Any) -> ConfigCheck:
+    """Return every problem of the project's settings and rule files at once (not only the first).
+
+    When the settings themselves are wrong, the rule files are still checked, in the folder that
+    LEADOPS_CONFIG_DIR or the project would give.
+    """
+    out = ConfigCheck()
+    try:
+        out.settings = get_settings(**overrides)
+        out.config_dir = out.settings.config_dir
+    except ConfigError as exc:
+        out.problems += str(exc).splitlines()
+        from leadops.project import ProjectError, find_root
+
+        try:
+            root = find_root()
+        except ProjectError:
+            root = None
+        out.config_dir = Path(overrides.get("config_dir") or os.environ.get("LEADOPS_CONFIG_DIR") or "config")
+        if not out.config_dir.is_absolute():
+            out.config_dir = (root or Path.cwd()) / out.config_dir
+    out.rules, found = check_rules(out.config_dir)
+    out.problems += found
+    return out
 
 
 @lru_cache(maxsize=8)

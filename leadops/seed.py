@@ -832,7 +832,8 @@ class _Router:
             if any(values.get(k) not in v for k, v in rule.when.items()):
                 continue
             members = [self.people[c] for c in (rule.to.pool and self.rules.pools[rule.to.pool].members or [rule.to.sdr])]
-            members = [m for m in members if m.role == "sdr" and m.active]
+            # weight 0 takes no new lead (as in routing): random.choices would also refuse all-zero weights
+            members = [m for m in members if m.role == "sdr" and m.active and m.weight > 0]
             if not members:
                 continue
             local = [m for m in members if values.get("country") in m.territories] or members
