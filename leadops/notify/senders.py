@@ -81,12 +81,18 @@ class SmtpSender:
         self.s = settings
 
     def send(self, msg: Message) -> None:
-        with smtplib.SMTP(self.s.smtp_host, self.s.smtp_port, timeout=30) as smtp:
-            if self.s.smtp_starttls:
-                smtp.starttls()
-            if self.s.smtp_username and self.s.smtp_password:
-                smtp.login(self.s.smtp_username, self.s.smtp_password.get_secret_value())
-            smtp.send_message(to_email(msg, self.s.mail_from))
+        from leadops.redact import redact, secrets_of_settings
+
+        try:
+            with smtplib.SMTP(self.s.smtp_host, self.s.smtp_port, timeout=30) as smtp:
+                if self.s.smtp_starttls:
+                    smtp.starttls()
+                if self.s.smtp_username and self.s.smtp_password:
+                    smtp.login(self.s.smtp_username, self.s.smtp_password.get_secret_value())
+                smtp.send_message(to_email(msg, self.s.mail_from))
+        except smtplib.SMTPException as exc:
+            # a server's reply (535 ...) may repeat the credentials, in any encoding: redacted before it is stored
+            raise RuntimeError(redact(f"{type(exc).__name__}: {exc}", secrets_of_settings(self.s))) from None
 
 
 class WebhookSender:

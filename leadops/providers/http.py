@@ -6,7 +6,9 @@ or an error (after retries with exponential backoff and jitter on timeouts, drop
 connections, 429 honouring ``Retry-After``, and 5xx; at once for 401/403, HTML pages and
 malformed JSON; at once when the circuit breaker is open). Calls are spaced by the
 provider's rate limit, shared by every thread of the process. The API key travels in a
-header and never appears in a message.
+header and never appears in a message: every encoding of it (raw, JSON-escaped, percent-encoded,
+base64) is redacted (:mod:`leadops.redact`) from the whole response text before it is cut to an
+excerpt, and from every error a lookup returns.
 """
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ from leadops.config import ProviderConfig
 from leadops.domain.normalize import clean_text, normalize_country
 from leadops.providers.base import LookupResult, employee_band
 from leadops.providers.limits import CircuitBreaker, RateLimiter, shared_limiter
-from leadops.sources.api import RETRY_STATUS, RetriesExhausted, backoff, excerpt, get_with_retries
+from leadops.redact import redact, register
+from leadops.sources.api import RETRY_STATUS, RetriesExhausted, backoff, excerpt, get_with_retries, token_secrets
 
 
 def jittered_backoff(attempt: int, rng: random.Random | None = None) -> float:
@@ -148,6 +151,9 @@ class HttpProvider:
                  limiter: RateLimiter | None = None, sleep: Callable[[float], None] = time.sleep,
                  rng: random.Random | None = None) -> None:
         self.name, self.cfg, self._token = cfg.name, cfg, token
+        #: what this provider's requests expose (the key, the header value): redacted from every error
+        self.secrets: tuple[str, ...] = tuple(token_secrets(token, cfg.auth_prefix))
+        register(token)
         self.breaker = breaker or CircuitBreaker(cfg.circuit_failures, cfg.circuit_cooldown_seconds)
         self.limiter = limiter or (shared_limiter(cfg.name, cfg.rate_limit_per_second)
                                    if cfg.rate_limit_per_second else None)
@@ -171,12 +177,10 @@ class HttpProvider:
         if not self.breaker.allow():
             until = self.breaker.state.opened_until
             when = time.strftime("%H:%M:%S", time.gmtime(until)) + " UTC" if until else "later"
-            return LookupResult("error", error=f"circuit open after repeated failures (next try {when}): "
-                                               f"{self.breaker.state.last_error or ''}".rstrip(": "))
-        result = self._lookup(self.url_for(domain), self._parse)
-        if self._token and result.error and self._token in result.error:
-            result = LookupResult(result.status, result.fields, result.confidence,
-                                  result.error.replace(self._token, "<redacted>"))
+            # last_error may come from the database, written by an older version: redacted again
+            return LookupResult("error", error=redact(f"circuit open after repeated failures (next try {when}): "
+                                                      f"{self.breaker.state.last_error or ''}".rstrip(": "), self.secrets))
+        result = self._redacted(self._lookup(self.url_for(domain), self._parse))
         # a miss is a healthy answer; only errors count towards opening the circuit
         self.breaker.record(result.status != "error", result.error)
         return result
@@ -189,16 +193,20 @@ class HttpProvider:
             return LookupResult("error", error=f"provider {self.name}: circuit open after repeated failures")
         url = self.cfg.person_url_template.format(base_url=(self.cfg.base_url or "").rstrip("/"),
                                                   email=quote(email, safe=""))
-        result = self._lookup(url, self._parse_person)
-        if self._token and result.error and self._token in result.error:
-            result = LookupResult(result.status, result.fields, result.confidence,
-                                  result.error.replace(self._token, "<redacted>"))
+        result = self._redacted(self._lookup(url, self._parse_person))
         # personal data stays out of stored errors: the URL carries the email
         if result.error:
             result = LookupResult(result.status, result.fields, result.confidence,
                                   result.error.replace(quote(email, safe=""), "<email>"))
         self.breaker.record(result.status != "error", result.error)
         return result
+
+    def _redacted(self, result: LookupResult) -> LookupResult:
+        """Return ``result`` with every encoding of this provider's secrets taken out of its error."""
+        clean = redact(result.error, self.secrets)
+        if clean == result.error:
+            return result
+        return LookupResult(result.status, result.fields, result.confidence, clean)
 
     def _lookup(self, url: str, parse: Callable[[Any], LookupResult]) -> LookupResult:
         cfg = self.cfg
@@ -234,12 +242,13 @@ class HttpProvider:
                                                f"(check {cfg.token_env or cfg.token_secret_block or 'the key'})")
         if status >= 400:
             tried = f" after {attempts} attempts" if status in RETRY_STATUS and attempts > 1 else ""
-            return LookupResult("error", error=f"{where}: HTTP {status}{tried}: {excerpt(resp.text)}")
+            return LookupResult("error", error=f"{where}: HTTP {status}{tried}: {excerpt(resp.text, self.secrets)}")
         try:
             data = resp.json()
         except ValueError:
-            kind = resp.headers.get("Content-Type") or "no Content-Type"
-            return LookupResult("error", error=f"{where}: HTTP {status} response is not JSON ({kind}): {excerpt(resp.text)}")
+            kind = redact(resp.headers.get("Content-Type"), self.secrets) or "no Content-Type"
+            return LookupResult("error", error=f"{where}: HTTP {status} response is not JSON ({kind}): "
+                                               f"{excerpt(resp.text, self.secrets)}")
         return parse(data)
 
     def _parse_person(self, data: Any) -> LookupResult:

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from leadops.config import ApiSource, Rules, Settings
 from leadops.db.models import SourceWatermark, utcnow
 from leadops.services.ingest import FileOutcome, admit_rows, open_batch
-from leadops.sources.api import ApiError, iter_pages
+from leadops.redact import redact
+from leadops.sources.api import ApiError, iter_pages, token_secrets
 
 @dataclass
 class ApiOutcome:
@@ -55,7 +56,8 @@ def ingest_api(session: Session, cfg: ApiSource, rules: Rules, settings: Setting
                 newest = page.max_updated_at
     except ApiError as exc:
         session.rollback()
-        out.error = str(exc)
+        # iter_pages redacts already; this is the boundary where the text is stored and shown
+        out.error = redact(str(exc), token_secrets(token, cfg.auth_prefix))
         return out  # watermark unchanged: the next run reads again from it
     mark = mark or SourceWatermark(source=cfg.name)
     mark.watermark, mark.pages_read, mark.updated_at = newest, len(out.pages), utcnow()

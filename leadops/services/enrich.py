@@ -25,6 +25,7 @@ from leadops.domain.metrics import percentile
 from leadops.providers.base import EnrichmentProvider, LookupResult
 from leadops.providers.limits import CircuitBreaker, CircuitState
 from leadops.providers.offline import OfflineProvider
+from leadops.redact import redact
 
 LEAD_FIELDS = ("industry", "employee_count", "employee_band", "revenue_band")
 # a refresh never makes a lead's enrichment worse than it was
@@ -99,7 +100,9 @@ def save_breakers(session: Session, providers: list[EnrichmentProvider]) -> None
             continue
         s = breaker.state
         row = session.get(ProviderCircuit, p.name) or ProviderCircuit(provider=p.name)
-        row.state, row.failures, row.last_error = s.state, s.failures, (s.last_error or "")[:2000] or None
+        # redacted before the cut: a cut secret would no longer be recognised
+        last_error = redact(s.last_error, getattr(p, "secrets", ()))
+        row.state, row.failures, row.last_error = s.state, s.failures, (last_error or "")[:2000] or None
         row.opened_until = datetime.fromtimestamp(s.opened_until, timezone.utc) if s.opened_until else None
         row.updated_at = utcnow()
         session.add(row)
@@ -147,8 +150,9 @@ def _store_answers(session: Session, answers: list[tuple[str, str, LookupResult]
     for name, items in by_provider.items():
         session.execute(delete(lookups).where(lookups.c.provider == name, lookups.c.domain.in_([d for d, _ in items])))
         # COPY on PostgreSQL: one INSERT per answer and field cost the server ~0.3 ms each (80 s for 50k domains)
-        stored[lookups] += bulk_insert(conn, lookups, [dict(domain=d, provider=name, status=r.status, error=r.error,
-                                                            fetched_at=now) for d, r in items])
+        # errors come redacted from the providers; the process's registered secrets are taken out again here
+        stored[lookups] += bulk_insert(conn, lookups, [dict(domain=d, provider=name, status=r.status,
+                                                            error=redact(r.error), fetched_at=now) for d, r in items])
         hits = [(d, r) for d, r in items if r.status == "hit"]
         if hits:
             session.execute(delete(records).where(records.c.provider == name, records.c.domain.in_([d for d, _ in hits])))
@@ -199,7 +203,8 @@ def waterfall(domain: str, providers: list[EnrichmentProvider], cached: dict[tup
             try:
                 res = p.lookup(domain)
             except Exception as exc:  # noqa: BLE001 - a provider bug must not lose the domain's leads
-                res = LookupResult("error", error=f"provider {p.name}: {type(exc).__name__}: {exc}")
+                res = LookupResult("error", error=redact(f"provider {p.name}: {type(exc).__name__}: {exc}",
+                                                         getattr(p, "secrets", ())))
         answers.append((p.name, res, from_cache))
         filled |= {k for k, v in res.fields.items() if v not in (None, "", [])}
         if all(k in filled for k in required):

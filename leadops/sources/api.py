@@ -15,7 +15,9 @@ What this module guarantees, so ingest can key and explain every page:
   Other 4xx fail at once. Loops (a repeated cursor, the same page served again, more
   than ``max_pages`` pages) fail instead of running forever.
 * Every failure is an :class:`ApiError` naming the source, the request URL and what
-  went wrong. The token travels in a header only and is redacted from every message.
+  went wrong. The token travels in a header only and every encoding of it (raw, JSON-escaped,
+  percent-encoded, base64) is redacted from every message (:mod:`leadops.redact`), before a
+  response body is cut to an excerpt, so a cut cannot leave part of it unrecognised.
 
 No Prefect (except the lazy Secret lookup in :func:`resolve_token`), no SQLAlchemy.
 """
@@ -35,6 +37,7 @@ import requests
 
 from leadops.config import ApiSource
 from leadops.domain.normalize import clean_text
+from leadops.redact import basic_auth_secrets, redact, register
 from leadops.sources.files import RawRow, map_headers
 
 __all__ = ["ApiError", "ApiPage", "dig", "iter_pages", "page_rows", "resolve_token"]
@@ -80,6 +83,7 @@ def resolve_token(cfg: ApiSource) -> str | None:
     if cfg.token_env:
         token = os.environ.get(cfg.token_env, "").strip()
         if token:
+            register(token)
             return token
         if not cfg.token_secret_block:
             raise ApiError(
@@ -99,6 +103,7 @@ def resolve_token(cfg: ApiSource) -> str | None:
         token = str(value or "").strip()
         if not token:
             raise ApiError(f"source {cfg.name}: the Prefect Secret block {cfg.token_secret_block!r} is empty")
+        register(token)
         return token
     return None
 
@@ -168,9 +173,31 @@ def page_rows(records: list[Any], cfg: ApiSource) -> tuple[list[RawRow], datetim
 # --------------------------------------------------------------------------- HTTP
 
 
-def excerpt(text: str) -> str:
-    """Return a short, one-line quote of a response body for an error message."""
-    text = " ".join(text.split())
+def token_secrets(token: str | None, auth_prefix: str = "") -> list[str]:
+    """Return the secrets a request carrying ``token`` exposes: the token, the header value
+    (``Bearer <token>``) and, for a ``Basic`` token, the password and ``user:password`` inside it."""
+    if not token:
+        return []
+    out = [token, auth_prefix + token]
+    if auth_prefix.strip().lower() == "basic":
+        import base64
+        import binascii
+
+        try:
+            user, sep, password = base64.b64decode(token, validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            sep = ""
+        if sep:
+            out += basic_auth_secrets(user, password)
+    return out
+
+
+def excerpt(text: str, secrets: list[str] | tuple[str, ...] = ()) -> str:
+    """Return a short, one-line quote of a response body for an error message, secrets redacted first.
+
+    Redaction runs on the whole body: cut first, a secret at the cut would no longer be recognised.
+    """
+    text = " ".join((redact(text, secrets) or "").split())
     return repr(text[:EXCERPT] + ("..." if len(text) > EXCERPT else ""))
 
 
@@ -232,8 +259,11 @@ def get_with_retries(send: Callable[[], requests.Response], attempts: int, sleep
 
 
 def _get(http: requests.Session, cfg: ApiSource, params: dict[str, Any], headers: dict[str, str],
-         sleep: Callable[[float], None]) -> tuple[str, bytes, Any]:
-    """GET one page with retries; returns ``(url, body bytes, parsed JSON)`` or raises ApiError."""
+         sleep: Callable[[float], None], secrets: list[str]) -> tuple[str, bytes, Any]:
+    """GET one page with retries; returns ``(url, body bytes, parsed JSON)`` or raises ApiError.
+
+    Every text quoted from the response (body, Content-Type, the final URL) is redacted of ``secrets``.
+    """
     url = requests.Request("GET", cfg.url, params=params).prepare().url or cfg.url
     where = f"source {cfg.name}: GET {url}"
     attempts = cfg.max_retries + 1
@@ -249,16 +279,17 @@ def _get(http: requests.Session, cfg: ApiSource, params: dict[str, Any], headers
     status = resp.status_code
     if status in (401, 403):
         raise ApiError(f"{where}: HTTP {status}: the API refused the credentials (check the token"
-                       f"{' in ' + cfg.auth_header if cfg.auth_header else ''}): {excerpt(resp.text)}")
+                       f"{' in ' + cfg.auth_header if cfg.auth_header else ''}): {excerpt(resp.text, secrets)}")
     if status >= 400:
         tried = f" after {attempts} attempts" if status in RETRY_STATUS and attempts > 1 else ""
-        raise ApiError(f"{where}: HTTP {status}{tried}: {excerpt(resp.text)}")
+        raise ApiError(f"{where}: HTTP {status}{tried}: {excerpt(resp.text, secrets)}")
     try:
         data = resp.json()
     except ValueError:
-        kind = resp.headers.get("Content-Type") or "no Content-Type"
-        raise ApiError(f"{where}: HTTP {status} response is not JSON ({kind}): {excerpt(resp.text)}") from None
-    return resp.url or url, resp.content, data
+        kind = redact(resp.headers.get("Content-Type"), secrets) or "no Content-Type"
+        raise ApiError(f"{where}: HTTP {status} response is not JSON ({kind}): {excerpt(resp.text, secrets)}") from None
+    # a redirect may have put anything in the final URL; it is stored as the page's provenance
+    return redact(resp.url, secrets) or url, resp.content, data
 
 
 def iter_pages(cfg: ApiSource, since: datetime | None, *, token: str | None,
@@ -276,8 +307,9 @@ def iter_pages(cfg: ApiSource, since: datetime | None, *, token: str | None,
     except ApiError as exc:
         failure = exc
     # raised outside the except block: the redacted error keeps no link to the original
-    if token and token in str(failure):
-        failure = ApiError(str(failure).replace(token, "<redacted>"))
+    clean = redact(str(failure), token_secrets(token, cfg.auth_prefix))
+    if clean != str(failure):
+        failure = ApiError(clean)
     raise failure
 
 
@@ -290,6 +322,7 @@ def _iter_pages(cfg: ApiSource, since: datetime | None, token: str | None, http:
     own = http is None
     session = requests.Session() if own else http
     headers = {cfg.auth_header: cfg.auth_prefix + token} if token else {}
+    secrets = token_secrets(token, cfg.auth_prefix)
     base: dict[str, Any] = {cfg.page_size_param: cfg.page_size}
     if since is not None:
         base[cfg.updated_since_param] = since.isoformat()
@@ -303,7 +336,7 @@ def _iter_pages(cfg: ApiSource, since: datetime | None, token: str | None, http:
                 params[cfg.page_param] = number
             elif cursor is not None:
                 params[cfg.cursor_param] = cursor
-            url, body, data = _get(session, cfg, params, headers, sleep)
+            url, body, data = _get(session, cfg, params, headers, sleep, secrets)
             records = dig(data, cfg.records_path)
             if not isinstance(records, list):
                 found = "nothing" if records is None else f"a {type(records).__name__}"

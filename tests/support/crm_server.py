@@ -11,6 +11,10 @@ dropped connections).
         crm.drop()                          # next request: connection closed without a response
         ...  GET crm.url ?per_page=100&page=2  or  ?per_page=100&cursor=<opaque>  [&updated_since=ISO]
         crm.log                             # [{"path", "params", "headers", "authorized"}, ...]
+        crm.echo(401)                       # every request from now on: HTTP 401 whose body and headers
+                                            # repeat the Authorization header in every encoding
+        crm.echo(200, content_type="text/html")   # ...or a 200 that is not JSON (echo in Content-Type too)
+        crm.echo(None)                      # back to normal answers
 
 Faults are served first, in order, whatever the request (auth is not checked for them);
 ``crm.faults`` is the raw deque of ``(status, headers, body, delay)``: ``status=None`` drops the
@@ -49,6 +53,8 @@ class FakeCrm:
         self.records: list[dict[str, Any]] = []
         self.faults: deque[tuple[int | None, dict[str, str], str | None, float]] = deque()
         self.log: list[dict[str, Any]] = []
+        self.echo_status: int | None = None
+        self.echo_content_type = "application/json"
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}{PATH}"
@@ -95,6 +101,11 @@ class FakeCrm:
         """Script a connection closed without any response."""
         self.faults.append((None, {}, None, 0))
 
+    def echo(self, status: int | None, content_type: str = "application/json") -> None:
+        """Answer every later request (after scripted faults) with ``status`` and a body and headers
+        repeating the credentials received in every encoding (see tests.support.echo); ``None`` stops."""
+        self.echo_status, self.echo_content_type = status, content_type
+
     def requests_to(self, path: str = PATH) -> int:
         return sum(1 for entry in self.log if entry["path"] == path)
 
@@ -136,6 +147,14 @@ class FakeCrm:
                         return
                     if body is not None:
                         return self._send(status, body, headers)
+                if crm.echo_status is not None:
+                    from tests.support.echo import echo_body, echo_headers
+
+                    secret = auth.partition(" ")[2] or auth
+                    headers = {**echo_headers(auth, secret), "Retry-After": "0"}
+                    if crm.echo_content_type != "application/json":
+                        headers["Content-Type"] = f"{crm.echo_content_type}; charset=utf-8; echo={secret}"
+                    return self._send(crm.echo_status, echo_body(auth, secret), headers)
                 if url.path != PATH:
                     return self._send(404, json.dumps({"error": "not found"}))
                 if auth != f"Bearer {crm.token}":

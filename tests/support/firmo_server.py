@@ -13,6 +13,10 @@ key checks, latency, an enforced rate limit, a request log and scripted faults.
         srv.fail(200, delay=2.0)                # next request: the normal answer, 2 s late
         srv.clearbit_url / srv.pdl_url          # base URLs for the presets
         srv.log                                 # [{"t", "path", "domain", "status"}, ...]
+        srv.echo(500)                           # every request from now on: HTTP 500 whose body and headers
+                                                # repeat the key received in every encoding (tests.support.echo)
+        srv.echo(200, content_type="text/html") # ...or a 200 that is not JSON (echo in Content-Type too)
+        srv.echo(None)                          # back to normal answers
 """
 from __future__ import annotations
 
@@ -34,6 +38,8 @@ class FirmoServer:
         self.rate_limit: float | None = None
         self.faults: deque[tuple[int | None, dict[str, str], str | None, float, str | None]] = deque()
         self.log: list[dict[str, Any]] = []
+        self.echo_status: int | None = None
+        self.echo_content_type = "application/json"
         self._admitted: deque[float] = deque()  # times of requests admitted under the rate limit
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -65,6 +71,10 @@ class FirmoServer:
     def fail(self, status: int | None, body: str | None = None, headers: dict[str, str] | None = None,
              delay: float = 0.0, domain: str | None = None) -> None:
         self.faults.append((status, headers or {}, body, delay, domain))
+
+    def echo(self, status: int | None, content_type: str = "application/json") -> None:
+        """Answer every later request (after scripted faults) with ``status``, repeating the key in every encoding."""
+        self.echo_status, self.echo_content_type = status, content_type
 
     def requests_for(self, domain: str) -> int:
         return sum(1 for r in self.log if r["domain"] == domain)
@@ -159,6 +169,16 @@ class FirmoServer:
                     if body is not None:
                         entry["status"] = status
                         return self._send(status, body, headers)
+                if srv.echo_status is not None:
+                    from tests.support.echo import echo_body, echo_headers
+
+                    received = self.headers.get("Authorization") or self.headers.get("X-Api-Key") or ""
+                    secret = received.partition(" ")[2] if received.startswith("Bearer ") else received
+                    headers = {**echo_headers(received, secret), "Retry-After": "0"}
+                    if srv.echo_content_type != "application/json":
+                        headers["Content-Type"] = f"{srv.echo_content_type}; charset=utf-8; echo={secret}"
+                    entry["status"] = srv.echo_status
+                    return self._send(srv.echo_status, echo_body(received, secret), headers)
                 if srv._over_limit(now):
                     entry["status"] = 429
                     return self._send(429, json.dumps({"error": "rate limited"}), {"Retry-After": "1"})
