@@ -709,6 +709,18 @@ _RuleLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:tru
                                   list("tTfF"))
 
 
+def _timestamp(loader: _RuleLoader, node: yaml.ScalarNode) -> Any:
+    # an impossible unquoted date (2026-11-31) raised a bare ValueError inside PyYAML: keep the text, so the
+    # field's own check names file, key and value
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+_RuleLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+
+
 def read_yaml(text: str) -> Any:
     """Return the YAML document ``text`` read by the rule files' loader (only true/false are booleans)."""
     return yaml.load(text, Loader=_RuleLoader)  # noqa: S506 - a SafeLoader subclass

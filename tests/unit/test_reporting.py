@@ -164,6 +164,23 @@ def test_rendering_does_not_import_pyplot():
         ("\tcmd", "'\tcmd"),
         ("\rcmd", "'\rcmd"),
         ("＝1+1", "'＝1+1"),
+        # the first non-space character decides: spreadsheets that trim spaces on import see =1+1
+        (" =1+1", "' =1+1"),
+        ("\u00a0 @SUM(A1)", "'\u00a0 @SUM(A1)"),
+        # a formula after a list separator: French/German Excel splits 'x;=1+1' into x | =1+1
+        ("x;=1+1", "x;'=1+1"),
+        ("x; =1+1", "x;' =1+1"),
+        ("x,=1+1", "x,'=1+1"),
+        ("x,+1", "x,'+1"),
+        ("x;-1", "x;'-1"),
+        ("x;@SUM(A1)", "x;'@SUM(A1)"),
+        ("x\t=1+1", "x\t'=1+1"),
+        ("x\n=1+1", "x\n'=1+1"),
+        ("=1;=2", "'=1;'=2"),
+        # separators followed by anything else, and '=' inside a segment, are left alone
+        ("Dupont; Martin, et al.", "Dupont; Martin, et al."),
+        ("a;b=c", "a;b=c"),
+        ("x;'=1", "x;'=1"),
         ("Zoë Dupont", "Zoë Dupont"),
         ("a=b", "a=b"),
         ("", ""),
@@ -198,6 +215,17 @@ def test_write_csv_round_trip(tmp_path):
         ["'+1", "'-2+3", "-2.5", ""],
         ["'@SUM", 'multi\nline, "quoted"', "", ""],
     ]
+
+
+def test_no_cell_of_a_csv_gives_a_formula_in_a_semicolon_locale(tmp_path):
+    """Read back as French Excel does (split on ';' as well as ','): no piece starts with a formula character
+    once spaces are trimmed, and the piece a user sees still carries the text after its quote."""
+    hostile = ["x;=1+1", " =1+1", "a, @SUM(A1)", "b;+1;-2", "=cmd|' /C calc'!A0", "n\t=1"]
+    path = write_csv(tmp_path / "fr.csv", [{"note": v} for v in hostile])
+    text = path.read_text(encoding="utf-8-sig")
+    pieces = [p.strip(' "') for line in text.splitlines() for p in re.split(r"[;,\t]", line)]
+    assert not [p for p in pieces if p[:1] in ("=", "+", "-", "@")]
+    assert "'=1+1" in pieces and "'+1" in pieces and "'-2" in pieces
 
 
 def test_write_csv_with_explicit_columns_and_hostile_header(tmp_path):

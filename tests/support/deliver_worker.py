@@ -1,0 +1,21 @@
+"""One outbox delivery pass in a process of its own, as the deliver_notifications task runs it (settings
+from LEADOPS_* variables); the chaos tests SIGKILL it while a receiver holds a message."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+
+def main() -> None:
+    from leadops.config import get_settings
+    from leadops.db.session import session_scope
+    from leadops.notify.outbox import deliver
+    from leadops.notify.senders import sender_for
+
+    s = get_settings()
+    with session_scope(s.database_url) as session:
+        out = deliver(session, sender_for(s), lease=timedelta(seconds=s.outbox_lease_seconds))
+    print(out, flush=True)
+
+
+if __name__ == "__main__":
+    main()
