@@ -241,3 +241,17 @@ def test_check_config_of_the_shipped_files_is_clean(cfg, monkeypatch):
     monkeypatch.chdir(cfg)
     out = check_config()
     assert out.problems == [] and out.rules is not None and out.settings.company_time_zone == "Europe/Paris"
+
+
+def test_the_sample_history_never_gives_a_new_lead_to_a_weight_0_sdr(cfg):
+    """weight 0 = no new lead, in the seeded history as in routing (it used to stop the demo with
+    'Total of weights must be greater than zero' when the only territory match had weight 0)."""
+    import random
+
+    from leadops.seed import _Router
+
+    edit_person(cfg, "s.patel", weight=0)  # the only uk-ie member with GB in their territories
+    edit_person(cfg, "s.oconnor", territories=["IE"])
+    router = _Router(load_rules(cfg), random.Random(7))
+    picks = {router.route({"country": "GB", "employee_band": "11-50"}, None)[1] for _ in range(50)}
+    assert picks == {"s.oconnor"}
