@@ -306,11 +306,9 @@ def iter_pages(cfg: ApiSource, since: datetime | None, *, token: str | None,
         return
     except ApiError as exc:
         failure = exc
-    # raised outside the except block: the redacted error keeps no link to the original
-    clean = redact(str(failure), token_secrets(token, cfg.auth_prefix))
-    if clean != str(failure):
-        failure = ApiError(clean)
-    raise failure
+    # a fresh error raised outside the except block keeps no link to the original or its context
+    # (a JSONDecodeError holds the whole response body in ``doc``)
+    raise ApiError(redact(str(failure), token_secrets(token, cfg.auth_prefix)))
 
 
 def _iter_pages(cfg: ApiSource, since: datetime | None, token: str | None, http: requests.Session | None,

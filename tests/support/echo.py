@@ -62,7 +62,9 @@ def echo_body(received: str, secret: str | None = None, user: str = USER) -> str
     echoed = {name: form for name, form in forms(secret, user).items() if name != "first characters"}
     echoed["header"] = received
     echoed["header-base64"] = base64.b64encode(received.encode()).decode()
-    return f"{PADDING}{received} {secret} " + json.dumps({"error": "invalid credentials", "received": echoed})
+    # as text (each form as it is), then as JSON (each form escaped once more)
+    return (f"{PADDING}{received} {secret} " + " ".join(echoed.values()) + " "
+            + json.dumps({"error": "invalid credentials", "received": echoed}))
 
 
 def echo_headers(received: str, secret: str | None = None) -> dict[str, str]:
@@ -74,3 +76,29 @@ def echo_headers(received: str, secret: str | None = None) -> dict[str, str]:
         "X-Echo-Base64": base64.b64encode(secret.encode()).decode(),
         "X-Echo-Percent": quote(secret, safe=""),
     }
+
+
+def database_text(url: str) -> str:
+    """Return every value of every column of every leadops table as text, one row per line (to search)."""
+    from sqlalchemy import select
+
+    from leadops.db.models import Base
+    from leadops.db.session import get_engine
+
+    lines = []
+    with get_engine(url).connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            for row in conn.execute(select(table)):
+                lines.append(f"{table.name}: " + " | ".join("" if v is None else str(v) for v in row))
+    return "\n".join(lines)
+
+
+def files_text(folder) -> str:
+    """Return the content of every file under ``folder`` (decoded leniently), with its path, to search."""
+    from pathlib import Path
+
+    out = []
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_file():
+            out.append(f"{path}: " + path.read_bytes().decode("utf-8", errors="replace"))
+    return "\n".join(out)
