@@ -6,7 +6,14 @@ import shutil
 import pytest
 import yaml
 
-from leadops.config import ConfigError, check_config, check_rules, get_settings, load_rules, read_yaml
+from leadops.config import (
+    ConfigError,
+    check_config,
+    check_rules,
+    get_settings,
+    load_rules,
+    read_yaml,
+)
 from tests.conftest import ROOT
 
 ENV = ("LEADOPS_HOME", "LEADOPS_CONFIG_DIR", "LEADOPS_DATABASE_URL", "LEADOPS_VAR_DIR", "LEADOPS_EXPECTATIONS_DIR",
@@ -150,9 +157,9 @@ def test_a_pool_whose_members_all_have_weight_0_is_refused_naming_both_files(cfg
     edit_person(cfg, "s.patel", weight=0)
     edit_person(cfg, "s.oconnor", weight=0)
     problems = check_rules(cfg)[1]
-    assert [p for p in problems if "pool uk-ie" in p] == [
+    assert [p for p in problems if "pool uk-ie" in p] == [(
         f"{cfg / 'sdrs.yaml'}: weight = 0 for every active member of pool uk-ie in routing.yaml (s.patel, s.oconnor): "
-        "the pool can never assign a lead; give at least one of them a weight above 0"]
+        "the pool can never assign a lead; give at least one of them a weight above 0")]
 
 
 def test_weight_0_for_one_member_of_a_pool_is_allowed_and_takes_no_new_lead(cfg):
