@@ -80,12 +80,13 @@ def _b64_forms(data: bytes) -> set[str]:
 
 
 @lru_cache(maxsize=256)
-def _b64_traces(secret: str) -> tuple[re.Pattern[str], ...]:
+def _b64_traces(secret: str) -> tuple[tuple[str, re.Pattern[str]], ...]:
     """Return patterns finding ``secret`` inside any base64 text (``Bearer <s>``, ``user:<s>``).
 
     Per alignment (the secret's first byte at position 0, 1 or 2 of a 3-byte group) the groups made
     of its bytes only are fixed characters (the core); the groups at each end mix its first or
     last bytes with their neighbours', so up to 3 characters before and 4 after go too.
+    Returns (core, pattern) pairs: the pattern runs only where the core is found (a quick test).
     """
     data = secret.encode("utf-8")
     out = []
@@ -94,7 +95,7 @@ def _b64_traces(secret: str) -> tuple[re.Pattern[str], ...]:
             part = data[shift:]
             core = enc(part[:len(part) // 3 * 3]).decode("ascii")
             if len(core) >= _MIN_B64_CORE:
-                out.append(re.compile(f"[A-Za-z0-9+/_-]{{0,3}}{re.escape(core)}[A-Za-z0-9+/_=-]{{0,4}}"))
+                out.append((core, re.compile(f"[A-Za-z0-9+/_-]{{0,3}}{re.escape(core)}[A-Za-z0-9+/_=-]{{0,4}}")))
     return tuple(out)
 
 
@@ -146,13 +147,14 @@ def redact(text: str | None, secrets: Iterable[Any] = ()) -> str | None:
     for form in forms:
         if form in text:
             text = text.replace(form, REDACTED)
-    for trace in traces:
-        text = trace.sub(REDACTED, text)
+    for core, trace in traces:
+        if core in text:
+            text = trace.sub(REDACTED, text)
     return text
 
 
 @lru_cache(maxsize=64)
-def _all_forms(values: frozenset[str]) -> tuple[tuple[str, ...], tuple[re.Pattern[str], ...]]:
+def _all_forms(values: frozenset[str]) -> tuple[tuple[str, ...], tuple[tuple[str, re.Pattern[str]], ...]]:
     """Return the literal encodings of all ``values``, longest first (a longer form may contain a
     shorter one), and their base64 trace patterns."""
     forms = tuple(sorted({f for v in values for f in encodings(v)}, key=len, reverse=True))
