@@ -192,7 +192,7 @@ def roster_sync(
             from leadops.notify.senders import sender_for
 
             with _session(s) as session:  # the reassignments are committed: announce them
-                deliver(session, sender_for(s))
+                deliver(session, sender_for(s), lease=_lease(s))
         counts = out.counts()
         lines = out.lines() or ["sdrs.yaml and the database agree: nothing to do"]
         head = ("dry run, nothing written: " if dry_run else "") + ", ".join(
@@ -268,6 +268,13 @@ def _prepared():
     rules = load_rules(s.config_dir)
     upgrade(s.database_url)
     return s, rules
+
+
+def _lease(s):
+    """Return the outbox claim lease of these settings (LEADOPS_OUTBOX_LEASE_SECONDS)."""
+    from datetime import timedelta
+
+    return timedelta(seconds=s.outbox_lease_seconds)
 
 
 def _session(s):
@@ -496,7 +503,7 @@ def route(
             out = asdict(route_pending(session, rules, s.company_time_zone))
         out["roster"] = roster
         with _session(s) as session:  # the assignments are committed: now announce them
-            sent = asdict(deliver(session, sender_for(s)))
+            sent = asdict(deliver(session, sender_for(s), lease=_lease(s)))
         out["notifications"] = sent
         per = ", ".join(f"{k}: {v}" for k, v in sorted(out["per_sdr"].items())) or "none"
         _emit(out, as_json, f"{out['assigned']} assigned, {out['held']} held for their owner, {out['unroutable']} "
