@@ -30,6 +30,7 @@ __all__ = [
     "SENIORITIES",
     "EmailResult",
     "clean_text",
+    "field_problems",
     "company_key",
     "domain_from_website",
     "fold",
@@ -71,6 +72,38 @@ def clean_text(value: object) -> str | None:
     if text.casefold() in PLACEHOLDERS or set(text) <= {"-"}:
         return None
     return text
+
+
+#: Control characters a cleaned value must not hold: C0 but the whitespace clean_text turns into
+#: spaces (tab, LF, VT, FF, CR, U+001C-U+001F), and DEL. NUL is refused by PostgreSQL's text
+#: columns; the others are invisible in a CRM and break exports.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
+
+
+def field_problems(values: dict[str, object], limits: dict[str, int], labels: dict[str, str]) -> list[str]:
+    """Return one quarantine reason per field of ``values`` that cannot be stored as it is.
+
+    A text value longer than ``limits[field]`` characters (the column's length) gives
+    "<label> longer than <limit> characters"; one holding a control character (see
+    :data:`CONTROL_CHARACTERS`) gives "<label> contains a control character (U+0000)". Reasons
+    name the field (``labels[field]``, else the field) and never the value. Grain: one row.
+    Fields without a limit are checked for control characters only.
+    """
+    texts = {name: value for name, value in values.items() if type(value) is str}
+    # the usual row has no problem: one pass over the lengths and one search over all its text
+    if all(len(v) <= limits.get(n, len(v)) for n, v in texts.items()) \
+            and CONTROL_CHARACTERS.search("\n".join(texts.values())) is None:
+        return []
+    problems: list[str] = []
+    for name, value in texts.items():
+        label = labels.get(name, name)
+        limit = limits.get(name)
+        if limit is not None and len(value) > limit:
+            problems.append(f"{label} longer than {limit} characters")
+        bad = CONTROL_CHARACTERS.search(value)
+        if bad is not None:
+            problems.append(f"{label} contains a control character (U+{ord(bad.group()):04X})")
+    return list(dict.fromkeys(problems))  # company and its derived key say the same once
 
 
 #: Latin letters that Unicode does not decompose into a base letter plus accent ("Łódź", "Søren").

@@ -22,7 +22,9 @@ from leadops.db.bulk import bulk_insert
 from leadops.db.models import Activity, IngestBatch, Lead, Quarantine
 from leadops.domain import normalize as nz
 from leadops import validation, validator
-from leadops.services.ingest import FileOutcome, Prepared, Stages, _parse_date, admit_chunks, quarantine, reject
+from leadops.services.ingest import (
+    FileOutcome, Prepared, Stages, _parse_date, admit_chunks, column_limits, quarantine, reject,
+)
 from leadops.sources.files import FileRejected, RawRow, build_aliases, open_lead_file
 from leadops.validation import ValidationOutcome
 
@@ -49,6 +51,9 @@ EVENT_ALIASES = {
     "white paper download": "white_paper", "livre blanc": "white_paper", "whitepaper": "white_paper",
 }
 UNKNOWN_LEAD = "no lead with this email (ingest the lead first, then release this row)"
+#: The activities table's text limits (the model is the one source of truth, see ingest.LEAD_LIMITS).
+ACTIVITY_LIMITS = column_limits(Activity.__table__)
+ACTIVITY_LABELS = {"event_id": "event id", "detail": "detail", "event": "event", "email": "email"}
 
 
 def event_name(value: str | None, known: set[str]) -> str | None:
@@ -69,6 +74,11 @@ def normalize_activity_row(row: RawRow, src: FileSource, known: set[str], tz: st
     em = nz.normalize_email(f.get("email"))
     event = event_name(f.get("event"), known)
     occurred, date_error = _parse_date(f.get("occurred_at"), src.date_format, tz)
+    # the event id is stored as "<source>:<id>" (external_key); the detail is cut to its column by
+    # _store (a documented truncation: the suite caps it lower), so only control characters matter
+    limits = {"event_id": ACTIVITY_LIMITS["external_key"] - len(src.name) - 1}
+    problems = nz.field_problems({k: f.get(k) for k in ("email", "event", "detail", "event_id")}, limits,
+                                 ACTIVITY_LABELS)
     return {
         "row_number": row.row_number,
         "email": em.email,
@@ -80,6 +90,7 @@ def normalize_activity_row(row: RawRow, src: FileSource, known: set[str], tz: st
         "detail": f.get("detail"),
         "event_id": f.get("event_id"),
         "raw_error": row.raw.get("_error"),
+        "field_problems": problems,
     }
 
 
@@ -104,7 +115,7 @@ def _check(session: Session, records: list[dict[str, Any]], outcome: ValidationO
     for i in range(0, len(emails), 2000):
         lead_ids.update(session.execute(select(Lead.email, Lead.id).where(Lead.email.in_(emails[i:i + 2000]))).tuples().all())
     for i, rec in enumerate(records):
-        extra = []
+        extra = list(rec.get("field_problems") or ())
         if rec["raw_error"]:
             extra.append(f"unreadable record: {rec['raw_error']}")
         if rec["email"] and rec["email"] not in lead_ids:

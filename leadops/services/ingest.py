@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import gc
 import json
+import os
 import shutil
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
@@ -25,9 +26,10 @@ from sqlalchemy.orm import Session
 from leadops import validation, validator
 from leadops.config import ApiSource, FileSource, Rules, Settings
 from leadops.db.bulk import bulk_insert
-from leadops.db.models import IngestBatch, Quarantine, utcnow
+from leadops.db.models import IngestBatch, Lead, Quarantine, utcnow
 from leadops.domain import normalize as nz
 from leadops.domain.dedupe import match_name
+from leadops.sources import inbox
 from leadops.sources.files import FileRejected, RawRow, open_lead_file, sha256_file
 from leadops.services.lead_store import FileCache, upsert_leads
 from leadops.validation import ValidationOutcome
@@ -37,6 +39,23 @@ OPT_OUT = frozenset({"no", "non", "n", "false", "0", "opt-out", "opt out", "opto
                      "desabonne", "refus", "refuse", "do not contact", "ne pas contacter"})
 
 SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".ndjson")
+
+
+def column_limits(table) -> dict[str, int]:
+    """Return column -> maximum length of ``table``'s bounded text columns (``String(n)``)."""
+    return {c.name: c.type.length for c in table.columns if getattr(c.type, "length", None)}
+
+
+#: The leads table's text limits, checked on every row before storing, the same on SQLite (which
+#: would store a 1 MB name) and PostgreSQL (which would fail the whole file): the model is the
+#: one source of truth, so a migration that widens a column widens the check.
+LEAD_LIMITS = column_limits(Lead.__table__)
+#: How a reason names a stored field (derived fields are named after what they come from).
+FIELD_LABELS = {"first_name": "first name", "last_name": "last name", "company": "company name",
+                "company_key": "company name", "job_title": "job title", "email_domain": "email",
+                "source": "lead source", "campaign": "campaign", "language": "language", "phone": "phone",
+                "email": "email", "country": "country", "seniority": "job title", "department": "job title"}
+_CHECKED = tuple(LEAD_LIMITS)
 #: Chunks read (and normalized here) ahead of the first store while the validation process starts:
 #: ~4 fit in its start on 2 cores; each holds ~25 MB of rows and records until stored.
 AHEAD_WHILE_STARTING = 4
@@ -47,7 +66,7 @@ class FileOutcome:
     """What happened to one file: counts per outcome, where it went, and quarantine reasons."""
 
     file: str
-    status: str  # done | rejected | duplicate
+    status: str  # done | rejected | duplicate | taken (another run claimed the file first: not ours to report)
     source: str = "default"
     batch_id: int | None = None
     rows_read: int = 0
@@ -65,11 +84,54 @@ class FileOutcome:
         return asdict(self)
 
 
-def discover(inbox: Path) -> list[Path]:
-    """Return the lead files waiting in ``inbox`` (not in its subfolders), oldest name first."""
-    if not inbox.exists():
-        return []
-    return sorted(p for p in inbox.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+def discover(folder: Path) -> list[Path]:
+    """Return the entries waiting in the inbox ``folder`` with a lead-file extension (not in its
+    subfolders), oldest name first. Links and special files are listed without being followed:
+    claiming them (:func:`leadops.sources.inbox.claim`) refuses them with a reason."""
+    return inbox.entries(folder, SUFFIXES)
+
+
+def failure_line(exc: BaseException) -> str:
+    """Return one line saying why ingesting a file failed, without the file's values.
+
+    A database error says its first line only (PostgreSQL's DETAIL and CONTEXT lines, and
+    SQLAlchemy's echo of the statement and its parameters, quote the row's values); any other
+    error its type and first line, cut at 200 characters.
+    """
+    from sqlalchemy.exc import StatementError
+
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        exc = exc.orig
+    text = (str(exc).strip().splitlines() or [""])[0]
+    text = text if len(text) <= 200 else text[:200] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def set_aside(path: Path, settings: Settings, error: str, source: str = "default") -> FileOutcome:
+    """Move the inbox entry ``path`` (never followed: a link moves as a link) into var/failed with a
+    sidecar giving ``error``; returns the rejected outcome. ``error`` names the file and the reason.
+
+    Used for an entry the inbox refuses and for a file whose ingest failed in a way retries did not
+    fix, so it does not block later runs. An entry that cannot be moved stays (and says why).
+    """
+    out = FileOutcome(str(path), "rejected", source, error=error)
+    folder = settings.var_dir / "failed"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / path.name
+    if os.path.lexists(target):
+        target = folder / f"{path.stem}.{utcnow().strftime('%Y%m%d%H%M%S%f')}{path.suffix}"
+    try:
+        os.rename(path, target)  # a rename, never a copy: copying a FIFO or a device would read it
+    except FileNotFoundError:
+        out.error = f"{error} (no longer in the inbox)"
+        return out
+    except OSError as exc:
+        out.error = f"{error} (left in the inbox: cannot move it to {folder}: {exc.strerror})"
+        return out
+    out.moved_to = str(target)
+    target.with_name(target.name + ".result.json").write_text(json.dumps(out.as_dict(), indent=2, default=str),
+                                                              encoding="utf-8")
+    return out
 
 
 def source_for(path: Path, rules: Rules) -> FileSource | None:
@@ -111,7 +173,8 @@ def _parse_date(value: str | None, fmt: str | None, tz: str) -> tuple[datetime |
 
 
 def normalize_row(row: RawRow, src: FileSource | ApiSource | None, rules: Rules, tz: str, now: datetime) -> dict[str, Any]:
-    """Return one normalized candidate lead (plus *_raw and flag columns the GX suite checks)."""
+    """Return one normalized candidate lead (plus *_raw and flag columns the GX suite checks, and
+    ``field_problems``: the reasons its values do not fit the leads table, see :data:`LEAD_LIMITS`)."""
     f = row.fields
     em = nz.normalize_email(f.get("email"))
     first, last = f.get("first_name"), f.get("last_name")
@@ -126,7 +189,7 @@ def normalize_row(row: RawRow, src: FileSource | ApiSource | None, rules: Rules,
     source = source.strip().lower().replace(" ", "_").replace("-", "_")
     arrived, date_error = _parse_date(f.get("created_at"), getattr(src, "date_format", None), tz)
     first, last = nz.normalize_person_name(first), nz.normalize_person_name(last)
-    return {
+    rec = {
         "row_number": row.row_number,
         "email": em.email,
         "email_raw": f.get("email"),
@@ -154,19 +217,25 @@ def normalize_row(row: RawRow, src: FileSource | ApiSource | None, rules: Rules,
         "date_error": date_error,
         "raw_error": row.raw.get("_error"),
     }
+    rec["field_problems"] = nz.field_problems({k: rec[k] for k in _CHECKED if k in rec}, LEAD_LIMITS, FIELD_LABELS)
+    return rec
 
 
 def quarantine_reasons(records: list[dict[str, Any]], failures: dict[int, list[str]], rules: Rules) -> dict[int, list[str]]:
-    """Return row index -> reasons: GX failures plus the checks that need the rule files."""
+    """Return row index -> reasons: GX failures, the field limits of the leads table (see
+    :data:`LEAD_LIMITS`) and the checks that need the rule files. Reasons name fields, not values
+    (a value is shown only when it is a plausible source name)."""
     reasons = {i: list(r) for i, r in failures.items()}
     for i, rec in enumerate(records):
-        extra = []
+        extra = list(rec.get("field_problems") or ())
         if rec.get("raw_error"):
             extra.append(f"unreadable record: {rec['raw_error']}")
         if rec["source"] not in rules.sources.lead_sources:
-            extra.append(f"unknown lead source {rec['source']!r} (allowed: {', '.join(rules.sources.lead_sources)})")
+            shown = f" {rec['source']!r}" if len(rec["source"]) <= LEAD_LIMITS["source"] and rec["source"].isprintable() else ""
+            extra.append(f"unknown lead source{shown} (allowed: {', '.join(rules.sources.lead_sources)})")
         if extra:
-            reasons.setdefault(i, []).extend(extra)
+            bucket = reasons.setdefault(i, [])
+            bucket.extend(r for r in extra if r not in bucket)  # a suite of one's own may say the same
     return reasons
 
 
@@ -188,7 +257,24 @@ def ingest_file(session: Session, path: Path, rules: Rules, settings: Settings, 
 
     ``source`` forces a sources.yaml entry; by default the first whose pattern matches the name.
     ``progress(rows)`` is called after each chunk of a lead file is stored, with the rows stored so far.
+    With ``move`` the file is claimed first (see :func:`leadops.sources.inbox.claim`): an entry the
+    inbox does not read is set aside as rejected, one another run holds is reported ``taken``.
     """
+    if move:
+        try:
+            with inbox.claim(path):
+                return _ingest_file(session, path, rules, settings, flow_run_id=flow_run_id, move=True,
+                                    source=source, progress=progress)
+        except inbox.Taken as exc:
+            return FileOutcome(str(path), "taken", error=str(exc))
+        except inbox.Refused as exc:
+            return set_aside(path, settings, str(exc))
+    return _ingest_file(session, path, rules, settings, flow_run_id=flow_run_id, move=False, source=source,
+                        progress=progress)
+
+
+def _ingest_file(session: Session, path: Path, rules: Rules, settings: Settings, *, flow_run_id: str | None,
+                 move: bool, source: FileSource | None, progress: Callable[[int], None] | None) -> FileOutcome:
     validator.warm_up(in_process=not settings.validation_process)  # it imports GX while this reads the file
     digest = sha256_file(path)
     src = source if source is not None else source_for(path, rules)

@@ -4,7 +4,8 @@ What this module guarantees, so ingest can key and explain every row:
 
 * Encoding: UTF-8 (with or without BOM), UTF-16/32 with BOM, Windows-1252 (Excel
   "CSV" exports on French/Western Windows), Latin-1 as a last resort. Binary
-  files (NUL bytes, control characters) are rejected.
+  files (a NUL or control character in the first line) are rejected; such a
+  character further down is left in its record, which validation quarantines.
 * Delimiter: ``,`` ``;`` tab or ``|``, detected (``.tsv`` is always tab).
   Quoted fields may contain delimiters and newlines.
 * Headers are mapped to canonical lead fields: an explicit per-source ``columns``
@@ -197,10 +198,32 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
             break
     assert text is not None  # latin-1 decodes any bytes
     text = text.lstrip("\ufeff")
-    bad = _BINARY_CHARS.search(text)
-    if bad:
-        raise ValueError(f"{UNDECODABLE} (binary character {bad.group()!r} at offset {bad.start()})")
+    problem = binary_header(text)
+    if problem:
+        raise ValueError(f"{UNDECODABLE} ({problem})")
     return text, encoding
+
+
+def binary_header(text: str) -> str | None:
+    """Return why ``text`` (the start of a file, decoded) is not a text file, or None.
+
+    Only the first non-blank line (the header of a CSV, the first object of JSON Lines) is
+    judged: a control character there (NUL, or any C0 character but tab, LF, FF and CR) means
+    a binary file (an .xlsx renamed .csv, UTF-16 without BOM). One further down belongs to the
+    record it is in, which is quarantined naming the field; the file is not rejected for it.
+    The message names the character and the line, never the text around it.
+    """
+    start = len(text) - len(text.lstrip("\r\n"))
+    end = len(text)
+    for stop in ("\n", "\r"):
+        found = text.find(stop, start)
+        if found != -1:
+            end = min(end, found)
+    bad = _BINARY_CHARS.search(text, start, end)
+    if bad is None:
+        return None
+    line = text.count("\n", 0, start) + 1
+    return f"control character U+{ord(bad.group()):04X} on line {line}, the first line: not a text file"
 
 
 # --------------------------------------------------------------------------- delimiter
@@ -343,12 +366,22 @@ def map_headers(
     return ordered, unmapped
 
 
+#: Characters of a header shown in an error at most (a file's only content errors may show).
+HEADER_SHOWN = 300
+
+
+def _shown_header(header: list[str]) -> str:
+    """Return the header as an error shows it: names joined, cut at HEADER_SHOWN characters."""
+    found = ", ".join(header) if header else "no columns"
+    return found if len(found) <= HEADER_SHOWN else found[:HEADER_SHOWN] + f"... ({len(header)} columns)"
+
+
 def _check_required(path: str | Path, header: list[str], mapping: dict[str, str],
                     required: Iterable[str]) -> None:
     missing = [f for f in required if f not in mapping.values()]
     if not missing:
         return
-    found = ", ".join(header) if header else "no columns"
+    found = _shown_header(header)
     if len(missing) == 1:
         problem = f"required column '{missing[0]}' is missing (found: {found})"
     else:
@@ -381,8 +414,9 @@ def detect_encoding(path: str | Path) -> str:
     """Return the encoding to read ``path`` with, checking the whole file in blocks.
 
     Same decision as :func:`decode_bytes` (BOM, then strict UTF-8, Windows-1252, Latin-1),
-    without holding the file in memory. Raises ``ValueError`` for binary content and
-    ``EOFError`` for a file that holds only whitespace.
+    without holding the file in memory. Raises ``ValueError`` for binary content (judged on the
+    first non-blank line, see :func:`binary_header`) and ``EOFError`` for a file that holds only
+    whitespace.
     """
     with open(path, "rb") as fh:
         head = fh.read(4)
@@ -394,9 +428,10 @@ def detect_encoding(path: str | Path) -> str:
             with open(path, "rb") as fh:
                 while block := fh.read(BLOCK):
                     text = decoder.decode(block)
-                    bad = _BINARY_CHARS.search(text)
-                    if bad:
-                        raise ValueError(f"{UNDECODABLE} (binary character {bad.group()!r})")
+                    if blank:  # the first line with text: the header (or a first JSON object)
+                        problem = binary_header(text.replace("\ufeff", "").lstrip(" \t\r\n"))
+                        if problem:
+                            raise ValueError(f"{UNDECODABLE} ({problem})")
                     blank = blank and not text.replace("\ufeff", "").strip()
                 decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:
@@ -470,8 +505,8 @@ def open_lead_file(
         raise FileRejected(path, f"unsupported file type '{suffix or '(none)'}' (expected one of {expected})")
     try:
         encoding = detect_encoding(path)
-    except ValueError:
-        raise FileRejected(path, UNDECODABLE) from None
+    except ValueError as exc:  # names the character and the line, never the file's text
+        raise FileRejected(path, str(exc)) from None
     except EOFError:
         raise FileRejected(path, "file is empty") from None
     required = tuple(required)

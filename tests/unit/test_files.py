@@ -289,7 +289,8 @@ def test_binary_file_is_rejected_as_undecodable(tmp_path):
     path.write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00")
     with pytest.raises(FileRejected) as excinfo:
         read_lead_file(path)
-    assert excinfo.value.problem == "not valid UTF-8 or Windows-1252 text"
+    assert excinfo.value.problem == ("not valid UTF-8 or Windows-1252 text "
+                                     "(control character U+0003 on line 1, the first line: not a text file)")
 
 
 def test_unsupported_extension_is_rejected(tmp_path):
