@@ -109,6 +109,16 @@ def deliver(session: Session, sender: Sender, limit: int = 500, lease: timedelta
     holder = holder_name()
     report = DeliveryReport()
     now = utcnow()
+    # A message whose sending stopped its sender MAX_ATTEMPTS times (killed, out of memory) would be claimed
+    # again forever: give up on it, visibly, like a message the receiver refused MAX_ATTEMPTS times.
+    report.gave_up += session.execute(
+        update(Notification)
+        .where(Notification.status == "sending", Notification.attempts >= MAX_ATTEMPTS,
+               or_(Notification.lease_until.is_(None), Notification.lease_until < now))
+        .values(status="failed", lease_until=None,
+                last_error=f"gave up: the sender stopped while sending it {MAX_ATTEMPTS} times"),
+        execution_options={"synchronize_session": False}).rowcount or 0
+    session.commit()
     rows = session.execute(
         select(Notification.id, Notification.status).where(claimable(now)).order_by(Notification.id).limit(limit)
     ).all()

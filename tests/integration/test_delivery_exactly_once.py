@@ -106,3 +106,20 @@ def test_the_file_channel_rewrites_the_same_file_after_a_crash_before_sent_was_r
     assert after == before  # the same two files, byte for byte; no half-written file left beside them
     ids = sorted(b.split(b"Message-ID: ", 1)[1].split(b"\n", 1)[0] for b in after.values())
     assert len(set(ids)) == 2  # each key its own Message-ID
+
+
+def test_a_message_whose_sending_kills_its_sender_every_time_is_given_up_after_max_attempts(session):
+    from leadops.notify.outbox import MAX_ATTEMPTS
+
+    _enqueue(session, "assignment:poison", "assignment:fine")
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        # each pass claims it and dies inside the send (the lease then runs out)
+        _claim_as(session, "assignment:poison", f"host:{attempt}:dead", utcnow() - timedelta(seconds=1))
+        if attempt < MAX_ATTEMPTS:
+            assert _status(session, "assignment:poison").status == "sending"
+    sender = Recording()
+    report = deliver(session, sender)
+    poison = _status(session, "assignment:poison")
+    assert poison.status == "failed" and poison.attempts == MAX_ATTEMPTS
+    assert "gave up" in poison.last_error and report.gave_up == 1
+    assert sender.keys == ["assignment:fine"]  # the others still go out
