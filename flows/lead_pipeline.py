@@ -14,13 +14,35 @@ from tasks.roster import sync_roster
 from tasks.common import current_flow_run_id
 from tasks.pipeline import (
     api_sources, deliver_notifications, discover_inbox, enrich_leads, ingest_api_source, ingest_file, publish_data_docs,
-    route_leads, score_leads,
+    route_leads, score_leads, set_aside_file,
 )
 from tasks.runners import scoring_runner
 
 
 class IntakeRejected(Exception):
-    """Raised after a full run when a batch failed the batch-level gate: the run must show Failed."""
+    """Raised after a full run when a batch failed the batch-level gate: the run must show Failed.
+
+    ``summary`` is what the run did (the dict a successful run returns), so a caller can still
+    report it (``leadops run pipeline --json``); it is kept out of ``args`` (the run's log shows the
+    message only) and pickled with the exception.
+    """
+
+    def __init__(self, message: str, summary: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+    def __reduce__(self):
+        return type(self), (str(self), self.summary)
+
+
+def _ingest(path: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Return the outcome of ingesting ``path``; a file whose ingest failed after its retries is set
+    aside in var/failed with the reason, so it blocks neither the other files nor later runs."""
+    state = ingest_file(path, overrides, return_state=True)
+    if not state.is_failed():
+        return state.result()
+    exc = state.result(raise_on_failure=False)
+    return set_aside_file(path, str(exc) if isinstance(exc, BaseException) else f"{path}: ingest failed", overrides)
 
 
 @flow(name="lead-pipeline", flow_run_name=pipeline_run_name, log_prints=False)
@@ -37,7 +59,10 @@ def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None,
     overrides = {"config_dir": config_dir, "var_dir": var_dir}
     roster = sync_roster(overrides)  # sdrs.yaml is the truth: edits take effect on this run
     runner = scoring_runner(overrides)  # before any work: a runner setting that cannot work stops the run here
-    files = [ingest_file(p, overrides) for p in discover_inbox(overrides)]
+    files = [_ingest(p, overrides) for p in discover_inbox(overrides)]
+    # a file another run claimed first is that run's to report
+    taken = [f["file"] for f in files if f["status"] == "taken"]
+    files = [f for f in files if f["status"] != "taken"]
     apis = [ingest_api_source(name, overrides) for name in api_sources(overrides)]
     files += [page for a in apis for page in a["pages"]]  # each API page is a batch, accounted like a file
     api_errors = [a for a in apis if a["error"]]
@@ -90,6 +115,7 @@ def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None,
         "files": len(files), "files_rejected": len(rejected), **totals, "per_source": per_source,
         "activities": activity_totals,
         "quarantine_reasons": reasons, "rejected": [{"file": f["file"], "error": f["error"]} for f in rejected],
+        "taken_by_another_run": taken,
         "data_docs": docs, "api_errors": [a["error"] for a in api_errors],
         "api_watermarks": {a["source"]: a["watermark"] for a in apis},
         "enriched": enriched["enriched"], "partially_enriched": enriched["partial"],
@@ -112,7 +138,8 @@ def lead_pipeline(config_dir: str | None = None, var_dir: str | None = None,
             + f"\n\nFiles are in `var/failed/` with a `.result.json`; Data Docs: `{docs}`\n",
         )
         problems = [f["error"] for f in rejected] + [a["error"] for a in api_errors]
-        raise IntakeRejected(f"{len(problems)} intake problem(s) (everything else was processed): " + "; ".join(problems))
+        raise IntakeRejected(f"{len(problems)} intake problem(s) (everything else was processed): " + "; ".join(problems),
+                             summary)
     return finish(summary, _message(summary))
 
 

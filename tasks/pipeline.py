@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from leadops.notify.outbox import deliver
@@ -19,7 +19,8 @@ from tasks.common import current_flow_run_id, log_stage, retry_transient_only, r
 
 @task(cache_policy=NO_CACHE)
 def discover_inbox(overrides: dict[str, Any]) -> list[str]:
-    """Return the paths of lead files waiting in the inbox (starting the validation process if there are any)."""
+    """Return the paths of the entries waiting in the inbox, links and special files included (their
+    ingest task refuses them with a reason); starts the validation process if there are any."""
     s = settings(overrides)
     found = [str(p) for p in ingest.discover(s.inbox_dir)]
     if found:  # GX imports there (~3 s) while the ingest tasks start, hash and open their files
@@ -35,15 +36,78 @@ def _ingest_run_name() -> str:
     return f"ingest-{Path(task_run.parameters['path']).name}"
 
 
+class IngestFailed(ValueError):
+    """Ingesting a file failed in a way a retry cannot fix; the message is one line without the file's values."""
+
+
+class IngestInterrupted(RuntimeError):
+    """Ingesting a file failed in a way a retry may fix (a lost connection, a crashed validation
+    process); the message is one line without the file's values."""
+
+
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 20], retry_condition_fn=retry_transient_only,
       task_run_name=_ingest_run_name)
 def ingest_file(path: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """Ingest one file in one transaction; returns its outcome (rejected files are an outcome, not an error).
 
+    The file is claimed first (leadops.sources.inbox.claim): an entry the inbox does not read (a
+    link, a FIFO, a device, another user's file) is moved to var/failed and reported rejected with
+    the reason; a file another run claimed first is reported ``taken`` and left to that run. Any
+    other failure is raised as :class:`IngestFailed` (not retried) or :class:`IngestInterrupted`
+    (retried), saying one line without the file's values (PostgreSQL's error context and
+    SQLAlchemy's parameters would put them in the log); the flow then sets the file aside.
+
     A file that takes more than PROGRESS_SECONDS shows an `ingest-progress` artifact (rows stored
     of about the file's line count).
     """
+    from leadops.sources import inbox
+
     s = settings(overrides)
+    try:
+        with inbox.claim(Path(path)):
+            return _ingest_claimed(path, s)
+    except inbox.Taken as exc:
+        get_run_logger().info("%s: left to that run", exc)
+        return ingest.FileOutcome(path, "taken", error=str(exc)).as_dict()
+    except inbox.Refused as exc:
+        out = ingest.set_aside(Path(path), s, str(exc))
+        get_run_logger().warning("%s", out.error)
+        return out.as_dict()
+    except Exception as exc:  # noqa: BLE001 - said in one line, classified for retry_transient_only
+        from tasks.common import _deterministic_errors
+        from sqlalchemy.exc import DBAPIError, StatementError
+
+        cause = exc.orig if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError) and exc.orig else exc
+        kind = IngestFailed if isinstance(cause, _deterministic_errors()) else IngestInterrupted
+        raise kind(f"{path}: {ingest.failure_line(exc)}") from None
+
+
+def _set_aside_run_name() -> str:
+    from prefect.runtime import task_run
+
+    return f"set-aside-{Path(task_run.parameters['path']).name}"
+
+
+@task(cache_policy=NO_CACHE, task_run_name=_set_aside_run_name)
+def set_aside_file(path: str, error: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Move a file whose ingest failed (after its retries) to var/failed with ``error`` in its sidecar;
+    returns its rejected outcome, so one bad file blocks neither the others nor later runs."""
+    from leadops.sources import inbox
+
+    s = settings(overrides)
+    try:
+        with inbox.claim(Path(path)):
+            out = ingest.set_aside(Path(path), s, error)
+    except inbox.Taken as exc:  # another run took it meanwhile: its outcome is that run's
+        return ingest.FileOutcome(path, "taken", error=str(exc)).as_dict()
+    except inbox.Refused as exc:
+        out = ingest.set_aside(Path(path), s, str(exc))
+    get_run_logger().warning("%s (set aside: %s)", out.error, out.moved_to or "not moved")
+    return out.as_dict()
+
+
+def _ingest_claimed(path: str, s: Any) -> dict[str, Any]:
+    """Ingest the claimed file ``path``, commit, then move it; returns its outcome as a dict."""
     name = Path(path).name
     lines: list[int] = []  # counted once, when the artifact is first due: quick files are never read twice
 
