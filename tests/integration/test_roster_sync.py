@@ -70,9 +70,10 @@ def test_a_removed_sdr_is_deactivated_with_history_kept_and_open_leads_reassigne
     people = [p for p in dump(rules) if p["code"] != leaving]
     people = [dict(p, manager=None if p.get("manager") == leaving else p.get("manager"),
                    paired_ae=None if p.get("paired_ae") == leaving else p.get("paired_ae")) for p in people]
-    edited = with_roster(rules, people)
-    edited.routing.pools = {k: v.model_copy(update={"members": [m for m in v.members if m != leaving]})
-                            for k, v in rules.routing.pools.items()}
+    # copies, not edits: `rules` is shared by the whole test session
+    pools = {k: v.model_copy(update={"members": [m for m in v.members if m != leaving]})
+             for k, v in rules.routing.pools.items()}
+    edited = with_roster(rules, people).model_copy(update={"routing": rules.routing.model_copy(update={"pools": pools})})
     preview = sync(session, edited, "Europe/Paris", MONDAY_10_PARIS, dry_run=True)
     session.rollback()
     assert preview.to_reassign == {leaving: owners[leaving]}
