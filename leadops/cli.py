@@ -719,9 +719,17 @@ def run_pipeline(as_json: bool = JSON_OPT) -> None:
     """Ingest the inbox, validate, enrich, score and route now."""
     def go():
         _preflight()
-        from flows.lead_pipeline import lead_pipeline
+        from flows.lead_pipeline import IntakeRejected, lead_pipeline
 
-        _emit(lead_pipeline(), as_json)
+        try:
+            _emit(lead_pipeline(), as_json)
+        except IntakeRejected as exc:
+            if not as_json or exc.summary is None:
+                raise
+            # --json prints one object whatever happened: the run's summary, with the rejections in it
+            _emit({**exc.summary, "error": str(exc)}, True)
+            typer.echo(f"leadops: error: {_message(exc)}", err=True)
+            raise typer.Exit(1)
     _guard(go)
 
 
