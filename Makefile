@@ -12,7 +12,7 @@ export DO_NOT_TRACK := 1
 # Keep the local ephemeral Prefect database inside the checkout unless told otherwise.
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
-.PHONY: install browser demo test test-unit clean image deploy-pool screenshots bench bench-check bench-intake \
+.PHONY: install browser demo test test-unit docs docs-reference clean image deploy-pool screenshots bench bench-check bench-intake \
   bench-enrich bench-scoring bench-sla bench-report bench-pipeline bench-naive bench-overhead bench-speed-to-lead
 
 install: $(STAMP)
@@ -20,14 +20,25 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,workers]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[test,workers,docs]'
 	touch $(STAMP)
 
 demo: install
 	$(BIN)/leadops demo
 
 test: install browser
+	$(MAKE) docs
 	$(BIN)/python -m pytest
+
+# The documentation site from docs/ into site/ (git-ignored), strict: a broken link or anchor fails it.
+# Offline: no plugin reaches the network; the theme loads no web font.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# Rewrite the reference pages generated from the code (commands, settings, rule files, data model);
+# tests/unit/test_docs_reference.py fails when they are stale.
+docs-reference: install
+	$(BIN)/python docs/gen/gen_reference.py
 
 # The report render test opens the HTML report in Debian's headless Chromium.
 browser:
@@ -54,7 +65,7 @@ screenshots: install browser
 	$(BIN)/python -m scripts.screenshots
 
 clean:
-	rm -rf var leadops.db leadops.db-shm leadops.db-wal .prefect .pytest_cache
+	rm -rf var leadops.db leadops.db-shm leadops.db-wal .prefect .pytest_cache site
 
 # Benchmarks are not part of `make test`; they print ratios against a bare baseline measured in the
 # same run. Each writes its figures as JSON under bench/out/ (human lines on the terminal), and
