@@ -4,6 +4,13 @@ inbox file claimed and ingested in its own unit of work and moved after its comm
 and deliver, each in its own unit of work. Settings come from LEADOPS_* variables (as a worker's would).
 
     python -m tests.support.chaos_pipeline [--kill-at STAGE[:N]] [--go PATH]
+    python -m tests.support.chaos_pipeline --serve
+
+``--serve`` is a fork server: it imports leadops and warms Great Expectations once (3.5 s a process here),
+then reads one JSON request a line on stdin ({"id", "argv", "env", "cwd", "stdout", "stderr"}) and forks a
+child per request that sets that environment, runs the pass with those arguments (output to those files)
+and exits; it answers one JSON line {"id", "pid", "returncode"} per child that ended (-9: killed by
+SIGKILL), as subprocess would. Each pass is still a process of its own that kills itself.
 
 ``--kill-at`` SIGKILLs this process (no cleanup, no atexit, no rollback: the database and the inbox see
 what a machine losing power mid-run leaves), at a stage boundary or inside a stage:
@@ -214,18 +221,22 @@ def main(argv: list[str] | None = None) -> None:
     if args.go:
         while not Path(args.go).exists():
             time.sleep(0.01)
-    done: dict[str, Any] = {"pid": os.getpid()}
+    done: dict[str, Any] = {"pid": os.getpid(), "seconds": {}}
 
     def stage(name: str, work: Callable[[Any], T]) -> T:
         def attempt() -> T:
             with session_scope(s.database_url) as session:
                 return work(session)
+        started = time.monotonic()
         out = retried(name, attempt)
+        done["seconds"][name] = round(time.monotonic() - started, 3)
         killer.at(name)
         return out
 
     stage("roster", lambda se: roster.sync(se, rules, s.company_time_zone, datetime.now(timezone.utc)))
+    started = time.monotonic()
     done["files"] = ingest_inbox(s, rules, killer)
+    done["seconds"]["ingest"] = round(time.monotonic() - started, 3)
     killer.at("ingest")
     done["enrich"] = asdict(stage("enrich", lambda se: enrich.enrich_pending(se, rules, checkpoint=lambda *_: se.commit())))
     done["score"] = {k: v for k, v in asdict(stage("score", lambda se: score.score_open_leads(se, rules))).items()
@@ -239,5 +250,63 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps(done, default=str), flush=True)
 
 
+def serve() -> None:
+    """The fork server of ``--serve`` (single-threaded: nothing runs beside a fork)."""
+    import select
+    import traceback
+
+    from leadops import validation
+    from leadops.config import get_settings, load_rules  # noqa: F401 - imported here once for every child
+    from leadops.notify import outbox, senders  # noqa: F401
+    from leadops.services import enrich, ingest, roster, route, score  # noqa: F401
+    import tasks.common  # noqa: F401
+
+    validation._context()  # GX imported and its context built: what a warm validation process holds
+    children: dict[int, str] = {}
+    print(json.dumps({"ready": os.getpid()}), flush=True)
+    stdin_open = True
+    while stdin_open or children:
+        readable = select.select([sys.stdin], [], [], 0.02)[0] if stdin_open else (time.sleep(0.02) or [])
+        if readable:
+            line = sys.stdin.readline()
+            if not line:
+                stdin_open = False
+            elif line.strip():
+                req = json.loads(line)
+                pid = os.fork()
+                if pid == 0:  # the pass
+                    code = 1
+                    try:
+                        os.chdir(req["cwd"])
+                        os.environ.clear()
+                        os.environ.update(req["env"])
+                        for fd, path in ((1, req["stdout"]), (2, req["stderr"])):
+                            target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                            os.dup2(target, fd)
+                            os.close(target)
+                        sys.stdout = open(1, "w", closefd=False)
+                        sys.stderr = open(2, "w", closefd=False)
+                        main(req["argv"])
+                        code = 0
+                    except SystemExit as exc:
+                        code = exc.code if isinstance(exc.code, int) else 1
+                    except BaseException:  # noqa: BLE001 - reported as a process would: traceback, status 1
+                        traceback.print_exc()
+                    finally:
+                        sys.stdout.flush()
+                        sys.stderr.flush()
+                        os._exit(code)
+                children[pid] = req["id"]
+        while children:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                break
+            print(json.dumps({"id": children.pop(pid), "pid": pid, "returncode": os.waitstatus_to_exitcode(status)}),
+                  flush=True)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    if sys.argv[1:] == ["--serve"]:
+        serve()
+    else:
+        main(sys.argv[1:])
