@@ -20,6 +20,7 @@ what a machine losing power mid-run leaves), at a stage boundary or inside a sta
     enrich / score / route
                       after that stage committed (before the next one starts)
     ingest-insert:N   inside intake: on the N-th bulk insert of leads (mid-transaction of a file)
+    ingest-move:N     after the N-th inbox file was moved to processed/, before its .result.json is written
     route-write:N     inside routing: on the N-th bulk insert of a routing pass (1 assignments,
                       2 SLA clocks, 3 SLA events), before the pass's transaction commits
     deliver:N         inside delivery: right after the N-th message reached its receiver, before
@@ -35,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -47,7 +49,7 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 BOUNDARIES = ("ingest", "enrich", "score", "route")
-COUNTED = ("ingest-commit", "ingest-insert", "route-write", "deliver")
+COUNTED = ("ingest-commit", "ingest-insert", "ingest-move", "route-write", "deliver")
 KILL_POINTS = BOUNDARIES + COUNTED
 
 
@@ -161,6 +163,17 @@ def patch_inside_stages(killer: Killer) -> None:
 
     lead_store.bulk_insert = counting(lead_store.bulk_insert, "ingest-insert", "leads")
     route.bulk_insert = counting(route.bulk_insert, "route-write", None)
+
+    from types import SimpleNamespace
+
+    from leadops.services import ingest
+
+    def move(src: str, dst: Any) -> Any:
+        out = shutil.move(src, dst)
+        killer.at("ingest-move")
+        return out
+
+    ingest.shutil = SimpleNamespace(move=move)  # the module's only use of shutil: move_with_sidecar
 
 
 class KillingSender:
