@@ -27,7 +27,14 @@ import pytest
 from sqlalchemy import func, select
 
 from leadops.db.models import (
-    Assignment, IngestBatch, Lead, LeadMerge, Notification, Quarantine, SlaClock, utcnow,
+    Assignment,
+    IngestBatch,
+    Lead,
+    LeadMerge,
+    Notification,
+    Quarantine,
+    SlaClock,
+    utcnow,
 )
 from leadops.db.session import session_scope
 from tests.support.chaos_pipeline import write_inbox

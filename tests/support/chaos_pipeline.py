@@ -42,7 +42,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -141,7 +141,7 @@ def retried(stage: str, what: Callable[[], T], attempts: int = 40) -> T:
     for attempt in range(attempts):
         try:
             return what()
-        except Exception as exc:  # noqa: BLE001 - only transient ones are retried
+        except Exception as exc:
             if not transient(exc) or attempt == attempts - 1:
                 raise
             RETRIES.append((stage, type(exc).__name__))
@@ -195,7 +195,7 @@ def ingest_inbox(s: Any, rules: Any, killer: Killer) -> list[dict[str, Any]]:
 
     outcomes = []
     for path in ingest.discover(s.inbox_dir):
-        def one() -> ingest.FileOutcome:
+        def one(path: Path = path) -> ingest.FileOutcome:
             try:
                 with inbox.claim(path):
                     with session_scope(s.database_url) as session:
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
         killer.at(name)
         return out
 
-    stage("roster", lambda se: roster.sync(se, rules, s.company_time_zone, datetime.now(timezone.utc)))
+    stage("roster", lambda se: roster.sync(se, rules, s.company_time_zone, datetime.now(UTC)))
     started = time.monotonic()
     done["files"] = ingest_inbox(s, rules, killer)
     done["seconds"]["ingest"] = round(time.monotonic() - started, 3)
@@ -268,11 +268,11 @@ def serve() -> None:
     import select
     import traceback
 
+    import tasks.common  # noqa: F401
     from leadops import validation
     from leadops.config import get_settings, load_rules  # noqa: F401 - imported here once for every child
     from leadops.notify import outbox, senders  # noqa: F401
     from leadops.services import enrich, ingest, roster, route, score  # noqa: F401
-    import tasks.common  # noqa: F401
 
     validation._context()  # GX imported and its context built: what a warm validation process holds
     children: dict[int, str] = {}
@@ -297,8 +297,8 @@ def serve() -> None:
                             target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                             os.dup2(target, fd)
                             os.close(target)
-                        sys.stdout = open(1, "w", closefd=False)
-                        sys.stderr = open(2, "w", closefd=False)
+                        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - the child's stdout until it exits
+                        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
                         main(req["argv"])
                         code = 0
                     except SystemExit as exc:
