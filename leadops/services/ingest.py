@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import gc
+import glob
 import json
 import os
 import shutil
@@ -240,14 +241,37 @@ def quarantine_reasons(records: list[dict[str, Any]], failures: dict[int, list[s
 
 
 def move_with_sidecar(path: Path, folder: Path, sidecar: dict[str, Any]) -> Path:
-    """Move ``path`` into ``folder`` with a ``.result.json`` sidecar; returns the new path (never overwrites)."""
+    """Move ``path`` into ``folder`` with a ``.result.json`` sidecar; returns the new path (never overwrites).
+
+    The sidecar is written first, whole (a temporary name, then a rename), and the file moved after it: a
+    crash between the two leaves the file in the inbox, which the rerun finds stored and moves with its
+    counts (:func:`_finished`), never a moved file without its counts.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / path.name
     if target.exists():  # the same name arrived again with other content: keep both
         target = folder / f"{path.stem}.{sidecar.get('batch_id') or utcnow().strftime('%Y%m%d%H%M%S')}{path.suffix}"
+    side = target.with_name(target.name + ".result.json")
+    partial = side.with_name(side.name + ".partial")
+    partial.write_text(json.dumps(sidecar, indent=2, default=str), encoding="utf-8")
+    os.replace(partial, side)
     shutil.move(str(path), target)
-    target.with_name(target.name + ".result.json").write_text(json.dumps(sidecar, indent=2, default=str), encoding="utf-8")
     return target
+
+
+def _finished(settings: Settings, path: Path, batch_id: int) -> bool:
+    """Return True when a run moved this file after storing batch ``batch_id``: a file of its name is in
+    processed/ or failed/ beside a sidecar naming that batch (else it is a file a run stored and then died
+    before moving)."""
+    for folder in (settings.var_dir / "processed", settings.var_dir / "failed"):
+        for side in folder.glob(f"{glob.escape(path.stem)}*{glob.escape(path.suffix)}.result.json"):
+            try:
+                named = json.loads(side.read_text(encoding="utf-8")).get("batch_id")
+            except (OSError, ValueError):
+                continue
+            if named == batch_id and side.with_name(side.name.removesuffix(".result.json")).exists():
+                return True
+    return False
 
 
 def ingest_file(session: Session, path: Path, rules: Rules, settings: Settings, *,
@@ -287,9 +311,13 @@ def _ingest_file(session: Session, path: Path, rules: Rules, settings: Settings,
 
     batch, seen = open_batch(session, digest, src.name if src else "default", str(path), flow_run_id)
     if batch is None:
-        if flow_run_id and seen.flow_run_id == flow_run_id and seen.status == "done":
-            # a retry of this run's own task after its commit (e.g. the move failed): report what
-            # the first attempt stored, so the run's accounting does not lose the file
+        own_retry = bool(flow_run_id) and seen.flow_run_id == flow_run_id
+        # only for inbox files (moved when done): a file elsewhere ingested again is a duplicate
+        in_inbox = path.resolve().parent == settings.inbox_dir.resolve()
+        left_behind = in_inbox and seen.origin == str(path) and not _finished(settings, path, seen.id)
+        if seen.status == "done" and (own_retry or left_behind):
+            # a retry of this run's own task after its commit (e.g. the move failed), or a file a run stored
+            # and then died before moving: report what was stored, so no run's accounting loses the file
             return finish(stored_outcome(session, seen, src))
         return finish(FileOutcome(str(path), "duplicate", seen.source, seen.id,
                                   error=f"same content as batch {seen.id} ({seen.origin})"))

@@ -285,9 +285,6 @@ def test_two_overlapping_passes_on_one_inbox_do_everything_once(chaos, tmp_path)
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # what is reported, not how it is stored
-@pytest.mark.xfail(strict=True, reason="a file committed by a killed pass and left in the inbox is reported 'duplicate' "
-                                       "(0 rows, 'same content as batch N' of itself) by the rerun: its counts reach no run "
-                                       "summary and no sidecar")
 def test_a_file_committed_before_the_kill_is_reported_with_its_counts_by_the_rerun(chaos):
     chaos.run("ingest-commit:2")
     with session_scope(chaos.url) as s:
@@ -303,12 +300,14 @@ def test_a_file_committed_before_the_kill_is_reported_with_its_counts_by_the_rer
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # a folder's content, the same on both backends
-@pytest.mark.xfail(strict=True, reason="a pass killed between moving a file to processed/ and writing its .result.json "
-                                       "leaves the file there without its sidecar of counts, and no rerun writes it")
-def test_a_pass_killed_between_move_and_sidecar_leaves_every_processed_file_with_its_sidecar(chaos):
+def test_a_pass_killed_between_sidecar_and_move_leaves_every_processed_file_with_its_sidecar(chaos):
     chaos.run("ingest-move:2")
-    assert chaos.processed() == chaos.names[:2] and chaos.inbox() == chaos.names[2:]  # died where asked
-    chaos.run()
+    # died where asked: file 2's sidecar written, the file itself still in the inbox
+    assert chaos.processed() == chaos.names[:1] and chaos.inbox() == chaos.names[1:]
+    assert (chaos.var / "processed" / f"{chaos.names[1]}.result.json").exists()
+    rerun = chaos.run()
     assert_pipeline_invariants(chaos)  # the database and the folders are right
+    out = next(f for f in rerun["files"] if Path(f["file"]).name == chaos.names[1])
+    assert out["status"] == "done" and out["rows_read"] > 0  # reported with its stored counts, not as a duplicate
     missing = [n for n in chaos.names if not (chaos.var / "processed" / f"{n}.result.json").exists()]
     assert missing == []

@@ -178,6 +178,12 @@ def test_a_retry_in_the_same_run_reports_what_the_first_attempt_stored(session, 
     assert (retry.status, retry.rows_read, retry.inserted, retry.merged, retry.quarantined) == (
         "done", first.rows_read, first.inserted, first.merged, first.quarantined)
     assert retry.reasons == first.reasons and retry.batch_id == first.batch_id
-    other_run = ingest_file(session, path, rules, settings, flow_run_id="run-2", move=False)
-    assert other_run.status == "duplicate" and other_run.inserted == 0
+    # another run finding the file still in the inbox (its run died before moving it): the stored counts again
+    left = ingest_file(session, path, rules, settings, flow_run_id="run-2", move=False)
+    assert (left.status, left.rows_read, left.batch_id) == ("done", first.rows_read, first.batch_id)
+    # the same content under another name, or outside the inbox: a duplicate, nothing stored twice
+    copy = write(settings.inbox_dir, "webform-9-again.csv", DIRTY)
+    assert ingest_file(session, copy, rules, settings, flow_run_id="run-2", move=False).status == "duplicate"
+    elsewhere = write(settings.var_dir / "exports", "webform-9.csv", DIRTY)
+    assert ingest_file(session, elsewhere, rules, settings, flow_run_id="run-3", move=False).status == "duplicate"
     assert session.scalar(select(func.count()).select_from(Lead)) == first.inserted

@@ -20,7 +20,7 @@ what a machine losing power mid-run leaves), at a stage boundary or inside a sta
     enrich / score / route
                       after that stage committed (before the next one starts)
     ingest-insert:N   inside intake: on the N-th bulk insert of leads (mid-transaction of a file)
-    ingest-move:N     after the N-th inbox file was moved to processed/, before its .result.json is written
+    ingest-move:N     after the N-th inbox file's .result.json was written to processed/, before the file is moved
     route-write:N     inside routing: on the N-th bulk insert of a routing pass (1 assignments,
                       2 SLA clocks, 3 SLA events), before the pass's transaction commits
     deliver:N         inside delivery: right after the N-th message reached its receiver, before
@@ -169,9 +169,9 @@ def patch_inside_stages(killer: Killer) -> None:
     from leadops.services import ingest
 
     def move(src: str, dst: Any) -> Any:
-        out = shutil.move(src, dst)
+        # move_with_sidecar writes the sidecar, then moves the file: die between the two
         killer.at("ingest-move")
-        return out
+        return shutil.move(src, dst)
 
     ingest.shutil = SimpleNamespace(move=move)  # the module's only use of shutil: move_with_sidecar
 
