@@ -58,7 +58,7 @@ image:
 # Every deployment of prefect.yaml onto another work pool: make deploy-pool POOL=leadops-kubernetes
 POOL ?= leadops-docker
 deploy-pool: install
-	$(BIN)/python -m deployments.pool_deploy $(POOL)
+	$(BIN)/python -m leadops.deployments.pool_deploy $(POOL)
 
 # PNGs of the Prefect UI under docs/screenshots (a temporary server, the sample runs, headless Chromium).
 screenshots: install browser

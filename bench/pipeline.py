@@ -77,7 +77,7 @@ def run_leadops(spec: dict[str, Any]) -> dict[str, Any]:
         return None
 
     warm_up()
-    from flows.lead_pipeline import lead_pipeline
+    from leadops.flows.lead_pipeline import lead_pipeline
 
     profiler = None
     if spec.get("profile"):

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from deployments.server_health import wait_healthy
+from leadops.deployments.server_health import wait_healthy
 
 BIN = Path(sys.executable).parent
 

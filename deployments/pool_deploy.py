@@ -5,7 +5,7 @@ would declare them twice. This writes prefect.yaml with each deployment's work p
 temporary file and runs one `prefect deploy --all` on it: schedules, triggers, parameters and
 concurrency limits stay those of prefect.yaml.
 
-    python -m deployments.pool_deploy leadops-docker [--home /opt/leadops]
+    python -m leadops.deployments.pool_deploy leadops-docker [--home /opt/leadops]
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def deploy_command(prefect_file: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Deploy prefect.yaml's deployments to the pool named on the command line; returns prefect's exit code."""
-    parser = argparse.ArgumentParser(prog="python -m deployments.pool_deploy", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m leadops.deployments.pool_deploy", description=__doc__.split("\n\n")[0])
     parser.add_argument("pool", help="work pool name, e.g. leadops-docker or leadops-kubernetes")
     parser.add_argument("--home", default=IMAGE_HOME,
                         help=f"the code's folder where the flow runs start (pull step); default {IMAGE_HOME}, the image's")

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _flow(entrypoint: str):
-    """Return the flow of a prefect.yaml entrypoint: a module path (``flows.lead_pipeline.lead_pipeline``) or a
+    """Return the flow of a prefect.yaml entrypoint: a module path (``leadops.flows.lead_pipeline.lead_pipeline``) or a
     file path (``flows/lead_pipeline.py:lead_pipeline``) of an installed module."""
     if ":" in entrypoint:
         path, name = entrypoint.split(":")

@@ -53,7 +53,7 @@ def _parameters() -> dict[str, Any]:
 def _zone(params: dict[str, Any]) -> str:
     """Return the company time zone of the run's settings, or UTC when they cannot be read (the
     run's first task then says why; a name must not be what fails a run)."""
-    from tasks.common import settings
+    from leadops.tasks.common import settings
 
     try:
         return settings({"config_dir": params.get("config_dir"), "var_dir": params.get("var_dir")}).company_time_zone

@@ -7,12 +7,12 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_table_artifact
 
-from tasks.roster import sync_roster
-from flows.display import finish, sla_run_name
+from leadops.tasks.roster import sync_roster
+from leadops.flows.display import finish, sla_run_name
 from leadops.reporting.numbers import count
-from tasks.common import current_flow_run_id
-from tasks.pipeline import deliver_notifications
-from tasks.sla import emit_breach_events, sweep_clocks
+from leadops.tasks.common import current_flow_run_id
+from leadops.tasks.pipeline import deliver_notifications
+from leadops.tasks.sla import emit_breach_events, sweep_clocks
 
 
 @flow(name="enforce-sla", flow_run_name=sla_run_name)

@@ -7,9 +7,9 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from flows.display import finish
+from leadops.flows.display import finish
 from leadops.reporting.numbers import count
-from tasks.common import current_flow_run_id, settings, unit_of_work
+from leadops.tasks.common import current_flow_run_id, settings, unit_of_work
 
 
 @flow(name="explain-lead", flow_run_name="explain-lead-{lead_id}")

@@ -7,16 +7,16 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.display import finish, pipeline_run_name
-from flows.score_partitions import score_partitions
+from leadops.flows.display import finish, pipeline_run_name
+from leadops.flows.score_partitions import score_partitions
 from leadops.reporting.numbers import count, table_cells
-from tasks.roster import sync_roster
-from tasks.common import current_flow_run_id
-from tasks.pipeline import (
+from leadops.tasks.roster import sync_roster
+from leadops.tasks.common import current_flow_run_id
+from leadops.tasks.pipeline import (
     api_sources, deliver_notifications, discover_inbox, enrich_leads, ingest_api_source, ingest_file, publish_data_docs,
     route_leads, score_leads, set_aside_file,
 )
-from tasks.runners import scoring_runner
+from leadops.tasks.runners import scoring_runner
 
 
 class IntakeRejected(Exception):

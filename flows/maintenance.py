@@ -7,11 +7,11 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.display import finish, reprocess_run_name
+from leadops.flows.display import finish, reprocess_run_name
 from leadops.domain.metrics import next_week
 from leadops.reporting.numbers import count
-from tasks.common import current_flow_run_id, log_stage, rules, settings, unit_of_work
-from tasks.report import build_report
+from leadops.tasks.common import current_flow_run_id, log_stage, rules, settings, unit_of_work
+from leadops.tasks.report import build_report
 
 
 @flow(name="report-backfill", flow_run_name="report-backfill-{from_week}-to-{to_week}")

@@ -7,13 +7,13 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from flows.display import finish, rescore_run_name
-from flows.score_partitions import score_partitions
+from leadops.flows.display import finish, rescore_run_name
+from leadops.flows.score_partitions import score_partitions
 from leadops.reporting.numbers import count
-from tasks.roster import sync_roster
-from tasks.common import current_flow_run_id
-from tasks.pipeline import rescore_leads, route_leads
-from tasks.runners import scoring_runner
+from leadops.tasks.roster import sync_roster
+from leadops.tasks.common import current_flow_run_id
+from leadops.tasks.pipeline import rescore_leads, route_leads
+from leadops.tasks.runners import scoring_runner
 
 
 @flow(name="rescore", flow_run_name=rescore_run_name)

@@ -6,9 +6,9 @@ from typing import Any
 
 from prefect import flow, unmapped
 
-from flows.display import finish, partitions_run_name
+from leadops.flows.display import finish, partitions_run_name
 from leadops.reporting.numbers import count
-from tasks.pipeline import combine_scores, plan_scoring, score_partition
+from leadops.tasks.pipeline import combine_scores, plan_scoring, score_partition
 
 
 @flow(name="score-partitions", flow_run_name=partitions_run_name)

@@ -11,10 +11,10 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.display import digest_run_name, finish
+from leadops.flows.display import digest_run_name, finish
 from leadops.reporting.numbers import count
-from tasks.common import current_flow_run_id, log_stage, settings, unit_of_work
-from tasks.pipeline import deliver_notifications
+from leadops.tasks.common import current_flow_run_id, log_stage, settings, unit_of_work
+from leadops.tasks.pipeline import deliver_notifications
 
 
 @task(cache_policy=NO_CACHE)

@@ -8,13 +8,13 @@ from typing import Any
 from prefect import flow
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
-from flows.display import finish
+from leadops.flows.display import finish
 from leadops.domain.metrics import parse_iso_week, previous_week, week_of
 from leadops.reporting.html import headline_rows, report_cells
 from leadops.reporting.numbers import count
-from tasks.common import current_flow_run_id, settings
-from tasks.pipeline import deliver_notifications
-from tasks.report import build_report, queue_report_email
+from leadops.tasks.common import current_flow_run_id, settings
+from leadops.tasks.pipeline import deliver_notifications
+from leadops.tasks.report import build_report, queue_report_email
 
 
 def last_complete_week(tz: str, now: datetime | None = None) -> str:

@@ -719,7 +719,7 @@ def run_pipeline(as_json: bool = JSON_OPT) -> None:
     """Ingest the inbox, validate, enrich, score and route now."""
     def go():
         _preflight()
-        from flows.lead_pipeline import IntakeRejected, lead_pipeline
+        from leadops.flows.lead_pipeline import IntakeRejected, lead_pipeline
 
         try:
             _emit(lead_pipeline(), as_json)
@@ -778,7 +778,7 @@ def run_sla(
             _emit(out, as_json, _sla_preview_text(out))
             return
         _preflight()
-        from flows.enforce_sla import enforce_sla
+        from leadops.flows.enforce_sla import enforce_sla
 
         _emit(enforce_sla(now=at), as_json)
     _guard(go)
@@ -809,7 +809,7 @@ def run_report(
     def go():
         canonical = _check_week("--week", week) if week is not None else None
         _preflight()
-        from flows.weekly_report import weekly_report
+        from leadops.flows.weekly_report import weekly_report
 
         _emit(weekly_report(week=canonical), as_json)
     _guard(go)
@@ -832,7 +832,7 @@ def serve(
 ) -> None:
     """Serve every deployment of prefect.yaml with its schedule from this process (one machine, no worker)."""
     def go():
-        from deployments.serve import ROOT, main
+        from leadops.deployments.serve import ROOT, main
 
         if prefect_yaml is not None and not prefect_yaml.is_file():
             raise UsageError(f"--prefect-yaml {prefect_yaml}: no such file")
@@ -853,7 +853,7 @@ app.add_typer(automations_app, name="automations")
 def automations_install(as_json: bool = JSON_OPT) -> None:
     """Create or update (by name) the automations of deployments/automations/ on the server of PREFECT_API_URL."""
     def go():
-        from deployments.automations import install
+        from leadops.deployments.automations import install
 
         done = install()
         _emit({"automations": done}, as_json, "\n".join(f"{a['action']} automation {a['name']} ({a['id']})" for a in done))
@@ -875,7 +875,7 @@ def rerun_reports(from_week: str = typer.Option(..., "--from"), to_week: str = t
         if last < first:
             raise UsageError(f"--from {first} is after --to {last}")
         _preflight()
-        from flows.maintenance import report_backfill
+        from leadops.flows.maintenance import report_backfill
 
         _emit(report_backfill(from_week=first, to_week=last), as_json)
     _guard(go)
@@ -894,7 +894,7 @@ def rerun_score(lead: list[int] = typer.Option([], help="Lead id (repeatable).")
             except ValueError:
                 raise UsageError(f"--since {since!r}: expected a date such as 2026-11-20") from None
         _preflight()
-        from flows.rescore import rescore
+        from leadops.flows.rescore import rescore
 
         _emit(rescore(stages=stage or None, sources=source or None, arrived_since=since, lead_ids=lead or None), as_json)
     _guard(go)
@@ -905,7 +905,7 @@ def rerun_quarantine(source: Optional[str] = typer.Option(None), as_json: bool =
     """Re-admit open quarantine rows that pass validation now."""
     def go():
         _preflight()
-        from flows.maintenance import quarantine_reprocess
+        from leadops.flows.maintenance import quarantine_reprocess
 
         _emit(quarantine_reprocess(source=source), as_json)
     _guard(go)
@@ -922,9 +922,9 @@ def demo(
 ) -> None:
     """Set up the database, seed the sample and run every flow once; prints what each stage did."""
     def go():
-        from flows.enforce_sla import enforce_sla
-        from flows.lead_pipeline import lead_pipeline
-        from flows.weekly_report import last_complete_week, weekly_report
+        from leadops.flows.enforce_sla import enforce_sla
+        from leadops.flows.lead_pipeline import lead_pipeline
+        from leadops.flows.weekly_report import last_complete_week, weekly_report
 
         from leadops.config import get_settings
         from leadops.demo import built_report, sla_instant

@@ -24,7 +24,7 @@ from typing import Any
 
 import requests
 
-from deployments.server_health import wait_healthy
+from leadops.deployments.server_health import wait_healthy
 from scripts.headless_chrome import Browser, text_shown
 
 ROOT = Path(__file__).resolve().parents[1]

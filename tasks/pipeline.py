@@ -14,7 +14,7 @@ from leadops.notify.outbox import deliver
 from leadops.notify.senders import sender_for
 from leadops.reporting.numbers import count
 from leadops.services import enrich, ingest, route, score
-from tasks.common import current_flow_run_id, log_stage, retry_transient_only, rules, settings, unit_of_work
+from leadops.tasks.common import current_flow_run_id, log_stage, retry_transient_only, rules, settings, unit_of_work
 
 
 @task(cache_policy=NO_CACHE)
@@ -74,7 +74,7 @@ def ingest_file(path: str, overrides: dict[str, Any]) -> dict[str, Any]:
         get_run_logger().warning("%s", out.error)
         return out.as_dict()
     except Exception as exc:  # noqa: BLE001 - said in one line, classified for retry_transient_only
-        from tasks.common import _deterministic_errors
+        from leadops.tasks.common import _deterministic_errors
         from sqlalchemy.exc import DBAPIError, StatementError
 
         cause = exc.orig if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError) and exc.orig else exc

@@ -8,7 +8,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from leadops.services.report import build_weekly_report
-from tasks.common import current_flow_run_id, retry_transient_only, settings, unit_of_work
+from leadops.tasks.common import current_flow_run_id, retry_transient_only, settings, unit_of_work
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10, retry_condition_fn=retry_transient_only)

@@ -8,7 +8,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from leadops.services import roster
-from tasks.common import current_flow_run_id, retry_transient_only, rules, settings, unit_of_work
+from leadops.tasks.common import current_flow_run_id, retry_transient_only, rules, settings, unit_of_work
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_transient_only)

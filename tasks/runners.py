@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from leadops.config import ConfigError
-from tasks.common import settings
+from leadops.tasks.common import settings
 
 
 def scoring_runner(overrides: dict[str, Any] | None = None) -> Any | None:

@@ -9,7 +9,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from leadops.services import sla
-from tasks.common import current_flow_run_id, log_stage, retry_transient_only, rules, settings, unit_of_work
+from leadops.tasks.common import current_flow_run_id, log_stage, retry_transient_only, rules, settings, unit_of_work
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10, retry_condition_fn=retry_transient_only)

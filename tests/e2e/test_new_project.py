@@ -18,7 +18,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from deployments.server_health import wait_healthy
+from leadops.deployments.server_health import wait_healthy
 from tests.e2e.test_prefect_server import free_port, stop_tree
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from deployments.server_health import wait_healthy
+from leadops.deployments.server_health import wait_healthy
 import yaml
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from deployments.server_health import wait_healthy
+from leadops.deployments.server_health import wait_healthy
 from tests.e2e.test_prefect_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,7 +111,7 @@ def test_prefect_yaml_moves_onto_the_docker_pool_and_the_workers_render_runnable
     from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
 
     # every deployment of prefect.yaml, in one `prefect deploy --all`, onto the docker pool
-    out = subprocess.run([sys.executable, "-m", "deployments.pool_deploy", "leadops-docker"], env=server["env"],
+    out = subprocess.run([sys.executable, "-m", "leadops.deployments.pool_deploy", "leadops-docker"], env=server["env"],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     import yaml

@@ -75,7 +75,7 @@ def test_dask_scoring_partitions_leave_the_database_the_default_runner_leaves(le
                                                                              monkeypatch):
     from distributed import Client, get_task_stream
 
-    from flows.lead_pipeline import lead_pipeline
+    from leadops.flows.lead_pipeline import lead_pipeline
 
     url = leadops_env.database_url
     fresh_database(url, rules)
@@ -110,7 +110,7 @@ def test_dask_scoring_partitions_leave_the_database_the_default_runner_leaves(le
     assert set(scored_on) == set(dask_cluster.scheduler_info["workers"])
 
     # rescore takes the same path: every open lead again, on the cluster, and nothing changes
-    from flows.rescore import rescore
+    from leadops.flows.rescore import rescore
 
     open_leads = sum(lead.lifecycle_stage in ("new", "mql", "sal", "sql", "nurture", "recycled")
                      for lead in got["leads"].values())
@@ -121,7 +121,7 @@ def test_dask_scoring_partitions_leave_the_database_the_default_runner_leaves(le
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_dask_on_sqlite_is_refused_before_any_work(leadops_env, monkeypatch):
-    from flows.lead_pipeline import lead_pipeline
+    from leadops.flows.lead_pipeline import lead_pipeline
     from leadops.config import ConfigError
 
     write_inbox(leadops_env.inbox_dir)

@@ -28,7 +28,7 @@ def read_artifact(key, flow_run_id):
 
 
 def test_pipeline_flow_ingests_routes_and_notifies(leadops_env, session, roster):
-    from flows.lead_pipeline import lead_pipeline
+    from leadops.flows.lead_pipeline import lead_pipeline
 
     leadops_env.inbox_dir.mkdir(parents=True)
     (leadops_env.inbox_dir / "webform-1.csv").write_text(CSV, encoding="utf-8")
@@ -55,8 +55,8 @@ def test_pipeline_flow_ingests_routes_and_notifies(leadops_env, session, roster)
 
 
 def test_enforce_sla_flow_time_travels(leadops_env, session, roster):
-    from flows.enforce_sla import enforce_sla
-    from flows.lead_pipeline import lead_pipeline
+    from leadops.flows.enforce_sla import enforce_sla
+    from leadops.flows.lead_pipeline import lead_pipeline
 
     leadops_env.inbox_dir.mkdir(parents=True)
     (leadops_env.inbox_dir / "webform-1.csv").write_text(CSV, encoding="utf-8")
@@ -71,8 +71,8 @@ def test_enforce_sla_flow_time_travels(leadops_env, session, roster):
 def test_weekly_report_flow_writes_html_and_names_the_run(leadops_env, session, roster):
     from prefect import get_client
 
-    from flows.lead_pipeline import lead_pipeline
-    from flows.weekly_report import weekly_report
+    from leadops.flows.lead_pipeline import lead_pipeline
+    from leadops.flows.weekly_report import weekly_report
     from leadops.domain.metrics import week_of
 
     leadops_env.inbox_dir.mkdir(parents=True)
@@ -95,7 +95,7 @@ def test_weekly_report_flow_writes_html_and_names_the_run(leadops_env, session, 
 def test_rejected_batch_fails_the_run_after_processing_everything_else(leadops_env, session, roster):
     import pytest
 
-    from flows.lead_pipeline import IntakeRejected, lead_pipeline
+    from leadops.flows.lead_pipeline import IntakeRejected, lead_pipeline
 
     leadops_env.inbox_dir.mkdir(parents=True)
     (leadops_env.inbox_dir / "a-good.csv").write_text(CSV, encoding="utf-8")
@@ -122,7 +122,7 @@ def test_pipeline_reads_configured_api_sources_incrementally(leadops_env, sessio
 
     import yaml
 
-    from flows.lead_pipeline import lead_pipeline
+    from leadops.flows.lead_pipeline import lead_pipeline
     from tests.support.crm_server import FakeCrm
 
     cfg_dir = tmp_path / "config"
@@ -143,8 +143,8 @@ def test_pipeline_reads_configured_api_sources_incrementally(leadops_env, sessio
 
 
 def test_rescore_flow_reports_distribution_and_is_idempotent(leadops_env, session, roster):
-    from flows.lead_pipeline import lead_pipeline
-    from flows.rescore import rescore
+    from leadops.flows.lead_pipeline import lead_pipeline
+    from leadops.flows.rescore import rescore
 
     leadops_env.inbox_dir.mkdir(parents=True)
     (leadops_env.inbox_dir / "webform-1.csv").write_text(CSV, encoding="utf-8")
@@ -160,9 +160,9 @@ def test_rescore_flow_reports_distribution_and_is_idempotent(leadops_env, sessio
 
 
 def test_breach_digest_flow_emails_each_manager_once_per_hour(leadops_env, session, roster):
-    from flows.enforce_sla import enforce_sla
-    from flows.lead_pipeline import lead_pipeline
-    from flows.sla_digest import sla_breach_digest
+    from leadops.flows.enforce_sla import enforce_sla
+    from leadops.flows.lead_pipeline import lead_pipeline
+    from leadops.flows.sla_digest import sla_breach_digest
 
     leadops_env.inbox_dir.mkdir(parents=True)
     (leadops_env.inbox_dir / "webform-1.csv").write_text(CSV, encoding="utf-8")
@@ -199,8 +199,8 @@ def test_weekly_report_is_emailed_once_over_smtp(leadops_env, session, roster, m
 
     from aiosmtpd.controller import Controller
 
-    from flows.lead_pipeline import lead_pipeline
-    from flows.weekly_report import weekly_report
+    from leadops.flows.lead_pipeline import lead_pipeline
+    from leadops.flows.weekly_report import weekly_report
     from leadops.domain.metrics import week_of
 
     received = []
@@ -236,9 +236,9 @@ def test_weekly_report_is_emailed_once_over_smtp(leadops_env, session, roster, m
 
 
 def test_backfill_reprocess_and_explain_flows(leadops_env, session, roster):
-    from flows.explain_lead import explain_lead
-    from flows.lead_pipeline import lead_pipeline
-    from flows.maintenance import quarantine_reprocess, report_backfill
+    from leadops.flows.explain_lead import explain_lead
+    from leadops.flows.lead_pipeline import lead_pipeline
+    from leadops.flows.maintenance import quarantine_reprocess, report_backfill
 
     leadops_env.inbox_dir.mkdir(parents=True)
     (leadops_env.inbox_dir / "webform-1.csv").write_text(CSV, encoding="utf-8")
@@ -255,7 +255,7 @@ def test_backfill_reprocess_and_explain_flows(leadops_env, session, roster):
 
 
 def test_serve_builds_every_deployment_of_prefect_yaml_with_its_schedule():
-    from deployments.serve import serve_deployments
+    from leadops.deployments.serve import serve_deployments
 
     deployments = {d.name: d for d in serve_deployments()}
     assert set(deployments) == {"lead-pipeline", "enforce-sla", "weekly-report", "rescore", "sla-breach-digest",
@@ -275,7 +275,7 @@ def test_the_zombie_run_automation_waits_three_heartbeats_of_every_leadops_run()
 
     import yaml
 
-    from deployments.automations import load
+    from leadops.deployments.automations import load
 
     root = Path(__file__).resolve().parents[2]
     [zombie] = load()
@@ -299,7 +299,7 @@ def test_the_prefect_server_turns_the_pipeline_schedule_into_scheduled_runs():
     from prefect import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 
-    from deployments.serve import serve_deployments
+    from leadops.deployments.serve import serve_deployments
 
     deployment_id = next(d for d in serve_deployments() if d.name == "lead-pipeline").apply()
     with get_client(sync_client=True) as client:
@@ -319,8 +319,8 @@ def test_enrichment_commits_its_checkpoints_only_commit_seconds_apart(leadops_en
     from sqlalchemy import event
     from sqlalchemy.orm import Session
 
-    import tasks.pipeline as pipeline
-    from flows.lead_pipeline import lead_pipeline
+    import leadops.tasks.pipeline as pipeline
+    from leadops.flows.lead_pipeline import lead_pipeline
 
     commits: list[int] = []
     enriching: list[bool] = []

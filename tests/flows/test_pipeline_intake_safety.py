@@ -20,7 +20,7 @@ def failing_file(monkeypatch):
     """Make ingesting any file named boom-*.csv raise ``error`` (what a database outage or an unforeseen
     refusal would raise), with the row's value in its message as PostgreSQL's context would put it."""
     from leadops.services import ingest
-    from tasks import pipeline
+    from leadops.tasks import pipeline
 
     monkeypatch.setattr(pipeline.ingest_file, "retry_delay_seconds", [0, 0])
     real = ingest._ingest_file
@@ -42,7 +42,7 @@ def test_failing_and_refused_entries_are_set_aside_and_block_nothing(leadops_env
                                                                      failing_file, kind, attempts):
     from sqlalchemy.exc import DataError, OperationalError
 
-    from flows.lead_pipeline import IntakeRejected, lead_pipeline
+    from leadops.flows.lead_pipeline import IntakeRejected, lead_pipeline
 
     orig = Exception(f"value too long for type character varying(200)\nCONTEXT: unnamed portal parameter $3 = '{SECRET_VALUE}'")
     error = DataError("INSERT ...", {"first_name": SECRET_VALUE}, orig) if kind == "deterministic" else \

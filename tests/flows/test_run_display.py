@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from flows.display import company_minute
+from leadops.flows.display import company_minute
 from leadops.db.models import SlaClock
 from tests.flows.test_flows import CSV, read_artifact
 
@@ -43,7 +43,7 @@ def lead_rows(n: int) -> str:
 
 
 def test_pipeline_run_is_named_by_its_start_and_ends_with_what_it_did(leadops_env, session, roster):
-    from flows.lead_pipeline import lead_pipeline
+    from leadops.flows.lead_pipeline import lead_pipeline
 
     leadops_env.inbox_dir.mkdir(parents=True)
     (leadops_env.inbox_dir / "webform-1.csv").write_text(CSV, encoding="utf-8")
@@ -70,7 +70,7 @@ def test_pipeline_run_is_named_by_its_start_and_ends_with_what_it_did(leadops_en
 
 
 def test_numbers_in_pipeline_artifacts_are_formatted_for_people(leadops_env, session, roster):
-    from flows.lead_pipeline import lead_pipeline
+    from leadops.flows.lead_pipeline import lead_pipeline
 
     leadops_env.inbox_dir.mkdir(parents=True)
     (leadops_env.inbox_dir / "big.csv").write_text(lead_rows(1001), encoding="utf-8")
@@ -87,10 +87,10 @@ def test_numbers_in_pipeline_artifacts_are_formatted_for_people(leadops_env, ses
 
 
 def test_sla_rescore_and_reprocess_runs_say_what_they_cover(leadops_env, session, roster):
-    from flows.enforce_sla import enforce_sla
-    from flows.lead_pipeline import lead_pipeline
-    from flows.maintenance import quarantine_reprocess
-    from flows.rescore import rescore
+    from leadops.flows.enforce_sla import enforce_sla
+    from leadops.flows.lead_pipeline import lead_pipeline
+    from leadops.flows.maintenance import quarantine_reprocess
+    from leadops.flows.rescore import rescore
 
     leadops_env.inbox_dir.mkdir(parents=True)
     (leadops_env.inbox_dir / "webform-1.csv").write_text(CSV, encoding="utf-8")
@@ -120,7 +120,7 @@ def test_sla_rescore_and_reprocess_runs_say_what_they_cover(leadops_env, session
 
 
 def test_a_rejected_batch_fails_the_run_with_the_problem_as_its_message(leadops_env, session, roster):
-    from flows.lead_pipeline import lead_pipeline
+    from leadops.flows.lead_pipeline import lead_pipeline
 
     leadops_env.inbox_dir.mkdir(parents=True)
     (leadops_env.inbox_dir / "b-sparse.csv").write_text(
@@ -140,8 +140,8 @@ def test_long_stages_show_progress_and_quick_ones_do_not(leadops_env, session, r
 
     import leadops.services.route as route
     import leadops.services.score as score
-    import tasks.pipeline as pipeline
-    from flows.lead_pipeline import lead_pipeline
+    import leadops.tasks.pipeline as pipeline
+    from leadops.flows.lead_pipeline import lead_pipeline
 
     monkeypatch.setenv("LEADOPS_INTAKE_CHUNK_ROWS", "100")
     monkeypatch.setattr(score, "CHUNK", 100)

@@ -9,7 +9,7 @@ from prefect import flow, task
 from sqlalchemy.exc import OperationalError, StatementError
 
 from leadops.config import ConfigError
-from tasks.common import retry_transient_only
+from leadops.tasks.common import retry_transient_only
 
 
 def attempts_until_given_up(error: BaseException) -> int:
@@ -54,8 +54,8 @@ def test_a_transient_error_is_retried(error):
 
 def test_a_transient_failure_of_a_leadops_task_is_retried_and_the_run_completes(leadops_env, session, roster, monkeypatch):
     """rescore's scoring task meets a locked database once: its task run ran twice, the flow completed."""
-    import flows.rescore as rescore_module
-    import tasks.pipeline as pipeline
+    import leadops.flows.rescore as rescore_module
+    import leadops.tasks.pipeline as pipeline
 
     real = pipeline.score.score_open_leads
     failures = [OperationalError("UPDATE leads", {}, Exception("database is locked"))]
@@ -75,7 +75,7 @@ def test_a_transient_failure_of_a_leadops_task_is_retried_and_the_run_completes(
 
 def test_a_leadops_task_given_bad_arguments_fails_once_and_names_the_problem(leadops_env, session, roster):
     """An arrival date that is no date: the scoring task fails on its first attempt, never retried."""
-    from flows.rescore import rescore
+    from leadops.flows.rescore import rescore
 
     state = rescore(arrived_since="last tuesday", return_state=True)
     assert state.is_failed()
@@ -87,8 +87,7 @@ def test_every_leadops_task_with_retries_uses_the_retry_condition():
     """A task module added later must not bring back retries of deterministic errors."""
     from prefect import Task
 
-    import flows
-    import tasks
+    from leadops import flows, tasks
 
     found = []
     for package in (tasks, flows):
@@ -96,8 +95,9 @@ def test_every_leadops_task_with_retries_uses_the_retry_condition():
             module = importlib.import_module(f"{package.__name__}.{info.name}")
             found += [(f"{module.__name__}.{name}", obj) for name, obj in vars(module).items()
                       if isinstance(obj, Task) and obj.retries and obj.__module__ == module.__name__]
-    assert {"tasks.pipeline.ingest_file", "tasks.pipeline.enrich_leads", "tasks.pipeline.route_leads",
-            "tasks.sla.sweep_clocks", "tasks.report.build_report"} <= {name for name, _ in found}
+    assert {"leadops.tasks.pipeline.ingest_file", "leadops.tasks.pipeline.enrich_leads",
+            "leadops.tasks.pipeline.route_leads", "leadops.tasks.sla.sweep_clocks",
+            "leadops.tasks.report.build_report"} <= {name for name, _ in found}
     assert [name for name, t in found if t.retry_condition_fn is not retry_transient_only] == []
 
 

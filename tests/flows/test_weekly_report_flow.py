@@ -17,7 +17,7 @@ def _task_runs(flow_run_id):
 
 @pytest.mark.parametrize("week", ["banana", "2025-W53", "2026-47"])
 def test_a_malformed_week_fails_the_run_before_any_task(week):
-    from flows.weekly_report import weekly_report
+    from leadops.flows.weekly_report import weekly_report
     from leadops.domain.metrics import InvalidWeek
 
     state = weekly_report(week=week, return_state=True)
@@ -33,7 +33,7 @@ def test_a_malformed_week_fails_the_run_before_any_task(week):
 def test_artifacts_show_labels_and_numbers_for_people(leadops_env, session, roster):
     from prefect import get_client
 
-    from flows.weekly_report import weekly_report
+    from leadops.flows.weekly_report import weekly_report
     from tests.flows.test_flows import read_artifact
 
     out = weekly_report(week="2026-w45")  # lower case is read as the same week

@@ -251,7 +251,7 @@ try:
     app(sys.argv[1:])
 except SystemExit as exc:
     code = exc.code
-print(json.dumps({"code": code, "prefect": sorted(m for m in sys.modules if m == "prefect" or m.startswith("flows"))}))
+print(json.dumps({"code": code, "prefect": sorted(m for m in sys.modules if m == "prefect" or m.startswith("leadops.flows"))}))
 """
 
 

@@ -126,7 +126,7 @@ def transient(exc: BaseException) -> bool:
     raises again): SQLite's "database is locked", a unique key another run inserted first, a lost connection."""
     from sqlalchemy.exc import DBAPIError, StatementError
 
-    from tasks.common import _deterministic_errors
+    from leadops.tasks.common import _deterministic_errors
 
     if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError) and exc.orig is not None:
         exc = exc.orig
@@ -268,7 +268,7 @@ def serve() -> None:
     import select
     import traceback
 
-    import tasks.common  # noqa: F401
+    import leadops.tasks.common  # noqa: F401
     from leadops import validation
     from leadops.config import get_settings, load_rules  # noqa: F401 - imported here once for every child
     from leadops.notify import outbox, senders  # noqa: F401

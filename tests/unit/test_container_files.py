@@ -60,8 +60,9 @@ def test_the_image_holds_every_entry_point_and_the_folders_settings_point_to():
     copied = {s.rstrip("/") for s in copied_sources()}
     spec = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
     for d in spec["deployments"]:
-        module = d["entrypoint"].rsplit(".", 1)[0]  # a module path: flows.lead_pipeline.lead_pipeline
-        path = module.replace(".", "/") + ".py"
+        module = d["entrypoint"].rsplit(".", 1)[0]  # a module path: leadops.flows.lead_pipeline.lead_pipeline
+        # leadops.flows is installed from the checkout's flows/ folder (pyproject's package-dir)
+        path = module.removeprefix("leadops.").replace(".", "/") + ".py"
         assert path.split("/")[0] in copied and (ROOT / path).exists(), d["entrypoint"]
     env = dockerfile_env()
     workdir = [args for kind, args in instructions(DOCKERFILE) if kind == "WORKDIR"][-1]
