@@ -294,8 +294,8 @@ def test_the_zombie_run_automation_waits_three_heartbeats_of_every_leadops_run()
 
 def test_the_prefect_server_turns_the_pipeline_schedule_into_scheduled_runs():
     """What the server's scheduler does every minute for a served or deployed schedule. Prefect 3.8's
-    scheduler fails on SQLAlchemy 2.1 ("Can't evaluate bulk DML statement": no scheduled run, ever),
-    hence SQLAlchemy 2.0 in constraints.txt."""
+    scheduler failed on SQLAlchemy 2.1 ("Can't evaluate bulk DML statement": no scheduled run, ever);
+    constraints.txt pairs SQLAlchemy 2.1 with Prefect 3.9, whose scheduler handles it."""
     from prefect import get_client
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 
