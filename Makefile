@@ -26,9 +26,17 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	$(BIN)/leadops demo
 
+# Two pytest processes side by side, one per core: the end-to-end and chaos tests (real Prefect servers,
+# workers and killed subprocesses, mostly waiting on them) and everything else. Each has its own temporary
+# folders, PostgreSQL schema and Prefect API. The first one's report is printed when both are done.
 test: install browser
 	$(MAKE) docs
-	$(BIN)/python -m pytest
+	@mkdir -p .pytest_cache; \
+	$(BIN)/python -m pytest tests/e2e tests/chaos > .pytest_cache/e2e.log 2>&1 & e2e=$$!; \
+	$(BIN)/python -m pytest --ignore=tests/e2e --ignore=tests/chaos; rest=$$?; \
+	wait $$e2e; first=$$?; cat .pytest_cache/e2e.log; \
+	echo "e2e and chaos: exit $$first; the rest: exit $$rest"; \
+	test $$first -eq 0 -a $$rest -eq 0
 
 # The documentation site from docs/ into site/ (git-ignored), strict: a broken link or anchor fails it.
 # Offline: no plugin reaches the network; the theme loads no web font.
