@@ -983,7 +983,7 @@ def _demo_text(o: dict[str, Any]) -> str:
         "",
         *(["Nothing new was done: this sample was seeded and processed before (every step is keyed, so a rerun "
            "writes no row, file or notification); `make clean` starts over.", ""] if o["nothing_new"] else []),
-        "Watch these runs in the Prefect UI: see README, 'Watching runs'.",
+        "Watch these runs in the Prefect UI: docs/tutorial/demo.md, 'Watch the runs in the Prefect UI'.",
     ])
 
 
