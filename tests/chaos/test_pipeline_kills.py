@@ -37,6 +37,7 @@ from leadops.db.models import (
     utcnow,
 )
 from leadops.db.session import session_scope
+from tests.support.gate import release
 from tests.support.chaos_pipeline import write_inbox
 from tests.support.receivers import WebhookReceiver
 
@@ -266,8 +267,7 @@ def test_a_pipeline_pass_killed_then_rerun_ends_as_one_clean_pass(chaos, kill_at
 def test_two_overlapping_passes_on_one_inbox_do_everything_once(chaos, tmp_path):
     go = tmp_path / "GO"
     passes = [chaos.start(go, lease=30) for _ in range(2)]  # two interpreters, as two workers would run them
-    time.sleep(4)  # both import; GO releases them together
-    go.write_text("")
+    release(go, passes)  # GO once both have imported and set up: they start together
     results = [p.communicate(timeout=300) for p in passes]
     for p, (_, err) in zip(passes, results):
         assert p.returncode == 0, err[-3000:]

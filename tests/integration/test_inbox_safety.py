@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 from sqlalchemy import func, select
@@ -13,6 +12,7 @@ from sqlalchemy import func, select
 from leadops.db.models import IngestBatch, Lead, LeadMerge
 from leadops.services.ingest import discover, ingest_file
 from leadops.sources import inbox
+from tests.support.gate import release
 from tests.conftest import ROOT
 
 SECRET = "root:x:0:0:secret-header-line:/root:/bin/bash\nsecond:line\n"
@@ -103,8 +103,7 @@ def test_two_processes_racing_on_one_inbox_ingest_every_file_once(settings, rule
            str(settings.expectations_dir), str(go)]
     racers = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
               for _ in range(2)]
-    time.sleep(3)  # both import and list the inbox; GO releases them together
-    go.write_text("")
+    release(go, racers)  # GO once both have imported and listed the inbox: they race from there
     results = [r.communicate(timeout=300) for r in racers]
     for r, (_, err) in zip(racers, results):
         assert r.returncode == 0, err[-2000:]

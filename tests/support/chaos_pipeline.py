@@ -232,6 +232,9 @@ def main(argv: list[str] | None = None) -> None:
     rules = load_rules(s.config_dir)
     patch_inside_stages(killer)
     if args.go:
+        from tests.support.gate import mark_ready
+
+        mark_ready(Path(args.go))
         while not Path(args.go).exists():
             time.sleep(0.01)
     done: dict[str, Any] = {"pid": os.getpid(), "seconds": {}}
