@@ -8,7 +8,7 @@ from leadops.config import Roster
 from leadops.db.models import Assignment, Lead, Notification, OutOfOffice, Sdr
 from leadops.db.roster import current_members
 from leadops.services.roster import sync
-from tests.integration.test_route_sla import MONDAY_10_PARIS
+from tests.integration.test_route_sla import MONDAY_10_PARIS, route_sample
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
 
@@ -96,12 +96,5 @@ def test_a_removed_sdr_is_deactivated_with_history_kept_and_open_leads_reassigne
 
 
 @pytest.fixture
-def routed(request):
-    return request.getfixturevalue("routed_leads")
-
-
-@pytest.fixture
-def routed_leads(session, settings, rules, roster):
-    from tests.integration.test_route_sla import routed as routed_fixture
-
-    return routed_fixture.__wrapped__(session, settings, rules, roster)
+def routed(session, settings, rules, roster):
+    return route_sample(session, settings, rules)

@@ -28,6 +28,11 @@ CSV = (
 
 @pytest.fixture
 def routed(session, settings, rules, roster):
+    return route_sample(session, settings, rules)
+
+
+def route_sample(session, settings, rules):
+    """Ingest, enrich, score and route the two-lead sample at MONDAY_10_PARIS, committed; returns the routing summary."""
     settings.inbox_dir.mkdir(parents=True)
     (settings.inbox_dir / "webform.csv").write_text(CSV, encoding="utf-8")
     ingest_file(session, settings.inbox_dir / "webform.csv", rules, settings)
