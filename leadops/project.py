@@ -109,6 +109,5 @@ def init_project(target: Path, name: str | None = None, *, force: bool = False) 
         else:
             shutil.copyfile(src, dest)
         out.written.append(rel)
-    for folder in ("var/inbox",):
-        (root / folder).mkdir(parents=True, exist_ok=True)
+    (root / "var" / "inbox").mkdir(parents=True, exist_ok=True)
     return out
