@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from leadops.config import Rules, Settings, get_settings, load_rules_cached
 from leadops.db.session import session_scope
+from leadops.db.unit_of_work import SqlUnitOfWork
 
 
 def settings(overrides: dict[str, Any] | None = None) -> Settings:
@@ -22,8 +23,14 @@ def rules(s: Settings) -> Rules:
 
 @contextmanager
 def unit_of_work(s: Settings) -> Iterator[Session]:
+    """Yield a session that commits when the block ends cleanly (tasks whose services take a Session)."""
     with session_scope(s.database_url) as session:
         yield session
+
+
+def units(s: Settings) -> SqlUnitOfWork:
+    """Return a unit of work on the settings' database: ``with units(s) as uow:`` commits on a clean exit."""
+    return SqlUnitOfWork(s.database_url)
 
 
 def current_flow_run_id() -> str | None:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -24,6 +25,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from leadops.domain.lifecycle import Stage, check_sql
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -162,7 +165,7 @@ class OutOfOffice(Base):
 
 
 #: the predicate of the routing queue's partial index (route_pending's WHERE must repeat it literally)
-ROUTING_QUEUE = "lifecycle_stage = 'mql' AND owner_sdr_id IS NULL"
+ROUTING_QUEUE = f"lifecycle_stage = '{Stage.MQL.value}' AND owner_sdr_id IS NULL"
 
 
 class Lead(Base):
@@ -189,7 +192,7 @@ class Lead(Base):
     is_hand_raiser: Mapped[bool] = mapped_column(Boolean, default=False)
     do_not_contact: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # lifecycle
-    lifecycle_stage: Mapped[str] = mapped_column(String(20), default="new", index=True)
+    lifecycle_stage: Mapped[str] = mapped_column(String(20), default=Stage.NEW.value, index=True)
     stage_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     disqualified_reason: Mapped[str | None] = mapped_column(String(50))
     # enrichment (denormalized current values; provenance in enrichment_records)
@@ -222,6 +225,7 @@ class Lead(Base):
         # routing 800k MQLs took 270 s instead of ~60).
         Index("ix_leads_routing_queue", "arrived_at", "id",
               sqlite_where=text(ROUTING_QUEUE), postgresql_where=text(ROUTING_QUEUE)),
+        CheckConstraint(check_sql("lifecycle_stage"), name="lifecycle_stage"),
     )
 
 
@@ -250,6 +254,10 @@ class LeadStageChange(Base):
     to_stage: Mapped[str] = mapped_column(String(20))
     cause: Mapped[str] = mapped_column(String(500))
     changed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    __table_args__ = (
+        CheckConstraint(check_sql("to_stage"), name="to_stage"),
+        CheckConstraint(f"from_stage IS NULL OR {check_sql('from_stage')}", name="from_stage"),
+    )
 
 
 class Quarantine(Base):

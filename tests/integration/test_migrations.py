@@ -11,3 +11,47 @@ def test_migrated_schema_matches_the_models(db_url):
         ctx = MigrationContext.configure(conn, opts={"compare_type": False})
         diff = compare_metadata(ctx, Base.metadata)
     assert diff == [], diff
+
+
+def test_the_database_refuses_a_lifecycle_stage_outside_the_enum(db_url):
+    import pytest
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    insert = text("INSERT INTO leads (email, email_domain, source, lifecycle_stage, is_free_email, is_competitor, "
+                  "is_hand_raiser, do_not_contact, stage_changed_at, arrived_at, created_at, updated_at) "
+                  "VALUES (:e, 'x.com', 'web', :stage, false, false, false, false, :t, :t, :t, :t)")
+    t = "2026-12-01 00:00:00"
+    with get_engine(db_url).begin() as conn:
+        conn.execute(insert, {"e": "a@x.com", "stage": "mql", "t": t})
+    with pytest.raises(IntegrityError, match="(?i)check"):
+        with get_engine(db_url).begin() as conn:
+            conn.execute(insert, {"e": "b@x.com", "stage": "MQL ", "t": t})
+    with pytest.raises(IntegrityError, match="(?i)check"):
+        with get_engine(db_url).begin() as conn:
+            conn.execute(text("INSERT INTO lead_stage_history (lead_id, from_stage, to_stage, cause, changed_at) "
+                              "SELECT id, 'new', 'qualified', 'typo', :t FROM leads"), {"t": t})
+
+
+def test_upgrading_to_the_stage_check_names_unknown_stages_and_keeps_the_routing_index(tmp_path):
+    import pytest
+    from sqlalchemy import text
+
+    from leadops.db.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0009")
+    with get_engine(url).begin() as conn:
+        conn.execute(text("INSERT INTO leads (email, email_domain, source, lifecycle_stage, is_free_email, "
+                          "is_competitor, is_hand_raiser, do_not_contact, stage_changed_at, arrived_at, created_at, "
+                          "updated_at) VALUES ('a@x.com', 'x.com', 'web', 'qualified', 0, 0, 0, 0, :t, :t, :t, :t)"),
+                     {"t": "2026-12-01 00:00:00"})
+    with pytest.raises(RuntimeError, match="leads.lifecycle_stage holds stages leadops does not know: 'qualified'"):
+        upgrade(url)
+    with get_engine(url).begin() as conn:
+        conn.execute(text("UPDATE leads SET lifecycle_stage = 'sql'"))
+    assert upgrade(url) == "0010"
+    with get_engine(url).connect() as conn:
+        sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'ix_leads_routing_queue'")).scalar_one()
+    assert "WHERE lifecycle_stage = 'mql' AND owner_sdr_id IS NULL" in sql
+    get_engine(url).dispose()
