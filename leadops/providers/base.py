@@ -1,8 +1,9 @@
 """The enrichment provider Protocol: look up a company by its web domain."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
+
+from leadops.domain.enrichment import LookupResult
 
 # Firmographic fields a provider may fill; the lead table holds the routing/scoring ones.
 FIELDS = (
@@ -10,16 +11,6 @@ FIELDS = (
     "technologies", "linkedin_url",
 )
 REQUIRED = ("industry", "employee_band")
-
-
-@dataclass(frozen=True)
-class LookupResult:
-    """One provider's answer for one domain: hit (with fields), miss (unknown company) or error."""
-
-    status: str  # hit | miss | error
-    fields: dict[str, Any] = field(default_factory=dict)
-    confidence: float = 1.0
-    error: str | None = None
 
 
 class EnrichmentProvider(Protocol):

@@ -22,8 +22,9 @@ from urllib.parse import quote
 import requests
 
 from leadops.config import ProviderConfig
+from leadops.domain.enrichment import LookupResult
 from leadops.domain.normalize import clean_text, normalize_country
-from leadops.providers.base import LookupResult, employee_band
+from leadops.providers.base import employee_band
 from leadops.providers.limits import CircuitBreaker, RateLimiter, shared_limiter
 from leadops.redact import redact, register
 from leadops.sources.api import RETRY_STATUS, RetriesExhausted, backoff, excerpt, get_with_retries, token_secrets

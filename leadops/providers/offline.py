@@ -6,7 +6,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from leadops.providers.base import LookupResult, employee_band
+from leadops.domain.enrichment import LookupResult
+from leadops.providers.base import employee_band
 
 BUNDLED = Path(__file__).resolve().parent.parent / "data" / "firmographics.csv"
 

@@ -21,15 +21,18 @@ from sqlalchemy.orm import Session
 from leadops.config import ProviderConfig, Rules
 from leadops.db.bulk import bulk_insert, refresh_statistics
 from leadops.db.models import EnrichmentLookup, EnrichmentRecord, Lead, ProviderCircuit, utcnow
+from leadops.domain.enrichment import (
+    PERSON_FIELDS, PERSON_REQUIRED, REFRESHABLE, Answer, EnrichmentStatus, LookupResult, combine, first_values, person_fields_to_fill,
+    replaceable_by, waterfall,
+)
 from leadops.domain.metrics import percentile
-from leadops.providers.base import EnrichmentProvider, LookupResult
+from leadops.providers.base import EnrichmentProvider
 from leadops.providers.limits import CircuitBreaker, CircuitState
 from leadops.providers.offline import OfflineProvider
 from leadops.redact import redact
 
+#: the combined fields a lead keeps in its own columns (scoring and routing read them)
 LEAD_FIELDS = ("industry", "employee_count", "employee_band", "revenue_band")
-# a refresh never makes a lead's enrichment worse than it was
-RANK = {"enriched": 3, "partial": 2, "miss": 1, "error": 0, None: -1}
 
 
 @dataclass
@@ -165,7 +168,8 @@ def _store_answers(session: Session, answers: list[tuple[str, str, LookupResult]
                 refresh_statistics(conn, n, table)
 
 
-def _write_domains(session: Session, answered: list[tuple[str, list[tuple[str, LookupResult]], str, dict[str, Any]]],
+def _write_domains(session: Session,
+                   answered: list[tuple[str, list[tuple[str, LookupResult]], EnrichmentStatus, dict[str, Any]]],
                    pending: Any, now: datetime) -> None:
     """Store a batch of domains' fresh answers (see :func:`_store_answers`) and update their leads.
 
@@ -178,64 +182,35 @@ def _write_domains(session: Session, answered: list[tuple[str, list[tuple[str, L
     _store_answers(session, [(domain, name, res) for domain, fresh, _, _ in answered for name, res in fresh], now)
     leads = Lead.__table__
     for status in {st for _, _, st, _ in answered}:
-        no_worse = [st for st, rank in RANK.items() if st is not None and rank <= RANK[status]] + ["error"]
+        no_worse = replaceable_by(status)
         stmt = (update(leads)
                 .where(leads.c.email_domain == bindparam("b_domain"), pending,
-                       or_(leads.c.enrichment_status.is_(None), *(leads.c.enrichment_status == st for st in no_worse)))
-                .values(enrichment_status=status, enriched_at=now,
+                       or_(leads.c.enrichment_status.is_(None), *(leads.c.enrichment_status == st.value for st in no_worse)))
+                .values(enrichment_status=status.value, enriched_at=now,
                         **{k: func.coalesce(bindparam(f"b_{k}", type_=leads.c[k].type), leads.c[k]) for k in LEAD_FIELDS}))
         session.execute(stmt, [{"b_domain": d, **{f"b_{k}": values.get(k) for k in LEAD_FIELDS}}
                                for d, _, st, values in answered if st == status])
 
 
-def waterfall(domain: str, providers: list[EnrichmentProvider], cached: dict[tuple[str, str], LookupResult],
-              required: list[str]) -> list[tuple[str, LookupResult, bool]]:
-    """Ask providers in order until the required fields are filled; returns (provider, answer, from cache) per provider asked.
+def _ask(domain: str, providers: dict[str, EnrichmentProvider],
+         cached: dict[tuple[str, str], LookupResult]) -> Callable[[str], Answer]:
+    """Return ``ask(provider)`` for :func:`leadops.domain.enrichment.waterfall`: the fresh cached answer
+    for ``domain``, else the provider's lookup (a provider's exception becomes an ``error`` answer).
 
     Runs in a worker thread: it reads the pre-loaded cache and calls providers, never the database.
     """
-    answers: list[tuple[str, LookupResult, bool]] = []
-    filled: set[str] = set()
-    for p in providers:
-        res = cached.get((domain, p.name))
-        from_cache = res is not None
-        if res is None:
-            try:
-                res = p.lookup(domain)
-            except Exception as exc:  # noqa: BLE001 - a provider bug must not lose the domain's leads
-                res = LookupResult("error", error=redact(f"provider {p.name}: {type(exc).__name__}: {exc}",
-                                                         getattr(p, "secrets", ())))
-        answers.append((p.name, res, from_cache))
-        filled |= {k for k, v in res.fields.items() if v not in (None, "", [])}
-        if all(k in filled for k in required):
-            break
-    return answers
+    def ask(name: str) -> Answer:
+        res = cached.get((domain, name))
+        if res is not None:
+            return Answer(name, res, from_cache=True)
+        p = providers[name]
+        try:
+            return Answer(name, p.lookup(domain))
+        except Exception as exc:  # noqa: BLE001 - a provider bug must not lose the domain's leads
+            return Answer(name, LookupResult("error", error=redact(f"provider {p.name}: {type(exc).__name__}: {exc}",
+                                                                   getattr(p, "secrets", ()))))
 
-
-def combine(answers: list[tuple[str, LookupResult, bool]], precedence: dict[str, list[str]],
-            required: list[str]) -> tuple[str, dict[str, Any], dict[str, str]]:
-    """Return (status, field values, field -> provider) from one domain's answers.
-
-    Per field, the first provider in ``precedence[field]`` that has a value wins, else the first
-    in waterfall order. Status: enriched (required fields filled), partial (some fields), miss
-    (every provider answered, none knew), error (a provider failed and nothing was found).
-    """
-    order = [name for name, _, _ in answers]
-    by_name = {name: res for name, res, _ in answers}
-    values: dict[str, Any] = {}
-    source: dict[str, str] = {}
-    for fld in {k for _, res, _ in answers for k in res.fields}:
-        ranked = [n for n in precedence.get(fld, []) if n in by_name] + [n for n in order if n not in precedence.get(fld, [])]
-        for name in ranked:
-            v = by_name[name].fields.get(fld)
-            if v not in (None, "", []):
-                values[fld], source[fld] = v, name
-                break
-    if values:
-        status = "enriched" if all(values.get(k) not in (None, "", []) for k in required) else "partial"
-    else:
-        status = "error" if any(res.status == "error" for _, res, _ in answers) else "miss"
-    return status, values, source
+    return ask
 
 
 def _in_parallel(items: list[str], work: Callable[[str], Any], apply: Callable[[str, Any], None], workers: int) -> None:
@@ -259,9 +234,6 @@ def _in_parallel(items: list[str], work: Callable[[str], Any], apply: Callable[[
                     running[pool.submit(work, nxt)] = nxt
 
 
-PERSON_FIELDS = ("job_title", "seniority", "department")
-
-
 def _enrich_people(session: Session, providers: list[Any], ttl: timedelta, now: datetime,
                    stats: dict[str, Counter]) -> int:
     """Look people up by email for leads lacking seniority or department; returns the leads that gained a field.
@@ -270,38 +242,29 @@ def _enrich_people(session: Session, providers: list[Any], ttl: timedelta, now: 
     values (from its job title) are never replaced, only blanks are filled.
     """
     missing = or_(Lead.seniority.is_(None), Lead.department.is_(None))
-    emails = sorted(e for (e,) in session.execute(select(Lead.email).where(missing, Lead.enrichment_status != "skipped")))
+    emails = sorted(e for (e,) in session.execute(select(Lead.email).where(missing, Lead.enrichment_status != EnrichmentStatus.SKIPPED.value)))
     cached = _cache(session, [f"email:{e}" for e in emails], ttl, now)
     todo = [e for e in emails if not all((f"email:{e}", p.name) in cached for p in providers)]
 
-    def work(email: str) -> list[tuple[str, LookupResult]]:
-        answers, filled = [], set()
-        for p in providers:
-            res = p.lookup_person(email)
-            answers.append((p.name, res))
-            filled |= set(res.fields)
-            if {"seniority", "department"} <= filled:
-                break
-        return answers
+    by_name = {p.name: p for p in providers}
+    names = [p.name for p in providers]
+
+    def work(email: str) -> list[Answer]:
+        return waterfall(names, lambda name: Answer(name, by_name[name].lookup_person(email)), PERSON_REQUIRED)
 
     gained = 0
 
-    def apply(email: str, answers: list[tuple[str, LookupResult]]) -> None:
+    def apply(email: str, answers: list[Answer]) -> None:
         nonlocal gained
-        values: dict[str, Any] = {}
-        _store_answers(session, [(f"email:{email}", name, res) for name, res in answers], now)
-        for name, res in answers:
-            stats[name]["person_lookups"] += 1
-            stats[name]["person_hits"] += res.status == "hit"
-            for k, v in res.fields.items():
-                values.setdefault(k, v)
+        _store_answers(session, [(f"email:{email}", a.provider, a.result) for a in answers], now)
+        for a in answers:
+            stats[a.provider]["person_lookups"] += 1
+            stats[a.provider]["person_hits"] += a.result.status == "hit"
         lead = session.scalar(select(Lead).where(Lead.email == email))
-        changed = False
-        for k in PERSON_FIELDS:
-            if values.get(k) and getattr(lead, k) is None:
-                setattr(lead, k, values[k])
-                changed = True
-        if changed:
+        fill = person_fields_to_fill({k: getattr(lead, k) for k in PERSON_FIELDS}, first_values(answers))
+        for k, v in fill.items():
+            setattr(lead, k, v)
+        if fill:
             lead.scored_at = None  # seniority and department count in the fit score
             gained += 1
 
@@ -328,12 +291,12 @@ def enrich_pending(session: Session, rules: Rules, providers: list[EnrichmentPro
     summary = EnrichSummary()
     summary.skipped = session.execute(
         update(Lead).where(Lead.enrichment_status.is_(None), Lead.is_free_email.is_(True))
-        .values(enrichment_status="skipped", enriched_at=now)
+        .values(enrichment_status=EnrichmentStatus.SKIPPED.value, enriched_at=now)
     ).rowcount or 0
-    pending = or_(Lead.enrichment_status.is_(None), Lead.enrichment_status == "error")  # errors retry next run
+    pending = or_(Lead.enrichment_status.is_(None), Lead.enrichment_status == EnrichmentStatus.ERROR.value)  # retried
     if stale:
         # equalities, not IN: an IN list expands per execution, which the bulk UPDATE (executemany) cannot
-        refreshable = or_(*(Lead.enrichment_status == st for st in ("enriched", "partial", "miss")))
+        refreshable = or_(*(Lead.enrichment_status == st.value for st in REFRESHABLE))
         pending = or_(pending, and_(refreshable, Lead.enriched_at < now - ttl))
     per_domain = Counter(d for (d,) in session.execute(select(Lead.email_domain).where(pending)))
     domains = sorted(per_domain)
@@ -342,26 +305,27 @@ def enrich_pending(session: Session, rules: Rules, providers: list[EnrichmentPro
     workers = max([getattr(getattr(p, "cfg", None), "concurrency", 1) for p in providers] + [1])
     done = 0
 
-    written: list[tuple[str, list[tuple[str, LookupResult]], str, dict[str, Any]]] = []  # not yet in the database
+    # not yet in the database
+    written: list[tuple[str, list[tuple[str, LookupResult]], EnrichmentStatus, dict[str, Any]]] = []
 
-    def apply(domain: str, answers: list[tuple[str, LookupResult, bool]]) -> None:
+    def apply(domain: str, answers: list[Answer]) -> None:
         nonlocal done
         fresh = []
-        for name, res, from_cache in answers:
-            stats[name]["cache_hits" if from_cache else "lookups"] += 1
-            stats[name][{"hit": "hits", "miss": "misses", "error": "errors"}[res.status]] += 1
-            if not from_cache:
-                fresh.append((name, res))
-        status, values, _ = combine(answers, cfg.field_precedence, cfg.required_fields)
-        written.append((domain, fresh, status, {k: values[k] for k in LEAD_FIELDS if values.get(k) is not None}))
+        for a in answers:
+            stats[a.provider]["cache_hits" if a.from_cache else "lookups"] += 1
+            stats[a.provider][{"hit": "hits", "miss": "misses", "error": "errors"}[a.result.status]] += 1
+            if not a.from_cache:
+                fresh.append((a.provider, a.result))
+        out = combine(answers, cfg.field_precedence, cfg.required_fields)
+        written.append((domain, fresh, out.status, {k: out.values[k] for k in LEAD_FIELDS if out.values.get(k) is not None}))
         n = per_domain[domain]
-        if status == "enriched":
+        if out.status == EnrichmentStatus.ENRICHED:
             summary.enriched += n
-        elif status == "partial":
+        elif out.status == EnrichmentStatus.PARTIAL:
             summary.partial += n
         else:
             summary.not_enriched += n
-            summary.errors += n if status == "error" else 0
+            summary.errors += n if out.status == EnrichmentStatus.ERROR else 0
         done += 1
         if done % checkpoint_every == 0:
             _write_domains(session, written, pending, now)
@@ -372,7 +336,8 @@ def enrich_pending(session: Session, rules: Rules, providers: list[EnrichmentPro
                 checkpoint(done, len(domains))
 
     required = cfg.required_fields
-    _in_parallel(domains, lambda d: waterfall(d, providers, cached, required), apply, workers)
+    names, by_name = [p.name for p in providers], {p.name: p for p in providers}
+    _in_parallel(domains, lambda d: waterfall(names, _ask(d, by_name, cached), required), apply, workers)
     _write_domains(session, written, pending, now)
     people = [p for p in providers if getattr(getattr(p, "cfg", None), "person_lookup", False)]
     if people:

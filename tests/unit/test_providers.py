@@ -5,8 +5,6 @@ import pytest
 
 from leadops.providers.http import band_from_range, coerce, dig_any, jittered_backoff
 from leadops.providers.limits import CircuitBreaker, RateLimiter
-from leadops.services.enrich import combine
-from leadops.providers.base import LookupResult
 
 
 @pytest.mark.parametrize(("value", "band"), [
@@ -73,16 +71,6 @@ def test_circuit_breaker_opens_half_opens_and_closes():
     assert cb.allow()
     cb.record(True)
     assert cb.state.state == "closed" and cb.state.failures == 0
-
-
-def test_combine_applies_precedence_and_status():
-    answers = [("a", LookupResult("hit", {"industry": "Software", "employee_band": "11-50"}), False),
-               ("b", LookupResult("hit", {"industry": "IT", "hq_city": "Paris"}), True)]
-    status, values, source = combine(answers, {"industry": ["b"]}, ["industry", "employee_band"])
-    assert status == "enriched" and values["industry"] == "IT" and source == {"industry": "b", "employee_band": "a", "hq_city": "b"}
-    assert combine([("a", LookupResult("miss"), False)], {}, ["industry"])[0] == "miss"
-    assert combine([("a", LookupResult("miss"), False), ("b", LookupResult("error", error="x"), False)], {}, ["industry"])[0] == "error"
-    assert combine([("a", LookupResult("hit", {"hq_city": "Lyon"}), False)], {}, ["industry"])[0] == "partial"
 
 
 def test_coerce_person_maps_levels_and_roles():
