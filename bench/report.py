@@ -37,9 +37,10 @@ def main() -> None:
     from leadops.db.bulk import bulk_insert
     from leadops.db.migrate import upgrade
     from leadops.db.models import Activity, Lead
-    from leadops.db.roster import sync_roster
     from leadops.db.session import session_scope
+    from leadops.db.unit_of_work import SqlUnitOfWork
     from leadops.services.report import build_weekly_report
+    from leadops.services.roster import apply_roster
 
     url = fresh_url(a.db, "report")
     upgrade(url)
@@ -47,7 +48,7 @@ def main() -> None:
     rng = np.random.default_rng(11)
     t0 = time.perf_counter()
     with session_scope(url) as s:
-        ids = sync_roster(s, rules.roster)
+        ids = apply_roster(SqlUnitOfWork.around(s), rules.roster)
         s.commit()
         sdrs = [sid for code, sid in ids.items() if code.startswith("s.")]
         secs = rng.random(a.leads) * 7 * 86400

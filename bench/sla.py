@@ -38,8 +38,9 @@ def main() -> None:
     from leadops.db.bulk import bulk_insert
     from leadops.db.migrate import upgrade
     from leadops.db.models import Assignment, Lead, SlaClock, SlaEvent
-    from leadops.db.roster import sync_roster
     from leadops.db.session import session_scope
+    from leadops.db.unit_of_work import SqlUnitOfWork
+    from leadops.services.roster import apply_roster
     from leadops.services.sla import OPEN, enforce
 
     url = fresh_url(a.db, "sla")
@@ -50,7 +51,7 @@ def main() -> None:
     rng = np.random.default_rng(3)
     t0 = time.perf_counter()
     with session_scope(url) as s:
-        ids = sync_roster(s, rules.roster)
+        ids = apply_roster(SqlUnitOfWork.around(s), rules.roster)
         s.commit()
         sdr_ids = [sid for code, sid in ids.items() if code.startswith("s.")]
         started = NOW - pd.to_timedelta(rng.random(n) * 14, unit="D")

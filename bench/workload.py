@@ -140,12 +140,13 @@ def prepare_database(url: str, config: Path) -> None:
     """Migrate the database at ``url`` and load the roster of ``config`` (what `leadops seed` does first)."""
     from leadops.config import load_rules
     from leadops.db.migrate import upgrade
-    from leadops.db.roster import sync_roster
     from leadops.db.session import session_scope
+    from leadops.db.unit_of_work import SqlUnitOfWork
+    from leadops.services.roster import apply_roster
 
     upgrade(url)
     with session_scope(url) as s:
-        sync_roster(s, load_rules(config).roster)
+        apply_roster(SqlUnitOfWork.around(s), load_rules(config).roster)
 
 
 def copy_file(src: Path, inbox: Path) -> Path:

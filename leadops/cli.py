@@ -179,14 +179,16 @@ def roster_sync(
     def go():
         from datetime import timezone
 
+        from leadops.db.unit_of_work import SqlUnitOfWork
+        from leadops.services.roster import by_routing_rules
         from leadops.services.roster import sync as roster_sync_service
 
         s, rules = _prepared()
-        with _session(s) as session:
-            out = roster_sync_service(session, rules, s.company_time_zone, datetime.now(timezone.utc),
-                                      dry_run=dry_run)
+        with SqlUnitOfWork(s.database_url) as uow:
+            out = roster_sync_service(uow, rules, dry_run=dry_run, reassign=by_routing_rules(
+                uow.session, rules, s.company_time_zone, datetime.now(timezone.utc)))
             if dry_run:
-                session.rollback()
+                uow.rollback()
         if not dry_run and (out.reassigned or out.changes):
             from leadops.notify.outbox import deliver
             from leadops.notify.senders import sender_for
@@ -517,9 +519,11 @@ def _roster_first(session, s, rules) -> dict[str, Any]:
     sees the roster its run will see); returns the counts and one line per change."""
     from datetime import timezone
 
-    from leadops.services.roster import sync
+    from leadops.db.unit_of_work import SqlUnitOfWork
+    from leadops.services.roster import by_routing_rules, sync
 
-    out = sync(session, rules, s.company_time_zone, datetime.now(timezone.utc))
+    out = sync(SqlUnitOfWork.around(session), rules,
+               reassign=by_routing_rules(session, rules, s.company_time_zone, datetime.now(timezone.utc)))
     return {**out.counts(), "changes": out.lines()}
 
 

@@ -1524,9 +1524,10 @@ def write_history(session: Session, plan: SeedPlan, rules: Rules) -> dict[str, i
     from leadops.db.models import (
         Account, Activity, Assignment, Lead, LeadStageChange, Opportunity, SlaClock, SlaEvent,
     )
-    from leadops.db.roster import sync_roster
+    from leadops.db.unit_of_work import SqlUnitOfWork
+    from leadops.services.roster import apply_roster
 
-    ids = sync_roster(session, rules.roster)
+    ids = apply_roster(SqlUnitOfWork.around(session), rules.roster)
     counts: dict[str, int] = {"sdrs": len(ids)}
     have_domains = set(session.scalars(select(Account.domain)))
     counts["accounts"] = _insert(session, Account, [

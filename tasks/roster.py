@@ -8,7 +8,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from leadops.services import roster
-from leadops.tasks.common import current_flow_run_id, retry_transient_only, rules, settings, unit_of_work
+from leadops.tasks.common import current_flow_run_id, retry_transient_only, rules, settings, units
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_transient_only)
@@ -16,9 +16,10 @@ def sync_roster(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Sync config/sdrs.yaml into the database and reassign open leads of people who left; returns the counts
     and one line per change (codes only, no lead data)."""
     s = settings(overrides)
-    with unit_of_work(s) as session:
-        out = roster.sync(session, rules(s), s.company_time_zone, datetime.now(timezone.utc),
-                          flow_run_id=current_flow_run_id())
+    r = rules(s)
+    with units(s) as uow:
+        out = roster.sync(uow, r, reassign=roster.by_routing_rules(
+            uow.session, r, s.company_time_zone, datetime.now(timezone.utc), flow_run_id=current_flow_run_id()))
     counts = out.counts()
     log = get_run_logger()
     if out.changes or out.reassigned or out.not_reassigned:

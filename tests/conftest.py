@@ -89,8 +89,9 @@ def session(settings):
 
 @pytest.fixture
 def roster(session, rules):
-    from leadops.db.roster import sync_roster
+    from leadops.db.unit_of_work import SqlUnitOfWork
+    from leadops.services.roster import apply_roster
 
-    ids = sync_roster(session, rules.roster)
+    ids = apply_roster(SqlUnitOfWork.around(session), rules.roster)
     session.commit()
     return ids

@@ -1,18 +1,35 @@
 """Roster sync: sdrs.yaml is the truth; the database follows it, and leads of people who left are reassigned."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from leadops.config import Rules
-from leadops.db.models import Assignment, Lead, Sdr
-from leadops.db.roster import current_members, sync_roster
-from leadops.domain.roster import Change, describe, diff, member_from_person
-from leadops.services.route import OPEN_OWNED, reassign
+from leadops.config import Roster, Rules
+from leadops.db.models import Lead
+from leadops.db.unit_of_work import UnitOfWork
+from leadops.domain.roster import Change, Member, describe, diff, member_from_person
+from leadops.domain.routing import Decision
+
+#: moves one open lead of someone no longer active to another SDR; takes the lead and the reason to record,
+#: returns routing's decision (``assigned``, or why no one could take it). Injected so that a sync can be
+#: tested without the routing service and its database.
+Reassign = Callable[[Lead, str], Decision]
+
+
+def by_routing_rules(session: Session, rules: Rules, company_tz: str, now: datetime, *,
+                     flow_run_id: str | None = None) -> Reassign:
+    """Return the :data:`Reassign` of the routing service (leadops.services.route.reassign) in ``session``."""
+    from leadops.services.route import reassign
+
+    def move(lead: Lead, reason: str) -> Decision:
+        return reassign(session, lead, rules, company_tz, now, kind="reassign", reason=reason,
+                        flow_run_id=flow_run_id)
+
+    return move
 
 
 @dataclass
@@ -46,47 +63,43 @@ class RosterSync:
         return out
 
 
-def _open_leads_of_inactive(session: Session) -> list[tuple[Lead, str]]:
-    """Return (lead, owner code) for every lead in an open owned stage whose active assignment is to an
-    inactive SDR, oldest assignment first."""
-    rows = session.execute(
-        select(Lead, Sdr.code).join(Assignment, (Assignment.lead_id == Lead.id) & Assignment.active.is_(True)
-                                    & (Assignment.status == "assigned"))
-        .join(Sdr, Sdr.id == Assignment.sdr_id)
-        .where(Sdr.active.is_(False), Lead.lifecycle_stage.in_(OPEN_OWNED))
-        .order_by(Assignment.assigned_at, Lead.id)).all()
-    return [(lead, code) for lead, code in rows]
+def inactive_after(current: dict[str, Member], wanted: Sequence[Member]) -> set[str]:
+    """Return the codes inactive once ``wanted`` (sdrs.yaml) is written over ``current`` (the database):
+    missing from the file, or inactive in it."""
+    listed = {m.code for m in wanted}
+    return {code for code in current if code not in listed} | {m.code for m in wanted if not m.active}
 
 
-def sync(session: Session, rules: Rules, company_tz: str, now: datetime, *, dry_run: bool = False,
-         flow_run_id: str | None = None) -> RosterSync:
-    """Make the database's roster that of sdrs.yaml and reassign the open leads of people no longer active.
+def apply_roster(uow: UnitOfWork, roster: Roster) -> dict[str, int]:
+    """Write sdrs.yaml's roster through ``uow.roster``, only what differs, reassigning nothing (a new database,
+    seeding, tests). Returns code -> sdr id of every SDR in the database."""
+    wanted = [member_from_person(p) for p in roster.people]
+    return uow.roster.apply(diff(uow.roster.members(), wanted), wanted)
+
+
+def sync(uow: UnitOfWork, rules: Rules, *, reassign: Reassign, dry_run: bool = False) -> RosterSync:
+    """Make the database's roster that of sdrs.yaml and hand the open leads of people no longer active to
+    ``reassign`` (grain of the result: one change per person, one line per lead moved or not).
 
     With ``dry_run`` nothing is written: the result says what would change and how many leads would move.
     Idempotent: a second sync finds no change and no lead to move (a lead no one could take is tried again).
+    Never commits: the caller's unit of work does.
     """
-    current = current_members(session)
-    out = RosterSync(diff(current, [member_from_person(p) for p in rules.roster.people]), dry_run)
+    current = uow.roster.members()
+    wanted = [member_from_person(p) for p in rules.roster.people]
+    out = RosterSync(diff(current, wanted), dry_run)
+    inactive = inactive_after(current, wanted)
     if dry_run:
-        kinds = {c.code: c.kind for c in out.changes}
-        inactive = {code for code, m in current.items() if not m.active and kinds.get(code) != "reactivated"}
-        inactive |= {code for code, kind in kinds.items() if kind == "deactivated"}
-        out.to_reassign = dict(session.execute(
-            select(Sdr.code, func.count()).join(Assignment, Assignment.sdr_id == Sdr.id)
-            .join(Lead, Lead.id == Assignment.lead_id)
-            .where(Sdr.code.in_(sorted(inactive)), Assignment.active.is_(True), Assignment.status == "assigned",
-                   Lead.lifecycle_stage.in_(OPEN_OWNED))
-            .group_by(Sdr.code).order_by(Sdr.code)).all())
+        out.to_reassign = uow.roster.count_open_leads(inactive)
         return out
     if out.changes:
-        sync_roster(session, rules.roster)
-    for lead, code in _open_leads_of_inactive(session):
-        decision = reassign(session, lead, rules, company_tz, now, kind="reassign",
-                            reason=f"{code} is no longer on the roster", flow_run_id=flow_run_id)
+        uow.roster.apply(out.changes, wanted)
+    for open_lead in uow.roster.open_leads(inactive):
+        lead, code = open_lead.lead, open_lead.owner
+        decision = reassign(lead, f"{code} is no longer on the roster")
         out.to_reassign[code] = out.to_reassign.get(code, 0) + 1
         if decision.status == "assigned":
             out.reassigned.append({"lead_id": lead.id, "from": code, "to": decision.sdr, "rule": decision.rule})
         else:
             out.not_reassigned.append({"lead_id": lead.id, "from": code, "reason": decision.reason})
     return out
-

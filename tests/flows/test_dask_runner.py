@@ -28,13 +28,14 @@ def write_inbox(inbox) -> None:
 
 def fresh_database(url: str, rules) -> None:
     """Empty every table of ``url`` and load the roster again."""
-    from leadops.db.roster import sync_roster
+    from leadops.db.unit_of_work import SqlUnitOfWork
+    from leadops.services.roster import apply_roster
     from leadops.db.session import session_scope
     from tests.conftest import _truncate_pg
 
     _truncate_pg(url)
     with session_scope(url) as s:
-        sync_roster(s, rules.roster)
+        apply_roster(SqlUnitOfWork.around(s), rules.roster)
 
 
 def database_state(url: str) -> dict:

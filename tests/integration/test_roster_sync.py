@@ -6,11 +6,19 @@ from sqlalchemy import func, select
 
 from leadops.config import Roster
 from leadops.db.models import Assignment, Lead, Notification, OutOfOffice, Sdr
-from leadops.db.roster import current_members
-from leadops.services.roster import sync
+from leadops.db.repositories.roster import SqlRosterRepository
+from leadops.db.unit_of_work import SqlUnitOfWork
+from leadops.services.roster import by_routing_rules
+from leadops.services.roster import sync as sync_service
 from tests.integration.test_route_sla import MONDAY_10_PARIS, route_sample
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+
+
+def sync(session, rules, company_tz, now, *, dry_run=False):
+    """The sync in the test's session, reassigning by the routing rules as the task does."""
+    return sync_service(SqlUnitOfWork.around(session), rules, dry_run=dry_run,
+                        reassign=by_routing_rules(session, rules, company_tz, now))
 
 
 def with_roster(rules, people):
@@ -30,7 +38,7 @@ def test_a_fresh_database_gets_the_roster_and_a_second_sync_changes_nothing(sess
     first = sync(session, rules, "Europe/Paris", NOW)
     session.commit()
     assert first.counts()["added"] == len(rules.roster.people)
-    assert set(current_members(session)) == {p.code for p in rules.roster.people}
+    assert set(SqlRosterRepository(session).members()) == {p.code for p in rules.roster.people}
     before = counts(session)
     again = sync(session, rules, "Europe/Paris", NOW)
     session.commit()

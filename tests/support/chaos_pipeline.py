@@ -224,6 +224,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from leadops.config import get_settings, load_rules
     from leadops.db.session import session_scope
+    from leadops.db.unit_of_work import SqlUnitOfWork
     from leadops.notify.outbox import deliver
     from leadops.notify.senders import sender_for
     from leadops.services import enrich, roster, route, score
@@ -249,7 +250,8 @@ def main(argv: list[str] | None = None) -> None:
         killer.at(name)
         return out
 
-    stage("roster", lambda se: roster.sync(se, rules, s.company_time_zone, datetime.now(UTC)))
+    stage("roster", lambda se: roster.sync(SqlUnitOfWork.around(se), rules, reassign=roster.by_routing_rules(
+        se, rules, s.company_time_zone, datetime.now(UTC))))
     started = time.monotonic()
     done["files"] = ingest_inbox(s, rules, killer)
     done["seconds"]["ingest"] = round(time.monotonic() - started, 3)
