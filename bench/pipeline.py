@@ -102,6 +102,7 @@ def run_services(spec: dict[str, Any]) -> dict[str, Any]:
     """Run leadops' service functions directly, as the tasks call them, without Prefect; returns counts and stages."""
     from leadops.config import get_settings, load_rules
     from leadops.db.session import session_scope
+    from leadops.db.unit_of_work import sql_units
     from leadops.notify.outbox import deliver
     from leadops.notify.senders import sender_for
     from leadops.services import enrich, ingest, route, score
@@ -128,8 +129,7 @@ def run_services(spec: dict[str, Any]) -> dict[str, Any]:
     with session_scope(s.database_url) as session:
         r = route.route_pending(session, rules, s.company_time_zone)
     stages["route"], t = time.perf_counter() - t, time.perf_counter()
-    with session_scope(s.database_url) as session:
-        d = deliver(session, sender_for(s))
+    d = deliver(sql_units(s.database_url), sender_for(s))
     stages["deliver"] = time.perf_counter() - t
     counts.update(enriched=e.enriched, not_enriched=e.partial + e.not_enriched, enrichment_skipped=e.skipped,
                   scored=sc.scored, promoted_mql=sc.promoted_mql, routed=r.assigned, unroutable=r.unroutable,

@@ -76,6 +76,7 @@ def percentile(values: list[float], q: float) -> float:
 def one_pass(s: Any, rules: Any) -> None:
     """Run one pipeline pass with leadops' services (what the lead-pipeline flow's tasks call)."""
     from leadops.db.session import session_scope
+    from leadops.db.unit_of_work import sql_units
     from leadops.notify.outbox import deliver
     from leadops.notify.senders import sender_for
     from leadops.services import enrich, ingest, route, score
@@ -94,8 +95,7 @@ def one_pass(s: Any, rules: Any) -> None:
         score.score_open_leads(session, rules)
     with session_scope(s.database_url) as session:
         route.route_pending(session, rules, s.company_time_zone)
-    with session_scope(s.database_url) as session:
-        deliver(session, sender_for(s))
+    deliver(sql_units(s.database_url), sender_for(s))
 
 
 def poller(spec: dict[str, Any]) -> None:

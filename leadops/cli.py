@@ -190,11 +190,12 @@ def roster_sync(
             if dry_run:
                 uow.rollback()
         if not dry_run and (out.reassigned or out.changes):
+            from leadops.db.unit_of_work import sql_units
             from leadops.notify.outbox import deliver
             from leadops.notify.senders import sender_for
 
-            with _session(s) as session:  # the reassignments are committed: announce them
-                deliver(session, sender_for(s), lease=_lease(s))
+            # the reassignments are committed: announce them
+            deliver(sql_units(s.database_url), sender_for(s), lease=_lease(s))
         counts = out.counts()
         lines = out.lines() or ["sdrs.yaml and the database agree: nothing to do"]
         head = ("dry run, nothing written: " if dry_run else "") + ", ".join(
@@ -483,6 +484,7 @@ def route(
     def go():
         from dataclasses import asdict
 
+        from leadops.db.unit_of_work import sql_units
         from leadops.notify.outbox import deliver
         from leadops.notify.senders import sender_for
         from leadops.services.route import route_pending
@@ -504,8 +506,8 @@ def route(
             roster = _roster_first(session, s, rules)
             out = asdict(route_pending(session, rules, s.company_time_zone))
         out["roster"] = roster
-        with _session(s) as session:  # the assignments are committed: now announce them
-            sent = asdict(deliver(session, sender_for(s), lease=_lease(s)))
+        # the assignments are committed: now announce them
+        sent = asdict(deliver(sql_units(s.database_url), sender_for(s), lease=_lease(s)))
         out["notifications"] = sent
         per = ", ".join(f"{k}: {v}" for k, v in sorted(out["per_sdr"].items())) or "none"
         _emit(out, as_json, f"{out['assigned']} assigned, {out['held']} held for their owner, {out['unroutable']} "

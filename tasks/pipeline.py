@@ -332,9 +332,11 @@ def deliver_notifications(overrides: dict[str, Any]) -> dict[str, Any]:
     sent/failed/gave_up/recovered counts (grain: one message attempt)."""
     from datetime import timedelta
 
+    from leadops.db.unit_of_work import sql_units
+
     s = settings(overrides)
-    with unit_of_work(s) as session:
-        out = deliver(session, sender_for(s), lease=timedelta(seconds=s.outbox_lease_seconds))
+    # one unit of work per claim batch and per outcome (leadops.notify.outbox.deliver)
+    out = deliver(sql_units(s.database_url), sender_for(s), lease=timedelta(seconds=s.outbox_lease_seconds))
     log_stage("notify", sent=out.sent, failed=out.failed, gave_up=out.gave_up, recovered=out.recovered)
     return asdict(out)
 

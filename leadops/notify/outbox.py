@@ -5,6 +5,10 @@ idempotency key (the email's Message-ID, the webhook's Idempotency-Key header, t
 so a receiver that de-duplicates on it shows it once. Claims are leases: a sender renews its claims
 while it lives, and the next delivery pass takes back the claims of a sender that died once their
 lease is past (``LEADOPS_OUTBOX_LEASE_SECONDS``, 30 s by default).
+
+A pass works through a factory of units of work, one short transaction per step (give up on stalled
+claims, list, claim a batch, each outcome), committed at once: a claim must be visible to every other
+sender before the first send of its batch, and an outcome durable before the next send.
 """
 from __future__ import annotations
 
@@ -15,11 +19,11 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from leadops.db.bulk import dialect_insert
 from leadops.db.models import Notification, utcnow
+from leadops.db.unit_of_work import UnitOfWorkFactory
 from leadops.notify.senders import Sender
 
 MAX_ATTEMPTS = 5
@@ -47,27 +51,24 @@ class DeliveryReport:
     recovered: int = 0
 
 
-def claimable(now: datetime):
-    """Return the condition of a row this pass may claim at ``now``: pending, or claimed under a lease that is past
-    (or a claim of a version that kept no lease)."""
-    expired = or_(Notification.lease_until.is_(None), Notification.lease_until < now)
-    return or_(Notification.status == "pending", and_(Notification.status == "sending", expired))
-
-
 def holder_name() -> str:
     """Return a name for this sender's claims: host, process id and a nonce (two passes in one process differ)."""
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class Heartbeat:
-    """Renews ``holder``'s claims (``sending`` rows) every third of ``lease`` on a connection of its own while a
-    pass sends, so a slow receiver never makes a live sender's claims look dead.
+    """Renews ``holder``'s claims (``sending`` rows) every third of ``lease`` while a pass sends, so a slow
+    receiver never makes a live sender's claims look dead.
+
+    It runs on a thread of its own and renews in units of work of its own (each a session and a pooled
+    connection of its own): the sending thread is blocked in a receiver's call or holds its outcome's unit,
+    a session must never be shared between threads, and a renewal must commit whatever the sending does.
 
     ``held_until`` is the lease the last renewal wrote: a sender must not start a send at or past it (another
     pass may have taken the message back)."""
 
-    def __init__(self, engine: Engine, holder: str, lease: timedelta, held_until: datetime) -> None:
-        self.engine, self.holder, self.lease, self.held_until = engine, holder, lease, held_until
+    def __init__(self, units: UnitOfWorkFactory, holder: str, lease: timedelta, held_until: datetime) -> None:
+        self.units, self.holder, self.lease, self.held_until = units, holder, lease, held_until
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"outbox-lease-{holder}", daemon=True)
 
@@ -82,10 +83,8 @@ class Heartbeat:
     def renew(self) -> None:
         """Extend every claim this holder still has to now + lease; raises on a database error."""
         until = utcnow() + self.lease
-        with self.engine.begin() as conn:
-            conn.execute(update(Notification)
-                         .where(Notification.claimed_by == self.holder, Notification.status == "sending")
-                         .values(lease_until=until))
+        with self.units() as uow:
+            uow.outbox.renew(self.holder, until)
         self.held_until = until
 
     def _run(self) -> None:
@@ -96,14 +95,17 @@ class Heartbeat:
                 continue
 
 
-def deliver(session: Session, sender: Sender, limit: int = 500, lease: timedelta | None = None) -> DeliveryReport:
-    """Send pending notifications (and those of a dead sender whose lease is past), oldest first; returns counts.
+def deliver(units: UnitOfWorkFactory, sender: Sender, limit: int = 500,
+            lease: timedelta | None = None) -> DeliveryReport:
+    """Send pending notifications (and those of a dead sender whose lease is past), oldest first; returns counts
+    (grain: one message attempt).
 
     Rows are claimed with a conditional UPDATE (-> sending, with this pass's name and lease), CLAIM_BATCH at
-    a time, committed before the sends, so concurrent senders on any backend never send the same row twice
-    while its holder lives; each outcome is committed as soon as known. A pass killed between a receiver's
-    acceptance and the commit of 'sent' leaves that message claimed: the next pass after the lease sends
-    it again with the same idempotency key, which a de-duplicating receiver drops.
+    a time, each claim in a unit of its own committed before the sends, so concurrent senders on any backend
+    never send the same row twice while its holder lives; each outcome is committed as soon as known, in a
+    unit of its own. A pass killed between a receiver's acceptance and the commit of 'sent' leaves that
+    message claimed: the next pass after the lease sends it again with the same idempotency key, which a
+    de-duplicating receiver drops.
     """
     lease = lease or DEFAULT_LEASE
     holder = holder_name()
@@ -111,84 +113,59 @@ def deliver(session: Session, sender: Sender, limit: int = 500, lease: timedelta
     now = utcnow()
     # A message whose sending stopped its sender MAX_ATTEMPTS times (killed, out of memory) would be claimed
     # again forever: give up on it, visibly, like a message the receiver refused MAX_ATTEMPTS times.
-    report.gave_up += session.execute(
-        update(Notification)
-        .where(Notification.status == "sending", Notification.attempts >= MAX_ATTEMPTS,
-               or_(Notification.lease_until.is_(None), Notification.lease_until < now))
-        .values(status="failed", lease_until=None,
-                last_error=f"gave up: the sender stopped while sending it {MAX_ATTEMPTS} times"),
-        execution_options={"synchronize_session": False}).rowcount or 0
-    session.commit()
-    rows = session.execute(
-        select(Notification.id, Notification.status).where(claimable(now)).order_by(Notification.id).limit(limit)
-    ).all()
-    # Every transaction below starts with its write: on SQLite a transaction that read first and
-    # then writes cannot wait for another writer (SQLITE_BUSY at once, "database is locked").
-    session.commit()
-    ids = [r.id for r in rows]
-    was_claimed = {r.id for r in rows if r.status == "sending"}
-    claimed_at = utcnow()
-    beat = Heartbeat(session.get_bind().engine, holder, lease, claimed_at + lease)
+    with units() as uow:
+        report.gave_up += uow.outbox.give_up_stalled(
+            now, MAX_ATTEMPTS, f"gave up: the sender stopped while sending it {MAX_ATTEMPTS} times")
+    # Listing is a unit of its own and every unit below starts with its write: on SQLite a transaction that
+    # read first and then writes cannot wait for another writer (SQLITE_BUSY at once, "database is locked").
+    with units() as uow:
+        rows = uow.outbox.claimable(now, limit)
+    ids = [id_ for id_, _ in rows]
+    was_claimed = {id_ for id_, before in rows if before}
+    beat = Heartbeat(units, holder, lease, utcnow() + lease)
     try:
         with beat:
             for start in range(0, len(ids), CLAIM_BATCH):
                 # claimed CLAIM_BATCH at a time: one committed UPDATE for the batch instead of one per message
                 claimed_at = utcnow()
-                claimed = session.scalars(
-                    update(Notification)
-                    .where(Notification.id.in_(ids[start:start + CLAIM_BATCH]), claimable(claimed_at))
-                    .values(status="sending", claimed_at=claimed_at, claimed_by=holder, lease_until=claimed_at + lease,
-                            attempts=Notification.attempts + 1)
-                    .returning(Notification.id), execution_options={"synchronize_session": False}).all()
-                session.commit()  # another sender skips these from here on, until the lease is past
+                with units() as uow:
+                    notes = uow.outbox.claim(ids[start:start + CLAIM_BATCH], holder, claimed_at, claimed_at + lease)
+                # committed: another sender skips these from here on, until the lease is past
                 beat.held_until = max(beat.held_until, claimed_at + lease)
-                report.recovered += len(was_claimed.intersection(claimed))
-                notes = session.scalars(select(Notification).where(Notification.id.in_(claimed)).order_by(Notification.id)
-                                        .execution_options(populate_existing=True)).all()
-                for note in notes:
-                    session.expunge(note)  # detached, loaded: sending reads no more from the database
-                session.commit()
+                report.recovered += len(was_claimed.intersection(n.id for n in notes))
                 for note in notes:
                     if utcnow() >= beat.held_until:
                         # the lease could not be renewed (database unreachable): another pass may own these now
                         return report
-                    _send_one(session, sender, note, holder, report)
+                    _send_one(units, sender, note, holder, report)
     finally:
-        _release(session, holder)
+        _release(units, holder)
     return report
 
 
-def _send_one(session: Session, sender: Sender, note: Notification, holder: str, report: DeliveryReport) -> None:
+def _send_one(units: UnitOfWorkFactory, sender: Sender, note: Notification, holder: str,
+              report: DeliveryReport) -> None:
     """Send one claimed message and commit its outcome (sent, or back to pending / failed with the error)."""
     try:
         sender.send(note)
     except Exception as exc:  # any transport error: keep the row, retry on the next pass
-        status = "failed" if note.attempts >= MAX_ATTEMPTS else "pending"
-        report.gave_up += status == "failed"
+        give_up = note.attempts >= MAX_ATTEMPTS
+        report.gave_up += give_up
         report.failed += 1
-        # only while still ours: a pass that took the claim back decides from here
-        where = [Notification.claimed_by == holder, Notification.status == "sending"]
-        outcome = dict(status=status, lease_until=None, last_error=f"{type(exc).__name__}: {exc}"[:1000])
+        # each outcome as soon as known: a crash re-sends nothing already marked sent
+        with units() as uow:
+            uow.outbox.mark_failed(note.id, holder, f"{type(exc).__name__}: {exc}", give_up=give_up)
     else:
         report.sent += 1
-        # delivered is a fact whoever holds the claim now: recording it spares the receiver one more copy
-        where = [Notification.status != "sent"]
-        outcome = dict(status="sent", sent_at=utcnow(), lease_until=None, last_error=None)
-    # each outcome as soon as known: a crash re-sends nothing already marked sent
-    session.execute(update(Notification).where(Notification.id == note.id, *where).values(**outcome),
-                    execution_options={"synchronize_session": False})
-    session.commit()
+        with units() as uow:
+            uow.outbox.mark_sent(note.id, utcnow())
 
 
-def _release(session: Session, holder: str) -> None:
+def _release(units: UnitOfWorkFactory, holder: str) -> None:
     """Hand back the claims this pass still holds (it stopped early: an error, a lost lease) so the next pass
     need not wait for the lease; best effort, as the lease frees them anyway."""
     try:
-        session.rollback()
-        session.execute(update(Notification)
-                        .where(Notification.claimed_by == holder, Notification.status == "sending")
-                        .values(status="pending", lease_until=None),
-                        execution_options={"synchronize_session": False})
-        session.commit()
-    except Exception:  # noqa: BLE001 - the database is the likely cause of the stop; the lease covers it
-        session.rollback()
+        with units() as uow:
+            uow.outbox.release(holder)
+    except Exception:  # noqa: BLE001, S110 - the database is the likely cause of the stop; the lease covers it
+        pass

@@ -24,6 +24,7 @@ from leadops.db.models import Notification, utcnow
 from leadops.db.session import session_scope
 from leadops.notify.outbox import deliver, enqueue
 from leadops.notify.senders import sender_for
+from tests.support.units import units_for
 from tests.support.receivers import SmtpReceiver, WebhookReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,7 +97,7 @@ def test_a_sender_killed_mid_batch_leaves_claims_the_next_pass_recovers_with_one
         _wait_for(lambda: min(n.lease_until for n in _claims(settings.database_url))
                   > first[0].claimed_at + timedelta(seconds=LEASE_SECONDS), "the sender renewing its lease")
         lease = timedelta(seconds=LEASE_SECONDS)
-        meanwhile = deliver(session, sender_for(_settings_for(settings, channel, receiver)), lease=lease)
+        meanwhile = deliver(units_for(session), sender_for(_settings_for(settings, channel, receiver)), lease=lease)
         assert (meanwhile.sent, meanwhile.recovered) == (0, 0)
 
         os.kill(proc.pid, signal.SIGKILL)
@@ -109,7 +110,7 @@ def test_a_sender_killed_mid_batch_leaves_claims_the_next_pass_recovers_with_one
         # the dead sender renews nothing: once its lease is past the next pass takes the claims back
         expires = max(n.lease_until for n in left)
         _wait_for(lambda: utcnow() > expires, "the dead sender's lease to pass", timeout=LEASE_SECONDS * 3)
-        second = deliver(session, sender_for(_settings_for(settings, channel, receiver)), lease=lease)
+        second = deliver(units_for(session), sender_for(_settings_for(settings, channel, receiver)), lease=lease)
         assert (second.sent, second.recovered, second.failed) == (MESSAGES - HOLD_AT + 1, MESSAGES - HOLD_AT + 1, 0)
     finally:
         if proc.poll() is None:

@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from leadops.db.models import Notification, utcnow
 from leadops.notify.outbox import deliver, enqueue
 from leadops.notify.senders import FileSender
+from tests.support.units import units_for
 
 
 class Recording:
@@ -51,7 +52,7 @@ def test_a_claim_under_a_live_lease_is_left_alone_and_taken_back_once_the_lease_
     _enqueue(session, "assignment:238", "assignment:239")
     _claim_as(session, "assignment:238", "other-host:4242:abcd", utcnow() + timedelta(hours=1))
     sender = Recording()
-    first = deliver(session, sender)
+    first = deliver(units_for(session), sender)
     assert sender.keys == ["assignment:239"] and (first.sent, first.recovered) == (1, 0)
     assert _status(session, "assignment:238").status == "sending"
 
@@ -59,7 +60,7 @@ def test_a_claim_under_a_live_lease_is_left_alone_and_taken_back_once_the_lease_
     session.execute(update(Notification).where(Notification.key == "assignment:238")
                     .values(lease_until=utcnow() - timedelta(seconds=1)))
     session.commit()
-    second = deliver(session, sender)
+    second = deliver(units_for(session), sender)
     assert sender.keys == ["assignment:239", "assignment:238"] and (second.sent, second.recovered) == (1, 1)
     note = _status(session, "assignment:238")
     assert note.status == "sent" and note.attempts == 2 and note.lease_until is None
@@ -69,13 +70,13 @@ def test_a_claim_under_a_live_lease_is_left_alone_and_taken_back_once_the_lease_
 def test_a_claim_left_by_a_version_without_leases_is_taken_back_at_once(session):
     _enqueue(session, "assignment:240")
     _claim_as(session, "assignment:240", None, None)
-    report = deliver(session, Recording())
+    report = deliver(units_for(session), Recording())
     assert (report.sent, report.recovered) == (1, 1)
 
 
 def test_transport_errors_leave_every_message_pending_with_no_claim_held(session):
     _enqueue(session, *[f"k{i}" for i in range(5)])
-    deliver(session, Recording(stop_at=1, stop_with=ConnectionError("refused")))  # every send fails: all five kept
+    deliver(units_for(session), Recording(stop_at=1, stop_with=ConnectionError("refused")))  # every send fails: all five kept
     rows = session.scalars(select(Notification).order_by(Notification.id)).all()
     assert {(n.status, n.attempts, n.lease_until) for n in rows} == {("pending", 1, None)}
     assert [n.last_error for n in rows][:1] == ["ConnectionError: refused"]
@@ -85,22 +86,22 @@ def test_a_pass_stopped_mid_batch_hands_its_remaining_claims_back(session):
     _enqueue(session, "k1", "k2", "k3")
     sender = Recording(stop_at=2, stop_with=KeyboardInterrupt())  # e.g. a task timeout cancelling the pass
     with pytest.raises(KeyboardInterrupt):
-        deliver(session, sender)
+        deliver(units_for(session), sender)
     assert _status(session, "k1").status == "sent"
     # the one interrupted and the one never tried are pending again, without waiting for the lease
     assert {(_status(session, k).status, _status(session, k).lease_until) for k in ("k2", "k3")} == {("pending", None)}
     later = Recording()
-    assert deliver(session, later).sent == 2 and later.keys == ["k2", "k3"]
+    assert deliver(units_for(session), later).sent == 2 and later.keys == ["k2", "k3"]
 
 
 def test_the_file_channel_rewrites_the_same_file_after_a_crash_before_sent_was_recorded(session, settings):
     _enqueue(session, "assignment:238", "assignment:239")
     files = FileSender(settings.outbox_dir, "leadops@example.com")
-    assert deliver(session, files).sent == 2
+    assert deliver(units_for(session), files).sent == 2
     before = {p.name: p.read_bytes() for p in settings.outbox_dir.iterdir()}
     # the window a kill can hit: the file was written, 'sent' was not committed; the lease has passed
     _claim_as(session, "assignment:238", "dead-host:1:0000", utcnow() - timedelta(seconds=1))
-    report = deliver(session, files)
+    report = deliver(units_for(session), files)
     assert (report.sent, report.recovered) == (1, 1)
     after = {p.name: p.read_bytes() for p in settings.outbox_dir.iterdir()}
     assert after == before  # the same two files, byte for byte; no half-written file left beside them
@@ -118,7 +119,7 @@ def test_a_message_whose_sending_kills_its_sender_every_time_is_given_up_after_m
         if attempt < MAX_ATTEMPTS:
             assert _status(session, "assignment:poison").status == "sending"
     sender = Recording()
-    report = deliver(session, sender)
+    report = deliver(units_for(session), sender)
     poison = _status(session, "assignment:poison")
     assert poison.status == "failed" and poison.attempts == MAX_ATTEMPTS
     assert "gave up" in poison.last_error and report.gave_up == 1

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from leadops.db.models import Activity, Assignment, Lead, Notification, Sdr, SlaClock, SlaEvent
 from leadops.notify.outbox import deliver, enqueue
 from leadops.notify.senders import FileSender, SmtpSender
+from tests.support.units import units_for
 from leadops.services.enrich import enrich_pending
 from leadops.services.ingest import ingest_file
 from leadops.services.route import route_pending
@@ -157,8 +158,8 @@ def test_outbox_sends_each_key_exactly_once_over_smtp(session, settings, smtp_se
     assert not enqueue(session, key="k1", kind="test", recipient="sdr@example.com", subject="again", body="hi")
     session.commit()
     smtp = SmtpSender(settings.model_copy(update={"smtp_port": port}))
-    assert deliver(session, smtp).sent == 1
-    assert deliver(session, smtp).sent == 0
+    assert deliver(units_for(session), smtp).sent == 1
+    assert deliver(units_for(session), smtp).sent == 0
     assert len(inbox.messages) == 1
     assert inbox.messages[0]["X-Leadops-Key"] == "k1" and inbox.messages[0]["To"] == "sdr@example.com"
 
@@ -171,7 +172,7 @@ def test_two_deliverers_at_once_send_each_message_exactly_once_over_smtp(session
         enqueue(session, key=f"m{i}", kind="test", recipient=f"sdr{i}@example.com", subject="s", body="b")
     session.commit()
     smtp = SmtpSender(settings.model_copy(update={"smtp_port": port}))
-    reports = at_once(settings.database_url, lambda s: deliver(s, smtp))
+    reports = at_once(settings.database_url, lambda s: deliver(units_for(s), smtp))
     assert sum(r.sent for r in reports) == 120 and sum(r.failed for r in reports) == 0
     keys = sorted(m["X-Leadops-Key"] for m in inbox.messages)
     assert keys == sorted(f"m{i}" for i in range(120))  # none twice, none lost
@@ -184,11 +185,11 @@ def test_outbox_keeps_messages_when_the_server_is_down(session, settings):
         closed_port = sock.getsockname()[1]
     enqueue(session, key="k2", kind="test", recipient="sdr@example.com", subject="s", body="b")
     session.commit()
-    report = deliver(session, SmtpSender(settings.model_copy(update={"smtp_port": closed_port})))
+    report = deliver(units_for(session), SmtpSender(settings.model_copy(update={"smtp_port": closed_port})))
     assert (report.sent, report.failed) == (0, 1)
     note = session.scalar(select(Notification))
     assert note.status == "pending" and note.attempts == 1 and "Connection" in note.last_error
-    assert deliver(session, FileSender(settings.outbox_dir, "x@y")).sent == 1  # a later pass delivers it
+    assert deliver(units_for(session), FileSender(settings.outbox_dir, "x@y")).sent == 1  # a later pass delivers it
 
 
 def test_first_touch_opens_a_follow_up_cadence_that_reminds_breaches_and_ends(session, settings, rules, routed):

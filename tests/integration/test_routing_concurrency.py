@@ -219,6 +219,7 @@ def test_assignments_reach_the_webhook_exactly_once_and_unroutable_leads_alert_m
 
     from leadops.notify.outbox import deliver
     from leadops.notify.senders import sender_for
+    from tests.support.units import units_for
 
     receiver = Receiver()
     try:
@@ -232,10 +233,10 @@ def test_assignments_reach_the_webhook_exactly_once_and_unroutable_leads_alert_m
         assert (out.assigned, out.unroutable) == (2, 1)
         sender = sender_for(settings.model_copy(update={"webhook_url": SecretStr(receiver.url)}))
         receiver.fail_next = 1
-        first = deliver(session, sender)
+        first = deliver(units_for(session), sender)
         assert first.failed == 1  # the webhook answered 503: kept pending, retried next pass
-        second = deliver(session, sender)
-        third = deliver(session, sender)
+        second = deliver(units_for(session), sender)
+        third = deliver(units_for(session), sender)
         assert third.sent == 0 and first.sent + second.sent == session.scalar(
             select(func.count()).select_from(Notification))
         keys = [k for k, _ in receiver.posts]

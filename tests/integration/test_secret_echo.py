@@ -180,12 +180,13 @@ def test_smtp_auth_failure_echoing_the_password_is_stored_redacted(session, sett
 
     from leadops.notify.outbox import deliver, enqueue
     from leadops.notify.senders import SmtpSender
+    from tests.support.units import units_for
 
     assert enqueue(session, key="k-smtp", kind="test", recipient="sdr@example.com", subject="s", body="b")
     session.commit()
     s = settings.model_copy(update={"smtp_port": echoing_smtp, "smtp_username": USER,
                                     "smtp_password": SecretStr(SMTP_PASSWORD)})
-    assert deliver(session, SmtpSender(s)).failed == 1
+    assert deliver(units_for(session), SmtpSender(s)).failed == 1
     error = session.scalar(select(Notification.last_error))
     assert "SMTPAuthenticationError" in error and "535" in error, error
     assert leaks(error, SMTP_PASSWORD) == [], error
@@ -222,12 +223,13 @@ def test_webhook_error_echoing_the_url_is_stored_without_it(session, settings, e
 
     from leadops.notify.outbox import deliver, enqueue
     from leadops.notify.senders import WebhookSender
+    from tests.support.units import units_for
 
     path = "/services/T0/B0/" + quote(TOKEN, safe="")
     url = f"http://{USER}:{quote(SMTP_PASSWORD, safe='')}@127.0.0.1:{echoing_webhook}{path}?token={quote(TOKEN, safe='')}"
     assert enqueue(session, key="k-hook", kind="test", recipient="#sales", subject="s", body="b", channel="webhook")
     session.commit()
-    assert deliver(session, WebhookSender(settings.model_copy(update={"webhook_url": SecretStr(url)}))).failed == 1
+    assert deliver(units_for(session), WebhookSender(settings.model_copy(update={"webhook_url": SecretStr(url)}))).failed == 1
     error = session.scalar(select(Notification.last_error))
     assert "HTTP 500" in error, error
     stored = database_text(settings.database_url)

@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from leadops.config import get_settings, load_rules
     from leadops.db.session import session_scope
-    from leadops.db.unit_of_work import SqlUnitOfWork
+    from leadops.db.unit_of_work import SqlUnitOfWork, sql_units
     from leadops.notify.outbox import deliver
     from leadops.notify.senders import sender_for
     from leadops.services import enrich, roster, route, score
@@ -262,7 +262,8 @@ def main(argv: list[str] | None = None) -> None:
     routed = stage("route", lambda se: route.route_pending(se, rules, s.company_time_zone))
     done["route"] = {"assigned": routed.assigned, "held": routed.held, "unroutable": routed.unroutable}
     sender = KillingSender(sender_for(s), killer)
-    done["deliver"] = asdict(stage("deliver", lambda se: deliver(se, sender,
+    # deliver opens its own units (one per claim batch and outcome); the stage's session is left unused
+    done["deliver"] = asdict(stage("deliver", lambda se: deliver(sql_units(s.database_url), sender,
                                                                  lease=timedelta(seconds=s.outbox_lease_seconds))))
     done["retries"] = RETRIES
     print(json.dumps(done, default=str), flush=True)

@@ -7,13 +7,12 @@ from datetime import timedelta
 
 def main() -> None:
     from leadops.config import get_settings
-    from leadops.db.session import session_scope
+    from leadops.db.unit_of_work import sql_units
     from leadops.notify.outbox import deliver
     from leadops.notify.senders import sender_for
 
     s = get_settings()
-    with session_scope(s.database_url) as session:
-        out = deliver(session, sender_for(s), lease=timedelta(seconds=s.outbox_lease_seconds))
+    out = deliver(sql_units(s.database_url), sender_for(s), lease=timedelta(seconds=s.outbox_lease_seconds))
     print(out, flush=True)
 
 

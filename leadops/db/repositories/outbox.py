@@ -1,10 +1,21 @@
-"""The notification outbox as a repository: queue a message once per key (delivery: leadops.notify.outbox)."""
+"""The notification outbox as a repository: queue a message once per key, and the claims, leases and outcomes
+delivery works with (the delivery pass itself: leadops.notify.outbox).
+
+A row is ``pending``, ``sending`` (claimed by ``claimed_by`` until ``lease_until``), ``sent`` or ``failed``
+(given up). Every method that changes rows is one set-based conditional UPDATE, so two senders on any backend
+never both win the same row.
+"""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import datetime
+from typing import Any, Protocol, cast
 
+from sqlalchemy import ColumnElement, CursorResult, Executable, and_, or_, select, update
 from sqlalchemy.orm import Session
+
+from leadops.db.models import Notification
 
 
 @dataclass(frozen=True)
@@ -21,11 +32,60 @@ class Message:
 
 
 class OutboxRepository(Protocol):
-    """Where services queue notifications."""
+    """Where services queue notifications and where delivery claims them and records what happened."""
 
     def enqueue(self, message: Message) -> bool:
         """Queue ``message`` unless one with its key exists; returns True when this call queued it."""
         ...
+
+    def give_up_stalled(self, now: datetime, max_attempts: int, error: str) -> int:
+        """Mark ``failed`` (with ``error``) every claim past its lease already attempted ``max_attempts`` times
+        (its sending stopped its sender each time); returns how many."""
+        ...
+
+    def claimable(self, now: datetime, limit: int) -> list[tuple[int, bool]]:
+        """Return (id, claimed before) of up to ``limit`` rows a pass may claim at ``now``, oldest first:
+        pending, or claimed under a lease that is past (``claimed before`` is True for those)."""
+        ...
+
+    def claim(self, ids: Sequence[int], holder: str, now: datetime, lease_until: datetime) -> list[Notification]:
+        """Claim for ``holder`` until ``lease_until`` those of ``ids`` still claimable at ``now``, counting one
+        attempt each; returns the claimed messages, oldest first, loaded (they read nothing more)."""
+        ...
+
+    def mark_sent(self, message_id: int, at: datetime) -> bool:
+        """Record message ``message_id`` as sent at ``at``, whoever holds its claim now; returns False when it was already."""
+        ...
+
+    def mark_failed(self, message_id: int, holder: str, error: str, *, give_up: bool) -> bool:
+        """Record a failed send of message ``message_id`` while ``holder`` still holds it: back to pending, or failed
+        for good with ``give_up``; returns False when the claim was no longer ``holder``'s."""
+        ...
+
+    def renew(self, holder: str, until: datetime) -> int:
+        """Extend every claim ``holder`` still has to ``until``; returns how many."""
+        ...
+
+    def release(self, holder: str) -> int:
+        """Hand back (to pending) every claim ``holder`` still has; returns how many."""
+        ...
+
+
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    """Return the condition of a row a pass may claim at ``now``: pending, or claimed under a lease that is past
+    (or a claim of a version that kept no lease)."""
+    expired = or_(Notification.lease_until.is_(None), Notification.lease_until < now)
+    return or_(Notification.status == "pending", and_(Notification.status == "sending", expired))
+
+
+#: rows an UPDATE changes are never in the session: it need not look for them
+_NO_SYNC = {"synchronize_session": False}
+
+
+def _changed(session: Session, statement: Executable) -> int:
+    """Run an UPDATE; returns how many rows it changed."""
+    # an UPDATE's result is a CursorResult, whose rowcount the generic Result type does not declare
+    return cast(CursorResult[Any], session.execute(statement, execution_options=_NO_SYNC)).rowcount or 0
 
 
 class SqlOutboxRepository:
@@ -39,3 +99,54 @@ class SqlOutboxRepository:
 
         return enqueue(self.session, key=message.key, kind=message.kind, recipient=message.recipient,
                        subject=message.subject, body=message.body, lead_id=message.lead_id, channel=message.channel)
+
+    def give_up_stalled(self, now: datetime, max_attempts: int, error: str) -> int:
+        return _changed(self.session, update(Notification)
+                        .where(Notification.status == "sending", Notification.attempts >= max_attempts,
+                               or_(Notification.lease_until.is_(None), Notification.lease_until < now))
+                        .values(status="failed", lease_until=None, last_error=error))
+
+    def claimable(self, now: datetime, limit: int) -> list[tuple[int, bool]]:
+        rows = self.session.execute(
+            select(Notification.id, Notification.status).where(_claimable(now)).order_by(Notification.id).limit(limit))
+        return [(id_, status == "sending") for id_, status in rows]
+
+    def claim(self, ids: Sequence[int], holder: str, now: datetime, lease_until: datetime) -> list[Notification]:
+        claimed = self.session.scalars(
+            update(Notification)
+            .where(Notification.id.in_(ids), _claimable(now))
+            .values(status="sending", claimed_at=now, claimed_by=holder, lease_until=lease_until,
+                    attempts=Notification.attempts + 1)
+            .returning(Notification.id), execution_options=_NO_SYNC).all()
+        if not claimed:
+            return []
+        notes = list(self.session.scalars(select(Notification).where(Notification.id.in_(claimed))
+                                          .order_by(Notification.id).execution_options(populate_existing=True)))
+        for note in notes:
+            self.session.expunge(note)  # detached, loaded: sending reads no more from the database
+        return notes
+
+    def mark_sent(self, message_id: int, at: datetime) -> bool:
+        # delivered is a fact whoever holds the claim now: recording it spares the receiver one more copy
+        return bool(_changed(self.session, update(Notification)
+                             .where(Notification.id == message_id, Notification.status != "sent")
+                             .values(status="sent", sent_at=at, lease_until=None, last_error=None)))
+
+    def mark_failed(self, message_id: int, holder: str, error: str, *, give_up: bool) -> bool:
+        # only while still ours: a pass that took the claim back decides from here
+        return bool(_changed(self.session, update(Notification)
+                             .where(Notification.id == message_id, Notification.claimed_by == holder,
+                                    Notification.status == "sending")
+                             .values(status="failed" if give_up else "pending", lease_until=None,
+                                     last_error=error[:1000])))
+
+    def renew(self, holder: str, until: datetime) -> int:
+        return self._held_by(holder, lease_until=until)
+
+    def release(self, holder: str) -> int:
+        return self._held_by(holder, status="pending", lease_until=None)
+
+    def _held_by(self, holder: str, **values: object) -> int:
+        """Set ``values`` on every claim ``holder`` still has; returns how many."""
+        return _changed(self.session, update(Notification)
+                        .where(Notification.claimed_by == holder, Notification.status == "sending").values(**values))
