@@ -251,14 +251,21 @@ def test_check_config_of_the_shipped_files_is_clean(cfg, monkeypatch):
 
 
 def test_the_sample_history_never_gives_a_new_lead_to_a_weight_0_sdr(cfg):
-    """weight 0 = no new lead, in the seeded history as in routing (it used to stop the demo with
-    'Total of weights must be greater than zero' when the only territory match had weight 0)."""
-    import random
+    """weight 0 = no new lead, in the seeded history as in routing: the sample routes with the real
+    router (it once had its own, which stopped the demo with 'Total of weights must be greater than
+    zero' when the only territory match had weight 0)."""
+    from datetime import UTC, datetime, timedelta
 
-    from leadops.seed import _Router
+    from leadops.seed.context import calendar_of_person
+    from leadops.seed.plan import PlannedLead
+    from leadops.seed.routing import SampleRouter
 
-    edit_person(cfg, "s.patel", weight=0)  # the only uk-ie member with GB in their territories
-    edit_person(cfg, "s.oconnor", territories=["IE"])
-    router = _Router(load_rules(cfg), random.Random(7))
-    picks = {router.route({"country": "GB", "employee_band": "11-50"}, None)[1] for _ in range(50)}
-    assert picks == {"s.oconnor"}
+    edit_person(cfg, "s.patel", weight=0)  # one of the two uk-ie members
+    rules = load_rules(cfg)
+    router = SampleRouter(rules, {p.code: calendar_of_person(p) for p in rules.roster.people})
+    start = datetime(2026, 3, 10, 10, tzinfo=UTC)  # a Tuesday, 10:00 in London
+    decisions = [router.route(PlannedLead({"country": "GB", "employee_band": "11-50"}, None, None), None,
+                              start + timedelta(minutes=i)) for i in range(30)]
+    assert {(d.rule, d.sdr) for d in decisions} == {("uk-ireland", "s.oconnor")}
+    assert all({"sdr": "s.patel", "skipped": "weight 0"} in [{k: c[k] for k in ("sdr", "skipped") if k in c}
+                                                            for c in d.candidates] for d in decisions)
