@@ -46,7 +46,7 @@ def run_leadops(path: str, url: str) -> dict:
     from leadops.config import get_settings, load_rules
     from leadops.db.migrate import upgrade
     from leadops.db.session import session_scope
-    from leadops.services.ingest import ingest_file
+    from leadops.intake.files import ingest_file
 
     upgrade(url)
     s = get_settings(database_url=url, var_dir=Path(path).parent / "var", config_dir=ROOT / "config",
@@ -80,9 +80,9 @@ def child(mode: str, path: str, url: str) -> None:
     res = run_leadops(path, url) if mode == "leadops" else run_bare(path, url)
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if mode == "leadops":  # the validation process's peak too (known once it has ended)
-        from leadops import validator
+        from leadops.intake import validation_process
 
-        validator.shutdown()
+        validation_process.shutdown()
         res["validation_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps(res))
 

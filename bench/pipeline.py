@@ -105,16 +105,18 @@ def run_services(spec: dict[str, Any]) -> dict[str, Any]:
     from leadops.db.unit_of_work import sql_units
     from leadops.notify.outbox import deliver
     from leadops.notify.senders import sender_for
-    from leadops.services import enrich, ingest, route, score
-    from leadops.validation import build_data_docs
+    from leadops.intake.files import ingest_file
+    from leadops.intake.gate import build_data_docs
+    from leadops.intake.inbox import discover
+    from leadops.services import enrich, route, score
 
     s = get_settings()
     rules = load_rules(s.config_dir)
     stages, counts = {}, {"rows_read": 0, "inserted": 0, "merged": 0, "quarantined": 0}
     t0 = t = time.perf_counter()
-    for path in ingest.discover(s.inbox_dir):
+    for path in discover(s.inbox_dir):
         with session_scope(s.database_url) as session:
-            out = ingest.ingest_file(session, path, rules, s)
+            out = ingest_file(session, path, rules, s)
         for k in counts:
             counts[k] += getattr(out, k)
     stages["ingest"], t = time.perf_counter() - t, time.perf_counter()

@@ -79,16 +79,17 @@ def one_pass(s: Any, rules: Any) -> None:
     from leadops.db.unit_of_work import sql_units
     from leadops.notify.outbox import deliver
     from leadops.notify.senders import sender_for
-    from leadops.services import enrich, ingest, route, score
-    from leadops.services.api_ingest import ingest_api
+    from leadops.intake.api import ingest_api
+    from leadops.intake.files import ingest_file
+    from leadops.intake.inbox import discover
+    from leadops.services import enrich, route, score
     from leadops.sources.api import resolve_token
 
-    for path in ingest.discover(s.inbox_dir):
+    for path in discover(s.inbox_dir):
         with session_scope(s.database_url) as session:
-            ingest.ingest_file(session, path, rules, s)
+            ingest_file(session, path, rules, s)
     for cfg in rules.sources.apis:
-        with session_scope(s.database_url) as session:
-            ingest_api(session, cfg, rules, s, token=resolve_token(cfg))
+        ingest_api(sql_units(s.database_url), cfg, rules, s, token=resolve_token(cfg))
     with session_scope(s.database_url) as session:
         enrich.enrich_pending(session, rules, checkpoint=lambda done, total: session.commit())
     with session_scope(s.database_url) as session:

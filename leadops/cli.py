@@ -326,7 +326,7 @@ def ingest(
 ) -> None:
     """Ingest one file now (no Prefect run): validate, quarantine, insert or merge; prints the counts."""
     def go():
-        from leadops.services.ingest import ingest_file, source_named
+        from leadops.intake.files import ingest_file, source_named
 
         if not path.is_file():
             raise UsageError(f"{path}: no such file")

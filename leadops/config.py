@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     # rows per intake chunk: a file is read, validated and stored this many rows at a time,
     # so memory stays flat in the file size (GX batch = one chunk)
     intake_chunk_rows: int = Field(default=20_000, ge=100)
-    # GX runs in a validation process beside the run's (see leadops.validator); false keeps it here
+    # GX runs in a validation process beside the run's (see leadops.intake.validation_process); false keeps it here
     validation_process: bool = True
     # notifications: "file" writes .eml files under var/outbox (the offline default);
     # "smtp" sends through the SMTP server below.

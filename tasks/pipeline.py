@@ -13,7 +13,9 @@ from prefect.cache_policies import NO_CACHE
 from leadops.notify.outbox import deliver
 from leadops.notify.senders import sender_for
 from leadops.reporting.numbers import count
-from leadops.services import enrich, ingest, route, score
+from leadops.intake import files, inbox
+from leadops.intake.outcome import FileOutcome, failure_line
+from leadops.services import enrich, route, score
 from leadops.tasks.common import current_flow_run_id, log_stage, retry_transient_only, rules, settings, unit_of_work
 
 
@@ -22,11 +24,11 @@ def discover_inbox(overrides: dict[str, Any]) -> list[str]:
     """Return the paths of the entries waiting in the inbox, links and special files included (their
     ingest task refuses them with a reason); starts the validation process if there are any."""
     s = settings(overrides)
-    found = [str(p) for p in ingest.discover(s.inbox_dir)]
+    found = [str(p) for p in inbox.discover(s.inbox_dir)]
     if found:  # GX imports there (~3 s) while the ingest tasks start, hash and open their files
-        from leadops import validator
+        from leadops.intake import validation_process
 
-        validator.warm_up(in_process=not s.validation_process)
+        validation_process.warm_up(in_process=not s.validation_process)
     return found
 
 
@@ -50,7 +52,7 @@ class IngestInterrupted(RuntimeError):
 def ingest_file(path: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """Ingest one file in one transaction; returns its outcome (rejected files are an outcome, not an error).
 
-    The file is claimed first (leadops.sources.inbox.claim): an entry the inbox does not read (a
+    The file is claimed first (leadops.intake.inbox.claim): an entry the inbox does not read (a
     link, a FIFO, a device, another user's file) is moved to var/failed and reported rejected with
     the reason; a file another run claimed first is reported ``taken`` and left to that run. Any
     other failure is raised as :class:`IngestFailed` (not retried) or :class:`IngestInterrupted`
@@ -60,17 +62,15 @@ def ingest_file(path: str, overrides: dict[str, Any]) -> dict[str, Any]:
     A file that takes more than PROGRESS_SECONDS shows an `ingest-progress` artifact (rows stored
     of about the file's line count).
     """
-    from leadops.sources import inbox
-
     s = settings(overrides)
     try:
         with inbox.claim(Path(path)):
             return _ingest_claimed(path, s)
     except inbox.Taken as exc:
         get_run_logger().info("%s: left to that run", exc)
-        return ingest.FileOutcome(path, "taken", error=str(exc)).as_dict()
+        return FileOutcome(path, "taken", error=str(exc)).as_dict()
     except inbox.Refused as exc:
-        out = ingest.set_aside(Path(path), s, str(exc))
+        out = inbox.set_aside(Path(path), s, str(exc))
         get_run_logger().warning("%s", out.error)
         return out.as_dict()
     except Exception as exc:  # noqa: BLE001 - said in one line, classified for retry_transient_only
@@ -79,7 +79,7 @@ def ingest_file(path: str, overrides: dict[str, Any]) -> dict[str, Any]:
 
         cause = exc.orig if isinstance(exc, StatementError) and not isinstance(exc, DBAPIError) and exc.orig else exc
         kind = IngestFailed if isinstance(cause, _deterministic_errors()) else IngestInterrupted
-        raise kind(f"{path}: {ingest.failure_line(exc)}") from None
+        raise kind(f"{path}: {failure_line(exc)}") from None
 
 
 def _set_aside_run_name() -> str:
@@ -92,16 +92,14 @@ def _set_aside_run_name() -> str:
 def set_aside_file(path: str, error: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """Move a file whose ingest failed (after its retries) to var/failed with ``error`` in its sidecar;
     returns its rejected outcome, so one bad file blocks neither the others nor later runs."""
-    from leadops.sources import inbox
-
     s = settings(overrides)
     try:
         with inbox.claim(Path(path)):
-            out = ingest.set_aside(Path(path), s, error)
+            out = inbox.set_aside(Path(path), s, error)
     except inbox.Taken as exc:  # another run took it meanwhile: its outcome is that run's
-        return ingest.FileOutcome(path, "taken", error=str(exc)).as_dict()
+        return FileOutcome(path, "taken", error=str(exc)).as_dict()
     except inbox.Refused as exc:
-        out = ingest.set_aside(Path(path), s, str(exc))
+        out = inbox.set_aside(Path(path), s, str(exc))
     get_run_logger().warning("%s (set aside: %s)", out.error, out.moved_to or "not moved")
     return out.as_dict()
 
@@ -118,11 +116,11 @@ def _ingest_claimed(path: str, s: Any) -> dict[str, Any]:
 
     bar = StageProgress("ingest-progress", lambda done, total: f"{name}: {count(done)} of about {count(total)} rows stored")
     with unit_of_work(s) as session:
-        out = ingest.ingest_file(session, Path(path), rules(s), s, flow_run_id=current_flow_run_id(), move=False,
+        out = files.ingest_file(session, Path(path), rules(s), s, flow_run_id=current_flow_run_id(), move=False,
                                  progress=lambda rows: bar(rows, max(about(), rows + 1)) if bar.due(False) else None)
     bar.finish(out.rows_read)
     # Move only after the commit: a crash before it leaves the file in the inbox for the rerun.
-    out.moved_to = str(ingest.move_with_sidecar(Path(path), s.var_dir / ("failed" if out.status == "rejected" else "processed"),
+    out.moved_to = str(inbox.move_with_sidecar(Path(path), s.var_dir / ("failed" if out.status == "rejected" else "processed"),
                                     out.as_dict()))
     log_stage(f"ingest {Path(path).name} (source {out.source}, {out.kind}, {out.status})", rows_read=out.rows_read,
               inserted=out.inserted, merged=out.merged, quarantined=out.quarantined)
@@ -141,16 +139,17 @@ def ingest_api_source(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
 
     No task-level retries: the reader retries each request, and pages are committed as they land.
     """
-    from leadops.services.api_ingest import ingest_api
+    from leadops.db.unit_of_work import sql_units
+    from leadops.intake.api import ingest_api
     from leadops.sources.api import ApiError, resolve_token
 
     s = settings(overrides)
     cfg = next(a for a in rules(s).sources.apis if a.name == name)
-    with unit_of_work(s) as session:
-        try:
-            out = ingest_api(session, cfg, rules(s), s, token=resolve_token(cfg), flow_run_id=current_flow_run_id())
-        except ApiError as exc:
-            return {"source": name, "pages": [], "error": str(exc), "watermark": None}
+    try:  # each page is stored in a unit of work of its own
+        out = ingest_api(sql_units(s.database_url), cfg, rules(s), s, token=resolve_token(cfg),
+                         flow_run_id=current_flow_run_id())
+    except ApiError as exc:
+        return {"source": name, "pages": [], "error": str(exc), "watermark": None}
     log_stage(f"ingest API source {name}" + (" (stopped early: see the run's summary)" if out.error else ""),
               pages=len(out.pages), **out.totals())
     return {"source": name, "pages": [p.as_dict() for p in out.pages], "error": out.error,
@@ -162,11 +161,11 @@ def publish_data_docs(overrides: dict[str, Any]) -> str | None:
     """Render GX Data Docs of this run's validations under var/data_docs; returns index.html's path."""
     from prefect import get_run_logger
 
-    from leadops import validator
+    from leadops.intake import validation_process
 
     s = settings(overrides)
     try:
-        return validator.build_data_docs(s.var_dir / "data_docs", in_process=not s.validation_process)
+        return validation_process.build_data_docs(s.var_dir / "data_docs", in_process=not s.validation_process)
     except Exception as exc:  # noqa: BLE001 - the docs are a view of results already stored: warn, go on
         get_run_logger().warning("Data Docs not written: %s: %s", type(exc).__name__, exc)
         return None

@@ -1,6 +1,7 @@
-"""Great Expectations (GX Core 1.x) as the intake gate.
+"""Great Expectations (GX Core 1.x) as the intake gate: the suites, and how a chunk of rows is gated.
 
-Two suites from expectations/, each run through a GX checkpoint that also updates Data Docs:
+This module runs GX (in the validation process, see :mod:`leadops.intake.validation_process`, or
+here). Two suites from expectations/, each run through a GX checkpoint that also updates Data Docs:
 - ``leads_raw`` (batch level, on the rows as read): a failure rejects the whole batch;
 - ``leads_intake`` (row level, on normalized rows): failing rows go to quarantine with the
   ``meta.reason`` of every expectation they fail.
@@ -18,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from leadops.config import ApiSource, FileSource, Settings
+from leadops.intake.reading.rows import RawRow
 
 ROW_FORMAT = {"result_format": "COMPLETE", "partial_unexpected_count": 0, "include_unexpected_rows": False}
 
@@ -242,3 +246,25 @@ def validate_rows(df: pd.DataFrame, suite_path: Path, spec: dict[str, Any] | Non
             if reason not in bucket:
                 bucket.append(reason)
     return ValidationOutcome(failures, counts, len(df), [], [_summary(r) for r in results])
+
+
+def gate_frame(rows: list[RawRow], columns: list[str]) -> pd.DataFrame:
+    """Return the frame the batch-level suite sees: the readable rows' fields (grain: input row)."""
+    # unreadable records are quarantined one by one; the gate measures the readable ones
+    return pd.DataFrame([r.fields for r in rows if "_error" not in r.raw], columns=columns)
+
+
+def gate_chunk(frame: pd.DataFrame, src: FileSource | ApiSource | None, settings: Settings,
+               suite: str = "leads_raw.json") -> ValidationOutcome:
+    """Run the batch-level suite on ``frame`` (:func:`gate_frame`); returns its outcome (see :func:`gate_problem`)."""
+    return validate_batch(frame, settings.expectations_dir / suite, thresholds=source_thresholds(src))
+
+
+def source_thresholds(src: FileSource | ApiSource | None) -> dict[str, float | None]:
+    """Return the source's settings the batch-level suite reads (its expectations' ``threshold_setting``)."""
+    return {"min_email_fill_rate": getattr(src, "min_email_fill_rate", None)}
+
+
+def gate_problem(gate: ValidationOutcome, where: str) -> str | None:
+    """Return the gate's failures as one message naming ``where``, or None when the batch passed."""
+    return "; ".join(gate.batch_failures) + where if gate.batch_failures else None

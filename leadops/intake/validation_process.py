@@ -1,7 +1,7 @@
 """Where Great Expectations runs: in one validation process beside this one (the default), or here.
 
 Intake reads and stores on this process while the validation process gates, normalizes and
-validates the next chunk (``ingest._prepare_job``): two cores busy instead of one. While the
+validates the next chunk (:func:`leadops.intake.stages.prepare_chunk`): two cores busy instead of one. While the
 validation process starts (importing GX takes 2-3 s), intake normalizes the first chunks itself
 and only GX's checks of them wait for it (:func:`starting`). Every GX call of a process goes to
 the same place, so the Data Docs built at the end of a run show every validation of the run.
@@ -23,8 +23,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-from leadops import validation
-from leadops.validation import ValidationOutcome
+from leadops.intake import gate
+from leadops.intake.gate import ValidationOutcome
 
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
@@ -38,7 +38,7 @@ class ValidationProcessDied(RuntimeError):
 
 def _warm() -> None:
     """Initializer of the validation process: import GX and build its context before the first chunk."""
-    validation._context()
+    gate._context()
     # Each chunk allocates hundreds of thousands of records, strings and frames that form no
     # cycles; with the default thresholds the collector also rescanned GX's and pandas' objects
     # over and over (~12% of this process's time at 1M rows). What the imports created lives
@@ -102,7 +102,7 @@ def warm_up(in_process: bool) -> None:
 
 
 def _rows_job(records: list[dict[str, Any]], suite_path: Path) -> ValidationOutcome:
-    return validation.validate_records(records, suite_path)
+    return gate.validate_records(records, suite_path)
 
 
 class Job:
@@ -169,4 +169,4 @@ def result(job: Job, what: str) -> Any:
 
 def build_data_docs(docs_dir: Path, *, in_process: bool) -> str | None:
     """Render Data Docs of the validations run so far into ``docs_dir``; returns index.html's path or None."""
-    return result(Job(in_process, validation.build_data_docs, (Path(docs_dir),)), "Data Docs")
+    return result(Job(in_process, gate.build_data_docs, (Path(docs_dir),)), "Data Docs")

@@ -62,7 +62,7 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_of: Call
     company by fuzzy match. A merge keeps the earliest lead, fills its blanks, records the
     merge and attaches the row as an engagement activity (so scoring sees the new touch).
 
-    ``good`` holds normalized records (:func:`leadops.services.ingest.normalize_row`); the records
+    ``good`` holds normalized records (:func:`leadops.intake.leads.normalize_row`); the records
     of new leads are completed and inserted as they are. ``raw_of(row_number)`` returns a row as
     read (kept with its merge). ``cache`` carries the fuzzy-match candidates and account ids from
     one chunk of a file to the next (each domain is read from the database once per file).

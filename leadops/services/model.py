@@ -41,7 +41,9 @@ def feature_frame(leads: pd.DataFrame) -> pd.DataFrame:
 
 def read_training_csv(path: Path, label: str, exclude: list[str]) -> tuple[pd.DataFrame, pd.Series]:
     """Return (features, 0/1 label) from a CSV export; raises TrainingError naming the file and the problem."""
-    from leadops.sources.files import FileRejected, detect_delimiter, detect_encoding
+    from leadops.intake.reading.delimited import detect_delimiter
+    from leadops.intake.reading.rows import FileRejected
+    from leadops.intake.reading.text import detect_encoding
 
     try:
         encoding = detect_encoding(path)

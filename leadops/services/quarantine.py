@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session
 from leadops.config import ApiSource, FileSource, Rules, Settings
 from leadops.db.models import Quarantine, utcnow
 from leadops.domain.normalize import clean_text
-from leadops.services.ingest import normalize_row, quarantine_reasons
+from leadops.intake.leads import normalize_row, quarantine_reasons
 from leadops.services.lead_store import upsert_leads
-from leadops.sources.files import CANONICAL_FIELDS, RawRow, map_headers
-from leadops.services.activity_ingest import ACTIVITY_ALIASES, ACTIVITY_FIELDS, release_activity
-from leadops import validator
+from leadops.intake.reading.headers import CANONICAL_FIELDS, map_headers
+from leadops.intake.reading.rows import RawRow
+from leadops.intake.activities import ACTIVITY_ALIASES, ACTIVITY_FIELDS, release_activity
+from leadops.intake import validation_process
 
 META_KEYS = ("_extra", "_line", "_error")
 OVERRIDABLE = tuple(dict.fromkeys(CANONICAL_FIELDS + ACTIVITY_FIELDS))
@@ -107,7 +108,7 @@ def release(session: Session, ids: list[int], rules: Rules, settings: Settings,
         rec = normalize_row(row, src, rules, settings.company_time_zone, now)
         if row.raw.get("_error"):
             rec["raw_error"] = row.raw["_error"]
-        check = validator.result(validator.submit_rows([rec], settings.expectations_dir / "leads_intake.json",
+        check = validation_process.result(validation_process.submit_rows([rec], settings.expectations_dir / "leads_intake.json",
                                                        in_process=not settings.validation_process), f"quarantine row {qid}")
         reasons = quarantine_reasons([rec], check.failures, rules).get(0, [])
         if reasons:

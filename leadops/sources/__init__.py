@@ -1,1 +1,1 @@
-"""Sources layer: readers for lead files (CSV, JSON Lines) and CRM-style APIs."""
+"""Sources layer: the reader of CRM-style APIs (files are read by leadops.intake.reading)."""

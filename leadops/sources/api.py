@@ -5,7 +5,7 @@ What this module guarantees, so ingest can key and explain every page:
 * One :class:`ApiPage` per non-empty page, in order. ``ApiPage.key`` is the SHA-256
   of the page's raw response bytes (the idempotency key of a page);
   ``ApiPage.url`` is the full request URL with its parameters (provenance).
-* Rows follow :mod:`leadops.sources.files`' conventions: ``raw`` is the record as
+* Rows follow :mod:`leadops.intake.reading.rows`' conventions: ``raw`` is the record as
   read (strings as-is, other JSON values as JSON text: ``42``, ``true``,
   ``{"a": 1}``), ``fields`` are canonical fields cleaned from those raw values with
   :func:`~leadops.domain.normalize.clean_text` (so a quarantined row re-derives the
@@ -38,7 +38,8 @@ import requests
 from leadops.config import ApiSource
 from leadops.domain.normalize import clean_text
 from leadops.redact import basic_auth_secrets, redact, register
-from leadops.sources.files import RawRow, map_headers
+from leadops.intake.reading.headers import map_headers
+from leadops.intake.reading.rows import RawRow
 
 __all__ = ["ApiError", "ApiPage", "dig", "iter_pages", "page_rows", "resolve_token"]
 

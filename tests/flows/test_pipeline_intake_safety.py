@@ -19,11 +19,11 @@ SECRET_VALUE = "v-secret-9f3a"
 def failing_file(monkeypatch):
     """Make ingesting any file named boom-*.csv raise ``error`` (what a database outage or an unforeseen
     refusal would raise), with the row's value in its message as PostgreSQL's context would put it."""
-    from leadops.services import ingest
+    from leadops.intake import files
     from leadops.tasks import pipeline
 
     monkeypatch.setattr(pipeline.ingest_file, "retry_delay_seconds", [0, 0])
-    real = ingest._ingest_file
+    real = files.ingest_claimed
     calls = []
 
     def arm(error):
@@ -32,7 +32,7 @@ def failing_file(monkeypatch):
                 calls.append(path.name)
                 raise error
             return real(session, path, *args, **kwargs)
-        monkeypatch.setattr(ingest, "_ingest_file", fake)
+        monkeypatch.setattr(files, "ingest_claimed", fake)
         return calls
     return arm
 

@@ -5,12 +5,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from leadops import validator
+from leadops.intake import validation_process
 
 from leadops.config import FileSource
 from leadops.db.models import Activity, Lead, Quarantine
 from leadops.services import quarantine
-from leadops.services.ingest import ingest_file
+from leadops.intake.files import ingest_file
 
 LEADS = "Email,First Name,Last Name,Company,Country,Source\n" \
         "ana@forge.fr,Ana,Lopez,Forge SAS,France,web_form\nbob@forge.fr,Bob,Martin,Forge SAS,France,web_form\n"
@@ -31,7 +31,7 @@ def with_activity_source(rules):
 @pytest.mark.parametrize("normalized_here", [False, True], ids=["validation-process", "normalized-here"])
 def test_activity_rows_are_stored_quarantined_and_deduplicated(session, settings, rules, monkeypatch, normalized_here):
     if normalized_here:  # as while the validation process starts: this process normalizes, GX checks over there
-        monkeypatch.setattr(validator, "starting", lambda in_process: not in_process)
+        monkeypatch.setattr(validation_process, "starting", lambda in_process: not in_process)
     ingest_file(session, write(settings.inbox_dir, "leads-1.csv", LEADS), rules, settings)
     session.commit()
     rules = with_activity_source(rules)

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from leadops.config import ApiSource
 from leadops.db.models import IngestBatch, Lead, SourceWatermark
-from leadops.services.api_ingest import ingest_api
+from leadops.db.unit_of_work import SqlUnitOfWork, UnitOfWorkFactory, sql_units
+from leadops.intake.api import ingest_api
 from leadops.sources.api import ApiError, ApiPage, backoff, dig, iter_pages, resolve_token
 from tests.support.crm_server import FakeCrm
 
@@ -23,6 +24,11 @@ UTC = timezone.utc
 def crm():
     with FakeCrm(TOKEN) as server:
         yield server
+
+
+def units(session) -> UnitOfWorkFactory:
+    """The units of work ingest_api opens (one per page), here over the test's session: it commits each."""
+    return lambda: SqlUnitOfWork.around(session)
 
 
 def cfg(crm, **over):
@@ -417,17 +423,17 @@ def test_dig_follows_dotted_paths():
 
 def test_api_intake_is_incremental_and_idempotent(crm, session, settings, rules):
     crm.add(150, updated_at="2026-11-20T10:00:00+00:00")
-    first = ingest_api(session, cfg(crm), rules, settings, token=TOKEN)
+    first = ingest_api(units(session), cfg(crm), rules, settings, token=TOKEN)
     assert first.error is None and first.totals()["inserted"] == 150 and len(first.pages) == 2
     assert session.get(SourceWatermark, "crm").watermark == datetime(2026, 11, 20, 10, tzinfo=timezone.utc)
 
     crm.log.clear()
-    again = ingest_api(session, cfg(crm), rules, settings, token=TOKEN)
+    again = ingest_api(units(session), cfg(crm), rules, settings, token=TOKEN)
     assert again.pages == [] and crm.log[0]["params"]["updated_since"].startswith("2026-11-20T10:00:00")
 
     crm.add(2, start=150, updated_at="2026-11-21T09:00:00+00:00")
     crm.records[0].update(updated_at="2026-11-21T09:00:00+00:00", last_name="Martin-Dupont")
-    third = ingest_api(session, cfg(crm), rules, settings, token=TOKEN)
+    third = ingest_api(units(session), cfg(crm), rules, settings, token=TOKEN)
     assert third.totals() == {"rows_read": 3, "inserted": 2, "merged": 1, "quarantined": 0}
     assert session.scalar(select(func.count()).select_from(Lead)) == 152
     assert session.scalar(select(IngestBatch.origin).where(IngestBatch.source == "crm").limit(1)).startswith(crm.url)
@@ -438,10 +444,10 @@ def test_a_failed_read_keeps_the_watermark_and_the_pages_already_stored(crm, ses
     crm.respond({"data": crm.records[:100]})
     for _ in range(3):
         crm.fail(503, "down")
-    out = ingest_api(session, cfg(crm), rules, settings, token=TOKEN)
+    out = ingest_api(units(session), cfg(crm), rules, settings, token=TOKEN)
     assert out.error and "HTTP 503" in out.error and out.totals()["inserted"] == 100
     assert session.get(SourceWatermark, "crm") is None
-    retry = ingest_api(session, cfg(crm), rules, settings, token=TOKEN)
+    retry = ingest_api(units(session), cfg(crm), rules, settings, token=TOKEN)
     assert retry.error is None and retry.totals()["inserted"] == 50
     assert session.scalar(select(func.count()).select_from(Lead)) == 150
 
@@ -455,7 +461,7 @@ def test_quarantined_api_record_is_released_with_the_api_mapping(crm, session, s
                         "updated_at": "2026-11-20T10:00:00+00:00"})
     api = cfg(crm, columns={"mail": "email", "given": "first_name"})
     api_rules = rules.model_copy(update={"sources": rules.sources.model_copy(update={"apis": [api]})})
-    out = ingest_api(session, api, api_rules, settings, token=TOKEN)
+    out = ingest_api(units(session), api, api_rules, settings, token=TOKEN)
     assert out.totals() == {"rows_read": 2, "inserted": 1, "merged": 0, "quarantined": 1}
     [q] = list_rows(session)
     [res] = release(session, [q.id], api_rules, settings, {"email": "zoe@nordlys.no"})
@@ -463,3 +469,29 @@ def test_quarantined_api_record_is_released_with_the_api_mapping(crm, session, s
     assert res.status == "released"
     zoe = session.scalar(select(Lead).where(Lead.email == "zoe@nordlys.no"))
     assert zoe.first_name == "Zoé" and zoe.source == "web_form"
+
+
+def test_each_api_page_is_committed_in_a_unit_of_work_of_its_own(crm, settings, rules):
+    from leadops.db.session import session_scope
+
+    crm.add(150)
+    crm.respond({"data": crm.records[:100]})
+    for _ in range(3):
+        crm.fail(503, "down")
+    opened = []
+
+    def counted():
+        opened.append(1)
+        return sql_units(settings.database_url)()
+
+    out = ingest_api(counted, cfg(crm), rules, settings, token=TOKEN)
+    assert out.error and out.totals()["inserted"] == 100
+    assert len(opened) == 2  # the watermark read, the one page stored; none for the watermark (not moved)
+    with session_scope(settings.database_url) as other:  # stored for good, seen from another session
+        assert other.scalar(select(func.count()).select_from(Lead)) == 100
+        assert other.get(SourceWatermark, "crm") is None
+    retry = ingest_api(sql_units(settings.database_url), cfg(crm), rules, settings, token=TOKEN)
+    assert retry.error is None and retry.totals()["inserted"] == 50
+    with session_scope(settings.database_url) as other:
+        assert other.scalar(select(func.count()).select_from(Lead)) == 150
+        assert other.get(SourceWatermark, "crm").pages_read == 2  # the pages of the complete read

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from sqlalchemy import func, select
 
 from leadops.db.models import Lead, LeadMerge, Quarantine
-from leadops.services.ingest import ingest_file
+from leadops.intake.files import ingest_file
 
 HEADER = "Email,First Name,Last Name,Company,Country,Source\n"
 

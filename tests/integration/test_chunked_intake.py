@@ -6,7 +6,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from leadops.db.models import IngestBatch, Lead, LeadMerge, Quarantine
-from leadops.services.ingest import ingest_file
+from leadops.intake.files import ingest_file
 
 HEADER = "Email,First Name,Last Name,Company,Country,Source\n"
 

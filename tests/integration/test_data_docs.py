@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from leadops.validation import build_data_docs, validate_rows
+from leadops.intake.gate import build_data_docs, validate_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 

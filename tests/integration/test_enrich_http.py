@@ -9,7 +9,7 @@ from leadops.config import ProviderConfig
 from leadops.db.models import EnrichmentLookup, EnrichmentRecord, Lead, ProviderCircuit, utcnow
 from leadops.providers.http import HttpProvider
 from leadops.services.enrich import enrich_pending, providers_from
-from leadops.services.ingest import ingest_file
+from leadops.intake.files import ingest_file
 from tests.support.firmo_server import FirmoServer
 
 KEY = "firmo-s3cret-key"

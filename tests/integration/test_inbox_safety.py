@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from leadops.db.models import IngestBatch, Lead, LeadMerge
-from leadops.services.ingest import discover, ingest_file
-from leadops.sources import inbox
+from leadops.intake import inbox
+from leadops.intake.files import ingest_file
+from leadops.intake.inbox import discover
 from tests.support.gate import release
 from tests.conftest import ROOT
 
@@ -61,7 +62,7 @@ def test_a_file_held_by_another_process_is_reported_taken(session, settings, rul
     f = make_inbox(settings) / "held.csv"
     f.write_text("Email,Source\na@forge.fr,web_form\n")
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from leadops.sources import inbox\n"
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from leadops.intake import inbox\n"
          "with inbox.claim(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)", str(f)],
         cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:

@@ -4,7 +4,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from leadops.db.models import IngestBatch, Lead, LeadMerge, LeadStageChange, Quarantine
-from leadops.services.ingest import ingest_file
+from leadops.intake.files import ingest_file
 
 DIRTY = (
     "Email,First Name,Last Name,Company,Job Title,Country,Source\n"

@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import func, select
 
 from leadops.db.models import Activity, Lead, Quarantine
-from leadops.services.ingest import LEAD_LIMITS, ingest_file
+from leadops.intake.files import ingest_file
+from leadops.intake.leads import LEAD_LIMITS
 
 HEADER = "Email,First Name,Last Name,Company,Country,Source,Campaign,Language\n"
 GOOD = "ann@forge.fr,Ann,Berg,Forge,FR,web_form,spring,fr\n"

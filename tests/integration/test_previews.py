@@ -16,7 +16,7 @@ from leadops.db.models import Assignment, Base, Lead, Notification, Sdr
 from leadops.db.preview import PreviewCommitted, outbox_size, preview_scope
 from leadops.db.session import get_engine
 from leadops.services.enrich import enrich_pending
-from leadops.services.ingest import ingest_file
+from leadops.intake.files import ingest_file
 from leadops.services.lookup import find_lead_id, parse_lead_ref
 from leadops.services.route import route_pending
 from leadops.services.score import score_open_leads

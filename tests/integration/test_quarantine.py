@@ -2,7 +2,7 @@
 from sqlalchemy import func, select
 
 from leadops.db.models import Lead, LeadMerge, Quarantine
-from leadops.services.ingest import ingest_file
+from leadops.intake.files import ingest_file
 from leadops.services.quarantine import list_rows, parse_overrides, release
 
 CSV = ("Email,First Name,Country,Source\n"

@@ -14,7 +14,7 @@ from leadops.notify.outbox import deliver, enqueue
 from leadops.notify.senders import FileSender, SmtpSender
 from tests.support.units import units_for
 from leadops.services.enrich import enrich_pending
-from leadops.services.ingest import ingest_file
+from leadops.intake.files import ingest_file
 from leadops.services.route import route_pending
 from leadops.services.score import score_open_leads
 from leadops.services.sla import enforce

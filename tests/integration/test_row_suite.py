@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from leadops.validation import suite_columns, validate_records, validate_rows
+from leadops.intake.gate import suite_columns, validate_records, validate_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 INTAKE = ROOT / "expectations" / "leads_intake.json"
@@ -61,7 +61,7 @@ def test_a_column_the_records_lack_fails_as_on_the_whole_frame(tmp_path):
 
 
 def test_the_gate_rejects_a_batch_without_a_column_its_suite_reads(tmp_path):
-    from leadops.validation import validate_batch
+    from leadops.intake.gate import validate_batch
 
     suite = write_suite(tmp_path, [{"type": "expect_column_values_to_not_be_null",
                                     "kwargs": {"column": "company", "mostly": 0.5}}])

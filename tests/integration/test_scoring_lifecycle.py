@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, select, update
 
 from leadops.db.models import Activity, Lead, LeadStageChange, ScoreHistory
-from leadops.services.ingest import ingest_file
+from leadops.intake.files import ingest_file
 from leadops.services.score import rescore_filter, score_open_leads
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)

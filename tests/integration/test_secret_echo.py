@@ -19,7 +19,8 @@ from sqlalchemy import select
 
 from leadops.config import ApiSource, ProviderConfig
 from leadops.db.models import EnrichmentLookup, Lead, Notification, ProviderCircuit
-from leadops.services.api_ingest import ingest_api
+from leadops.db.unit_of_work import SqlUnitOfWork
+from leadops.intake.api import ingest_api
 from leadops.services.enrich import enrich_pending
 from leadops.sources.api import ApiError, iter_pages
 from tests.integration.test_enrich_http import add_leads, with_providers
@@ -85,12 +86,12 @@ def test_api_reader_with_basic_auth_hides_the_password_and_the_pair(crm):
 
 def test_api_ingest_stores_no_secret_on_any_database(session, settings, rules, crm):
     cfg = api_cfg(crm)
-    out = ingest_api(session, cfg, rules, settings, token=TOKEN)  # a clean read first: pages and a watermark
+    out = ingest_api(lambda: SqlUnitOfWork.around(session), cfg, rules, settings, token=TOKEN)  # a clean read first: pages and a watermark
     assert out.error is None and out.totals()["inserted"] == 3
     crm.add(2, start=3, updated_at="2026-11-21T10:00:00+00:00")
     for status, content_type in ECHOES:
         crm.echo(status, content_type)
-        out = ingest_api(session, cfg, rules, settings, token=TOKEN)
+        out = ingest_api(lambda: SqlUnitOfWork.around(session), cfg, rules, settings, token=TOKEN)
         assert out.error and expected_words(status, content_type) in out.error
         assert leaks(out.error, TOKEN) == [], out.error
     assert leaks(database_text(settings.database_url), TOKEN) == []

@@ -319,9 +319,9 @@ def test_about_ten_percent_of_lead_companies_are_unknown_to_firmographics(seeded
 
 
 def test_events_export_is_cp1252_with_known_leads_and_three_rows_for_quarantine(seeded, rules):
-    from leadops.services.activity_ingest import event_name
-    from leadops.sources.files import read_lead_file
-    from leadops.services.activity_ingest import ACTIVITY_ALIASES, ACTIVITY_FIELDS
+    from leadops.domain.intake import event_name
+    from leadops.intake.activities import ACTIVITY_ALIASES, ACTIVITY_FIELDS
+    from leadops.intake.reading.registry import read_lead_file
 
     _, inbox, summary = seeded
     path = next(inbox.glob("events-*.csv"))

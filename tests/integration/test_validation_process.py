@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from leadops import validator
+from leadops.intake import validation_process
 from leadops.db.models import IngestBatch, Lead, Quarantine
-from leadops.services.ingest import ingest_file
+from leadops.intake.files import ingest_file
 from tests.integration.test_chunked_intake import line, write
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,12 +54,12 @@ def test_a_broken_suite_is_reported_with_its_path_from_the_validation_process(se
 
 
 def _validation_pid() -> int:
-    validator.warm_up(in_process=False)
+    validation_process.warm_up(in_process=False)
     record = {"email": "a@b.fr", "is_disposable_email": False, "country_unrecognized": None, "date_error": None,
               "source": "web_form", "company": "A", "job_title": "CTO"}
-    validator.result(validator.submit_rows([record], ROOT / "expectations" / "leads_intake.json", in_process=False),
+    validation_process.result(validation_process.submit_rows([record], ROOT / "expectations" / "leads_intake.json", in_process=False),
                      "a warm-up")
-    [pid] = list(validator._pool._processes)  # the pool's one process
+    [pid] = list(validation_process._pool._processes)  # the pool's one process
     return pid
 
 
@@ -71,16 +71,16 @@ def test_a_dead_validation_process_is_replaced_for_the_next_file(session, settin
 
 def _killing_after(monkeypatch, nth: int, every: bool = False) -> list:
     """Make the validation process die right after the ``nth`` job is submitted (and after every later one)."""
-    real, calls = validator.Job._start, []
+    real, calls = validation_process.Job._start, []
 
     def start_then_kill(job):
         future = real(job)
         calls.append(job.fn)
         if not job.in_process and (len(calls) == nth or (every and len(calls) > nth)):
-            os.kill(next(iter(validator._pool._processes)), signal.SIGKILL)  # dies under this job
+            os.kill(next(iter(validation_process._pool._processes)), signal.SIGKILL)  # dies under this job
         return future
 
-    monkeypatch.setattr(validator.Job, "_start", start_then_kill)
+    monkeypatch.setattr(validation_process.Job, "_start", start_then_kill)
     return calls
 
 
@@ -101,7 +101,7 @@ def test_a_validation_process_dying_mid_file_is_replaced_and_the_chunk_validated
 def test_a_validation_process_dying_again_and_again_stores_nothing_of_the_file(session, settings, rules, monkeypatch):
     _validation_pid()
     _killing_after(monkeypatch, 2, every=True)
-    with pytest.raises(validator.ValidationProcessDied,
+    with pytest.raises(validation_process.ValidationProcessDied,
                        match=r"died twice while validating .*mid\.csv \(in rows \d+-\d+\).*nothing of it was stored"):
         outcome(session, settings, rules, "mid.csv", [line(i) for i in range(350)], validation_process=True)
     session.rollback()  # what the pipeline's session scope does with any exception
@@ -115,8 +115,8 @@ def test_a_validation_process_dying_again_and_again_stores_nothing_of_the_file(s
 def test_rows_cross_to_the_validation_process_unchanged():
     import pickle
 
-    from leadops.services.ingest import PackedRows
-    from leadops.sources.files import RawRow
+    from leadops.intake.reading.rows import RawRow
+    from leadops.intake.transport import PackedRows
 
     rows = [RawRow(2, {"email": "a@b.fr", "company": None}, {"Email": "a@b.fr", "Company": "-"}),
             RawRow(3, {}, {"_line": "{", "_error": "invalid JSON: Expecting property name"}),  # unreadable line
@@ -131,14 +131,14 @@ def test_rows_cross_to_the_validation_process_unchanged():
 def _while_starting(monkeypatch) -> list[str]:
     """Make intake see a validation process that never finishes starting; returns the names of the
     jobs it submits."""
-    real, jobs = validator.Job._start, []
+    real, jobs = validation_process.Job._start, []
 
     def start(job):
         jobs.append(job.fn.__name__)
         return real(job)
 
-    monkeypatch.setattr(validator, "starting", lambda in_process: not in_process)
-    monkeypatch.setattr(validator.Job, "_start", start)
+    monkeypatch.setattr(validation_process, "starting", lambda in_process: not in_process)
+    monkeypatch.setattr(validation_process.Job, "_start", start)
     return jobs
 
 
@@ -179,11 +179,12 @@ def test_a_chunk_normalized_here_that_fails_the_gate_rejects_the_file(session, s
 
 
 def test_chunks_read_ahead_while_the_validation_process_starts_are_bounded(session, settings, rules, monkeypatch):
-    from leadops.services import ingest
+    from leadops.intake import batches, files
+    from leadops.intake.stages import Stages
 
     _while_starting(monkeypatch)
     read, at_first_store = [], []
-    real_chunks, real_store = ingest._with_small_tail, ingest.LEADS.store
+    real_chunks, real_store = batches.with_small_tail, files.LEADS.store
 
     def counting(chunks, size):
         for chunk in real_chunks(chunks, size):
@@ -194,13 +195,12 @@ def test_chunks_read_ahead_while_the_validation_process_starts_are_bounded(sessi
         at_first_store.append(len(read))
         return real_store(*args)
 
-    monkeypatch.setattr(ingest, "_with_small_tail", counting)
-    monkeypatch.setattr(ingest, "LEADS", ingest.Stages(ingest.LEADS.normalize, ingest.LEADS.suite,
-                                                       ingest.LEADS.decide, store))
+    monkeypatch.setattr(batches, "with_small_tail", counting)
+    monkeypatch.setattr(files, "LEADS", Stages(files.LEADS.normalize, files.LEADS.suite, files.LEADS.decide, store))
     out = outcome(session, settings, rules, "long.csv", [line(i) for i in range(1000)], validation_process=True)
     assert (out.status, out.inserted, len(read)) == ("done", 1000, 10)
-    assert at_first_store[0] == ingest.AHEAD_WHILE_STARTING + 1  # then one stored per chunk read
-    assert at_first_store == [min(n + ingest.AHEAD_WHILE_STARTING + 1, 10) for n in range(10)]
+    assert at_first_store[0] == batches.AHEAD_WHILE_STARTING + 1  # then one stored per chunk read
+    assert at_first_store == [min(n + batches.AHEAD_WHILE_STARTING + 1, 10) for n in range(10)]
 
 
 def test_the_validation_process_is_starting_until_its_first_job_answered(monkeypatch):
@@ -208,15 +208,15 @@ def test_the_validation_process_is_starting_until_its_first_job_answered(monkeyp
     from concurrent.futures.process import BrokenProcessPool
 
     _validation_pid()  # a real validation process, which answered a first validation
-    assert not validator.starting(in_process=False)
-    assert not validator.starting(in_process=True)
+    assert not validation_process.starting(in_process=False)
+    assert not validation_process.starting(in_process=True)
     probe: Future = Future()  # as just after a spawn: the job queued behind its initializer has not run
-    monkeypatch.setattr(validator, "_started", probe)
-    assert validator.starting(in_process=False)
-    assert not validator.starting(in_process=True)  # validations run here: nothing to wait for
+    monkeypatch.setattr(validation_process, "_started", probe)
+    assert validation_process.starting(in_process=False)
+    assert not validation_process.starting(in_process=True)  # validations run here: nothing to wait for
     probe.set_result(True)
-    assert not validator.starting(in_process=False)
+    assert not validation_process.starting(in_process=False)
     died: Future = Future()
     died.set_exception(BrokenProcessPool("killed while importing GX"))
-    monkeypatch.setattr(validator, "_started", died)
-    assert not validator.starting(in_process=False)  # its next job starts a new one (and waits then)
+    monkeypatch.setattr(validation_process, "_started", died)
+    assert not validation_process.starting(in_process=False)  # its next job starts a new one (and waits then)

@@ -166,14 +166,14 @@ def patch_inside_stages(killer: Killer) -> None:
 
     from types import SimpleNamespace
 
-    from leadops.services import ingest
+    from leadops.intake import inbox
 
     def move(src: str, dst: Any) -> Any:
         # move_with_sidecar writes the sidecar, then moves the file: die between the two
         killer.at("ingest-move")
         return shutil.move(src, dst)
 
-    ingest.shutil = SimpleNamespace(move=move)  # the module's only use of shutil: move_with_sidecar
+    inbox.shutil = SimpleNamespace(move=move)  # the module's only use of shutil: move_with_sidecar
 
 
 class KillingSender:
@@ -190,25 +190,26 @@ class KillingSender:
 def ingest_inbox(s: Any, rules: Any, killer: Killer) -> list[dict[str, Any]]:
     """The ingest tasks: each entry claimed, ingested and committed in its own unit of work, then moved."""
     from leadops.db.session import session_scope
-    from leadops.services import ingest
-    from leadops.sources import inbox
+    from leadops.intake import inbox
+    from leadops.intake.files import ingest_file
+    from leadops.intake.outcome import FileOutcome
 
     outcomes = []
-    for path in ingest.discover(s.inbox_dir):
-        def one(path: Path = path) -> ingest.FileOutcome:
+    for path in inbox.discover(s.inbox_dir):
+        def one(path: Path = path) -> FileOutcome:
             try:
                 with inbox.claim(path):
                     with session_scope(s.database_url) as session:
-                        out = ingest.ingest_file(session, path, rules, s, move=False)
+                        out = ingest_file(session, path, rules, s, move=False)
                     killer.at("ingest-commit")
                     # as _ingest_claimed: moved only after the commit, a crash before leaves it in the inbox
                     folder = s.var_dir / ("failed" if out.status == "rejected" else "processed")
-                    out.moved_to = str(ingest.move_with_sidecar(path, folder, out.as_dict()))
+                    out.moved_to = str(inbox.move_with_sidecar(path, folder, out.as_dict()))
                     return out
             except inbox.Taken as exc:
-                return ingest.FileOutcome(str(path), "taken", error=str(exc))
+                return FileOutcome(str(path), "taken", error=str(exc))
             except inbox.Refused as exc:
-                return ingest.set_aside(path, s, str(exc))
+                return inbox.set_aside(path, s, str(exc))
         out = retried(f"ingest {path.name}", one)
         outcomes.append({k: v for k, v in out.as_dict().items()
                          if k in ("file", "status", "rows_read", "inserted", "merged", "quarantined", "error")})
@@ -275,12 +276,13 @@ def serve() -> None:
     import traceback
 
     import leadops.tasks.common  # noqa: F401
-    from leadops import validation
+    from leadops.intake import gate
     from leadops.config import get_settings, load_rules  # noqa: F401 - imported here once for every child
     from leadops.notify import outbox, senders  # noqa: F401
-    from leadops.services import enrich, ingest, roster, route, score  # noqa: F401
+    from leadops.intake import files  # noqa: F401
+    from leadops.services import enrich, roster, route, score  # noqa: F401
 
-    validation._context()  # GX imported and its context built: what a warm validation process holds
+    gate._context()  # GX imported and its context built: what a warm validation process holds
     children: dict[int, str] = {}
     print(json.dumps({"ready": os.getpid()}), flush=True)
     stdin_open = True

@@ -15,8 +15,10 @@ def main() -> None:
     url, var_dir, config_dir, expectations_dir, go = sys.argv[1:6]
     from leadops.config import get_settings, load_rules
     from leadops.db.session import session_scope
-    from leadops.services.ingest import FileOutcome, discover, ingest_file, move_with_sidecar
-    from leadops.sources import inbox
+    from leadops.intake import inbox
+    from leadops.intake.files import ingest_file
+    from leadops.intake.inbox import discover, move_with_sidecar
+    from leadops.intake.outcome import FileOutcome
 
     s = get_settings(database_url=url, var_dir=Path(var_dir), config_dir=Path(config_dir),
                      expectations_dir=Path(expectations_dir), validation_process=False)

@@ -1,4 +1,4 @@
-"""Specs for leadops.sources.files: reading CSV and JSON Lines lead files."""
+"""Specs for leadops.intake.reading: reading CSV and JSON Lines lead files."""
 
 from __future__ import annotations
 
@@ -7,17 +7,11 @@ import json
 
 import pytest
 
-from leadops.sources.files import (
-    DEFAULT_ALIASES,
-    FileRejected,
-    RawRow,
-    decode_bytes,
-    detect_delimiter,
-    header_key,
-    map_headers,
-    read_lead_file,
-    sha256_file,
-)
+from leadops.intake.reading.delimited import detect_delimiter
+from leadops.intake.reading.headers import DEFAULT_ALIASES, header_key, map_headers
+from leadops.intake.reading.registry import read_lead_file
+from leadops.intake.reading.rows import FileRejected, RawRow
+from leadops.intake.reading.text import decode_bytes, sha256_file
 
 # --------------------------------------------------------------------------- decoding, hashing
 

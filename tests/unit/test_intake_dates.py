@@ -3,7 +3,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from leadops.services.ingest import _parse_date
+from leadops.domain.intake import parse_date
 
 UTC = timezone.utc
 
@@ -20,12 +20,12 @@ UTC = timezone.utc
     ("2026-11-20", "%d/%m/%Y", datetime(2026, 11, 19, 23, 0, tzinfo=UTC)),  # not in it: ISO still read
 ])
 def test_dates_are_read_in_order_and_stored_in_utc(value, fmt, expected):
-    assert _parse_date(value, fmt, "Europe/Paris") == (expected, None)
+    assert parse_date(value, fmt, "Europe/Paris") == (expected, None)
 
 
 def test_no_value_is_no_date_and_a_wrong_one_says_why():
-    assert _parse_date(None, None, "Europe/Paris") == (None, None)
-    assert _parse_date("", "%d/%m/%Y", "Europe/Paris") == (None, None)
-    dt, why = _parse_date("next tuesday", None, "Europe/Paris")
+    assert parse_date(None, None, "Europe/Paris") == (None, None)
+    assert parse_date("", "%d/%m/%Y", "Europe/Paris") == (None, None)
+    dt, why = parse_date("next tuesday", None, "Europe/Paris")
     assert dt is None and why == "'next tuesday' is not a date (ISO 8601 or dd/mm/yyyy)"
-    assert _parse_date("31/02/2026", "%d/%m/%Y", "Europe/Paris")[1] == "'31/02/2026' is not a date (%d/%m/%Y)"
+    assert parse_date("31/02/2026", "%d/%m/%Y", "Europe/Paris")[1] == "'31/02/2026' is not a date (%d/%m/%Y)"

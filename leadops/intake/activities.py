@@ -5,7 +5,8 @@ Same guarantees as lead intake: streamed in chunks inside one savepoint, a batch
 (expectations/activities_raw.json), row-level validation (expectations/activities.json) with
 failing rows quarantined with every reason, and idempotency (file content hash; an event id
 seen before counts as a duplicate, reported under ``merged``). rows_read = inserted + merged
-+ quarantined.
++ quarantined. The rules of a row are :func:`leadops.domain.intake.activity_record` and
+:func:`leadops.domain.intake.activity_reasons`.
 """
 from __future__ import annotations
 
@@ -20,13 +21,16 @@ from sqlalchemy.orm import Session
 from leadops.config import FileSource, Rules, Settings
 from leadops.db.bulk import bulk_insert
 from leadops.db.models import Activity, IngestBatch, Lead, Quarantine
-from leadops.domain import normalize as nz
-from leadops import validation, validator
-from leadops.services.ingest import (
-    FileOutcome, Prepared, Stages, _parse_date, admit_chunks, column_limits, quarantine, reject,
-)
-from leadops.sources.files import FileRejected, RawRow, build_aliases, open_lead_file
-from leadops.validation import ValidationOutcome
+from leadops.domain.intake import activity_reasons, activity_record
+from leadops.intake import validation_process
+from leadops.intake.batches import admit_chunks, quarantine, reject
+from leadops.intake.gate import ValidationOutcome
+from leadops.intake.leads import column_limits
+from leadops.intake.outcome import FileOutcome
+from leadops.intake.reading.headers import build_aliases
+from leadops.intake.reading.registry import open_lead_file
+from leadops.intake.reading.rows import FileRejected, RawRow
+from leadops.intake.stages import Prepared, Stages
 
 ACTIVITY_FIELDS: tuple[str, ...] = ("email", "event", "occurred_at", "detail", "event_id")
 REQUIRED = ("email", "event", "occurred_at")
@@ -39,59 +43,16 @@ ACTIVITY_ALIASES = build_aliases({
     "detail": ("Detail", "Details", "Description", "Page", "URL", "Campaign", "Campagne", "Asset"),
     "event_id": ("Id", "Event id", "Activity id", "Identifiant", "External id"),
 })
-#: Usual export wordings of engagement events, by words key (see normalize._words_key).
-EVENT_ALIASES = {
-    "webinar attended": "webinar_attended", "attended webinar": "webinar_attended",
-    "participation webinar": "webinar_attended", "webinar registration": "webinar",
-    "inscription webinar": "webinar", "pricing page": "pricing_page", "pricing page visit": "pricing_page",
-    "visite page tarifs": "pricing_page", "page tarifs": "pricing_page", "email clicked": "email_click",
-    "email click": "email_click", "clic email": "email_click", "replied": "reply", "reponse": "reply",
-    "demo request": "demo_request", "demande de demo": "demo_request", "contact sales": "contact_sales",
-    "form fill": "web_form", "form submitted": "web_form", "formulaire": "web_form",
-    "white paper download": "white_paper", "livre blanc": "white_paper", "whitepaper": "white_paper",
-}
-UNKNOWN_LEAD = "no lead with this email (ingest the lead first, then release this row)"
-#: The activities table's text limits (the model is the one source of truth, see ingest.LEAD_LIMITS).
+#: The activities table's text limits (the model is the one source of truth, see leads.LEAD_LIMITS).
 ACTIVITY_LIMITS = column_limits(Activity.__table__)
-ACTIVITY_LABELS = {"event_id": "event id", "detail": "detail", "event": "event", "email": "email"}
-
-
-def event_name(value: str | None, known: set[str]) -> str | None:
-    """Return the scoring event name for an export's event label ("Webinar attended" -> "webinar_attended"), or None."""
-    if not value:
-        return None
-    words = nz._words_key(value)
-    name = words.replace(" ", "_")
-    if name in known:
-        return name
-    alias = EVENT_ALIASES.get(words)
-    return alias if alias in known else None
 
 
 def normalize_activity_row(row: RawRow, src: FileSource, known: set[str], tz: str, now: datetime) -> dict[str, Any]:
-    """Return one candidate activity with the flag columns the activities suite checks."""
-    f = row.fields
-    em = nz.normalize_email(f.get("email"))
-    event = event_name(f.get("event"), known)
-    occurred, date_error = _parse_date(f.get("occurred_at"), src.date_format, tz)
-    # the event id is stored as "<source>:<id>" (external_key); the detail is cut to its column by
-    # _store (a documented truncation: the suite caps it lower), so only control characters matter
-    limits = {"event_id": ACTIVITY_LIMITS["external_key"] - len(src.name) - 1}
-    problems = nz.field_problems({k: f.get(k) for k in ("email", "event", "detail", "event_id")}, limits,
-                                 ACTIVITY_LABELS)
-    return {
-        "row_number": row.row_number,
-        "email": em.email,
-        "event": event,
-        "event_unknown": f.get("event") if (f.get("event") and not event) else None,
-        "occurred_at": occurred,
-        "date_error": date_error,
-        "in_future": bool(occurred and occurred > now),
-        "detail": f.get("detail"),
-        "event_id": f.get("event_id"),
-        "raw_error": row.raw.get("_error"),
-        "field_problems": problems,
-    }
+    """Return one candidate activity with the flag columns the activities suite checks (grain: input row)."""
+    # the event id is stored as "<source>:<id>" (external_key)
+    return activity_record(row.row_number, row.fields, row.raw.get("_error"), known=known,
+                           date_format=src.date_format, tz=tz,
+                           event_id_limit=ACTIVITY_LIMITS["external_key"] - len(src.name) - 1, now=now)
 
 
 def ingest_activity_file(session: Session, batch: IngestBatch, path: Path, src: FileSource, rules: Rules,
@@ -107,22 +68,14 @@ def ingest_activity_file(session: Session, batch: IngestBatch, path: Path, src: 
                         raw_suite="activities_raw.json", stages=ACTIVITIES)
 
 
-def _check(session: Session, records: list[dict[str, Any]], outcome: ValidationOutcome) -> tuple[dict[int, list[str]], dict[str, int]]:
+def _check(session: Session, records: list[dict[str, Any]],
+           outcome: ValidationOutcome) -> tuple[dict[int, list[str]], dict[str, int]]:
     """Return (row index -> reasons, email -> lead id): the activities suite's ``outcome`` plus the known-lead check."""
-    reasons = {i: list(r) for i, r in outcome.failures.items()}
     emails = sorted({r["email"] for r in records if r["email"]})
     lead_ids: dict[str, int] = {}
     for i in range(0, len(emails), 2000):
         lead_ids.update(session.execute(select(Lead.email, Lead.id).where(Lead.email.in_(emails[i:i + 2000]))).tuples().all())
-    for i, rec in enumerate(records):
-        extra = list(rec.get("field_problems") or ())
-        if rec["raw_error"]:
-            extra.append(f"unreadable record: {rec['raw_error']}")
-        if rec["email"] and rec["email"] not in lead_ids:
-            extra.append(UNKNOWN_LEAD)
-        if extra:
-            reasons.setdefault(i, []).extend(extra)
-    return reasons, lead_ids
+    return activity_reasons(records, outcome.failures, lead_ids), lead_ids
 
 
 def _store(session: Session, good: list[dict[str, Any]], lead_ids: dict[str, int], src_name: str, digest: str,
@@ -153,8 +106,7 @@ def _store(session: Session, good: list[dict[str, Any]], lead_ids: dict[str, int
     return len(new_rows), duplicates
 
 
-def _normalize_activities(rows: list[RawRow], src: FileSource, rules: Rules, settings: Settings,
-                          now: datetime) -> list[dict[str, Any]]:
+def _normalize(rows: list[RawRow], src: FileSource, rules: Rules, settings: Settings, now: datetime) -> list[dict[str, Any]]:
     """Return the normalized record of each activity row (grain: input row)."""
     known = set(rules.scoring.engagement.points)
     return [normalize_activity_row(r, src, known, settings.company_time_zone, now) for r in rows]
@@ -165,10 +117,10 @@ def _keep_all(rows: list[RawRow], records: list[dict[str, Any]], checked: Valida
     return Prepared(rows, records, checked)
 
 
-def _store_activities(session: Session, batch: IngestBatch, p: Prepared, src: FileSource, rules: Rules,
-                      settings: Settings, now: datetime, out: FileOutcome, counter: Counter[str], _cache: Any) -> None:
+def _store_chunk(session: Session, batch: IngestBatch, p: Prepared, src: FileSource, rules: Rules,
+                 settings: Settings, now: datetime, out: FileOutcome, counter: Counter[str], _cache: Any) -> None:
     """Quarantine the failing rows of one chunk of activities and store the others; adds their counts to ``out``."""
-    reasons, lead_ids = _check(session, p.records, p.checked)
+    reasons, lead_ids = _check(session, p.records, p.checked)  # every record: see _keep_all
     quarantined = quarantine(session, batch, p.rows, reasons, now, counter)
     good = [rec for i, rec in enumerate(p.records) if i not in reasons]
     inserted, duplicates = _store(session, good, lead_ids, src.name, batch.content_hash or "", batch.origin)
@@ -182,9 +134,9 @@ def release_activity(session: Session, q: Quarantine, row: RawRow, src: FileSour
                      settings: Settings, now: datetime) -> tuple[list[str], str | None]:
     """Re-admit one quarantined activity row; returns (reasons it is still held for, or [], and inserted|merged)."""
     rec = normalize_activity_row(row, src, set(rules.scoring.engagement.points), settings.company_time_zone, now)
-    checked = validator.submit_rows([rec], settings.expectations_dir / "activities.json",
-                                    in_process=not settings.validation_process)
-    reasons, lead_ids = _check(session, [rec], validator.result(checked, f"quarantine row {q.id}"))
+    checked = validation_process.submit_rows([rec], settings.expectations_dir / "activities.json",
+                                             in_process=not settings.validation_process)
+    reasons, lead_ids = _check(session, [rec], validation_process.result(checked, f"quarantine row {q.id}"))
     if reasons:
         return reasons[0], None
     batch = session.get(IngestBatch, q.ingest_batch_id)
@@ -192,4 +144,4 @@ def release_activity(session: Session, q: Quarantine, row: RawRow, src: FileSour
     return [], "inserted" if inserted else "merged"
 
 
-ACTIVITIES = Stages(_normalize_activities, "activities.json", _keep_all, _store_activities)
+ACTIVITIES = Stages(_normalize, "activities.json", _keep_all, _store_chunk)

@@ -1,0 +1,218 @@
+"""The rules of intake, over plain values: what a row of a lead or activity file becomes, and why a row
+is held in quarantine.
+
+Reading files, GX, the database and the validation process live in leadops/intake/; the cleaning
+of single values (emails, names, countries, phones) in :mod:`leadops.domain.normalize`. Records are
+plain dicts (one per input row) because GX reads them as frames and the validation process sends
+them back across a process boundary; their keys are the leads (or activities) table's columns plus
+the flag columns the row suites check.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from leadops.domain import normalize as nz
+from leadops.domain.dedupe import match_name
+
+#: Consent values meaning the person does not want to be contacted (compared casefolded, accents removed).
+OPT_OUT = frozenset({"no", "non", "n", "false", "0", "opt-out", "opt out", "optout", "opted out", "unsubscribed",
+                     "desabonne", "refus", "refuse", "do not contact", "ne pas contacter"})
+
+#: Day-first and other export formats tried after ISO 8601 (strptime: slow when it fails, so last).
+DATE_FORMATS = ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d", "%d/%m/%Y %H:%M", "%d/%m/%Y")
+
+#: How a reason names a stored lead field (derived fields are named after what they come from).
+LEAD_LABELS = {"first_name": "first name", "last_name": "last name", "company": "company name",
+               "company_key": "company name", "job_title": "job title", "email_domain": "email",
+               "source": "lead source", "campaign": "campaign", "language": "language", "phone": "phone",
+               "email": "email", "country": "country", "seniority": "job title", "department": "job title"}
+#: How a reason names an activity field.
+ACTIVITY_LABELS = {"event_id": "event id", "detail": "detail", "event": "event", "email": "email"}
+
+#: Usual export wordings of engagement events, by words key (see normalize._words_key).
+EVENT_ALIASES = {
+    "webinar attended": "webinar_attended", "attended webinar": "webinar_attended",
+    "participation webinar": "webinar_attended", "webinar registration": "webinar",
+    "inscription webinar": "webinar", "pricing page": "pricing_page", "pricing page visit": "pricing_page",
+    "visite page tarifs": "pricing_page", "page tarifs": "pricing_page", "email clicked": "email_click",
+    "email click": "email_click", "clic email": "email_click", "replied": "reply", "reponse": "reply",
+    "demo request": "demo_request", "demande de demo": "demo_request", "contact sales": "contact_sales",
+    "form fill": "web_form", "form submitted": "web_form", "formulaire": "web_form",
+    "white paper download": "white_paper", "livre blanc": "white_paper", "whitepaper": "white_paper",
+}
+UNKNOWN_LEAD = "no lead with this email (ingest the lead first, then release this row)"
+
+
+def parse_date(value: str | None, fmt: str | None, tz: str) -> tuple[datetime | None, str | None]:
+    """Return (UTC datetime, None), or (None, why) for a value that is not a date; (None, None) for no value.
+
+    ``fmt`` (the source's date format) is tried first, then ISO 8601 (parsed in C: strptime
+    failing format after format cost ~10 us a row), then the usual export formats (day first,
+    as French exports write them). Naive values are in ``tz``.
+    """
+    if not value:
+        return None, None
+    for f in ((fmt,) if fmt else ()) + (None, *DATE_FORMATS):  # None: ISO 8601
+        try:
+            # naive unless the format has %z: made aware right below
+            dt = datetime.fromisoformat(value) if f is None else datetime.strptime(value, f)  # noqa: DTZ007
+        except ValueError:
+            continue
+        return (dt if dt.tzinfo else dt.replace(tzinfo=ZoneInfo(tz))).astimezone(UTC), None
+    return None, f"{value!r} is not a date ({fmt or 'ISO 8601 or dd/mm/yyyy'})"
+
+
+@dataclass(frozen=True)
+class LeadRowRules:
+    """What normalizing the lead rows of one source needs: its defaults, the rule files' lists and the
+    leads table's text limits (column -> length)."""
+
+    default_source: str  # sources.yaml's, when neither the row nor the source names one
+    source: str | None  # the source's constant lead source
+    campaign: str | None  # the source's constant campaign
+    date_format: str | None
+    time_zone: str  # of naive dates
+    competitor_domains: frozenset[str]
+    hand_raiser_sources: frozenset[str]
+    limits: Mapping[str, int]
+
+
+def lead_record(row_number: int, fields: Mapping[str, str | None], raw_error: str | None, rules: LeadRowRules,
+                now: datetime) -> dict[str, Any]:
+    """Return one normalized candidate lead from a row's cleaned ``fields`` (grain: input row).
+
+    Besides the leads table's columns it holds the *_raw and flag columns the row suite checks, and
+    ``field_problems``: the reasons its values do not fit the leads table (``rules.limits``).
+    """
+    f = fields
+    em = nz.normalize_email(f.get("email"))
+    first, last = f.get("first_name"), f.get("last_name")
+    full_name = f.get("full_name")
+    if not (first or last) and full_name:
+        parts = full_name.split(" ", 1)
+        first, last = parts[0], (parts[1] if len(parts) > 1 else None)
+    country_raw = f.get("country")
+    country = nz.normalize_country(country_raw)
+    seniority, department = nz.title_to_seniority_department(f.get("job_title"))
+    company = f.get("company")  # fields are cleaned already
+    source = f.get("source") or rules.source or rules.default_source
+    source = source.strip().lower().replace(" ", "_").replace("-", "_")
+    arrived, date_error = parse_date(f.get("created_at"), rules.date_format, rules.time_zone)
+    first, last = nz.normalize_person_name(first), nz.normalize_person_name(last)
+    rec: dict[str, Any] = {
+        "row_number": row_number,
+        "email": em.email,
+        "email_raw": f.get("email"),
+        "email_domain": em.domain,
+        "is_free_email": em.is_free,
+        "is_disposable_email": em.is_disposable,
+        "is_competitor": (em.domain or "") in rules.competitor_domains,
+        "first_name": first,
+        "last_name": last,
+        "match_name": match_name(first, last),  # for fuzzy dedupe, computed here off the storing process
+        "company": company,
+        "company_key": nz.company_key(company),
+        "job_title": f.get("job_title"),
+        "seniority": seniority,
+        "department": department,
+        "phone": nz.normalize_phone(f.get("phone"), country),
+        "country": country,
+        "country_unrecognized": country_raw if (country_raw and not country) else None,
+        "language": f.get("language"),
+        "source": source,
+        "campaign": f.get("campaign") or rules.campaign,
+        "is_hand_raiser": source in rules.hand_raiser_sources,
+        "do_not_contact": nz.fold(f.get("consent") or "") in OPT_OUT,
+        "arrived_at": arrived or now,
+        "date_error": date_error,
+        "raw_error": raw_error,
+    }
+    rec["field_problems"] = nz.field_problems({k: rec[k] for k in rules.limits if k in rec}, dict(rules.limits),
+                                              LEAD_LABELS)
+    return rec
+
+
+def lead_reasons(records: Sequence[Mapping[str, Any]], failures: Mapping[int, list[str]],
+                 lead_sources: Sequence[str], source_limit: int) -> dict[int, list[str]]:
+    """Return row index -> every reason to hold the lead row in quarantine (rows with none are absent).
+
+    ``failures`` are the row suite's reasons; added to them: the field limits of the leads table
+    (the records' ``field_problems``), an unreadable record, a lead source not in ``lead_sources``.
+    Reasons name fields, not values (a source is shown only when it is a plausible source name:
+    at most ``source_limit`` printable characters).
+    """
+    reasons = {i: list(r) for i, r in failures.items()}
+    for i, rec in enumerate(records):
+        extra = list(rec.get("field_problems") or ())
+        if rec.get("raw_error"):
+            extra.append(f"unreadable record: {rec['raw_error']}")
+        source = rec["source"]
+        if source not in lead_sources:
+            shown = f" {source!r}" if len(source) <= source_limit and source.isprintable() else ""
+            extra.append(f"unknown lead source{shown} (allowed: {', '.join(lead_sources)})")
+        if extra:
+            bucket = reasons.setdefault(i, [])
+            bucket.extend(r for r in extra if r not in bucket)  # a suite of one's own may say the same
+    return reasons
+
+
+def event_name(value: str | None, known: set[str] | frozenset[str]) -> str | None:
+    """Return the scoring event name for an export's event label ("Webinar attended" -> "webinar_attended"), or None."""
+    if not value:
+        return None
+    words = nz._words_key(value)
+    name = words.replace(" ", "_")
+    if name in known:
+        return name
+    alias = EVENT_ALIASES.get(words)
+    return alias if alias in known else None
+
+
+def activity_record(row_number: int, fields: Mapping[str, str | None], raw_error: str | None, *,
+                    known: set[str] | frozenset[str], date_format: str | None, tz: str, event_id_limit: int,
+                    now: datetime) -> dict[str, Any]:
+    """Return one candidate activity with the flag columns the activities suite checks (grain: input row).
+
+    ``known``: the scoring event names; ``event_id_limit``: the longest event id that can be stored.
+    """
+    f = fields
+    em = nz.normalize_email(f.get("email"))
+    event = event_name(f.get("event"), known)
+    occurred, date_error = parse_date(f.get("occurred_at"), date_format, tz)
+    # the detail is cut to its column when stored (a documented truncation: the suite caps it
+    # lower), so only control characters matter there
+    problems = nz.field_problems({k: f.get(k) for k in ("email", "event", "detail", "event_id")},
+                                 {"event_id": event_id_limit}, ACTIVITY_LABELS)
+    return {
+        "row_number": row_number,
+        "email": em.email,
+        "event": event,
+        "event_unknown": f.get("event") if (f.get("event") and not event) else None,
+        "occurred_at": occurred,
+        "date_error": date_error,
+        "in_future": bool(occurred and occurred > now),
+        "detail": f.get("detail"),
+        "event_id": f.get("event_id"),
+        "raw_error": raw_error,
+        "field_problems": problems,
+    }
+
+
+def activity_reasons(records: Sequence[Mapping[str, Any]], failures: Mapping[int, list[str]],
+                     known_emails: Mapping[str, int] | set[str]) -> dict[int, list[str]]:
+    """Return row index -> every reason to hold the activity row in quarantine: the suite's ``failures``,
+    its field problems, an unreadable record, an email no lead has (``known_emails``)."""
+    reasons = {i: list(r) for i, r in failures.items()}
+    for i, rec in enumerate(records):
+        extra = list(rec.get("field_problems") or ())
+        if rec["raw_error"]:
+            extra.append(f"unreadable record: {rec['raw_error']}")
+        if rec["email"] and rec["email"] not in known_emails:
+            extra.append(UNKNOWN_LEAD)
+        if extra:
+            reasons.setdefault(i, []).extend(extra)
+    return reasons
