@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
         target.write_text(yaml.safe_dump(for_pool(spec, args.pool), sort_keys=False, allow_unicode=True),
                           encoding="utf-8")
         # the entry points of prefect.yaml are relative to the repository root
-        return subprocess.run(deploy_command(target), cwd=ROOT, env={**os.environ, "LEADOPS_HOME": args.home}).returncode
+        return subprocess.run(deploy_command(target), cwd=ROOT, env={**os.environ, "LEADOPS_HOME": args.home},
+                              check=False).returncode
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ def _flow(entrypoint: str):
 def _schedules(spec: dict[str, Any]) -> list[Any]:
     from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
 
-    out = []
+    out: list[CronSchedule | IntervalSchedule] = []
     for s in spec.get("schedules") or []:
         if not s.get("active", True):
             continue

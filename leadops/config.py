@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     expectations_dir: Path = Path("expectations")
     var_dir: Path = Path("var")
     # checked here (an IANA name), so a bad value stops the command before any run, naming the variable
-    company_time_zone: Annotated[str, AfterValidator(lambda v: _zone(v))] = "Europe/Paris"
+    company_time_zone: Annotated[str, AfterValidator(lambda v: _zone(v))] = "Europe/Paris"  # noqa: PLW0108 - _zone comes later
     # rows per intake chunk: a file is read, validated and stored this many rows at a time,
     # so memory stays flat in the file size (GX batch = one chunk)
     intake_chunk_rows: int = Field(default=20_000, ge=100)
@@ -108,7 +108,7 @@ def get_settings(**overrides: Any) -> Settings:
     except ProjectError as exc:
         raise ConfigError(str(exc)) from None
     unknown = sorted(set(from_file) - set(Settings.model_fields))
-    if unknown:
+    if unknown and root is not None:  # settings come from a file only when there is a project folder
         raise ConfigError(f"{root / 'leadops.yaml'}: settings.{unknown[0]}: not a leadops setting "
                           f"(known: {', '.join(sorted(Settings.model_fields))})")
     env_file = root / ".env" if root and (root / ".env").is_file() else None
@@ -181,7 +181,7 @@ def _zone(value: str) -> str:
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/Paris'")
+        raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/Paris'") from None
     return value
 
 
@@ -241,7 +241,7 @@ def _iso_bound(value: Any) -> str:
     if isinstance(value, (date, datetime)):
         value = value.isoformat()
     if not isinstance(value, str):  # pydantic reports a ValueError (not a TypeError) as the field's error
-        raise ValueError(f"expected an ISO date such as 2026-11-16 or a datetime such as 2026-11-16T14:00, "  # noqa: TRY004
+        raise ValueError(f"expected an ISO date such as 2026-11-16 or a datetime such as 2026-11-16T14:00, "
                          f"got {value!r}")
     try:
         date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
@@ -457,7 +457,10 @@ class RoutingRule(Strict):
     when: Annotated[dict[str, list[Any]], AfterValidator(_countries_in_when)] = {}
     to: Target
 
-    _listify = model_validator(mode="before")(classmethod(lambda cls, data: _listify_when(data)))
+    @model_validator(mode="before")
+    @classmethod
+    def _listify(cls, data: Any) -> Any:
+        return _listify_when(data)
 
 
 class RoutingRules(Strict):
@@ -483,7 +486,10 @@ class SlaPolicy(Strict):
     when: Annotated[dict[str, list[Any]], AfterValidator(_countries_in_when)] = {}
     first_touch: Duration
 
-    _listify = model_validator(mode="before")(classmethod(lambda cls, data: _listify_when(data)))
+    @model_validator(mode="before")
+    @classmethod
+    def _listify(cls, data: Any) -> Any:
+        return _listify_when(data)
 
 
 class Cadence(Strict):
@@ -723,7 +729,7 @@ _RuleLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
 def read_yaml(text: str) -> Any:
     """Return the YAML document ``text`` read by the rule files' loader (only true/false are booleans)."""
-    return yaml.load(text, Loader=_RuleLoader)  # a SafeLoader subclass: no arbitrary objects
+    return yaml.load(text, Loader=_RuleLoader)  # noqa: S506 - a SafeLoader subclass: no arbitrary objects
 
 
 def _owner(data: Any, loc: tuple[Any, ...]) -> str | None:
@@ -784,6 +790,7 @@ def load_rule_file(path: Path, model: type[BaseModel]) -> BaseModel:
     obj, problems = _read_rule_file(path, model)
     if problems:
         raise ConfigError("\n".join(problems))
+    assert obj is not None  # no problem: a model
     return obj
 
 
@@ -823,7 +830,8 @@ def _cross_file_problems(rules: Rules, config_dir: Path) -> list[str]:
 def check_rules(config_dir: Path | str) -> tuple[Rules | None, list[str]]:
     """Return (the rules, []) or (None, every problem of every rule file and between them, one line each)."""
     config_dir = Path(config_dir)
-    loaded, problems = {}, []
+    loaded: dict[str, Any] = {}
+    problems: list[str] = []
     for name, model in RULE_FILES.items():
         obj, found = _read_rule_file(config_dir / name, model)
         loaded[name], problems = obj, problems + found
@@ -846,6 +854,7 @@ def load_rules(config_dir: Path | str) -> Rules:
     rules, problems = check_rules(config_dir)
     if problems:
         raise ConfigError("\n".join(problems))
+    assert rules is not None  # no problem: the rules
     return rules
 
 

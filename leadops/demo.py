@@ -8,7 +8,7 @@ of the sample's routing and reuse a report already built from the same data.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -26,7 +26,7 @@ def sla_instant(session: Session) -> datetime | None:
     reassignment made by that sweep starts its clock at the same instant, which keeps it the latest.
     """
     at = session.scalar(select(func.max(SlaClock.started_at)))
-    return at.replace(tzinfo=timezone.utc) if at is not None and at.tzinfo is None else at
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
 def built_report(session: Session, week: str) -> ReportRun | None:

@@ -94,8 +94,8 @@ def init_project(target: Path, name: str | None = None, *, force: bool = False) 
     files = [(p, p.relative_to(TEMPLATE).as_posix()) for p in sorted(TEMPLATE.rglob("*")) if p.is_file()]
     files = [(p, rel.removesuffix(".tmpl")) for p, rel in files if "__pycache__" not in rel]
     files += [(p, f"expectations/{p.name}") for p in sorted(BUNDLED_EXPECTATIONS.glob("*.json"))]
-    for src, rel in files:
-        rel = rel.replace("dot-", ".", 1) if rel.startswith("dot-") else rel
+    for src, template_rel in files:
+        rel = template_rel.replace("dot-", ".", 1) if template_rel.startswith("dot-") else template_rel
         dest = root / rel
         if dest.exists() and not force:
             out.kept.append(rel)

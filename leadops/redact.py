@@ -35,8 +35,17 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote, urlsplit
 
-__all__ = ["MIN_SECRET", "REDACTED", "encodings", "redact", "register", "registered", "secrets_of_settings",
-           "secrets_of_url", "basic_auth_secrets"]
+__all__ = [
+    "MIN_SECRET",
+    "REDACTED",
+    "basic_auth_secrets",
+    "encodings",
+    "redact",
+    "register",
+    "registered",
+    "secrets_of_settings",
+    "secrets_of_url",
+]
 
 REDACTED = "<redacted>"
 #: shortest text treated as a secret (shorter ones are ignored, see the module docstring)

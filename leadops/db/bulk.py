@@ -9,23 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, FromClause, Table
 from sqlalchemy.orm import Session
 
 
-def dialect_insert(session: Session, model: Any):
+def dialect_insert(session: Session, model: Any) -> Any:
     """Return ``insert(model)`` in the session's dialect (PostgreSQL or SQLite): the construct that has
     ``on_conflict_do_nothing`` (the idempotent inserts of outbox rows, SLA steps and clocks, locks)."""
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(model)
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+        return postgresql_insert(model)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    return sqlite_insert(model)
 
 
-def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None,
+def bulk_insert(conn: Connection, table: FromClause, rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None,
                 fixed: dict[str, Any] | None = None) -> int:
     """Insert ``rows`` into ``table`` on ``conn``'s transaction; returns the row count.
 
@@ -42,12 +42,13 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], 
     for col in table.columns:
         if col.name in names or col.name in fixed or col.primary_key:
             continue
-        if col.default is not None and col.default.is_scalar:
-            fixed[col.name] = col.default.arg
-        elif col.default is not None:
-            raise ValueError(f"bulk_insert into {table.name}: give {col.name!r} (its default is computed per row)")
+        default: Any = col.default  # a scalar default has .arg
+        if default is not None and default.is_scalar:
+            fixed[col.name] = default.arg
+        elif default is not None:
+            raise ValueError(f"bulk_insert into {cast(Table, table).name}: give {col.name!r} (its default is computed per row)")
     dialect = conn.dialect
-    processor = {name: table.c[name].type._cached_bind_processor(dialect) for name in [*names, *fixed]}
+    processor: dict[str, Any] = {name: table.c[name].type._cached_bind_processor(dialect) for name in [*names, *fixed]}
     # Values needing no conversion (most: strings, numbers) are picked by one C-level itemgetter
     # per row; the others are converted by column (one pass of each type's processor), and the
     # shared values once. The statement lists the columns in that order.
@@ -61,32 +62,34 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], 
         process = processor[name]
         converted_columns.append([v if v is None else process(v) for v in map(itemgetter(name), rows)])
     if converted_columns:
-        tuples = [head + tail + constant for head, tail in zip(heads, zip(*converted_columns))]
+        tuples = [head + tail + constant for head, tail in zip(heads, zip(*converted_columns, strict=True), strict=True)]
     else:
         tuples = [head + constant for head in heads] if constant else list(heads)
     prep = dialect.identifier_preparer
-    target = f"{prep.format_table(table)} ({', '.join(prep.quote(c) for c in columns)})"
+    target = f"{prep.format_table(cast(Table, table))} ({', '.join(prep.quote(c) for c in columns)})"
     if dialect.name == "postgresql":
-        dbapi = conn.connection.driver_connection
+        dbapi: Any = conn.connection.driver_connection
         with dbapi.cursor() as cur, cur.copy(f"COPY {target} FROM STDIN") as copy:
             for values in tuples:
                 copy.write_row(values)
     else:
         marks = ", ".join("?" if dialect.paramstyle == "qmark" else "%s" for _ in columns)
-        conn.exec_driver_sql(f"INSERT INTO {target} VALUES ({marks})", tuples)
+        conn.exec_driver_sql(f"INSERT INTO {target} VALUES ({marks})", tuples)  # noqa: S608 - quoted identifiers, bound values
     return len(rows)
 
 
-def _picker(names: list[str]) -> Callable[[dict[str, Any]], tuple]:
+def _picker(names: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
     """Return a function giving a row's values of ``names`` as a tuple (itemgetter gives a bare value for one name)."""
     if len(names) > 1:
         return itemgetter(*names)
-    if names:
-        return lambda row, name=names[0]: (row[name],)
-    return lambda row: ()
+
+    def one(row: dict[str, Any], name: str = names[0] if names else "") -> tuple[Any, ...]:
+        return (row[name],)
+
+    return one if names else lambda row: ()
 
 
-def refresh_statistics(conn: Connection, inserted: int, table: Table, columns: Sequence[str] | None = None) -> None:
+def refresh_statistics(conn: Connection, inserted: int, table: FromClause, columns: Sequence[str] | None = None) -> None:
     """ANALYZE ``table`` (PostgreSQL) when this insert is large against what the planner believes it holds.
 
     Planner statistics lag a bulk load inside one transaction: without this, intake's next
@@ -95,7 +98,7 @@ def refresh_statistics(conn: Connection, inserted: int, table: Table, columns: S
     ``columns``: only those get statistics (the row count is refreshed whatever the columns).
     """
     prep = conn.dialect.identifier_preparer
-    name = prep.format_table(table)
+    name = prep.format_table(cast(Table, table))
     believed = conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (name,)).scalar()
     if believed is None or believed < 0 or inserted > 0.5 * believed:
         which = f" ({', '.join(prep.quote(c) for c in columns)})" if columns else ""

@@ -29,9 +29,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
-from functools import lru_cache
+from datetime import date, datetime, time, timedelta, UTC
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+if TYPE_CHECKING:  # numpy is imported where BusinessIndex needs it (SLA sweeps only)
+    import numpy as np
+    from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
     "MAX_SEARCH_DAYS",
@@ -44,8 +49,6 @@ __all__ = [
     "working_intervals",
 ]
 
-UTC = timezone.utc
-
 #: How many consecutive local days without any working time we scan before
 #: concluding the calendar has no working time at all (and raising ValueError).
 MAX_SEARCH_DAYS = 366
@@ -56,7 +59,7 @@ _ONE_SECOND = timedelta(seconds=1)
 # --------------------------------------------------------------------------- #
 # Cached lookups
 # --------------------------------------------------------------------------- #
-@lru_cache(maxsize=None)
+@cache
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
@@ -381,9 +384,9 @@ class BusinessIndex:
         self.starts = np.array([s for s, _ in spans], dtype=np.int64)
         self.ends = np.array([e for _, e in spans], dtype=np.int64)
         lengths = self.ends - self.starts
-        self.before = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if len(spans) else np.zeros(0, np.int64)
+        self.before = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if spans else np.zeros(0, np.int64)
 
-    def cumulative(self, t):
+    def cumulative(self, t: ArrayLike) -> NDArray[np.int64]:
         """Business microseconds from the window's start to each instant of ``t`` (epoch microseconds)."""
         import numpy as np
 
@@ -395,8 +398,9 @@ class BusinessIndex:
         inside = np.clip(t - self.starts[j], 0, self.ends[j] - self.starts[j])
         return np.where(i >= 0, self.before[j] + inside, 0)
 
-    def between(self, a, b):
+    def between(self, a: ArrayLike, b: ArrayLike) -> NDArray[np.int64]:
         """Whole business seconds in ``[a, b)`` per pair (0 where b <= a)."""
         import numpy as np
 
-        return np.maximum(self.cumulative(b) - self.cumulative(a), 0) // 1_000_000
+        seconds: NDArray[np.int64] = np.maximum(self.cumulative(b) - self.cumulative(a), 0) // 1_000_000
+        return seconds

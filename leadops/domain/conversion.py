@@ -6,6 +6,7 @@ Pure functions over DataFrames; scikit-learn is imported lazily (it costs a seco
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -118,7 +119,7 @@ def train(df: pd.DataFrame, label: pd.Series, *, holdout: float = 0.25, order: p
     numeric, categorical, dropped = split_columns(df)
     if not numeric and not categorical:
         raise TrainingError("no usable feature column (all empty, constant or identifier-like)")
-    cut = int(round(len(df) * (1 - holdout)))
+    cut = round(len(df) * (1 - holdout))
     y_train, y_test = label.iloc[:cut], label.iloc[cut:]
     note = None
     if y_train.nunique() < 2:
@@ -140,7 +141,7 @@ def train(df: pd.DataFrame, label: pd.Series, *, holdout: float = 0.25, order: p
     names = pipe.named_steps["features"].get_feature_names_out()
     coefs = pipe.named_steps["model"].coef_[0]
     top = [{"feature": _pretty(n, categorical), "weight": round(float(w), 4)}
-           for n, w in sorted(zip(names, coefs), key=lambda nw: -abs(nw[1]))[:15]]
+           for n, w in sorted(zip(names, coefs, strict=True), key=lambda nw: -abs(nw[1]))[:15]]
     return TrainResult(pipe, auc, len(y_train), len(y_test), int(y_train.sum()), int(y_test.sum()), numeric, categorical,
                        top, calibration(proba, y_test.to_numpy()), note, dropped)
 
@@ -148,7 +149,7 @@ def train(df: pd.DataFrame, label: pd.Series, *, holdout: float = 0.25, order: p
 def calibration(proba: np.ndarray, y: np.ndarray) -> list[dict[str, Any]]:
     """Return, per predicted-probability band, the leads, the mean prediction and the observed rate."""
     out = []
-    for lo, hi in zip(BANDS, BANDS[1:]):
+    for lo, hi in pairwise(BANDS):
         m = (proba >= lo) & (proba < hi)
         if m.any():
             out.append({"band": f"{lo:.0%}-{min(hi, 1):.0%}", "leads": int(m.sum()),
@@ -173,7 +174,8 @@ def top_factors(pipe: Any, rows: pd.DataFrame, k: int = 3) -> list[list[dict[str
 
 def predict(pipe: Any, rows: pd.DataFrame) -> np.ndarray:
     """Return the predicted conversion probability per row."""
-    return pipe.predict_proba(_prepare(*_fitted_columns(pipe), rows))[:, 1]
+    proba: np.ndarray = pipe.predict_proba(_prepare(*_fitted_columns(pipe), rows))[:, 1]
+    return proba
 
 
 def _prepare(numeric: list[str], categorical: list[str], rows: pd.DataFrame) -> pd.DataFrame:

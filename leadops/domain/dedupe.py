@@ -60,7 +60,7 @@ class DomainPeople:
     so a person costs a name string and two references, not an object.
     """
 
-    __slots__ = ("keys", "names", "companies")
+    __slots__ = ("companies", "keys", "names")
 
     def __init__(self) -> None:
         self.keys: list[object] = []
@@ -95,7 +95,7 @@ def best_match(candidate: Person, pool: Sequence[Person] | DomainPeople, thresho
         names, same_domain = [p.name for p in pool], False
     # names are match names (words sorted): the plain ratio is their token_sort_ratio
     hits = process.extract(candidate.name, names, scorer=fuzz.ratio, score_cutoff=threshold, limit=None)
-    for _, score, i in sorted(hits, key=lambda h: (-h[1], h[2])):  # best first, then pool order
+    for _, _score, i in sorted(hits, key=lambda h: (-h[1], h[2])):  # best first, then pool order
         other = pool[i]
         if same_domain:
             other = Person(other.key, candidate.domain, other.name, other.company)

@@ -10,7 +10,9 @@ carrying a human-readable ``error`` so the row can be quarantined with a reason.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache, wraps
+from typing import Any, TypeVar, cast
 
 import math
 import re
@@ -23,16 +25,16 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 __all__ = [
+    "DEPARTMENTS",
     "DISPOSABLE_EMAIL_DOMAINS",
     "FREE_EMAIL_DOMAINS",
     "NAME_PARTICLES",
-    "DEPARTMENTS",
     "SENIORITIES",
     "EmailResult",
     "clean_text",
-    "field_problems",
     "company_key",
     "domain_from_website",
+    "field_problems",
     "fold",
     "normalize_country",
     "normalize_email",
@@ -196,7 +198,10 @@ def _in_domain_set(domain: str, domains: frozenset[str]) -> bool:
 CACHE_ENTRIES = 1 << 16
 
 
-def _memoized(fn):
+_Normalizer = TypeVar("_Normalizer", bound=Callable[..., Any])
+
+
+def _memoized(fn: _Normalizer) -> _Normalizer:
     """Cache a pure normalizer: lead files repeat the same countries, titles, companies and phones."""
     # 64k entries per normalizer: a million-row file names ~50k companies and domains, and a
     # cache smaller than that misses on every row (8k made 1M rows 3x slower per row than 100k);
@@ -204,14 +209,14 @@ def _memoized(fn):
     cached = lru_cache(maxsize=CACHE_ENTRIES)(fn)
 
     @wraps(fn)
-    def wrapper(*args):
+    def wrapper(*args: Any) -> Any:
         try:
             return cached(*args)
         except TypeError:  # an unhashable value (e.g. a list from JSON): compute it directly
             return fn(*args)
 
     wrapper.cache_clear = cached.cache_clear  # type: ignore[attr-defined]
-    return wrapper
+    return cast(_Normalizer, wrapper)
 
 
 # RFC 5322 dot-atom local part, ASCII only: the common case, checked without the full validator.
@@ -488,8 +493,7 @@ _COUNTRIES: dict[str, tuple[str, tuple[str, ...]]] = {
 
 def _country_key(value: str) -> str:
     key = _words_key(value)
-    if key.startswith("the "):
-        key = key[4:]
+    key = key.removeprefix("the ")
     return key.replace(" ", "")
 
 

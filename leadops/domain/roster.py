@@ -7,7 +7,7 @@ from the same function.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, UTC
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -72,7 +72,7 @@ def absence_instant(value: str, tz: str, end: bool) -> datetime:
     else:
         local = datetime.fromisoformat(value)
         local = local if local.tzinfo else local.replace(tzinfo=ZoneInfo(tz))
-    return local.astimezone(timezone.utc)
+    return local.astimezone(UTC)
 
 
 def member_from_person(person: Any) -> Member:

@@ -112,7 +112,8 @@ class WebhookSender:
         payload = {"key": msg.key, "kind": msg.kind, "recipient": msg.recipient, "subject": msg.subject,
                    "body": msg.body, "lead_id": msg.lead_id}
         try:
-            resp = requests.post(self.url, json=payload, headers={"Idempotency-Key": msg.key, "X-Leadops-Key": msg.key}, timeout=self.timeout)
+            resp = requests.post(self.url, json=payload, headers={"Idempotency-Key": msg.key, "X-Leadops-Key": msg.key},
+                                 timeout=self.timeout)
         except requests.RequestException as exc:
             raise RuntimeError(f"webhook unreachable ({type(exc).__name__})") from None  # the URL may hold a token
         if resp.status_code >= 300:
@@ -134,5 +135,6 @@ class Channels:
 
 def sender_for(settings: Settings) -> Sender:
     """Return the senders the settings choose: email by LEADOPS_NOTIFY_CHANNEL (file|smtp), webhook by LEADOPS_WEBHOOK_URL."""
-    email: Sender = SmtpSender(settings) if settings.notify_channel == "smtp" else FileSender(settings.outbox_dir, settings.mail_from)
+    email: Sender = (SmtpSender(settings) if settings.notify_channel == "smtp"
+                     else FileSender(settings.outbox_dir, settings.mail_from))
     return Channels({"email": email, "webhook": WebhookSender(settings)})

@@ -95,20 +95,21 @@ def _linkedin(value: Any) -> str | None:
 def coerce(fields: dict[str, Any]) -> dict[str, Any]:
     """Return the mapped values in leadops' vocabulary; values that make no sense are dropped."""
     out: dict[str, Any] = {}
-    for key, value in fields.items():
+    for key, raw in fields.items():
+        value: Any
         if key == "employee_count":
-            value = _count(value)
+            value = _count(raw)
         elif key == "employee_band":
-            value = band_from_range(value)
+            value = band_from_range(raw)
         elif key == "country":
-            value = normalize_country(value)
+            value = normalize_country(raw)
         elif key == "technologies":
-            items = value if isinstance(value, list) else str(value).replace(";", ",").split(",")
+            items = raw if isinstance(raw, list) else str(raw).replace(";", ",").split(",")
             value = sorted({t for t in (clean_text(i) for i in items if not isinstance(i, (dict, list))) if t}) or None
         elif key == "linkedin_url":
-            value = _linkedin(value)
+            value = _linkedin(raw)
         else:
-            value = clean_text(value) if not isinstance(value, (dict, list)) else None
+            value = clean_text(raw) if not isinstance(raw, (dict, list)) else None
         if value is not None:
             out[key] = value
     if out.get("employee_count") is not None:
@@ -129,8 +130,9 @@ def coerce_person(fields: dict[str, Any]) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     title = fields.get("job_title")
-    if isinstance(title, str) and clean_text(title):
-        out["job_title"] = clean_text(title)[:255]
+    cleaned = clean_text(title) if isinstance(title, str) else None
+    if cleaned:
+        out["job_title"] = cleaned[:255]
     levels = fields.get("seniority")
     levels = levels if isinstance(levels, list) else [levels]
     mapped = [SENIORITY_ALIASES.get(str(v).lower(), str(v).lower()) for v in levels if v]
@@ -171,6 +173,7 @@ class HttpProvider:
         return http
 
     def url_for(self, domain: str) -> str:
+        assert self.cfg.url_template is not None  # kind http: ProviderConfig requires it
         return self.cfg.url_template.format(base_url=(self.cfg.base_url or "").rstrip("/"), domain=quote(domain, safe=""))
 
     def lookup(self, domain: str) -> LookupResult:

@@ -10,7 +10,7 @@ def count(n: Any) -> str:
     """Return a whole number with thousands separators ('104,500'); None as a dash."""
     if n is None:
         return DASH
-    return f"{int(round(float(n))):,}"
+    return f"{round(float(n)):,}"
 
 
 def decimal(x: Any, digits: int = 1) -> str:

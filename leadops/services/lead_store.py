@@ -4,13 +4,14 @@ quarantine release.
 """
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String, cast, func, insert, literal, null, select
+from sqlalchemy import String, Table, cast, func, insert, literal, null, select
 from sqlalchemy.orm import Session
 
 from leadops.db.bulk import bulk_insert, refresh_statistics
@@ -49,7 +50,7 @@ MERGEABLE = ("first_name", "last_name", "company", "company_key", "job_title", "
 
 #: The columns of a new lead taken from its normalized record (the record itself is the row inserted).
 INSERTED = ("email", "email_domain", "source", "is_free_email", "is_competitor", "is_hand_raiser", "do_not_contact",
-            "arrived_at", "source_row", "account_id") + MERGEABLE
+            "arrived_at", "source_row", "account_id", *MERGEABLE)
 
 
 def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_of: Callable[[int], dict], now: datetime,
@@ -119,7 +120,7 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_of: Call
     rows = list(pending.values())
     ids = _insert_leads(conn, rows, batch_id, now)
     for people, i in new_people:  # stored now: later chunks see them by lead id
-        people.keys[i] = ids[people.keys[i][1]]
+        people.keys[i] = ids[typing.cast(tuple[str, str], people.keys[i])[1]]
 
     def lead_id(target: Lead | dict[str, Any]) -> int:
         return ids[target["email"]] if isinstance(target, dict) else target.id
@@ -150,7 +151,7 @@ def _insert_leads(conn, rows: list[dict[str, Any]], batch_id: int, now: datetime
     these = (Lead.id > before) & (Lead.ingest_batch_id == batch_id)
     # each arrival in the lifecycle history, written by the database from the rows just inserted
     # (no row per lead to build and send from here)
-    history = LeadStageChange.__table__
+    history = typing.cast(Table, LeadStageChange.__table__)
     cause = (literal("arrived from ") + Lead.source + literal(f" (batch {batch_id}, row ")
              + cast(Lead.source_row, String) + literal(")"))
     conn.execute(insert(history).from_select(
@@ -166,7 +167,7 @@ def where_in(conn, table, columns: list[str], key: str, values: list) -> Iterato
     SQLAlchemy's expansion of IN lists cost more than the lookups themselves.
     """
     prep = conn.dialect.identifier_preparer
-    head = (f"SELECT {', '.join(prep.quote(c) for c in columns)} FROM {prep.format_table(table)} "
+    head = (f"SELECT {', '.join(prep.quote(c) for c in columns)} FROM {prep.format_table(table)} "  # noqa: S608 - quoted names
             f"WHERE {prep.quote(key)}")
     if conn.dialect.name == "postgresql":
         for chunk in _chunks(values, 20_000):
@@ -275,7 +276,7 @@ def _ensure_accounts(session: Session, good: list[dict], now: datetime, cache: F
                 first_domain_of[key] = d
     if new:
         # Core bulk insert: one ORM flush per account cost a round trip each
-        accounts_t = Account.__table__
+        accounts_t = typing.cast(Table, Account.__table__)
         for chunk in _chunks(list(new.values()), 1000):
             for acc_id, domain in conn.execute(insert(accounts_t).returning(accounts_t.c.id, accounts_t.c.domain), chunk):
                 by_domain[domain] = acc_id

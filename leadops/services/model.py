@@ -96,5 +96,5 @@ def report(result: Any, examples: pd.DataFrame | None = None) -> dict[str, Any]:
         proba = predict(result.pipeline, examples)
         factors = top_factors(result.pipeline, examples)
         out["examples"] = [{"id": str(i), "p_convert": round(float(p), 4), "top_factors": f}
-                           for i, p, f in zip(examples.index, proba, factors)]
+                           for i, p, f in zip(examples.index, proba, factors, strict=True)]
     return out

@@ -57,13 +57,14 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
 
 def source_of(q: Quarantine, rules: Rules) -> FileSource | ApiSource | None:
     """Return the file or API source the row came from (None: the default source)."""
-    return next((s for s in [*rules.sources.files, *rules.sources.apis] if s.name == q.source), None)
+    sources: list[FileSource | ApiSource] = [*rules.sources.files, *rules.sources.apis]
+    return next((s for s in sources if s.name == q.source), None)
 
 
 def _raw_row(q: Quarantine, rules: Rules, overrides: dict[str, str]) -> RawRow:
     src = source_of(q, rules)
     header = [h for h in q.raw if h not in META_KEYS]
-    if getattr(src, "kind", "leads") == "activities":
+    if isinstance(src, FileSource) and src.kind == "activities":  # API sources carry leads only
         mapping, _ = map_headers(header, src.columns, ACTIVITY_ALIASES, ACTIVITY_FIELDS)
         overrides = {k: v for k, v in overrides.items() if k in ACTIVITY_FIELDS}
     else:
@@ -93,7 +94,7 @@ def release(session: Session, ids: list[int], rules: Rules, settings: Settings,
             continue
         src = source_of(q, rules)
         row = _raw_row(q, rules, overrides or {})
-        if getattr(src, "kind", "leads") == "activities":
+        if isinstance(src, FileSource) and src.kind == "activities":
             reasons, result = release_activity(session, q, row, src, rules, settings, now)
             if reasons:
                 q.reasons = reasons
@@ -115,7 +116,7 @@ def release(session: Session, ids: list[int], rules: Rules, settings: Settings,
             q.reasons = reasons
             outcomes.append(ReleaseOutcome(qid, "held", reasons=reasons))
             continue
-        inserted, merged = upsert_leads(session, [rec], q.ingest_batch_id, {row.row_number: row.raw}.__getitem__, now,
+        inserted, _merged = upsert_leads(session, [rec], q.ingest_batch_id, {row.row_number: row.raw}.__getitem__, now,
                                         rules.sources.fuzzy_match_threshold, q.origin)
         q.status = "released"
         if overrides:

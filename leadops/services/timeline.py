@@ -21,14 +21,16 @@ def timeline(session: Session, lead_id: int) -> list[dict[str, Any]]:
     lead = session.get(Lead, lead_id)
     if lead is None:
         raise ValueError(f"no lead {lead_id}")
-    codes = dict(session.execute(select(Sdr.id, Sdr.code)).all())
+    codes: dict[int | None, str] = dict(session.execute(select(Sdr.id, Sdr.code)).tuples().all())
     events: list[dict[str, Any]] = []
 
     def add(at: datetime | None, kind: str, what: str, detail: Any = None) -> None:
         events.append({"at": at.isoformat() if at else None, "kind": kind, "what": what, "detail": detail})
 
-    batches = {b.id: b for b in session.scalars(select(IngestBatch).where(IngestBatch.id.in_(
-        [lead.ingest_batch_id] + list(session.scalars(select(LeadMerge.ingest_batch_id).where(LeadMerge.lead_id == lead_id))))))}
+    merged_from = session.scalars(select(LeadMerge.ingest_batch_id).where(LeadMerge.lead_id == lead_id))
+    batch_ids = [lead.ingest_batch_id, *merged_from]
+    batches: dict[int | None, IngestBatch] = {
+        b.id: b for b in session.scalars(select(IngestBatch).where(IngestBatch.id.in_(batch_ids)))}
     origin = batches.get(lead.ingest_batch_id)
     add(lead.arrived_at, "arrived", f"from {origin.origin if origin else 'a batch'} row {lead.source_row} "
         f"(source {lead.source}{', campaign ' + lead.campaign if lead.campaign else ''})",
@@ -51,8 +53,8 @@ def timeline(session: Session, lead_id: int) -> list[dict[str, Any]]:
             {"fields": sorted(fields.get((look.domain, look.provider), [])), "error": look.error})
     for h in session.scalars(select(ScoreHistory).where(ScoreHistory.lead_id == lead_id).order_by(ScoreHistory.id)):
         add(h.scored_at, "scored", f"score {h.score:g} grade {h.grade} (model {h.model_version})", {"breakdown": h.breakdown})
-    for c in session.scalars(select(LeadStageChange).where(LeadStageChange.lead_id == lead_id).order_by(LeadStageChange.id)):
-        add(c.changed_at, "stage", f"{c.from_stage or '-'} -> {c.to_stage}: {c.cause}")
+    for change in session.scalars(select(LeadStageChange).where(LeadStageChange.lead_id == lead_id).order_by(LeadStageChange.id)):
+        add(change.changed_at, "stage", f"{change.from_stage or '-'} -> {change.to_stage}: {change.cause}")
     for a in session.scalars(select(Assignment).where(Assignment.lead_id == lead_id).order_by(Assignment.id)):
         skipped = [c for c in a.candidates if c.get("skipped")]
         who = codes.get(a.sdr_id) or "-"

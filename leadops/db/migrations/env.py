@@ -1,6 +1,5 @@
 """Alembic environment: uses the connection handed over by leadops.db.migrate when present."""
 from alembic import context
-from sqlalchemy import DateTime
 
 from leadops.db.models import Base, UTCDateTime
 

@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 12:36:45.137381
 """
 from alembic import op
@@ -241,7 +241,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_assignments_assigned_at'), ['assigned_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_assignments_lead_id'), ['lead_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_assignments_sdr_id'), ['sdr_id'], unique=False)
-        batch_op.create_index('uq_assignments_active_lead', ['lead_id'], unique=True, sqlite_where=sa.text('active'), postgresql_where=sa.text('active'))
+        batch_op.create_index('uq_assignments_active_lead', ['lead_id'], unique=True, sqlite_where=sa.text('active'),
+                              postgresql_where=sa.text('active'))
 
     op.create_table('lead_merges',
     sa.Column('id', sa.Integer(), nullable=False),
