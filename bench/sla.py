@@ -38,10 +38,11 @@ def main() -> None:
     from leadops.db.bulk import bulk_insert
     from leadops.db.migrate import upgrade
     from leadops.db.models import Assignment, Lead, SlaClock, SlaEvent
+    from leadops.db.repositories.sla import OPEN
     from leadops.db.session import session_scope
     from leadops.db.unit_of_work import SqlUnitOfWork
     from leadops.services.roster import apply_roster
-    from leadops.services.sla import OPEN, enforce
+    from leadops.services.sla import enforce
 
     url = fresh_url(a.db, "sla")
     upgrade(url)
@@ -82,7 +83,7 @@ def main() -> None:
         base = time.perf_counter() - t
     with session_scope(url) as s:
         t = time.perf_counter()
-        out = enforce(s, rules, "Europe/Paris", now=NOW)
+        out = enforce(SqlUnitOfWork.around(s), rules, "Europe/Paris", now=NOW)
         s.commit()
         sweep = time.perf_counter() - t
     with session_scope(url) as s:

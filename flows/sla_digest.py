@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 
 from leadops.flows.display import digest_run_name, finish
 from leadops.reporting.numbers import count
-from leadops.tasks.common import current_flow_run_id, log_stage, settings, unit_of_work
+from leadops.tasks.common import current_flow_run_id, log_stage, settings, units
 from leadops.tasks.pipeline import deliver_notifications
 
 
@@ -23,8 +23,8 @@ def queue_digests(overrides: dict[str, Any]) -> dict[str, Any]:
     from leadops.services.sla import queue_breach_digests
 
     s = settings(overrides)
-    with unit_of_work(s) as session:
-        out = queue_breach_digests(session)
+    with units(s) as uow:
+        out = queue_breach_digests(uow)
     log_stage("SLA digests", **{k: v for k, v in out.items() if isinstance(v, int)})
     return out
 

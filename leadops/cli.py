@@ -770,6 +770,7 @@ def run_sla(
             from dataclasses import asdict
 
             from leadops.db.preview import outbox_size, preview_scope
+            from leadops.db.unit_of_work import SqlUnitOfWork
             from leadops.services.sla import enforce
 
             s, rules = _prepared()
@@ -778,7 +779,7 @@ def run_sla(
             with preview_scope(s.database_url) as session:
                 before = outbox_size(session)
                 roster = _roster_first(session, s, rules)  # the flow syncs the roster before it sweeps
-                out = asdict(enforce(session, rules, s.company_time_zone, now=when))
+                out = asdict(enforce(SqlUnitOfWork.around(session), rules, s.company_time_zone, now=when))
                 out["messages"] = outbox_size(session) - before
             out = {"dry_run": True, "now": when.isoformat(), **out, "roster": roster}
             _emit(out, as_json, _sla_preview_text(out))

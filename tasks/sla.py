@@ -9,15 +9,15 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from leadops.services import sla
-from leadops.tasks.common import current_flow_run_id, log_stage, retry_transient_only, rules, settings, unit_of_work
+from leadops.tasks.common import current_flow_run_id, log_stage, retry_transient_only, rules, settings, units
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10, retry_condition_fn=retry_transient_only)
 def sweep_clocks(overrides: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
     """Evaluate open SLA clocks as of ``now``; returns counts and the new breaches."""
     s = settings(overrides)
-    with unit_of_work(s) as session:
-        out = sla.enforce(session, rules(s), s.company_time_zone, now=now, flow_run_id=current_flow_run_id())
+    with units(s) as uow:
+        out = sla.enforce(uow, rules(s), s.company_time_zone, now=now, flow_run_id=current_flow_run_id())
     log_stage("SLA sweep", open_clocks=out.open, met=out.met, reminded=out.reminded, breached=out.breached,
               reassigned=out.reassigned, cadences_closed=out.closed, notifications_queued=out.notifications_queued)
     return asdict(out)

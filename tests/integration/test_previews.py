@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from leadops.db.models import Assignment, Base, Lead, Notification, Sdr
 from leadops.db.preview import PreviewCommitted, outbox_size, preview_scope
 from leadops.db.session import get_engine
+from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.services.enrich import enrich_pending
 from leadops.intake.files import ingest_file
 from leadops.services.lookup import find_lead_id, parse_lead_ref
@@ -74,7 +75,7 @@ def test_sla_preview_writes_nothing_and_shows_what_the_real_sweep_then_does(sess
     before = snapshot(settings.database_url)
     with preview_scope(settings.database_url) as preview:
         queued_before = outbox_size(preview)
-        shown = enforce(preview, rules, tz, now=LATE)
+        shown = enforce(SqlUnitOfWork.around(preview), rules, tz, now=LATE)
         messages = outbox_size(preview) - queued_before
     assert snapshot(settings.database_url) == before  # no row added, changed or removed, outbox included
 
@@ -86,7 +87,7 @@ def test_sla_preview_writes_nothing_and_shows_what_the_real_sweep_then_does(sess
     assert shown.reassigned >= 1 and messages > shown.notifications_queued  # + the new owners' assignment emails
 
     notes_before = session.scalar(select(func.count()).select_from(Notification))
-    real = enforce(session, rules, tz, now=LATE)
+    real = enforce(SqlUnitOfWork.around(session), rules, tz, now=LATE)
     session.commit()
     assert real.actions == shown.actions
     assert (real.reminded, real.breached, real.reassigned, real.notifications_queued) == (
@@ -161,7 +162,7 @@ def test_run_sla_dry_run_prints_each_step_writes_nothing_and_matches_the_real_sw
     assert f"{moved['sdr']} -> {moved['to']}" in text.stdout
     assert f"{shown['messages']} messages would be queued" in text.stdout
 
-    real = enforce(session, rules, settings.company_time_zone, now=LATE)
+    real = enforce(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=LATE)
     session.commit()
     assert json.loads(json.dumps(real.actions)) == shown["actions"]
 

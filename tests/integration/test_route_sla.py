@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from leadops.db.models import Activity, Assignment, Lead, Notification, Sdr, SlaClock, SlaEvent
+from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.notify.outbox import deliver, enqueue
 from leadops.notify.senders import FileSender, SmtpSender
 from tests.support.units import units_for
@@ -81,16 +82,16 @@ def test_sla_reminds_breaches_then_reassigns_each_exactly_once(session, settings
     lea = lead_of(session, "lea@atelier-numerique.fr")
     first_owner = lea.owner_sdr_id
 
-    s = enforce(session, rules, tz, now=MONDAY_10_PARIS + timedelta(minutes=30))
+    s = enforce(SqlUnitOfWork.around(session), rules, tz, now=MONDAY_10_PARIS + timedelta(minutes=30))
     assert (s.open, s.reminded, s.breached) == (1, 0, 0)
-    s = enforce(session, rules, tz, now=MONDAY_10_PARIS + timedelta(minutes=46))
+    s = enforce(SqlUnitOfWork.around(session), rules, tz, now=MONDAY_10_PARIS + timedelta(minutes=46))
     assert (s.reminded, s.breached) == (1, 0)
-    s = enforce(session, rules, tz, now=MONDAY_10_PARIS + timedelta(minutes=46))
+    s = enforce(SqlUnitOfWork.around(session), rules, tz, now=MONDAY_10_PARIS + timedelta(minutes=46))
     assert (s.reminded, s.notifications_queued) == (0, 0)  # a rerun sends nothing again
-    s = enforce(session, rules, tz, now=MONDAY_10_PARIS + timedelta(minutes=61))
+    s = enforce(SqlUnitOfWork.around(session), rules, tz, now=MONDAY_10_PARIS + timedelta(minutes=61))
     assert s.breached == 1 and s.breaches[0]["policy"] == "hand-raiser"
     assert s.notifications_queued == 2  # the SDR and their manager
-    s = enforce(session, rules, tz, now=MONDAY_10_PARIS + timedelta(hours=2, minutes=1))
+    s = enforce(SqlUnitOfWork.around(session), rules, tz, now=MONDAY_10_PARIS + timedelta(hours=2, minutes=1))
     assert s.reassigned == 1
     session.commit()
 
@@ -108,7 +109,7 @@ def test_touch_by_owner_meets_the_clock_in_business_time(session, settings, rule
     session.add(Activity(lead_id=lea.id, sdr_id=lea.owner_sdr_id, kind="call", outcome="connected",
                          occurred_at=MONDAY_10_PARIS + timedelta(minutes=20)))
     session.commit()
-    s = enforce(session, rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(hours=3))
+    s = enforce(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(hours=3))
     assert (s.met, s.breached) == (1, 0)
     clock = session.scalar(select(SlaClock))
     assert clock.status == "met" and clock.elapsed_seconds == 20 * 60
@@ -201,7 +202,7 @@ def test_first_touch_opens_a_follow_up_cadence_that_reminds_breaches_and_ends(se
         session.commit()
 
     call(touch)
-    enforce(session, rules, settings.company_time_zone, now=touch + timedelta(minutes=5))
+    enforce(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=touch + timedelta(minutes=5))
     session.commit()
     cadence = session.scalar(select(SlaClock).where(SlaClock.lead_id == lea.id, SlaClock.kind == "cadence"))
     assert cadence is not None and cadence.touches_required == 6 and cadence.status == "open"
@@ -211,18 +212,18 @@ def test_first_touch_opens_a_follow_up_cadence_that_reminds_breaches_and_ends(se
     for day in (1, 2):
         call(touch + timedelta(days=day))
     # 80% of the window gone with 3 touches of 6: reminded once
-    out = enforce(session, rules, settings.company_time_zone, now=cadence.due_at - timedelta(days=2))
+    out = enforce(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=cadence.due_at - timedelta(days=2))
     session.commit()
     note = session.scalar(select(Notification).where(Notification.kind == "cadence_reminder"))
     assert out.reminded == 1 and "3 of 6 follow-up touches" in note.body
-    out = enforce(session, rules, settings.company_time_zone, now=cadence.due_at + timedelta(hours=1))
+    out = enforce(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=cadence.due_at + timedelta(hours=1))
     session.commit()
     assert out.breached == 1 and out.reassigned == 0  # a cadence is escalated, never reassigned
     assert session.scalar(select(func.count()).select_from(Notification).where(Notification.kind == "cadence_breach")) == 2
     assert lead_of(session, "lea@atelier-numerique.fr").owner_sdr_id == lea.owner_sdr_id
     for hours in (2, 3, 4):
         call(cadence.due_at + timedelta(hours=hours))
-    enforce(session, rules, settings.company_time_zone, now=cadence.due_at + timedelta(days=1))
+    enforce(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=cadence.due_at + timedelta(days=1))
     session.commit()
     session.refresh(cadence)
     assert cadence.status == "met" and cadence.met_at == cadence.due_at + timedelta(hours=4)
@@ -235,11 +236,11 @@ def test_a_cadence_ends_when_the_lead_moves_on(session, settings, rules, routed)
     session.add(Activity(lead_id=lea.id, sdr_id=lea.owner_sdr_id, kind="email", outcome="sent",
                          occurred_at=MONDAY_10_PARIS + timedelta(minutes=10)))
     session.commit()
-    enforce(session, rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(minutes=15))
+    enforce(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(minutes=15))
     session.commit()
     lea.lifecycle_stage = "sql"
     session.commit()
-    out = enforce(session, rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(days=30))
+    out = enforce(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(days=30))
     session.commit()
     assert out.closed == 1 and out.breached == 0
     assert session.scalar(select(SlaClock.status).where(SlaClock.lead_id == lea.id, SlaClock.kind == "cadence")) == "closed"
@@ -250,7 +251,7 @@ def test_weekly_report_counts_the_weeks_breaches_and_reassignments(session, sett
     from leadops.services.report import build_weekly_report
 
     later = MONDAY_10_PARIS + timedelta(days=3)  # same ISO week: breached and reassigned by then
-    out = enforce(session, rules, settings.company_time_zone, now=later)
+    out = enforce(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=later)
     session.commit()
     assert out.breached == 1 and out.reassigned == 1
     week = week_of(later, settings.company_time_zone)
@@ -264,7 +265,7 @@ def test_timeline_tells_the_whole_story_in_order(session, settings, rules, route
     from leadops.services.timeline import markdown, timeline
 
     lea = lead_of(session, "lea@atelier-numerique.fr")
-    enforce(session, rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(days=3))
+    enforce(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(days=3))
     lea.arrived_at = MONDAY_10_PARIS - timedelta(minutes=5)  # the test routed it "at" Monday 10:00
     session.commit()
     events = timeline(session, lea.id)
