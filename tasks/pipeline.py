@@ -10,6 +10,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from leadops.domain import scoring_pass
 from leadops.notify.outbox import deliver
 from leadops.notify.senders import sender_for
 from leadops.reporting.numbers import count
@@ -291,7 +292,7 @@ def _since(arrived_since: str | None, company_tz: str) -> Any:
     return at if at.tzinfo is not None else at.replace(tzinfo=ZoneInfo(company_tz))
 
 
-def _log_scoring(stage: str, out: score.ScoreSummary) -> None:
+def _log_scoring(stage: str, out: scoring_pass.ScoreSummary) -> None:
     log_stage(f"{stage} (model {out.model_version})", scored=out.scored, changed=out.changed,
               promoted_mql=out.promoted_mql, disqualified=out.disqualified, nurtured=out.nurtured)
 
@@ -353,7 +354,7 @@ def plan_scoring(overrides: dict[str, Any], only_changed: bool = True, stages: l
     with unit_of_work(s) as session:
         ids = score.select_for_scoring(session, lead_ids=lead_ids, only_changed=only_changed,
                                        where=score.rescore_filter(stages, sources, since))
-    return {"now": utcnow().isoformat(), "parts": score.partitions(ids, s.score_partition_leads)}
+    return {"now": utcnow().isoformat(), "parts": scoring_pass.partitions(ids, s.score_partition_leads)}
 
 
 def _partition_run_name() -> str:
@@ -384,4 +385,4 @@ def score_partition(overrides: dict[str, Any], lead_ids: list[int], now: str,
 
 def combine_scores(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """Return the counts of a partitioned scoring pass: the partitions' counts added up (same keys as score_leads)."""
-    return asdict(score.combine([score.ScoreSummary(**p) for p in parts]))
+    return asdict(scoring_pass.combine([scoring_pass.ScoreSummary(**p) for p in parts]))

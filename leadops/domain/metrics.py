@@ -26,12 +26,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from leadops.domain.lifecycle import FUNNEL_EXITS, FUNNEL_STEPS, Stage
+
 __all__ = [
     "ActivityFact",
-    "FUNNEL_STEPS",
     "InvalidWeek",
     "LeadFact",
     "NO_SDR",
+    "TOP_STEP",
     "next_week",
     "OpportunityFact",
     "QualityFact",
@@ -61,8 +63,8 @@ EMAIL_OUTCOMES = ("no_reply", "replied", "meeting_booked", "bounced")
 MEETING_OUTCOMES = ("held", "no_show", "scheduled")
 #: Call outcomes that mean a conversation happened ("connected or better").
 CONNECTED_CALL_OUTCOMES = frozenset({"connected", "meeting_booked", "disqualified"})
-#: Funnel steps after the top ("leads") step, in order.
-FUNNEL_STEPS = ("mql", "sal", "sql", "opportunity", "won")
+#: The funnel's top step, before :data:`leadops.domain.lifecycle.FUNNEL_STEPS`: every lead arrived.
+TOP_STEP = "leads"
 #: Key used by :func:`results_by_sdr` for opportunities without an SDR.
 NO_SDR = "(no SDR)"
 UNSPECIFIED_REASON = "unspecified"
@@ -89,13 +91,13 @@ class ActivityFact:
 
 @dataclass(frozen=True)
 class LeadFact:
-    """One lead as of the report: current stage and every stage ever reached."""
+    """One lead as of the report: current stage and every stage ever reached (lifecycle stage values)."""
 
     lead_id: int
     source: str
     arrived_at: datetime
-    stage: str
-    reached: frozenset[str]
+    stage: Stage | str
+    reached: frozenset[Stage | str]
     disqualified_reason: str | None = None
     owner: str | None = None
     assigned_at: datetime | None = None
@@ -252,7 +254,8 @@ def results_by_sdr(
     * ``won``: count, and ``revenue``: sum of amounts, of opportunities with stage
       won and closed_at in period
     """
-    rows: dict[str, Counter] = defaultdict(Counter)
+    rows: dict[str, Counter[str]] = defaultdict(Counter)
+    amounts: dict[str, dict[str, float]] = defaultdict(lambda: {"pipeline": 0.0, "revenue": 0.0})
     for a in activities:
         if not in_period(a.occurred_at, start, end):
             continue
@@ -269,11 +272,11 @@ def results_by_sdr(
         if in_period(o.created_at, start, end):
             c = rows[key]
             c["saos"] += 1
-            c["pipeline"] += float(o.amount)
+            amounts[key]["pipeline"] += float(o.amount)
         if o.stage == "won" and in_period(o.closed_at, start, end):
             c = rows[key]
             c["won"] += 1
-            c["revenue"] += float(o.amount)
+            amounts[key]["revenue"] += float(o.amount)
 
     out: dict[str, dict[str, float | int | None]] = {}
     for sdr in sorted(rows):
@@ -284,9 +287,9 @@ def results_by_sdr(
             "future_meetings": c["future_meetings"],
             "saos": c["saos"],
             "meeting_to_sao_rate": rate(c["saos"], c["meetings_held"]),
-            "pipeline": float(c["pipeline"]),
+            "pipeline": float(amounts[sdr]["pipeline"]),
             "won": c["won"],
-            "revenue": float(c["revenue"]),
+            "revenue": float(amounts[sdr]["revenue"]),
         }
     return out
 
@@ -294,7 +297,7 @@ def results_by_sdr(
 # --------------------------------------------------------------------------- #
 # Funnel and disqualification
 # --------------------------------------------------------------------------- #
-_STEP_DEPTH = {step: i for i, step in enumerate(FUNNEL_STEPS, start=1)}
+_STEP_DEPTH: dict[str, int] = {step.value: i for i, step in enumerate(FUNNEL_STEPS, start=1)}
 
 
 def _depth(lead: LeadFact) -> int:
@@ -302,16 +305,17 @@ def _depth(lead: LeadFact) -> int:
     return max((_STEP_DEPTH.get(stage, 0) for stage in set(lead.reached) | {lead.stage}), default=0)
 
 
-def reached_step(lead: LeadFact, step: str) -> bool:
+def reached_step(lead: LeadFact, step: Stage | str) -> bool:
     """True if ``lead`` reached funnel ``step`` or any later step (its current stage counts).
 
     This is the one definition of "an MQL", "a SAL", ... used by the funnel, the headline
     and the SRL figures, so the same word is the same number everywhere in the report.
     """
-    if step == "leads":
+    if step == TOP_STEP:
         return True
     if step not in _STEP_DEPTH:
-        raise ValueError(f"unknown funnel step {step!r}; expected one of leads, {', '.join(FUNNEL_STEPS)}")
+        raise ValueError(f"unknown funnel step {str(step)!r}; expected one of {TOP_STEP}, "
+                         f"{', '.join(s.value for s in FUNNEL_STEPS)}")
     return _depth(lead) >= _STEP_DEPTH[step]
 
 
@@ -333,7 +337,7 @@ def funnel(leads: Sequence[LeadFact]) -> list[dict[str, object]]:
             counts[i] += 1
     top = counts[0]
     rows: list[dict[str, object]] = []
-    for i, step in enumerate(("leads", *FUNNEL_STEPS)):
+    for i, step in enumerate((TOP_STEP, *(s.value for s in FUNNEL_STEPS))):
         rows.append(
             {
                 "step": step,
@@ -355,10 +359,10 @@ def sales_rejected(leads: Iterable[LeadFact]) -> dict[str, float | int | None]:
     """
     sal = srl = 0
     for f in leads:
-        if not reached_step(f, "sal"):
+        if not reached_step(f, Stage.SAL):
             continue
         sal += 1
-        if f.stage in ("recycled", "nurture", "disqualified", "lost") and not reached_step(f, "sql"):
+        if f.stage in FUNNEL_EXITS and not reached_step(f, Stage.SQL):
             srl += 1
     return {"sal": sal, "srl": srl, "srl_rate": rate(srl, sal)}
 
@@ -372,7 +376,7 @@ def disqualification_reasons(leads: Iterable[LeadFact]) -> list[dict[str, object
     """
     counter: Counter[str] = Counter()
     for lead in leads:
-        if lead.stage == "disqualified" or "disqualified" in lead.reached:
+        if lead.stage == Stage.DISQUALIFIED or Stage.DISQUALIFIED in lead.reached:
             counter[(lead.disqualified_reason or "").strip() or UNSPECIFIED_REASON] += 1
     total = sum(counter.values())
     ranked = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -553,7 +557,7 @@ def week_of(dt: datetime, tz: str) -> str:
     return _format_week(dt.astimezone(_zone(tz)).date())
 
 
-def sla_by(leads: Sequence[LeadFact], key: str) -> list[dict[str, float | int | None]]:
+def sla_by(leads: Sequence[LeadFact], key: str) -> list[dict[str, str | float | int | None]]:
     """Return :func:`sla_summary` per value of ``key`` ("owner" or "source"), sorted (grain: one row per value).
 
     Leads never assigned have no owner and appear under ``(unassigned)`` for ``owner``.

@@ -76,7 +76,7 @@ class Decision:
     sdr: str | None
     rule: str | None
     reason: str
-    candidates: tuple[dict, ...] = field(default_factory=tuple)
+    candidates: tuple[dict[str, Any], ...] = field(default_factory=tuple)
     ae: str | None = None
 
 
@@ -89,9 +89,9 @@ def rule_matches(rule: RoutingRule, lead: RoutableLead) -> bool:
     return True
 
 
-def _pick(members: Iterable[str], sdrs: dict[str, SdrState]) -> tuple[SdrState | None, list[dict], str]:
+def _pick(members: Iterable[str], sdrs: dict[str, SdrState]) -> tuple[SdrState | None, list[dict[str, Any]], str]:
     """Return the least-loaded eligible member (working now preferred), the candidates, and a note."""
-    candidates: list[dict] = []
+    candidates: list[dict[str, Any]] = []
     eligible: list[SdrState] = []
     for code in members:
         s = sdrs.get(code)
@@ -121,7 +121,7 @@ def _pick(members: Iterable[str], sdrs: dict[str, SdrState]) -> tuple[SdrState |
 
 def route_lead(lead: RoutableLead, rules: RoutingRules, sdrs: dict[str, SdrState]) -> Decision:
     """Return the decision for one lead and count the assignment into ``sdrs``."""
-    trail: list[dict] = []
+    trail: list[dict[str, Any]] = []
     owner_away: str | None = None  # why the account owner cannot take the lead now
     for rule in rules.rules:
         if not rule_matches(rule, lead):
@@ -136,8 +136,8 @@ def route_lead(lead: RoutableLead, rules: RoutingRules, sdrs: dict[str, SdrState
                 owner_away = why
                 continue
             return assign_to(lead, owner, rule.name, f"account owner of {lead.fields.get('email_domain')}", trail)
-        members = [rule.to.sdr] if rule.to.sdr else rules.pools[rule.to.pool].members
-        pool = rules.pools.get(rule.to.pool) if rule.to.pool else None
+        pool = rules.pools[rule.to.pool] if rule.to.pool else None
+        members = [rule.to.sdr] if rule.to.sdr else pool.members if pool is not None else []
         if (pool is not None and pool.policy == "hold_for_owner" and owner_away and lead.account_owner in members
                 and (lead.held_hours is None or lead.held_hours < pool.hold_max_hours)):
             return Decision(lead.id, "held", None, rule.name,
@@ -153,7 +153,7 @@ def route_lead(lead: RoutableLead, rules: RoutingRules, sdrs: dict[str, SdrState
     return Decision(lead.id, "unroutable", None, None, reason, tuple(trail))
 
 
-def assign_to(lead: RoutableLead, s: SdrState, rule: str, reason: str, trail: list[dict]) -> Decision:
+def assign_to(lead: RoutableLead, s: SdrState, rule: str, reason: str, trail: list[dict[str, Any]]) -> Decision:
     """Return the decision giving ``lead`` to ``s`` and count it in ``s`` (daily and open loads, rotation)."""
     s.assigned_today += 1
     s.open_leads += 1

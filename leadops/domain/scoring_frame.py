@@ -9,13 +9,15 @@ one-lead reference; a property test checks both agree.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from leadops.config import ScoringRules
-from leadops.domain.scoring import JOB_SEEKER_WORDS
+from leadops.domain.scoring import JOB_SEEKER_WORDS, RulePoints
 
 #: Columns :func:`score_frame` reads from the leads frame (index: lead id).
 LEAD_COLUMNS = ("industry", "employee_band", "revenue_band", "country", "seniority", "department", "source",
@@ -25,8 +27,10 @@ NEGATIVES = ("competitor", "free_email", "disposable_email", "student", "job_see
 _JOB_SEEKER = re.compile("|".join(re.escape(w) for w in JOB_SEEKER_WORDS))
 
 
-def _grades(values: np.ndarray, thresholds: dict[str, float], worst: str) -> np.ndarray:
-    ordered = sorted(thresholds.items(), key=lambda kv: -kv[1])
+def _grades(values: npt.NDArray[np.float64], thresholds: Iterable[tuple[str, float]],
+            worst: str) -> npt.NDArray[np.str_]:
+    """Return each value's grade: the label of the highest threshold it reaches, else ``worst``."""
+    ordered = sorted(thresholds, key=lambda kv: -kv[1])
     return np.select([values >= floor for _, floor in ordered], [label for label, _ in ordered], default=worst)
 
 
@@ -55,7 +59,7 @@ def score_frame(leads: pd.DataFrame, events: pd.DataFrame, rules: ScoringRules, 
     eng = np.zeros(len(leads))
     if len(events):
         base = events["kind"].map(eng_rules.points).to_numpy(dtype="float64", na_value=np.nan)
-        pos = leads.index.get_indexer(events["lead_id"])
+        pos = leads.index.get_indexer(pd.Index(events["lead_id"]))
         keep = ~np.isnan(base) & (base != 0) & (pos >= 0)
         at = events["at"]
         if not isinstance(at.dtype, pd.DatetimeTZDtype):
@@ -89,34 +93,34 @@ def score_frame(leads: pd.DataFrame, events: pd.DataFrame, rules: ScoringRules, 
         "bounced": leads["bounced"].fillna(False).astype(bool),
     }
     neg = np.zeros(len(leads))
+    negative: dict[str, float] = dict(rules.negative.items())
     for name in NEGATIVES:
-        pts = rules.negative.get(name) or 0.0
-        col = np.where(fired[name].to_numpy(), pts, 0.0)
-        out[f"neg:{name}"] = col
-        neg += col
+        signal = np.where(fired[name].to_numpy(), negative.get(name) or 0.0, 0.0)
+        out[f"neg:{name}"] = signal
+        neg += signal
     out["negative"] = neg
     out["total"] = np.maximum(out["fit"] + out["engagement"] + neg, 0.0)
     # grades from the unrounded values, as the one-lead scorer does
-    out["fit_grade"] = _grades(out["fit"].to_numpy(), dict(rules.grades.fit), "D")
-    out["engagement_grade"] = _grades(out["engagement"].to_numpy(), dict(rules.grades.engagement), "4")
+    out["fit_grade"] = _grades(out["fit"].to_numpy(), rules.grades.fit.items(), "D")
+    out["engagement_grade"] = _grades(out["engagement"].to_numpy(), rules.grades.engagement.items(), "4")
     for c in ("fit", "engagement", "negative", "total"):
         out[c] = out[c].round(2)
     out["grade"] = out["fit_grade"] + out["engagement_grade"]
     return out
 
 
-def breakdowns(scored: pd.DataFrame, leads: pd.DataFrame, rules: ScoringRules) -> dict[int, list[dict]]:
+def breakdowns(scored: pd.DataFrame, leads: pd.DataFrame, rules: ScoringRules) -> dict[int, list[RulePoints]]:
     """Return lead id -> every rule that fired with its points, for the leads in ``scored``.
 
     Same entries and order as :func:`leadops.domain.scoring.score_lead`'s breakdown.
     """
     fit_cols = [(r.field, f"fit:{r.field}") for r in rules.fit]
     kinds = sorted(c[4:] for c in scored.columns if c.startswith("eng:"))
-    out: dict[int, list[dict]] = {}
+    out: dict[int, list[RulePoints]] = {}
     values = {c: scored[c].to_numpy() for c in scored.columns if ":" in c}
     fields = {f: leads[f].to_numpy() for f, _ in fit_cols}
     for i, lead_id in enumerate(scored.index):
-        parts = []
+        parts: list[RulePoints] = []
         for f, col in fit_cols:
             pts = values[col][i]
             if pts:

@@ -29,6 +29,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
+from leadops.domain.lifecycle import Stage
+from leadops.domain.metrics import TOP_STEP
 from leadops.reporting.numbers import DASH, count, decimal, percent
 
 __all__ = ["DASH", "LABELS", "format_change", "format_value", "headline_rows", "label", "render_weekly_report",
@@ -105,8 +107,10 @@ LABELS = {
     "enriched": "Leads enriched",
     "enrich_attempted": "Leads an enrichment was tried for",
 }
-_STEP_LABELS = {
-    "leads": "Leads", "mql": "MQL", "sal": "SAL", "sql": "SQL", "opportunity": "SAO (opportunity)", "won": "Won",
+#: what each funnel step is called on the page (its value in the rows is the stage's value)
+_STEP_LABELS: dict[str, str] = {
+    TOP_STEP: "Leads", Stage.MQL: "MQL", Stage.SAL: "SAL", Stage.SQL: "SQL", Stage.OPPORTUNITY: "SAO (opportunity)",
+    Stage.WON: "Won",
 }
 
 

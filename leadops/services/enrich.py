@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -22,8 +22,8 @@ from leadops.config import ProviderConfig, Rules
 from leadops.db.bulk import bulk_insert, refresh_statistics
 from leadops.db.models import EnrichmentLookup, EnrichmentRecord, Lead, ProviderCircuit, utcnow
 from leadops.domain.enrichment import (
-    PERSON_FIELDS, PERSON_REQUIRED, REFRESHABLE, Answer, EnrichmentStatus, LookupResult, combine, first_values, person_fields_to_fill,
-    replaceable_by, waterfall,
+    PERSON_FIELDS, PERSON_REQUIRED, REFRESHABLE, Answer, EnrichmentStatus, LookupResult, LookupStatus, combine, first_values,
+    person_fields_to_fill, replaceable_by, waterfall,
 )
 from leadops.domain.metrics import percentile
 from leadops.providers.base import EnrichmentProvider
@@ -134,7 +134,8 @@ def _cache(session: Session, domains: list[str], ttl: timedelta, now: datetime) 
                                                        EnrichmentLookup.status, EnrichmentLookup.fetched_at)
                                                 .where(EnrichmentLookup.domain.in_(chunk))):
             if status != "error" and at >= now - ttl:
-                out[(d, p)] = LookupResult(status, fields.get((d, p), {}) if status == "hit" else {}, conf.get((d, p), 1.0))
+                found = fields.get((d, p), {}) if status == "hit" else {}
+                out[(d, p)] = LookupResult(cast(LookupStatus, status), found, conf.get((d, p), 1.0))  # stored as written
     return out
 
 
@@ -242,7 +243,8 @@ def _enrich_people(session: Session, providers: list[Any], ttl: timedelta, now: 
     values (from its job title) are never replaced, only blanks are filled.
     """
     missing = or_(Lead.seniority.is_(None), Lead.department.is_(None))
-    emails = sorted(e for (e,) in session.execute(select(Lead.email).where(missing, Lead.enrichment_status != EnrichmentStatus.SKIPPED.value)))
+    looked_up = Lead.enrichment_status != EnrichmentStatus.SKIPPED.value
+    emails = sorted(e for (e,) in session.execute(select(Lead.email).where(missing, looked_up)))
     cached = _cache(session, [f"email:{e}" for e in emails], ttl, now)
     todo = [e for e in emails if not all((f"email:{e}", p.name) in cached for p in providers)]
 

@@ -20,10 +20,15 @@ from leadops.db.models import (
     Activity, IngestBatch, Lead, LeadStageChange, Opportunity, ReportRun, Sdr, SlaClock, SlaEvent, utcnow,
 )
 from leadops.domain import metrics as m
+from leadops.domain.enrichment import EnrichmentStatus
+from leadops.domain.lifecycle import Stage
 from leadops.reporting.csv_safe import write_csv
 from leadops.reporting.html import render_weekly_report
 
 TREND_WEEKS = 8
+# enrichment outcomes of a lookup that ran (skipped: no company to look up), and those that found something
+_ATTEMPTED = (EnrichmentStatus.ENRICHED, EnrichmentStatus.PARTIAL, EnrichmentStatus.MISS, EnrichmentStatus.ERROR)
+_FOUND = (EnrichmentStatus.ENRICHED, EnrichmentStatus.PARTIAL)
 
 
 @dataclass
@@ -58,13 +63,13 @@ def _leads(session: Session, start: datetime, end: datetime) -> list[m.LeadFact]
         .where(Lead.arrived_at >= start, Lead.arrived_at < end).order_by(Lead.id)
     ).all()
     ids = [r[0] for r in leads]
-    reached: dict[int, set[str]] = defaultdict(set)
+    reached: dict[int, set[Stage]] = defaultdict(set)
     first_clock: dict[int, tuple] = {}
     for chunk in (ids[i:i + 900] for i in range(0, len(ids), 900)):
         for lead_id, stage in session.execute(
             select(LeadStageChange.lead_id, LeadStageChange.to_stage).where(LeadStageChange.lead_id.in_(chunk))
         ):
-            reached[lead_id].add(stage)
+            reached[lead_id].add(Stage(stage))
         for row in session.execute(
             select(SlaClock.lead_id, SlaClock.started_at, SlaClock.met_at, SlaClock.status,
                    SlaClock.elapsed_seconds, SlaClock.target_seconds)
@@ -81,8 +86,8 @@ def _leads(session: Session, start: datetime, end: datetime) -> list[m.LeadFact]
                 sla_met = elapsed <= target
             elif status in ("breached", "reassigned"):
                 sla_met = False
-        facts.append(m.LeadFact(lead_id, source, arrived, stage, frozenset(reached[lead_id] | {stage}), dq, owner,
-                                assigned_at, met_at, sla_met))
+        facts.append(m.LeadFact(lead_id, source, arrived, Stage(stage), frozenset(reached[lead_id] | {Stage(stage)}), dq,
+                                owner, assigned_at, met_at, sla_met))
     return facts
 
 
@@ -109,9 +114,9 @@ def _quality(session: Session, start: datetime, end: datetime, leads: list[m.Lea
     for chunk in (ids[i:i + 900] for i in range(0, len(ids), 900)):
         for status, n in session.execute(select(Lead.enrichment_status, func.count()).where(Lead.id.in_(chunk))
                                           .group_by(Lead.enrichment_status)):
-            if status in ("enriched", "partial", "miss", "error"):
+            if status in _ATTEMPTED:
                 attempted += n
-                enriched += n if status in ("enriched", "partial") else 0
+                enriched += n if status in _FOUND else 0
     return m.quality(facts, enriched, attempted)
 
 
@@ -144,8 +149,8 @@ def _week_metrics(session: Session, week: str, tz: str, labels: dict[str, str] |
     sla["breaches"], sla["reassignments"] = steps.get("breach", 0), steps.get("reassign", 0)  # SLA events in the week
     step = {r["step"]: r["count"] for r in funnel}
     headline = {
-        "leads": step["leads"],
-        "mqls": step["mql"],  # the funnel's MQL step: reached MQL or later, one definition
+        "leads": step[m.TOP_STEP],
+        "mqls": step[Stage.MQL],  # the funnel's MQL step: reached MQL or later, one definition
         "activities": len(acts),
         "meetings_booked": sum(r.get("meetings_booked") or 0 for r in results.values()),
         "meetings_held": sum(r.get("meetings_held") or 0 for r in results.values()),

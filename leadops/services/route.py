@@ -19,11 +19,13 @@ from leadops.db.bulk import bulk_insert, dialect_insert
 from leadops.db.models import (
     ROUTING_QUEUE, Account, Assignment, Lead, Notification, RoutingLock, RoutingPosition, Sdr, SlaClock, SlaEvent, utcnow,
 )
+from leadops.domain.assignment import (
+    assignment_message, lead_fields, policy_for, unroutable_body, unroutable_subject,
+)
 from leadops.domain.business_time import WorkCalendar, add_business_seconds, is_working
+from leadops.domain.lifecycle import OPEN_OWNED, Stage
 from leadops.domain.routing import Decision, RoutableLead, SdrState, assign_to, catch_up, route_lead, segment_of
 from leadops.notify.outbox import enqueue
-
-OPEN_OWNED = ("mql", "sal", "sql")
 
 
 @dataclass
@@ -81,7 +83,7 @@ def sdr_states(session: Session, now: datetime, company_tz: str, exclude: set[st
     today = dict(session.execute(select(Assignment.sdr_id, func.count()).where(
         Assignment.assigned_at >= midnight, Assignment.status == "assigned").group_by(Assignment.sdr_id)).all())
     open_ = dict(session.execute(select(Lead.owner_sdr_id, func.count()).where(
-        Lead.lifecycle_stage.in_(OPEN_OWNED)).group_by(Lead.owner_sdr_id)).all())
+        Lead.lifecycle_stage.in_([s.value for s in OPEN_OWNED])).group_by(Lead.owner_sdr_id)).all())
     ae_codes = dict(session.execute(select(Sdr.id, Sdr.code)).all())
     states = {}
     for code, s in sdrs.items():
@@ -102,27 +104,9 @@ def sdr_states(session: Session, now: datetime, company_tz: str, exclude: set[st
     return states, sdrs
 
 
-def lead_fields(values: Any) -> dict[str, Any]:
-    """Return the fields routing rules and SLA policies match on, from a lead's column values (a mapping)."""
-    # every lead column can be matched by a rule's `when` (country, language, source, industry, campaign...)
-    fields = dict(values)
-    fields["segment"] = segment_of(fields.get("employee_band"))
-    fields["fit_grade"] = (fields.get("grade") or "D")[0]
-    fields["is_hand_raiser"] = bool(fields.get("is_hand_raiser"))
-    return fields
-
-
 def routable(lead: Lead, owner_code: str | None) -> RoutableLead:
     """Return ``lead`` (an ORM object) as routing sees it."""
     return RoutableLead(lead.id, lead_fields({c.key: getattr(lead, c.key) for c in Lead.__table__.columns}), owner_code)
-
-
-def policy_for(fields: dict[str, Any], rules: Rules) -> SlaPolicy:
-    """Return the first SLA policy whose `when` matches the lead's fields (the last policy is the default)."""
-    for p in rules.sla.policies:
-        if all(fields.get(k) in v for k, v in p.when.items()):
-            return p
-    return rules.sla.policies[-1]
 
 
 #: lead columns every pass reads: identity, routing state, the derived fields' inputs, the notification's words
@@ -192,7 +176,7 @@ def route_pending(session: Session, rules: Rules, company_tz: str, *, now: datet
     # parameter per lead and failed past PostgreSQL's 65,535 (a backlog of 66k MQLs never routed)
     held_since = dict(session.execute(select(Assignment.lead_id, func.min(Assignment.assigned_at))
                                       .join(Lead, Lead.id == Assignment.lead_id)
-                                      .where(Assignment.status == "held", Lead.lifecycle_stage == "mql",
+                                      .where(Assignment.status == "held", Lead.lifecycle_stage == Stage.MQL.value,
                                              Lead.owner_sdr_id.is_(None))
                                       .group_by(Assignment.lead_id)).all())
     claimed: dict[int, int] = {}  # account id -> SDR id, for accounts this pass gave an owner
@@ -283,8 +267,8 @@ class _Pass:
                                                       .order_by(Sdr.code)))
         for m in self.managers:
             enqueue(self.session, key=f"unroutable:{audit_id}:{m.code}", kind="unroutable_alert", recipient=m.email,
-                    lead_id=fields["id"], subject=f"[leadops] Lead #{fields['id']} could not be routed",
-                    body=_unroutable_body(m, fields, decision.reason))
+                    lead_id=fields["id"], subject=unroutable_subject(fields),
+                    body=unroutable_body(m.name, fields, decision.reason))
         self._set_status([fields["id"]], "unroutable")
 
     def _set_status(self, ids: list[int], status: str) -> None:
@@ -325,7 +309,7 @@ class _Pass:
         active = dict(session.execute(select(at.c.lead_id, at.c.id).where(
             at.c.active, at.c.lead_id.in_([f["id"] for f, _, _ in batch]))).all())
         ids = [active[f["id"]] for f, _, _ in batch]
-        policies = [policy_for(f, self.rules) for f, _, _ in batch]
+        policies = [policy_for(f, self.rules.sla.policies) for f, _, _ in batch]
         dues = [self._due(d.sdr, p) for (_, d, _), p in zip(batch, policies)]
         bulk_insert(conn, SlaClock.__table__, [
             dict(lead_id=f["id"], sdr_id=s.id, assignment_id=a, policy=p.name, kind="first_touch",
@@ -340,7 +324,8 @@ class _Pass:
             for a, p, due in zip(ids, policies, dues)])
         notes = []
         for (f, d, _), s, a, p, due in zip(batch, sdr, ids, policies, dues):
-            subject, body = _assignment_message(f, d, s, p, due)
+            subject, body = assignment_message(f, reason=d.reason, sdr_name=s.name, sdr_time_zone=s.time_zone,
+                                               policy=p.name, due=due)
             # keyed by the assignment: a retried run re-enqueues nothing, each assignment is announced once
             notes.append(dict(key=f"assignment:{a}", kind="assignment", channel="email", recipient=s.email,
                               subject=subject, body=body, lead_id=f["id"], status="pending", attempts=0, created_at=now))
@@ -360,25 +345,6 @@ class _Pass:
             session.execute(update(at).where(at.c.id == bindparam("b_id"), at.c.owner_sdr_id.is_(None))
                             .values(owner_sdr_id=bindparam("b_owner")), [{"b_id": a, "b_owner": s} for a, s in fresh])
             self.owners_written.update(a for a, _ in fresh)
-
-
-def _assignment_message(f: dict[str, Any], decision: Decision, sdr: Sdr, policy: SlaPolicy, due: datetime) -> tuple[str, str]:
-    """Return the subject and body telling ``sdr`` a lead (its fields ``f``) is theirs."""
-    who = " ".join(x for x in (f["first_name"], f["last_name"]) if x) or "a new lead"
-    company = f["company"] or f["email_domain"]
-    subject = f"[leadops] New lead for you: {who} ({company})"
-    body = (f"Hello {sdr.name},\n\nLead #{f['id']} is yours: {who}, {f['job_title'] or 'title unknown'} at "
-            f"{company} ({f['country'] or 'country unknown'}), grade {f['grade']}.\n"
-            f"Why you: {decision.reason}.\nFirst touch due by {due.astimezone(ZoneInfo(sdr.time_zone)):%a %d %b %H:%M} "
-            f"({sdr.time_zone}), policy {policy.name}.\n")
-    return subject, body
-
-
-def _unroutable_body(manager: Sdr, f: dict[str, Any], reason: str) -> str:
-    return (f"Hello {manager.name},\n\nLead #{f['id']} ({f['company'] or f['email_domain']}, "
-            f"{f['country'] or 'country unknown'}) is in the fallback queue: {reason}.\n"
-            f"`leadops explain {f['id']}` shows every candidate considered; `leadops reassign {f['id']} "
-            f"--to SDR` assigns it by hand.\n")
 
 
 def assign(session: Session, lead: Lead, decision: Decision, sdrs: dict[str, Sdr], rules: Rules, now: datetime, *,

@@ -9,8 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
@@ -23,33 +22,16 @@ from sqlalchemy.orm import Session
 from leadops.config import Rules
 from leadops.db.bulk import bulk_insert
 from leadops.db.models import Activity, Lead, LeadStageChange, ScoreHistory, utcnow
+from leadops.domain.lifecycle import SCORED, Stage
 from leadops.domain.normalize import DISPOSABLE_EMAIL_DOMAINS
-from leadops.domain.scoring import SCORER_OWNS
 from leadops.domain.scoring_frame import breakdowns, score_frame
+from leadops.domain.scoring_pass import ScoreSummary, band_counts
+from leadops.domain.stage_moves import stage_moves
 from leadops.services.route import lock_routing
 
-OPEN_STAGES = ("new", "mql", "sal", "sql", "nurture", "recycled")
 # Activities that count as engagement: marketing web events (kind web) and replies to SDR emails.
 REPLY_OUTCOMES = {"replied": "reply", "meeting_booked": "reply"}
-SCORE_BANDS = (0, 20, 40, 60, 80, 100)
 CHUNK = 20_000  # leads per frame; also bounds the ids bound in one IN list (SQLite builds cap variables)
-
-
-@dataclass
-class ScoreSummary:
-    """Counts of one scoring pass (grain: leads)."""
-
-    scored: int = 0
-    changed: int = 0
-    promoted_mql: int = 0
-    disqualified: int = 0
-    nurtured: int = 0
-    model_version: str = ""
-    grades: dict[str, int] = field(default_factory=dict)
-    stage_changes: dict[str, int] = field(default_factory=dict)  # "new->mql": n
-    # leads per score band ("0-20", ..., "100+") before this pass (unscored leads under "unscored") and after
-    distribution_before: dict[str, int] = field(default_factory=dict)
-    distribution_after: dict[str, int] = field(default_factory=dict)
 
 
 def rescore_filter(stages: list[str] | None = None, sources: list[str] | None = None,
@@ -70,16 +52,6 @@ def changed_since_scored():
     engaged = exists().where(Activity.lead_id == Lead.id, Activity.kind.in_(("web", "email")),
                              Activity.occurred_at > Lead.scored_at)
     return or_(Lead.scored_at.is_(None), Lead.enriched_at > Lead.scored_at, engaged)
-
-
-def _bands(scores: pd.Series) -> Counter:
-    labels = [f"{lo}-{hi}" for lo, hi in zip(SCORE_BANDS, SCORE_BANDS[1:])] + [f"{SCORE_BANDS[-1]}+"]
-    known = scores.dropna()
-    idx = np.clip(np.searchsorted(SCORE_BANDS, known.to_numpy(), side="right") - 1, 0, len(labels) - 1)
-    out = Counter({labels[i]: int(n) for i, n in zip(*np.unique(idx, return_counts=True))})
-    if scores.isna().any():
-        out["unscored"] = int(scores.isna().sum())
-    return out
 
 
 _COLUMNS = (Lead.id, Lead.industry, Lead.employee_band, Lead.revenue_band, Lead.country, Lead.seniority, Lead.department,
@@ -140,8 +112,8 @@ def score_open_leads(session: Session, rules: Rules, *, now: datetime | None = N
         scored = score_frame(leads, events, sr, now)
         if blend is not None:
             _blend(leads, scored, blend[0], sr.model.weight)
-        before.update(_bands(leads["score"].astype("float64")))
-        after.update(_bands(scored["total"]))
+        before.update(band_counts(leads["score"].astype("float64")))
+        after.update(band_counts(scored["total"]))
         grades.update(scored["grade"].value_counts().to_dict())
         summary.scored += len(scored)
         _write_scores(session, leads, scored, sr, now, flow_run_id, summary)
@@ -160,7 +132,7 @@ def select_for_scoring(session: Session, *, lead_ids: list[int] | None = None, o
                        where: ColumnElement[bool] | None = None) -> list[int]:
     """Return the ids of the open leads a scoring pass takes, in id order (the selection of
     :func:`score_open_leads`: ``lead_ids``, changed since their last score, ``where``)."""
-    q = select(Lead.id).where(Lead.lifecycle_stage.in_(OPEN_STAGES)).order_by(Lead.id)
+    q = select(Lead.id).where(Lead.lifecycle_stage.in_([s.value for s in SCORED])).order_by(Lead.id)
     if lead_ids is not None:
         q = q.where(Lead.id.in_(lead_ids))
     if only_changed:
@@ -168,34 +140,6 @@ def select_for_scoring(session: Session, *, lead_ids: list[int] | None = None, o
     if where is not None:
         q = q.where(where)
     return list(session.scalars(q))
-
-
-def partitions(ids: list[int], size: int) -> list[list[int]]:
-    """Return ``ids`` cut into consecutive lists of at most ``size`` ids (grain: one scoring partition);
-    one empty list when there is no id, so a pass over nothing still reports its model version."""
-    return [ids[i:i + size] for i in range(0, len(ids), size)] or [[]]
-
-
-def combine(parts: list[ScoreSummary]) -> ScoreSummary:
-    """Return one summary for scoring passes over disjoint sets of leads (counts and distributions added).
-
-    Each lead is scored on its own, so the passes of a partitioned batch add up to the pass of
-    the whole batch.
-    """
-    versions = {p.model_version for p in parts}
-    if len(versions) > 1:  # scoring.yaml or the model changed between partitions: not one pass
-        raise ValueError(f"partitions scored with different model versions: {sorted(versions)}")
-    out = ScoreSummary(model_version=versions.pop() if versions else "")
-    counters: dict[str, Counter] = {k: Counter() for k in ("grades", "stage_changes", "distribution_before",
-                                                            "distribution_after")}
-    for p in parts:
-        for k in ("scored", "changed", "promoted_mql", "disqualified", "nurtured"):
-            setattr(out, k, getattr(out, k) + getattr(p, k))
-        for k, c in counters.items():
-            c.update(getattr(p, k))
-    for k, c in counters.items():
-        setattr(out, k, dict(sorted(c.items())))
-    return out
 
 
 def load_blend(sr: Any) -> tuple[Any, str] | None:
@@ -261,42 +205,23 @@ def _write_scores(session: Session, leads: pd.DataFrame, scored: pd.DataFrame, s
 
 def _move_stages(session: Session, leads: pd.DataFrame, scored: pd.DataFrame, last_touch: pd.Series, sr: Any,
                  now: datetime, summary: ScoreSummary, stage_changes: Counter) -> None:
-    """Apply the lifecycle rules to the whole chunk at once and record every transition with its cause."""
-    stage = leads["lifecycle_stage"]
-    total = scored["total"]
-    owns = stage.isin(SCORER_OWNS)
-    competitor = leads["is_competitor"].fillna(False).astype(bool)
-    hand = leads["is_hand_raiser"].fillna(False).astype(bool)
-    to_disq = owns & competitor
-    to_mql = owns & ~competitor & (hand | (total >= sr.mql_threshold)) & (stage != "mql")
-    stale = last_touch.reindex(leads.index) < pd.Timestamp(now - timedelta(days=sr.nurture_after_days))
-    to_nurture = (stage.isin(("new", "recycled", "mql")) & leads["owner_sdr_id"].isna() & ~competitor & ~hand
-                  & (total < sr.mql_threshold) & stale.fillna(False))
-    causes = pd.Series(None, index=leads.index, dtype="object")
-    causes[to_nurture] = [f"score {t:g} under the MQL threshold {sr.mql_threshold:g} and no touch for "
-                          f"{sr.nurture_after_days:g} days" for t in total[to_nurture]]
-    causes[to_mql & ~hand] = [f"score {t:g} crossed the MQL threshold {sr.mql_threshold:g}" for t in total[to_mql & ~hand]]
-    causes[to_mql & hand] = "hand-raiser fast-track (demo or contact-sales request)"
-    causes[to_disq] = "competitor domain"
-    target = pd.Series(None, index=leads.index, dtype="object")
-    target[to_nurture] = "nurture"
-    target[to_mql] = "mql"
-    target[to_disq] = "disqualified"
-    moving = target.notna() & (target != stage)
-    if not moving.any():
+    """Write the stage moves the chunk's scores decide (:func:`leadops.domain.stage_moves.stage_moves`),
+    each with a stage-history row saying why."""
+    moves = stage_moves(leads, scored["total"], last_touch, threshold=sr.mql_threshold,
+                        nurture_after_days=sr.nurture_after_days, now=now)
+    if moves.empty:
         return
-    ids = leads.index[moving].to_numpy()
-    frm, to, why = stage[moving].to_numpy(), target[moving].to_numpy(), causes[moving].to_numpy()
+    ids = moves.index.to_numpy()
+    frm, to, why, dq = (moves[c].to_numpy() for c in ("from_stage", "to_stage", "cause", "disqualified_reason"))
     lt = Lead.__table__
     session.execute(update(lt).where(lt.c.id == bindparam("b_id")).values(
         lifecycle_stage=bindparam("b_stage"), stage_changed_at=now, disqualified_reason=bindparam("b_why")), [
-        {"b_id": int(ids[k]), "b_stage": str(to[k]), "b_why": "competitor" if to[k] == "disqualified" else None}
-        for k in range(len(ids))])
+        {"b_id": int(ids[k]), "b_stage": str(to[k]), "b_why": dq[k]} for k in range(len(ids))])
     bulk_insert(session.connection(), LeadStageChange.__table__, [
         dict(lead_id=int(ids[k]), from_stage=str(frm[k]), to_stage=str(to[k]), cause=str(why[k]), changed_at=now)
         for k in range(len(ids))])
     for f, t in zip(frm, to):
         stage_changes[f"{f}->{t}"] += 1
-    summary.promoted_mql += int((to == "mql").sum())
-    summary.disqualified += int((to == "disqualified").sum())
-    summary.nurtured += int((to == "nurture").sum())
+    summary.promoted_mql += int((to == Stage.MQL.value).sum())
+    summary.disqualified += int((to == Stage.DISQUALIFIED.value).sum())
+    summary.nurtured += int((to == Stage.NURTURE.value).sum())

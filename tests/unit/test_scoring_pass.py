@@ -1,7 +1,7 @@
 """Partitioned scoring: cutting the leads and adding the partitions' summaries back up."""
 import pytest
 
-from leadops.services.score import ScoreSummary, combine, partitions
+from leadops.domain.scoring_pass import ScoreSummary, combine, partitions
 
 
 def test_partitions_cut_in_order_and_an_empty_selection_is_one_empty_partition():
@@ -29,3 +29,14 @@ def test_summaries_of_disjoint_partitions_add_up():
 def test_partitions_scored_with_different_models_are_not_one_pass():
     with pytest.raises(ValueError, match="different model versions"):
         combine([ScoreSummary(model_version="v1"), ScoreSummary(model_version="v2")])
+
+
+def test_score_bands_count_leads_per_band_and_the_unscored_apart():
+    import pandas as pd
+
+    from leadops.domain.scoring_pass import band_counts, band_labels
+
+    assert band_labels() == ["0-20", "20-40", "40-60", "60-80", "80-100", "100+"]
+    scores = pd.Series([0.0, 19.99, 20.0, 59.0, 100.0, 130.0, -5.0, None], dtype="float64")
+    assert band_counts(scores) == {"0-20": 3, "20-40": 1, "40-60": 1, "100+": 2, "unscored": 1}
+    assert band_counts(pd.Series([], dtype="float64")) == {}
