@@ -16,28 +16,48 @@ import os
 import secrets
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Protocol, Self
 
 from sqlalchemy.orm import Session
 
-from leadops.db.bulk import dialect_insert
 from leadops.db.models import Notification, utcnow
-from leadops.db.unit_of_work import UnitOfWorkFactory
+from leadops.db.repositories.outbox import Message, OutboxRepository, SqlOutboxRepository
 from leadops.notify.senders import Sender
+
+class OutboxUnit(Protocol):
+    """What delivery needs of a unit of work (leadops.db.unit_of_work.UnitOfWork is one): its outbox, and a
+    transaction that commits on a clean exit. Declared here, not imported: the routing service imports this
+    module, and the unit of work's repositories import the routing service."""
+
+    @property
+    def outbox(self) -> OutboxRepository: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
+
+
+#: what ``deliver`` receives: a new unit on each call (``sql_units(url)``: a UnitOfWorkFactory is one)
+OutboxUnits = Callable[[], OutboxUnit]
 
 MAX_ATTEMPTS = 5
 CLAIM_BATCH = 50
 DEFAULT_LEASE = timedelta(seconds=30)
 
 
-def enqueue(session: Session, *, key: str, kind: str, recipient: str, subject: str, body: str, lead_id: int | None = None,
-            channel: str = "email") -> bool:
-    """Insert a pending notification unless one with ``key`` exists; returns True when inserted."""
-    values = dict(key=key, kind=kind, recipient=recipient, subject=subject, body=body, lead_id=lead_id,
-                  status="pending", attempts=0, created_at=utcnow(), channel=channel)
-    stmt = dialect_insert(session, Notification).values(**values).on_conflict_do_nothing(index_elements=["key"]).returning(Notification.id)
-    return session.execute(stmt).scalar() is not None
+def enqueue(session: Session, *, key: str, kind: str, recipient: str, subject: str, body: str,
+            lead_id: int | None = None, channel: str = "email") -> bool:
+    """Insert a pending notification unless one with ``key`` exists; returns True when inserted.
+
+    For callers that hold a session, not a unit of work (the routing service, the weekly report task); a
+    service on the unit-of-work seam calls ``uow.outbox.enqueue`` (this is what runs)."""
+    return SqlOutboxRepository(session).enqueue(Message(key=key, kind=kind, recipient=recipient, subject=subject,
+                                                        body=body, lead_id=lead_id, channel=channel))
 
 
 @dataclass
@@ -67,7 +87,7 @@ class Heartbeat:
     ``held_until`` is the lease the last renewal wrote: a sender must not start a send at or past it (another
     pass may have taken the message back)."""
 
-    def __init__(self, units: UnitOfWorkFactory, holder: str, lease: timedelta, held_until: datetime) -> None:
+    def __init__(self, units: OutboxUnits, holder: str, lease: timedelta, held_until: datetime) -> None:
         self.units, self.holder, self.lease, self.held_until = units, holder, lease, held_until
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"outbox-lease-{holder}", daemon=True)
@@ -95,7 +115,7 @@ class Heartbeat:
                 continue
 
 
-def deliver(units: UnitOfWorkFactory, sender: Sender, limit: int = 500,
+def deliver(units: OutboxUnits, sender: Sender, limit: int = 500,
             lease: timedelta | None = None) -> DeliveryReport:
     """Send pending notifications (and those of a dead sender whose lease is past), oldest first; returns counts
     (grain: one message attempt).
@@ -143,7 +163,7 @@ def deliver(units: UnitOfWorkFactory, sender: Sender, limit: int = 500,
     return report
 
 
-def _send_one(units: UnitOfWorkFactory, sender: Sender, note: Notification, holder: str,
+def _send_one(units: OutboxUnits, sender: Sender, note: Notification, holder: str,
               report: DeliveryReport) -> None:
     """Send one claimed message and commit its outcome (sent, or back to pending / failed with the error)."""
     try:
@@ -161,7 +181,7 @@ def _send_one(units: UnitOfWorkFactory, sender: Sender, note: Notification, hold
             uow.outbox.mark_sent(note.id, utcnow())
 
 
-def _release(units: UnitOfWorkFactory, holder: str) -> None:
+def _release(units: OutboxUnits, holder: str) -> None:
     """Hand back the claims this pass still holds (it stopped early: an error, a lost lease) so the next pass
     need not wait for the lease; best effort, as the lease frees them anyway."""
     try:

@@ -15,7 +15,8 @@ from typing import Any, Protocol, cast
 from sqlalchemy import ColumnElement, CursorResult, Executable, and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from leadops.db.models import Notification
+from leadops.db.bulk import dialect_insert
+from leadops.db.models import Notification, utcnow
 
 
 @dataclass(frozen=True)
@@ -95,10 +96,12 @@ class SqlOutboxRepository:
         self.session = session
 
     def enqueue(self, message: Message) -> bool:
-        from leadops.notify.outbox import enqueue
-
-        return enqueue(self.session, key=message.key, kind=message.kind, recipient=message.recipient,
-                       subject=message.subject, body=message.body, lead_id=message.lead_id, channel=message.channel)
+        values = dict(key=message.key, kind=message.kind, recipient=message.recipient, subject=message.subject,
+                      body=message.body, lead_id=message.lead_id, channel=message.channel, status="pending",
+                      attempts=0, created_at=utcnow())
+        stmt = dialect_insert(self.session, Notification).values(**values) \
+            .on_conflict_do_nothing(index_elements=["key"]).returning(Notification.id)
+        return self.session.execute(stmt).scalar() is not None
 
     def give_up_stalled(self, now: datetime, max_attempts: int, error: str) -> int:
         return _changed(self.session, update(Notification)
