@@ -30,7 +30,7 @@ import hashlib
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -52,7 +52,7 @@ def run(path: Path, url: str, config: Path, var_dir: Path, enrich: str, base_url
 
     rules = load_rules(config)
     engine = get_engine(url)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     out: dict[str, Any] = {"stages": {}}
     for stage, fn in (("ingest", lambda c: intake(c, path, rules, now)),
                       ("enrich", lambda c: enrichment(c, enrich, base_url, firmo_csv, concurrency, now)),
@@ -421,7 +421,7 @@ def _states(conn: Connection, now: datetime, company_tz: str):
 def _aware(value: Any) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def routing(conn: Connection, rules: Any, now: datetime) -> dict[str, int]:
@@ -512,7 +512,7 @@ def deliver(conn: Connection, folder: Path, limit: int = DELIVER_LIMIT) -> dict[
         em["From"], em["To"], em["Subject"], em["X-Leadops-Key"] = "leadops@localhost", to, subject, key
         em.set_content(body)
         (folder / (hashlib.sha256(key.encode()).hexdigest()[:16] + ".eml")).write_bytes(bytes(em))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if rows:
         conn.execute(_sql("UPDATE notification_outbox SET status = 'sent', sent_at = :t, attempts = 1 WHERE id = :id", "t"),
                      [{"t": now, "id": r[0]} for r in rows])

@@ -36,7 +36,7 @@ def generate(path: Path, rows: int, seed: int = 7) -> None:
         for i in range(rows):
             d = f"company{rng.randrange(rows // 20 + 1)}.fr"
             email = f"p{i}@{d}" if rng.random() > 0.03 else rng.choice(["", "bad@", "x@yopmail.com"])
-            w.writerow([email, rng.choice(FIRST), f"{rng.choice(LAST)}{i}", d.split(".")[0].title() + " SAS",
+            w.writerow([email, rng.choice(FIRST), f"{rng.choice(LAST)}{i}", d.split(".", maxsplit=1)[0].title() + " SAS",
                         rng.choice(["CTO", "DSI", "Head of Marketing", "Comptable", "VP Sales"]), "01 42 68 53 00",
                         rng.choice(["France", "FR", "Allemagne", "Spain", "Narnia"]),
                         rng.choice(["web_form", "webinar", "demo_request"])])

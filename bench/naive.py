@@ -31,6 +31,7 @@ sys.path[:0] = [str(BENCH), str(ROOT)]
 import workload  # noqa: E402 - bench/ is the script's folder
 from common import child_env, fresh_url, spawn  # noqa: E402
 from results import Reporter, add_arguments  # noqa: E402
+from datetime import UTC
 
 
 @lru_cache(maxsize=1)
@@ -43,7 +44,7 @@ def _firmographics(path: str) -> dict[str, dict[str, Any]]:
 
 def process_lead_fn(row_number: int, fields: dict[str, str | None], url: str, config: str, firmo_csv: str) -> str:
     """Store, enrich, score and route one lead in its own transaction; returns what happened to it."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from sqlalchemy import select
 
@@ -56,7 +57,7 @@ def process_lead_fn(row_number: int, fields: dict[str, str | None], url: str, co
     from leadops.services.route import assign, routable, save_positions, sdr_states
 
     rules = load_rules_cached(config)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rec = _normalize(fields, rules, now)
     with session_scope(url) as s:
         batch = s.scalar(select(IngestBatch).where(IngestBatch.content_hash == "naive"))

@@ -10,7 +10,7 @@ import argparse
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from common import fresh_url  # noqa: E402 - bench/ is the script's folder
 from results import Reporter, add_arguments  # noqa: E402
-WEEK, START = "2026-W46", datetime(2026, 11, 9, 0, 0, tzinfo=timezone.utc)
+WEEK, START = "2026-W46", datetime(2026, 11, 9, 0, 0, tzinfo=UTC)
 
 
 def main() -> None:

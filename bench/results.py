@@ -15,7 +15,7 @@ import argparse
 import json
 import platform
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +62,7 @@ class Reporter:
     def document(self) -> dict[str, Any]:
         """Return the run as one JSON-able object: benchmark, command, date, machine, results."""
         return {"benchmark": self.benchmark, "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-                "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
+                "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
                 "results": self.results}
 
     def finish(self) -> dict[str, Any]:

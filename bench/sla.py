@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from common import fresh_url  # noqa: E402 - bench/ is the script's folder
 from results import Reporter, add_arguments  # noqa: E402
-NOW = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 
 
 def main() -> None:

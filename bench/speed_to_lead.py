@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +148,7 @@ def feed(inbox: Path, crm: Any, duration: float, every: float, file_leads: int, 
         t = drop_file(inbox, f"stl-{k:05d}", emails)
         landed.update(dict.fromkeys(emails, t))
         if crm_leads:
-            crm.add(crm_leads, start=next_crm, updated_at=datetime.now(timezone.utc).isoformat())
+            crm.add(crm_leads, start=next_crm, updated_at=datetime.now(UTC).isoformat())
             t = time.time()
             landed.update({f"lead{i}@forge{i}.fr": t for i in range(next_crm, next_crm + crm_leads)})
             next_crm += crm_leads
@@ -190,8 +190,8 @@ def pipeline_runs(api_url: str, since: float) -> dict[str, Any]:
     durations, and start lateness (start - scheduled time: scheduler, runner poll, process start)."""
     import requests
 
-    window = {"after_": datetime.fromtimestamp(since, timezone.utc).isoformat(),
-              "before_": datetime.now(timezone.utc).isoformat()}
+    window = {"after_": datetime.fromtimestamp(since, UTC).isoformat(),
+              "before_": datetime.now(UTC).isoformat()}
     body = {"deployments": {"name": {"any_": ["lead-pipeline"]}}, "flow_runs": {"expected_start_time": window},
             "limit": 200}
     runs = requests.post(f"{api_url}/flow_runs/filter", json=body, timeout=30).json()

@@ -36,7 +36,7 @@ class Browser:
         self.width, self.height = width, height
         self._ids = itertools.count(1)
 
-    def __enter__(self) -> "Browser":
+    def __enter__(self) -> Browser:
         # Chromium's helper processes may still write to the profile while it exits: never fail on it
         self._profile = tempfile.TemporaryDirectory(prefix="leadops-chromium-", ignore_cleanup_errors=True)
         self._proc = subprocess.Popen(

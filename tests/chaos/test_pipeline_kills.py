@@ -209,7 +209,7 @@ def died_where_asked(c: Chaos, kill_at: str) -> tuple[frozenset[str], frozenset[
     the webhook key in flight at its death) for ``deliver``, else two empty sets."""
     batches = c.count(select(func.count()).select_from(IngestBatch).where(IngestBatch.status == "done"))
     assigned = c.count(select(func.count()).select_from(Assignment).where(Assignment.status == "assigned"))
-    point = kill_at.split(":")[0]
+    point = kill_at.split(":", maxsplit=1)[0]
     if point == "ingest-commit":  # file 2 committed, not moved: it waits in the inbox with file 3
         assert (batches, c.inbox(), c.processed()) == (2, c.names[1:], c.names[:1])
     elif point == "ingest-insert":  # inside file 2's transaction: nothing of it stored

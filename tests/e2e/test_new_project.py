@@ -44,7 +44,7 @@ paul.durand@logiciel-durand.fr,Paul,Durand,Logiciel Durand,CTO,FR,contact_sales
 def readme_block(heading: str) -> list[str]:
     """Return the commands of the first ```sh block under ``heading`` (comments and blank lines dropped)."""
     section = README.split(heading, 1)[1]
-    block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    block = re.search(r"```sh\n(.*?)```", section, re.DOTALL).group(1)
     return [line.split("  #")[0].strip() for line in block.splitlines()
             if line.strip() and not line.strip().startswith("#")]
 

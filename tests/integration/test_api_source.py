@@ -4,7 +4,7 @@ The reader tests (``iter_pages``, ``resolve_token``, ``dig``) need no database; 
 tests at the end run on every configured database.
 """
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, UTC
 
 import pytest
 from sqlalchemy import func, select
@@ -17,7 +17,7 @@ from leadops.sources.api import ApiError, ApiPage, backoff, dig, iter_pages, res
 from tests.support.crm_server import FakeCrm
 
 TOKEN = "s3cret-token"
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.fixture

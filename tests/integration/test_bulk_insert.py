@@ -1,6 +1,6 @@
 """bulk_insert stores exactly what the ORM would: every column type, shared values and scalar
 defaults, on SQLite and PostgreSQL."""
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, UTC
 
 import pytest
 from sqlalchemy import select
@@ -39,7 +39,7 @@ def test_bulk_insert_stores_what_the_orm_stores(session):
 @pytest.mark.parametrize("columns", [["lead_id"], ["lead_id", "kind"], None])
 def test_bulk_insert_takes_one_column_several_or_all_with_defaults(session, columns):
     lead = _lead(session, "c@d.fr")
-    when = datetime(2026, 11, 4, 8, 0, tzinfo=timezone.utc)
+    when = datetime(2026, 11, 4, 8, 0, tzinfo=UTC)
     rows = [dict(lead_id=lead.id, kind="web", occurred_at=when, outcome=None, external_key=f"k{i}") for i in range(3)]
     fixed = {k: v for k, v in dict(kind="call", occurred_at=when, external_key=None).items() if k not in (columns or rows[0])}
     bulk_insert(session.connection(), Activity.__table__, rows, columns, fixed or None)

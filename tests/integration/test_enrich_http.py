@@ -49,7 +49,7 @@ def pdl(srv, **kw) -> ProviderConfig:
 
 
 def add_leads(session, settings, rules, domains: list[str], per_domain: int = 1, name: str = "leads-1.csv") -> None:
-    tag = name.split(".")[0].replace("-", "")
+    tag = name.split(".", maxsplit=1)[0].replace("-", "")
     # distinct names: fuzzy dedupe would merge "Name1" and "Name2" at the same company
     lines = ["Email,First Name,Last Name"] + [f"{tag}p{i}@{d},{FIRST[(i + int(tag[-1])) % len(FIRST)]},{LAST[(i + 3 * int(tag[-1])) % len(LAST)]}"
                                               for d in domains for i in range(per_domain)]

@@ -81,10 +81,8 @@ def test_a_file_held_by_another_process_is_reported_taken(session, settings, rul
 def test_a_claim_is_exclusive_and_ends_with_its_block(tmp_path):
     f = tmp_path / "x.csv"
     f.write_text("Email\n")
-    with inbox.claim(f):
-        with pytest.raises(inbox.Taken):
-            with inbox.claim(f):
-                pass
+    with inbox.claim(f), pytest.raises(inbox.Taken), inbox.claim(f):
+        pass
     with inbox.claim(f):  # released
         pass
     f.unlink()

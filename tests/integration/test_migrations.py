@@ -24,13 +24,11 @@ def test_the_database_refuses_a_lifecycle_stage_outside_the_enum(db_url):
     t = "2026-12-01 00:00:00"
     with get_engine(db_url).begin() as conn:
         conn.execute(insert, {"e": "a@x.com", "stage": "mql", "t": t})
-    with pytest.raises(IntegrityError, match="(?i)check"):
-        with get_engine(db_url).begin() as conn:
-            conn.execute(insert, {"e": "b@x.com", "stage": "MQL ", "t": t})
-    with pytest.raises(IntegrityError, match="(?i)check"):
-        with get_engine(db_url).begin() as conn:
-            conn.execute(text("INSERT INTO lead_stage_history (lead_id, from_stage, to_stage, cause, changed_at) "
-                              "SELECT id, 'new', 'qualified', 'typo', :t FROM leads"), {"t": t})
+    with pytest.raises(IntegrityError, match="(?i)check"), get_engine(db_url).begin() as conn:
+        conn.execute(insert, {"e": "b@x.com", "stage": "MQL ", "t": t})
+    with pytest.raises(IntegrityError, match="(?i)check"), get_engine(db_url).begin() as conn:
+        conn.execute(text("INSERT INTO lead_stage_history (lead_id, from_stage, to_stage, cause, changed_at) "
+                          "SELECT id, 'new', 'qualified', 'typo', :t FROM leads"), {"t": t})
 
 
 def test_upgrading_to_the_stage_check_names_unknown_stages_and_keeps_the_routing_index(tmp_path):

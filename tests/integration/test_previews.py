@@ -6,7 +6,7 @@ exactly as it was and show the decisions the real run then makes.
 import json
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,7 @@ from leadops.services.sla import enforce
 from tests.conftest import ROOT
 from tests.e2e.test_demo_cli import LEADOPS, env_for
 
-MONDAY_10_PARIS = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+MONDAY_10_PARIS = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 LATE = MONDAY_10_PARIS + timedelta(hours=2, minutes=1)  # past reminder, breach and reassignment (200%)
 CSV = (
     "Email,First Name,Last Name,Company,Job Title,Country,Source\n"
@@ -115,10 +115,9 @@ def test_route_preview_writes_nothing_and_shows_what_the_real_pass_then_does(ses
 def test_preview_refuses_a_commit_by_the_session_or_on_its_connection(settings, roster):
     before = snapshot(settings.database_url)
     for commit in (lambda s: s.commit(), lambda s: s.connection().commit()):
-        with pytest.raises(PreviewCommitted):
-            with preview_scope(settings.database_url) as preview:
-                preview.execute(Sdr.__table__.delete())
-                commit(preview)
+        with pytest.raises(PreviewCommitted), preview_scope(settings.database_url) as preview:
+            preview.execute(Sdr.__table__.delete())
+            commit(preview)
         assert snapshot(settings.database_url) == before
 
 
@@ -265,7 +264,7 @@ def probe(tmp_path: Path, *args: str) -> tuple[dict, str]:
 
 
 def test_a_future_now_is_refused_without_force_before_prefect_starts(tmp_path):
-    future = (datetime.now(timezone.utc) + timedelta(days=3)).isoformat()
+    future = (datetime.now(UTC) + timedelta(days=3)).isoformat()
     out, err = probe(tmp_path, "run", "sla", "--now", future)
     assert out == {"code": 2, "prefect": []}
     assert err.startswith("leadops: error: --now ") and "future" in err and "--dry-run" in err
@@ -281,6 +280,6 @@ def test_a_bad_now_is_refused_before_prefect_starts(tmp_path, bad, why):
 
 
 def test_a_dry_run_with_a_future_now_runs_without_prefect(tmp_path):
-    future = (datetime.now(timezone.utc) + timedelta(days=3)).isoformat()
+    future = (datetime.now(UTC) + timedelta(days=3)).isoformat()
     out, err = probe(tmp_path, "run", "sla", "--now", future, "--dry-run", "--json")
     assert out == {"code": 0, "prefect": []}, err[-2000:]

@@ -1,5 +1,5 @@
 """sdrs.yaml is the truth: `leadops roster sync` and every flow run make the database's roster follow it."""
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pytest
 from sqlalchemy import func, select
@@ -12,7 +12,7 @@ from leadops.services.roster import by_routing_rules
 from leadops.services.roster import sync as sync_service
 from tests.integration.test_route_sla import MONDAY_10_PARIS, route_sample
 
-NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
 def sync(session, rules, company_tz, now, *, dry_run=False):

@@ -2,7 +2,7 @@
 import re
 import socket
 from pathlib import Path
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from email import message_from_bytes
 
 import pytest
@@ -20,7 +20,7 @@ from leadops.services.route import route_pending
 from leadops.services.score import score_open_leads
 from leadops.services.sla import enforce
 
-MONDAY_10_PARIS = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+MONDAY_10_PARIS = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 CSV = (
     "Email,First Name,Last Name,Company,Job Title,Country,Source\n"
     "lea@atelier-numerique.fr,Léa,Martin,Atelier Numérique SAS,DSI,France,demo_request\n"
@@ -116,7 +116,7 @@ def test_touch_by_owner_meets_the_clock_in_business_time(session, settings, rule
 
 
 def test_out_of_hours_lead_gets_due_time_on_the_next_business_morning(session, settings, rules, roster):
-    friday_2359_paris = datetime(2026, 11, 27, 22, 59, tzinfo=timezone.utc)
+    friday_2359_paris = datetime(2026, 11, 27, 22, 59, tzinfo=UTC)
     settings.inbox_dir.mkdir(parents=True)
     (settings.inbox_dir / "late.csv").write_text(CSV, encoding="utf-8")
     ingest_file(session, settings.inbox_dir / "late.csv", rules, settings)
@@ -208,7 +208,7 @@ def test_first_touch_opens_a_follow_up_cadence_that_reminds_breaches_and_ends(se
     assert cadence is not None and cadence.touches_required == 6 and cadence.status == "open"
     assert cadence.target_seconds == 10 * 8 * 3600 and cadence.started_at == touch
     # "10d" is 80 business hours (a duration day is 8 h); this SDR works 9 h a day: Friday Dec 4, 09:20 Paris
-    assert cadence.due_at == datetime(2026, 12, 4, 8, 20, tzinfo=timezone.utc)
+    assert cadence.due_at == datetime(2026, 12, 4, 8, 20, tzinfo=UTC)
     for day in (1, 2):
         call(touch + timedelta(days=day))
     # 80% of the window gone with 3 touches of 6: reminded once

@@ -1,6 +1,6 @@
 """Routing under concurrency, fairness across runs, manual reassignment and explanations."""
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 from sqlalchemy import func, select, update
 
@@ -9,7 +9,7 @@ from leadops.db.models import Account, Assignment, Lead, Notification, RoutingPo
 from leadops.services.route import explain, reassign, route_pending
 from tests.support.parallel import at_once
 
-MONDAY_10_PARIS = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+MONDAY_10_PARIS = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
 def add_mqls(session, n: int, country: str = "FR") -> list[int]:
@@ -194,7 +194,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 if outer.fail_next:
                     outer.fail_next -= 1

@@ -1,6 +1,6 @@
 """Scoring as a set operation on a real database: lifecycle moves with causes, nurture, rescore
 idempotency and the before/after distribution."""
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 from sqlalchemy import func, select, update
 
@@ -8,7 +8,7 @@ from leadops.db.models import Activity, Lead, LeadStageChange, ScoreHistory
 from leadops.intake.files import ingest_file
 from leadops.services.score import rescore_filter, score_open_leads
 
-NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 CSV = ("Email,First Name,Last Name,Company,Job Title,Country,Source,Consent\n"
        "ana@acme.fr,Ana,Lopez,Acme,CTO,France,demo_request,yes\n"         # hand-raiser
        "bob@acme.fr,Bob,Martin,Acme,Comptable,France,import,yes\n"         # low score

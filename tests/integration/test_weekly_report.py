@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import html as htmllib
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -19,7 +19,7 @@ from leadops.db.models import Activity, IngestBatch, Lead, LeadStageChange, Oppo
 from leadops.domain.metrics import iso_week_bounds
 from leadops.services.report import build_weekly_report
 
-UTC = timezone.utc
+UTC = UTC
 TZ = "America/New_York"
 WEEK = "2026-W45"  # Monday 2 November 2026, the day after New York left daylight saving time
 START, END = iso_week_bounds(WEEK, TZ)
@@ -181,7 +181,7 @@ def test_build_rejects_a_malformed_week_before_writing_anything(session, tmp_pat
 
 
 def test_period_bounds_are_those_of_the_week_in_the_zone():
-    assert START == datetime(2026, 11, 2, 5, tzinfo=UTC)
+    assert datetime(2026, 11, 2, 5, tzinfo=UTC) == START
 
 
 def test_an_sdr_with_results_but_no_activity_made_zero_calls_not_no_data(week_report):

@@ -137,7 +137,7 @@ class FirmoServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 url = urlparse(self.path)
                 q = parse_qs(url.query)
                 if url.path == "/v2/companies/find":

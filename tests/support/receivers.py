@@ -39,7 +39,7 @@ class WebhookReceiver:
             def log_message(self, *args):
                 pass
 
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.posts.append((self.headers.get("Idempotency-Key"), self.headers.get("X-Leadops-Key"), body))
                 if outer.hold.arrived():  # received in full: the sender waits for the answer

@@ -1,11 +1,11 @@
 """Dates in lead files: the source's format first, else ISO 8601, then day-first export formats."""
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import pytest
 
 from leadops.domain.intake import parse_date
 
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.mark.parametrize("value, fmt, expected", [

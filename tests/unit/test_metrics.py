@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import pytest
 
@@ -30,7 +30,7 @@ from leadops.domain.metrics import (
     week_of,
 )
 
-UTC = timezone.utc
+UTC = UTC
 T0 = datetime(2026, 11, 3, 10, tzinfo=UTC)  # a Tuesday in 2026-W45
 
 

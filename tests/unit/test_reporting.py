@@ -6,7 +6,7 @@ import csv
 import re
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,7 +21,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_report(**overrides):
-    t0 = datetime(2026, 11, 3, 10, tzinfo=timezone.utc)
+    t0 = datetime(2026, 11, 3, 10, tzinfo=UTC)
     leads = [
         LeadFact(1, "web_form", t0, "sal", frozenset({"mql", "sal"}), None, "alice", t0, t0, True),
         LeadFact(2, "web_form", t0, "new", frozenset(), None, None, None, None, None),
@@ -29,8 +29,8 @@ def make_report(**overrides):
     report = {
         "week": "2026-W45",
         "previous_week": "2026-W44",
-        "period_start": datetime(2026, 11, 1, 23, tzinfo=timezone.utc),
-        "period_end": datetime(2026, 11, 8, 23, tzinfo=timezone.utc),
+        "period_start": datetime(2026, 11, 1, 23, tzinfo=UTC),
+        "period_end": datetime(2026, 11, 8, 23, tzinfo=UTC),
         "time_zone": "Europe/Paris",
         "headline": {"leads": 120, "mqls": 40, "meetings_booked": 9, "sla_compliance": 0.875, "pipeline": 15000.0},
         "headline_previous": {"leads": 100, "mqls": 44, "meetings_booked": 9, "sla_compliance": 0.9, "pipeline": None},
@@ -191,7 +191,7 @@ def test_rendering_does_not_import_pyplot():
         (42, "42"),
         (True, "true"),
         (float("nan"), ""),
-        (datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc), "2026-11-02T09:00:00+00:00"),
+        (datetime(2026, 11, 2, 9, 0, tzinfo=UTC), "2026-11-02T09:00:00+00:00"),
     ],
 )
 def test_neutralize(value, expected):
@@ -299,7 +299,7 @@ def test_figures_of_different_kinds_have_different_labels():
 def test_no_table_has_more_columns_than_fit_the_page():
     from leadops.domain.metrics import ActivityFact, OpportunityFact, activity_by_sdr, results_by_sdr
 
-    t0 = datetime(2026, 11, 3, 10, tzinfo=timezone.utc)
+    t0 = datetime(2026, 11, 3, 10, tzinfo=UTC)
     acts = [ActivityFact("Ana Silva", k, o, t0) for k, o in (("call", "connected"), ("email", "replied"),
                                                               ("call", "meeting_booked"), ("meeting", "held"))]
     results = results_by_sdr(acts, [OpportunityFact("Ana Silva", t0, "open", 5000.0)])

@@ -1,5 +1,5 @@
 """The roster diff: what a sync of sdrs.yaml adds, changes, deactivates (pure, no database)."""
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from leadops.config import Roster
 from leadops.domain.roster import absence_instant, describe, diff, member_from_person
@@ -54,6 +54,6 @@ def test_active_false_deactivates_and_back_to_true_reactivates():
 def test_absence_dates_are_whole_local_days_ending_inclusive():
     start = absence_instant("2026-12-21", "Europe/Paris", end=False)
     end = absence_instant("2026-12-31", "Europe/Paris", end=True)
-    assert start == datetime(2026, 12, 20, 23, 0, tzinfo=timezone.utc)
-    assert end == datetime(2026, 12, 31, 23, 0, tzinfo=timezone.utc)
-    assert absence_instant("2026-12-21T14:00", "Europe/London", end=False) == datetime(2026, 12, 21, 14, 0, tzinfo=timezone.utc)
+    assert start == datetime(2026, 12, 20, 23, 0, tzinfo=UTC)
+    assert end == datetime(2026, 12, 31, 23, 0, tzinfo=UTC)
+    assert absence_instant("2026-12-21T14:00", "Europe/London", end=False) == datetime(2026, 12, 21, 14, 0, tzinfo=UTC)

@@ -1,5 +1,5 @@
 """The vectorized scorer agrees with the one-lead reference on random leads and events."""
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +11,7 @@ from leadops.domain.scoring import EngagementEvent, LeadFeatures, score_lead
 from leadops.domain.scoring_frame import LEAD_COLUMNS, breakdowns, score_frame
 
 RULES = load_rules(Path(__file__).resolve().parents[2] / "config").scoring
-NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 maybe = lambda values: st.one_of(st.none(), st.sampled_from(values))  # noqa: E731
 
 lead = st.fixed_dictionaries({
