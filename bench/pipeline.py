@@ -86,7 +86,7 @@ def run_leadops(spec: dict[str, Any]) -> dict[str, Any]:
         profiler = cProfile.Profile()
         profiler.enable()
     t = time.perf_counter()
-    summary = lead_pipeline(config_dir=spec["config"], var_dir=spec["var"])
+    summary = lead_pipeline(config_dir=spec["config"], var_dir=spec["var"]).as_dict()  # the JSON shape: counts by name
     seconds = time.perf_counter() - t
     if profiler is not None:
         profiler.disable()

@@ -4,13 +4,15 @@ Run names say what a run did or covers (``lead-pipeline-2026-12-06T09:15``, ``re
 Prefect calls the ``*_run_name`` functions with no argument when the run starts and they read the
 run's parameters from ``prefect.runtime``. A flow ends with :func:`finish`, so the run's final
 state carries a one-line summary ("12 leads, 9 routed") while a direct call still returns the
-summary dict.
+flow's summary (leadops.flows.results).
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
+
+R = TypeVar("R")
 
 
 def company_minute(at: datetime, tz: str, seconds: bool = False) -> str:
@@ -53,10 +55,10 @@ def _parameters() -> dict[str, Any]:
 def _zone(params: dict[str, Any]) -> str:
     """Return the company time zone of the run's settings, or UTC when they cannot be read (the
     run's first task then says why; a name must not be what fails a run)."""
-    from leadops.tasks.common import settings
+    from leadops.tasks.parameters import RunSettings
 
     try:
-        return settings({"config_dir": params.get("config_dir"), "var_dir": params.get("var_dir")}).company_time_zone
+        return RunSettings(config_dir=params.get("config_dir"), var_dir=params.get("var_dir")).settings().company_time_zone
     except Exception:  # noqa: BLE001
         return "UTC"
 
@@ -108,15 +110,16 @@ def reprocess_run_name() -> str:
     return f"quarantine-reprocess-{_parameters().get('source') or 'all-sources'}"
 
 
-def finish(summary: dict[str, Any], message: str) -> Any:
+def finish(summary: R, message: str) -> R:
     """Return the final state of a flow run: Completed with ``message`` (what the UI shows beside
     the state) and ``summary`` as its data; logs ``message``.
 
     Prefect's engine keeps a returned state as the run's final state and gives the caller its
-    data, so calling the flow directly (the CLI, tests, a parent flow) still returns ``summary``.
+    data, so calling the flow directly (the CLI, tests, a parent flow) still returns ``summary``:
+    hence typed as ``summary``'s type, which is what every caller of a flow receives.
     """
     from prefect import get_run_logger
     from prefect.states import Completed
 
     get_run_logger().info("%s", message)
-    return Completed(message=message, data=summary)
+    return cast(R, Completed(message=message, data=summary))

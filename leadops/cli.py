@@ -728,12 +728,12 @@ def run_pipeline(as_json: bool = JSON_OPT) -> None:
         from leadops.flows.lead_pipeline import IntakeRejected, lead_pipeline
 
         try:
-            _emit(lead_pipeline(), as_json)
+            _emit(lead_pipeline().as_dict(), as_json)
         except IntakeRejected as exc:
             if not as_json or exc.summary is None:
                 raise
             # --json prints one object whatever happened: the run's summary, with the rejections in it
-            _emit({**exc.summary, "error": str(exc)}, True)
+            _emit({**exc.summary.as_dict(), "error": str(exc)}, True)
             typer.echo(f"leadops: error: {_message(exc)}", err=True)
             raise typer.Exit(1)
     _guard(go)
@@ -787,7 +787,7 @@ def run_sla(
         _preflight()
         from leadops.flows.enforce_sla import enforce_sla
 
-        _emit(enforce_sla(now=at), as_json)
+        _emit(enforce_sla(now=at).as_dict(), as_json)
     _guard(go)
 
 
@@ -818,7 +818,7 @@ def run_report(
         _preflight()
         from leadops.flows.weekly_report import weekly_report
 
-        _emit(weekly_report(week=canonical), as_json)
+        _emit(weekly_report(week=canonical).as_dict(), as_json)
     _guard(go)
 
 
@@ -884,7 +884,7 @@ def rerun_reports(from_week: str = typer.Option(..., "--from"), to_week: str = t
         _preflight()
         from leadops.flows.maintenance import report_backfill
 
-        _emit(report_backfill(from_week=first, to_week=last), as_json)
+        _emit(report_backfill(from_week=first, to_week=last).as_dict(), as_json)
     _guard(go)
 
 
@@ -903,7 +903,8 @@ def rerun_score(lead: list[int] = typer.Option([], help="Lead id (repeatable).")
         _preflight()
         from leadops.flows.rescore import rescore
 
-        _emit(rescore(stages=stage or None, sources=source or None, arrived_since=since, lead_ids=lead or None), as_json)
+        _emit(rescore(stages=stage or None, sources=source or None, arrived_since=since,
+                      lead_ids=lead or None).as_dict(), as_json)
     _guard(go)
 
 
@@ -914,7 +915,7 @@ def rerun_quarantine(source: Optional[str] = typer.Option(None), as_json: bool =
         _preflight()
         from leadops.flows.maintenance import quarantine_reprocess
 
-        _emit(quarantine_reprocess(source=source), as_json)
+        _emit(quarantine_reprocess(source=source).as_dict(), as_json)
     _guard(go)
 
 
@@ -929,6 +930,8 @@ def demo(
 ) -> None:
     """Set up the database, seed the sample and run every flow once; prints what each stage did."""
     def go():
+        from dataclasses import asdict
+
         from leadops.flows.enforce_sla import enforce_sla
         from leadops.flows.lead_pipeline import lead_pipeline
         from leadops.flows.weekly_report import last_complete_week, weekly_report
@@ -944,31 +947,35 @@ def demo(
         # swept as of the moment the pipeline routed the sample, so a second demo finds nothing new
         sla = enforce_sla(now=sla_at)
         # nothing new: no seeded row or inbox file, nothing ingested, scored, routed or sent, no SLA step
+        acts = pipe.activities
         idle = (not any(n for k, n in seeded["inserted"].items() if k != "sdrs") and not seeded["inbox_paths"]
-                and not any(pipe[k] for k in ("inserted", "merged", "quarantined", "scored", "routed", "unroutable",
-                                              "notifications_sent"))
-                and not any(pipe["activities"][k] for k in ("inserted", "merged", "quarantined"))
-                and not any(sla[k] for k in ("reminded", "breached", "reassigned", "notifications_sent")))
+                and not any((pipe.inserted, pipe.merged, pipe.quarantined, pipe.scored, pipe.routed, pipe.unroutable,
+                             pipe.notifications_sent))
+                and not any((acts.inserted, acts.merged, acts.quarantined))
+                and not any((sla.reminded, sla.breached, sla.reassigned, sla.notifications_sent)))
         week = last_complete_week(s.company_time_zone)
         with _session(s) as session:
             built = built_report(session, week) if idle else None
             # the same data makes the same report: an idle rerun shows the one built before
-            rep = {"week": week, "report_path": built.html_path, "flow_run_id": built.flow_run_id} if built else None
-        rep = rep or weekly_report()
+            rep = (week, str(built.html_path), built.flow_run_id) if built else None  # built_report: html_path set
+        if rep is None:
+            fresh = weekly_report()
+            rep = (fresh.week, fresh.report_path, fresh.flow_run_id)
+        report_week, report_path, report_run = rep
         out = {
             "seeded": seeded, "nothing_new": idle and built is not None,
             "sla_evaluated_at": sla_at.isoformat() if sla_at else None,
-            "ingested": pipe["inserted"] + pipe["merged"], "inserted": pipe["inserted"], "merged": pipe["merged"],
-            "quarantined": pipe["quarantined"] + pipe["activities"]["quarantined"],
-            "quarantine_reasons": pipe["quarantine_reasons"], "activities": pipe["activities"],
-            "enriched": pipe["enriched"] + pipe["partially_enriched"], "scored": pipe["scored"],
-            "promoted_mql": pipe["promoted_mql"], "routed": pipe["routed"], "unroutable": pipe["unroutable"],
-            "notifications_sent": pipe["notifications_sent"] + sla["notifications_sent"],
-            "sla_open": sla["open"], "sla_reminded": sla["reminded"], "sla_breached": sla["breached"],
-            "sla_reassigned": sla["reassigned"], "report_week": rep["week"],
-            "report_path": str(Path(rep["report_path"]).resolve()),
-            "flow_runs": {"lead-pipeline": pipe["flow_run_id"], "enforce-sla": sla["flow_run_id"],
-                          "weekly-report": rep["flow_run_id"]},
+            "ingested": pipe.inserted + pipe.merged, "inserted": pipe.inserted, "merged": pipe.merged,
+            "quarantined": pipe.quarantined + acts.quarantined,
+            "quarantine_reasons": pipe.quarantine_reasons, "activities": asdict(acts),
+            "enriched": pipe.enriched + pipe.partially_enriched, "scored": pipe.scored,
+            "promoted_mql": pipe.promoted_mql, "routed": pipe.routed, "unroutable": pipe.unroutable,
+            "notifications_sent": pipe.notifications_sent + sla.notifications_sent,
+            "sla_open": sla.open, "sla_reminded": sla.reminded, "sla_breached": sla.breached,
+            "sla_reassigned": sla.reassigned, "report_week": report_week,
+            "report_path": str(Path(report_path).resolve()),
+            "flow_runs": {"lead-pipeline": pipe.flow_run_id, "enforce-sla": sla.flow_run_id,
+                          "weekly-report": report_run},
         }
         _emit(out, as_json, _demo_text(out))
     _guard(go)

@@ -7,17 +7,19 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from leadops.config import Rules, Settings, get_settings, load_rules_cached
+from leadops.config import Rules, Settings, load_rules_cached
 from leadops.db.session import session_scope
 from leadops.db.unit_of_work import SqlUnitOfWork
+from leadops.tasks.parameters import RunSettings
 
 
-def settings(overrides: dict[str, Any] | None = None) -> Settings:
-    """Return settings from the environment plus flow-parameter overrides (paths, not secrets)."""
-    return get_settings(**{k: v for k, v in (overrides or {}).items() if v is not None})
+def settings(run: RunSettings | None = None) -> Settings:
+    """Return settings from the environment with the run's folders (flow parameters: paths, not secrets)."""
+    return (run or RunSettings()).settings()
 
 
 def rules(s: Settings) -> Rules:
+    """Return the rule files of ``s.config_dir`` (cached while they do not change)."""
     return load_rules_cached(s.config_dir)
 
 

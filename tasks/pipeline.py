@@ -3,28 +3,34 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from leadops.config import Settings
 from leadops.domain import scoring_pass
-from leadops.notify.outbox import deliver
+from leadops.domain.scoring_pass import ScoreSummary
+from leadops.notify.outbox import DeliveryReport, deliver
 from leadops.notify.senders import sender_for
 from leadops.reporting.numbers import count
 from leadops.intake import files, inbox
-from leadops.intake.outcome import FileOutcome, failure_line
+from leadops.intake.outcome import failure_line
 from leadops.services import enrich, route, score
+from leadops.services.enrich import EnrichSummary
+from leadops.services.route import RouteSummary
 from leadops.tasks.common import current_flow_run_id, log_stage, retry_transient_only, rules, settings, unit_of_work
+from leadops.tasks.parameters import RunSettings
+from leadops.tasks.results import ApiSourceOutcome, FileOutcome, ScoringPlan
 
 
 @task(cache_policy=NO_CACHE)
-def discover_inbox(overrides: dict[str, Any]) -> list[str]:
+def discover_inbox(run: RunSettings) -> list[str]:
     """Return the paths of the entries waiting in the inbox, links and special files included (their
     ingest task refuses them with a reason); starts the validation process if there are any."""
-    s = settings(overrides)
+    s = settings(run)
     found = [str(p) for p in inbox.discover(s.inbox_dir)]
     if found:  # GX imports there (~3 s) while the ingest tasks start, hash and open their files
         from leadops.intake import validation_process
@@ -50,8 +56,9 @@ class IngestInterrupted(RuntimeError):
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 20], retry_condition_fn=retry_transient_only,
       task_run_name=_ingest_run_name)
-def ingest_file(path: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Ingest one file in one transaction; returns its outcome (rejected files are an outcome, not an error).
+def ingest_file(path: str, run: RunSettings) -> FileOutcome:
+    """Ingest one file in one transaction; returns its outcome (grain: one file; a rejected file is an
+    outcome, not an error).
 
     The file is claimed first (leadops.intake.inbox.claim): an entry the inbox does not read (a
     link, a FIFO, a device, another user's file) is moved to var/failed and reported rejected with
@@ -63,17 +70,17 @@ def ingest_file(path: str, overrides: dict[str, Any]) -> dict[str, Any]:
     A file that takes more than PROGRESS_SECONDS shows an `ingest-progress` artifact (rows stored
     of about the file's line count).
     """
-    s = settings(overrides)
+    s = settings(run)
     try:
         with inbox.claim(Path(path)):
             return _ingest_claimed(path, s)
     except inbox.Taken as exc:
         get_run_logger().info("%s: left to that run", exc)
-        return FileOutcome(path, "taken", error=str(exc)).as_dict()
+        return FileOutcome(path, "taken", error=str(exc))
     except inbox.Refused as exc:
         out = inbox.set_aside(Path(path), s, str(exc))
         get_run_logger().warning("%s", out.error)
-        return out.as_dict()
+        return out
     except Exception as exc:  # noqa: BLE001 - said in one line, classified for retry_transient_only
         from leadops.tasks.common import _deterministic_errors
         from sqlalchemy.exc import DBAPIError, StatementError
@@ -90,23 +97,23 @@ def _set_aside_run_name() -> str:
 
 
 @task(cache_policy=NO_CACHE, task_run_name=_set_aside_run_name)
-def set_aside_file(path: str, error: str, overrides: dict[str, Any]) -> dict[str, Any]:
+def set_aside_file(path: str, error: str, run: RunSettings) -> FileOutcome:
     """Move a file whose ingest failed (after its retries) to var/failed with ``error`` in its sidecar;
     returns its rejected outcome, so one bad file blocks neither the others nor later runs."""
-    s = settings(overrides)
+    s = settings(run)
     try:
         with inbox.claim(Path(path)):
             out = inbox.set_aside(Path(path), s, error)
     except inbox.Taken as exc:  # another run took it meanwhile: its outcome is that run's
-        return FileOutcome(path, "taken", error=str(exc)).as_dict()
+        return FileOutcome(path, "taken", error=str(exc))
     except inbox.Refused as exc:
         out = inbox.set_aside(Path(path), s, str(exc))
     get_run_logger().warning("%s (set aside: %s)", out.error, out.moved_to or "not moved")
-    return out.as_dict()
+    return out
 
 
-def _ingest_claimed(path: str, s: Any) -> dict[str, Any]:
-    """Ingest the claimed file ``path``, commit, then move it; returns its outcome as a dict."""
+def _ingest_claimed(path: str, s: Settings) -> FileOutcome:
+    """Ingest the claimed file ``path``, commit, then move it; returns its outcome."""
     name = Path(path).name
     lines: list[int] = []  # counted once, when the artifact is first due: quick files are never read twice
 
@@ -125,18 +132,18 @@ def _ingest_claimed(path: str, s: Any) -> dict[str, Any]:
                                     out.as_dict()))
     log_stage(f"ingest {Path(path).name} (source {out.source}, {out.kind}, {out.status})", rows_read=out.rows_read,
               inserted=out.inserted, merged=out.merged, quarantined=out.quarantined)
-    return out.as_dict()
+    return out
 
 
 @task(cache_policy=NO_CACHE)
-def api_sources(overrides: dict[str, Any]) -> list[str]:
+def api_sources(run: RunSettings) -> list[str]:
     """Return the names of the API sources configured in sources.yaml."""
-    return [a.name for a in rules(settings(overrides)).sources.apis]
+    return [a.name for a in rules(settings(run)).sources.apis]
 
 
 @task(cache_policy=NO_CACHE, task_run_name="ingest-api-{name}")
-def ingest_api_source(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Read one API source since its watermark; returns its pages' outcomes and any error.
+def ingest_api_source(name: str, run: RunSettings) -> ApiSourceOutcome:
+    """Read one API source since its watermark; returns its pages' outcomes (grain: one page) and any error.
 
     No task-level retries: the reader retries each request, and pages are committed as they land.
     """
@@ -144,27 +151,26 @@ def ingest_api_source(name: str, overrides: dict[str, Any]) -> dict[str, Any]:
     from leadops.intake.api import ingest_api
     from leadops.sources.api import ApiError, resolve_token
 
-    s = settings(overrides)
+    s = settings(run)
     cfg = next(a for a in rules(s).sources.apis if a.name == name)
     try:  # each page is stored in a unit of work of its own
         out = ingest_api(sql_units(s.database_url), cfg, rules(s), s, token=resolve_token(cfg),
                          flow_run_id=current_flow_run_id())
     except ApiError as exc:
-        return {"source": name, "pages": [], "error": str(exc), "watermark": None}
+        return ApiSourceOutcome(source=name, error=str(exc))
     log_stage(f"ingest API source {name}" + (" (stopped early: see the run's summary)" if out.error else ""),
               pages=len(out.pages), **out.totals())
-    return {"source": name, "pages": [p.as_dict() for p in out.pages], "error": out.error,
-            "watermark": out.watermark.isoformat() if out.watermark else None}
+    return ApiSourceOutcome(source=name, pages=tuple(out.pages), error=out.error, watermark=out.watermark)
 
 
 @task(cache_policy=NO_CACHE)
-def publish_data_docs(overrides: dict[str, Any]) -> str | None:
+def publish_data_docs(run: RunSettings) -> str | None:
     """Render GX Data Docs of this run's validations under var/data_docs; returns index.html's path."""
     from prefect import get_run_logger
 
     from leadops.intake import validation_process
 
-    s = settings(overrides)
+    s = settings(run)
     try:
         return validation_process.build_data_docs(s.var_dir / "data_docs", in_process=not s.validation_process)
     except Exception as exc:  # noqa: BLE001 - the docs are a view of results already stored: warn, go on
@@ -224,8 +230,9 @@ def _count_lines(path: Path) -> int:
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=10, retry_condition_fn=retry_transient_only)
-def enrich_leads(overrides: dict[str, Any], stale: bool = False) -> dict[str, Any]:
-    """Enrich pending leads (and stale ones with ``stale``) through the provider waterfall; returns counts.
+def enrich_leads(run: RunSettings, stale: bool = False) -> EnrichSummary:
+    """Enrich pending leads (and stale ones with ``stale``) through the provider waterfall; returns counts
+    (grain: lead) and numbers per provider.
 
     Work is written every 200 domains and committed there at most every COMMIT_SECONDS, so a
     crash or retry redoes at most 200 domains or that many seconds of lookups, whichever is
@@ -234,7 +241,7 @@ def enrich_leads(overrides: dict[str, Any], stale: bool = False) -> dict[str, An
     """
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-    s = settings(overrides)
+    s = settings(run)
     progress_id = None
     shown, committed = 0.0, _clock()
     with unit_of_work(s) as session:
@@ -261,29 +268,28 @@ def enrich_leads(overrides: dict[str, Any], stale: bool = False) -> dict[str, An
         out = enrich.enrich_pending(session, rules(s), stale=stale, checkpoint=checkpoint)
     log_stage("enrich", domains=out.domains, enriched=out.enriched, partial=out.partial, not_enriched=out.not_enriched,
               errors=out.errors, skipped_personal_email=out.skipped)
-    return asdict(out)
+    return out
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10, retry_condition_fn=retry_transient_only)
-def score_leads(overrides: dict[str, Any]) -> dict[str, Any]:
-    """Score open leads and move lifecycle stages; returns counts."""
-    s = settings(overrides)
+def score_leads(run: RunSettings) -> ScoreSummary:
+    """Score open leads and move lifecycle stages; returns the pass's counts (grain: lead)."""
+    s = settings(run)
     bar = _scoring_bar()
     with unit_of_work(s) as session:
         out = score.score_open_leads(session, rules(s), flow_run_id=current_flow_run_id(), progress=bar)
     bar.finish(out.scored)
     _log_scoring("score", out)
-    return asdict(out)
+    return out
 
 
 def _scoring_bar() -> StageProgress:
     return StageProgress("scoring-progress", lambda done, total: f"Leads scored: {count(done)} of {count(total)}")
 
 
-def _since(arrived_since: str | None, company_tz: str) -> Any:
+def _since(arrived_since: str | None, company_tz: str) -> datetime | None:
     """Return ``arrived_since`` (ISO 8601) as an aware datetime, a date or time without zone read in
     the company zone (as `leadops rescore --since` does); None for None."""
-    from datetime import datetime
     from zoneinfo import ZoneInfo
 
     if not arrived_since:
@@ -292,16 +298,17 @@ def _since(arrived_since: str | None, company_tz: str) -> Any:
     return at if at.tzinfo is not None else at.replace(tzinfo=ZoneInfo(company_tz))
 
 
-def _log_scoring(stage: str, out: scoring_pass.ScoreSummary) -> None:
+def _log_scoring(stage: str, out: ScoreSummary) -> None:
     log_stage(f"{stage} (model {out.model_version})", scored=out.scored, changed=out.changed,
               promoted_mql=out.promoted_mql, disqualified=out.disqualified, nurtured=out.nurtured)
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10, retry_condition_fn=retry_transient_only)
-def rescore_leads(overrides: dict[str, Any], stages: list[str] | None = None, sources: list[str] | None = None,
-                  arrived_since: str | None = None, lead_ids: list[int] | None = None) -> dict[str, Any]:
-    """Apply the current scoring model to every selected open lead; returns what changed and the distributions."""
-    s = settings(overrides)
+def rescore_leads(run: RunSettings, stages: list[str] | None = None, sources: list[str] | None = None,
+                  arrived_since: str | None = None, lead_ids: list[int] | None = None) -> ScoreSummary:
+    """Apply the current scoring model to every selected open lead; returns what changed and the
+    distributions (grain: lead)."""
+    s = settings(run)
     since = _since(arrived_since, s.company_time_zone)
     bar = _scoring_bar()
     with unit_of_work(s) as session:
@@ -309,13 +316,13 @@ def rescore_leads(overrides: dict[str, Any], stages: list[str] | None = None, so
                                      lead_ids=lead_ids, where=score.rescore_filter(stages, sources, since), progress=bar)
     bar.finish(out.scored)
     _log_scoring("rescore", out)
-    return asdict(out)
+    return out
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10, retry_condition_fn=retry_transient_only)
-def route_leads(overrides: dict[str, Any]) -> dict[str, Any]:
-    """Route unowned MQLs to SDRs; returns counts and the assignments made."""
-    s = settings(overrides)
+def route_leads(run: RunSettings) -> RouteSummary:
+    """Route unowned MQLs to SDRs; returns counts (grain: lead) and the assignments made."""
+    s = settings(run)
     bar = StageProgress("routing-progress", lambda done, total: f"MQLs routed: {count(done)} of {count(total)} in the queue")
     with unit_of_work(s) as session:
         out = route.route_pending(session, rules(s), s.company_time_zone, flow_run_id=current_flow_run_id(),
@@ -323,38 +330,38 @@ def route_leads(overrides: dict[str, Any]) -> dict[str, Any]:
     bar.finish(out.considered)
     # counts only: the per-SDR split is in the run's artifacts
     log_stage("route", considered=out.considered, assigned=out.assigned, held=out.held, unroutable=out.unroutable)
-    return asdict(out)
+    return out
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 30], retry_condition_fn=retry_transient_only)
-def deliver_notifications(overrides: dict[str, Any]) -> dict[str, Any]:
+def deliver_notifications(run: RunSettings) -> DeliveryReport:
     """Send pending outbox messages (and those a killed sender left claimed, once their lease is past); returns
     sent/failed/gave_up/recovered counts (grain: one message attempt)."""
     from datetime import timedelta
 
     from leadops.db.unit_of_work import sql_units
 
-    s = settings(overrides)
+    s = settings(run)
     # one unit of work per claim batch and per outcome (leadops.notify.outbox.deliver)
     out = deliver(sql_units(s.database_url), sender_for(s), lease=timedelta(seconds=s.outbox_lease_seconds))
     log_stage("notify", sent=out.sent, failed=out.failed, gave_up=out.gave_up, recovered=out.recovered)
-    return asdict(out)
+    return out
 
 
 @task(cache_policy=NO_CACHE)
-def plan_scoring(overrides: dict[str, Any], only_changed: bool = True, stages: list[str] | None = None,
+def plan_scoring(run: RunSettings, only_changed: bool = True, stages: list[str] | None = None,
                  sources: list[str] | None = None, arrived_since: str | None = None,
-                 lead_ids: list[int] | None = None) -> dict[str, Any]:
-    """Select the open leads a scoring pass takes; returns ``now`` (ISO, one instant for every
-    partition) and ``parts``, the lead ids cut into partitions of LEADOPS_SCORE_PARTITION_LEADS."""
+                 lead_ids: list[int] | None = None) -> ScoringPlan:
+    """Select the open leads a scoring pass takes; returns one instant for every partition and the
+    lead ids cut into partitions of LEADOPS_SCORE_PARTITION_LEADS."""
     from leadops.db.models import utcnow
 
-    s = settings(overrides)
+    s = settings(run)
     since = _since(arrived_since, s.company_time_zone)
     with unit_of_work(s) as session:
         ids = score.select_for_scoring(session, lead_ids=lead_ids, only_changed=only_changed,
                                        where=score.rescore_filter(stages, sources, since))
-    return {"now": utcnow().isoformat(), "parts": scoring_pass.partitions(ids, s.score_partition_leads)}
+    return ScoringPlan(now=utcnow(), parts=tuple(tuple(p) for p in scoring_pass.partitions(ids, s.score_partition_leads)))
 
 
 def _partition_run_name() -> str:
@@ -366,23 +373,21 @@ def _partition_run_name() -> str:
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10, retry_condition_fn=retry_transient_only,
       task_run_name=_partition_run_name)
-def score_partition(overrides: dict[str, Any], lead_ids: list[int], now: str,
-                    flow_run_id: str | None = None) -> dict[str, Any]:
-    """Score one partition of open leads as of ``now`` in its own transaction; returns its counts.
+def score_partition(run: RunSettings, lead_ids: tuple[int, ...], now: datetime,
+                    flow_run_id: str | None = None) -> ScoreSummary:
+    """Score one partition of open leads as of ``now`` in its own transaction; returns its counts (grain: lead).
 
     Partitions are disjoint and a lead's score depends on that lead alone, so they can run at
     the same time (on PostgreSQL) and a retried partition redoes only itself.
     """
-    from datetime import datetime
-
-    s = settings(overrides)
+    s = settings(run)
     with unit_of_work(s) as session:
-        out = score.score_open_leads(session, rules(s), now=datetime.fromisoformat(now), flow_run_id=flow_run_id,
-                                     lead_ids=lead_ids, only_changed=False)
+        out = score.score_open_leads(session, rules(s), now=now, flow_run_id=flow_run_id,
+                                     lead_ids=list(lead_ids), only_changed=False)
     _log_scoring(f"score partition of {len(lead_ids)} leads", out)
-    return asdict(out)
+    return out
 
 
-def combine_scores(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """Return the counts of a partitioned scoring pass: the partitions' counts added up (same keys as score_leads)."""
-    return asdict(scoring_pass.combine([scoring_pass.ScoreSummary(**p) for p in parts]))
+def combine_scores(parts: list[ScoreSummary]) -> ScoreSummary:
+    """Return the counts of a partitioned scoring pass: the partitions' counts added up (as score_leads returns)."""
+    return scoring_pass.combine(parts)

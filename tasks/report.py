@@ -1,27 +1,24 @@
 """Task of the weekly report: build files from stored data."""
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any
-
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from leadops.services.report import build_weekly_report
+from leadops.services.report import ReportResult, build_weekly_report
 from leadops.tasks.common import current_flow_run_id, retry_transient_only, settings, unit_of_work
+from leadops.tasks.parameters import RunSettings
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10, retry_condition_fn=retry_transient_only)
-def build_report(week: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Build the week's HTML and CSV report; returns paths and headline metrics."""
-    s = settings(overrides)
+def build_report(week: str, run: RunSettings) -> ReportResult:
+    """Build the week's HTML and CSV report; returns paths and headline metrics (grain: one ISO week)."""
+    s = settings(run)
     with unit_of_work(s) as session:
-        return asdict(build_weekly_report(session, week, s.company_time_zone, s.reports_dir,
-                                          flow_run_id=current_flow_run_id()))
+        return build_weekly_report(session, week, s.company_time_zone, s.reports_dir, flow_run_id=current_flow_run_id())
 
 
 @task(cache_policy=NO_CACHE)
-def queue_report_email(week: str, html_path: str, recipients: list[str], overrides: dict[str, Any],
+def queue_report_email(week: str, html_path: str, recipients: list[str], run: RunSettings,
                        resend: bool = False) -> int:
     """Queue the HTML report for each recipient (once per week and recipient unless ``resend``); returns rows queued."""
     from pathlib import Path
@@ -29,7 +26,7 @@ def queue_report_email(week: str, html_path: str, recipients: list[str], overrid
     from leadops.db.models import utcnow
     from leadops.notify.outbox import enqueue
 
-    s = settings(overrides)
+    s = settings(run)
     html = Path(html_path).read_text(encoding="utf-8")
     suffix = f":{utcnow():%Y%m%dT%H%M%S}" if resend else ""
     with unit_of_work(s) as session:

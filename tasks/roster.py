@@ -2,20 +2,21 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from leadops.services import roster
 from leadops.tasks.common import current_flow_run_id, retry_transient_only, rules, settings, units
+from leadops.tasks.parameters import RunSettings
+from leadops.tasks.results import RosterCounts, RosterSyncResult
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_transient_only)
-def sync_roster(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+def sync_roster(run: RunSettings | None = None) -> RosterSyncResult:
     """Sync config/sdrs.yaml into the database and reassign open leads of people who left; returns the counts
-    and one line per change (codes only, no lead data)."""
-    s = settings(overrides)
+    (grain: person, lead) and one line per change (codes only, no lead data)."""
+    s = settings(run)
     r = rules(s)
     with units(s) as uow:
         out = roster.sync(uow, r, reassign=roster.by_routing_rules(
@@ -28,4 +29,4 @@ def sync_roster(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             log.info("roster: %s", line)
     else:
         log.info("roster sync: sdrs.yaml and the database agree")
-    return {**counts, "changes": out.lines()}
+    return RosterSyncResult(counts=RosterCounts(**counts), changes=tuple(out.lines()))

@@ -11,16 +11,17 @@ from sqlalchemy.engine import make_url
 
 from leadops.config import ConfigError
 from leadops.tasks.common import settings
+from leadops.tasks.parameters import RunSettings
 
 
-def scoring_runner(overrides: dict[str, Any] | None = None) -> Any | None:
+def scoring_runner(run: RunSettings | None = None) -> Any | None:
     """Return a prefect_dask.DaskTaskRunner when LEADOPS_TASK_RUNNER=dask (on LEADOPS_DASK_ADDRESS,
     or a temporary LocalCluster of LEADOPS_DASK_WORKERS processes), else None: score as one task.
 
     Raises ConfigError for Dask on SQLite: partitions would write at the same time and SQLite
     refuses a second writer whose snapshot is stale, so runs would fail at random.
     """
-    s = settings(overrides)
+    s = settings(run)
     if s.task_runner != "dask":
         return None
     if make_url(s.database_url).get_backend_name() == "sqlite":

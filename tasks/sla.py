@@ -1,7 +1,6 @@
 """Tasks of SLA enforcement: sweep clocks, emit one Prefect event per breach."""
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -9,18 +8,20 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from leadops.services import sla
+from leadops.services.sla import SlaSummary
 from leadops.tasks.common import current_flow_run_id, log_stage, retry_transient_only, rules, settings, units
+from leadops.tasks.parameters import RunSettings
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=10, retry_condition_fn=retry_transient_only)
-def sweep_clocks(overrides: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
-    """Evaluate open SLA clocks as of ``now``; returns counts and the new breaches."""
-    s = settings(overrides)
+def sweep_clocks(run: RunSettings, now: datetime | None = None) -> SlaSummary:
+    """Evaluate open SLA clocks as of ``now``; returns counts (grain: clock) and the new breaches."""
+    s = settings(run)
     with units(s) as uow:
         out = sla.enforce(uow, rules(s), s.company_time_zone, now=now, flow_run_id=current_flow_run_id())
     log_stage("SLA sweep", open_clocks=out.open, met=out.met, reminded=out.reminded, breached=out.breached,
               reassigned=out.reassigned, cadences_closed=out.closed, notifications_queued=out.notifications_queued)
-    return asdict(out)
+    return out
 
 
 @task(cache_policy=NO_CACHE)

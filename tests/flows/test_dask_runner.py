@@ -94,18 +94,18 @@ def test_dask_scoring_partitions_leave_the_database_the_default_runner_leaves(le
     got = database_state(url)
 
     # every row accounted the same way, the same leads with the same scores, stages and history
-    assert {k: on_dask[k] for k in COUNTED} == {k: default[k] for k in COUNTED}
-    assert default["rows_read"] == 366 and default["rows_read"] == default["inserted"] + default["merged"] \
-        + default["quarantined"]
+    assert {k: on_dask.as_dict()[k] for k in COUNTED} == {k: default.as_dict()[k] for k in COUNTED}
+    assert default.rows_read == 366 and default.rows_read == default.inserted + default.merged \
+        + default.quarantined
     assert got["counts"] == expected["counts"]
-    assert got["leads"].keys() == expected["leads"].keys() and len(got["leads"]) == default["inserted"]
+    assert got["leads"].keys() == expected["leads"].keys() and len(got["leads"]) == default.inserted
     for email, lead in expected["leads"].items():
         assert got["leads"][email] == lead, email
     # the history points at each pipeline run, whichever process scored
-    assert expected["score_runs"] == {default["flow_run_id"]} and got["score_runs"] == {on_dask["flow_run_id"]}
+    assert expected["score_runs"] == {default.flow_run_id} and got["score_runs"] == {on_dask.flow_run_id}
 
     # the scoring ran on the cluster: one Dask task per partition of 40 leads, on both worker processes
-    partitions = -(-default["scored"] // 40)
+    partitions = -(-default.scored // 40)
     scored_on = [t["worker"] for t in stream.data if t["key"].startswith("score_partition")]
     assert len(scored_on) == partitions > 2
     assert set(scored_on) == set(dask_cluster.scheduler_info["workers"])
@@ -116,8 +116,8 @@ def test_dask_scoring_partitions_leave_the_database_the_default_runner_leaves(le
     open_leads = sum(lead.lifecycle_stage in ("new", "mql", "sal", "sql", "nurture", "recycled")
                      for lead in got["leads"].values())
     again = rescore(route=False)
-    assert (again["scored"], again["changed"], again["stage_changes"]) == (open_leads, 0, {})
-    assert again["distribution_before"] == again["distribution_after"]
+    assert (again.scoring.scored, again.scoring.changed, again.scoring.stage_changes) == (open_leads, 0, {})
+    assert again.scoring.distribution_before == again.scoring.distribution_after
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

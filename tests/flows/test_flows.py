@@ -29,28 +29,31 @@ def read_artifact(key, flow_run_id):
 
 def test_pipeline_flow_ingests_routes_and_notifies(leadops_env, session, roster):
     from leadops.flows.lead_pipeline import lead_pipeline
+    from leadops.flows.results import SourceCounts
 
     leadops_env.inbox_dir.mkdir(parents=True)
     (leadops_env.inbox_dir / "webform-1.csv").write_text(CSV, encoding="utf-8")
     out = lead_pipeline()
-    assert (out["files"], out["rows_read"], out["inserted"], out["quarantined"]) == (1, 3, 2, 1)
-    assert out["per_source"] == {"default": {"files": 1, "rejected": 0, "rows_read": 3, "inserted": 2, "merged": 0, "quarantined": 1}}
-    assert out["routed"] == 2 and out["notifications_sent"] == 2 and out["flow_run_id"]
+    assert (out.files, out.rows_read, out.inserted, out.quarantined) == (1, 3, 2, 1)
+    assert out.per_source == {"default": SourceCounts(files=1, rejected=0, rows_read=3, inserted=2, merged=0, quarantined=1)}
+    assert out.as_dict()["per_source"] == {"default": {"files": 1, "rejected": 0, "rows_read": 3, "inserted": 2, "merged": 0,
+                                                       "quarantined": 1}}  # the JSON shape `leadops run pipeline --json` prints
+    assert out.routed == 2 and out.notifications_sent == 2 and out.flow_run_id
     assert session.scalar(select(func.count()).select_from(Assignment).where(Assignment.active)) == 2
     assert session.scalar(select(func.count()).select_from(Quarantine)) == 1
     assert not list(leadops_env.inbox_dir.glob("*.csv"))  # moved out of the inbox
     assert (leadops_env.var_dir / "processed" / "webform-1.csv.result.json").exists()
     assert len(list(leadops_env.outbox_dir.glob("*.eml"))) == 2
-    summary = read_artifact("lead-pipeline-summary", out["flow_run_id"])
+    summary = read_artifact("lead-pipeline-summary", out.flow_run_id)
     assert summary is not None and "quarantined 1" in summary.data
-    enrichment = read_artifact("lead-pipeline-enrichment", out["flow_run_id"])
+    enrichment = read_artifact("lead-pipeline-enrichment", out.flow_run_id)
     assert enrichment is not None and '"provider": "offline"' in enrichment.data.replace("'", '"')
-    assert out["enrichment_providers"]["offline"]["lookups"] >= 1
-    progress = read_artifact("enrichment-progress", out["flow_run_id"])
+    assert out.enrichment_providers["offline"]["lookups"] >= 1
+    progress = read_artifact("enrichment-progress", out.flow_run_id)
     assert progress is not None and float(progress.data) == 100.0  # the last checkpoint is always shown
 
     again = lead_pipeline()  # nothing new in the inbox: a rerun changes nothing
-    assert (again["files"], again["routed"], again["notifications_sent"]) == (0, 0, 0)
+    assert (again.files, again.routed, again.notifications_sent) == (0, 0, 0)
     assert session.scalar(select(func.count()).select_from(Notification)) == 2
 
 
@@ -63,9 +66,9 @@ def test_enforce_sla_flow_time_travels(leadops_env, session, roster):
     lead_pipeline()
     started = session.scalar(select(func.min(SlaClock.due_at)))
     out = enforce_sla(now=started + timedelta(days=7))
-    assert out["breached"] >= 1 and out["events_emitted"] == out["breached"]
-    assert out["notifications_sent"] >= out["breached"]
-    assert enforce_sla(now=started + timedelta(days=7))["breached"] == 0  # exactly once
+    assert out.breached >= 1 and out.events_emitted == out.breached
+    assert out.notifications_sent >= out.breached
+    assert enforce_sla(now=started + timedelta(days=7)).breached == 0  # exactly once
 
 
 def test_weekly_report_flow_writes_html_and_names_the_run(leadops_env, session, roster):
@@ -80,16 +83,16 @@ def test_weekly_report_flow_writes_html_and_names_the_run(leadops_env, session, 
     lead_pipeline()
     week = week_of(datetime.now(timezone.utc), "Europe/Paris")
     out = weekly_report(week=week)
-    html = Path(out["report_path"]).read_text(encoding="utf-8")
+    html = Path(out.report_path).read_text(encoding="utf-8")
     assert week in html and ("<svg" in html or "data:image/png;base64" in html)
-    assert out["headline"]["leads"] == 2
+    assert out.headline["leads"] == 2
     assert session.scalar(select(ReportRun.week)) == week
     with get_client(sync_client=True) as client:
-        run = client.read_flow_run(out["flow_run_id"])
+        run = client.read_flow_run(out.flow_run_id)
     assert run.name == f"weekly-report-{week}"
-    assert read_artifact("weekly-report-sdrs", out["flow_run_id"]) is not None
+    assert read_artifact("weekly-report-sdrs", out.flow_run_id) is not None
     assert "<h3>Per SDR</h3>" in html and "<h3>Per source</h3>" in html
-    assert (Path(out["report_path"]).parent / f"sla-{week}.csv").exists()
+    assert (Path(out.report_path).parent / f"sla-{week}.csv").exists()
 
 
 def test_rejected_batch_fails_the_run_after_processing_everything_else(leadops_env, session, roster):
@@ -123,6 +126,7 @@ def test_pipeline_reads_configured_api_sources_incrementally(leadops_env, sessio
     import yaml
 
     from leadops.flows.lead_pipeline import lead_pipeline
+    from leadops.flows.results import SourceCounts
     from tests.support.crm_server import FakeCrm
 
     cfg_dir = tmp_path / "config"
@@ -135,11 +139,11 @@ def test_pipeline_reads_configured_api_sources_incrementally(leadops_env, sessio
         monkeypatch.setenv("LEADOPS_CONFIG_DIR", str(cfg_dir))
         monkeypatch.setenv("LEADOPS_TEST_CRM_TOKEN", "tok")
         out = lead_pipeline()
-        assert out["per_source"]["crm"] == {"files": 2, "rejected": 0, "rows_read": 120, "inserted": 120,
-                                            "merged": 0, "quarantined": 0}
-        assert out["api_watermarks"]["crm"].startswith("2026-11-20T10:00:00")
+        assert out.per_source["crm"] == SourceCounts(files=2, rejected=0, rows_read=120, inserted=120, merged=0,
+                                                     quarantined=0)
+        assert out.api_watermarks["crm"].startswith("2026-11-20T10:00:00")
         again = lead_pipeline()
-        assert again["rows_read"] == 0 and crm.log[-1]["params"]["updated_since"].startswith("2026-11-20T10:00:00")
+        assert again.rows_read == 0 and crm.log[-1]["params"]["updated_since"].startswith("2026-11-20T10:00:00")
 
 
 def test_rescore_flow_reports_distribution_and_is_idempotent(leadops_env, session, roster):
@@ -150,13 +154,13 @@ def test_rescore_flow_reports_distribution_and_is_idempotent(leadops_env, sessio
     (leadops_env.inbox_dir / "webform-1.csv").write_text(CSV, encoding="utf-8")
     lead_pipeline()
     out = rescore()
-    assert out["scored"] >= 2 and out["changed"] == 0 and out["stage_changes"] == {}
-    assert out["distribution_before"] == out["distribution_after"]
-    table = read_artifact("rescore-distribution", out["flow_run_id"])
+    assert out.scoring.scored >= 2 and out.scoring.changed == 0 and out.scoring.stage_changes == {}
+    assert out.scoring.distribution_before == out.scoring.distribution_after
+    table = read_artifact("rescore-distribution", out.flow_run_id)
     assert table is not None and "before" in table.data
-    assert read_artifact("rescore-summary", out["flow_run_id"]) is not None
+    assert read_artifact("rescore-summary", out.flow_run_id) is not None
     only_mql = rescore(stages=["new"])
-    assert only_mql["scored"] == 0  # the pipeline made both MQLs
+    assert only_mql.scoring.scored == 0  # the pipeline made both MQLs
 
 
 def test_breach_digest_flow_emails_each_manager_once_per_hour(leadops_env, session, roster):
@@ -170,11 +174,11 @@ def test_breach_digest_flow_emails_each_manager_once_per_hour(leadops_env, sessi
     started = session.scalar(select(func.min(SlaClock.due_at)))
     enforce_sla(now=started + timedelta(days=7))
     out = sla_breach_digest()
-    assert out["breaches"] >= 1 and out["queued"] == out["managers"] >= 1
+    assert out.breaches >= 1 and out.queued == out.managers >= 1
     session.rollback()  # end this session's read snapshot: the flow wrote through its own
     digest = session.scalar(select(Notification).where(Notification.kind == "sla_digest"))
     assert "past their SLA" in digest.body and "no first touch" in digest.body and digest.status == "sent"
-    assert sla_breach_digest()["queued"] == 0  # the same hour: nothing new
+    assert sla_breach_digest().queued == 0  # the same hour: nothing new
 
 
 def test_prefect_yaml_trigger_matches_the_breach_event():
@@ -224,13 +228,13 @@ def test_weekly_report_is_emailed_once_over_smtp(leadops_env, session, roster, m
         received.clear()  # the SDRs' assignment emails
         week = week_of(datetime.now(timezone.utc), "Europe/Paris")
         out = weekly_report(week=week, email_to=["boss@example.com", "ops@example.com"])
-        assert out["emails_sent"] == 2 and len(received) == 2
+        assert out.emails_sent == 2 and len(received) == 2
         msg = received[0]
         assert msg["Subject"] == f"[leadops] Weekly report {week}" and msg["X-Leadops-Key"].startswith(f"report:{week}:")
         html = next(p for p in msg.walk() if p.get_content_type() == "text/html").get_payload(decode=True).decode()
         assert f"<h1>Weekly lead report — {week}</h1>" in html and "data:image/png;base64," in html
         again = weekly_report(week=week, email_to=["boss@example.com", "ops@example.com"])
-        assert again["emails_sent"] == 0 and len(received) == 2  # rebuilt, not re-sent
+        assert again.emails_sent == 0 and len(received) == 2  # rebuilt, not re-sent
     finally:
         ctl.stop()
 
@@ -244,14 +248,14 @@ def test_backfill_reprocess_and_explain_flows(leadops_env, session, roster):
     (leadops_env.inbox_dir / "webform-1.csv").write_text(CSV, encoding="utf-8")
     lead_pipeline()
     out = report_backfill(from_week="2026-W52", to_week="2027-W02")
-    assert [w["week"] for w in out["weeks"]] == ["2026-W52", "2026-W53", "2027-W01", "2027-W02"]
-    assert all(Path(w["report_path"]).exists() for w in out["weeks"])
+    assert [w.week for w in out.weeks] == ["2026-W52", "2026-W53", "2027-W01", "2027-W02"]
+    assert all(Path(w.report_path).exists() for w in out.weeks)
     again = quarantine_reprocess()
-    assert again["considered"] == 1 and again["released"] == 0 and again["still_held"] == 1  # still invalid
+    assert (again.counts.considered, again.counts.released, again.counts.still_held) == (1, 0, 1)  # still invalid
     lead_id = session.scalar(select(func.min(Assignment.lead_id)))
     told = explain_lead(lead_id=lead_id)
-    assert told["events"] >= 5
-    assert read_artifact(f"lead-{lead_id}-timeline", told["flow_run_id"]) is not None
+    assert told.events >= 5
+    assert read_artifact(f"lead-{lead_id}-timeline", told.flow_run_id) is not None
 
 
 def test_serve_builds_every_deployment_of_prefect_yaml_with_its_schedule():
@@ -347,8 +351,8 @@ def test_enrichment_commits_its_checkpoints_only_commit_seconds_apart(leadops_en
             monkeypatch.setattr(pipeline, "_clock", clock)
             commits.append(0)
             out = lead_pipeline()
-            assert out["inserted"] == 450 and out["enrichment_providers"]["offline"]["lookups"] == 450
-            progress = read_artifact("enrichment-progress", out["flow_run_id"])
+            assert out.inserted == 450 and out.enrichment_providers["offline"]["lookups"] == 450
+            progress = read_artifact("enrichment-progress", out.flow_run_id)
             assert progress is not None and float(progress.data) == 100.0
     finally:
         event.remove(Session, "after_commit", on_commit)

@@ -61,9 +61,9 @@ def test_failing_and_refused_entries_are_set_aside_and_block_nothing(leadops_env
         lead_pipeline()
     summary = caught.value.summary
     assert len(calls) == attempts  # a deterministic failure is not retried, a transient one twice
-    assert summary["inserted"] == 1 and summary["quarantined"] == 1  # the good file went through
-    assert summary["routed"] == 1 and session.scalar(select(func.count()).select_from(Lead)) == 1
-    errors = {os.path.basename(r["file"]): r["error"] for r in summary["rejected"]}
+    assert summary.inserted == 1 and summary.quarantined == 1  # the good file went through
+    assert summary.routed == 1 and session.scalar(select(func.count()).select_from(Lead)) == 1
+    errors = {os.path.basename(r.file): r.error for r in summary.rejected}
     assert set(errors) == {"boom-1.csv", "link.csv", "pipe.csv"}
     assert "refused: a symbolic link" in errors["link.csv"] and "refused: a FIFO" in errors["pipe.csv"]
     expected = "value too long for type character varying(200)" if kind == "deterministic" else \
@@ -73,8 +73,8 @@ def test_failing_and_refused_entries_are_set_aside_and_block_nothing(leadops_env
     assert sorted(p.name for p in failed.iterdir() if not p.name.endswith(".result.json")) == \
         ["boom-1.csv", "link.csv", "pipe.csv"]
     assert list(box.iterdir()) == []
-    shown = json.dumps(summary) + str(caught.value) + "".join(p.read_text() for p in failed.glob("*.result.json"))
+    shown = json.dumps(summary.as_dict()) + str(caught.value) + "".join(p.read_text() for p in failed.glob("*.result.json"))
     assert SECRET_VALUE not in shown and "root:x" not in shown
 
     again = lead_pipeline()  # nothing left to block the next run
-    assert again["files"] == 0 and again["files_rejected"] == 0
+    assert again.files == 0 and again.files_rejected == 0

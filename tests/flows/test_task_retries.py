@@ -69,7 +69,7 @@ def test_a_transient_failure_of_a_leadops_task_is_retried_and_the_run_completes(
     # the same task without the 10 s wait between attempts (with_options keeps the retry condition)
     monkeypatch.setattr(rescore_module, "rescore_leads", pipeline.rescore_leads.with_options(retry_delay_seconds=0))
     out = rescore_module.rescore(route=False)
-    [run] = task_runs(out["flow_run_id"], "rescore_leads")
+    [run] = task_runs(out.flow_run_id, "rescore_leads")
     assert run.run_count == 2 and run.state.is_completed() and not failures
 
 

@@ -37,14 +37,14 @@ def test_artifacts_show_labels_and_numbers_for_people(leadops_env, session, rost
     from tests.flows.test_flows import read_artifact
 
     out = weekly_report(week="2026-w45")  # lower case is read as the same week
-    assert out["week"] == "2026-W45"
-    headline = read_artifact("weekly-report", out["flow_run_id"]).data
+    assert out.week == "2026-W45"
+    headline = read_artifact("weekly-report", out.flow_run_id).data
     assert "| Leads arrived | 0 | 0 | +0 |" in headline
     assert "| SLA compliance | — | — | — |" in headline  # no 'None', no 0%
-    funnel = json.loads(read_artifact("weekly-report-funnel", out["flow_run_id"]).data)
+    funnel = json.loads(read_artifact("weekly-report-funnel", out.flow_run_id).data)
     assert funnel[0] == {"step": "leads", "count": "0", "rate_from_previous": "—", "rate_from_top": "—"}
     with get_client(sync_client=True) as client:
-        run = client.read_flow_run(out["flow_run_id"])
+        run = client.read_flow_run(out.flow_run_id)
         assert run.name == "weekly-report-2026-W45"
-        h = out["headline"]
+        h = out.headline
         assert run.state.message == f"2026-W45: {h['leads']:,} leads, {h['mqls']:,} MQLs, {h['saos']:,} SAOs"
