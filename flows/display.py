@@ -8,7 +8,7 @@ flow's summary (leadops.flows.results).
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
@@ -19,7 +19,7 @@ def company_minute(at: datetime, tz: str, seconds: bool = False) -> str:
     """Return ``at`` in the zone ``tz`` as ``2026-12-06T09:15`` (naive ``at`` is UTC); with ``seconds``,
     ``:SS`` is added when they are not zero."""
     if at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
+        at = at.replace(tzinfo=UTC)
     local = at.astimezone(ZoneInfo(tz))
     return local.strftime("%Y-%m-%dT%H:%M") + (local.strftime(":%S") if seconds and local.second else "")
 

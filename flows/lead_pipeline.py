@@ -167,12 +167,12 @@ def _markdown(s: PipelineSummary) -> str:
     lines = [
         "# Lead pipeline run", "",
         f"- files: **{count(s.files)}** ({count(s.files_rejected)} rejected)",
-        f"- rows read: **{count(s.rows_read)}** -> inserted {count(s.inserted)}, merged {count(s.merged)}, "
-        f"quarantined {count(s.quarantined)}",
-        f"- enrichment: {count(s.enriched)} enriched, {count(s.partially_enriched)} partial, "
-        f"{count(s.not_enriched)} not enriched, {count(s.enrichment_skipped)} skipped (personal email)",
-        f"- scoring ({s.model_version}): {count(s.scored)} scored, {count(s.promoted_mql)} new MQLs, "
-        f"{count(s.disqualified)} disqualified",
+        (f"- rows read: **{count(s.rows_read)}** -> inserted {count(s.inserted)}, merged {count(s.merged)}, "
+        f"quarantined {count(s.quarantined)}"),
+        (f"- enrichment: {count(s.enriched)} enriched, {count(s.partially_enriched)} partial, "
+        f"{count(s.not_enriched)} not enriched, {count(s.enrichment_skipped)} skipped (personal email)"),
+        (f"- scoring ({s.model_version}): {count(s.scored)} scored, {count(s.promoted_mql)} new MQLs, "
+        f"{count(s.disqualified)} disqualified"),
         f"- routing: {count(s.routed)} assigned, {count(s.unroutable)} unroutable",
         f"- notifications sent: {count(s.notifications_sent)}", "",
     ]

@@ -1,7 +1,8 @@
 """weekly-report: the SDR, funnel and SLA report for one ISO week, as artifacts and files."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import contextlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow
@@ -20,17 +21,15 @@ from leadops.tasks.report import build_report, queue_report_email
 
 def last_complete_week(tz: str, now: datetime | None = None) -> str:
     """Return the ISO week before the one containing ``now`` in ``tz``."""
-    return previous_week(week_of(now or datetime.now(timezone.utc), tz))
+    return previous_week(week_of(now or datetime.now(UTC), tz))
 
 
 def _run_name() -> str:
     from prefect.runtime import flow_run
 
     week = flow_run.parameters.get("week") or last_complete_week(settings().company_time_zone)
-    try:
+    with contextlib.suppress(ValueError):  # named as given; the flow itself fails with the message that says why
         week = parse_iso_week(week)
-    except ValueError:
-        pass  # named as given; the flow itself fails with the message that says why
     return f"weekly-report-{week}"
 
 

@@ -83,7 +83,7 @@ def retry_transient_only(task: Any, task_run: Any, state: Any) -> bool:
             from prefect import get_run_logger
 
             get_run_logger().info("not retried: %s is an error a rerun cannot fix", type(exc).__name__)
-        except Exception:  # noqa: BLE001 - outside a run context the log line is all that is lost
+        except Exception:  # noqa: BLE001, S110 - outside a run context the log line is all that is lost
             pass
         return False
     return True

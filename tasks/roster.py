@@ -1,7 +1,7 @@
 """Roster sync task: every flow run that routes or reassigns makes the database's roster that of sdrs.yaml first."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -20,7 +20,7 @@ def sync_roster(run: RunSettings | None = None) -> RosterSyncResult:
     r = rules(s)
     with units(s) as uow:
         out = roster.sync(uow, r, reassign=roster.by_routing_rules(
-            uow.session, r, s.company_time_zone, datetime.now(timezone.utc), flow_run_id=current_flow_run_id()))
+            uow.session, r, s.company_time_zone, datetime.now(UTC), flow_run_id=current_flow_run_id()))
     counts = out.counts()
     log = get_run_logger()
     if out.changes or out.reassigned or out.not_reassigned:
