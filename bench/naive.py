@@ -54,7 +54,9 @@ def process_lead_fn(row_number: int, fields: dict[str, str | None], url: str, co
     from leadops.db.session import session_scope
     from leadops.domain.routing import route_lead
     from leadops.domain.scoring import EngagementEvent, LeadFeatures, score_lead
-    from leadops.services.route import assign, routable, save_positions, sdr_states
+    from leadops.db.repositories.routing import routable
+    from leadops.db.unit_of_work import SqlUnitOfWork
+    from leadops.services.route import assign, save_positions, sdr_states
 
     rules = load_rules_cached(config)
     now = datetime.now(UTC)
@@ -97,13 +99,14 @@ def process_lead_fn(row_number: int, fields: dict[str, str | None], url: str, co
         if lead.is_competitor or not (lead.is_hand_raiser or sc.total >= rules.scoring.mql_threshold):
             return "inserted"
         lead.lifecycle_stage = "mql"
-        states, sdrs = sdr_states(s, now, "Europe/Paris")
+        uow = SqlUnitOfWork.around(s)
+        states, sdrs = sdr_states(uow, now, "Europe/Paris")
         owners = {a.id: a.owner_sdr_id for a in ([account] if account else [])}
         owner = next((c for c, x in sdrs.items() if x.id == owners.get(lead.account_id)), None)
         decision = route_lead(routable(lead, owner), rules.routing, states)
         if decision.status == "assigned":
-            assign(s, lead, decision, sdrs, rules, now)
-            save_positions(s, states, sdrs, {decision.sdr}, now)
+            assign(uow, routable(lead, None).fields, decision, sdrs, rules, now)
+            save_positions(uow, states, sdrs, {decision.sdr}, now)
             return "routed"
         return "inserted"
 

@@ -102,7 +102,7 @@ def run_services(spec: dict[str, Any]) -> dict[str, Any]:
     """Run leadops' service functions directly, as the tasks call them, without Prefect; returns counts and stages."""
     from leadops.config import get_settings, load_rules
     from leadops.db.session import session_scope
-    from leadops.db.unit_of_work import sql_units
+    from leadops.db.unit_of_work import SqlUnitOfWork, sql_units
     from leadops.notify.outbox import deliver
     from leadops.notify.senders import sender_for
     from leadops.intake.files import ingest_file
@@ -128,8 +128,8 @@ def run_services(spec: dict[str, Any]) -> dict[str, Any]:
     with session_scope(s.database_url) as session:
         sc = score.score_open_leads(session, rules)
     stages["score"], t = time.perf_counter() - t, time.perf_counter()
-    with session_scope(s.database_url) as session:
-        r = route.route_pending(session, rules, s.company_time_zone)
+    with SqlUnitOfWork(s.database_url) as uow:
+        r = route.route_pending(uow, rules, s.company_time_zone)
     stages["route"], t = time.perf_counter() - t, time.perf_counter()
     d = deliver(sql_units(s.database_url), sender_for(s))
     stages["deliver"] = time.perf_counter() - t

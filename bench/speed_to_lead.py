@@ -76,7 +76,7 @@ def percentile(values: list[float], q: float) -> float:
 def one_pass(s: Any, rules: Any) -> None:
     """Run one pipeline pass with leadops' services (what the lead-pipeline flow's tasks call)."""
     from leadops.db.session import session_scope
-    from leadops.db.unit_of_work import sql_units
+    from leadops.db.unit_of_work import SqlUnitOfWork, sql_units
     from leadops.notify.outbox import deliver
     from leadops.notify.senders import sender_for
     from leadops.intake.api import ingest_api
@@ -94,8 +94,8 @@ def one_pass(s: Any, rules: Any) -> None:
         enrich.enrich_pending(session, rules, checkpoint=lambda done, total: session.commit())
     with session_scope(s.database_url) as session:
         score.score_open_leads(session, rules)
-    with session_scope(s.database_url) as session:
-        route.route_pending(session, rules, s.company_time_zone)
+    with SqlUnitOfWork(s.database_url) as uow:
+        route.route_pending(uow, rules, s.company_time_zone)
     deliver(sql_units(s.database_url), sender_for(s))
 
 

@@ -186,7 +186,7 @@ def roster_sync(
         s, rules = _prepared()
         with SqlUnitOfWork(s.database_url) as uow:
             out = roster_sync_service(uow, rules, dry_run=dry_run, reassign=by_routing_rules(
-                uow.session, rules, s.company_time_zone, datetime.now(timezone.utc)))
+                uow, rules, s.company_time_zone, datetime.now(timezone.utc)))
             if dry_run:
                 uow.rollback()
         if not dry_run and (out.reassigned or out.changes):
@@ -484,7 +484,7 @@ def route(
     def go():
         from dataclasses import asdict
 
-        from leadops.db.unit_of_work import sql_units
+        from leadops.db.unit_of_work import SqlUnitOfWork, sql_units
         from leadops.notify.outbox import deliver
         from leadops.notify.senders import sender_for
         from leadops.services.route import route_pending
@@ -497,14 +497,14 @@ def route(
             with preview_scope(s.database_url) as session:
                 before = outbox_size(session)
                 roster = _roster_first(session, s, rules)
-                out = asdict(route_pending(session, rules, s.company_time_zone))
+                out = asdict(route_pending(SqlUnitOfWork.around(session), rules, s.company_time_zone))
                 out["messages"] = outbox_size(session) - before
             out = {"dry_run": True, **out, "roster": roster}
             _emit(out, as_json, _route_preview_text(out))
             return
         with _session(s) as session:
             roster = _roster_first(session, s, rules)
-            out = asdict(route_pending(session, rules, s.company_time_zone))
+            out = asdict(route_pending(SqlUnitOfWork.around(session), rules, s.company_time_zone))
         out["roster"] = roster
         # the assignments are committed: now announce them
         sent = asdict(deliver(sql_units(s.database_url), sender_for(s), lease=_lease(s)))
@@ -524,8 +524,8 @@ def _roster_first(session, s, rules) -> dict[str, Any]:
     from leadops.db.unit_of_work import SqlUnitOfWork
     from leadops.services.roster import by_routing_rules, sync
 
-    out = sync(SqlUnitOfWork.around(session), rules,
-               reassign=by_routing_rules(session, rules, s.company_time_zone, datetime.now(timezone.utc)))
+    uow = SqlUnitOfWork.around(session)
+    out = sync(uow, rules, reassign=by_routing_rules(uow, rules, s.company_time_zone, datetime.now(timezone.utc)))
     return {**out.counts(), "changes": out.lines()}
 
 
@@ -569,13 +569,14 @@ def explain_cmd(lead: str = typer.Argument(..., metavar="LEAD", help="The lead's
     ref = _lead_argument(lead)
 
     def go():
+        from leadops.db.unit_of_work import SqlUnitOfWork
         from leadops.services.route import explain
         from leadops.services.timeline import timeline
 
         s, _ = _prepared()
         with _session(s) as session:
             lead_id = _find_lead(session, s, ref)
-            out = explain(session, lead_id)
+            out = explain(SqlUnitOfWork.around(session), lead_id)
             out["timeline"] = timeline(session, lead_id)
         lines = [f"lead {out['lead_id']}: stage {out['stage']}, owner {out['owner'] or '-'}, grade {out['grade']}, "
                  f"score {out['score']}, country {out['country']}, segment {out['segment']}"]
@@ -604,7 +605,7 @@ def reassign_cmd(
     ref = _lead_argument(lead_ref)
 
     def go():
-        from leadops.db.models import Lead
+        from leadops.db.unit_of_work import SqlUnitOfWork
         from leadops.services.lookup import sdr_codes
         from leadops.services.route import reassign
 
@@ -614,8 +615,8 @@ def reassign_cmd(
             codes = sdr_codes(session)
             if to is not None and to not in codes:
                 _bad_argument(f"--to {to!r}: no SDR with that code on the roster (SDRs: {', '.join(codes) or 'none'})")
-            lead = session.get(Lead, lead_id)
-            d = reassign(session, lead, rules, s.company_time_zone, datetime.now().astimezone(), to=to)
+            d = reassign(SqlUnitOfWork.around(session), lead_id, rules, s.company_time_zone, datetime.now().astimezone(),
+                         to=to)
             if d.status != "assigned":
                 raise ValueError(f"lead {lead_id} not reassigned: {d.reason}")
         _emit({"lead_id": lead_id, "sdr": d.sdr, "rule": d.rule, "reason": d.reason}, as_json,

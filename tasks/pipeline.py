@@ -21,7 +21,7 @@ from leadops.intake.outcome import failure_line
 from leadops.services import enrich, route, score
 from leadops.services.enrich import EnrichSummary
 from leadops.services.route import RouteSummary
-from leadops.tasks.common import current_flow_run_id, log_stage, retry_transient_only, rules, settings, unit_of_work
+from leadops.tasks.common import current_flow_run_id, log_stage, retry_transient_only, rules, settings, unit_of_work, units
 from leadops.tasks.parameters import RunSettings
 from leadops.tasks.results import ApiSourceOutcome, FileOutcome, ScoringPlan
 
@@ -324,8 +324,8 @@ def route_leads(run: RunSettings) -> RouteSummary:
     """Route unowned MQLs to SDRs; returns counts (grain: lead) and the assignments made."""
     s = settings(run)
     bar = StageProgress("routing-progress", lambda done, total: f"MQLs routed: {count(done)} of {count(total)} in the queue")
-    with unit_of_work(s) as session:
-        out = route.route_pending(session, rules(s), s.company_time_zone, flow_run_id=current_flow_run_id(),
+    with units(s) as uow:
+        out = route.route_pending(uow, rules(s), s.company_time_zone, flow_run_id=current_flow_run_id(),
                                   progress=bar)
     bar.finish(out.considered)
     # counts only: the per-SDR split is in the run's artifacts

@@ -20,7 +20,7 @@ def sync_roster(run: RunSettings | None = None) -> RosterSyncResult:
     r = rules(s)
     with units(s) as uow:
         out = roster.sync(uow, r, reassign=roster.by_routing_rules(
-            uow.session, r, s.company_time_zone, datetime.now(UTC), flow_run_id=current_flow_run_id()))
+            uow, r, s.company_time_zone, datetime.now(UTC), flow_run_id=current_flow_run_id()))
     counts = out.counts()
     log = get_run_logger()
     if out.changes or out.reassigned or out.not_reassigned:

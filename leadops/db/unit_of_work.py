@@ -24,6 +24,7 @@ from leadops.db.session import get_engine
 if TYPE_CHECKING:  # the repositories import models; keep this module cheap to import
     from leadops.db.repositories.outbox import OutboxRepository
     from leadops.db.repositories.roster import RosterRepository
+    from leadops.db.repositories.routing import RoutingRepository
     from leadops.db.repositories.sla import SlaRepository
 
 
@@ -32,6 +33,7 @@ class UnitOfWork(ABC):
 
     sla: SlaRepository
     roster: RosterRepository
+    routing: RoutingRepository
     outbox: OutboxRepository
 
     def __enter__(self) -> Self:
@@ -108,6 +110,12 @@ class SqlUnitOfWork(UnitOfWork):
         from leadops.db.repositories.outbox import SqlOutboxRepository
 
         return SqlOutboxRepository(self.session)
+
+    @cached_property
+    def routing(self) -> RoutingRepository:  # type: ignore[override]
+        from leadops.db.repositories.routing import SqlRoutingRepository
+
+        return SqlRoutingRepository(self.session)
 
 
 def sql_units(url: str) -> UnitOfWorkFactory:

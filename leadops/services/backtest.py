@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session, selectinload
 
 from leadops.config import RoutingRules
 from leadops.db.models import Account, Assignment, Lead, Sdr
+from leadops.db.repositories.routing import calendar_of, routable
 from leadops.domain.business_time import is_working
 from leadops.domain.routing import SdrState, route_lead
-from leadops.services.route import calendar_of, routable
 
 
 @dataclass

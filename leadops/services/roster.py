@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from leadops.config import Roster, Rules
 from leadops.db.models import Lead
 from leadops.db.unit_of_work import UnitOfWork
@@ -20,13 +18,13 @@ from leadops.domain.routing import Decision
 Reassign = Callable[[Lead, str], Decision]
 
 
-def by_routing_rules(session: Session, rules: Rules, company_tz: str, now: datetime, *,
+def by_routing_rules(uow: UnitOfWork, rules: Rules, company_tz: str, now: datetime, *,
                      flow_run_id: str | None = None) -> Reassign:
-    """Return the :data:`Reassign` of the routing service (leadops.services.route.reassign) in ``session``."""
+    """Return the :data:`Reassign` of the routing service (leadops.services.route.reassign) in ``uow``."""
     from leadops.services.route import reassign
 
     def move(lead: Lead, reason: str) -> Decision:
-        return reassign(session, lead, rules, company_tz, now, kind="reassign", reason=reason,
+        return reassign(uow, lead.id, rules, company_tz, now, kind="reassign", reason=reason,
                         flow_run_id=flow_run_id)
 
     return move
@@ -45,7 +43,7 @@ class RosterSync:
 
     def counts(self) -> dict[str, int]:
         """Return changes by kind plus reassigned and not_reassigned leads."""
-        out = {k: 0 for k in ("added", "changed", "deactivated", "reactivated")}
+        out = dict.fromkeys(("added", "changed", "deactivated", "reactivated"), 0)
         for c in self.changes:
             out[c.kind] += 1
         out["reassigned"] = len(self.reassigned)

@@ -22,12 +22,12 @@ from sqlalchemy.orm import Session
 from leadops.config import Rules
 from leadops.db.bulk import bulk_insert
 from leadops.db.models import Activity, Lead, LeadStageChange, ScoreHistory, utcnow
+from leadops.db.repositories.routing import lock_routing
 from leadops.domain.lifecycle import SCORED, Stage
 from leadops.domain.normalize import DISPOSABLE_EMAIL_DOMAINS
 from leadops.domain.scoring_frame import breakdowns, score_frame
 from leadops.domain.scoring_pass import ScoreSummary, band_counts
 from leadops.domain.stage_moves import stage_moves
-from leadops.services.route import lock_routing
 
 # Activities that count as engagement: marketing web events (kind web) and replies to SDR emails.
 REPLY_OUTCOMES = {"replied": "reply", "meeting_booked": "reply"}

@@ -79,18 +79,10 @@ class Reassign(Protocol):
 
 def reassign_in_session(uow: UnitOfWork, lead_id: int, *, rules: Rules, company_tz: str, now: datetime,
                         reason: str, flow_run_id: str | None) -> Decision:
-    """The default :class:`Reassign`: leadops.services.route.reassign on the SQL unit of work's session."""
-    from leadops.db.models import Lead
-    from leadops.db.unit_of_work import SqlUnitOfWork
+    """The default :class:`Reassign`: leadops.services.route.reassign in ``uow``."""
     from leadops.services.route import reassign
 
-    if not isinstance(uow, SqlUnitOfWork):
-        raise TypeError(f"the default reassignment needs a SqlUnitOfWork, not {type(uow).__name__}: pass reassign=")
-    lead = uow.session.get(Lead, lead_id)
-    if lead is None:
-        raise LookupError(f"lead {lead_id} of an open SLA clock does not exist")
-    return reassign(uow.session, lead, rules, company_tz, now, kind="reassign", flow_run_id=flow_run_id,
-                    reason=reason)
+    return reassign(uow, lead_id, rules, company_tz, now, kind="reassign", flow_run_id=flow_run_id, reason=reason)
 
 
 def _action(summary: SlaSummary, **row: Any) -> None:

@@ -57,7 +57,7 @@ def scored(session, settings, rules, roster):
 @pytest.fixture
 def routed(scored, session, settings, rules):
     """The MQLs routed on Monday 10:00 Paris, with open first-touch clocks, committed."""
-    summary = route_pending(session, rules, settings.company_time_zone, now=MONDAY_10_PARIS)
+    summary = route_pending(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=MONDAY_10_PARIS)
     session.commit()
     assert summary.assigned >= 2
     return summary
@@ -101,11 +101,11 @@ def test_route_preview_writes_nothing_and_shows_what_the_real_pass_then_does(ses
     tz = settings.company_time_zone
     before = snapshot(settings.database_url)
     with preview_scope(settings.database_url) as preview:
-        shown = route_pending(preview, rules, tz, now=MONDAY_10_PARIS)
+        shown = route_pending(SqlUnitOfWork.around(preview), rules, tz, now=MONDAY_10_PARIS)
     assert snapshot(settings.database_url) == before
     assert shown.assigned >= 2
 
-    real = route_pending(session, rules, tz, now=MONDAY_10_PARIS)
+    real = route_pending(SqlUnitOfWork.around(session), rules, tz, now=MONDAY_10_PARIS)
     session.commit()
     assert real.assignments == shown.assignments and real.not_assigned == shown.not_assigned
     owners = dict(session.execute(select(Lead.id, Sdr.code).join(Sdr, Sdr.id == Lead.owner_sdr_id)).all())

@@ -17,8 +17,8 @@ NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 def sync(session, rules, company_tz, now, *, dry_run=False):
     """The sync in the test's session, reassigning by the routing rules as the task does."""
-    return sync_service(SqlUnitOfWork.around(session), rules, dry_run=dry_run,
-                        reassign=by_routing_rules(session, rules, company_tz, now))
+    uow = SqlUnitOfWork.around(session)
+    return sync_service(uow, rules, dry_run=dry_run, reassign=by_routing_rules(uow, rules, company_tz, now))
 
 
 def with_roster(rules, people):

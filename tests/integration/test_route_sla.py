@@ -40,7 +40,7 @@ def route_sample(session, settings, rules):
     ingest_file(session, settings.inbox_dir / "webform.csv", rules, settings)
     enrich_pending(session, rules)
     score_open_leads(session, rules, now=MONDAY_10_PARIS)
-    summary = route_pending(session, rules, settings.company_time_zone, now=MONDAY_10_PARIS)
+    summary = route_pending(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=MONDAY_10_PARIS)
     session.commit()
     return summary
 
@@ -63,7 +63,7 @@ def test_hand_raiser_is_routed_with_clock_and_notification(session, routed):
 
 
 def test_rerouting_assigns_nobody_twice(session, settings, rules, routed):
-    again = route_pending(session, rules, settings.company_time_zone, now=MONDAY_10_PARIS)
+    again = route_pending(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=MONDAY_10_PARIS)
     session.commit()
     assert again.assigned == 0
     assert session.scalar(select(func.count()).select_from(Assignment)) == 1
@@ -121,7 +121,7 @@ def test_out_of_hours_lead_gets_due_time_on_the_next_business_morning(session, s
     (settings.inbox_dir / "late.csv").write_text(CSV, encoding="utf-8")
     ingest_file(session, settings.inbox_dir / "late.csv", rules, settings)
     score_open_leads(session, rules, now=friday_2359_paris)
-    route_pending(session, rules, settings.company_time_zone, now=friday_2359_paris)
+    route_pending(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=friday_2359_paris)
     clock = session.scalar(select(SlaClock))
     owner = session.get(Sdr, clock.sdr_id)
     local_due = clock.due_at.astimezone(__import__("zoneinfo").ZoneInfo(owner.time_zone))
@@ -139,7 +139,7 @@ def smtp_server():
         def __init__(self):
             self.messages = []
 
-        async def handle_DATA(self, server, session, envelope):
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - the name aiosmtpd calls
             self.messages.append(message_from_bytes(envelope.content))
             return "250 OK"
 

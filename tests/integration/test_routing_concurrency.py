@@ -6,6 +6,7 @@ from sqlalchemy import func, select, update
 
 from leadops.db.bulk import bulk_insert
 from leadops.db.models import Account, Assignment, Lead, Notification, RoutingPosition, Sdr, SlaClock, SlaEvent
+from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.services.route import explain, reassign, route_pending
 from tests.support.parallel import at_once
 
@@ -36,7 +37,7 @@ def route_watching_sql(session, rules, settings) -> tuple[object, list[tuple[str
     engine = session.get_bind()
     event.listen(engine, "before_cursor_execute", watch)
     try:
-        out = route_pending(session, rules, settings.company_time_zone, now=MONDAY_10_PARIS)
+        out = route_pending(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=MONDAY_10_PARIS)
         session.commit()
     finally:
         event.remove(engine, "before_cursor_execute", watch)
@@ -48,7 +49,7 @@ def test_two_routers_in_parallel_never_assign_twice_nor_exceed_a_cap(session, se
     session.execute(update(Sdr).values(daily_cap=4))
     session.commit()
     results = at_once(settings.database_url,
-                      lambda s: route_pending(s, rules, settings.company_time_zone, now=MONDAY_10_PARIS))
+                      lambda s: route_pending(SqlUnitOfWork.around(s), rules, settings.company_time_zone, now=MONDAY_10_PARIS))
     active = session.execute(select(Assignment.lead_id, Assignment.sdr_id).where(Assignment.active)).all()
     per_lead = {}
     for lead_id, _ in active:
@@ -58,7 +59,7 @@ def test_two_routers_in_parallel_never_assign_twice_nor_exceed_a_cap(session, se
                                    .group_by(Assignment.sdr_id)).all())
     from leadops.services.route import sdr_states
 
-    states, _ = sdr_states(session, MONDAY_10_PARIS - timedelta(days=1), settings.company_time_zone)
+    states, _ = sdr_states(SqlUnitOfWork.around(session), MONDAY_10_PARIS - timedelta(days=1), settings.company_time_zone)
     available = sum(1 for s in states.values() if s.active and s.weight > 0 and not s.out_of_office)
     assert max(per_sdr.values()) <= 4 and len(active) == min(60, 4 * available)
     assert sum(r.assigned for r in results) == len(active)  # each assignment made by exactly one router
@@ -67,14 +68,14 @@ def test_two_routers_in_parallel_never_assign_twice_nor_exceed_a_cap(session, se
 
 
 def test_a_returning_sdr_joins_the_rotation_without_being_flooded(session, settings, rules, roster):
-    ids = {code: sid for code, sid in session.execute(select(Sdr.code, Sdr.id))}
+    ids = dict(session.execute(select(Sdr.code, Sdr.id)).tuples().all())
     recent, long_ago = MONDAY_10_PARIS - timedelta(hours=2), MONDAY_10_PARIS - timedelta(days=20)
     session.add_all([RoutingPosition(sdr_id=ids["s.dubois"], virtual_time=50, updated_at=recent),
                      RoutingPosition(sdr_id=ids["s.lefevre"], virtual_time=50, updated_at=recent),
                      RoutingPosition(sdr_id=ids["s.moreau"], virtual_time=3, updated_at=long_ago)])  # back from leave
     session.commit()
     add_mqls(session, 6)
-    out = route_pending(session, rules, settings.company_time_zone, now=MONDAY_10_PARIS)
+    out = route_pending(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=MONDAY_10_PARIS)
     session.commit()
     # weighted (Lefèvre has weight 1.5); Moreau starts at the others' pace instead of taking all six
     assert out.per_sdr == {"s.dubois": 2, "s.lefevre": 3, "s.moreau": 1}
@@ -83,17 +84,18 @@ def test_a_returning_sdr_joins_the_rotation_without_being_flooded(session, setti
 
 
 def test_manual_reassignment_keeps_history_and_explain_tells_it_all(session, settings, rules, roster):
+    uow = SqlUnitOfWork.around(session)
     [lead_id] = add_mqls(session, 1)
-    route_pending(session, rules, settings.company_time_zone, now=MONDAY_10_PARIS)
+    route_pending(uow, rules, settings.company_time_zone, now=MONDAY_10_PARIS)
     session.commit()
     lead = session.get(Lead, lead_id)
     first_owner = session.get(Sdr, lead.owner_sdr_id).code
     target = "s.moreau" if first_owner != "s.moreau" else "s.dubois"
     later = MONDAY_10_PARIS + timedelta(minutes=30)
-    decision = reassign(session, lead, rules, settings.company_time_zone, later, to=target)
+    decision = reassign(uow, lead_id, rules, settings.company_time_zone, later, to=target)
     session.commit()
     assert decision.status == "assigned" and decision.sdr == target
-    story = explain(session, lead_id)
+    story = explain(uow, lead_id)
     assert [d["kind"] for d in story["decisions"]] == ["initial", "manual"] and story["owner"] == target
     first, second = story["decisions"]
     assert first["active"] is False and first["ended_at"] and first["sdr"] == first_owner and first["candidates"]
@@ -105,16 +107,17 @@ def test_manual_reassignment_keeps_history_and_explain_tells_it_all(session, set
 
     import pytest
 
-    with pytest.raises(ValueError, match="no SDR 's.nobody'"):
-        reassign(session, lead, rules, settings.company_time_zone, later, to="s.nobody")
-    same = reassign(session, lead, rules, settings.company_time_zone, later, to=target)
+    with pytest.raises(ValueError, match=r"no SDR 's\.nobody'"):
+        reassign(uow, lead_id, rules, settings.company_time_zone, later, to="s.nobody")
+    same = reassign(uow, lead_id, rules, settings.company_time_zone, later, to=target)
     assert same.status == "unroutable" and "already owns" in same.reason
-    auto = reassign(session, lead, rules, settings.company_time_zone, later)  # by the rules, without the owner
+    auto = reassign(uow, lead_id, rules, settings.company_time_zone, later)  # by the rules, without the owner
     session.commit()
     assert auto.status == "assigned" and auto.sdr != target
 
 
 def test_hold_for_owner_keeps_the_lead_for_an_absent_owner_then_lets_it_go(session, settings, rules, roster):
+    uow = SqlUnitOfWork.around(session)
     from leadops.db.models import Account, OutOfOffice
 
     hold_rules = rules.model_copy(update={"routing": rules.routing.model_copy(update={"pools": {
@@ -129,19 +132,19 @@ def test_hold_for_owner_keeps_the_lead_for_an_absent_owner_then_lets_it_go(sessi
     session.add(OutOfOffice(sdr_id=moreau.id, starts_at=MONDAY_10_PARIS - timedelta(days=1),
                             ends_at=MONDAY_10_PARIS + timedelta(days=3), reason="sick"))
     session.commit()
-    out = route_pending(session, hold_rules, settings.company_time_zone, now=MONDAY_10_PARIS)
+    out = route_pending(uow, hold_rules, settings.company_time_zone, now=MONDAY_10_PARIS)
     session.commit()
     assert (out.held, out.assigned) == (1, 0) and session.get(Lead, lead_id).routing_status == "held"
-    again = route_pending(session, hold_rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(hours=1))
+    again = route_pending(uow, hold_rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(hours=1))
     session.commit()
     assert again.held == 1  # still held, audited once
     assert session.scalar(select(func.count()).select_from(Assignment).where(Assignment.status == "held")) == 1
-    late = route_pending(session, hold_rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(hours=5))
+    late = route_pending(uow, hold_rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(hours=5))
     session.commit()
     assert late.assigned == 1 and late.per_sdr.keys() <= {"s.dubois", "s.lefevre"}  # the hold expired
     # with the default policy the lead would have gone to someone else at once
-    [other] = add_mqls_named(session, "firm0.fr", account.id)
-    now_rules = route_pending(session, rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(hours=5))
+    add_mqls_named(session, "firm0.fr", account.id)
+    now_rules = route_pending(uow, rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(hours=5))
     assert now_rules.held == 0 and now_rules.assigned == 1
 
 
@@ -159,7 +162,7 @@ def test_backtest_replays_history_through_candidate_rules_and_writes_nothing(ses
     from leadops.services.backtest import backtest
 
     add_mqls(session, 12)
-    route_pending(session, rules, settings.company_time_zone, now=MONDAY_10_PARIS)
+    route_pending(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=MONDAY_10_PARIS)
     session.commit()
     before = session.scalar(select(func.count()).select_from(Assignment))
     same = backtest(session, rules.routing, MONDAY_10_PARIS - timedelta(days=1), settings.company_time_zone)
@@ -215,6 +218,7 @@ class Receiver:
 
 
 def test_assignments_reach_the_webhook_exactly_once_and_unroutable_leads_alert_managers(session, settings, rules, roster):
+    uow = SqlUnitOfWork.around(session)
     from pydantic import SecretStr
 
     from leadops.notify.outbox import deliver
@@ -228,7 +232,7 @@ def test_assignments_reach_the_webhook_exactly_once_and_unroutable_leads_alert_m
         session.execute(update(Sdr).values(daily_cap=0))
         session.execute(update(Sdr).where(Sdr.code == "s.dubois").values(daily_cap=2))
         session.commit()
-        out = route_pending(session, hook_rules, settings.company_time_zone, now=MONDAY_10_PARIS)
+        out = route_pending(uow, hook_rules, settings.company_time_zone, now=MONDAY_10_PARIS)
         session.commit()
         assert (out.assigned, out.unroutable) == (2, 1)
         sender = sender_for(settings.model_copy(update={"webhook_url": SecretStr(receiver.url)}))
@@ -245,7 +249,7 @@ def test_assignments_reach_the_webhook_exactly_once_and_unroutable_leads_alert_m
         alerts = session.scalars(select(Notification).where(Notification.kind == "unroutable_alert")).all()
         managers = session.scalar(select(func.count()).select_from(Sdr).where(Sdr.role == "manager"))
         assert len(alerts) == managers and "leadops explain" in alerts[0].body
-        route_pending(session, hook_rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(minutes=5))
+        route_pending(uow, hook_rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(minutes=5))
         session.commit()
         assert session.scalar(select(func.count()).select_from(Notification).where(
             Notification.kind == "unroutable_alert")) == managers  # still unroutable: no second alert
@@ -288,7 +292,7 @@ def test_a_backlog_larger_than_a_chunk_is_routed_in_rounds_each_lead_once_accoun
     session.commit()
     no_catch_all = rules.model_copy(update={"routing": rules.routing.model_copy(update={
         "rules": [r for r in rules.routing.rules if r.name != "catch-all"]})})
-    out = route_pending(session, no_catch_all, settings.company_time_zone, now=MONDAY_10_PARIS)
+    out = route_pending(SqlUnitOfWork.around(session), no_catch_all, settings.company_time_zone, now=MONDAY_10_PARIS)
     session.commit()
     assigned = dict(session.execute(select(Assignment.lead_id, Assignment.sdr_id).where(Assignment.active)).all())
     assert out.considered == 23 and out.assigned == len(assigned) == 16 and out.unroutable == 7
@@ -312,7 +316,7 @@ def test_a_backlog_larger_than_a_chunk_is_routed_in_rounds_each_lead_once_accoun
     for a in active.values():
         note = notes[f"assignment:{a.id}"]
         assert note.lead_id == a.lead_id and note.recipient == emails[a.sdr_id] and f"Lead #{a.lead_id} is yours" in note.body
-    again = route_pending(session, no_catch_all, settings.company_time_zone, now=MONDAY_10_PARIS)
+    again = route_pending(SqlUnitOfWork.around(session), no_catch_all, settings.company_time_zone, now=MONDAY_10_PARIS)
     assert (again.assigned, again.unroutable, again.considered) == (0, 7, 7)  # a rerun audits nothing twice
     assert session.scalar(select(func.count()).select_from(Assignment)) == 23
 
@@ -329,7 +333,7 @@ def test_rules_and_sla_policies_match_any_lead_column(session, settings, rules, 
     custom = rules.model_copy(update={
         "routing": rules.routing.model_copy(update={"rules": [by_campaign, *rules.routing.rules]}),
         "sla": rules.sla.model_copy(update={"policies": [by_source, *rules.sla.policies]})})
-    out = route_pending(session, custom, settings.company_time_zone, now=MONDAY_10_PARIS)
+    out = route_pending(SqlUnitOfWork.around(session), custom, settings.company_time_zone, now=MONDAY_10_PARIS)
     session.commit()
     assert out.assigned == 2 and out.per_rule.get("q4-webinar") == 1
     garcia = session.scalar(select(Sdr.id).where(Sdr.code == "s.garcia"))

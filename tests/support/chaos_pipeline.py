@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
         return out
 
     stage("roster", lambda se: roster.sync(SqlUnitOfWork.around(se), rules, reassign=roster.by_routing_rules(
-        se, rules, s.company_time_zone, datetime.now(UTC))))
+        SqlUnitOfWork.around(se), rules, s.company_time_zone, datetime.now(UTC))))
     started = time.monotonic()
     done["files"] = ingest_inbox(s, rules, killer)
     done["seconds"]["ingest"] = round(time.monotonic() - started, 3)
@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
     done["enrich"] = asdict(stage("enrich", lambda se: enrich.enrich_pending(se, rules, checkpoint=lambda *_: se.commit())))
     done["score"] = {k: v for k, v in asdict(stage("score", lambda se: score.score_open_leads(se, rules))).items()
                      if isinstance(v, int)}
-    routed = stage("route", lambda se: route.route_pending(se, rules, s.company_time_zone))
+    routed = stage("route", lambda se: route.route_pending(SqlUnitOfWork.around(se), rules, s.company_time_zone))
     done["route"] = {"assigned": routed.assigned, "held": routed.held, "unroutable": routed.unroutable}
     sender = KillingSender(sender_for(s), killer)
     # deliver opens its own units (one per claim batch and outcome); the stage's session is left unused

@@ -44,6 +44,10 @@ class FakeOutboxRepository:
         self.rows[message.key] = Row(len(self.rows) + 1, message)
         return True
 
+    def enqueue_many(self, messages: Sequence[Message], now: datetime) -> None:
+        for m in messages:
+            self.enqueue(m)
+
     def _by_id(self) -> dict[int, Row]:
         return {r.id: r for r in self.rows.values()}
 

@@ -39,6 +39,11 @@ class OutboxRepository(Protocol):
         """Queue ``message`` unless one with its key exists; returns True when this call queued it."""
         ...
 
+    def enqueue_many(self, messages: Sequence[Message], now: datetime) -> None:
+        """Queue ``messages`` (created at ``now``) in one set-based write, skipping every key that exists (a
+        routing chunk's assignment messages: one statement, not one per message)."""
+        ...
+
     def give_up_stalled(self, now: datetime, max_attempts: int, error: str) -> int:
         """Mark ``failed`` (with ``error``) every claim past its lease already attempted ``max_attempts`` times
         (its sending stopped its sender each time); returns how many."""
@@ -102,6 +107,14 @@ class SqlOutboxRepository:
         stmt = dialect_insert(self.session, Notification).values(**values) \
             .on_conflict_do_nothing(index_elements=["key"]).returning(Notification.id)
         return self.session.execute(stmt).scalar() is not None
+
+    def enqueue_many(self, messages: Sequence[Message], now: datetime) -> None:
+        if not messages:
+            return
+        self.session.execute(
+            dialect_insert(self.session, Notification.__table__).on_conflict_do_nothing(index_elements=["key"]),
+            [dict(key=m.key, kind=m.kind, channel=m.channel, recipient=m.recipient, subject=m.subject, body=m.body,
+                  lead_id=m.lead_id, status="pending", attempts=0, created_at=now) for m in messages])
 
     def give_up_stalled(self, now: datetime, max_attempts: int, error: str) -> int:
         return _changed(self.session, update(Notification)

@@ -141,7 +141,7 @@ class SqlSlaRepository:
         return pd.DataFrame(rows, columns=["id", "at"])
 
     def calendars(self, sdr_ids: Iterable[int]) -> dict[int, WorkCalendar]:
-        from leadops.services.route import calendar_of  # the one place an Sdr row becomes a calendar
+        from leadops.db.repositories.routing import calendar_of  # the one place an Sdr row becomes a calendar
 
         sdrs = self.session.scalars(select(Sdr).where(Sdr.id.in_(sorted(set(sdr_ids))))
                                     .options(selectinload(Sdr.out_of_office)))

@@ -1,0 +1,456 @@
+"""Routing as a repository: the routing lock, the SDRs' loads and round-robin positions, the routing queue
+read in keyset chunks, and the set-based writes of a pass (audits, assignments with their SLA clocks and
+"started" events, lead and account owners); the reads and writes of a reassignment and of ``explain``.
+
+The decisions are leadops/domain/routing.py's; the orchestration (chunks, what to write, the messages)
+is leadops/services/route.py's. Nothing here commits.
+"""
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, cast
+
+from sqlalchemy import Table, bindparam, func, insert, select, text, update
+from sqlalchemy.orm import Session, selectinload
+
+from leadops.db.bulk import bulk_insert, dialect_insert
+from leadops.db.models import (
+    ROUTING_QUEUE, Account, Assignment, Lead, RoutingLock, RoutingPosition, ScoreHistory, Sdr, SlaClock, SlaEvent,
+)
+from leadops.domain.assignment import lead_fields
+from leadops.domain.business_time import WorkCalendar
+from leadops.domain.lifecycle import Stage
+from leadops.domain.routing import Decision, RoutableLead
+
+
+def calendar_of(sdr: Sdr) -> WorkCalendar:
+    """Return the SDR's business calendar (hours, days, holidays, out-of-office)."""
+    return WorkCalendar.build(
+        sdr.time_zone, sdr.work_start, sdr.work_end, tuple(sdr.work_days), sdr.holiday_country,
+        tuple((o.starts_at, o.ends_at) for o in sdr.out_of_office),
+    )
+
+
+def routable(lead: Lead, owner_code: str | None) -> RoutableLead:
+    """Return ``lead`` (an ORM object) as routing sees it."""
+    return RoutableLead(lead.id, lead_fields({c.key: getattr(lead, c.key) for c in Lead.__table__.columns}), owner_code)
+
+
+def lock_routing(session: Session, now: datetime) -> None:
+    """Serialize routing (and scoring): hold the routing lock until the caller's transaction ends.
+
+    Two pipeline runs, two workers or the SLA sweep routing at once would otherwise read the same
+    SDR loads and caps and both assign past a cap; scoring takes it too (see score_open_leads).
+    PostgreSQL: a row lock (SELECT ... FOR UPDATE); SQLite: the database write lock, taken by the
+    first statement of the pass.
+    """
+    session.execute(dialect_insert(session, RoutingLock).values(name="route", locked_at=now).on_conflict_do_nothing())
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(RoutingLock.name).where(RoutingLock.name == "route").with_for_update())
+    session.execute(update(RoutingLock).where(RoutingLock.name == "route").values(locked_at=now))
+
+
+@dataclass(frozen=True)
+class RoutingSdr:
+    """One SDR (role ``sdr``, active or not) as routing and its messages see them."""
+
+    id: int
+    code: str
+    name: str
+    email: str
+    time_zone: str
+    weight: float
+    daily_cap: int
+    open_cap: int
+    active: bool
+    calendar: WorkCalendar
+    absences: tuple[tuple[datetime, datetime], ...] = ()
+    paired_ae: str | None = None  # the paired AE's code
+
+    def out_of_office(self, at: datetime) -> bool:
+        """True when ``at`` falls in one of the SDR's out-of-office periods."""
+        return any(start <= at < end for start, end in self.absences)
+
+
+@dataclass(frozen=True)
+class Manager:
+    """An active manager, who hears of leads nobody could take."""
+
+    code: str
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Position:
+    """An SDR's stored round-robin position and when it last moved."""
+
+    virtual_time: float
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Loads:
+    """The SDRs' loads, by SDR id: assignments since a given instant, and open owned leads."""
+
+    assigned_since: dict[int, int]
+    open_leads: dict[int, int]
+
+
+@dataclass(frozen=True)
+class QueuedLead:
+    """One lead of the routing queue: its columns (those asked for) and its account's owner (an SDR id)."""
+
+    columns: dict[str, Any]
+    account_owner_id: int | None
+
+
+@dataclass(frozen=True)
+class LeadToMove:
+    """A lead a reassignment moves: all its columns and its owner's code (any role), if any."""
+
+    columns: dict[str, Any]
+    owner: str | None
+
+
+@dataclass(frozen=True)
+class NewAssignment:
+    """An assignment to write with its first-touch SLA clock (and the clock's "started" event)."""
+
+    lead_id: int
+    sdr_id: int
+    ae_id: int | None
+    previous_sdr_id: int | None
+    kind: str
+    rule: str | None
+    reason: str
+    candidates: tuple[dict[str, Any], ...]
+    policy: str
+    target_seconds: int
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class PastDecision:
+    """One stored routing decision about a lead (an assignments row), SDRs by code."""
+
+    at: datetime
+    kind: str
+    status: str
+    sdr: str | None
+    previous_sdr: str | None
+    ae: str | None
+    rule: str | None
+    reason: str
+    active: bool
+    ended_at: datetime | None
+    candidates: list[Any]
+
+
+@dataclass(frozen=True)
+class LeadStory:
+    """What ``explain`` shows of a lead: its routing inputs, its last score breakdown and every decision."""
+
+    lead_id: int
+    stage: str
+    routing_status: str | None
+    owner: str | None
+    country: str | None
+    language: str | None
+    employee_band: str | None
+    grade: str | None
+    score: float | None
+    score_breakdown: list[Any]
+    decisions: list[PastDecision]
+
+
+class RoutingRepository(Protocol):
+    """Where routing reads the SDRs and the queue and writes its decisions."""
+
+    def lock(self, now: datetime) -> None:
+        """Hold the routing lock until the transaction ends (one router, or scoring, at a time)."""
+        ...
+
+    def sdrs(self) -> dict[str, RoutingSdr]:
+        """Return every SDR (role ``sdr``), by code."""
+        ...
+
+    def loads(self, since: datetime, open_stages: Collection[Stage]) -> Loads:
+        """Return the assignments made since ``since`` and the leads in ``open_stages`` owned, per SDR id."""
+        ...
+
+    def positions(self) -> dict[int, Position]:
+        """Return the stored round-robin positions, by SDR id."""
+        ...
+
+    def save_positions(self, virtual_times: Mapping[int, float], now: datetime) -> None:
+        """Store the round-robin position (SDR id -> virtual time) of each SDR given, as moved at ``now``."""
+        ...
+
+    def held_since(self) -> dict[int, datetime]:
+        """Return, for each unowned MQL ever held for its account owner, when it was first held."""
+        ...
+
+    def queue_length(self) -> int:
+        """Return how many leads the routing queue (MQLs without owner) holds."""
+        ...
+
+    def queue(self, keys: Collection[str], size: int) -> Iterator[list[QueuedLead]]:
+        """Yield the routing queue in arrival order, ``size`` leads at a time, each read after the caller has
+        written its decisions on the previous chunk; a lead left in the queue is not read twice. Columns:
+        those of the leads table named in ``keys`` (with ``id``, ``arrived_at``, ``routing_status``)."""
+        ...
+
+    def lead(self, lead_id: int) -> LeadToMove | None:
+        """Return the lead ``lead_id`` (every column) and its owner's code; None when there is none."""
+        ...
+
+    def hold(self, decisions: Sequence[Decision], now: datetime, flow_run_id: str | None) -> None:
+        """Audit the start of each ``held`` decision and mark its lead held."""
+        ...
+
+    def mark_unroutable(self, decision: Decision, now: datetime, flow_run_id: str | None) -> int:
+        """Audit an ``unroutable`` decision and mark its lead unroutable; returns the audit's id."""
+        ...
+
+    def managers(self) -> list[Manager]:
+        """Return the active managers, by code."""
+        ...
+
+    def assign(self, assignments: Sequence[NewAssignment], now: datetime, flow_run_id: str | None) -> list[int]:
+        """Write ``assignments`` (active), each with its open first-touch clock and its "started" event, and
+        make their SDRs the leads' owners; returns the assignments' ids in order. A lead with an active
+        assignment refuses a second one (the database raises)."""
+        ...
+
+    def claim_accounts(self, owners: Mapping[int, int]) -> None:
+        """Give each account of ``owners`` (account id -> SDR id) that owner, unless it has one by now."""
+        ...
+
+    def end_assignment(self, lead_id: int, now: datetime) -> None:
+        """End the lead's active assignment at ``now`` and close its open clocks as reassigned."""
+        ...
+
+    def story(self, lead_id: int) -> LeadStory | None:
+        """Return what ``explain`` shows of lead ``lead_id``; None when there is no such lead."""
+        ...
+
+    def finish(self) -> None:
+        """The writes of a pass are done: make them visible to whatever the caller loaded before."""
+        ...
+
+
+#: the tables the set-based writes address directly (the mapped classes declare ``__table__`` as a FromClause)
+LEADS, ACCOUNTS, ASSIGNMENTS = (cast(Table, m.__table__) for m in (Lead, Account, Assignment))
+
+#: the columns every QueuedLead carries, whatever the caller asks for
+QUEUE_KEYS = ("id", "arrived_at", "routing_status")
+
+
+class SqlRoutingRepository:
+    """The routing_lock, routing_positions and assignments tables; the leads, accounts, SLA clocks and events
+    an assignment writes; the roster read only."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def lock(self, now: datetime) -> None:
+        lock_routing(self.session, now)
+
+    def sdrs(self) -> dict[str, RoutingSdr]:
+        rows = list(self.session.scalars(select(Sdr).where(Sdr.role == "sdr").options(selectinload(Sdr.out_of_office))))
+        ae_codes = dict(self.session.execute(select(Sdr.id, Sdr.code)).tuples().all())
+        return {s.code: RoutingSdr(
+            id=s.id, code=s.code, name=s.name, email=s.email, time_zone=s.time_zone, weight=s.weight,
+            daily_cap=s.daily_cap, open_cap=s.open_cap, active=s.active, calendar=calendar_of(s),
+            absences=tuple((o.starts_at, o.ends_at) for o in s.out_of_office),
+            paired_ae=ae_codes.get(s.paired_ae_id) if s.paired_ae_id is not None else None) for s in rows}
+
+    def loads(self, since: datetime, open_stages: Collection[Stage]) -> Loads:
+        today = self.session.execute(select(Assignment.sdr_id, func.count()).where(
+            Assignment.assigned_at >= since, Assignment.status == "assigned").group_by(Assignment.sdr_id)).tuples()
+        open_ = self.session.execute(select(Lead.owner_sdr_id, func.count()).where(
+            Lead.lifecycle_stage.in_([s.value for s in open_stages])).group_by(Lead.owner_sdr_id)).tuples()
+        return Loads({int(i): int(n) for i, n in today if i is not None},
+                     {int(i): int(n) for i, n in open_ if i is not None})
+
+    def positions(self) -> dict[int, Position]:
+        return {p.sdr_id: Position(p.virtual_time, p.updated_at) for p in self.session.scalars(select(RoutingPosition))}
+
+    def save_positions(self, virtual_times: Mapping[int, float], now: datetime) -> None:
+        for sdr_id in sorted(virtual_times):
+            pos = self.session.get(RoutingPosition, sdr_id) or RoutingPosition(sdr_id=sdr_id)
+            pos.virtual_time, pos.updated_at = virtual_times[sdr_id], now
+            self.session.add(pos)
+
+    def held_since(self) -> dict[int, datetime]:
+        # by a join: an IN list of every pending lead's id bound one parameter per lead and failed past
+        # PostgreSQL's 65,535 (a backlog of 66k MQLs never routed)
+        rows = self.session.execute(
+            select(Assignment.lead_id, func.min(Assignment.assigned_at))
+            .join(Lead, Lead.id == Assignment.lead_id)
+            .where(Assignment.status == "held", Lead.lifecycle_stage == Stage.MQL.value, Lead.owner_sdr_id.is_(None))
+            .group_by(Assignment.lead_id)).tuples()
+        return {int(i): at for i, at in rows}
+
+    def queue_length(self) -> int:
+        # a count on the queue's partial index
+        count = text(f"SELECT count(*) FROM leads WHERE {ROUTING_QUEUE}")  # noqa: S608 - a constant predicate
+        return int(self.session.scalar(count) or 0)
+
+    def queue(self, keys: Collection[str], size: int) -> Iterator[list[QueuedLead]]:
+        wanted = set(keys) | set(QUEUE_KEYS)
+        columns = [c for c in Lead.__table__.columns if c.key in wanted]
+        chunk = self._queue_chunk(columns)
+        after: tuple[datetime, int] | None = None
+        while True:
+            rows = self.session.execute(chunk(after), {"n": size}).mappings().all()
+            if not rows:
+                return
+            if after is None and len(rows) == size and self.session.get_bind().dialect.name == "postgresql":
+                # A backlog: scoring just promoted these leads, and PostgreSQL's statistics (taken at
+                # intake, when every lead was new) still say no lead is an MQL. Planned on those, every
+                # chunk read all MQLs through the lifecycle_stage index and sorted them (routing 800k
+                # MQLs took 517 s instead of ~110). Statistics are sampled: ~1 s at a million leads.
+                self.session.execute(text("ANALYZE leads"))
+            after = (rows[-1]["arrived_at"], rows[-1]["id"])
+            yield [QueuedLead({k: v for k, v in row.items() if k != "_account_owner"}, row["_account_owner"])
+                   for row in rows]
+
+    def _queue_chunk(self, columns: list[Any]) -> Any:
+        """Return ``chunk(after)``: the statement reading the next ``:n`` leads of the routing queue (MQLs without
+        owner, arrival order) after the keyset ``after`` (arrived_at, id), with their account's owner.
+
+        Written out because it must run on the queue's partial index (``ix_leads_routing_queue``):
+        its predicate has to appear literally, and SQLite has to be told (``INDEXED BY``: its planner
+        took the lifecycle_stage index and sorted every MQL for every chunk, quadratic in the backlog).
+        On PostgreSQL the chunk's leads are locked, skipping those a concurrent router holds.
+        """
+        dialect = self.session.get_bind().dialect.name
+        accounts = Account.__table__
+        select_list = ", ".join(f"leads.{c.name}" for c in columns)
+        head = (f"SELECT {select_list}, accounts.owner_sdr_id AS _account_owner FROM leads"  # noqa: S608 - table columns
+                f"{' INDEXED BY ix_leads_routing_queue' if dialect == 'sqlite' else ''}"
+                f" LEFT OUTER JOIN accounts ON accounts.id = leads.account_id"
+                f" WHERE leads.{ROUTING_QUEUE.replace(' AND ', ' AND leads.')}")
+        tail = " ORDER BY leads.arrived_at, leads.id LIMIT :n" + (
+            " FOR UPDATE OF leads SKIP LOCKED" if dialect == "postgresql" else "")
+        result_columns = [*columns, accounts.c.owner_sdr_id.label("_account_owner")]
+        first = text(head + tail).columns(*result_columns)
+        later = text(head + " AND (leads.arrived_at, leads.id) > (:after_at, :after_id)" + tail).bindparams(
+            bindparam("after_at", type_=Lead.__table__.c.arrived_at.type)).columns(*result_columns)
+
+        def chunk(after: tuple[datetime, int] | None) -> Any:
+            return first if after is None else later.params(after_at=after[0], after_id=after[1])
+
+        return chunk
+
+    def lead(self, lead_id: int) -> LeadToMove | None:
+        lt = Lead.__table__
+        row = self.session.execute(select(lt).where(lt.c.id == lead_id)).mappings().first()
+        if row is None:
+            return None
+        owner = row["owner_sdr_id"]
+        code = self.session.scalar(select(Sdr.code).where(Sdr.id == owner)) if owner is not None else None
+        return LeadToMove(dict(row), code)
+
+    def _set_status(self, ids: list[int], status: str, now: datetime) -> None:
+        lt = LEADS
+        self.session.execute(update(lt).where(lt.c.id == bindparam("b_id")).values(routing_status=status, updated_at=now),
+                             [{"b_id": i} for i in ids])
+
+    def hold(self, decisions: Sequence[Decision], now: datetime, flow_run_id: str | None) -> None:
+        if not decisions:
+            return
+        self.session.execute(insert(ASSIGNMENTS), [
+            dict(lead_id=d.lead_id, status="held", rule=d.rule, reason=d.reason, candidates=list(d.candidates),
+                 active=False, assigned_at=now, flow_run_id=flow_run_id) for d in decisions])
+        self._set_status([d.lead_id for d in decisions], "held", now)
+
+    def mark_unroutable(self, decision: Decision, now: datetime, flow_run_id: str | None) -> int:
+        audit_id = self.session.execute(insert(Assignment).returning(Assignment.id).values(
+            lead_id=decision.lead_id, status="unroutable", reason=decision.reason,
+            candidates=list(decision.candidates), active=False, assigned_at=now,
+            flow_run_id=flow_run_id)).scalar_one()
+        self._set_status([decision.lead_id], "unroutable", now)
+        return int(audit_id)
+
+    def managers(self) -> list[Manager]:
+        rows = self.session.execute(select(Sdr.code, Sdr.name, Sdr.email)
+                                    .where(Sdr.role == "manager", Sdr.active.is_(True)).order_by(Sdr.code))
+        return [Manager(r.code, r.name, r.email) for r in rows]
+
+    def assign(self, assignments: Sequence[NewAssignment], now: datetime, flow_run_id: str | None) -> list[int]:
+        if not assignments:
+            return []
+        session = self.session
+        # driver-level bulk inserts (COPY on PostgreSQL), ids read back by their unique keys: the ORM's
+        # multi-row INSERT ... RETURNING processed every parameter in Python and was most of routing's time
+        conn = session.connection()
+        bulk_insert(conn, Assignment.__table__, [
+            dict(lead_id=a.lead_id, sdr_id=a.sdr_id, ae_id=a.ae_id, previous_sdr_id=a.previous_sdr_id, kind=a.kind,
+                 status="assigned", rule=a.rule, reason=a.reason, candidates=list(a.candidates), active=True,
+                 assigned_at=now, ended_at=None, flow_run_id=flow_run_id)
+            for a in assignments])
+        at = Assignment.__table__
+        active = dict(session.execute(select(at.c.lead_id, at.c.id).where(
+            at.c.active, at.c.lead_id.in_([a.lead_id for a in assignments]))).tuples().all())
+        ids = [int(active[a.lead_id]) for a in assignments]
+        bulk_insert(conn, SlaClock.__table__, [
+            dict(lead_id=a.lead_id, sdr_id=a.sdr_id, assignment_id=i, policy=a.policy, kind="first_touch",
+                 target_seconds=a.target_seconds, started_at=now, due_at=a.due_at, status="open", elapsed_seconds=0,
+                 met_at=None, evaluated_at=None, touches_required=1)
+            for a, i in zip(assignments, ids, strict=True)])
+        ct = SlaClock.__table__
+        clock_of = dict(session.execute(select(ct.c.assignment_id, ct.c.id).where(
+            ct.c.kind == "first_touch", ct.c.assignment_id.in_(ids))).tuples().all())
+        bulk_insert(conn, SlaEvent.__table__, [
+            dict(clock_id=clock_of[i], step="started", at=now, elapsed_seconds=0,
+                 detail=f"policy {a.policy}, due {a.due_at.isoformat()}")
+            for a, i in zip(assignments, ids, strict=True)])
+        lt = LEADS
+        session.execute(update(lt).where(lt.c.id == bindparam("b_id"))
+                        .values(owner_sdr_id=bindparam("b_owner"), routing_status="assigned", updated_at=now),
+                        [{"b_id": a.lead_id, "b_owner": a.sdr_id} for a in assignments])
+        return ids
+
+    def claim_accounts(self, owners: Mapping[int, int]) -> None:
+        if not owners:
+            return
+        act = ACCOUNTS
+        # only an account still without owner: another pass (or a person) may have set one since
+        self.session.execute(update(act).where(act.c.id == bindparam("b_id"), act.c.owner_sdr_id.is_(None))
+                             .values(owner_sdr_id=bindparam("b_owner")),
+                             [{"b_id": a, "b_owner": s} for a, s in owners.items()])
+
+    def end_assignment(self, lead_id: int, now: datetime) -> None:
+        self.session.execute(update(SlaClock).where(SlaClock.lead_id == lead_id, SlaClock.status == "open")
+                             .values(status="reassigned"))
+        self.session.execute(update(Assignment).where(Assignment.lead_id == lead_id, Assignment.active.is_(True))
+                             .values(active=False, ended_at=now))
+
+    def story(self, lead_id: int) -> LeadStory | None:
+        lead = self.session.get(Lead, lead_id)
+        if lead is None:
+            return None
+        codes = dict(self.session.execute(select(Sdr.id, Sdr.code)).tuples().all())
+
+        def code(sdr_id: int | None) -> str | None:
+            return codes.get(sdr_id) if sdr_id is not None else None
+
+        score = self.session.scalar(select(ScoreHistory).where(ScoreHistory.lead_id == lead_id)
+                                    .order_by(ScoreHistory.id.desc()))
+        decisions = [PastDecision(a.assigned_at, a.kind, a.status, code(a.sdr_id), code(a.previous_sdr_id),
+                                  code(a.ae_id), a.rule, a.reason, a.active, a.ended_at, a.candidates)
+                     for a in self.session.scalars(select(Assignment).where(Assignment.lead_id == lead_id)
+                                                   .order_by(Assignment.id))]
+        return LeadStory(lead.id, lead.lifecycle_stage, lead.routing_status, code(lead.owner_sdr_id), lead.country,
+                         lead.language, lead.employee_band, lead.grade, lead.score,
+                         score.breakdown if score else [], decisions)
+
+    def finish(self) -> None:
+        self.session.flush()
+        self.session.expire_all()  # the writes went around the ORM: objects the caller holds reload on next access
+
