@@ -84,9 +84,9 @@ def main() -> None:
         c.execute(text("SELECT lifecycle_stage, source, count(*) FROM leads WHERE arrived_at >= :s AND arrived_at < :e "
                        "GROUP BY lifecycle_stage, source"), {"s": START, "e": end}).all()
         bare = time.perf_counter() - t
-    with session_scope(url) as s, tempfile.TemporaryDirectory() as out:
+    with SqlUnitOfWork(url) as uow, tempfile.TemporaryDirectory() as out:
         t = time.perf_counter()
-        res = build_weekly_report(s, WEEK, "UTC", Path(out))
+        res = build_weekly_report(uow, WEEK, "UTC", Path(out))
         report = time.perf_counter() - t
     rep.line(f"weekly report, {a.leads} leads and {a.activities} activities in {WEEK} on {a.db} (setup {setup:.0f} s)")
     rep.line(f"  bare SQL aggregation  {bare:>8.2f} s")

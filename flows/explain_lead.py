@@ -8,7 +8,7 @@ from prefect.artifacts import create_markdown_artifact
 from leadops.flows.display import finish
 from leadops.flows.results import ExplainSummary
 from leadops.reporting.numbers import count
-from leadops.tasks.common import current_flow_run_id, settings, unit_of_work
+from leadops.tasks.common import current_flow_run_id, settings, units
 
 
 @flow(name="explain-lead", flow_run_name="explain-lead-{lead_id}")
@@ -16,8 +16,8 @@ def explain_lead(lead_id: int) -> ExplainSummary:
     """Create the `lead-<id>-timeline` markdown artifact; returns the number of events."""
     from leadops.services.timeline import markdown, timeline
 
-    with unit_of_work(settings()) as session:
-        events = timeline(session, lead_id)
+    with units(settings()) as uow:
+        events = timeline(uow, lead_id)
     create_markdown_artifact(key=f"lead-{lead_id}-timeline", markdown=markdown(lead_id, events),
                              description=f"Everything that happened to lead {lead_id}")
     return finish(ExplainSummary(flow_run_id=current_flow_run_id(), lead_id=lead_id, events=len(events)),

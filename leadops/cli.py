@@ -434,6 +434,7 @@ def score_train(
     def go():
         from leadops.config import get_settings
         from leadops.domain.conversion import train
+        from leadops.db.unit_of_work import SqlUnitOfWork
         from leadops.services.model import history_frame, read_training_csv, report, save_model
 
         s = get_settings()
@@ -447,7 +448,7 @@ def score_train(
         else:
             s, _ = _prepared()
             with _session(s) as session:
-                x, y, arrived = history_frame(session)
+                x, y, arrived = history_frame(SqlUnitOfWork.around(session))
             result = train(x, y, order=arrived)
             latest = arrived.sort_values().index[-result.n_test:] if result.n_test else arrived.index[:0]
             out = report(result, x.loc[latest].head(5))
@@ -577,7 +578,7 @@ def explain_cmd(lead: str = typer.Argument(..., metavar="LEAD", help="The lead's
         with _session(s) as session:
             lead_id = _find_lead(session, s, ref)
             out = explain(SqlUnitOfWork.around(session), lead_id)
-            out["timeline"] = timeline(session, lead_id)
+            out["timeline"] = timeline(SqlUnitOfWork.around(session), lead_id)
         lines = [f"lead {out['lead_id']}: stage {out['stage']}, owner {out['owner'] or '-'}, grade {out['grade']}, "
                  f"score {out['score']}, country {out['country']}, segment {out['segment']}"]
         for d in out["decisions"]:
@@ -639,6 +640,7 @@ def routing_backtest(
         from dataclasses import asdict
 
         from leadops.config import RoutingRules, load_rule_file
+        from leadops.db.unit_of_work import SqlUnitOfWork
         from leadops.services.backtest import backtest, day_start
 
         s, rules = _prepared()
@@ -647,7 +649,8 @@ def routing_backtest(
         if unknown:
             raise UsageError(f"{config}: pool members not in sdrs.yaml: {', '.join(unknown)}")
         with _session(s) as session:
-            out = asdict(backtest(session, routing, day_start(since, s.company_time_zone), s.company_time_zone))
+            uow = SqlUnitOfWork.around(session)
+            out = asdict(backtest(uow, routing, day_start(since, s.company_time_zone), s.company_time_zone))
             session.rollback()  # a backtest never writes
         lines = [f"{out['leads']} leads since {out['since']}: {out['changed']} would go to another SDR, "
                  f"{out['unroutable']} unroutable, {out['held']} held; fairness (max/min load per weight) "

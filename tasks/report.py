@@ -4,8 +4,9 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from leadops.services.report import ReportResult, build_weekly_report
-from leadops.tasks.common import current_flow_run_id, retry_transient_only, settings, unit_of_work
+from leadops.services import report
+from leadops.services.report import ReportResult
+from leadops.tasks.common import current_flow_run_id, retry_transient_only, settings, units
 from leadops.tasks.parameters import RunSettings
 
 
@@ -13,22 +14,14 @@ from leadops.tasks.parameters import RunSettings
 def build_report(week: str, run: RunSettings) -> ReportResult:
     """Build the week's HTML and CSV report; returns paths and headline metrics (grain: one ISO week)."""
     s = settings(run)
-    with unit_of_work(s) as session:
-        return build_weekly_report(session, week, s.company_time_zone, s.reports_dir, flow_run_id=current_flow_run_id())
+    with units(s) as uow:
+        return report.build_weekly_report(uow, week, s.company_time_zone, s.reports_dir, flow_run_id=current_flow_run_id())
 
 
 @task(cache_policy=NO_CACHE)
 def queue_report_email(week: str, html_path: str, recipients: list[str], run: RunSettings,
                        resend: bool = False) -> int:
     """Queue the HTML report for each recipient (once per week and recipient unless ``resend``); returns rows queued."""
-    from pathlib import Path
-
-    from leadops.db.models import utcnow
-    from leadops.notify.outbox import enqueue
-
     s = settings(run)
-    html = Path(html_path).read_text(encoding="utf-8")
-    suffix = f":{utcnow():%Y%m%dT%H%M%S}" if resend else ""
-    with unit_of_work(s) as session:
-        return sum(enqueue(session, key=f"report:{week}:{to}{suffix}", kind="weekly_report", recipient=to,
-                           subject=f"[leadops] Weekly report {week}", body=html) for to in recipients)
+    with units(s) as uow:
+        return report.queue_report_email(uow, week, html_path, recipients, resend=resend)

@@ -22,7 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from leadops.db.session import get_engine
 
 if TYPE_CHECKING:  # the repositories import models; keep this module cheap to import
+    from leadops.db.repositories.leads import LeadRepository
     from leadops.db.repositories.outbox import OutboxRepository
+    from leadops.db.repositories.reporting import ReportingRepository
     from leadops.db.repositories.roster import RosterRepository
     from leadops.db.repositories.routing import RoutingRepository
     from leadops.db.repositories.sla import SlaRepository
@@ -35,6 +37,8 @@ class UnitOfWork(ABC):
     roster: RosterRepository
     routing: RoutingRepository
     outbox: OutboxRepository
+    reporting: ReportingRepository
+    leads: LeadRepository
 
     def __enter__(self) -> Self:
         return self
@@ -110,6 +114,18 @@ class SqlUnitOfWork(UnitOfWork):
         from leadops.db.repositories.outbox import SqlOutboxRepository
 
         return SqlOutboxRepository(self.session)
+
+    @cached_property
+    def reporting(self) -> ReportingRepository:  # type: ignore[override]
+        from leadops.db.repositories.reporting import SqlReportingRepository
+
+        return SqlReportingRepository(self.session)
+
+    @cached_property
+    def leads(self) -> LeadRepository:  # type: ignore[override]
+        from leadops.db.repositories.leads import SqlLeadRepository
+
+        return SqlLeadRepository(self.session)
 
     @cached_property
     def routing(self) -> RoutingRepository:  # type: ignore[override]

@@ -23,26 +23,27 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from leadops.domain.lifecycle import FUNNEL_EXITS, FUNNEL_STEPS, Stage
 
 __all__ = [
+    "NO_SDR",
+    "TOP_STEP",
     "ActivityFact",
     "InvalidWeek",
     "LeadFact",
-    "NO_SDR",
-    "TOP_STEP",
-    "next_week",
     "OpportunityFact",
     "QualityFact",
     "activity_by_sdr",
     "disqualification_reasons",
+    "first_clock_met",
     "first_touch_hours",
     "funnel",
     "in_period",
     "iso_week_bounds",
+    "next_week",
     "parse_iso_week",
     "percentile",
     "previous_week",
@@ -55,8 +56,6 @@ __all__ = [
     "sla_summary",
     "week_of",
 ]
-
-UTC = timezone.utc
 
 CALL_OUTCOMES = ("no_answer", "connected", "meeting_booked", "disqualified")
 EMAIL_OUTCOMES = ("no_reply", "replied", "meeting_booked", "bounced")
@@ -157,9 +156,7 @@ def in_period(at: datetime | None, start: datetime | None, end: datetime | None)
         return False
     if start is not None and at < start:
         return False
-    if end is not None and at >= end:
-        return False
-    return True
+    return end is None or at < end
 
 
 def _hours(delta: timedelta) -> float:
@@ -205,9 +202,8 @@ def activity_by_sdr(
                 c[f"emails_{a.outcome}"] += 1
         elif a.kind == "linkedin":
             c["linkedin"] += 1
-        elif a.kind == "meeting":
-            if a.outcome:
-                c[f"meetings_{a.outcome}"] += 1
+        elif a.kind == "meeting" and a.outcome:
+            c[f"meetings_{a.outcome}"] += 1
         if a.kind in ("call", "email") and a.outcome == "meeting_booked":
             c["meetings_booked"] += 1
 
@@ -386,6 +382,16 @@ def disqualification_reasons(leads: Iterable[LeadFact]) -> list[dict[str, object
 # --------------------------------------------------------------------------- #
 # SLA
 # --------------------------------------------------------------------------- #
+def first_clock_met(status: str, elapsed_seconds: int, target_seconds: int) -> bool | None:
+    """Whether a lead's first SLA clock counts as met (``LeadFact.sla_met``): True if it was met within its
+    target, False if met late, breached or reassigned, None while it has no outcome (open, closed)."""
+    if status == "met":
+        return elapsed_seconds <= target_seconds
+    if status in ("breached", "reassigned"):
+        return False
+    return None
+
+
 def first_touch_hours(leads: Iterable[LeadFact]) -> list[float]:
     """Human delay per lead: first_touch_at − assigned_at, in wall-clock hours.
 

@@ -26,7 +26,8 @@ import io
 import math
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from typing import TypeGuard
+from datetime import UTC, datetime, timezone
 from zoneinfo import ZoneInfo
 
 from leadops.domain.lifecycle import Stage
@@ -59,8 +60,23 @@ def _is_hours(key: str) -> bool:
     return "hours" in _words(key)
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _mapping(value: object) -> Mapping[str, object]:
+    """A section of the report that is a name -> value mapping (empty when missing)."""
+    return value if isinstance(value, Mapping) else {}
+
+
+def _rows(value: object) -> list[Mapping[str, object]]:
+    """A section of the report that is a list of rows (empty when missing)."""
+    return [r for r in value if isinstance(r, Mapping)] if isinstance(value, (list, tuple)) else []
+
+
+def _values(value: object) -> list[object]:
+    """A section of the report that is a list of values (empty when missing)."""
+    return list(value) if isinstance(value, (list, tuple)) else []
 
 
 _ACRONYMS = {
@@ -151,9 +167,9 @@ def format_change(key: str, current: object, previous: object) -> str:
     """Return the week-over-week change of a figure ('▲ +8', '▼ -8.6 pp', '▼ -1.8 h'; '—' if either is missing)."""
     if not (_is_number(current) and _is_number(previous)):
         return DASH
-    if not (math.isfinite(current) and math.isfinite(previous)):  # type: ignore[arg-type]
+    if not (math.isfinite(current) and math.isfinite(previous)):
         return DASH
-    delta = current - previous  # type: ignore[operator]
+    delta = current - previous
     if _is_rate(key):
         text = f"{delta * 100:+.1f} pp"
     elif isinstance(delta, int) or float(delta).is_integer():
@@ -188,22 +204,23 @@ def report_cells(row: Mapping[str, object]) -> dict[str, object]:
 
 def _zone(tz: object) -> ZoneInfo | timezone:
     try:
-        return ZoneInfo(str(tz)) if tz else timezone.utc
+        return ZoneInfo(str(tz)) if tz else UTC
     except (ValueError, KeyError):
-        return timezone.utc
+        return UTC
 
 
 def _local(value: object, tz: object) -> str:
     """'2026-11-30 00:00 (UTC+01:00)': an instant (datetime or ISO text) in the report's time zone."""
     if isinstance(value, str):
+        text = value
         try:
-            value = datetime.fromisoformat(value)
+            value = datetime.fromisoformat(text)
         except ValueError:
-            return value
+            return text
     if not isinstance(value, datetime):
         return str(value)
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)  # the database stores UTC
+        value = value.replace(tzinfo=UTC)  # the database stores UTC
     local = value.astimezone(_zone(tz))
     offset = local.strftime("%z")
     return f"{local:%Y-%m-%d %H:%M} (UTC{offset[:3]}:{offset[3:]})"
@@ -324,7 +341,7 @@ def _funnel_chart(rows: Sequence[Mapping[str, object]]) -> str:
         counts = [_num(r.get("count")) for r in rows][::-1]
         bars = ax.barh(steps, counts, color=_PALETTE[0])
         tags = [format_value("rate_from_top", r.get("rate_from_top")) for r in rows][::-1]
-        ax.bar_label(bars, labels=[f"{count(c)}  ({t})" for c, t in zip(counts, tags)], padding=3)
+        ax.bar_label(bars, labels=[f"{count(c)}  ({t})" for c, t in zip(counts, tags, strict=True)], padding=3)
         ax.set_xlim(0, max(counts) * 1.25 or 1)
         ax.set_title("Funnel (count, share of leads)")
 
@@ -354,7 +371,7 @@ def _sdr_chart(rows: Sequence[Mapping[str, object]]) -> str:
     return _chart(draw, "Meetings booked and SAOs created per SDR", width=max(7.0, 0.6 * len(rows) + 2))
 
 
-def _histogram(hours: Sequence[float]) -> str:
+def _histogram(hours: Sequence[object]) -> str:
     values = [float(h) for h in hours if _is_number(h) and math.isfinite(h)]
     if not values:
         return ""
@@ -380,7 +397,7 @@ def _trend_chart(trend: Sequence[Mapping[str, object]]) -> str:
     def draw(fig):
         ax = fig.add_subplot()
         weeks = [str(t.get("week", "")) for t in trend]
-        for color, series in zip(_PALETTE, _TREND_SERIES):
+        for color, series in zip(_PALETTE, _TREND_SERIES, strict=False):  # more colours than series
             ax.plot(weeks, [_num(t.get(series)) for t in trend], marker="o", label=_label(series), color=color)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         fig.legend(loc="outside lower center", ncols=4, frameon=False)
@@ -409,8 +426,8 @@ img.chart{display:block;max-width:100%;height:auto;margin:8px 0}.empty{color:#5b
 
 
 def _headline(report: Mapping[str, object]) -> str:
-    current = report.get("headline") or {}
-    previous = report.get("headline_previous") or {}
+    current = _mapping(report.get("headline"))
+    previous = _mapping(report.get("headline_previous"))
     if not current:
         return _empty("No headline figures.")
     prev_week = report.get("previous_week") or "previous week"
@@ -424,7 +441,7 @@ def _headline(report: Mapping[str, object]) -> str:
 
 
 def _funnel(report: Mapping[str, object]) -> str:
-    rows = list(report.get("funnel") or [])
+    rows = _rows(report.get("funnel"))
     if not any(_num(r.get("count")) for r in rows):
         return _empty("No lead arrived this week.")
     shown = [{**r, "step": _STEP_LABELS.get(str(r.get("step")), r.get("step"))} for r in rows]
@@ -434,7 +451,7 @@ def _funnel(report: Mapping[str, object]) -> str:
         _table(shown, _columns(rows, ("step", "count", "rate_from_previous", "rate_from_top"))),
         _funnel_chart(rows),
     ]
-    srl = report.get("sales_rejected") or {}
+    srl = _mapping(report.get("sales_rejected"))
     if srl:
         parts.append("<h3>Sales-rejected leads (SRL)</h3>")
         parts.append(_kv_table(srl))
@@ -483,7 +500,7 @@ _SLA_COLUMNS = ("sla_leads", "sla_met", "sla_missed", "sla_compliance", "first_t
 
 
 def _sla_table(rows: Sequence[Mapping[str, object]], key: str, empty: str) -> str:
-    return _table(rows, [key] + _present(rows, _SLA_COLUMNS), empty=empty)
+    return _table(rows, [key, *_present(rows, _SLA_COLUMNS)], empty=empty)
 
 
 def _period(report: Mapping[str, object]) -> str:
@@ -523,12 +540,12 @@ def render_weekly_report(report: Mapping[str, object]) -> str:
         if value
     )
 
-    sdr_rows = list(report.get("sdr_rows") or [])
-    sla = report.get("sla") or {}
-    hours = list(report.get("first_touch_hours") or [])
-    trend = list(report.get("trend") or [])
-    reasons = list(report.get("disqualification_reasons") or [])
-    quality = report.get("quality") or {}
+    sdr_rows = _rows(report.get("sdr_rows"))
+    sla = _mapping(report.get("sla"))
+    hours = _values(report.get("first_touch_hours"))
+    trend = _rows(report.get("trend"))
+    reasons = _rows(report.get("disqualification_reasons"))
+    quality = _mapping(report.get("quality"))
 
     body = [
         f"<header><h1>{_e(title)}</h1><p class=\"meta\">{meta}</p></header>",
@@ -536,9 +553,9 @@ def render_weekly_report(report: Mapping[str, object]) -> str:
         _section("Funnel", _funnel(report)),
         _section("SDRs", _sdrs(sdr_rows, week)),
         _section("Follow-up SLA", _kv_table(sla), _histogram(hours),
-                 "<h3>Per SDR</h3>" + _sla_table(report.get("sla_by_sdr") or [], "sdr", "No lead of this week "
+                 "<h3>Per SDR</h3>" + _sla_table(_rows(report.get("sla_by_sdr")), "sdr", "No lead of this week "
                                                  "has an owner."),
-                 "<h3>Per source</h3>" + _sla_table(report.get("sla_by_source") or [], "source",
+                 "<h3>Per source</h3>" + _sla_table(_rows(report.get("sla_by_source")), "source",
                                                     "No lead arrived this week.")),
         _section(
             "Trend",

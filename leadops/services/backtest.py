@@ -12,13 +12,10 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
-
 from leadops.config import RoutingRules
-from leadops.db.models import Account, Assignment, Lead, Sdr
 from leadops.db.repositories.routing import calendar_of, routable
 from leadops.domain.business_time import is_working
+from leadops.db.unit_of_work import UnitOfWork
 from leadops.domain.routing import SdrState, route_lead
 
 
@@ -48,28 +45,23 @@ def _fairness(loads: dict[str, int], weights: dict[str, float]) -> float | None:
     return round(max(per) / min(per), 3)
 
 
-def backtest(session: Session, routing: RoutingRules, since: datetime, company_tz: str) -> BacktestReport:
-    """Replay leads arrived since ``since`` that reached routing; returns the comparison. Writes nothing."""
-    sdrs = {s.code: s for s in session.scalars(select(Sdr).where(Sdr.role == "sdr", Sdr.active.is_(True))
-                                             .options(selectinload(Sdr.out_of_office)))}
-    codes = {s.id: s.code for s in sdrs.values()}
+def backtest(uow: UnitOfWork, routing: RoutingRules, since: datetime, company_tz: str) -> BacktestReport:
+    """Replay leads arrived since ``since`` that reached routing (read through ``uow.leads``); returns the
+    comparison. Writes nothing."""
+    replay = uow.leads.routing_replay(since)
+    sdrs = {s.code: s for s in replay.sdrs}
+    codes: dict[int | None, str] = {s.id: s.code for s in sdrs.values()}
     calendars = {code: calendar_of(s) for code, s in sdrs.items()}
-    first = {}
-    for lead_id, sdr_id in session.execute(select(Assignment.lead_id, Assignment.sdr_id)
-                                           .where(Assignment.status == "assigned").order_by(Assignment.id)):
-        first.setdefault(lead_id, sdr_id)
-    leads = [le for le in session.scalars(select(Lead).where(Lead.arrived_at >= since).order_by(Lead.arrived_at, Lead.id))
-             if le.id in first or le.routing_status in ("unroutable", "held")]
-    owners = dict(session.execute(select(Account.id, Account.owner_sdr_id)).all())
+    first, leads, owners = replay.first_owner, replay.leads, replay.account_owners
     states = {code: SdrState(code=code, weight=s.weight, daily_cap=s.daily_cap, open_cap=s.open_cap)
               for code, s in sdrs.items()}
     tz = ZoneInfo(company_tz)
     day = None
     report = BacktestReport(since=since.isoformat(), leads=len(leads))
-    simulated: Counter = Counter()
-    actual: Counter = Counter()
-    moves: Counter = Counter()
-    per_rule: Counter = Counter()
+    simulated: Counter[str] = Counter()
+    actual: Counter[str] = Counter()
+    moves: Counter[tuple[str, str]] = Counter()
+    per_rule: Counter[str] = Counter()
     for lead in leads:
         at = lead.arrived_at
         today = at.astimezone(tz).date()
@@ -86,7 +78,7 @@ def backtest(session: Session, routing: RoutingRules, since: datetime, company_t
         if was:
             actual[was] += 1
         if decision.status == "assigned":
-            simulated[decision.sdr] += 1
+            simulated[decision.sdr or "(nobody)"] += 1  # an assignment always names its SDR
             per_rule[decision.rule or "-"] += 1
         elif decision.status == "held":
             report.held += 1
@@ -115,5 +107,6 @@ def day_start(value: str, company_tz: str) -> datetime:
     """Return the company-local start of day for an ISO date (or the instant for an ISO datetime)."""
     dt = datetime.fromisoformat(value)
     if dt.tzinfo is None:
-        dt = datetime.combine(dt.date(), time.min, ZoneInfo(company_tz)) if len(value) <= 10 else dt.replace(tzinfo=ZoneInfo(company_tz))
+        zone = ZoneInfo(company_tz)
+        dt = datetime.combine(dt.date(), time.min, zone) if len(value) <= 10 else dt.replace(tzinfo=zone)
     return dt

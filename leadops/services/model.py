@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from leadops.db.models import Lead, LeadStageChange, Opportunity, utcnow
+from leadops.db.models import utcnow
+from leadops.db.unit_of_work import UnitOfWork
 from leadops.domain.conversion import TrainingError, binary_label, clean_frame, predict, top_factors
 
 FEATURES = ("industry", "employee_band", "country", "seniority", "department", "source", "is_free_email",
@@ -19,14 +19,12 @@ CONVERTED = ("sql", "opportunity", "won")
 MIN_AGE_DAYS = 14  # leads younger than this have not had their chance to convert yet
 
 
-def history_frame(session: Session, *, now=None) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
-    """Return (features, label 1 = reached SQL or beyond, arrival time) for leads old enough to have converted."""
+def history_frame(uow: UnitOfWork, *, now: datetime | None = None) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """Return (features, label 1 = reached SQL or beyond, arrival time) for leads old enough to have converted,
+    read through ``uow.leads``."""
     now = now or utcnow()
-    rows = session.execute(select(Lead.id, Lead.arrived_at, Lead.lifecycle_stage, *[getattr(Lead, f) for f in FEATURES])
-                           .where(Lead.arrived_at <= now - pd.Timedelta(days=MIN_AGE_DAYS))).all()
-    df = pd.DataFrame(rows, columns=["id", "arrived_at", "stage", *FEATURES]).set_index("id")
-    reached = set(session.scalars(select(LeadStageChange.lead_id).where(LeadStageChange.to_stage.in_(CONVERTED))))
-    reached |= set(session.scalars(select(Opportunity.lead_id)))
+    df = uow.leads.conversion_history(now - timedelta(days=MIN_AGE_DAYS), FEATURES)
+    reached = uow.leads.reached_stages(CONVERTED)
     label = pd.Series(df.index.isin(list(reached)) | df["stage"].isin(CONVERTED), index=df.index).astype(float)
     return feature_frame(df), label, df["arrived_at"]
 

@@ -71,9 +71,9 @@ def _cell(dom: str, section: str, label: str) -> str:
 def test_weekly_report_renders_in_headless_chromium_without_console_errors(tmp_path):
     env = env_for(tmp_path)
     subprocess.run([LEADOPS, "seed", "--anchor", "2026-11-23"], env=env, check=True, capture_output=True, timeout=300)
-    code = ("from pathlib import Path; from leadops.config import get_settings; from leadops.db.session import session_scope;"
+    code = ("from pathlib import Path; from leadops.config import get_settings; from leadops.db.unit_of_work import SqlUnitOfWork;"
             "from leadops.services.report import build_weekly_report; s = get_settings();"
-            "r = build_weekly_report(session_scope(s.database_url).__enter__(), '2026-W47', s.company_time_zone, "
+            "r = build_weekly_report(SqlUnitOfWork(s.database_url), '2026-W47', s.company_time_zone, "
             "s.reports_dir); print(r.html_path)")
 
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)

@@ -255,7 +255,7 @@ def test_weekly_report_counts_the_weeks_breaches_and_reassignments(session, sett
     session.commit()
     assert out.breached == 1 and out.reassigned == 1
     week = week_of(later, settings.company_time_zone)
-    res = build_weekly_report(session, week, settings.company_time_zone, tmp_path)
+    res = build_weekly_report(SqlUnitOfWork.around(session), week, settings.company_time_zone, tmp_path)
     html = Path(res.html_path).read_text(encoding="utf-8")
     assert re.search(r"<th[^>]*>Breaches</th><td[^>]*>1</td>", html)
     assert re.search(r"<th[^>]*>Reassignments</th><td[^>]*>1</td>", html)
@@ -268,7 +268,7 @@ def test_timeline_tells_the_whole_story_in_order(session, settings, rules, route
     enforce(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(days=3))
     lea.arrived_at = MONDAY_10_PARIS - timedelta(minutes=5)  # the test routed it "at" Monday 10:00
     session.commit()
-    events = timeline(session, lea.id)
+    events = timeline(SqlUnitOfWork.around(session), lea.id)
     kinds = [e["kind"] for e in events]
     assert kinds[0] == "arrived" and "webform.csv row 2" in events[0]["what"]
     for kind in ("enrichment", "scored", "stage", "routing", "sla", "notification"):

@@ -165,7 +165,7 @@ def test_backtest_replays_history_through_candidate_rules_and_writes_nothing(ses
     route_pending(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=MONDAY_10_PARIS)
     session.commit()
     before = session.scalar(select(func.count()).select_from(Assignment))
-    same = backtest(session, rules.routing, MONDAY_10_PARIS - timedelta(days=1), settings.company_time_zone)
+    same = backtest(SqlUnitOfWork.around(session), rules.routing, MONDAY_10_PARIS - timedelta(days=1), settings.company_time_zone)
     assert same.leads == 12 and sum(same.simulated.values()) == 12 and same.actual == same.simulated
     assert same.changed == 0 and same.per_rule == {"france-benelux": 12}
     # candidate: everything French goes to Dubois alone
@@ -173,7 +173,7 @@ def test_backtest_replays_history_through_candidate_rules_and_writes_nothing(ses
         rules.routing.rules[0].model_copy(update={"name": "all-dubois", "when": {"country": ["FR"]},
                                                    "to": rules.routing.rules[0].to.model_copy(
                                                        update={"account_owner": False, "sdr": "s.dubois"})})]})
-    moved = backtest(session, candidate, MONDAY_10_PARIS - timedelta(days=1), settings.company_time_zone)
+    moved = backtest(SqlUnitOfWork.around(session), candidate, MONDAY_10_PARIS - timedelta(days=1), settings.company_time_zone)
     assert moved.simulated == {"s.dubois": 12} and moved.changed == 12 - same.actual.get("s.dubois", 0)
     assert same.fairness_among == ["s.dubois", "s.lefevre", "s.moreau"]  # the france pool
     assert same.fairness is not None and 1.0 <= same.fairness <= 1.5  # weighted round robin: even per weight

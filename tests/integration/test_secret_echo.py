@@ -139,7 +139,8 @@ def test_enrichment_errors_circuits_and_explain_hold_no_secret_on_any_database(s
     session.commit()
     assert all("circuit open" in e for e in session.scalars(select(EnrichmentLookup.error)))
     lead_id = session.scalar(select(Lead.id).where(Lead.email_domain == "acme.fr"))
-    shown = json.dumps({**explain(SqlUnitOfWork.around(session), lead_id), "timeline": timeline(session, lead_id)}, default=str)
+    events = timeline(SqlUnitOfWork.around(session), lead_id)
+    shown = json.dumps({**explain(SqlUnitOfWork.around(session), lead_id), "timeline": events}, default=str)
     assert "circuit open" in shown and leaks(shown, TOKEN) == []
     assert leaks(database_text(settings.database_url), TOKEN) == []
 

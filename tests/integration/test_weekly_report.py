@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from leadops.db.models import Activity, IngestBatch, Lead, LeadStageChange, Opportunity, Sdr
+from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.domain.metrics import iso_week_bounds
 from leadops.services.report import build_weekly_report
 
@@ -86,10 +87,14 @@ def _row_value(fragment: str, label: str) -> str:
     return m.group(1)
 
 
+def _build(session, week, out):
+    return build_weekly_report(SqlUnitOfWork.around(session), week, TZ, out)
+
+
 @pytest.fixture
 def week_report(session, tmp_path):
     _add_week(session)
-    res = build_weekly_report(session, WEEK, TZ, tmp_path)
+    res = _build(session, WEEK, tmp_path)
     return res, Path(res.html_path).read_text(encoding="utf-8")
 
 
@@ -133,7 +138,7 @@ def test_sdrs_show_by_name_with_the_code_only_where_two_share_a_name(week_report
 
 def test_no_data_notice_appears_only_on_empty_sections(session, tmp_path):
     _add_week(session, with_batch=False)
-    page = Path(build_weekly_report(session, WEEK, TZ, tmp_path).html_path).read_text(encoding="utf-8")
+    page = Path(_build(session, WEEK, tmp_path).html_path).read_text(encoding="utf-8")
     notices = re.findall(r'<p class="empty">([^<]*)</p>', page)
     assert notices == ["No file or API batch was ingested this week."]  # the only thing missing
     assert "Leads enriched" in _text(_section(page, "Data quality"))  # the rest of the section still shows
@@ -145,7 +150,7 @@ def test_a_week_with_data_has_no_no_data_notice(week_report):
 
 
 def test_an_empty_week_says_so_in_each_section(session, tmp_path):
-    page = Path(build_weekly_report(session, "2026-W30", TZ, tmp_path).html_path).read_text(encoding="utf-8")
+    page = Path(_build(session, "2026-W30", tmp_path).html_path).read_text(encoding="utf-8")
     for title in ("Funnel", "SDRs", "Disqualification reasons", "Data quality"):
         assert 'class="empty"' in _section(page, title), title
 
@@ -169,14 +174,14 @@ def test_period_and_footer_are_in_the_company_time_zone(week_report):
 
 def test_a_dst_week_shows_each_bound_with_its_own_offset(session, tmp_path):
     # 2026-W44 in New York: Monday 26 October is still EDT (-04:00), the next Monday EST (-05:00).
-    page = Path(build_weekly_report(session, "2026-W44", TZ, tmp_path).html_path).read_text(encoding="utf-8")
+    page = Path(_build(session, "2026-W44", tmp_path).html_path).read_text(encoding="utf-8")
     footer = _text(page.split("<footer>", 1)[1].split("</footer>", 1)[0])
     assert re.findall(r"UTC([+-]\d\d:\d\d)", footer) == ["-04:00", "-05:00"]
 
 
 def test_build_rejects_a_malformed_week_before_writing_anything(session, tmp_path):
     with pytest.raises(ValueError, match=r"^week = 'banana': expected an ISO week such as 2026-W47$"):
-        build_weekly_report(session, "banana", TZ, tmp_path / "reports")
+        _build(session, "banana", tmp_path / "reports")
     assert not (tmp_path / "reports").exists()
 
 
