@@ -152,7 +152,8 @@ def retried(stage: str, what: Callable[[], T], attempts: int = 40) -> T:
 
 def patch_inside_stages(killer: Killer) -> None:
     """Make the in-stage kill points fire: wrap the bulk writers intake and routing call (here, never in leadops)."""
-    from leadops.services import lead_store, route
+    from leadops.db.repositories import routing
+    from leadops.services import lead_store
 
     def counting(original: Callable[..., Any], point: str, table: str | None) -> Callable[..., Any]:
         def wrapper(conn, tbl, rows, *args, **kwargs):
@@ -162,7 +163,7 @@ def patch_inside_stages(killer: Killer) -> None:
         return wrapper
 
     lead_store.bulk_insert = counting(lead_store.bulk_insert, "ingest-insert", "leads")
-    route.bulk_insert = counting(route.bulk_insert, "route-write", None)
+    routing.bulk_insert = counting(routing.bulk_insert, "route-write", None)
 
     from types import SimpleNamespace
 
