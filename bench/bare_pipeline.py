@@ -114,8 +114,8 @@ def _chunks(path: Path):
         names = [COLUMNS.get(h, h) for h in header]
         chunk = []
         for n, cells in enumerate(reader, start=2):
-            raw = dict(zip(header, cells))
-            chunk.append((n, raw, {k: (v.strip() or None) for k, v in zip(names, cells)}))
+            raw = dict(zip(header, cells, strict=True))  # the generated file is rectangular
+            chunk.append((n, raw, {k: (v.strip() or None) for k, v in zip(names, cells, strict=True)}))
             if len(chunk) == CHUNK:
                 yield chunk
                 chunk = []
@@ -205,7 +205,7 @@ def intake(conn: Connection, path: Path, rules: Any, now: datetime) -> dict[str,
         ids = _ids(conn, "SELECT email, id FROM leads WHERE email IN :keys", list(pending))
         for people in (pool[d] for d in {r["email_domain"] for r in pending.values() if not r["is_free_email"]}):
             people[:] = [dedupe.Person(ids.get(p.key, p.key), p.domain, p.name, p.company) for p in people]
-        resolve = lambda t: ids[t] if isinstance(t, str) else t  # noqa: E731 - an email of this chunk or a lead id
+        resolve = lambda t, ids=ids: ids[t] if isinstance(t, str) else t  # noqa: E731 - an email of this chunk or a lead id
         bulk_insert(conn, LeadMerge.__table__, [
             dict(lead_id=resolve(t), ingest_batch_id=batch_id, source_row=n, fields_filled=[], matched_by=m, raw=raw,
                  merged_at=now) for n, raw, row, t, m in merges])
@@ -305,7 +305,7 @@ def enrichment(conn: Connection, enrich: str, base_url: str | None, firmo_csv: P
     else:
         lookup = _http_lookup(base_url, FIRMO_KEY)
         with ThreadPoolExecutor(concurrency) as pool:
-            answers = [(d, *a) for d, a in zip(sorted(per_domain), pool.map(lookup, sorted(per_domain)))]
+            answers = [(d, *a) for d, a in zip(sorted(per_domain), pool.map(lookup, sorted(per_domain)), strict=True)]
     provider = "offline" if enrich == "offline" else "firmo"
     bulk_insert(conn, EnrichmentLookup.__table__, [dict(domain=d, provider=provider, status=s, error=None, fetched_at=now)
                                                    for d, s, _ in answers])
@@ -338,7 +338,7 @@ def scoring(conn: Connection, rules: Any, now: datetime) -> dict[str, int]:
     scored_n = promoted = 0
     for i in range(0, len(ids), CHUNK):
         part = ids[i:i + CHUNK]
-        stmt = _sql(f"SELECT {', '.join(cols)} FROM leads WHERE id IN :keys", expanding="keys")
+        stmt = _sql(f"SELECT {', '.join(cols)} FROM leads WHERE id IN :keys", expanding="keys")  # noqa: S608 - constant columns
         leads = pd.DataFrame(conn.execute(stmt, {"keys": part}).all(), columns=cols).set_index("id")
         for c in ("is_free_email", "is_competitor", "do_not_contact", "is_hand_raiser"):
             leads[c] = leads[c].astype(bool)
@@ -352,7 +352,8 @@ def scoring(conn: Connection, rules: Any, now: datetime) -> dict[str, int]:
         events["at"] = pd.to_datetime(events["at"], utc=True)
         s = score_frame(leads, events, sr, now)
         parts = breakdowns(s, leads, sr)
-        rows = list(zip(s.index.tolist(), s["fit"].tolist(), s["engagement"].tolist(), s["total"].tolist(), s["grade"].tolist()))
+        rows = list(zip(s.index.tolist(), s["fit"].tolist(), s["engagement"].tolist(), s["total"].tolist(), s["grade"].tolist(),
+                        strict=True))
         conn.execute(_sql("UPDATE leads SET fit_score = :f, engagement_score = :e, score = :s, grade = :g, "
                           "score_version = :v, scored_at = :t WHERE id = :id", "t"),
                      [{"id": lid, "f": f, "e": e, "s": t, "g": g, "v": sr.version, "t": now} for lid, f, e, t, g in rows])
@@ -364,7 +365,7 @@ def scoring(conn: Connection, rules: Any, now: datetime) -> dict[str, int]:
         moves = [(lid, "disqualified", "competitor domain") for lid in leads.index[competitor]]
         moves += [(lid, "mql", "hand-raiser fast-track (demo or contact-sales request)" if hand else
                    f"score {t:g} crossed the MQL threshold {sr.mql_threshold:g}")
-                  for lid, hand, t in zip(leads.index[to_mql], leads["is_hand_raiser"][to_mql], s["total"][to_mql])]
+                  for lid, hand, t in zip(leads.index[to_mql], leads["is_hand_raiser"][to_mql], s["total"][to_mql], strict=True)]
         if moves:
             conn.execute(_sql("UPDATE leads SET lifecycle_stage = :to, stage_changed_at = :t, disqualified_reason = :r "
                               "WHERE id = :id", "t"),
@@ -438,14 +439,14 @@ def routing(conn: Connection, rules: Any, now: datetime) -> dict[str, int]:
     owners = {a: by_id[s] for a, s in conn.execute(text("SELECT id, owner_sdr_id FROM accounts WHERE owner_sdr_id IS NOT NULL"))}
     cols = ("id", "email_domain", "first_name", "last_name", "company", "job_title", "country", "language", "source",
             "campaign", "industry", "employee_band", "grade", "is_hand_raiser", "account_id")
-    leads = conn.execute(text(f"SELECT {', '.join(cols)} FROM leads WHERE lifecycle_stage = 'mql' AND owner_sdr_id IS NULL "
+    leads = conn.execute(text(f"SELECT {', '.join(cols)} FROM leads WHERE lifecycle_stage = 'mql' AND owner_sdr_id IS NULL "  # noqa: S608 - constant columns
                               "ORDER BY arrived_at, id")).all()
     routed = unroutable = 0
     new_owners: dict[int, int] = {}
     for i in range(0, len(leads), CHUNK):
         decided = []
         for row in leads[i:i + CHUNK]:
-            f = dict(zip(cols, row))
+            f = dict(zip(cols, row, strict=True))
             f.update(segment=segment_of(f["employee_band"]), fit_grade=(f["grade"] or "D")[0],
                      is_hand_raiser=bool(f["is_hand_raiser"]))
             d = route_lead(RoutableLead(f["id"], f, owners.get(f["account_id"])), rules.routing, states)
@@ -507,7 +508,7 @@ def deliver(conn: Connection, folder: Path, limit: int = DELIVER_LIMIT) -> dict[
     folder.mkdir(parents=True, exist_ok=True)
     rows = conn.execute(text("SELECT id, key, recipient, subject, body FROM notification_outbox WHERE status = 'pending' "
                              "ORDER BY id LIMIT :n"), {"n": limit}).all()
-    for nid, key, to, subject, body in rows:
+    for _id, key, to, subject, body in rows:
         em = EmailMessage()
         em["From"], em["To"], em["Subject"], em["X-Leadops-Key"] = "leadops@localhost", to, subject, key
         em.set_content(body)

@@ -45,7 +45,7 @@ def spawn(script: str, mode: str, spec: dict, env: dict[str, str]) -> dict:
     import sys
 
     proc = subprocess.run([sys.executable, script, "--child", mode, json.dumps(spec)], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parents[1], env=env)
+                          cwd=Path(__file__).resolve().parents[1], env=env, check=False)
     if proc.returncode:
         sys.exit(f"{Path(script).name} {mode} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])

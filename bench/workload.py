@@ -62,8 +62,8 @@ def generate(path: Path, leads: int, domains: int | None = None, seed: int = 7, 
     """
     rng = random.Random(seed)
     domains = domains or max(1, leads // 20)
-    countries, cweights = zip(*COUNTRIES)
-    sources, sweights = zip(*SOURCES)
+    countries, cweights = zip(*COUNTRIES, strict=True)
+    sources, sweights = zip(*SOURCES, strict=True)
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(HEADER)

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -67,10 +68,8 @@ class Browser:
             self._profile.cleanup()
 
     def _signal(self, sig: int) -> None:
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(self._proc.pid, sig)
-        except ProcessLookupError:
-            pass
 
     def _debugging_port(self, active_port: Path, timeout: float = 30) -> int:
         """Return the DevTools port Chromium wrote to its profile (it picks a free one)."""

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
 
@@ -66,17 +66,16 @@ class Stack:
         self.env, self.logs, self.procs = env, logs, []
 
     def start(self, name: str, *args: str) -> subprocess.Popen:
-        proc = subprocess.Popen([str(BIN / "prefect"), *args], env=self.env, cwd=ROOT, start_new_session=True,
-                                stdout=open(self.logs / f"{name}.log", "w"), stderr=subprocess.STDOUT)
+        with open(self.logs / f"{name}.log", "w") as log:  # the child holds its own copy of the descriptor
+            proc = subprocess.Popen([str(BIN / "prefect"), *args], env=self.env, cwd=ROOT, start_new_session=True,
+                                    stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(proc)
         return proc
 
     def stop(self) -> None:
         for proc in self.procs:
-            try:
+            with suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
         for proc in self.procs:
             try:
                 proc.wait(timeout=20)
@@ -86,7 +85,7 @@ class Stack:
     def run(self, *args: str, timeout: float = 600) -> str:
         """Run a command of .venv/bin to its end; returns its output, raises naming it if it fails."""
         out = subprocess.run([str(BIN / args[0]), *args[1:]], env=self.env, cwd=ROOT, capture_output=True,
-                             text=True, timeout=timeout)
+                             text=True, timeout=timeout, check=False)
         if out.returncode:
             raise RuntimeError(f"{' '.join(args)} failed:\n{out.stdout[-2000:]}{out.stderr[-2000:]}")
         return out.stdout
@@ -179,10 +178,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{png.relative_to(ROOT) if png.is_relative_to(ROOT) else png}  {shrink(png):,} bytes")
         if args.keep:
             print(f"UI on {ui} (Ctrl-C to stop)")
-            try:
+            with suppress(KeyboardInterrupt):
                 signal.pause()
-            except KeyboardInterrupt:
-                pass
     return 0
 
 

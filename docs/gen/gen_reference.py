@@ -17,6 +17,7 @@ import sys
 import tokenize
 import types
 import typing
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -119,9 +120,9 @@ def commands_page() -> str:
 
     root = typer.main.get_command(app)
     out = [HEADER, "# The `leadops` command\n\n",
-           "Every command and option of `leadops` (`leadops/cli.py`), as `leadops COMMAND --help` prints them.\n"
-           "How they behave together (JSON output, exit codes, errors) is at the end of this page; the commands in "
-           "use are in the [tutorial](../tutorial/index.md) and the [how-to guides](../how-to/index.md).\n\n"]
+           ("Every command and option of `leadops` (`leadops/cli.py`), as `leadops COMMAND --help` prints them.\n"
+            "How they behave together (JSON output, exit codes, errors) is at the end of this page; the commands in "
+            "use are in the [tutorial](../tutorial/index.md) and the [how-to guides](../how-to/index.md).\n\n")]
 
     def walk(cmd: Any, path: list[str]) -> None:
         name = " ".join(["leadops", *path])
@@ -203,13 +204,13 @@ def settings_page() -> str:
 
     comments = field_comments(Settings)
     out = [HEADER, "# Settings\n\n",
-           "Environment settings: `leadops.config.Settings` (pydantic-settings, prefix `LEADOPS_`). Each is read "
-           "from, first to last: the environment, the project's `.env` (copy `.env.example`; keep secrets there, it "
-           "is git-ignored), the `settings:` mapping of its `leadops.yaml` (same names without the prefix, e.g. "
-           "`company_time_zone: Europe/Paris`; an unknown name is an error naming it), the default below. Relative "
-           "paths are taken from the project folder. Secrets come from the environment only; flows take no secret "
-           "as a parameter, so none shows in the Prefect UI. A wrong value stops every command before any run, "
-           "naming the variable and where it was set.\n\n",
+           ("Environment settings: `leadops.config.Settings` (pydantic-settings, prefix `LEADOPS_`). Each is read "
+            "from, first to last: the environment, the project's `.env` (copy `.env.example`; keep secrets there, it "
+            "is git-ignored), the `settings:` mapping of its `leadops.yaml` (same names without the prefix, e.g. "
+            "`company_time_zone: Europe/Paris`; an unknown name is an error naming it), the default below. Relative "
+            "paths are taken from the project folder. Secrets come from the environment only; flows take no secret "
+            "as a parameter, so none shows in the Prefect UI. A wrong value stops every command before any run, "
+            "naming the variable and where it was set.\n\n"),
            "| variable | type | default | meaning | note in the code |\n| --- | --- | --- | --- | --- |\n"]
     for name, field in Settings.model_fields.items():
         tp = type_name(field.annotation).replace("SecretStr", "secret")
@@ -251,10 +252,8 @@ def rule_files_page() -> str:
             comments: dict[str, str] = {}
             for klass in reversed(m.__mro__):
                 if klass.__module__ == m.__module__ and "model_fields" in dir(klass) and klass.__name__ != "Strict":
-                    try:
+                    with suppress(OSError, TypeError, IndexError, AttributeError):
                         comments.update(field_comments(klass))
-                    except (OSError, TypeError, IndexError, AttributeError):
-                        pass
             for name, field in m.model_fields.items():
                 if name == "version" and m.__name__ == "ScoringRules":
                     continue  # filled on load, not written by ops
@@ -282,9 +281,9 @@ def data_model_page() -> str:
     from leadops.db import models
 
     out = [HEADER, "# Data model\n\n",
-           "SQLAlchemy 2.x models in `leadops/db/models.py`, one Alembic migration from an empty database "
-           "(`leadops/db/migrations/`); `leadops db upgrade` creates or migrates the schema. Every timestamp is "
-           "stored in UTC (`UTCDateTime`). The grain of each table is its model's docstring.\n\n",
+           ("SQLAlchemy 2.x models in `leadops/db/models.py`, one Alembic migration from an empty database "
+            "(`leadops/db/migrations/`); `leadops db upgrade` creates or migrates the schema. Every timestamp is "
+            "stored in UTC (`UTCDateTime`). The grain of each table is its model's docstring.\n\n"),
            "| table | grain |\n| --- | --- |\n"]
     mappers = sorted(models.Base.registry.mappers, key=lambda m: inspect.getsourcelines(m.class_)[1])
     for m in mappers:

@@ -269,7 +269,7 @@ def test_two_overlapping_passes_on_one_inbox_do_everything_once(chaos, tmp_path)
     passes = [chaos.start(go, lease=30) for _ in range(2)]  # two interpreters, as two workers would run them
     release(go, passes)  # GO once both have imported and set up: they start together
     results = [p.communicate(timeout=300) for p in passes]
-    for p, (_, err) in zip(passes, results):
+    for p, (_, err) in zip(passes, results, strict=True):
         assert p.returncode == 0, err[-3000:]
     runs = [json.loads(out) for out, _ in results]
     files = [f for r in runs for f in r["files"]]

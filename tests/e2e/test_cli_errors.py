@@ -52,7 +52,8 @@ def test_a_bad_week_is_refused_before_any_run(project):
     assert "temporary server" not in proc.stdout + proc.stderr  # no Prefect API was even started
 
 
-@pytest.mark.parametrize("command", [["run", "pipeline"], ["run", "report"], ["run", "sla"], ["rerun", "score"], ["roster", "sync"], ["route"]])
+@pytest.mark.parametrize("command", [["run", "pipeline"], ["run", "report"], ["run", "sla"], ["rerun", "score"],
+                                     ["roster", "sync"], ["route"]])
 def test_an_invalid_rule_file_is_one_line_naming_file_key_and_value(project, command):
     sla = project / "config" / "sla.yaml"
     good = sla.read_text()

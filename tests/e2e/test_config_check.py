@@ -44,8 +44,8 @@ def test_every_problem_is_one_line_and_the_command_exits_2(project):
     lines = proc.stdout.strip().splitlines()
     assert lines[0] == ("environment: LEADOPS_COMPANY_TIME_ZONE = 'Paris': unknown time zone 'Paris'; "
                         "use an IANA name such as 'Europe/Paris'")
-    assert lines[1] == f"{sdrs}: people.0.holiday_country = 'XX' (s.one): expected an ISO 3166-1 alpha-2 country " \
-                       "code in capitals such as 'FR', 'GB' or 'NO'"
+    assert lines[1] == (f"{sdrs}: people.0.holiday_country = 'XX' (s.one): expected an ISO 3166-1 alpha-2 country "
+                        "code in capitals such as 'FR', 'GB' or 'NO'")
     assert lines[2].startswith(f"{sdrs}: people.0.out_of_office (s.one): item 0 2026-12-10..2026-12-01 ends before")
     assert len(lines) == 3  # weight 0 for s.two: the other active SDR keeps the "*" pool assignable
     assert proc.stderr.strip() == "leadops: error: 3 problem(s) in the settings and rule files"

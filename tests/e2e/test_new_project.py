@@ -27,7 +27,8 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 ROSTER = """\
 people:
-  - {code: m.martin, name: "Marie Martin", email: marie.martin@acme.test, role: manager, time_zone: Europe/Paris, holiday_country: FR}
+  - {code: m.martin, name: "Marie Martin", email: marie.martin@acme.test, role: manager, time_zone: Europe/Paris,
+     holiday_country: FR}
   - {code: s.petit, name: "Léa Petit", email: lea.petit@acme.test, manager: m.martin, holiday_country: FR, territories: [FR]}
   - {code: s.smith, name: "Sam Smith", email: sam.smith@acme.test, manager: m.martin, time_zone: Europe/London, holiday_country: GB}
 """
@@ -74,8 +75,9 @@ def user(tmp_path):
         line = line.replace("127.0.0.1:4200", f"127.0.0.1:{port}")
         if line.startswith("prefect server start"):
             line += f" --port {port}"
-        p = subprocess.Popen(line, shell=True, env=env, cwd=cwd, stdout=open(tmp_path / log, "w"),
-                             stderr=subprocess.STDOUT, start_new_session=True, executable="/bin/bash")
+        with open(tmp_path / log, "w") as out:  # the child holds its own copy of the descriptor
+            p = subprocess.Popen(line, shell=True, env=env, cwd=cwd, stdout=out,
+                                 stderr=subprocess.STDOUT, start_new_session=True, executable="/bin/bash")
         procs.append(p)
         return p
 

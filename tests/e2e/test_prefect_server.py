@@ -10,7 +10,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 
@@ -67,25 +67,19 @@ def kill_tree(pid: int) -> None:
     """SIGKILL ``pid`` and everything below it at once: what a machine that dies does to its processes."""
     os.kill(pid, signal.SIGSTOP)  # frozen first, so it starts nothing new while we collect its tree
     for p in [pid, *descendants(pid)]:
-        try:
+        with suppress(ProcessLookupError):
             os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def stop_tree(p: subprocess.Popen, wait: bool = True) -> None:
     """SIGTERM ``p``'s process group and SIGKILL everything below it (the flow-run processes a worker or
     `serve` started are in sessions of their own); with ``wait``, reap it (SIGKILL after 20 s)."""
     tree = descendants(p.pid)
-    try:
+    with suppress(ProcessLookupError):
         os.killpg(p.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
     for child in tree:
-        try:
+        with suppress(ProcessLookupError):
             os.kill(child, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     if wait:
         try:
             p.wait(timeout=20)
@@ -115,8 +109,9 @@ def production(tmp: Path, leadops_url: str, prefect_db_url: str | None = None):
     procs: list[subprocess.Popen] = []
 
     def start(*args, log):
-        p = subprocess.Popen([str(BIN / "prefect"), *args], env=env, cwd=ROOT, stdout=open(tmp / log, "w"),
-                             stderr=subprocess.STDOUT, start_new_session=True)
+        with open(tmp / log, "w") as out:  # the child holds its own copy of the descriptor
+            p = subprocess.Popen([str(BIN / "prefect"), *args], env=env, cwd=ROOT, stdout=out,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
         procs.append(p)
         return p
 

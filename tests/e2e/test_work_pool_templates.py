@@ -37,9 +37,10 @@ def server(tmp_path_factory):
         # copy: a dead proxy keeps that lookup on this machine (loopback goes direct)
         "HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "127.0.0.1,localhost",
     })
-    proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
-                             "--no-services", "--no-ui"], env=env, cwd=ROOT, stdout=open(tmp / "server.log", "w"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    with open(tmp / "server.log", "w") as log:  # the child holds its own copy of the descriptor
+        proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
+                                 "--no-services", "--no-ui"], env=env, cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
     api = f"http://127.0.0.1:{port}/api"
     wait_healthy(api, tmp / "server.log", proc)
 
@@ -134,7 +135,7 @@ def test_prefect_yaml_moves_onto_the_docker_pool_and_the_workers_render_runnable
 
             async with get_client() as client:
                 await Secret(value=SECRET_URL).save("leadops-database-url", overwrite=True, client=client)
-                dep, run = _flow_run(server)
+                _, run = _flow_run(server)
                 pools = {n: WorkPool.model_validate(get(server, f"/work_pools/{n}")) for n in
                          ("leadops-docker", "leadops-kubernetes")}
                 docker = await DockerWorkerJobConfiguration.resolve_for_flow_run(

@@ -4,7 +4,7 @@ The reader tests (``iter_pages``, ``resolve_token``, ``dig``) need no database; 
 tests at the end run on every configured database.
 """
 import logging
-from datetime import datetime, timedelta, timezone, UTC
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -17,7 +17,6 @@ from leadops.sources.api import ApiError, ApiPage, backoff, dig, iter_pages, res
 from tests.support.crm_server import FakeCrm
 
 TOKEN = "s3cret-token"
-UTC = UTC
 
 
 @pytest.fixture
@@ -371,10 +370,10 @@ def test_token_errors_do_not_leak_a_secret(monkeypatch, crm):
 def test_token_comes_from_the_environment_or_a_clear_error(monkeypatch, crm):
     c = cfg(crm, token_env="LEADOPS_CRM_TOKEN")
     monkeypatch.delenv("LEADOPS_CRM_TOKEN", raising=False)
-    with pytest.raises(ApiError, match="set the environment variable LEADOPS_CRM_TOKEN .*not set"):
+    with pytest.raises(ApiError, match=r"set the environment variable LEADOPS_CRM_TOKEN .*not set"):
         resolve_token(c)
     monkeypatch.setenv("LEADOPS_CRM_TOKEN", "   ")
-    with pytest.raises(ApiError, match="set the environment variable LEADOPS_CRM_TOKEN .*empty"):
+    with pytest.raises(ApiError, match=r"set the environment variable LEADOPS_CRM_TOKEN .*empty"):
         resolve_token(c)
     monkeypatch.setenv("LEADOPS_CRM_TOKEN", f" {TOKEN}\n")
     assert resolve_token(c) == TOKEN
@@ -425,7 +424,7 @@ def test_api_intake_is_incremental_and_idempotent(crm, session, settings, rules)
     crm.add(150, updated_at="2026-11-20T10:00:00+00:00")
     first = ingest_api(units(session), cfg(crm), rules, settings, token=TOKEN)
     assert first.error is None and first.totals()["inserted"] == 150 and len(first.pages) == 2
-    assert session.get(SourceWatermark, "crm").watermark == datetime(2026, 11, 20, 10, tzinfo=timezone.utc)
+    assert session.get(SourceWatermark, "crm").watermark == datetime(2026, 11, 20, 10, tzinfo=UTC)
 
     crm.log.clear()
     again = ingest_api(units(session), cfg(crm), rules, settings, token=TOKEN)

@@ -24,9 +24,9 @@ def test_the_database_refuses_a_lifecycle_stage_outside_the_enum(db_url):
     t = "2026-12-01 00:00:00"
     with get_engine(db_url).begin() as conn:
         conn.execute(insert, {"e": "a@x.com", "stage": "mql", "t": t})
-    with pytest.raises(IntegrityError, match="(?i)check"), get_engine(db_url).begin() as conn:
+    with pytest.raises(IntegrityError, match=r"(?i)check"), get_engine(db_url).begin() as conn:
         conn.execute(insert, {"e": "b@x.com", "stage": "MQL ", "t": t})
-    with pytest.raises(IntegrityError, match="(?i)check"), get_engine(db_url).begin() as conn:
+    with pytest.raises(IntegrityError, match=r"(?i)check"), get_engine(db_url).begin() as conn:
         conn.execute(text("INSERT INTO lead_stage_history (lead_id, from_stage, to_stage, cause, changed_at) "
                           "SELECT id, 'new', 'qualified', 'typo', :t FROM leads"), {"t": t})
 
@@ -44,7 +44,7 @@ def test_upgrading_to_the_stage_check_names_unknown_stages_and_keeps_the_routing
                           "is_competitor, is_hand_raiser, do_not_contact, stage_changed_at, arrived_at, created_at, "
                           "updated_at) VALUES ('a@x.com', 'x.com', 'web', 'qualified', 0, 0, 0, 0, :t, :t, :t, :t)"),
                      {"t": "2026-12-01 00:00:00"})
-    with pytest.raises(RuntimeError, match="leads.lifecycle_stage holds stages leadops does not know: 'qualified'"):
+    with pytest.raises(RuntimeError, match=r"leads\.lifecycle_stage holds stages leadops does not know: 'qualified'"):
         upgrade(url)
     with get_engine(url).begin() as conn:
         conn.execute(text("UPDATE leads SET lifecycle_stage = 'sql'"))

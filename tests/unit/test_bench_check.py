@@ -46,7 +46,7 @@ def test_a_figure_never_recorded_is_a_note_not_a_failure():
 
 def test_the_factor_is_configurable_and_must_exceed_one():
     assert check.compare(RECORDED, [fresh("pipeline/sqlite/offline/100000", 3.1, "lower")], factor=1.5)[0]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="factor must be above 1"):
         check.compare(RECORDED, [], factor=1.0)
 
 

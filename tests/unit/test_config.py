@@ -46,7 +46,7 @@ def test_unknown_time_zone_is_reported(cfg):
 def test_pool_member_must_be_on_the_roster(cfg):
     text = (cfg / "routing.yaml").read_text().replace("members: [s.patel,", "members: [s.nobody,")
     (cfg / "routing.yaml").write_text(text)
-    with pytest.raises(ConfigError, match="pools.uk-ie.members = 's.nobody'"):
+    with pytest.raises(ConfigError, match=r"pools\.uk-ie\.members = 's\.nobody'"):
         load_rules(cfg)
 
 
@@ -65,7 +65,7 @@ def test_any_change_to_scoring_is_a_new_model_version(cfg):
 
 def test_missing_rule_file_says_which(cfg):
     (cfg / "routing.yaml").unlink()
-    with pytest.raises(ConfigError, match="routing.yaml: rule file not found"):
+    with pytest.raises(ConfigError, match=r"routing\.yaml: rule file not found"):
         load_rules(cfg)
 
 

@@ -274,7 +274,7 @@ def test_zero_byte_file_is_rejected_as_empty(tmp_path):
 def test_whitespace_only_bom_only_or_blank_rows_only_files_are_rejected_as_empty(tmp_path, content):
     path = tmp_path / "blank.csv"
     path.write_bytes(content)
-    with pytest.raises(FileRejected, match="file is empty$"):
+    with pytest.raises(FileRejected, match=r"file is empty$"):
         read_lead_file(path)
 
 

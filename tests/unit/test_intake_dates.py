@@ -1,11 +1,9 @@
 """Dates in lead files: the source's format first, else ISO 8601, then day-first export formats."""
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 
 import pytest
 
 from leadops.domain.intake import parse_date
-
-UTC = UTC
 
 
 @pytest.mark.parametrize("value, fmt, expected", [

@@ -80,7 +80,7 @@ def test_leadops_home_points_anywhere_and_must_be_a_project(project, tmp_path, m
     monkeypatch.setenv("LEADOPS_HOME", str(project))
     assert get_settings().config_dir == project / "config"
     monkeypatch.setenv("LEADOPS_HOME", str(tmp_path))
-    with pytest.raises(ProjectError, match="no leadops.yaml there"):
+    with pytest.raises(ProjectError, match=r"no leadops\.yaml there"):
         find_root()
 
 
