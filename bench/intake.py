@@ -20,9 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 from common import fresh_url  # bench/ is the script's folder
 from results import Reporter, add_arguments
+
+ROOT = Path(__file__).resolve().parents[1]
 FIRST = ["Jean", "Élodie", "Hans", "Zoé", "Łukasz", "Søren", "Ana", "Priya", "Tom", "Chloé", "Marco", "Ines"]
 LAST = ["Dupont", "Müller", "Núñez", "de la Fontaine", "O'Brien", "Berg", "Lefèvre", "Smith", "Rossi", "Novak"]
 
@@ -45,7 +46,7 @@ def generate(path: Path, rows: int, seed: int = 7) -> None:
 def run_leadops(path: str, url: str) -> dict:
     from leadops.config import get_settings, load_rules
     from leadops.db.migrate import upgrade
-    from leadops.db.session import session_scope
+    from leadops.db.unit_of_work import SqlUnitOfWork
     from leadops.intake.files import ingest_file
 
     upgrade(url)
@@ -53,8 +54,8 @@ def run_leadops(path: str, url: str) -> dict:
                      expectations_dir=ROOT / "expectations")
     rules = load_rules(s.config_dir)
     t = time.perf_counter()
-    with session_scope(url) as session:
-        out = ingest_file(session, Path(path), rules, s, move=False)
+    with SqlUnitOfWork(url) as uow:
+        out = ingest_file(uow, Path(path), rules, s, move=False)
     return {"seconds": time.perf_counter() - t, "rows": out.rows_read,
             "accounted": out.inserted + out.merged + out.quarantined}
 
@@ -97,7 +98,7 @@ def measure(rows: int, db: str) -> dict[str, dict]:
         for mode in ("bare", "leadops"):
             url = fresh_url(db, mode, tmp)
             proc = subprocess.run([sys.executable, __file__, "--child", mode, str(f), url], capture_output=True,
-                                  text=True, cwd=ROOT, env={**os.environ, "GX_ANALYTICS_ENABLED": "false"})
+                                  text=True, cwd=ROOT, env={**os.environ, "GX_ANALYTICS_ENABLED": "false"}, check=False)
             if proc.returncode:
                 sys.exit(f"{mode} failed:\n{proc.stderr[-2000:]}")
             results[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -117,21 +118,25 @@ def main() -> None:
     runs = {}
     for rows in a.rows:
         res = runs[rows] = measure(rows, a.db)
-        b, l = res["bare"], res["leadops"]
+        bare, ours = res["bare"], res["leadops"]
         rep.line(f"intake, {rows} rows, {a.db}")
-        rep.line(f"  bare baseline  {rows / b['seconds']:>9.0f} rows/s  peak RSS {b['peak_rss_mb']:>6.0f} MB")
-        rep.line(f"  leadops        {rows / l['seconds']:>9.0f} rows/s  peak RSS {l['peak_rss_mb']:>6.0f} MB"
-                 f" + validation process {l['validation_peak_rss_mb']:.0f} MB"
-                 f"  (every row accounted: {l['accounted'] == l['rows']})")
-        rep.line(f"  ratio          {l['seconds'] / b['seconds']:>9.1f}x the baseline's time")
-        rep.add(f"intake/{a.db}/{rows}", l["seconds"] / b["seconds"], better="lower", rows_per_s=round(rows / l["seconds"]),
-                peak_rss_mb=round(l["peak_rss_mb"]), validation_peak_rss_mb=round(l["validation_peak_rss_mb"]))
+        rep.line(f"  bare baseline  {rows / bare['seconds']:>9.0f} rows/s  peak RSS {bare['peak_rss_mb']:>6.0f} MB")
+        rep.line(f"  leadops        {rows / ours['seconds']:>9.0f} rows/s  peak RSS {ours['peak_rss_mb']:>6.0f} MB"
+                 f" + validation process {ours['validation_peak_rss_mb']:.0f} MB"
+                 f"  (every row accounted: {ours['accounted'] == ours['rows']})")
+        rep.line(f"  ratio          {ours['seconds'] / bare['seconds']:>9.1f}x the baseline's time")
+        rep.add(f"intake/{a.db}/{rows}", ours["seconds"] / bare["seconds"], better="lower",
+                rows_per_s=round(rows / ours["seconds"]), peak_rss_mb=round(ours["peak_rss_mb"]),
+                validation_peak_rss_mb=round(ours["validation_peak_rss_mb"]))
     if len(runs) > 1:
         small, big = min(runs), max(runs)
+
+        def growth(mode: str, key: str = "peak_rss_mb") -> float:
+            return runs[big][mode][key] / runs[small][mode][key]
+
         rep.line(f"memory growth, {small} -> {big} rows ({big / small:.0f}x the file):"
-                 f" leadops {runs[big]['leadops']['peak_rss_mb'] / runs[small]['leadops']['peak_rss_mb']:.2f}x"
-                 f" (validation process {runs[big]['leadops']['validation_peak_rss_mb'] / runs[small]['leadops']['validation_peak_rss_mb']:.2f}x),"
-                 f" bare baseline {runs[big]['bare']['peak_rss_mb'] / runs[small]['bare']['peak_rss_mb']:.2f}x")
+                 f" leadops {growth('leadops'):.2f}x (validation process {growth('leadops', 'validation_peak_rss_mb'):.2f}x),"
+                 f" bare baseline {growth('bare'):.2f}x")
     rep.finish()
 
 

@@ -116,7 +116,7 @@ def run_services(spec: dict[str, Any]) -> dict[str, Any]:
     t0 = t = time.perf_counter()
     for path in discover(s.inbox_dir):
         with session_scope(s.database_url) as session:
-            out = ingest_file(session, path, rules, s)
+            out = ingest_file(SqlUnitOfWork.around(session), path, rules, s)
         for k in counts:
             counts[k] += getattr(out, k)
     stages["ingest"], t = time.perf_counter() - t, time.perf_counter()

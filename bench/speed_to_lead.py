@@ -87,7 +87,7 @@ def one_pass(s: Any, rules: Any) -> None:
 
     for path in discover(s.inbox_dir):
         with session_scope(s.database_url) as session:
-            ingest_file(session, path, rules, s)
+            ingest_file(SqlUnitOfWork.around(session), path, rules, s)
     for cfg in rules.sources.apis:
         ingest_api(sql_units(s.database_url), cfg, rules, s, token=resolve_token(cfg))
     with session_scope(s.database_url) as session:

@@ -326,14 +326,15 @@ def ingest(
 ) -> None:
     """Ingest one file now (no Prefect run): validate, quarantine, insert or merge; prints the counts."""
     def go():
+        from leadops.db.unit_of_work import SqlUnitOfWork
         from leadops.intake.files import ingest_file, source_named
 
         if not path.is_file():
             raise UsageError(f"{path}: no such file")
         s, rules = _prepared()
         src = source_named(source, rules) if source else None
-        with _session(s) as session:
-            out = ingest_file(session, path, rules, s, move=move, source=src)
+        with SqlUnitOfWork(s.database_url) as uow:
+            out = ingest_file(uow, path, rules, s, move=move, source=src)
         data = {k: getattr(out, k) for k in ("file", "status", "batch_id", "rows_read", "inserted", "merged", "quarantined")}
         data["reasons"] = [{"reason": r, "count": n} for r, n in out.reasons.items()]
         if out.moved_to:

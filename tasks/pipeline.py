@@ -123,8 +123,8 @@ def _ingest_claimed(path: str, s: Settings) -> FileOutcome:
         return lines[0]
 
     bar = StageProgress("ingest-progress", lambda done, total: f"{name}: {count(done)} of about {count(total)} rows stored")
-    with unit_of_work(s) as session:
-        out = files.ingest_file(session, Path(path), rules(s), s, flow_run_id=current_flow_run_id(), move=False,
+    with units(s) as uow:
+        out = files.ingest_file(uow, Path(path), rules(s), s, flow_run_id=current_flow_run_id(), move=False,
                                  progress=lambda rows: bar(rows, max(about(), rows + 1)) if bar.due(False) else None)
     bar.finish(out.rows_read)
     # Move only after the commit: a crash before it leaves the file in the inbox for the rerun.

@@ -12,7 +12,8 @@ so most service tests run without a database.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from leadops.db.session import get_engine
 
 if TYPE_CHECKING:  # the repositories import models; keep this module cheap to import
+    from leadops.db.repositories.intake import IntakeRepository
     from leadops.db.repositories.leads import LeadRepository
     from leadops.db.repositories.outbox import OutboxRepository
     from leadops.db.repositories.reporting import ReportingRepository
@@ -37,6 +39,7 @@ class UnitOfWork(ABC):
     roster: RosterRepository
     routing: RoutingRepository
     outbox: OutboxRepository
+    intake: IntakeRepository
     reporting: ReportingRepository
     leads: LeadRepository
 
@@ -57,6 +60,11 @@ class UnitOfWork(ABC):
     @abstractmethod
     def rollback(self) -> None:
         """Discard everything done through this unit since the last commit."""
+
+    @abstractmethod
+    def savepoint(self) -> AbstractContextManager[None]:
+        """Return a nested transaction inside this unit: ``with uow.savepoint():`` keeps what the block did
+        when it ends cleanly and undoes only that (then raises on) when it raises; nothing is committed."""
 
 
 #: what a service that needs one transaction per step receives: a new unit of work on each call
@@ -97,6 +105,11 @@ class SqlUnitOfWork(UnitOfWork):
     def rollback(self) -> None:
         self.session.rollback()
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        with self.session.begin_nested():  # SAVEPOINT; RELEASE on a clean exit, ROLLBACK TO it on an error
+            yield
+
     @cached_property
     def sla(self) -> SlaRepository:  # type: ignore[override]
         from leadops.db.repositories.sla import SqlSlaRepository
@@ -114,6 +127,12 @@ class SqlUnitOfWork(UnitOfWork):
         from leadops.db.repositories.outbox import SqlOutboxRepository
 
         return SqlOutboxRepository(self.session)
+
+    @cached_property
+    def intake(self) -> IntakeRepository:  # type: ignore[override]
+        from leadops.db.repositories.intake import SqlIntakeRepository
+
+        return SqlIntakeRepository(self.session)
 
     @cached_property
     def reporting(self) -> ReportingRepository:  # type: ignore[override]

@@ -13,14 +13,12 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from leadops.config import FileSource, Rules, Settings
-from leadops.db.bulk import bulk_insert
-from leadops.db.models import Activity, IngestBatch, Lead, Quarantine
+from leadops.db.models import Activity
+from leadops.db.repositories.intake import Batch, IntakeRepository
+from leadops.db.unit_of_work import UnitOfWork
 from leadops.domain.intake import activity_reasons, activity_record
 from leadops.intake import validation_process
 from leadops.intake.batches import admit_chunks, quarantine, reject
@@ -30,7 +28,10 @@ from leadops.intake.outcome import FileOutcome
 from leadops.intake.reading.headers import build_aliases
 from leadops.intake.reading.registry import open_lead_file
 from leadops.intake.reading.rows import FileRejected, RawRow
-from leadops.intake.stages import Prepared, Stages
+from leadops.intake.stages import Check, Prepared, Stages
+
+if TYPE_CHECKING:
+    from leadops.db.models import Quarantine
 
 ACTIVITY_FIELDS: tuple[str, ...] = ("email", "event", "occurred_at", "detail", "event_id")
 REQUIRED = ("email", "event", "occurred_at")
@@ -55,39 +56,36 @@ def normalize_activity_row(row: RawRow, src: FileSource, known: set[str], tz: st
                            event_id_limit=ACTIVITY_LIMITS["external_key"] - len(src.name) - 1, now=now)
 
 
-def ingest_activity_file(session: Session, batch: IngestBatch, path: Path, src: FileSource, rules: Rules,
-                         settings: Settings) -> FileOutcome:
-    """Ingest one activity file into ``batch`` (already opened); returns its outcome (the caller commits)."""
+def ingest_activity_file(uow: UnitOfWork, batch: Batch, path: Path, src: FileSource, rules: Rules,
+                         settings: Settings, *, check: Check | None = None) -> FileOutcome:
+    """Ingest one activity file into ``batch`` (already opened); returns its outcome (the caller commits).
+
+    ``check``: see :func:`leadops.intake.batches.admit_chunks`."""
     try:
         stream = open_lead_file(path, columns=src.columns, required=REQUIRED, aliases=ACTIVITY_ALIASES,
                                 fields=ACTIVITY_FIELDS)
     except FileRejected as exc:
-        return reject(batch, exc.problem, str(exc))
+        return reject(uow.intake, batch, exc.problem, str(exc))
     columns = list(dict.fromkeys(stream.mapping.values()))
-    return admit_chunks(session, batch, stream.chunks(settings.intake_chunk_rows), columns, src, rules, settings,
-                        raw_suite="activities_raw.json", stages=ACTIVITIES)
+    return admit_chunks(uow, batch, stream.chunks(settings.intake_chunk_rows), columns, src, rules, settings,
+                        raw_suite="activities_raw.json", stages=ACTIVITIES, check=check)
 
 
-def _check(session: Session, records: list[dict[str, Any]],
+def _check(intake: IntakeRepository, records: list[dict[str, Any]],
            outcome: ValidationOutcome) -> tuple[dict[int, list[str]], dict[str, int]]:
     """Return (row index -> reasons, email -> lead id): the activities suite's ``outcome`` plus the known-lead check."""
-    emails = sorted({r["email"] for r in records if r["email"]})
-    lead_ids: dict[str, int] = {}
-    for i in range(0, len(emails), 2000):
-        lead_ids.update(session.execute(select(Lead.email, Lead.id).where(Lead.email.in_(emails[i:i + 2000]))).tuples().all())
+    lead_ids = intake.lead_ids({r["email"] for r in records if r["email"]})
     return activity_reasons(records, outcome.failures, lead_ids), lead_ids
 
 
-def _store(session: Session, good: list[dict[str, Any]], lead_ids: dict[str, int], src_name: str, digest: str,
+def _store(intake: IntakeRepository, good: list[dict[str, Any]], lead_ids: dict[str, int], src_name: str, digest: str,
            origin: str) -> tuple[int, int]:
     """Insert the activities not stored before; returns (inserted, duplicates)."""
     keyed = [(rec, f"{src_name}:{rec['event_id']}" if rec["event_id"] else f"file:{digest[:16]}:{rec['row_number']}")
              for rec in good]
-    keys = [k for _, k in keyed]
-    seen: set[str] = set()
-    for i in range(0, len(keys), 2000):
-        seen.update(session.scalars(select(Activity.external_key).where(Activity.external_key.in_(keys[i:i + 2000]))))
-    new_rows, duplicates = [], 0
+    seen = intake.known_activity_keys([k for _, k in keyed])
+    new_rows: list[dict[str, Any]] = []
+    duplicates = 0
     for rec, key in keyed:
         if key in seen:
             duplicates += 1  # the same event exported again: nothing to add
@@ -97,12 +95,7 @@ def _store(session: Session, good: list[dict[str, Any]], lead_ids: dict[str, int
         new_rows.append(dict(lead_id=lead_ids[rec["email"]], sdr_id=None, kind=kind, outcome=outcome,
                              occurred_at=rec["occurred_at"], scheduled_for=None, external_key=key,
                              detail=f"{rec['detail'] or rec['event']} ({Path(origin).name} row {rec['row_number']})"[:500]))
-    bulk_insert(session.connection(), Activity.__table__, new_rows)
-    touched = sorted({r["lead_id"] for r in new_rows})
-    for i in range(0, len(touched), 2000):
-        # an event older than the last score would not look "new" to incremental scoring: ask for a rescore
-        session.execute(update(Lead).where(Lead.id.in_(touched[i:i + 2000])).values(scored_at=None)
-                        .execution_options(synchronize_session=False))
+    intake.add_activities(new_rows)  # their leads are rescored: an older event would not look "new" to scoring
     return len(new_rows), duplicates
 
 
@@ -117,30 +110,32 @@ def _keep_all(rows: list[RawRow], records: list[dict[str, Any]], checked: Valida
     return Prepared(rows, records, checked)
 
 
-def _store_chunk(session: Session, batch: IngestBatch, p: Prepared, src: FileSource, rules: Rules,
+def _store_chunk(intake: IntakeRepository, batch: Batch, p: Prepared, src: FileSource, rules: Rules,
                  settings: Settings, now: datetime, out: FileOutcome, counter: Counter[str], _cache: Any) -> None:
     """Quarantine the failing rows of one chunk of activities and store the others; adds their counts to ``out``."""
-    reasons, lead_ids = _check(session, p.records, p.checked)  # every record: see _keep_all
-    quarantined = quarantine(session, batch, p.rows, reasons, now, counter)
-    good = [rec for i, rec in enumerate(p.records) if i not in reasons]
-    inserted, duplicates = _store(session, good, lead_ids, src.name, batch.content_hash or "", batch.origin)
+    records = p.every_record()  # see _keep_all
+    reasons, lead_ids = _check(intake, records, p.checked)
+    quarantined = quarantine(intake, batch, p.rows, reasons, now, counter)
+    good = [rec for i, rec in enumerate(records) if i not in reasons]
+    inserted, duplicates = _store(intake, good, lead_ids, src.name, batch.content_hash, batch.origin)
     out.rows_read += len(p.rows)
     out.quarantined += quarantined
     out.inserted += inserted
     out.merged += duplicates
 
 
-def release_activity(session: Session, q: Quarantine, row: RawRow, src: FileSource, rules: Rules,
+def release_activity(intake: IntakeRepository, q: Quarantine, row: RawRow, src: FileSource, rules: Rules,
                      settings: Settings, now: datetime) -> tuple[list[str], str | None]:
-    """Re-admit one quarantined activity row; returns (reasons it is still held for, or [], and inserted|merged)."""
+    """Re-admit one quarantined activity row through ``intake``; returns (reasons it is still held for, or [],
+    and inserted|merged)."""
     rec = normalize_activity_row(row, src, set(rules.scoring.engagement.points), settings.company_time_zone, now)
     checked = validation_process.submit_rows([rec], settings.expectations_dir / "activities.json",
                                              in_process=not settings.validation_process)
-    reasons, lead_ids = _check(session, [rec], validation_process.result(checked, f"quarantine row {q.id}"))
+    reasons, lead_ids = _check(intake, [rec], validation_process.result(checked, f"quarantine row {q.id}"))
     if reasons:
         return reasons[0], None
-    batch = session.get(IngestBatch, q.ingest_batch_id)
-    inserted, _ = _store(session, [rec], lead_ids, src.name, batch.content_hash if batch else "", q.origin)
+    batch = intake.batch(q.ingest_batch_id)
+    inserted, _ = _store(intake, [rec], lead_ids, src.name, batch.content_hash if batch else "", q.origin)
     return [], "inserted" if inserted else "merged"
 
 

@@ -11,15 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from leadops.config import ApiSource, Rules, Settings
-from leadops.db.models import SourceWatermark, utcnow
-from leadops.db.unit_of_work import SqlUnitOfWork, UnitOfWork, UnitOfWorkFactory
+from leadops.db.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from leadops.intake.batches import admit_chunks, open_batch
 from leadops.intake.leads import LEADS
 from leadops.intake.outcome import FileOutcome
 from leadops.redact import redact
+from leadops.intake.stages import Check
 from leadops.sources.api import ApiError, ApiPage, iter_pages, token_secrets
 
 
@@ -38,27 +36,19 @@ class ApiOutcome:
         return {k: sum(getattr(p, k) for p in self.pages) for k in ("rows_read", "inserted", "merged", "quarantined")}
 
 
-def _session(uow: UnitOfWork) -> Session:
-    """Return the session of ``uow``: intake stores through SQL (batches, bulk inserts, savepoints)."""
-    if not isinstance(uow, SqlUnitOfWork):
-        raise TypeError(f"API intake stores through SQL: it needs SqlUnitOfWork units, not {type(uow).__name__}")
-    return uow.session
-
-
 def ingest_api(units: UnitOfWorkFactory, cfg: ApiSource, rules: Rules, settings: Settings, *, token: str | None,
-               http: Any = None, flow_run_id: str | None = None) -> ApiOutcome:
+               http: Any = None, flow_run_id: str | None = None, check: Check | None = None) -> ApiOutcome:
     """Read ``cfg`` since its watermark and admit every page, each in a unit of work of ``units`` (which
     commits it); returns the outcome. On an API error the pages stored so far stay and the watermark
-    does not move."""
+    does not move. ``check``: see :func:`leadops.intake.batches.admit_chunks`."""
     with units() as uow:
-        mark = _session(uow).get(SourceWatermark, cfg.name)
-        since = mark.watermark if mark else None
+        since = uow.intake.watermark(cfg.name)
     out = ApiOutcome(cfg.name, since, since)
     newest = since
     try:
         for page in iter_pages(cfg, since, token=token, http=http):
             with units() as uow:
-                out.pages.append(_admit_page(_session(uow), page, cfg, rules, settings, flow_run_id))
+                out.pages.append(_admit_page(uow, page, cfg, rules, settings, flow_run_id, check))
             if page.max_updated_at and (newest is None or page.max_updated_at > newest):
                 newest = page.max_updated_at
     except ApiError as exc:
@@ -66,22 +56,19 @@ def ingest_api(units: UnitOfWorkFactory, cfg: ApiSource, rules: Rules, settings:
         out.error = redact(str(exc), token_secrets(token, cfg.auth_prefix))
         return out  # watermark unchanged: the next run reads again from it
     with units() as uow:
-        session = _session(uow)
-        mark = session.get(SourceWatermark, cfg.name) or SourceWatermark(source=cfg.name)
-        mark.watermark, mark.pages_read, mark.updated_at = newest, len(out.pages), utcnow()
-        session.add(mark)
+        uow.intake.set_watermark(cfg.name, newest, len(out.pages))
     out.watermark = newest
     return out
 
 
-def _admit_page(session: Session, page: ApiPage, cfg: ApiSource, rules: Rules, settings: Settings,
-                flow_run_id: str | None) -> FileOutcome:
+def _admit_page(uow: UnitOfWork, page: ApiPage, cfg: ApiSource, rules: Rules, settings: Settings,
+                flow_run_id: str | None, check: Check | None) -> FileOutcome:
     """Admit one page as a batch of its own (a duplicate when its content was stored before); returns its outcome."""
     # the batch key of a page: its content, within this source (same width as a file hash)
     digest = hashlib.sha256(f"api:{cfg.name}:{page.key}".encode()).hexdigest()
-    batch, seen = open_batch(session, digest, cfg.name, page.url, flow_run_id)
+    batch, seen = open_batch(uow.intake, digest, cfg.name, page.url, flow_run_id)
     if batch is None:
         assert seen is not None
         return FileOutcome(page.url, "duplicate", cfg.name, seen.id, error=f"same content as batch {seen.id}")
     columns = sorted({k for r in page.rows for k in r.fields} | {"email"})
-    return admit_chunks(session, batch, [page.rows], columns, cfg, rules, settings, stages=LEADS)
+    return admit_chunks(uow, batch, [page.rows], columns, cfg, rules, settings, stages=LEADS, check=check)

@@ -2,71 +2,65 @@
 what failed in quarantine, and close it with its counts (or reject it as a whole).
 
 One batch per file or API page, keyed by its content hash, so a rerun (or a crash mid-batch) never
-duplicates anything. Nothing here commits: the caller's unit of work does.
+duplicates anything. The tables are reached through the unit of work's intake repository
+(:class:`leadops.db.repositories.intake.IntakeRepository`); nothing here commits: the caller's unit
+of work does.
 """
 from __future__ import annotations
 
 import gc
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from leadops.config import ApiSource, FileSource, Rules, Settings
-from leadops.db.bulk import bulk_insert
-from leadops.db.models import IngestBatch, Quarantine, utcnow
+from leadops.db.repositories.intake import Batch, IntakeRepository
+from leadops.db.repositories.lead_store import FileCache
+from leadops.db.unit_of_work import UnitOfWork
 from leadops.intake import validation_process
 from leadops.intake.gate import gate_problem
 from leadops.intake.outcome import FileOutcome
 from leadops.intake.reading.rows import FileRejected, RawRow
-from leadops.intake.stages import Stages, prepare_chunk, prepare_here
+from leadops.intake.stages import Check, Stages, prepare_chunk, prepare_here
 from leadops.intake.transport import PackedRows
-from leadops.services.lead_store import FileCache
 
 #: Chunks read (and normalized here) ahead of the first store while the validation process starts:
 #: ~4 fit in its start on 2 cores; each holds ~25 MB of rows and records until stored.
 AHEAD_WHILE_STARTING = 4
 
 
-def open_batch(session: Session, digest: str, source: str, origin: str,
-               flow_run_id: str | None) -> tuple[IngestBatch | None, IngestBatch | None]:
+def open_batch(intake: IntakeRepository, digest: str, source: str, origin: str,
+               flow_run_id: str | None) -> tuple[Batch | None, Batch | None]:
     """Return (batch to fill, None), or (None, earlier batch) when this content was ingested before.
 
     A batch rejected before is reopened, so a file can be retried once ops fixed its mapping.
     """
-    seen = session.scalar(select(IngestBatch).where(IngestBatch.content_hash == digest))
+    seen = intake.batch_by_hash(digest)
     if seen is not None and seen.status != "rejected":
         return None, seen
-    batch = seen or IngestBatch(content_hash=digest)
-    batch.source, batch.origin, batch.status, batch.error = source, origin, "running", None
-    batch.started_at, batch.flow_run_id = utcnow(), flow_run_id
-    session.add(batch)
-    session.flush()
-    return batch, None
+    return intake.start_batch(digest, source, origin, flow_run_id), None
 
 
-def stored_outcome(session: Session, batch: IngestBatch, src: FileSource | None) -> FileOutcome:
+def stored_outcome(intake: IntakeRepository, batch: Batch, src: FileSource | None) -> FileOutcome:
     """Return the outcome of a batch already stored, rebuilt from its counts and quarantine rows."""
     counter: Counter[str] = Counter()
-    for reasons in session.scalars(select(Quarantine.reasons).where(Quarantine.ingest_batch_id == batch.id)):
+    for reasons in intake.quarantine_reasons(batch.id):
         counter.update(reasons)
-    return FileOutcome(batch.origin, "done", batch.source, batch.id, rows_read=batch.rows_read or 0,
-                       inserted=batch.inserted or 0, merged=batch.merged or 0, quarantined=batch.quarantined or 0,
-                       reasons=dict(counter.most_common()), kind=getattr(src, "kind", "leads"))
+    return FileOutcome(batch.origin, "done", batch.source, batch.id, rows_read=batch.rows_read,
+                       inserted=batch.inserted, merged=batch.merged, quarantined=batch.quarantined,
+                       reasons=dict(counter.most_common()), kind=src.kind if src is not None else "leads")
 
 
-def reject(batch: IngestBatch, problem: str, message: str, validation: list[dict[str, Any]] | None = None) -> FileOutcome:
+def reject(intake: IntakeRepository, batch: Batch, problem: str, message: str,
+           validation: list[dict[str, Any]] | None = None) -> FileOutcome:
     """Mark ``batch`` rejected as a whole; returns the outcome naming the problem (and the gate's results)."""
-    batch.status, batch.error, batch.finished_at = "rejected", problem, utcnow()
-    batch.rows_read = batch.inserted = batch.merged = batch.quarantined = 0
+    intake.reject_batch(batch.id, problem)
     return FileOutcome(batch.origin, "rejected", batch.source, batch.id, error=message, validation=validation or [])
 
 
-def quarantine(session: Session, batch: IngestBatch, rows: list[RawRow], reasons: dict[int, list[str]], now: datetime,
-               counter: Counter[str]) -> int:
+def quarantine(intake: IntakeRepository, batch: Batch, rows: list[RawRow], reasons: dict[int, list[str]],
+               now: datetime, counter: Counter[str]) -> int:
     """Store the rows at the indexes of ``reasons`` in quarantine, as read, with every reason; returns how many.
 
     ``counter`` gets each reason counted once per row (the run's and the batch's reason tally).
@@ -75,16 +69,24 @@ def quarantine(session: Session, batch: IngestBatch, rows: list[RawRow], reasons
                  raw=rows[i].raw, reasons=r, status="open", created_at=now) for i, r in sorted(reasons.items())]
     for r in reasons.values():
         counter.update(r)
-    bulk_insert(session.connection(), Quarantine.__table__, held)
+    intake.hold(held)
     return len(held)
 
 
-def finish_batch(batch: IngestBatch, out: FileOutcome, counter: Counter[str]) -> FileOutcome:
+def finish_batch(intake: IntakeRepository, batch: Batch, out: FileOutcome, counter: Counter[str]) -> FileOutcome:
     """Close ``batch`` as done with the counts of ``out`` (and its reasons tally); returns ``out``."""
     out.reasons = dict(counter.most_common())
-    batch.rows_read, batch.inserted, batch.merged, batch.quarantined = out.rows_read, out.inserted, out.merged, out.quarantined
-    batch.status, batch.finished_at = "done", utcnow()
+    intake.finish_batch(batch.id, rows_read=out.rows_read, inserted=out.inserted, merged=out.merged,
+                        quarantined=out.quarantined)
     return out
+
+
+class _Undo(Exception):
+    """Leaves the savepoint of a batch the gate refused: what was admitted of it is undone."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
 
 
 def with_small_tail(chunks: Iterator[list[RawRow]], size: int) -> Iterator[list[RawRow]]:
@@ -95,12 +97,13 @@ def with_small_tail(chunks: Iterator[list[RawRow]], size: int) -> Iterator[list[
     """
     held: list[RawRow] | None = None
     for chunk in chunks:
-        if held is not None:
-            if len(chunk) < size // 2:
-                chunk = held + chunk  # may be the tail: keep one chunk's lookahead
-            else:
-                yield held
-        held = chunk
+        if held is None:
+            held = chunk
+        elif len(chunk) < size // 2:
+            held = held + chunk  # may be the tail: keep one chunk's lookahead
+        else:
+            yield held
+            held = chunk
     yield held if held is not None else []  # a file without rows is gated too ("no data rows")
 
 
@@ -109,16 +112,19 @@ def with_small_tail(chunks: Iterator[list[RawRow]], size: int) -> Iterator[list[
 _Pending = tuple[list[RawRow], validation_process.Job, str, list[dict[str, Any]] | None]
 
 
-def admit_chunks(session: Session, batch: IngestBatch, chunks: Iterable[list[RawRow]], columns: list[str],
+def admit_chunks(uow: UnitOfWork, batch: Batch, chunks: Iterable[list[RawRow]], columns: list[str],
                  src: FileSource | ApiSource | None, rules: Rules, settings: Settings, *, stages: Stages,
-                 raw_suite: str = "leads_raw.json", progress: Callable[[int], None] | None = None) -> FileOutcome:
-    """Gate and admit a file (or an API page) chunk by chunk inside a savepoint; returns its outcome.
+                 raw_suite: str = "leads_raw.json", progress: Callable[[int], None] | None = None,
+                 check: Check | None = None) -> FileOutcome:
+    """Gate and admit a file (or an API page) chunk by chunk inside a savepoint of ``uow``; returns its
+    outcome (``uow``'s owner commits).
 
     Each chunk is one GX batch for both suites. If any chunk fails the batch-level gate, or the
     file turns out unreadable further on, everything admitted from it is rolled back and the
     batch is rejected as a whole, naming the rows of the failing chunk. ``stages`` and
     ``raw_suite`` say the kind of rows (leads, activities). ``progress(rows)`` is called after
-    each chunk is stored, with the rows stored so far.
+    each chunk is stored, with the rows stored so far. ``check`` gates and checks each chunk here
+    instead of GX (:func:`leadops.intake.stages.prepare_chunk` in the validation process): a test's seam.
 
     Chunks are pipelined: while this process reads chunk k+1 and stores chunk k, the validation
     process gates, normalizes and validates chunk k+1 (see :mod:`leadops.intake.validation_process`).
@@ -127,11 +133,11 @@ def admit_chunks(session: Session, batch: IngestBatch, chunks: Iterable[list[Raw
     """
     out = FileOutcome(batch.origin, "done", batch.source, batch.id)
     counter: Counter[str] = Counter()
-    now = utcnow()
+    now = datetime.now(UTC)
     cache = FileCache()  # fuzzy-dedupe candidates and account ids, carried across the file's chunks
     in_process = not settings.validation_process
-    validation_process.warm_up(in_process=in_process)
-    savepoint = session.begin_nested()
+    if check is None:
+        validation_process.warm_up(in_process=in_process)
     gc_thresholds = gc.get_threshold()
     # A chunk allocates hundreds of thousands of short-lived dicts and strings that form no
     # cycles; the default thresholds rescan the whole heap over and over (~12% of intake time).
@@ -152,7 +158,7 @@ def admit_chunks(session: Session, batch: IngestBatch, chunks: Iterable[list[Raw
         if prepared is None:
             prepared = stages.decide(rows, records, done[1], rules)
         prepared.rows = rows
-        stages.store(session, batch, prepared, src, rules, settings, now, out, counter, cache)
+        stages.store(uow.intake, batch, prepared, src, rules, settings, now, out, counter, cache)
         if progress is not None:
             progress(out.rows_read)
         return None
@@ -165,6 +171,10 @@ def admit_chunks(session: Session, batch: IngestBatch, chunks: Iterable[list[Raw
             where = "" if read == 0 and len(chunk) < settings.intake_chunk_rows else \
                 f" (in rows {chunk[0].row_number}-{chunk[-1].row_number})"
             read += len(chunk)
+            if check is not None:
+                yield chunk, validation_process.Job(True, check, (stages, chunk, columns, src, rules, settings, now,
+                                                                  raw_suite)), where, None
+                continue
             local = prepare_here(chunk, columns, src, rules, settings, now, raw_suite, stages) \
                 if validation_process.starting(in_process) else None
             if local is not None:
@@ -182,21 +192,21 @@ def admit_chunks(session: Session, batch: IngestBatch, chunks: Iterable[list[Raw
     pending: deque[_Pending] = deque()
     problem = None
     try:
-        for item in submitted():
-            pending.append(item)
-            while not problem and len(pending) > (AHEAD_WHILE_STARTING if validation_process.starting(in_process) else 1):
+        with uow.savepoint():  # released on a clean exit (the caller's unit of work commits), undone on a raise
+            for item in submitted():
+                pending.append(item)
+                while not problem and len(pending) > (AHEAD_WHILE_STARTING if validation_process.starting(in_process) else 1):
+                    problem = admit(*pending.popleft())
+                if problem:
+                    break
+            while pending and not problem:
                 problem = admit(*pending.popleft())
             if problem:
-                break
-        while pending and not problem:
-            problem = admit(*pending.popleft())
+                raise _Undo(problem)
     except FileRejected as exc:
-        savepoint.rollback()
-        return reject(batch, exc.problem, str(exc))
+        return reject(uow.intake, batch, exc.problem, str(exc))
+    except _Undo as undo:
+        return reject(uow.intake, batch, undo.problem, f"{batch.origin}: {undo.problem}", out.validation)
     finally:
         gc.set_threshold(*gc_thresholds)
-    if problem:
-        savepoint.rollback()
-        return reject(batch, problem, f"{batch.origin}: {problem}", out.validation)
-    savepoint.commit()  # releases the SAVEPOINT: the caller's unit of work commits
-    return finish_batch(batch, out, counter)
+    return finish_batch(uow.intake, batch, out, counter)

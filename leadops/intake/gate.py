@@ -56,7 +56,7 @@ def _context():
 def _docs_site(ctx, docs_dir: Path) -> str:
     """Return the name of the Data Docs site writing to ``docs_dir``, registering it once."""
     docs_dir = Path(docs_dir).resolve()  # GX wants an absolute folder; settings may hold "var/..."
-    name = "leadops-" + hashlib.sha1(str(docs_dir).encode()).hexdigest()[:10]
+    name = "leadops-" + hashlib.sha1(str(docs_dir).encode(), usedforsecurity=False).hexdigest()[:10]
     if name not in ctx.get_site_names():
         ctx.add_data_docs_site(site_name=name, site_config={
             "class_name": "SiteBuilder",
@@ -83,7 +83,7 @@ def _run(spec: dict[str, Any], df: pd.DataFrame, asset: str, suite_path: Path, r
     name = spec.get("name") or Path(suite_path).stem
     try:
         suite = ctx.suites.add_or_update(gx.ExpectationSuite(**{**spec, "name": name}))
-    except Exception as exc:  # a typo in an expectation type or kwargs: ops need the file and the cause
+    except Exception as exc:  # noqa: BLE001 - GX raises many kinds on a typo in a type or kwargs: ops need the file and cause
         raise ValueError(f"{suite_path}: invalid expectation suite: {exc}") from None
     if len(suite.expectations) != len(spec["expectations"]):
         # GX logs an unknown expectation type and drops it: a gate that silently checks less
@@ -128,7 +128,7 @@ def _raised(info: dict[str, Any] | None) -> str | None:
 
 def build_data_docs(docs_dir: Path) -> str | None:
     """Render Data Docs of this process's validation results into ``docs_dir``; returns index.html's path."""
-    gx, ctx, _ = _context()
+    _, ctx, _ = _context()
     site = _docs_site(ctx, docs_dir)
     ctx.build_data_docs(site_names=[site])
     index = Path(docs_dir).resolve() / "index.html"
@@ -240,8 +240,8 @@ def validate_rows(df: pd.DataFrame, suite_path: Path, spec: dict[str, Any] | Non
         reason = (cfg.meta or {}).get("reason") or f"{cfg.type} failed on {cfg.kwargs.get('column')}"
         rows = r.result.get("unexpected_index_list") or []
         counts[reason] = counts.get(reason, 0) + len(rows)
-        for idx in rows:
-            idx = int(idx) if not isinstance(idx, dict) else int(next(iter(idx.values())))
+        for found in rows:
+            idx = int(found) if not isinstance(found, dict) else int(next(iter(found.values())))
             bucket = failures.setdefault(idx, [])
             if reason not in bucket:
                 bucket.append(reason)

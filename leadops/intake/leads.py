@@ -1,31 +1,32 @@
 """Lead rows: the glue between rows as read, the rules of :mod:`leadops.domain.intake`, and the leads
-table (insert or merge, see :mod:`leadops.services.lead_store`).
+table (insert or merge through the intake repository, see :mod:`leadops.db.repositories.lead_store`).
 
 :data:`LEADS` is the stages of a lead file or API page (see :class:`leadops.intake.stages.Stages`).
 """
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table
-from sqlalchemy.orm import Session
+from sqlalchemy import FromClause, String
 
 from leadops.config import ApiSource, FileSource, Rules, Settings
-from leadops.db.models import IngestBatch, Lead
+from leadops.db.models import Lead
+from leadops.db.repositories.intake import Batch, IntakeRepository
+from leadops.db.repositories.lead_store import FileCache
 from leadops.domain.intake import LeadRowRules, lead_reasons, lead_record
 from leadops.intake.batches import quarantine
+from leadops.intake.gate import ValidationOutcome
 from leadops.intake.outcome import FileOutcome
 from leadops.intake.reading.rows import RawRow
 from leadops.intake.stages import Prepared, Stages
-from leadops.intake.gate import ValidationOutcome
-from leadops.services.lead_store import FileCache, upsert_leads
 
 
-def column_limits(table: Table) -> dict[str, int]:
+def column_limits(table: FromClause) -> dict[str, int]:
     """Return column -> maximum length of ``table``'s bounded text columns (``String(n)``)."""
-    return {c.name: c.type.length for c in table.columns if getattr(c.type, "length", None)}
+    return {c.name: c.type.length for c in table.columns if isinstance(c.type, String) and c.type.length}
 
 
 #: The leads table's text limits, checked on every row before storing, the same on SQLite (which
@@ -47,7 +48,7 @@ def normalize_row(row: RawRow, src: FileSource | ApiSource | None, rules: Rules,
     return lead_record(row.row_number, row.fields, row.raw.get("_error"), row_rules(src, rules, tz), now)
 
 
-def quarantine_reasons(records: list[dict[str, Any]], failures: dict[int, list[str]], rules: Rules) -> dict[int, list[str]]:
+def quarantine_reasons(records: Sequence[Mapping[str, Any]], failures: dict[int, list[str]], rules: Rules) -> dict[int, list[str]]:
     """Return row index -> reasons to hold each failing lead row (see :func:`leadops.domain.intake.lead_reasons`)."""
     return lead_reasons(records, failures, rules.sources.lead_sources, LEAD_LIMITS["source"])
 
@@ -66,13 +67,13 @@ def _decide(rows: list[RawRow], records: list[dict[str, Any]], checked: Validati
     return Prepared(rows, [None if i in reasons else rec for i, rec in enumerate(records)], checked, reasons)
 
 
-def _store(session: Session, batch: IngestBatch, p: Prepared, src: FileSource | ApiSource | None,
+def _store(intake: IntakeRepository, batch: Batch, p: Prepared, src: FileSource | ApiSource | None,
            rules: Rules, settings: Settings, now: datetime, out: FileOutcome, counter: Counter[str],
            cache: FileCache | None = None) -> None:
     """Quarantine the failing rows of ``p`` and store the others; adds their counts to ``out`` and ``counter``."""
-    reasons = p.reasons if p.reasons is not None else quarantine_reasons(p.records, p.checked.failures, rules)
-    quarantined = quarantine(session, batch, p.rows, reasons, now, counter)
-    good = [rec for i, rec in enumerate(p.records) if i not in reasons]
+    reasons = p.reasons if p.reasons is not None else quarantine_reasons(p.every_record(), p.checked.failures, rules)
+    quarantined = quarantine(intake, batch, p.rows, reasons, now, counter)
+    good = [rec for i, rec in enumerate(p.records) if i not in reasons and rec is not None]
     by_row: dict[int, dict[str, Any]] = {}
 
     def raw_of(row_number: int) -> dict[str, Any]:
@@ -81,8 +82,8 @@ def _store(session: Session, batch: IngestBatch, p: Prepared, src: FileSource | 
             by_row.update((r.row_number, r.raw) for r in p.rows)
         return by_row[row_number]
 
-    inserted, merged = upsert_leads(session, good, batch.id, raw_of, now,
-                                    rules.sources.fuzzy_match_threshold, batch.origin, cache)
+    inserted, merged = intake.store_leads(good, batch.id, raw_of, now, rules.sources.fuzzy_match_threshold,
+                                          batch.origin, cache)
     out.rows_read += len(p.rows)
     out.quarantined += quarantined
     out.inserted += inserted

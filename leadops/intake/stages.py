@@ -7,7 +7,7 @@ activities); :func:`prepare_chunk` and :func:`prepare_here` run the pure stages.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,11 +24,18 @@ class Prepared:
     """One chunk ready to store: rows as read, their normalized records and the row suite's outcome."""
 
     rows: list[RawRow]
-    records: list[dict[str, Any] | None]
+    records: Sequence[dict[str, Any] | None]
     checked: ValidationOutcome
     #: row index -> every reason to quarantine it, when preparing could tell (then the records of
     #: those rows are None: they are not stored); None: storing decides
     reasons: dict[int, list[str]] | None = None
+
+    def every_record(self) -> list[dict[str, Any]]:
+        """Return the records of a chunk whose storing decides the quarantine (``reasons`` is None: none is held back)."""
+        records = [r for r in self.records if r is not None]
+        if len(records) != len(self.records):
+            raise ValueError("a chunk whose records were held back carries their reasons")
+        return records
 
 
 @dataclass(frozen=True)
@@ -36,14 +43,21 @@ class Stages:
     """How a kind of file is admitted. ``normalize(rows, src, rules, settings, now)`` returns a
     record per row and ``decide(rows, records, checked, rules)`` the chunk to store once the row
     suite (``suite``, a file of the expectations folder) checked the records: both pure, they
-    run in the validation process or here. ``store(session, batch, prepared, src, rules,
-    settings, now, out, counter, cache)`` runs here. The functions are module-level (they are
-    sent to the validation process by name)."""
+    run in the validation process or here. ``store(intake, batch, prepared, src, rules,
+    settings, now, out, counter, cache)`` runs here, storing through the intake repository of the
+    unit of work. The functions are module-level (they are sent to the validation process by name)."""
 
     normalize: Callable[..., list[dict[str, Any]]]
     suite: str
     decide: Callable[..., Prepared]
     store: Callable[..., None]
+
+
+#: How a chunk is gated and checked before it is stored: ``check(stages, rows, columns, src, rules, settings,
+#: now, raw_suite)`` returns (the batch-level gate's outcome, the chunk to store), like :func:`prepare_chunk`
+#: (GX, in the validation process: the default); a test gives its own to admit rows without GX.
+Check = Callable[[Stages, list[RawRow], list[str], FileSource | ApiSource | None, Rules, Settings, datetime, str],
+                 tuple[ValidationOutcome, Prepared]]
 
 
 def prepare_chunk(stages: Stages, rows: list[RawRow] | PackedRows, columns: list[str],

@@ -25,7 +25,7 @@ class PackedRows:
     names: list[str]  # the source headers of ``mapping``, or the field names
     columns: list[list[str | None]]
     mapping: dict[str, str] | None
-    errors: dict[int, str]  # index in the chunk -> the record's read error
+    errors: dict[int, str | None]  # index in the chunk -> the record's read error
     irregular: dict[int, dict[str, str | None]]  # index -> fields, for rows packed otherwise than by ``names``
 
     @classmethod
@@ -52,10 +52,10 @@ class PackedRows:
             columns = [_cleaned_column(c) for c in self.columns]
         else:
             names, columns = self.names, self.columns
-        values = zip(*columns) if names else ((),) * len(self.row_numbers)
-        return [RawRow(number, irregular[i] if i in irregular else dict(zip(names, cells)),
+        values = zip(*columns, strict=True) if names else ((),) * len(self.row_numbers)
+        return [RawRow(number, irregular[i] if i in irregular else dict(zip(names, cells, strict=True)),
                        {"_error": errors[i]} if i in errors else {})
-                for i, (number, cells) in enumerate(zip(self.row_numbers, values))]
+                for i, (number, cells) in enumerate(zip(self.row_numbers, values, strict=True))]
 
 
 def _cleaned_column(values: list[str | None]) -> list[str | None]:

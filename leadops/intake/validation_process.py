@@ -52,7 +52,7 @@ def _started_probe() -> bool:
 
 
 def _executor() -> ProcessPoolExecutor:
-    global _pool, _started
+    global _pool, _started  # noqa: PLW0603 - one validation process per process, module state tests inspect
     with _lock:
         if _pool is None:
             # spawn, not fork: the parent runs threads (Prefect, SQLAlchemy pools) that a fork
@@ -118,7 +118,7 @@ class Job:
             done: Future = Future()
             try:
                 done.set_result(self.fn(*self.args))
-            except Exception as exc:  # the caller sees it at result(), as it would from the process
+            except Exception as exc:  # noqa: BLE001 - the caller sees it at result(), as it would from the process
                 done.set_exception(exc)
             return done
         self.pool = _executor()
@@ -161,7 +161,8 @@ def result(job: Job, what: str) -> Any:
             return job.future.result()
         except BrokenProcessPool:
             if attempt == 2:
-                _replace(job.pool)
+                if job.pool is not None:
+                    _replace(job.pool)
                 raise ValidationProcessDied(f"the validation process died twice while validating {what}; "
                                             "nothing of it was stored: run it again") from None
             job.retry()

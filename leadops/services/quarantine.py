@@ -15,7 +15,7 @@ from leadops.config import ApiSource, FileSource, Rules, Settings
 from leadops.db.models import Quarantine, utcnow
 from leadops.domain.normalize import clean_text
 from leadops.intake.leads import normalize_row, quarantine_reasons
-from leadops.services.lead_store import upsert_leads
+from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.intake.reading.headers import CANONICAL_FIELDS, map_headers
 from leadops.intake.reading.rows import RawRow
 from leadops.intake.activities import ACTIVITY_ALIASES, ACTIVITY_FIELDS, release_activity
@@ -95,7 +95,7 @@ def release(session: Session, ids: list[int], rules: Rules, settings: Settings,
         src = source_of(q, rules)
         row = _raw_row(q, rules, overrides or {})
         if isinstance(src, FileSource) and src.kind == "activities":
-            reasons, result = release_activity(session, q, row, src, rules, settings, now)
+            reasons, result = release_activity(SqlUnitOfWork.around(session).intake, q, row, src, rules, settings, now)
             if reasons:
                 q.reasons = reasons
                 outcomes.append(ReleaseOutcome(qid, "held", reasons=reasons))
@@ -116,8 +116,9 @@ def release(session: Session, ids: list[int], rules: Rules, settings: Settings,
             q.reasons = reasons
             outcomes.append(ReleaseOutcome(qid, "held", reasons=reasons))
             continue
-        inserted, _merged = upsert_leads(session, [rec], q.ingest_batch_id, {row.row_number: row.raw}.__getitem__, now,
-                                        rules.sources.fuzzy_match_threshold, q.origin)
+        inserted, _merged = SqlUnitOfWork.around(session).intake.store_leads(
+            [rec], q.ingest_batch_id, {row.row_number: row.raw}.__getitem__, now, rules.sources.fuzzy_match_threshold,
+            q.origin)
         q.status = "released"
         if overrides:
             q.raw = row.raw

@@ -29,7 +29,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -95,7 +95,9 @@ def resolve_token(cfg: ApiSource) -> str | None:
         from prefect.blocks.system import Secret
 
         try:
-            value = Secret.load(cfg.token_secret_block).get()
+            # load is dispatched by Prefect (a coroutine when awaited): here, called synchronously, the block
+            block: Any = Secret.load(cfg.token_secret_block)
+            value = block.get()
         except Exception as exc:  # noqa: BLE001 - any lookup failure is a configuration problem
             # only the exception type: a message could quote the secret
             raise ApiError(f"source {cfg.name}: cannot load the Prefect Secret block "
@@ -215,8 +217,8 @@ def retry_after(value: str | None) -> float | None:
         except (TypeError, ValueError, IndexError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - datetime.now(timezone.utc)).total_seconds()
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
     return min(max(seconds, 0.0), RETRY_AFTER_CAP)
 
 
@@ -319,7 +321,7 @@ def _iter_pages(cfg: ApiSource, since: datetime | None, token: str | None, http:
     except ValueError as exc:
         raise ApiError(f"source {cfg.name}: {exc}") from None
     own = http is None
-    session = requests.Session() if own else http
+    session = http if http is not None else requests.Session()
     headers = {cfg.auth_header: cfg.auth_prefix + token} if token else {}
     secrets = token_secrets(token, cfg.auth_prefix)
     base: dict[str, Any] = {cfg.page_size_param: cfg.page_size}

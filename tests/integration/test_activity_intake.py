@@ -10,6 +10,7 @@ from leadops.intake import validation_process
 from leadops.config import FileSource
 from leadops.db.models import Activity, Lead, Quarantine
 from leadops.services import quarantine
+from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.intake.files import ingest_file
 
 LEADS = "Email,First Name,Last Name,Company,Country,Source\n" \
@@ -32,7 +33,7 @@ def with_activity_source(rules):
 def test_activity_rows_are_stored_quarantined_and_deduplicated(session, settings, rules, monkeypatch, normalized_here):
     if normalized_here:  # as while the validation process starts: this process normalizes, GX checks over there
         monkeypatch.setattr(validation_process, "starting", lambda in_process: not in_process)
-    ingest_file(session, write(settings.inbox_dir, "leads-1.csv", LEADS), rules, settings)
+    ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "leads-1.csv", LEADS), rules, settings)
     session.commit()
     rules = with_activity_source(rules)
     events = ("Courriel;Événement;Date;Page;Id\n"
@@ -43,7 +44,7 @@ def test_activity_rows_are_stored_quarantined_and_deduplicated(session, settings
               "ana@forge.fr;dance party;04/11/2026 09:00;;e5\n"         # unknown event
               "ana@forge.fr;email click;31/02/2026 09:00;;e6\n"         # not a date
               "ana@forge.fr;email click;04/11/2099 09:00;;e7\n")        # in the future
-    out = ingest_file(session, write(settings.inbox_dir, "events-1.csv", events, "cp1252"), rules, settings)
+    out = ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "events-1.csv", events, "cp1252"), rules, settings)
     session.commit()
     assert (out.status, out.rows_read, out.inserted, out.merged, out.quarantined) == ("done", 7, 3, 0, 4)
     assert out.reasons == {
@@ -60,7 +61,8 @@ def test_activity_rows_are_stored_quarantined_and_deduplicated(session, settings
     assert acts["mautic:e1"].lead_id == ana.id and ana.scored_at is None
 
     # a later export repeating e1..e3 adds nothing; the events are counted as duplicates
-    again = ingest_file(session, write(settings.inbox_dir, "events-2.csv", "\n".join(events.splitlines()[:4]) + "\n"),
+    again = ingest_file(SqlUnitOfWork.around(session),
+                        write(settings.inbox_dir, "events-2.csv", "\n".join(events.splitlines()[:4]) + "\n"),
                         rules, settings)
     session.commit()
     assert (again.rows_read, again.inserted, again.merged, again.quarantined) == (3, 0, 3, 0)
@@ -69,14 +71,15 @@ def test_activity_rows_are_stored_quarantined_and_deduplicated(session, settings
 
 def test_quarantined_activity_is_released_once_its_lead_exists(session, settings, rules):
     rules = with_activity_source(rules)
-    out = ingest_file(session, write(settings.inbox_dir, "events-1.csv",
+    out = ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "events-1.csv",
                                      "Email,Event,Timestamp\ncarl@forge.fr,pricing page,2026-11-03 10:00\n"), rules, settings)
     session.commit()
     assert out.quarantined == 1
     [q] = session.scalars(select(Quarantine)).all()
     held = quarantine.release(session, [q.id], rules, settings)
     assert held[0].status == "held" and "no lead with this email" in held[0].reasons[0]
-    ingest_file(session, write(settings.inbox_dir, "leads-2.csv", "Email,Last Name\ncarl@forge.fr,Dupuis\n"), rules, settings)
+    ingest_file(SqlUnitOfWork.around(session),
+                write(settings.inbox_dir, "leads-2.csv", "Email,Last Name\ncarl@forge.fr,Dupuis\n"), rules, settings)
     [released] = quarantine.release(session, [q.id], rules, settings)
     session.commit()
     assert (released.status, released.result) == ("released", "inserted")
@@ -85,7 +88,8 @@ def test_quarantined_activity_is_released_once_its_lead_exists(session, settings
 
 def test_activity_file_without_an_event_column_is_rejected(session, settings, rules):
     rules = with_activity_source(rules)
-    out = ingest_file(session, write(settings.inbox_dir, "events-3.csv", "Email,Date\nana@forge.fr,2026-11-03\n"),
+    out = ingest_file(SqlUnitOfWork.around(session),
+                      write(settings.inbox_dir, "events-3.csv", "Email,Date\nana@forge.fr,2026-11-03\n"),
                       rules, settings)
     assert out.status == "rejected" and "required column 'event' is missing (found: Email, Date)" in out.error
 
@@ -93,13 +97,13 @@ def test_activity_file_without_an_event_column_is_rejected(session, settings, ru
 def test_activities_change_the_score(session, settings, rules):
     from leadops.services.score import score_open_leads
 
-    ingest_file(session, write(settings.inbox_dir, "leads-1.csv", LEADS), rules, settings)
+    ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "leads-1.csv", LEADS), rules, settings)
     session.commit()
     score_open_leads(session, rules)
     session.commit()
     before = {lead.email: lead.engagement_score for lead in session.scalars(select(Lead))}
     rules2 = with_activity_source(rules)
-    ingest_file(session, write(settings.inbox_dir, "events-1.csv",
+    ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "events-1.csv",
                                "Email,Event,Timestamp\nbob@forge.fr,webinar attended,2026-11-20 10:00\n"), rules2, settings)
     session.commit()
     score_open_leads(session, rules2)

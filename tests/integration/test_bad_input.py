@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from sqlalchemy import func, select
 
 from leadops.db.models import Lead, LeadMerge, Quarantine
+from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.intake.files import ingest_file
 
 HEADER = "Email,First Name,Last Name,Company,Country,Source\n"
@@ -16,7 +17,7 @@ def run(session, settings, rules, name, data: bytes):
     settings.inbox_dir.mkdir(parents=True, exist_ok=True)
     p = settings.inbox_dir / name
     p.write_bytes(data)
-    out = ingest_file(session, p, rules, settings, move=False)
+    out = ingest_file(SqlUnitOfWork.around(session), p, rules, settings, move=False)
     session.commit()
     return out
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from leadops.db.models import IngestBatch, Lead, LeadMerge, Quarantine
+from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.intake.files import ingest_file
 
 HEADER = "Email,First Name,Last Name,Company,Country,Source\n"
@@ -33,7 +34,7 @@ def test_chunks_give_the_same_leads_as_one_batch(session, settings, rules):
     lines[250] = line(250, email="P3@Firm3.fr ")  # repeats row 3 (chunk 1) in chunk 3, case and space aside
     lines[120] = line(120, email="not-an-email")
     small = settings.model_copy(update={"intake_chunk_rows": 100})
-    out = ingest_file(session, write(settings.inbox_dir, "web-1.csv", lines), rules, small)
+    out = ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "web-1.csv", lines), rules, small)
     session.commit()
     assert (out.status, out.rows_read, out.inserted, out.merged, out.quarantined) == ("done", 340, 338, 1, 1)
     merge = session.scalar(select(LeadMerge))
@@ -51,7 +52,7 @@ def test_a_later_chunk_failing_the_gate_rejects_the_file_and_keeps_nothing(sessi
         lines[i] = line(i, email="")
     lines[5] = line(5, email="bad@")  # would be quarantined if the file were admitted
     small = settings.model_copy(update={"intake_chunk_rows": 100})
-    out = ingest_file(session, write(settings.inbox_dir, "web-2.csv", lines), rules, small)
+    out = ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "web-2.csv", lines), rules, small)
     session.commit()
     assert out.status == "rejected"
     assert "email fill rate 40% is under the required 80%" in out.error
@@ -67,7 +68,7 @@ def test_a_later_chunk_failing_the_gate_rejects_the_file_and_keeps_nothing(sessi
 def test_a_short_tail_is_gated_with_the_chunk_before_it(session, settings, rules):
     lines = [line(i) for i in range(210)] + [line(i, email="") for i in range(210, 220)]
     small = settings.model_copy(update={"intake_chunk_rows": 100})
-    out = ingest_file(session, write(settings.inbox_dir, "web-3.csv", lines), rules, small)
+    out = ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "web-3.csv", lines), rules, small)
     session.commit()
     # alone, the last 20 rows (10 without email) would fail the 80% fill rate; with their chunk they pass
     assert (out.status, out.rows_read, out.inserted, out.quarantined) == ("done", 220, 210, 10)
@@ -76,13 +77,13 @@ def test_a_short_tail_is_gated_with_the_chunk_before_it(session, settings, rules
 def test_an_unterminated_quote_at_the_end_undoes_the_chunks_already_admitted(session, settings, rules):
     lines = [line(i) for i in range(250)] + ['late@firm1.fr,"Ana,Lopez,Firm,France,web_form\n', line(999)]
     small = settings.model_copy(update={"intake_chunk_rows": 100})
-    out = ingest_file(session, write(settings.inbox_dir, "web-4.csv", lines), rules, small)
+    out = ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "web-4.csv", lines), rules, small)
     session.commit()
     assert out.status == "rejected" and "unterminated quoted field" in out.error and "line 252" in out.error
     assert count(session, Lead) == 0 and count(session, Quarantine) == 0
     # once fixed, the file goes in (a rejected batch is reopened under the new content hash)
     fixed = write(settings.inbox_dir, "web-4.csv", lines[:250])
-    again = ingest_file(session, fixed, rules, small)
+    again = ingest_file(SqlUnitOfWork.around(session), fixed, rules, small)
     session.commit()
     assert (again.status, again.inserted) == ("done", 250)
 
@@ -96,7 +97,7 @@ def test_accounts_found_in_one_chunk_serve_the_later_ones(session, settings, rul
     lines[260] = "bob@acme.com,Bob,Lin,Acme SAS,France,web_form\n"  # chunk 3: another domain of the same company
     lines[290] = "eve@acme.fr,Eve,Sol,Acme,France,web_form\n"  # chunk 3: the same domain again
     small = settings.model_copy(update={"intake_chunk_rows": 100})
-    out = ingest_file(session, write(settings.inbox_dir, "acme.csv", lines), rules, small)
+    out = ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "acme.csv", lines), rules, small)
     session.commit()
     assert (out.status, out.inserted) == ("done", 320)
     acme = session.scalars(select(Account).where(Account.name_key == "acme")).all()
@@ -108,7 +109,7 @@ def test_accounts_found_in_one_chunk_serve_the_later_ones(session, settings, rul
 
 
 def test_a_fuzzy_duplicate_is_found_after_its_domain_left_the_bounded_pool(session, settings, rules, monkeypatch):
-    from leadops.services import lead_store
+    from leadops.db.repositories import lead_store
 
     def last(i: int) -> str:  # names far apart from each other
         return hashlib.sha1(str(i).encode()).hexdigest()[:12]
@@ -130,7 +131,7 @@ def test_a_fuzzy_duplicate_is_found_after_its_domain_left_the_bounded_pool(sessi
 
     monkeypatch.setattr(lead_store, "where_in", watching)
     small = settings.model_copy(update={"intake_chunk_rows": 100})
-    out = ingest_file(session, write(settings.inbox_dir, "firms.csv", lines), rules, small)
+    out = ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "firms.csv", lines), rules, small)
     session.commit()
     assert (out.status, out.rows_read, out.inserted, out.merged) == ("done", 300, 299, 1)
     merge = session.scalar(select(LeadMerge))
@@ -146,8 +147,9 @@ def test_each_new_lead_arrives_once_in_the_lifecycle_history(session, settings, 
     lines = [line(i) for i in range(250)]
     lines[180] = line(180, email="p4@firm4.fr")  # a merge: no arrival of its own
     small = settings.model_copy(update={"intake_chunk_rows": 100})
-    first = ingest_file(session, write(settings.inbox_dir, "web-9.csv", lines), rules, small)
-    second = ingest_file(session, write(settings.inbox_dir, "web-10.csv", [line(i) for i in range(300, 340)]), rules, small)
+    first = ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "web-9.csv", lines), rules, small)
+    second = ingest_file(SqlUnitOfWork.around(session),
+                         write(settings.inbox_dir, "web-10.csv", [line(i) for i in range(300, 340)]), rules, small)
     session.commit()
     history = session.execute(select(Lead.email, Lead.source_row, Lead.ingest_batch_id, Lead.created_at,
                                      LeadStageChange.from_stage, LeadStageChange.to_stage, LeadStageChange.cause,

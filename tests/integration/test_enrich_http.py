@@ -9,6 +9,7 @@ from leadops.config import ProviderConfig
 from leadops.db.models import EnrichmentLookup, EnrichmentRecord, Lead, ProviderCircuit, utcnow
 from leadops.providers.http import HttpProvider
 from leadops.services.enrich import enrich_pending, providers_from
+from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.intake.files import ingest_file
 from tests.support.firmo_server import FirmoServer
 
@@ -56,7 +57,7 @@ def add_leads(session, settings, rules, domains: list[str], per_domain: int = 1,
     settings.inbox_dir.mkdir(parents=True, exist_ok=True)
     path = settings.inbox_dir / name
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    out = ingest_file(session, path, rules, settings)
+    out = ingest_file(SqlUnitOfWork.around(session), path, rules, settings)
     session.commit()
     assert out.inserted == len(domains) * per_domain
 
@@ -284,7 +285,7 @@ def test_person_lookup_fills_seniority_and_department_only_where_blank(session, 
     path = settings.inbox_dir / "people-1.csv"
     path.write_text("Email,First Name,Last Name,Job Title\nana@acme.fr,Ana,Lopez,\n"
                     "bob@acme.fr,Bob,Martin,Comptable\ncid@acme.fr,Cid,Tanaka,\n", encoding="utf-8")
-    ingest_file(session, path, rules, settings)
+    ingest_file(SqlUnitOfWork.around(session), path, rules, settings)
     session.commit()
     srv.people["ana@acme.fr"] = {"job_title": "VP Engineering", "job_title_levels": ["vp", "senior"],
                                  "job_title_role": "engineering"}

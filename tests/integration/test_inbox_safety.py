@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from leadops.db.models import IngestBatch, Lead, LeadMerge
 from leadops.intake import inbox
+from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.intake.files import ingest_file
 from leadops.intake.inbox import discover
 from tests.support.gate import release
@@ -30,7 +31,7 @@ def test_symlink_is_refused_moved_as_a_link_and_its_target_never_shown(session, 
     link = make_inbox(settings) / "leads.csv"
     link.symlink_to(outside)
     assert discover(settings.inbox_dir) == [link]  # listed, not followed
-    out = ingest_file(session, link, rules, settings, move=True)
+    out = ingest_file(SqlUnitOfWork.around(session), link, rules, settings, move=True)
     session.commit()
     assert out.status == "rejected" and "refused: a symbolic link" in out.error and "leads.csv" in out.error
     moved = settings.var_dir / "failed" / "leads.csv"
@@ -44,7 +45,7 @@ def test_symlink_is_refused_moved_as_a_link_and_its_target_never_shown(session, 
 def test_fifo_is_refused_without_blocking(session, settings, rules):
     fifo = make_inbox(settings) / "pipe.csv"
     os.mkfifo(fifo)
-    out = ingest_file(session, fifo, rules, settings, move=True)  # opening a FIFO to read would block here
+    out = ingest_file(SqlUnitOfWork.around(session), fifo, rules, settings, move=True)  # opening a FIFO to read would block here
     assert out.status == "rejected" and "a FIFO" in out.error
     assert not os.path.lexists(fifo)
 
@@ -54,7 +55,7 @@ def test_file_owned_by_another_user_is_refused(session, settings, rules):
     f = make_inbox(settings) / "theirs.csv"
     f.write_text("Email,Source\na@forge.fr,web_form\n")
     os.chown(f, 4242, -1)
-    out = ingest_file(session, f, rules, settings, move=True)
+    out = ingest_file(SqlUnitOfWork.around(session), f, rules, settings, move=True)
     assert out.status == "rejected" and "owned by user id 4242" in out.error
 
 
@@ -67,14 +68,14 @@ def test_a_file_held_by_another_process_is_reported_taken(session, settings, rul
         cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        out = ingest_file(session, f, rules, settings, move=True)
+        out = ingest_file(SqlUnitOfWork.around(session), f, rules, settings, move=True)
         assert (out.status, out.error) == ("taken", f"{f}: taken by another run")
         assert f.exists() and session.scalar(select(func.count()).select_from(IngestBatch)) == 0
     finally:
         holder.kill()
         holder.wait()
     # the holder died: its lock went with it and the file is this run's now
-    out = ingest_file(session, f, rules, settings, move=True)
+    out = ingest_file(SqlUnitOfWork.around(session), f, rules, settings, move=True)
     assert (out.status, out.inserted) == ("done", 1)
 
 

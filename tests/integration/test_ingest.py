@@ -4,6 +4,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from leadops.db.models import IngestBatch, Lead, LeadMerge, LeadStageChange, Quarantine
+from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.intake.files import ingest_file
 
 DIRTY = (
@@ -27,7 +28,7 @@ def write(folder: Path, name: str, text: str, encoding="utf-8") -> Path:
 
 
 def test_every_row_ends_accepted_merged_or_quarantined(session, settings, rules):
-    out = ingest_file(session, write(settings.inbox_dir, "webform-1.csv", DIRTY), rules, settings)
+    out = ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "webform-1.csv", DIRTY), rules, settings)
     session.commit()
     assert (out.rows_read, out.inserted, out.merged, out.quarantined) == (8, 2, 1, 5)
     assert out.rows_read == out.inserted + out.merged + out.quarantined
@@ -44,7 +45,7 @@ def test_every_row_ends_accepted_merged_or_quarantined(session, settings, rules)
 
 
 def test_normalized_values_are_stored(session, settings, rules):
-    ingest_file(session, write(settings.inbox_dir, "webform-1.csv", DIRTY), rules, settings)
+    ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "webform-1.csv", DIRTY), rules, settings)
     session.commit()
     lea = session.scalar(select(Lead).where(Lead.email == "lea@atelier-numerique.fr"))
     assert (lea.first_name, lea.last_name, lea.country, lea.seniority, lea.department) == (
@@ -57,10 +58,10 @@ def test_normalized_values_are_stored(session, settings, rules):
 
 
 def test_same_file_twice_changes_nothing(session, settings, rules):
-    ingest_file(session, write(settings.inbox_dir, "a.csv", DIRTY), rules, settings)
+    ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "a.csv", DIRTY), rules, settings)
     session.commit()
     counts = [session.scalar(select(func.count()).select_from(t)) for t in (Lead, Quarantine, LeadMerge)]
-    again = ingest_file(session, write(settings.inbox_dir, "a-copy.csv", DIRTY), rules, settings)
+    again = ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "a-copy.csv", DIRTY), rules, settings)
     session.commit()
     assert again.status == "duplicate" and again.inserted == 0
     assert [session.scalar(select(func.count()).select_from(t)) for t in (Lead, Quarantine, LeadMerge)] == counts
@@ -68,9 +69,10 @@ def test_same_file_twice_changes_nothing(session, settings, rules):
 
 
 def test_known_lead_in_a_new_file_is_merged_and_fills_blanks(session, settings, rules):
-    ingest_file(session, write(settings.inbox_dir, "a.csv", "Email,Source\nzoe@nordlys.no,web_form\n"), rules, settings)
+    ingest_file(SqlUnitOfWork.around(session),
+                write(settings.inbox_dir, "a.csv", "Email,Source\nzoe@nordlys.no,web_form\n"), rules, settings)
     session.commit()
-    out = ingest_file(session, write(settings.inbox_dir, "b.csv",
+    out = ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "b.csv",
                                      "Email,Prénom,Nom,Société,Source\nZOE@nordlys.no,Zoé,Berg,Nordlys AS,demo_request\n"),
                       rules, settings)
     session.commit()
@@ -84,7 +86,8 @@ def test_known_lead_in_a_new_file_is_merged_and_fills_blanks(session, settings, 
 def test_french_excel_export_in_windows_1252_with_semicolons(session, settings, rules):
     text = "Courriel;Prénom;Nom;Société;Fonction;Pays;Téléphone;Date\r\n" \
            "helene.lefevre@forge.fr;Hélène;LEFÈVRE;\"Forge; Fils\";Directrice Générale;France;01 42 68 53 00;05/11/2026\r\n"
-    out = ingest_file(session, write(settings.inbox_dir, "salon-20261105.csv", text, "cp1252"), rules, settings)
+    out = ingest_file(SqlUnitOfWork.around(session),
+                      write(settings.inbox_dir, "salon-20261105.csv", text, "cp1252"), rules, settings)
     session.commit()
     assert (out.inserted, out.quarantined) == (1, 0)
     h = session.scalar(select(Lead))
@@ -95,7 +98,7 @@ def test_french_excel_export_in_windows_1252_with_semicolons(session, settings, 
 
 def test_file_without_an_email_column_is_rejected_whole_and_kept(session, settings, rules):
     p = write(settings.inbox_dir, "broken.csv", "Nom,Prénom\nDupont,Jean\n")
-    out = ingest_file(session, p, rules, settings)
+    out = ingest_file(SqlUnitOfWork.around(session), p, rules, settings)
     session.commit()
     assert out.status == "rejected" and "email" in out.error and "broken.csv" in out.error
     assert Path(out.moved_to).parent.name == "failed" and Path(out.moved_to).exists()
@@ -107,7 +110,7 @@ def test_file_without_an_email_column_is_rejected_whole_and_kept(session, settin
 
 def test_garbage_jsonl_line_is_quarantined_not_dropped(session, settings, rules):
     text = '{"email": "a@forge.fr", "source": "webinar"}\nthis is not json\n{"email": "b@forge.fr", "source": "webinar"}\n'
-    out = ingest_file(session, write(settings.inbox_dir, "webinar-1.jsonl", text), rules, settings)
+    out = ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "webinar-1.jsonl", text), rules, settings)
     session.commit()
     assert (out.rows_read, out.inserted, out.quarantined) == (3, 2, 1)
     q = session.scalar(select(Quarantine))
@@ -118,11 +121,11 @@ def test_rejected_file_can_be_retried_once_its_mapping_is_fixed(session, setting
     from leadops.config import FileSource
 
     p = write(settings.inbox_dir, "crm-export.csv", "Mail pro,Nom\nana@forge.fr,Ana\n")
-    first = ingest_file(session, p, rules, settings, move=False)
+    first = ingest_file(SqlUnitOfWork.around(session), p, rules, settings, move=False)
     session.commit()
     assert first.status == "rejected"
     fixed = FileSource(name="crm", pattern="crm-*.csv", source="import", columns={"Mail pro": "email", "Nom": "last_name"})
-    second = ingest_file(session, p, rules, settings, move=False, source=fixed)
+    second = ingest_file(SqlUnitOfWork.around(session), p, rules, settings, move=False, source=fixed)
     session.commit()
     assert (second.status, second.inserted, second.batch_id) == ("done", 1, first.batch_id)
 
@@ -130,11 +133,11 @@ def test_rejected_file_can_be_retried_once_its_mapping_is_fixed(session, setting
 def test_same_person_under_another_address_is_merged_fuzzily_with_the_touch_kept(session, settings, rules):
     from leadops.db.models import Activity
 
-    ingest_file(session, write(settings.inbox_dir, "a.csv",
+    ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "a.csv",
                                "Email,First Name,Last Name,Company,Source\n"
                                "helene.lefevre@forge.fr,Hélène,Lefèvre,Forge SAS,white_paper\n"), rules, settings)
     session.commit()
-    out = ingest_file(session, write(settings.inbox_dir, "b.csv",
+    out = ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "b.csv",
                                      "Email,First Name,Last Name,Company,Job Title,Source\n"
                                      "h.lefevre@forge.fr,HELENE,LEFEVRE,Forge,CTO,demo_request\n"
                                      "hugo.lemaire@forge.fr,Hugo,Lemaire,Forge,CFO,web_form\n"), rules, settings)
@@ -149,7 +152,7 @@ def test_same_person_under_another_address_is_merged_fuzzily_with_the_touch_kept
 
 
 def test_personal_addresses_are_never_merged_by_name(session, settings, rules):
-    out = ingest_file(session, write(settings.inbox_dir, "g.csv",
+    out = ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "g.csv",
                                      "Email,First Name,Last Name,Company,Source\n"
                                      "jean.martin@gmail.com,Jean,Martin,Forge,web_form\n"
                                      "jmartin@gmail.com,Jean,Martin,Forge,web_form\n"), rules, settings)
@@ -159,9 +162,10 @@ def test_personal_addresses_are_never_merged_by_name(session, settings, rules):
 def test_lead_matches_an_account_by_company_name_when_the_domain_is_new(session, settings, rules):
     from leadops.db.models import Account
 
-    ingest_file(session, write(settings.inbox_dir, "a.csv", "Email,Company,Source\nann@acme.com,ACME Inc.,web_form\n"),
+    ingest_file(SqlUnitOfWork.around(session),
+                write(settings.inbox_dir, "a.csv", "Email,Company,Source\nann@acme.com,ACME Inc.,web_form\n"),
                 rules, settings)
-    ingest_file(session, write(settings.inbox_dir, "b.csv",
+    ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "b.csv",
                                "Email,Company,Source\nbob@acme.fr,Acme SAS,web_form\ncy@gmail.com,Acme,web_form\n"),
                 rules, settings)
     session.commit()
@@ -172,18 +176,19 @@ def test_lead_matches_an_account_by_company_name_when_the_domain_is_new(session,
 
 def test_a_retry_in_the_same_run_reports_what_the_first_attempt_stored(session, settings, rules):
     path = write(settings.inbox_dir, "webform-9.csv", DIRTY)
-    first = ingest_file(session, path, rules, settings, flow_run_id="run-1", move=False)
+    first = ingest_file(SqlUnitOfWork.around(session), path, rules, settings, flow_run_id="run-1", move=False)
     session.commit()
-    retry = ingest_file(session, path, rules, settings, flow_run_id="run-1", move=False)
+    retry = ingest_file(SqlUnitOfWork.around(session), path, rules, settings, flow_run_id="run-1", move=False)
     assert (retry.status, retry.rows_read, retry.inserted, retry.merged, retry.quarantined) == (
         "done", first.rows_read, first.inserted, first.merged, first.quarantined)
     assert retry.reasons == first.reasons and retry.batch_id == first.batch_id
     # another run finding the file still in the inbox (its run died before moving it): the stored counts again
-    left = ingest_file(session, path, rules, settings, flow_run_id="run-2", move=False)
+    left = ingest_file(SqlUnitOfWork.around(session), path, rules, settings, flow_run_id="run-2", move=False)
     assert (left.status, left.rows_read, left.batch_id) == ("done", first.rows_read, first.batch_id)
     # the same content under another name, or outside the inbox: a duplicate, nothing stored twice
     copy = write(settings.inbox_dir, "webform-9-again.csv", DIRTY)
-    assert ingest_file(session, copy, rules, settings, flow_run_id="run-2", move=False).status == "duplicate"
+    assert ingest_file(SqlUnitOfWork.around(session), copy, rules, settings, flow_run_id="run-2", move=False).status == "duplicate"
     elsewhere = write(settings.var_dir / "exports", "webform-9.csv", DIRTY)
-    assert ingest_file(session, elsewhere, rules, settings, flow_run_id="run-3", move=False).status == "duplicate"
+    assert ingest_file(SqlUnitOfWork.around(session),
+                       elsewhere, rules, settings, flow_run_id="run-3", move=False).status == "duplicate"
     assert session.scalar(select(func.count()).select_from(Lead)) == first.inserted

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from leadops.db.models import Activity, Lead, Quarantine
+from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.intake.files import ingest_file
 from leadops.intake.leads import LEAD_LIMITS
 
@@ -19,7 +20,7 @@ def run(session, settings, rules, name, text: str | bytes):
     settings.inbox_dir.mkdir(parents=True, exist_ok=True)
     p = settings.inbox_dir / name
     p.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
-    out = ingest_file(session, p, rules, settings, move=False)
+    out = ingest_file(SqlUnitOfWork.around(session), p, rules, settings, move=False)
     session.commit()
     return out
 

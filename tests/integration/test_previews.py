@@ -48,7 +48,7 @@ def scored(session, settings, rules, roster):
     """Leads ingested, enriched and scored (MQLs waiting for routing), committed."""
     settings.inbox_dir.mkdir(parents=True)
     (settings.inbox_dir / "webform.csv").write_text(CSV, encoding="utf-8")
-    ingest_file(session, settings.inbox_dir / "webform.csv", rules, settings)
+    ingest_file(SqlUnitOfWork.around(session), settings.inbox_dir / "webform.csv", rules, settings)
     enrich_pending(session, rules)
     score_open_leads(session, rules, now=MONDAY_10_PARIS)
     session.commit()

@@ -2,6 +2,7 @@
 from sqlalchemy import func, select
 
 from leadops.db.models import Lead, LeadMerge, Quarantine
+from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.intake.files import ingest_file
 from leadops.services.quarantine import list_rows, parse_overrides, release
 
@@ -15,7 +16,7 @@ def held(session, settings, rules):
     settings.inbox_dir.mkdir(parents=True, exist_ok=True)
     p = settings.inbox_dir / "w.csv"
     p.write_text(CSV, encoding="utf-8")
-    ingest_file(session, p, rules, settings, move=False)
+    ingest_file(SqlUnitOfWork.around(session), p, rules, settings, move=False)
     session.commit()
     return {q.source_row: q for q in list_rows(session)}
 

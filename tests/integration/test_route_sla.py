@@ -37,7 +37,7 @@ def route_sample(session, settings, rules):
     """Ingest, enrich, score and route the two-lead sample at MONDAY_10_PARIS, committed; returns the routing summary."""
     settings.inbox_dir.mkdir(parents=True)
     (settings.inbox_dir / "webform.csv").write_text(CSV, encoding="utf-8")
-    ingest_file(session, settings.inbox_dir / "webform.csv", rules, settings)
+    ingest_file(SqlUnitOfWork.around(session), settings.inbox_dir / "webform.csv", rules, settings)
     enrich_pending(session, rules)
     score_open_leads(session, rules, now=MONDAY_10_PARIS)
     summary = route_pending(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=MONDAY_10_PARIS)
@@ -119,7 +119,7 @@ def test_out_of_hours_lead_gets_due_time_on_the_next_business_morning(session, s
     friday_2359_paris = datetime(2026, 11, 27, 22, 59, tzinfo=UTC)
     settings.inbox_dir.mkdir(parents=True)
     (settings.inbox_dir / "late.csv").write_text(CSV, encoding="utf-8")
-    ingest_file(session, settings.inbox_dir / "late.csv", rules, settings)
+    ingest_file(SqlUnitOfWork.around(session), settings.inbox_dir / "late.csv", rules, settings)
     score_open_leads(session, rules, now=friday_2359_paris)
     route_pending(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=friday_2359_paris)
     clock = session.scalar(select(SlaClock))

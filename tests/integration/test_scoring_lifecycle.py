@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, UTC
 from sqlalchemy import func, select, update
 
 from leadops.db.models import Activity, Lead, LeadStageChange, ScoreHistory
+from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.intake.files import ingest_file
 from leadops.services.score import rescore_filter, score_open_leads
 
@@ -20,7 +21,7 @@ def load(session, settings, rules):
     settings.inbox_dir.mkdir(parents=True, exist_ok=True)
     path = settings.inbox_dir / "leads-1.csv"
     path.write_text(CSV, encoding="utf-8")
-    ingest_file(session, path, rules, settings)
+    ingest_file(SqlUnitOfWork.around(session), path, rules, settings)
     session.execute(update(Lead).values(arrived_at=NOW - timedelta(days=2)))
     session.commit()
 

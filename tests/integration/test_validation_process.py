@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from leadops.intake import validation_process
 from leadops.db.models import IngestBatch, Lead, Quarantine
+from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.intake.files import ingest_file
 from tests.integration.test_chunked_intake import line, write
 
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def outcome(session, settings, rules, name: str, lines: list[str], **update):
     s = settings.model_copy(update={"intake_chunk_rows": 100, **update})
-    out = ingest_file(session, write(s.inbox_dir, name, lines), rules, s, move=False)
+    out = ingest_file(SqlUnitOfWork.around(session), write(s.inbox_dir, name, lines), rules, s, move=False)
     session.commit()
     return out
 

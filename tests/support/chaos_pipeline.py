@@ -153,7 +153,7 @@ def retried(stage: str, what: Callable[[], T], attempts: int = 40) -> T:
 def patch_inside_stages(killer: Killer) -> None:
     """Make the in-stage kill points fire: wrap the bulk writers intake and routing call (here, never in leadops)."""
     from leadops.db.repositories import routing
-    from leadops.services import lead_store
+    from leadops.db.repositories import lead_store
 
     def counting(original: Callable[..., Any], point: str, table: str | None) -> Callable[..., Any]:
         def wrapper(conn, tbl, rows, *args, **kwargs):
@@ -201,7 +201,7 @@ def ingest_inbox(s: Any, rules: Any, killer: Killer) -> list[dict[str, Any]]:
             try:
                 with inbox.claim(path):
                     with session_scope(s.database_url) as session:
-                        out = ingest_file(session, path, rules, s, move=False)
+                        out = ingest_file(SqlUnitOfWork.around(session), path, rules, s, move=False)
                     killer.at("ingest-commit")
                     # as _ingest_claimed: moved only after the commit, a crash before leaves it in the inbox
                     folder = s.var_dir / ("failed" if out.status == "rejected" else "processed")

@@ -16,6 +16,7 @@ def main() -> None:
     from leadops.config import get_settings, load_rules
     from leadops.db.session import session_scope
     from leadops.intake import inbox
+    from leadops.db.unit_of_work import SqlUnitOfWork
     from leadops.intake.files import ingest_file
     from leadops.intake.inbox import discover, move_with_sidecar
     from leadops.intake.outcome import FileOutcome
@@ -39,7 +40,7 @@ def main() -> None:
             try:
                 with inbox.claim(path):
                     with session_scope(url) as session:
-                        out = ingest_file(session, path, rules, s, move=False)
+                        out = ingest_file(SqlUnitOfWork.around(session), path, rules, s, move=False)
                     folder = s.var_dir / ("failed" if out.status == "rejected" else "processed")
                     out.moved_to = str(move_with_sidecar(path, folder, out.as_dict()))
                 break

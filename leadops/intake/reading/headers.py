@@ -86,9 +86,9 @@ def map_headers(
             f"columns mapping targets unknown field(s) {', '.join(unknown)}; "
             f"use one of {', '.join(fields)}"
         )
-    explicit_by_key = {}
-    for source_header, target in columns.items():
-        explicit_by_key.setdefault(header_key(source_header), target)
+    explicit_by_key: dict[str, str] = {}
+    for source_header, field_name in columns.items():
+        explicit_by_key.setdefault(header_key(source_header), field_name)
 
     mapping: dict[str, str] = {}
     taken: set[str] = set()

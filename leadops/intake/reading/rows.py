@@ -48,7 +48,7 @@ class RawRow:
     there (cleaning was a fifth of the reading process's time).
     """
 
-    __slots__ = ("row_number", "raw", "_fields", "mapping")
+    __slots__ = ("_fields", "mapping", "raw", "row_number")
 
     def __init__(self, row_number: int, fields: dict[str, str | None] | None, raw: dict[str, str | None],
                  mapping: dict[str, str] | None = None) -> None:
@@ -75,7 +75,8 @@ class RawRow:
             return NotImplemented
         return (self.row_number, self.fields, self.raw) == (other.row_number, other.fields, other.raw)
 
-    __hash__ = None  # mutable, like the dataclass it replaced
+    # mutable, like the dataclass it replaced; typeshed types object.__hash__ as a method, the data model says None
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"RawRow(row_number={self.row_number!r}, fields={self.fields!r}, raw={self.raw!r})"

@@ -1,17 +1,18 @@
 """Storing admitted rows as leads: insert new ones in bulk, merge duplicates (exact email, then
-fuzzy person + company within a business domain), match accounts. Called by intake and by
-quarantine release.
+fuzzy person + company within a business domain, decided by :mod:`leadops.domain.dedupe`), match
+accounts. The set-based SQL behind the intake repository's ``store_leads``
+(:class:`leadops.db.repositories.intake.SqlIntakeRepository`), which intake and quarantine release call.
 """
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String, Table, cast, func, insert, literal, null, select
+from sqlalchemy import Connection, FromClause, String, Table, cast, func, insert, literal, null, select
 from sqlalchemy.orm import Session
 
 from leadops.db.bulk import bulk_insert, refresh_statistics
@@ -53,8 +54,8 @@ INSERTED = ("email", "email_domain", "source", "is_free_email", "is_competitor",
             "arrived_at", "source_row", "account_id", *MERGEABLE)
 
 
-def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_of: Callable[[int], dict], now: datetime,
-                 fuzzy_threshold: float = 92.0, origin: str = "",
+def upsert_leads(session: Session, good: list[dict[str, Any]], batch_id: int, raw_of: Callable[[int], dict[str, Any]],
+                 now: datetime, fuzzy_threshold: float = 92.0, origin: str = "",
                  cache: FileCache | None = None) -> tuple[int, int]:
     """Insert new leads and merge duplicates; returns (inserted, merged).
 
@@ -135,7 +136,7 @@ def upsert_leads(session: Session, good: list[dict], batch_id: int, raw_of: Call
     return inserted, merged
 
 
-def _insert_leads(conn, rows: list[dict[str, Any]], batch_id: int, now: datetime) -> dict[str, int]:
+def _insert_leads(conn: Connection, rows: list[dict[str, Any]], batch_id: int, now: datetime) -> dict[str, int]:
     """Insert ``rows`` (records of new leads of batch ``batch_id``: the :data:`INSERTED` keys) and their
     arrival in the lifecycle history; returns email -> new lead id.
 
@@ -160,7 +161,7 @@ def _insert_leads(conn, rows: list[dict[str, Any]], batch_id: int, now: datetime
     return {email: lid for lid, email in conn.execute(select(Lead.id, Lead.email).where(these))}
 
 
-def where_in(conn, table, columns: list[str], key: str, values: list) -> Iterator[tuple]:
+def where_in(conn: Connection, table: FromClause, columns: list[str], key: str, values: Sequence[Any]) -> Iterator[Any]:
     """Yield ``columns`` of the rows of ``table`` whose ``key`` is in ``values`` (bound parameters).
 
     Driver SQL, ``= ANY(array)`` on PostgreSQL and IN lists of at most 2,000 on SQLite:
@@ -207,11 +208,13 @@ def _without(d: dict[str, Any], key: str) -> dict[str, Any]:
     return {k: v for k, v in d.items() if k != key}
 
 
-def _chunks(values: list, size: int = 2000):  # bound parameters per IN list: well under SQLite's 32766
+def _chunks(values: Sequence[Any], size: int = 2000) -> Iterator[Sequence[Any]]:
+    """Return ``values`` in slices of at most ``size`` (bound parameters per IN list: well under SQLite's 32766)."""
     return (values[i:i + size] for i in range(0, len(values), size))
 
 
-def _fuzzy_pool(session: Session, good: list[dict], pool: dict[str, dedupe.DomainPeople]) -> dict[str, dedupe.DomainPeople]:
+def _fuzzy_pool(session: Session, good: list[dict[str, Any]],
+                pool: dict[str, dedupe.DomainPeople]) -> dict[str, dedupe.DomainPeople]:
     """Return ``pool`` completed with the stored people of the batch's business email domains (grain: lead).
 
     ``pool`` is kept in order of use; past :data:`POOL_LIMIT` people the
@@ -238,7 +241,8 @@ def _fuzzy_pool(session: Session, good: list[dict], pool: dict[str, dedupe.Domai
     return pool
 
 
-def _ensure_accounts(session: Session, good: list[dict], now: datetime, cache: FileCache) -> tuple[dict[str, int], dict[str, int]]:
+def _ensure_accounts(session: Session, good: list[dict[str, Any]], now: datetime,
+                     cache: FileCache) -> tuple[dict[str, int], dict[str, int]]:
     """Match rows to accounts by email domain, then by normalized company name; create missing ones.
 
     Returns (domain -> account id, company key -> account id), the file's ``cache`` of them
