@@ -9,7 +9,7 @@ from leadops.flows.display import finish, reprocess_run_name
 from leadops.flows.results import BackfilledWeek, BackfillSummary, ReprocessSummary
 from leadops.domain.metrics import next_week
 from leadops.reporting.numbers import count
-from leadops.tasks.common import current_flow_run_id, log_stage, rules, settings, unit_of_work
+from leadops.tasks.common import current_flow_run_id, log_stage, rules, settings, units
 from leadops.tasks.parameters import CONFIG_DIR, VAR_DIR, RunSettings
 from leadops.tasks.report import build_report
 from leadops.tasks.results import ReprocessCounts
@@ -45,9 +45,9 @@ def release_open_rows(run: RunSettings, source: str | None, limit: int) -> Repro
     from leadops.services import quarantine
 
     s = settings(run)
-    with unit_of_work(s) as session:
-        ids = [q.id for q in quarantine.list_rows(session, source=source, limit=limit)]
-        outcomes = quarantine.release(session, ids, rules(s), s)
+    with units(s) as uow:
+        ids = [q.id for q in quarantine.list_rows(uow, source=source, limit=limit)]
+        outcomes = quarantine.release(uow, ids, rules(s), s)
     released = [o for o in outcomes if o.status == "released"]
     held: dict[str, int] = {}
     for o in outcomes:

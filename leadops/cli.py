@@ -681,14 +681,14 @@ def quarantine_list(
     """List quarantined rows with their file, row number and reasons (the raw row with --json)."""
     def go():
         from leadops.config import get_settings
-        from leadops.db.session import session_scope
+        from leadops.db.unit_of_work import SqlUnitOfWork
         from leadops.services.quarantine import list_rows
 
         s = get_settings()
-        with session_scope(s.database_url) as session:
+        with SqlUnitOfWork(s.database_url) as uow:
             rows = [{"id": q.id, "source": q.source, "file": q.origin, "row": q.source_row, "reasons": q.reasons,
                      "created_at": q.created_at.isoformat(), "raw": q.raw} for q in list_rows(
-                         session, status=status, source=source, limit=limit)]
+                         uow, status=status, source=source, limit=limit)]
         human = "\n".join(f"{r['id']:>6}  {Path(r['file']).name}:{r['row']}  {'; '.join(r['reasons'])}" for r in rows)
         _emit({"rows": rows, "count": len(rows)}, as_json, human or "no quarantined rows")
     _guard(go)
@@ -705,13 +705,13 @@ def quarantine_release(
         from dataclasses import asdict
 
         from leadops.config import get_settings, load_rules
-        from leadops.db.session import session_scope
+        from leadops.db.unit_of_work import SqlUnitOfWork
         from leadops.services.quarantine import parse_overrides, release
 
         s = get_settings()
         overrides = parse_overrides(set_)
-        with session_scope(s.database_url) as session:
-            outcomes = release(session, ids, load_rules(s.config_dir), s, overrides)
+        with SqlUnitOfWork(s.database_url) as uow:
+            outcomes = release(uow, ids, load_rules(s.config_dir), s, overrides)
         data = {"outcomes": [asdict(o) for o in outcomes],
                 "released": sum(o.status == "released" for o in outcomes),
                 "held": sum(o.status != "released" for o in outcomes)}

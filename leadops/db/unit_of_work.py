@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the repositories import models; keep this module cheap to i
     from leadops.db.repositories.intake import IntakeRepository
     from leadops.db.repositories.leads import LeadRepository
     from leadops.db.repositories.outbox import OutboxRepository
+    from leadops.db.repositories.quarantine import QuarantineRepository
     from leadops.db.repositories.reporting import ReportingRepository
     from leadops.db.repositories.roster import RosterRepository
     from leadops.db.repositories.routing import RoutingRepository
@@ -40,6 +41,7 @@ class UnitOfWork(ABC):
     routing: RoutingRepository
     outbox: OutboxRepository
     intake: IntakeRepository
+    quarantine: QuarantineRepository
     reporting: ReportingRepository
     leads: LeadRepository
 
@@ -133,6 +135,12 @@ class SqlUnitOfWork(UnitOfWork):
         from leadops.db.repositories.intake import SqlIntakeRepository
 
         return SqlIntakeRepository(self.session)
+
+    @cached_property
+    def quarantine(self) -> QuarantineRepository:  # type: ignore[override]
+        from leadops.db.repositories.quarantine import SqlQuarantineRepository
+
+        return SqlQuarantineRepository(self.session)
 
     @cached_property
     def reporting(self) -> ReportingRepository:  # type: ignore[override]

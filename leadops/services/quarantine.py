@@ -8,18 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from leadops.config import ApiSource, FileSource, Rules, Settings
 from leadops.db.models import Quarantine, utcnow
+from leadops.db.unit_of_work import UnitOfWork
 from leadops.domain.normalize import clean_text
+from leadops.intake import validation_process
+from leadops.intake.activities import ACTIVITY_ALIASES, ACTIVITY_FIELDS, release_activity
 from leadops.intake.leads import normalize_row, quarantine_reasons
-from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.intake.reading.headers import CANONICAL_FIELDS, map_headers
 from leadops.intake.reading.rows import RawRow
-from leadops.intake.activities import ACTIVITY_ALIASES, ACTIVITY_FIELDS, release_activity
-from leadops.intake import validation_process
 
 META_KEYS = ("_extra", "_line", "_error")
 OVERRIDABLE = tuple(dict.fromkeys(CANONICAL_FIELDS + ACTIVITY_FIELDS))
@@ -35,12 +32,9 @@ class ReleaseOutcome:
     reasons: list[str] = field(default_factory=list)
 
 
-def list_rows(session: Session, *, status: str = "open", source: str | None = None, limit: int = 100) -> list[Quarantine]:
+def list_rows(uow: UnitOfWork, *, status: str = "open", source: str | None = None, limit: int = 100) -> list[Quarantine]:
     """Return quarantine rows, newest first (grain: one input row)."""
-    q = select(Quarantine).where(Quarantine.status == status).order_by(Quarantine.id.desc()).limit(limit)
-    if source:
-        q = q.where(Quarantine.source == source)
-    return list(session.scalars(q))
+    return uow.quarantine.list(status=status, source=source, limit=limit)
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:
@@ -79,13 +73,13 @@ def _raw_row(q: Quarantine, rules: Rules, overrides: dict[str, str]) -> RawRow:
     return RawRow(q.source_row, fields, raw)
 
 
-def release(session: Session, ids: list[int], rules: Rules, settings: Settings,
+def release(uow: UnitOfWork, ids: list[int], rules: Rules, settings: Settings,
             overrides: dict[str, str] | None = None) -> list[ReleaseOutcome]:
-    """Re-admit quarantined rows (after applying ``overrides``); returns one outcome per id."""
+    """Re-admit quarantined rows (after applying ``overrides``); returns one outcome per id. Never commits."""
     now = utcnow()
     outcomes = []
     for qid in ids:
-        q = session.get(Quarantine, qid)
+        q = uow.quarantine.get(qid)
         if q is None:
             outcomes.append(ReleaseOutcome(qid, "not_found"))
             continue
@@ -95,16 +89,13 @@ def release(session: Session, ids: list[int], rules: Rules, settings: Settings,
         src = source_of(q, rules)
         row = _raw_row(q, rules, overrides or {})
         if isinstance(src, FileSource) and src.kind == "activities":
-            reasons, result = release_activity(SqlUnitOfWork.around(session).intake, q, row, src, rules, settings, now)
+            reasons, result = release_activity(uow.intake, q, row, src, rules, settings, now)
             if reasons:
-                q.reasons = reasons
+                uow.quarantine.hold(q, reasons)
                 outcomes.append(ReleaseOutcome(qid, "held", reasons=reasons))
                 continue
-            q.status = "released"
-            if overrides:
-                q.raw = row.raw
+            uow.quarantine.release(q, row.raw if overrides else None)
             outcomes.append(ReleaseOutcome(qid, "released", result))
-            session.flush()
             continue
         rec = normalize_row(row, src, rules, settings.company_time_zone, now)
         if row.raw.get("_error"):
@@ -113,15 +104,12 @@ def release(session: Session, ids: list[int], rules: Rules, settings: Settings,
                                                        in_process=not settings.validation_process), f"quarantine row {qid}")
         reasons = quarantine_reasons([rec], check.failures, rules).get(0, [])
         if reasons:
-            q.reasons = reasons
+            uow.quarantine.hold(q, reasons)
             outcomes.append(ReleaseOutcome(qid, "held", reasons=reasons))
             continue
-        inserted, _merged = SqlUnitOfWork.around(session).intake.store_leads(
+        inserted, _merged = uow.intake.store_leads(
             [rec], q.ingest_batch_id, {row.row_number: row.raw}.__getitem__, now, rules.sources.fuzzy_match_threshold,
             q.origin)
-        q.status = "released"
-        if overrides:
-            q.raw = row.raw
+        uow.quarantine.release(q, row.raw if overrides else None)
         outcomes.append(ReleaseOutcome(qid, "released", "inserted" if inserted else "merged"))
-        session.flush()
     return outcomes

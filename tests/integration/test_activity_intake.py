@@ -13,8 +13,8 @@ from leadops.services import quarantine
 from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.intake.files import ingest_file
 
-LEADS = "Email,First Name,Last Name,Company,Country,Source\n" \
-        "ana@forge.fr,Ana,Lopez,Forge SAS,France,web_form\nbob@forge.fr,Bob,Martin,Forge SAS,France,web_form\n"
+LEADS = ("Email,First Name,Last Name,Company,Country,Source\n"
+         "ana@forge.fr,Ana,Lopez,Forge SAS,France,web_form\nbob@forge.fr,Bob,Martin,Forge SAS,France,web_form\n")
 
 
 def write(folder: Path, name: str, text: str, encoding: str = "utf-8") -> Path:
@@ -76,11 +76,11 @@ def test_quarantined_activity_is_released_once_its_lead_exists(session, settings
     session.commit()
     assert out.quarantined == 1
     [q] = session.scalars(select(Quarantine)).all()
-    held = quarantine.release(session, [q.id], rules, settings)
+    held = quarantine.release(SqlUnitOfWork.around(session), [q.id], rules, settings)
     assert held[0].status == "held" and "no lead with this email" in held[0].reasons[0]
     ingest_file(SqlUnitOfWork.around(session),
                 write(settings.inbox_dir, "leads-2.csv", "Email,Last Name\ncarl@forge.fr,Dupuis\n"), rules, settings)
-    [released] = quarantine.release(session, [q.id], rules, settings)
+    [released] = quarantine.release(SqlUnitOfWork.around(session), [q.id], rules, settings)
     session.commit()
     assert (released.status, released.result) == ("released", "inserted")
     assert session.scalar(select(Activity.outcome)) == "pricing_page"
@@ -95,18 +95,19 @@ def test_activity_file_without_an_event_column_is_rejected(session, settings, ru
 
 
 def test_activities_change_the_score(session, settings, rules):
+    from leadops.db.unit_of_work import SqlUnitOfWork
     from leadops.services.score import score_open_leads
 
     ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "leads-1.csv", LEADS), rules, settings)
     session.commit()
-    score_open_leads(session, rules)
+    score_open_leads(SqlUnitOfWork.around(session), rules)
     session.commit()
     before = {lead.email: lead.engagement_score for lead in session.scalars(select(Lead))}
     rules2 = with_activity_source(rules)
     ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "events-1.csv",
                                "Email,Event,Timestamp\nbob@forge.fr,webinar attended,2026-11-20 10:00\n"), rules2, settings)
     session.commit()
-    score_open_leads(session, rules2)
+    score_open_leads(SqlUnitOfWork.around(session), rules2)
     session.commit()
     after = {lead.email: lead.engagement_score for lead in session.scalars(select(Lead))}
     assert after["bob@forge.fr"] > before["bob@forge.fr"] and after["ana@forge.fr"] == before["ana@forge.fr"]

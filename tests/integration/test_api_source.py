@@ -462,8 +462,8 @@ def test_quarantined_api_record_is_released_with_the_api_mapping(crm, session, s
     api_rules = rules.model_copy(update={"sources": rules.sources.model_copy(update={"apis": [api]})})
     out = ingest_api(units(session), api, api_rules, settings, token=TOKEN)
     assert out.totals() == {"rows_read": 2, "inserted": 1, "merged": 0, "quarantined": 1}
-    [q] = list_rows(session)
-    [res] = release(session, [q.id], api_rules, settings, {"email": "zoe@nordlys.no"})
+    [q] = list_rows(SqlUnitOfWork.around(session))
+    [res] = release(SqlUnitOfWork.around(session), [q.id], api_rules, settings, {"email": "zoe@nordlys.no"})
     session.commit()
     assert res.status == "released"
     zoe = session.scalar(select(Lead).where(Lead.email == "zoe@nordlys.no"))

@@ -18,7 +18,7 @@ def held(session, settings, rules):
     p.write_text(CSV, encoding="utf-8")
     ingest_file(SqlUnitOfWork.around(session), p, rules, settings, move=False)
     session.commit()
-    return {q.source_row: q for q in list_rows(session)}
+    return {q.source_row: q for q in list_rows(SqlUnitOfWork.around(session))}
 
 
 def test_list_shows_open_rows_with_reasons(session, settings, rules):
@@ -29,19 +29,19 @@ def test_list_shows_open_rows_with_reasons(session, settings, rules):
 
 def test_corrected_row_is_released_into_leads_with_its_provenance(session, settings, rules):
     rows = held(session, settings, rules)
-    [out] = release(session, [rows[2].id], rules, settings, parse_overrides(["email=jean.dupont@forge.fr"]))
+    [out] = release(SqlUnitOfWork.around(session), [rows[2].id], rules, settings, parse_overrides(["email=jean.dupont@forge.fr"]))
     session.commit()
     assert (out.status, out.result) == ("released", "inserted")
     jean = session.scalar(select(Lead).where(Lead.email == "jean.dupont@forge.fr"))
     assert jean.source_row == 2 and jean.ingest_batch_id == rows[2].ingest_batch_id
     q = session.get(Quarantine, rows[2].id)
     assert q.status == "released" and q.raw["_corrected"] == {"email": "jean.dupont@forge.fr"}
-    assert list_rows(session, status="open")[0].source_row == 3
+    assert list_rows(SqlUnitOfWork.around(session), status="open")[0].source_row == 3
 
 
 def test_row_that_still_fails_stays_quarantined_with_current_reasons(session, settings, rules):
     rows = held(session, settings, rules)
-    [out] = release(session, [rows[3].id], rules, settings, parse_overrides(["country=Atlantis"]))
+    [out] = release(SqlUnitOfWork.around(session), [rows[3].id], rules, settings, parse_overrides(["country=Atlantis"]))
     session.commit()
     assert out.status == "held" and "country" in out.reasons[0]
     assert session.get(Quarantine, rows[3].id).status == "open"
@@ -50,7 +50,7 @@ def test_row_that_still_fails_stays_quarantined_with_current_reasons(session, se
 
 def test_released_duplicate_merges_instead_of_inserting(session, settings, rules):
     rows = held(session, settings, rules)
-    [out] = release(session, [rows[3].id], rules, settings, parse_overrides(["email=ok@forge.fr", "country=ES"]))
+    [out] = release(SqlUnitOfWork.around(session), [rows[3].id], rules, settings, parse_overrides(["email=ok@forge.fr", "country=ES"]))
     session.commit()
     assert out.result == "merged"
     assert session.scalar(select(func.count()).select_from(LeadMerge)) == 1
@@ -58,8 +58,8 @@ def test_released_duplicate_merges_instead_of_inserting(session, settings, rules
 
 def test_release_is_idempotent_and_reports_unknown_ids(session, settings, rules):
     rows = held(session, settings, rules)
-    release(session, [rows[2].id], rules, settings, {"email": "jean@forge.fr"})
-    again = release(session, [rows[2].id, 9999], rules, settings, {"email": "jean@forge.fr"})
+    release(SqlUnitOfWork.around(session), [rows[2].id], rules, settings, {"email": "jean@forge.fr"})
+    again = release(SqlUnitOfWork.around(session), [rows[2].id, 9999], rules, settings, {"email": "jean@forge.fr"})
     assert [o.status for o in again] == ["not_open", "not_found"]
     assert session.scalar(select(func.count()).select_from(Lead)) == 2
 
