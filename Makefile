@@ -26,10 +26,12 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	$(BIN)/leadops demo
 
-# Two pytest processes side by side, one per core: the end-to-end and chaos tests (real Prefect servers,
-# workers and killed subprocesses, mostly waiting on them) and everything else. Each has its own temporary
+# Lint (ruff and mypy must report nothing) and the strict docs build first; then two pytest processes side by
+# side, one per core: the end-to-end and chaos tests (real Prefect servers, workers and killed subprocesses,
+# mostly waiting on them) and everything else. Each has its own temporary
 # folders, PostgreSQL schema and Prefect API. The first one's report is printed when both are done.
 test: install browser
+	$(MAKE) lint
 	$(MAKE) docs
 	@mkdir -p .pytest_cache; \
 	$(BIN)/python -m pytest tests/e2e tests/chaos > .pytest_cache/e2e.log 2>&1 & e2e=$$!; \

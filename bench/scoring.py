@@ -30,7 +30,7 @@ def frames(n: int, per_lead: int, rules, seed: int = 7) -> tuple[pd.DataFrame, p
     leads = pd.DataFrame({
         "industry": pick(fit_values.get("industry", [None]), n), "employee_band": pick(fit_values.get("employee_band", [None]), n),
         "revenue_band": pick([None, "1-10M"], n), "country": pick(fit_values.get("country", [None]), n),
-        "seniority": pick(fit_values.get("seniority", [None]) + ["student"], n),
+        "seniority": pick([*fit_values.get("seniority", [None]), "student"], n),
         "department": pick(fit_values.get("department", [None]), n), "source": pick(["web_form", "import", "webinar"], n),
         "job_title": pick(["CTO", "Head of Sales", None, "open to work"], n),
         "email_domain": pick(["acme.fr", "forge.de", "rivalleads.com", "gmail.com"], n),
@@ -39,7 +39,7 @@ def frames(n: int, per_lead: int, rules, seed: int = 7) -> tuple[pd.DataFrame, p
     }, index=pd.RangeIndex(1, n + 1, name="id"))
     m = n * per_lead
     events = pd.DataFrame({"lead_id": rng.integers(1, n + 1, m),
-                           "kind": pick(list(rules.engagement.points) + ["unknown"], m),
+                           "kind": pick([*rules.engagement.points, "unknown"], m),
                            "at": pd.Timestamp(NOW) - pd.to_timedelta(rng.random(m) * 90, unit="D")})
     return leads, events
 
@@ -86,12 +86,12 @@ def main() -> None:
         got = score_frame(leads, events, rules, NOW)
         timings["leadops"].append(time.perf_counter() - t)
     same = np.allclose(ref.to_numpy(), got["total"].to_numpy(), atol=0.011)
-    b, l = min(timings["bare"]), min(timings["leadops"])
+    b, lo = min(timings["bare"]), min(timings["leadops"])
     rep.line(f"scoring, {a.leads} leads, {len(events)} events (best of {a.repeat})")
     rep.line(f"  bare pandas/numpy  {a.leads / b:>12,.0f} leads/s")
-    rep.line(f"  leadops            {a.leads / l:>12,.0f} leads/s  (same totals: {same})")
-    rep.line(f"  overhead           {l / b:>12.2f}x the bare computation (target: at most 1.5x)")
-    rep.add(f"scoring/{a.leads}", l / b, better="lower", leads_per_s=round(a.leads / l), same_totals=bool(same))
+    rep.line(f"  leadops            {a.leads / lo:>12,.0f} leads/s  (same totals: {same})")
+    rep.line(f"  overhead           {lo / b:>12.2f}x the bare computation (target: at most 1.5x)")
+    rep.add(f"scoring/{a.leads}", lo / b, better="lower", leads_per_s=round(a.leads / lo), same_totals=bool(same))
     rep.finish()
 
 

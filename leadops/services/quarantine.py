@@ -34,7 +34,7 @@ class ReleaseOutcome:
 
 def list_rows(uow: UnitOfWork, *, status: str = "open", source: str | None = None, limit: int = 100) -> list[Quarantine]:
     """Return quarantine rows, newest first (grain: one input row)."""
-    return uow.quarantine.list(status=status, source=source, limit=limit)
+    return uow.quarantine.find(status=status, source=source, limit=limit)
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, str]:

@@ -1,5 +1,6 @@
 """The three flows under the Prefect test harness, on SQLite and PostgreSQL."""
-from datetime import datetime, timedelta, timezone
+import itertools
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -81,7 +82,7 @@ def test_weekly_report_flow_writes_html_and_names_the_run(leadops_env, session, 
     leadops_env.inbox_dir.mkdir(parents=True)
     (leadops_env.inbox_dir / "webform-1.csv").write_text(CSV, encoding="utf-8")
     lead_pipeline()
-    week = week_of(datetime.now(timezone.utc), "Europe/Paris")
+    week = week_of(datetime.now(UTC), "Europe/Paris")
     out = weekly_report(week=week)
     html = Path(out.report_path).read_text(encoding="utf-8")
     assert week in html and ("<svg" in html or "data:image/png;base64" in html)
@@ -210,7 +211,7 @@ def test_weekly_report_is_emailed_once_over_smtp(leadops_env, session, roster, m
     received = []
 
     class Inbox:
-        async def handle_DATA(self, server, sess, envelope):
+        async def handle_DATA(self, server, sess, envelope):  # noqa: N802 - the name aiosmtpd calls
             received.append(message_from_bytes(envelope.content))
             return "250 OK"
 
@@ -226,7 +227,7 @@ def test_weekly_report_is_emailed_once_over_smtp(leadops_env, session, roster, m
         (leadops_env.inbox_dir / "webform-1.csv").write_text(CSV, encoding="utf-8")
         lead_pipeline()
         received.clear()  # the SDRs' assignment emails
-        week = week_of(datetime.now(timezone.utc), "Europe/Paris")
+        week = week_of(datetime.now(UTC), "Europe/Paris")
         out = weekly_report(week=week, email_to=["boss@example.com", "ops@example.com"])
         assert out.emails_sent == 2 and len(received) == 2
         msg = received[0]
@@ -311,7 +312,7 @@ def test_the_prefect_server_turns_the_pipeline_schedule_into_scheduled_runs():
         runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
     assert runs and all(r.state.is_scheduled() for r in runs)
     gaps = sorted(r.expected_start_time for r in runs)
-    assert {(b - a).total_seconds() for a, b in zip(gaps, gaps[1:])} == {60.0}  # every minute
+    assert {(b - a).total_seconds() for a, b in itertools.pairwise(gaps)} == {60.0}  # every minute
 
 
 def test_enrichment_commits_its_checkpoints_only_commit_seconds_apart(leadops_env, session, roster, monkeypatch):

@@ -161,7 +161,7 @@ def test_long_stages_show_progress_and_quick_ones_do_not(leadops_env, session, r
 
     written = []  # every description written, first (create) and later (update)
     for name in ("create_progress_artifact", "update_progress_artifact"):
-        def spy(*args, _real=getattr(prefect.artifacts, name), **kwargs):
+        def spy(*args, _real=getattr(prefect.artifacts, name), **kwargs):  # noqa: B008 - binds this loop turn's function
             written.append(kwargs["description"])
             return _real(*args, **kwargs)
         monkeypatch.setattr(prefect.artifacts, name, spy)

@@ -50,7 +50,8 @@ def test_row_that_still_fails_stays_quarantined_with_current_reasons(session, se
 
 def test_released_duplicate_merges_instead_of_inserting(session, settings, rules):
     rows = held(session, settings, rules)
-    [out] = release(SqlUnitOfWork.around(session), [rows[3].id], rules, settings, parse_overrides(["email=ok@forge.fr", "country=ES"]))
+    [out] = release(SqlUnitOfWork.around(session), [rows[3].id], rules, settings,
+                    parse_overrides(["email=ok@forge.fr", "country=ES"]))
     session.commit()
     assert out.result == "merged"
     assert session.scalar(select(func.count()).select_from(LeadMerge)) == 1

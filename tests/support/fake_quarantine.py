@@ -13,7 +13,7 @@ class FakeQuarantineRepository:
     def get(self, quarantine_id: int) -> Quarantine | None:
         return self.rows.get(quarantine_id)
 
-    def list(self, *, status: str, source: str | None, limit: int) -> list[Quarantine]:
+    def find(self, *, status: str, source: str | None, limit: int) -> list[Quarantine]:
         found = [r for r in self.rows.values() if r.status == status and (not source or r.source == source)]
         return sorted(found, key=lambda r: r.id, reverse=True)[:limit]
 

@@ -16,7 +16,7 @@ class QuarantineRepository(Protocol):
         """Return the quarantined row with this id, or None."""
         ...
 
-    def list(self, *, status: str, source: str | None, limit: int) -> list[Quarantine]:
+    def find(self, *, status: str, source: str | None, limit: int) -> list[Quarantine]:
         """Return rows of ``status`` (and ``source``), newest first, at most ``limit``."""
         ...
 
@@ -38,7 +38,7 @@ class SqlQuarantineRepository:
     def get(self, quarantine_id: int) -> Quarantine | None:
         return self.session.get(Quarantine, quarantine_id)
 
-    def list(self, *, status: str, source: str | None, limit: int) -> list[Quarantine]:
+    def find(self, *, status: str, source: str | None, limit: int) -> list[Quarantine]:
         q = select(Quarantine).where(Quarantine.status == status).order_by(Quarantine.id.desc()).limit(limit)
         if source:
             q = q.where(Quarantine.source == source)
