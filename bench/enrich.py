@@ -41,6 +41,7 @@ def main() -> None:
     from leadops.db.migrate import upgrade
     from leadops.db.models import EnrichmentLookup, EnrichmentRecord, Lead, utcnow
     from leadops.db.session import session_scope
+    from leadops.db.unit_of_work import SqlUnitOfWork
     from leadops.services.enrich import enrich_pending, providers_from
     from tests.support.firmo_server import FirmoServer
 
@@ -70,8 +71,8 @@ def main() -> None:
                              rate_limit_per_second=client_rate, concurrency=8)
         rules = rules.model_copy(update={"sources": rules.sources.model_copy(update={"providers": [cfg]})})
         started = time.perf_counter()
-        with session_scope(url) as s:
-            out = enrich_pending(s, rules, providers_from(rules, s), checkpoint=lambda done, total: s.commit())
+        with SqlUnitOfWork(url) as uow:
+            out = enrich_pending(uow, rules, providers_from(rules, uow), checkpoint=lambda done, total: uow.commit())
         seconds = time.perf_counter() - started
     p = out.providers["clearbit"]
     http = [r for r in srv.log if r["status"] != "dropped"]

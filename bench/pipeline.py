@@ -122,11 +122,11 @@ def run_services(spec: dict[str, Any]) -> dict[str, Any]:
     stages["ingest"], t = time.perf_counter() - t, time.perf_counter()
     build_data_docs(s.var_dir / "data_docs")
     stages["data_docs"], t = time.perf_counter() - t, time.perf_counter()
-    with session_scope(s.database_url) as session:
-        e = enrich.enrich_pending(session, rules, checkpoint=lambda done, total: session.commit())
+    with SqlUnitOfWork(s.database_url) as uow:
+        e = enrich.enrich_pending(uow, rules, checkpoint=lambda done, total: uow.commit())
     stages["enrich"], t = time.perf_counter() - t, time.perf_counter()
-    with session_scope(s.database_url) as session:
-        sc = score.score_open_leads(session, rules)
+    with SqlUnitOfWork(s.database_url) as uow:
+        sc = score.score_open_leads(uow, rules)
     stages["score"], t = time.perf_counter() - t, time.perf_counter()
     with SqlUnitOfWork(s.database_url) as uow:
         r = route.route_pending(uow, rules, s.company_time_zone)

@@ -90,10 +90,10 @@ def one_pass(s: Any, rules: Any) -> None:
             ingest_file(SqlUnitOfWork.around(session), path, rules, s)
     for cfg in rules.sources.apis:
         ingest_api(sql_units(s.database_url), cfg, rules, s, token=resolve_token(cfg))
-    with session_scope(s.database_url) as session:
-        enrich.enrich_pending(session, rules, checkpoint=lambda done, total: session.commit())
-    with session_scope(s.database_url) as session:
-        score.score_open_leads(session, rules)
+    with SqlUnitOfWork(s.database_url) as uow:
+        enrich.enrich_pending(uow, rules, checkpoint=lambda done, total: uow.commit())
+    with SqlUnitOfWork(s.database_url) as uow:
+        score.score_open_leads(uow, rules)
     with SqlUnitOfWork(s.database_url) as uow:
         route.route_pending(uow, rules, s.company_time_zone)
     deliver(sql_units(s.database_url), sender_for(s))

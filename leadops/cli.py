@@ -364,11 +364,12 @@ def enrich(
     def go():
         from dataclasses import asdict
 
+        from leadops.db.unit_of_work import SqlUnitOfWork
         from leadops.services.enrich import enrich_pending
 
         s, rules = _prepared()
-        with _session(s) as session:
-            out = asdict(enrich_pending(session, rules, stale=stale, checkpoint=lambda done, total: session.commit()))
+        with SqlUnitOfWork(s.database_url) as uow:
+            out = asdict(enrich_pending(uow, rules, stale=stale, checkpoint=lambda done, total: uow.commit()))
         lines = [f"domains {out['domains']}: {out['enriched']} leads enriched, {out['partial']} partially, "
                  f"{out['not_enriched']} not enriched ({out['errors']} in error, retried next run), "
                  f"{out['skipped']} skipped (personal email)"]
@@ -403,6 +404,7 @@ def score_now(
     def go():
         from dataclasses import asdict
 
+        from leadops.db.unit_of_work import SqlUnitOfWork
         from leadops.services.score import rescore_filter, score_open_leads
 
         if (stage or source or since) and not all_leads:
@@ -411,8 +413,8 @@ def score_now(
         at = datetime.fromisoformat(since) if since else None
         if at is not None and at.tzinfo is None:
             at = at.replace(tzinfo=ZoneInfo(s.company_time_zone))
-        with _session(s) as session:
-            out = asdict(score_open_leads(session, rules, only_changed=not all_leads,
+        with SqlUnitOfWork(s.database_url) as uow:
+            out = asdict(score_open_leads(uow, rules, only_changed=not all_leads,
                                           where=rescore_filter(stage, source, at) if all_leads else None))
         lines = [f"model {out['model_version']}: {out['scored']} leads scored, {out['changed']} changed, "
                  f"{out['promoted_mql']} new MQLs, {out['nurtured']} to nurture, {out['disqualified']} disqualified"]

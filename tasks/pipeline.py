@@ -244,14 +244,14 @@ def enrich_leads(run: RunSettings, stale: bool = False) -> EnrichSummary:
     s = settings(run)
     progress_id = None
     shown, committed = 0.0, _clock()
-    with unit_of_work(s) as session:
+    with units(s) as uow:
         def checkpoint(done: int, total: int) -> None:
             nonlocal progress_id, shown, committed
             # A commit after a large intake makes SQLite checkpoint its WAL (~60 ms): every 200
             # domains, 50k domains spent 20 s committing; lookups over HTTP take longer anyway.
             if done < total and _clock() - committed < COMMIT_SECONDS:
                 return
-            session.commit()
+            uow.commit()
             committed = _clock()
             # the artifact is an API call (~50 ms): at most every PROGRESS_SECONDS, and at the end
             if done < total and _clock() - shown < PROGRESS_SECONDS:
@@ -265,7 +265,7 @@ def enrich_leads(run: RunSettings, stale: bool = False) -> EnrichSummary:
                 update_progress_artifact(progress_id, progress=pct,
                                          description=f"Domains enriched: {count(done)} of {count(total)}")
 
-        out = enrich.enrich_pending(session, rules(s), stale=stale, checkpoint=checkpoint)
+        out = enrich.enrich_pending(uow, rules(s), stale=stale, checkpoint=checkpoint)
     log_stage("enrich", domains=out.domains, enriched=out.enriched, partial=out.partial, not_enriched=out.not_enriched,
               errors=out.errors, skipped_personal_email=out.skipped)
     return out
@@ -276,8 +276,8 @@ def score_leads(run: RunSettings) -> ScoreSummary:
     """Score open leads and move lifecycle stages; returns the pass's counts (grain: lead)."""
     s = settings(run)
     bar = _scoring_bar()
-    with unit_of_work(s) as session:
-        out = score.score_open_leads(session, rules(s), flow_run_id=current_flow_run_id(), progress=bar)
+    with units(s) as uow:
+        out = score.score_open_leads(uow, rules(s), flow_run_id=current_flow_run_id(), progress=bar)
     bar.finish(out.scored)
     _log_scoring("score", out)
     return out
@@ -311,8 +311,8 @@ def rescore_leads(run: RunSettings, stages: list[str] | None = None, sources: li
     s = settings(run)
     since = _since(arrived_since, s.company_time_zone)
     bar = _scoring_bar()
-    with unit_of_work(s) as session:
-        out = score.score_open_leads(session, rules(s), flow_run_id=current_flow_run_id(), only_changed=False,
+    with units(s) as uow:
+        out = score.score_open_leads(uow, rules(s), flow_run_id=current_flow_run_id(), only_changed=False,
                                      lead_ids=lead_ids, where=score.rescore_filter(stages, sources, since), progress=bar)
     bar.finish(out.scored)
     _log_scoring("rescore", out)
@@ -358,8 +358,8 @@ def plan_scoring(run: RunSettings, only_changed: bool = True, stages: list[str] 
 
     s = settings(run)
     since = _since(arrived_since, s.company_time_zone)
-    with unit_of_work(s) as session:
-        ids = score.select_for_scoring(session, lead_ids=lead_ids, only_changed=only_changed,
+    with units(s) as uow:
+        ids = score.select_for_scoring(uow, lead_ids=lead_ids, only_changed=only_changed,
                                        where=score.rescore_filter(stages, sources, since))
     return ScoringPlan(now=utcnow(), parts=tuple(tuple(p) for p in scoring_pass.partitions(ids, s.score_partition_leads)))
 
@@ -381,8 +381,8 @@ def score_partition(run: RunSettings, lead_ids: tuple[int, ...], now: datetime,
     the same time (on PostgreSQL) and a retried partition redoes only itself.
     """
     s = settings(run)
-    with unit_of_work(s) as session:
-        out = score.score_open_leads(session, rules(s), now=now, flow_run_id=flow_run_id,
+    with units(s) as uow:
+        out = score.score_open_leads(uow, rules(s), now=now, flow_run_id=flow_run_id,
                                      lead_ids=list(lead_ids), only_changed=False)
     _log_scoring(f"score partition of {len(lead_ids)} leads", out)
     return out

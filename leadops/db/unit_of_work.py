@@ -23,12 +23,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from leadops.db.session import get_engine
 
 if TYPE_CHECKING:  # the repositories import models; keep this module cheap to import
+    from leadops.db.repositories.enrichment import EnrichmentRepository
     from leadops.db.repositories.intake import IntakeRepository
     from leadops.db.repositories.leads import LeadRepository
     from leadops.db.repositories.outbox import OutboxRepository
     from leadops.db.repositories.quarantine import QuarantineRepository
     from leadops.db.repositories.reporting import ReportingRepository
     from leadops.db.repositories.roster import RosterRepository
+    from leadops.db.repositories.scoring import ScoringRepository
     from leadops.db.repositories.routing import RoutingRepository
     from leadops.db.repositories.sla import SlaRepository
 
@@ -40,6 +42,8 @@ class UnitOfWork(ABC):
     roster: RosterRepository
     routing: RoutingRepository
     outbox: OutboxRepository
+    scoring: ScoringRepository
+    enrichment: EnrichmentRepository
     intake: IntakeRepository
     quarantine: QuarantineRepository
     reporting: ReportingRepository
@@ -129,6 +133,18 @@ class SqlUnitOfWork(UnitOfWork):
         from leadops.db.repositories.outbox import SqlOutboxRepository
 
         return SqlOutboxRepository(self.session)
+
+    @cached_property
+    def scoring(self) -> ScoringRepository:  # type: ignore[override]
+        from leadops.db.repositories.scoring import SqlScoringRepository
+
+        return SqlScoringRepository(self.session)
+
+    @cached_property
+    def enrichment(self) -> EnrichmentRepository:  # type: ignore[override]
+        from leadops.db.repositories.enrichment import SqlEnrichmentRepository
+
+        return SqlEnrichmentRepository(self.session)
 
     @cached_property
     def intake(self) -> IntakeRepository:  # type: ignore[override]

@@ -25,7 +25,7 @@ from leadops.config import ProviderConfig
 from leadops.domain.enrichment import LookupResult
 from leadops.domain.normalize import clean_text, normalize_country
 from leadops.providers.base import employee_band
-from leadops.providers.limits import CircuitBreaker, RateLimiter, shared_limiter
+from leadops.providers.limits import CircuitBreaker, DatabaseRateLimiter, RateLimiter, shared_limiter
 from leadops.redact import redact, register
 from leadops.sources.api import RETRY_STATUS, RetriesExhausted, backoff, excerpt, get_with_retries, token_secrets
 
@@ -151,7 +151,7 @@ class HttpProvider:
     """A provider speaking JSON over HTTP; thread-safe (one requests session per thread)."""
 
     def __init__(self, cfg: ProviderConfig, token: str | None, *, breaker: CircuitBreaker | None = None,
-                 limiter: RateLimiter | None = None, sleep: Callable[[float], None] = time.sleep,
+                 limiter: RateLimiter | DatabaseRateLimiter | None = None, sleep: Callable[[float], None] = time.sleep,
                  rng: random.Random | None = None) -> None:
         self.name, self.cfg, self._token = cfg.name, cfg, token
         #: what this provider's requests expose (the key, the header value): redacted from every error

@@ -2,7 +2,7 @@
 circuit breaker that stops calling a provider that keeps failing. Pure Python, thread-safe.
 
 Across processes (two workers enriching at once) the limit is shared through the database on
-PostgreSQL (:mod:`leadops.services.provider_state`); these objects are the in-process part.
+PostgreSQL (:mod:`leadops.db.repositories.enrichment`); these objects are the in-process part.
 """
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ class DatabaseRateLimiter:
     statement (the row lock serializes reservations) on the database's clock, then sleeps until it.
 
     ``reserve`` is a callable running that statement and returning the seconds to wait (see
-    :func:`leadops.services.provider_state.slot_reserver`), so this class stays free of SQL.
+    :func:`leadops.db.repositories.enrichment.slot_reserver`), so this class stays free of SQL.
     """
 
     def __init__(self, reserve: Callable[[], float], *, sleep: Callable[[float], None] = time.sleep) -> None:

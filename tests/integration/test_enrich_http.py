@@ -7,6 +7,7 @@ from sqlalchemy import func, select, update
 
 from leadops.config import ProviderConfig
 from leadops.db.models import EnrichmentLookup, EnrichmentRecord, Lead, ProviderCircuit, utcnow
+from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.providers.http import HttpProvider
 from leadops.services.enrich import enrich_pending, providers_from
 from leadops.db.unit_of_work import SqlUnitOfWork
@@ -74,7 +75,7 @@ def key(monkeypatch):
 def test_waterfall_caches_per_domain_and_maps_preset_fields(session, settings, rules, srv):
     rules = with_providers(rules, clearbit(srv), pdl(srv))
     add_leads(session, settings, rules, ["acme.fr", "forge.de", "nordic.se", "unknown.io"], per_domain=5)
-    out = enrich_pending(session, rules)
+    out = enrich_pending(SqlUnitOfWork.around(session), rules)
     session.commit()
     # one lookup per domain (not per lead); the unknown domain falls through to the second provider
     assert out.providers["clearbit"]["lookups"] == 4 and out.providers["pdl"]["lookups"] == 1
@@ -94,7 +95,7 @@ def test_waterfall_caches_per_domain_and_maps_preset_fields(session, settings, r
     # new leads of the same companies: answered from the cache, no request
     before = len(srv.log)
     add_leads(session, settings, rules, ["acme.fr", "forge.de"], per_domain=2, name="leads-2.csv")
-    again = enrich_pending(session, rules)
+    again = enrich_pending(SqlUnitOfWork.around(session), rules)
     session.commit()
     assert len(srv.log) == before and again.providers["clearbit"]["cache_hits"] == 2
     assert again.providers["clearbit"]["lookups"] == 0 and again.enriched == 4
@@ -110,7 +111,7 @@ def test_retries_honour_retry_after_and_survive_garbage_without_losing_a_lead(se
     srv.fail(503, domain="forge.de")
     srv.fail(200, "<html><body>Service Unavailable</body></html>", headers={"Content-Type": "text/html"},
              domain="nordic.se")
-    out = enrich_pending(session, rules, providers=[provider])
+    out = enrich_pending(SqlUnitOfWork.around(session), rules, providers=[provider])
     session.commit()
     assert 3.0 in waits  # Retry-After honoured
     assert srv.requests_for("acme.fr") == 2 and srv.requests_for("forge.de") == 2
@@ -119,7 +120,7 @@ def test_retries_honour_retry_after_and_survive_garbage_without_losing_a_lead(se
     err = session.scalar(select(EnrichmentLookup.error).where(EnrichmentLookup.domain == "nordic.se"))
     assert "response is not JSON (text/html)" in err and KEY not in err
     # the next run retries the errors only, and they go through now
-    out = enrich_pending(session, rules, providers=[HttpProvider(cfg, KEY, sleep=waits.append)])
+    out = enrich_pending(SqlUnitOfWork.around(session), rules, providers=[HttpProvider(cfg, KEY, sleep=waits.append)])
     session.commit()
     assert out.providers["clearbit"]["lookups"] == 1 and by_status(session) == {"enriched": 6}
 
@@ -133,7 +134,7 @@ def test_timeouts_and_dropped_connections_are_retried_with_backoff(session, sett
     srv.fail(None, domain="forge.de")  # connection dropped
     srv.fail(None, domain="forge.de")
     srv.fail(None, domain="forge.de")  # ...on every attempt
-    enrich_pending(session, rules, providers=[HttpProvider(cfg, KEY, sleep=waits.append)])
+    enrich_pending(SqlUnitOfWork.around(session), rules, providers=[HttpProvider(cfg, KEY, sleep=waits.append)])
     session.commit()
     assert by_status(session) == {"enriched": 1, "error": 1}
     assert srv.requests_for("forge.de") == 3 and len(waits) == 3  # 1 backoff for acme, 2 for forge
@@ -149,7 +150,7 @@ def test_circuit_opens_after_repeated_failures_and_closes_after_cooldown(session
     for _ in range(20):
         srv.fail(500)
     add_leads(session, settings, rules, domains)
-    out = enrich_pending(session, rules)
+    out = enrich_pending(SqlUnitOfWork.around(session), rules)
     session.commit()
     assert len(srv.log) == 3  # three failures, then the circuit stops the calls
     assert out.providers["clearbit"]["circuit"] == "open" and out.providers["clearbit"]["errors"] == 8
@@ -157,7 +158,7 @@ def test_circuit_opens_after_repeated_failures_and_closes_after_cooldown(session
     circuit = session.get(ProviderCircuit, "clearbit")
     assert circuit.state == "open" and circuit.failures == 3 and "HTTP 500" in circuit.last_error
 
-    enrich_pending(session, rules)  # still cooling down (state read from the database): no call
+    enrich_pending(SqlUnitOfWork.around(session), rules)  # still cooling down (state read from the database): no call
     session.commit()
     assert len(srv.log) == 3
 
@@ -166,7 +167,7 @@ def test_circuit_opens_after_repeated_failures_and_closes_after_cooldown(session
         srv.add(d, name=d, industry="Retail", employees=20)
     session.execute(update(ProviderCircuit).values(opened_until=utcnow() - timedelta(seconds=1)))
     session.commit()
-    out = enrich_pending(session, rules)
+    out = enrich_pending(SqlUnitOfWork.around(session), rules)
     session.commit()
     assert out.providers["clearbit"]["circuit"] == "closed" and by_status(session) == {"enriched": 8}
 
@@ -177,7 +178,7 @@ def test_rate_limit_spaces_requests_below_the_providers_limit(session, settings,
     rules = with_providers(rules, cfg)
     domains = [f"shop{i}.fr" for i in range(30)]
     add_leads(session, settings, rules, domains)
-    out = enrich_pending(session, rules, providers=[HttpProvider(cfg, KEY)])
+    out = enrich_pending(SqlUnitOfWork.around(session), rules, providers=[HttpProvider(cfg, KEY)])
     session.commit()
     statuses = [r["status"] for r in srv.log]
     assert 429 not in statuses and len(statuses) == 30
@@ -191,12 +192,12 @@ def test_rate_limit_spaces_requests_below_the_providers_limit(session, settings,
 def test_bad_key_and_missing_key_are_errors_that_name_the_setting_not_the_key(session, settings, rules, srv, monkeypatch):
     add_leads(session, settings, rules, ["acme.fr"])
     monkeypatch.setenv("FIRMO_KEY", "wrong-key")
-    out = enrich_pending(session, with_providers(rules, clearbit(srv)))
+    out = enrich_pending(SqlUnitOfWork.around(session), with_providers(rules, clearbit(srv)))
     session.commit()
     err = session.scalar(select(EnrichmentLookup.error))
     assert "HTTP 401" in err and "FIRMO_KEY" in err and "wrong-key" not in err and out.errors == 1
     monkeypatch.delenv("FIRMO_KEY")
-    out = enrich_pending(session, with_providers(rules, clearbit(srv)))
+    out = enrich_pending(SqlUnitOfWork.around(session), with_providers(rules, clearbit(srv)))
     session.commit()
     assert out.errors == 1 and "FIRMO_KEY" in session.scalar(select(EnrichmentLookup.error))
 
@@ -208,7 +209,7 @@ def test_field_precedence_and_provenance_across_providers(session, settings, rul
             employees=40, country="SE", city=None)  # no city: clearbit cannot fill a required field
     srv.companies["nordic.se"]["city"] = None
     add_leads(session, settings, rules, ["nordic.se"])
-    out = enrich_pending(session, rules)
+    out = enrich_pending(SqlUnitOfWork.around(session), rules)
     session.commit()
     assert out.providers["pdl"]["lookups"] == 1  # clearbit lacked hq_city (required): the waterfall went on
     recs = {(r.provider, r.field): r.value for r in session.scalars(select(EnrichmentRecord))}
@@ -223,16 +224,16 @@ def test_field_precedence_and_provenance_across_providers(session, settings, rul
 def test_stale_refresh_never_replaces_an_answer_with_an_emptier_one(session, settings, rules, srv):
     rules = with_providers(rules, clearbit(srv))
     add_leads(session, settings, rules, ["acme.fr", "forge.de"])
-    enrich_pending(session, rules)
+    enrich_pending(SqlUnitOfWork.around(session), rules)
     session.commit()
     old = utcnow() - timedelta(days=400)
     session.execute(update(Lead).values(enriched_at=old))
     session.execute(update(EnrichmentLookup).values(fetched_at=old))
     session.commit()
-    assert enrich_pending(session, rules).domains == 0  # without --stale, enriched leads are left alone
+    assert enrich_pending(SqlUnitOfWork.around(session), rules).domains == 0  # without --stale, enriched leads are left alone
     del srv.companies["acme.fr"]  # the provider forgot acme
     srv.companies["forge.de"]["industry"] = "Industrial Machinery"
-    out = enrich_pending(session, rules, stale=True)
+    out = enrich_pending(SqlUnitOfWork.around(session), rules, stale=True)
     session.commit()
     assert out.domains == 2 and out.providers["clearbit"]["lookups"] == 2
     acme = session.scalar(select(Lead).where(Lead.email_domain == "acme.fr"))
@@ -244,7 +245,7 @@ def test_stale_refresh_never_replaces_an_answer_with_an_emptier_one(session, set
 
 
 def test_providers_from_config_reads_the_key_from_the_environment(rules, srv, session):
-    [p] = providers_from(with_providers(rules, pdl(srv)), session)
+    [p] = providers_from(with_providers(rules, pdl(srv)), SqlUnitOfWork.around(session))
     assert isinstance(p, HttpProvider) and p.lookup("acme.fr").fields["industry"] == "Software"
     assert srv.log[-1]["path"] == "/v5/company/enrich"
 
@@ -256,7 +257,7 @@ def test_rate_limit_is_shared_by_workers_through_postgresql(pg_schema_url, srv):
     from leadops.db.migrate import upgrade
     from leadops.db.session import get_engine
     from leadops.providers.limits import DatabaseRateLimiter
-    from leadops.services.provider_state import slot_reserver
+    from leadops.db.repositories.enrichment import slot_reserver
     from sqlalchemy import text
 
     upgrade(pg_schema_url)
@@ -290,7 +291,7 @@ def test_person_lookup_fills_seniority_and_department_only_where_blank(session, 
     srv.people["ana@acme.fr"] = {"job_title": "VP Engineering", "job_title_levels": ["vp", "senior"],
                                  "job_title_role": "engineering"}
     srv.people["bob@acme.fr"] = {"job_title": "CFO", "job_title_levels": ["cxo"], "job_title_role": "finance"}
-    out = enrich_pending(session, rules)
+    out = enrich_pending(SqlUnitOfWork.around(session), rules)
     session.commit()
     leads = {lead.email: lead for lead in session.scalars(select(Lead))}
     assert (leads["ana@acme.fr"].seniority, leads["ana@acme.fr"].department, leads["ana@acme.fr"].job_title) == (
@@ -301,7 +302,7 @@ def test_person_lookup_fills_seniority_and_department_only_where_blank(session, 
     assert leads["cid@acme.fr"].seniority is None  # unknown to the provider: a miss, nothing invented
     assert out.people_enriched == 1 and out.providers["pdl"]["person_lookups"] == 2  # bob had both already
     requests = len(srv.log)
-    enrich_pending(session, rules)  # answers are cached: no new person request
+    enrich_pending(SqlUnitOfWork.around(session), rules)  # answers are cached: no new person request
     assert len(srv.log) == requests
     stored = session.scalars(select(EnrichmentLookup.domain).where(EnrichmentLookup.domain.like("email:%"))).all()
     assert sorted(stored) == ["email:ana@acme.fr", "email:cid@acme.fr"]
@@ -310,5 +311,5 @@ def test_person_lookup_fills_seniority_and_department_only_where_blank(session, 
 def test_person_lookup_is_off_unless_asked(session, settings, rules, srv):
     rules = with_providers(rules, pdl(srv))
     add_leads(session, settings, rules, ["acme.fr"])
-    enrich_pending(session, rules)
+    enrich_pending(SqlUnitOfWork.around(session), rules)
     assert not [r for r in srv.log if r["path"] == "/v5/person/enrich"]

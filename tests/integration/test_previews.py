@@ -49,8 +49,8 @@ def scored(session, settings, rules, roster):
     settings.inbox_dir.mkdir(parents=True)
     (settings.inbox_dir / "webform.csv").write_text(CSV, encoding="utf-8")
     ingest_file(SqlUnitOfWork.around(session), settings.inbox_dir / "webform.csv", rules, settings)
-    enrich_pending(session, rules)
-    score_open_leads(session, rules, now=MONDAY_10_PARIS)
+    enrich_pending(SqlUnitOfWork.around(session), rules)
+    score_open_leads(SqlUnitOfWork.around(session), rules, now=MONDAY_10_PARIS)
     session.commit()
 
 

@@ -6,6 +6,7 @@ from sqlalchemy import func, select, update
 
 from leadops.db.models import Activity, Lead, LeadStageChange, ScoreHistory
 from leadops.db.unit_of_work import SqlUnitOfWork
+from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.intake.files import ingest_file
 from leadops.services.score import rescore_filter, score_open_leads
 
@@ -32,7 +33,7 @@ def leads(session) -> dict[str, Lead]:
 
 def test_stages_move_with_their_causes_and_rescoring_is_idempotent(session, settings, rules):
     load(session, settings, rules)
-    out = score_open_leads(session, rules, now=NOW)
+    out = score_open_leads(SqlUnitOfWork.around(session), rules, now=NOW)
     session.commit()
     got = leads(session)
     assert (got["ana"].lifecycle_stage, got["bob"].lifecycle_stage, got["cid"].lifecycle_stage) == ("mql", "new", "disqualified")
@@ -47,7 +48,7 @@ def test_stages_move_with_their_causes_and_rescoring_is_idempotent(session, sett
     assert sum(out.distribution_after.values()) == 4  # cid (disqualified) was scored in this pass too
 
     rows = session.scalar(select(func.count()).select_from(ScoreHistory))
-    again = score_open_leads(session, rules, now=NOW, only_changed=False)
+    again = score_open_leads(SqlUnitOfWork.around(session), rules, now=NOW, only_changed=False)
     session.commit()
     assert again.changed == 0 and again.stage_changes == {}
     assert session.scalar(select(func.count()).select_from(ScoreHistory)) == rows  # no new history: idempotent
@@ -56,10 +57,10 @@ def test_stages_move_with_their_causes_and_rescoring_is_idempotent(session, sett
 
 def test_untouched_lead_under_the_threshold_goes_to_nurture_and_comes_back_on_engagement(session, settings, rules):
     load(session, settings, rules)
-    score_open_leads(session, rules, now=NOW)
+    score_open_leads(SqlUnitOfWork.around(session), rules, now=NOW)
     session.commit()
     later = NOW + timedelta(days=rules.scoring.nurture_after_days + 1)
-    out = score_open_leads(session, rules, now=later, only_changed=False)
+    out = score_open_leads(SqlUnitOfWork.around(session), rules, now=later, only_changed=False)
     session.commit()
     got = leads(session)
     assert got["bob"].lifecycle_stage == "nurture" and out.nurtured >= 1
@@ -71,18 +72,19 @@ def test_untouched_lead_under_the_threshold_goes_to_nurture_and_comes_back_on_en
     session.add_all(Activity(lead_id=got["bob"].id, kind="web", outcome=kind, occurred_at=later - timedelta(hours=1))
                     for kind in ("pricing_page", "webinar_attended", "pricing_page", "white_paper", "webinar_attended"))
     session.commit()
-    out = score_open_leads(session, rules, now=later)
+    out = score_open_leads(SqlUnitOfWork.around(session), rules, now=later)
     session.commit()
     assert leads(session)["bob"].lifecycle_stage == "mql" and out.stage_changes == {"nurture->mql": 1}
 
 
 def test_rescore_filter_selects_by_stage_and_source(session, settings, rules):
     load(session, settings, rules)
-    score_open_leads(session, rules, now=NOW)
+    score_open_leads(SqlUnitOfWork.around(session), rules, now=NOW)
     session.commit()
-    out = score_open_leads(session, rules, now=NOW, only_changed=False, where=rescore_filter(stages=["mql"]))
+    out = score_open_leads(SqlUnitOfWork.around(session), rules, now=NOW, only_changed=False, where=rescore_filter(stages=["mql"]))
     assert out.scored == 1
-    out = score_open_leads(session, rules, now=NOW, only_changed=False, where=rescore_filter(sources=["import"]))
+    out = score_open_leads(SqlUnitOfWork.around(session), rules, now=NOW, only_changed=False,
+                           where=rescore_filter(sources=["import"]))
     assert out.scored == 2  # bob and dan (cid is disqualified: not open)
 
 
@@ -104,7 +106,7 @@ def test_the_learned_model_is_blended_only_when_enabled_and_shows_in_the_breakdo
     load(session, settings, rules)
     blended = rules.model_copy(update={"scoring": rules.scoring.model_copy(update={
         "model": rules.scoring.model.model_copy(update={"enabled": True, "path": str(path), "weight": 0.5})})})
-    out = score_open_leads(session, blended, now=NOW)
+    out = score_open_leads(SqlUnitOfWork.around(session), blended, now=NOW)
     session.commit()
     assert "+model-" in out.model_version
     ana = leads(session)["ana"]
@@ -117,7 +119,7 @@ def test_the_learned_model_is_blended_only_when_enabled_and_shows_in_the_breakdo
     missing = rules.model_copy(update={"scoring": rules.scoring.model_copy(update={
         "model": rules.scoring.model.model_copy(update={"enabled": True, "path": str(tmp_path / "none.joblib")})})})
     with pytest.raises(ValueError, match="run `leadops score train`"):
-        score_open_leads(session, missing, now=NOW)
+        score_open_leads(SqlUnitOfWork.around(session), missing, now=NOW)
 
 
 def test_two_scoring_passes_in_parallel_promote_each_lead_once(session, settings, rules):
@@ -132,7 +134,7 @@ def test_two_scoring_passes_in_parallel_promote_each_lead_once(session, settings
              stage_changed_at=at, arrived_at=at, created_at=at, updated_at=at) for i in range(3000)])
     session.commit()
     # neither pass fails (SQLite used to refuse one: "database is locked"): at_once raises what they raise
-    results = at_once(settings.database_url, lambda s: score_open_leads(s, rules, now=NOW))
+    results = at_once(settings.database_url, lambda s: score_open_leads(SqlUnitOfWork.around(s), rules, now=NOW))
     assert sorted(r.promoted_mql for r in results) == [0, 3000]  # the second pass found nothing left to do
     assert session.scalar(select(func.count()).select_from(LeadStageChange).where(LeadStageChange.to_stage == "mql")) == 3000
     assert session.scalar(select(func.count()).select_from(ScoreHistory)) == 3000

@@ -122,7 +122,7 @@ def test_enrichment_errors_circuits_and_explain_hold_no_secret_on_any_database(s
     add_leads(session, settings, rules, ["acme.fr", "forge.de"])
     for status, content_type in ECHOES:
         firmo.echo(status, content_type)
-        out = enrich_pending(session, with_providers(rules, *providers(firmo, failures=100)))
+        out = enrich_pending(SqlUnitOfWork.around(session), with_providers(rules, *providers(firmo, failures=100)))
         session.commit()
         assert out.errors == 2, (status, out)
         errors = session.scalars(select(EnrichmentLookup.error)).all()
@@ -131,11 +131,11 @@ def test_enrichment_errors_circuits_and_explain_hold_no_secret_on_any_database(s
         assert all(words in e for e in errors), errors
     # the circuit opens on the echoed 500 and keeps its last error; the next pass quotes that error
     firmo.echo(500)
-    enrich_pending(session, with_providers(rules, *providers(firmo, failures=1)))
+    enrich_pending(SqlUnitOfWork.around(session), with_providers(rules, *providers(firmo, failures=1)))
     session.commit()
     circuits = session.scalars(select(ProviderCircuit)).all()
     assert {c.state for c in circuits} == {"open"} and all("HTTP 500" in c.last_error for c in circuits)
-    enrich_pending(session, with_providers(rules, *providers(firmo, failures=1)))
+    enrich_pending(SqlUnitOfWork.around(session), with_providers(rules, *providers(firmo, failures=1)))
     session.commit()
     assert all("circuit open" in e for e in session.scalars(select(EnrichmentLookup.error)))
     lead_id = session.scalar(select(Lead.id).where(Lead.email_domain == "acme.fr"))

@@ -342,6 +342,7 @@ def test_events_export_is_cp1252_with_known_leads_and_three_rows_for_quarantine(
 def test_history_stages_are_what_a_full_rescore_decides_on_the_anchor_day(db_url, tmp_path, rules, hours_after_cutoff):
     """`leadops score --all` on the anchor day (the day `make demo` seeds) moves no history lead:
     the seed promoted, routed and nurtured exactly the leads the scoring rules would."""
+    from leadops.db.unit_of_work import SqlUnitOfWork
     from leadops.services.score import score_open_leads
 
     with Session(get_engine(db_url)) as session:
@@ -350,8 +351,8 @@ def test_history_stages_are_what_a_full_rescore_decides_on_the_anchor_day(db_url
     _, _, cutoff = seedmod.week_bounds(ANCHOR)
     with Session(get_engine(db_url)) as session:
         stages_before = Counter(session.scalars(select(m.Lead.lifecycle_stage)))
-        summary = score_open_leads(session, rules, now=cutoff + timedelta(hours=hours_after_cutoff),
-                                   only_changed=False)
+        summary = score_open_leads(SqlUnitOfWork.around(session), rules,
+                                   now=cutoff + timedelta(hours=hours_after_cutoff), only_changed=False)
         session.flush()
         stages_after = Counter(session.scalars(select(m.Lead.lifecycle_stage)))
         session.rollback()
@@ -363,6 +364,7 @@ def test_history_stages_are_what_a_full_rescore_decides_on_the_anchor_day(db_url
 def test_stored_history_scores_are_the_real_scorers(seeded, rules):
     """Each history lead holds the score the real scorer gives it at its scored_at (so a rescore
     at that instant changes nothing, and later ones only by the decay of engagement)."""
+    from leadops.db.unit_of_work import SqlUnitOfWork
     from leadops.services.score import score_open_leads
 
     url, _, _ = seeded
@@ -372,7 +374,8 @@ def test_stored_history_scores_are_the_real_scorers(seeded, rules):
         open_ids = [i for i, st in session.execute(select(m.Lead.id, m.Lead.lifecycle_stage)).tuples()
                     if st in ("new", "nurture", "sal", "sql")][:40]
         for lead_id in open_ids:  # one pass per lead: each is scored at its own instant
-            score_open_leads(session, rules, now=at[lead_id], lead_ids=[lead_id], only_changed=False)
+            score_open_leads(SqlUnitOfWork.around(session), rules, now=at[lead_id], lead_ids=[lead_id],
+                             only_changed=False)
             rescored = session.scalar(select(m.Lead.score).where(m.Lead.id == lead_id))
             assert rescored == pytest.approx(stored[lead_id], abs=0.01), lead_id
         session.rollback()

@@ -258,9 +258,10 @@ def main(argv: list[str] | None = None) -> None:
     done["files"] = ingest_inbox(s, rules, killer)
     done["seconds"]["ingest"] = round(time.monotonic() - started, 3)
     killer.at("ingest")
-    done["enrich"] = asdict(stage("enrich", lambda se: enrich.enrich_pending(se, rules, checkpoint=lambda *_: se.commit())))
-    done["score"] = {k: v for k, v in asdict(stage("score", lambda se: score.score_open_leads(se, rules))).items()
-                     if isinstance(v, int)}
+    done["enrich"] = asdict(stage("enrich", lambda se: enrich.enrich_pending(
+        SqlUnitOfWork.around(se), rules, checkpoint=lambda *_: se.commit())))
+    done["score"] = {k: v for k, v in asdict(stage("score", lambda se: score.score_open_leads(
+        SqlUnitOfWork.around(se), rules))).items() if isinstance(v, int)}
     routed = stage("route", lambda se: route.route_pending(SqlUnitOfWork.around(se), rules, s.company_time_zone))
     done["route"] = {"assigned": routed.assigned, "held": routed.held, "unroutable": routed.unroutable}
     sender = KillingSender(sender_for(s), killer)
