@@ -21,7 +21,7 @@ from leadops.intake.outcome import failure_line
 from leadops.services import enrich, route, score
 from leadops.services.enrich import EnrichSummary
 from leadops.services.route import RouteSummary
-from leadops.tasks.common import current_flow_run_id, log_stage, retry_transient_only, rules, settings, unit_of_work, units
+from leadops.tasks.common import current_flow_run_id, log_stage, retry_transient_only, rules, settings, units
 from leadops.tasks.parameters import RunSettings
 from leadops.tasks.results import ApiSourceOutcome, FileOutcome, ScoringPlan
 

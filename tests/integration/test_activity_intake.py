@@ -96,7 +96,6 @@ def test_activity_file_without_an_event_column_is_rejected(session, settings, ru
 
 def test_activities_change_the_score(session, settings, rules):
     from leadops.db.unit_of_work import SqlUnitOfWork
-    from leadops.db.unit_of_work import SqlUnitOfWork
     from leadops.services.score import score_open_leads
 
     ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "leads-1.csv", LEADS), rules, settings)

@@ -10,7 +10,6 @@ from leadops.db.models import EnrichmentLookup, EnrichmentRecord, Lead, Provider
 from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.providers.http import HttpProvider
 from leadops.services.enrich import enrich_pending, providers_from
-from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.intake.files import ingest_file
 from tests.support.firmo_server import FirmoServer
 

@@ -6,7 +6,6 @@ from sqlalchemy import func, select, update
 
 from leadops.db.models import Activity, Lead, LeadStageChange, ScoreHistory
 from leadops.db.unit_of_work import SqlUnitOfWork
-from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.intake.files import ingest_file
 from leadops.services.score import rescore_filter, score_open_leads
 
