@@ -67,7 +67,7 @@ def main() -> None:
                 dict(domain=dom, provider="clearbit", field=f, value=v, confidence=0.9, fetched_at=now)
                 for dom in domains[:a.cached] for f, v in (("industry", "Software"), ("employee_band", "11-50"))])
         rules = load_rules(ROOT / "config")
-        cfg = ProviderConfig(name="clearbit", preset="clearbit", base_url=srv.base, token_env="FIRMO_KEY",
+        cfg = ProviderConfig(name="clearbit", preset="clearbit", base_url=srv.base, token_env="FIRMO_KEY",  # noqa: S106 - an environment variable's name
                              rate_limit_per_second=client_rate, concurrency=8)
         rules = rules.model_copy(update={"sources": rules.sources.model_copy(update={"providers": [cfg]})})
         started = time.perf_counter()

@@ -20,6 +20,7 @@ import resource
 import sys
 import tempfile
 import time
+from datetime import UTC
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,6 @@ sys.path[:0] = [str(BENCH), str(ROOT)]
 import workload  # noqa: E402 - bench/ is the script's folder
 from common import child_env, fresh_url, spawn  # noqa: E402
 from results import Reporter, add_arguments  # noqa: E402
-from datetime import UTC
 
 
 @lru_cache(maxsize=1)
@@ -83,7 +83,8 @@ def process_lead_fn(row_number: int, fields: dict[str, str | None], url: str, co
                     lifecycle_stage="new", stage_changed_at=now)
         firmo = None if rec["is_free_email"] else _firmographics(firmo_csv).get(rec["email_domain"])
         if firmo:
-            lead.industry, lead.employee_count, lead.employee_band = firmo["industry"], firmo["employee_count"], firmo["employee_band"]
+            lead.industry, lead.employee_count = firmo["industry"], firmo["employee_count"]
+            lead.employee_band = firmo["employee_band"]
         lead.enrichment_status, lead.enriched_at = ("skipped" if rec["is_free_email"] else "enriched" if firmo else "miss"), now
         features = LeadFeatures(**{k: getattr(lead, k) for k in ("industry", "employee_band", "country", "seniority",
                                                                  "department", "source", "job_title", "email_domain",
@@ -132,7 +133,7 @@ def run_naive(spec: dict[str, Any], with_prefect: bool = True) -> dict[str, Any]
         with open(path, newline="", encoding="utf-8") as fh:
             reader = csv.reader(fh)
             names = [COLUMNS[h] for h in next(reader)]
-            outcomes = Counter(process_lead(n, {k: v.strip() or None for k, v in zip(names, cells)}, spec["url"],
+            outcomes = Counter(process_lead(n, {k: v.strip() or None for k, v in zip(names, cells, strict=True)}, spec["url"],
                                             spec["config"], spec["firmo_csv"]) for n, cells in enumerate(reader, start=2))
         return dict(outcomes)
 

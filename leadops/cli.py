@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import date, datetime
+from datetime import date, datetime, UTC
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, NoReturn
 
 import typer
 from zoneinfo import ZoneInfo
@@ -81,7 +81,7 @@ def _guard(fn):
         return fn()
     except typer.Exit:
         raise
-    except Exception as exc:  # noqa: BLE001 - the CLI boundary reports, it does not trace
+    except Exception as exc:
         if os.environ.get("LEADOPS_DEBUG") not in (None, "", "0"):
             raise
         _fail(exc)
@@ -142,7 +142,7 @@ def _project(ctx: typer.Context) -> None:
 @app.command()
 def init(
     directory: Path = typer.Argument(..., help="The project folder to create (it may exist and hold other files)."),
-    name: Optional[str] = typer.Option(None, help="The project's name (default: the folder's)."),
+    name: str | None = typer.Option(None, help="The project's name (default: the folder's)."),
     force: bool = typer.Option(False, "--force", help="Write the template's files even over existing ones."),
     as_json: bool = JSON_OPT,
 ) -> None:
@@ -177,7 +177,6 @@ def roster_sync(
     """Make the database's roster that of sdrs.yaml: add, change, deactivate (history kept); the open leads of
     people no longer active are reassigned by the routing rules. Every flow run does this before routing."""
     def go():
-        from datetime import timezone
 
         from leadops.db.unit_of_work import SqlUnitOfWork
         from leadops.services.roster import by_routing_rules
@@ -186,7 +185,7 @@ def roster_sync(
         s, rules = _prepared()
         with SqlUnitOfWork(s.database_url) as uow:
             out = roster_sync_service(uow, rules, dry_run=dry_run, reassign=by_routing_rules(
-                uow, rules, s.company_time_zone, datetime.now(timezone.utc)))
+                uow, rules, s.company_time_zone, datetime.now(UTC)))
             if dry_run:
                 uow.rollback()
         if not dry_run and (out.reassigned or out.changes):
@@ -306,7 +305,7 @@ def _seed(seed_value: int, anchor: date | None, leads: int) -> dict[str, Any]:
 @app.command()
 def seed(
     seed_value: int = typer.Option(42, "--seed", help="Random seed: same seed and anchor, same sample."),
-    anchor: Optional[str] = typer.Option(None, help="Last day of the sample (YYYY-MM-DD); default today."),
+    anchor: str | None = typer.Option(None, help="Last day of the sample (YYYY-MM-DD); default today."),
     leads: int = typer.Option(2000, help="Number of leads over 8 weeks."),
     as_json: bool = JSON_OPT,
 ) -> None:
@@ -320,7 +319,7 @@ def seed(
 @app.command()
 def ingest(
     path: Path = typer.Argument(..., help="A lead file (.csv, .tsv, .txt, .jsonl)."),
-    source: Optional[str] = typer.Option(None, help="A `files` entry of sources.yaml to use for this file."),
+    source: str | None = typer.Option(None, help="A `files` entry of sources.yaml to use for this file."),
     move: bool = typer.Option(False, help="Move the file to var/processed or var/failed afterwards."),
     as_json: bool = JSON_OPT,
 ) -> None:
@@ -370,9 +369,9 @@ def enrich(
         s, rules = _prepared()
         with SqlUnitOfWork(s.database_url) as uow:
             out = asdict(enrich_pending(uow, rules, stale=stale, checkpoint=lambda done, total: uow.commit()))
-        lines = [f"domains {out['domains']}: {out['enriched']} leads enriched, {out['partial']} partially, "
+        lines = [(f"domains {out['domains']}: {out['enriched']} leads enriched, {out['partial']} partially, "
                  f"{out['not_enriched']} not enriched ({out['errors']} in error, retried next run), "
-                 f"{out['skipped']} skipped (personal email)"]
+                 f"{out['skipped']} skipped (personal email)")]
         for name, p in out["providers"].items():
             lat = f", p50 {p['p50_ms']} ms, p95 {p['p95_ms']} ms" if p["p50_ms"] is not None else ""
             lines.append(f"  {name}: {p['lookups']} lookups ({p['requests']} requests), {p['hits']} hits, "
@@ -394,7 +393,7 @@ def score_now(
     all_leads: bool = typer.Option(False, "--all", help="Rescore every open lead (else only those that changed)."),
     stage: list[str] = typer.Option([], help="With --all: only leads in this lifecycle stage (repeatable)."),
     source: list[str] = typer.Option([], help="With --all: only leads from this source (repeatable)."),
-    since: Optional[str] = typer.Option(None, help="With --all: only leads arrived since this date (ISO 8601)."),
+    since: str | None = typer.Option(None, help="With --all: only leads arrived since this date (ISO 8601)."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Score open leads now (no Prefect run): stage changes, grades, score distribution before and after."""
@@ -416,8 +415,8 @@ def score_now(
         with SqlUnitOfWork(s.database_url) as uow:
             out = asdict(score_open_leads(uow, rules, only_changed=not all_leads,
                                           where=rescore_filter(stage, source, at) if all_leads else None))
-        lines = [f"model {out['model_version']}: {out['scored']} leads scored, {out['changed']} changed, "
-                 f"{out['promoted_mql']} new MQLs, {out['nurtured']} to nurture, {out['disqualified']} disqualified"]
+        lines = [(f"model {out['model_version']}: {out['scored']} leads scored, {out['changed']} changed, "
+                 f"{out['promoted_mql']} new MQLs, {out['nurtured']} to nurture, {out['disqualified']} disqualified")]
         lines += [f"  {k:<22} {v}" for k, v in out["stage_changes"].items()]
         lines.append("  score band   before  after")
         for band in sorted(set(out["distribution_before"]) | set(out["distribution_after"])):
@@ -428,8 +427,8 @@ def score_now(
 
 @score_app.command("train")
 def score_train(
-    csv: Optional[Path] = typer.Option(None, "--csv", help="Train from this CSV export instead of the project's history."),
-    label: Optional[str] = typer.Option(None, help="With --csv: the column holding the outcome (yes/no, 1/0, won/lost...)."),
+    csv: Path | None = typer.Option(None, "--csv", help="Train from this CSV export instead of the project's history."),
+    label: str | None = typer.Option(None, help="With --csv: the column holding the outcome (yes/no, 1/0, won/lost...)."),
     exclude: str = typer.Option("", help="With --csv: comma-separated columns to leave out (ids, free text, leaks)."),
     as_json: bool = JSON_OPT,
 ) -> None:
@@ -457,8 +456,8 @@ def score_train(
             out = report(result, x.loc[latest].head(5))
             out["source"] = "history (reached SQL or beyond, leads older than 14 days)"
             out["model_path"] = str(save_model(result, s.var_dir / "models", {"source": out["source"]}))
-        lines = [f"AUC {out['auc'] if out['auc'] is not None else 'n/a'} on {out['n_test']} held-out rows "
-                 f"(trained on {out['n_train']}; positives {out['positives_train']} / {out['positives_test']})"]
+        lines = [(f"AUC {out['auc'] if out['auc'] is not None else 'n/a'} on {out['n_test']} held-out rows "
+                 f"(trained on {out['n_train']}; positives {out['positives_train']} / {out['positives_test']})")]
         if out.get("note"):
             lines.append(f"  note: {out['note']}")
         lines += [f"  {f['weight']:+.3f}  {f['feature']}" for f in out["top_features"][:10]]
@@ -473,7 +472,7 @@ def score_train(
 # --------------------------------------------------------------------------- routing
 
 
-def _bad_argument(message: str) -> None:
+def _bad_argument(message: str) -> NoReturn:
     """Print ``message`` as one line and exit 2: an argument that no rerun can fix, found before anything runs."""
     typer.echo(f"leadops: error: {message}", err=True)
     raise typer.Exit(2)
@@ -523,19 +522,18 @@ def route(
 def _roster_first(session, s, rules) -> dict[str, Any]:
     """Sync sdrs.yaml into the database in ``session`` before routing, as every flow run does (a preview then
     sees the roster its run will see); returns the counts and one line per change."""
-    from datetime import timezone
 
     from leadops.db.unit_of_work import SqlUnitOfWork
     from leadops.services.roster import by_routing_rules, sync
 
     uow = SqlUnitOfWork.around(session)
-    out = sync(uow, rules, reassign=by_routing_rules(uow, rules, s.company_time_zone, datetime.now(timezone.utc)))
+    out = sync(uow, rules, reassign=by_routing_rules(uow, rules, s.company_time_zone, datetime.now(UTC)))
     return {**out.counts(), "changes": out.lines()}
 
 
 def _route_preview_text(o: dict[str, Any]) -> str:
-    lines = [f"dry run, nothing written: {o['assigned']} would be assigned, {o['held']} held for their owner, "
-             f"{o['unroutable']} unroutable of {o['considered']} MQLs; {o['messages']} messages would be queued"]
+    lines = [(f"dry run, nothing written: {o['assigned']} would be assigned, {o['held']} held for their owner, "
+             f"{o['unroutable']} unroutable of {o['considered']} MQLs; {o['messages']} messages would be queued")]
     lines += [f"  roster: {c}" for c in o["roster"]["changes"]]
     lines += [f"  lead {a['lead_id']:<8} -> {a['sdr']:<12} rule {a['rule'] or '-'}" for a in o["assignments"]]
     lines += [f"  lead {a['lead_id']:<8} {a['status']}: {a['reason']}" for a in o["not_assigned"]]
@@ -582,8 +580,8 @@ def explain_cmd(lead: str = typer.Argument(..., metavar="LEAD", help="The lead's
             lead_id = _find_lead(session, s, ref)
             out = explain(SqlUnitOfWork.around(session), lead_id)
             out["timeline"] = timeline(SqlUnitOfWork.around(session), lead_id)
-        lines = [f"lead {out['lead_id']}: stage {out['stage']}, owner {out['owner'] or '-'}, grade {out['grade']}, "
-                 f"score {out['score']}, country {out['country']}, segment {out['segment']}"]
+        lines = [(f"lead {out['lead_id']}: stage {out['stage']}, owner {out['owner'] or '-'}, grade {out['grade']}, "
+                 f"score {out['score']}, country {out['country']}, segment {out['segment']}")]
         for d in out["decisions"]:
             lines.append(f"  {d['at']}  {d['kind']} {d['status']}: {d['sdr'] or '-'}  rule {d['rule'] or '-'}"
                          f"{'' if d['active'] else '  (ended ' + str(d['ended_at']) + ')' if d['ended_at'] else ''}")
@@ -602,7 +600,7 @@ def explain_cmd(lead: str = typer.Argument(..., metavar="LEAD", help="The lead's
 @app.command("reassign")
 def reassign_cmd(
     lead_ref: str = typer.Argument(..., metavar="LEAD", help="The lead's id or email."),
-    to: Optional[str] = typer.Option(None, help="SDR code; default: the routing rules, without the current owner."),
+    to: str | None = typer.Option(None, help="SDR code; default: the routing rules, without the current owner."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Reassign a lead by hand; the previous assignment stays in the history."""
@@ -635,7 +633,7 @@ app.add_typer(routing_app, name="routing")
 @routing_app.command("backtest")
 def routing_backtest(
     since: str = typer.Option(..., help="Replay leads arrived since this date (YYYY-MM-DD, company time) or instant."),
-    config: Optional[Path] = typer.Option(None, help="A candidate routing.yaml (default: the current one)."),
+    config: Path | None = typer.Option(None, help="A candidate routing.yaml (default: the current one)."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Replay past leads through a candidate routing.yaml: per-SDR load, fairness, differences. Writes nothing."""
@@ -655,9 +653,9 @@ def routing_backtest(
             uow = SqlUnitOfWork.around(session)
             out = asdict(backtest(uow, routing, day_start(since, s.company_time_zone), s.company_time_zone))
             session.rollback()  # a backtest never writes
-        lines = [f"{out['leads']} leads since {out['since']}: {out['changed']} would go to another SDR, "
+        lines = [(f"{out['leads']} leads since {out['since']}: {out['changed']} would go to another SDR, "
                  f"{out['unroutable']} unroutable, {out['held']} held; fairness (max/min load per weight) "
-                 f"{out['fairness']} vs {out['actual_fairness']} as it happened",
+                 f"{out['fairness']} vs {out['actual_fairness']} as it happened"),
                  "  sdr           simulated  actual  load/weight"]
         for code in sorted(set(out["simulated"]) | set(out["actual"]) | set(out["load_per_weight"])):
             lines.append(f"  {code:<13} {out['simulated'].get(code, 0):>9} {out['actual'].get(code, 0):>7} "
@@ -675,7 +673,7 @@ app.add_typer(quarantine_app, name="quarantine")
 
 @quarantine_app.command("list")
 def quarantine_list(
-    source: Optional[str] = typer.Option(None, help="Only rows from this source."),
+    source: str | None = typer.Option(None, help="Only rows from this source."),
     status: str = typer.Option("open", help="open | released"),
     limit: int = typer.Option(100),
     as_json: bool = JSON_OPT,
@@ -742,13 +740,13 @@ def run_pipeline(as_json: bool = JSON_OPT) -> None:
             # --json prints one object whatever happened: the run's summary, with the rejections in it
             _emit({**exc.summary.as_dict(), "error": str(exc)}, True)
             typer.echo(f"leadops: error: {_message(exc)}", err=True)
-            raise typer.Exit(1)
+            raise typer.Exit(1) from None  # the line above said it; no traceback for a user
     _guard(go)
 
 
 @run_app.command("sla")
 def run_sla(
-    now: Optional[str] = typer.Option(None, help="Evaluate as of this instant (ISO 8601 with offset); "
+    now: str | None = typer.Option(None, help="Evaluate as of this instant (ISO 8601 with offset); "
                                                  "a future one needs --dry-run or --force."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what the sweep would do, lead by lead; write and "
                                                           "send nothing (no Prefect run)."),
@@ -757,7 +755,6 @@ def run_sla(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Sweep open SLA clocks: reminders, breaches, reassignments."""
-    from datetime import timezone
 
     at = None
     if now is not None:
@@ -768,7 +765,7 @@ def run_sla(
         if at.tzinfo is None:
             _bad_argument(f"--now {now!r} needs a UTC offset, e.g. 2026-11-20T18:00:00+01:00")
         # a real sweep as of a future instant stores steps dated then and sends their messages now
-        if at > datetime.now(timezone.utc) and not (dry_run or force):
+        if at > datetime.now(UTC) and not (dry_run or force):
             _bad_argument(f"--now {now!r} is in the future: a sweep would send its messages now and store "
                           f"history dated then; preview it with --dry-run, or add --force")
 
@@ -781,7 +778,7 @@ def run_sla(
             from leadops.services.sla import enforce
 
             s, rules = _prepared()
-            when = at or datetime.now(timezone.utc)
+            when = at or datetime.now(UTC)
             # the real sweep in a transaction that is rolled back: no Prefect run, no event, no message
             with preview_scope(s.database_url) as session:
                 before = outbox_size(session)
@@ -799,9 +796,9 @@ def run_sla(
 
 
 def _sla_preview_text(o: dict[str, Any]) -> str:
-    lines = [f"dry run as of {o['now']}, nothing written: {o['open']} clocks open, {o['met']} met, {o['reminded']} "
+    lines = [(f"dry run as of {o['now']}, nothing written: {o['open']} clocks open, {o['met']} met, {o['reminded']} "
              f"reminders, {o['breached']} breaches, {o['reassigned']} reassigned, {o['closed']} cadences closed; "
-             f"{o['messages']} messages would be queued"]
+             f"{o['messages']} messages would be queued")]
     lines += [f"  roster: {c}" for c in o["roster"]["changes"]]
     for a in o["actions"]:
         what = (f"{a['sdr']} -> {a['to']} (rule {a['rule'] or '-'})" if a["to"] else f"owner {a['sdr']}")
@@ -816,7 +813,7 @@ def _sla_preview_text(o: dict[str, Any]) -> str:
 
 @run_app.command("report")
 def run_report(
-    week: Optional[str] = typer.Option(None, help="ISO week such as 2026-W47; default: last complete week."),
+    week: str | None = typer.Option(None, help="ISO week such as 2026-W47; default: last complete week."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Build the weekly report (artifacts, HTML, CSV) for one ISO week."""
@@ -841,7 +838,7 @@ def _check_week(option: str, value: str) -> str:
 
 @app.command()
 def serve(
-    prefect_yaml: Optional[Path] = typer.Option(None, "--prefect-yaml",
+    prefect_yaml: Path | None = typer.Option(None, "--prefect-yaml",
                                                 help="Another prefect.yaml (e.g. with other schedules); default: the project's."),
 ) -> None:
     """Serve every deployment of prefect.yaml with its schedule from this process (one machine, no worker)."""
@@ -898,7 +895,7 @@ def rerun_reports(from_week: str = typer.Option(..., "--from"), to_week: str = t
 @rerun_app.command("score")
 def rerun_score(lead: list[int] = typer.Option([], help="Lead id (repeatable)."),
                 stage: list[str] = typer.Option([]), source: list[str] = typer.Option([]),
-                since: Optional[str] = typer.Option(None, help="Leads arrived since (ISO date)."),
+                since: str | None = typer.Option(None, help="Leads arrived since (ISO date)."),
                 as_json: bool = JSON_OPT) -> None:
     """Rescore open leads (all, or by id, stage, source, arrival) and route the new MQLs."""
     def go():
@@ -916,7 +913,7 @@ def rerun_score(lead: list[int] = typer.Option([], help="Lead id (repeatable).")
 
 
 @rerun_app.command("quarantine")
-def rerun_quarantine(source: Optional[str] = typer.Option(None), as_json: bool = JSON_OPT) -> None:
+def rerun_quarantine(source: str | None = typer.Option(None), as_json: bool = JSON_OPT) -> None:
     """Re-admit open quarantine rows that pass validation now."""
     def go():
         _preflight()
@@ -932,7 +929,7 @@ def rerun_quarantine(source: Optional[str] = typer.Option(None), as_json: bool =
 @app.command()
 def demo(
     seed_value: int = typer.Option(42, "--seed"),
-    anchor: Optional[str] = typer.Option(None, help="Last day of the sample (YYYY-MM-DD); default today."),
+    anchor: str | None = typer.Option(None, help="Last day of the sample (YYYY-MM-DD); default today."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """Set up the database, seed the sample and run every flow once; prints what each stage did."""
@@ -998,12 +995,13 @@ def _demo_text(o: dict[str, Any]) -> str:
         f"  enriched     {o['enriched']:>6}",
         f"  scored       {o['scored']:>6}  ({o['promoted_mql']} new MQLs)",
         f"  routed       {o['routed']:>6}  ({o['unroutable']} unroutable)",
-        f"  sla open     {o['sla_open']:>6}  ({o['sla_reminded']} reminded, {o['sla_breached']} breached, {o['sla_reassigned']} reassigned)",
+        (f"  sla open     {o['sla_open']:>6}  ({o['sla_reminded']} reminded, {o['sla_breached']} breached, "
+        f"{o['sla_reassigned']} reassigned)"),
         f"  notifications{o['notifications_sent']:>6}  (written as .eml files under var/outbox)",
         f"  report       {o['report_week']}: {o['report_path']}",
         "",
-        *(["Nothing new was done: this sample was seeded and processed before (every step is keyed, so a rerun "
-           "writes no row, file or notification); `make clean` starts over.", ""] if o["nothing_new"] else []),
+        *([("Nothing new was done: this sample was seeded and processed before (every step is keyed, so a rerun "
+           "writes no row, file or notification); `make clean` starts over."), ""] if o["nothing_new"] else []),
         "Watch these runs in the Prefect UI: docs/tutorial/demo.md, 'Watch the runs in the Prefect UI'.",
     ])
 

@@ -30,8 +30,8 @@ if TYPE_CHECKING:  # the repositories import models; keep this module cheap to i
     from leadops.db.repositories.quarantine import QuarantineRepository
     from leadops.db.repositories.reporting import ReportingRepository
     from leadops.db.repositories.roster import RosterRepository
-    from leadops.db.repositories.scoring import ScoringRepository
     from leadops.db.repositories.routing import RoutingRepository
+    from leadops.db.repositories.scoring import ScoringRepository
     from leadops.db.repositories.sla import SlaRepository
 
 
@@ -42,12 +42,12 @@ class UnitOfWork(ABC):
     roster: RosterRepository
     routing: RoutingRepository
     outbox: OutboxRepository
+    reporting: ReportingRepository
+    leads: LeadRepository
     scoring: ScoringRepository
     enrichment: EnrichmentRepository
     intake: IntakeRepository
     quarantine: QuarantineRepository
-    reporting: ReportingRepository
-    leads: LeadRepository
 
     def __enter__(self) -> Self:
         return self
@@ -135,22 +135,10 @@ class SqlUnitOfWork(UnitOfWork):
         return SqlOutboxRepository(self.session)
 
     @cached_property
-    def scoring(self) -> ScoringRepository:  # type: ignore[override]
-        from leadops.db.repositories.scoring import SqlScoringRepository
+    def routing(self) -> RoutingRepository:  # type: ignore[override]
+        from leadops.db.repositories.routing import SqlRoutingRepository
 
-        return SqlScoringRepository(self.session)
-
-    @cached_property
-    def enrichment(self) -> EnrichmentRepository:  # type: ignore[override]
-        from leadops.db.repositories.enrichment import SqlEnrichmentRepository
-
-        return SqlEnrichmentRepository(self.session)
-
-    @cached_property
-    def intake(self) -> IntakeRepository:  # type: ignore[override]
-        from leadops.db.repositories.intake import SqlIntakeRepository
-
-        return SqlIntakeRepository(self.session)
+        return SqlRoutingRepository(self.session)
 
     @cached_property
     def quarantine(self) -> QuarantineRepository:  # type: ignore[override]
@@ -171,10 +159,22 @@ class SqlUnitOfWork(UnitOfWork):
         return SqlLeadRepository(self.session)
 
     @cached_property
-    def routing(self) -> RoutingRepository:  # type: ignore[override]
-        from leadops.db.repositories.routing import SqlRoutingRepository
+    def scoring(self) -> ScoringRepository:  # type: ignore[override]
+        from leadops.db.repositories.scoring import SqlScoringRepository
 
-        return SqlRoutingRepository(self.session)
+        return SqlScoringRepository(self.session)
+
+    @cached_property
+    def enrichment(self) -> EnrichmentRepository:  # type: ignore[override]
+        from leadops.db.repositories.enrichment import SqlEnrichmentRepository
+
+        return SqlEnrichmentRepository(self.session)
+
+    @cached_property
+    def intake(self) -> IntakeRepository:  # type: ignore[override]
+        from leadops.db.repositories.intake import SqlIntakeRepository
+
+        return SqlIntakeRepository(self.session)
 
 
 def sql_units(url: str) -> UnitOfWorkFactory:

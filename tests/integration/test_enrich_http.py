@@ -52,7 +52,8 @@ def pdl(srv, **kw) -> ProviderConfig:
 def add_leads(session, settings, rules, domains: list[str], per_domain: int = 1, name: str = "leads-1.csv") -> None:
     tag = name.split(".", maxsplit=1)[0].replace("-", "")
     # distinct names: fuzzy dedupe would merge "Name1" and "Name2" at the same company
-    lines = ["Email,First Name,Last Name"] + [f"{tag}p{i}@{d},{FIRST[(i + int(tag[-1])) % len(FIRST)]},{LAST[(i + 3 * int(tag[-1])) % len(LAST)]}"
+    k = int(tag[-1])
+    lines = ["Email,First Name,Last Name"] + [f"{tag}p{i}@{d},{FIRST[(i + k) % len(FIRST)]},{LAST[(i + 3 * k) % len(LAST)]}"
                                               for d in domains for i in range(per_domain)]
     settings.inbox_dir.mkdir(parents=True, exist_ok=True)
     path = settings.inbox_dir / name

@@ -63,8 +63,9 @@ def test_a_file_held_by_another_process_is_reported_taken(session, settings, rul
     f = make_inbox(settings) / "held.csv"
     f.write_text("Email,Source\na@forge.fr,web_form\n")
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from leadops.intake import inbox\n"
-         "with inbox.claim(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)", str(f)],
+        [sys.executable, "-c", ("import sys, time; from pathlib import Path; from leadops.intake import inbox\n"
+                                "with inbox.claim(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)"),
+         str(f)],
         cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
@@ -87,9 +88,8 @@ def test_a_claim_is_exclusive_and_ends_with_its_block(tmp_path):
     with inbox.claim(f):  # released
         pass
     f.unlink()
-    with pytest.raises(inbox.Taken):  # moved away by the winner
-        with inbox.claim(f):
-            pass
+    with pytest.raises(inbox.Taken), inbox.claim(f):  # moved away by the winner
+        pass
 
 
 def test_two_processes_racing_on_one_inbox_ingest_every_file_once(settings, rules, db_url, tmp_path):
@@ -105,7 +105,7 @@ def test_two_processes_racing_on_one_inbox_ingest_every_file_once(settings, rule
               for _ in range(2)]
     release(go, racers)  # GO once both have imported and listed the inbox: they race from there
     results = [r.communicate(timeout=300) for r in racers]
-    for r, (_, err) in zip(racers, results):
+    for r, (_, err) in zip(racers, results, strict=True):
         assert r.returncode == 0, err[-2000:]
     outcomes = [json.loads(line) for out, _ in results for line in out.splitlines()]
     done = sorted(o["file"] for o in outcomes if o["status"] == "done")

@@ -84,8 +84,8 @@ def test_known_lead_in_a_new_file_is_merged_and_fills_blanks(session, settings, 
 
 
 def test_french_excel_export_in_windows_1252_with_semicolons(session, settings, rules):
-    text = "Courriel;Prénom;Nom;Société;Fonction;Pays;Téléphone;Date\r\n" \
-           "helene.lefevre@forge.fr;Hélène;LEFÈVRE;\"Forge; Fils\";Directrice Générale;France;01 42 68 53 00;05/11/2026\r\n"
+    text = ("Courriel;Prénom;Nom;Société;Fonction;Pays;Téléphone;Date\r\n"
+            "helene.lefevre@forge.fr;Hélène;LEFÈVRE;\"Forge; Fils\";Directrice Générale;France;01 42 68 53 00;05/11/2026\r\n")
     out = ingest_file(SqlUnitOfWork.around(session),
                       write(settings.inbox_dir, "salon-20261105.csv", text, "cp1252"), rules, settings)
     session.commit()

@@ -86,7 +86,8 @@ def test_api_reader_with_basic_auth_hides_the_password_and_the_pair(crm):
 
 def test_api_ingest_stores_no_secret_on_any_database(session, settings, rules, crm):
     cfg = api_cfg(crm)
-    out = ingest_api(lambda: SqlUnitOfWork.around(session), cfg, rules, settings, token=TOKEN)  # a clean read first: pages and a watermark
+    # a clean read first: pages and a watermark
+    out = ingest_api(lambda: SqlUnitOfWork.around(session), cfg, rules, settings, token=TOKEN)
     assert out.error is None and out.totals()["inserted"] == 3
     crm.add(2, start=3, updated_at="2026-11-21T10:00:00+00:00")
     for status, content_type in ECHOES:
@@ -165,7 +166,7 @@ def echoing_smtp():
         return AuthResult(success=False, handled=False, message=f"535 5.7.8 bad credentials {echoed}")
 
     class Sink:
-        async def handle_DATA(self, server, session, envelope):
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - the name aiosmtpd calls
             return "250 OK"
 
     with socket.socket() as sock:

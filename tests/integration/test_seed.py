@@ -5,6 +5,7 @@ import csv
 import io
 import json
 from collections import Counter
+from contextlib import suppress
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -73,10 +74,8 @@ def inbox_emails(inbox: Path) -> list[tuple[str, str]]:
             continue  # engagement export, not leads
         if path.suffix == ".jsonl":
             for line in path.read_text(encoding="utf-8").splitlines():
-                try:
+                with suppress(json.JSONDecodeError):
                     out.append((path.name, json.loads(line)["email"]))
-                except json.JSONDecodeError:
-                    pass
             continue
         if path.name.startswith("salon-"):
             text, delim = path.read_bytes().decode("cp1252"), ";"
@@ -283,10 +282,8 @@ def test_inbox_arrivals_are_inside_the_current_week():
 
     stamps = []
     for line in webinar.content.decode().splitlines():
-        try:
+        with suppress(json.JSONDecodeError):
             stamps.append(datetime.fromisoformat(json.loads(line)["created_at"]))
-        except json.JSONDecodeError:
-            pass
     assert all(plan.week_start <= t < plan.cutoff + timedelta(hours=8) for t in stamps)
 
 
@@ -389,7 +386,7 @@ def test_inbox_files_already_ingested_are_not_written_again(tmp_path, rules):
 
     url, inbox, first = run_seed(tmp_path, rules)
     files = {p.name: p.read_bytes() for p in inbox.iterdir()}
-    rejected = sorted(files)[0]
+    rejected = min(files)
     with Session(get_engine(url)) as session:
         for name, content in files.items():
             session.add(m.IngestBatch(source="test", origin=name, content_hash=hashlib.sha256(content).hexdigest(),

@@ -58,8 +58,8 @@ def _validation_pid() -> int:
     validation_process.warm_up(in_process=False)
     record = {"email": "a@b.fr", "is_disposable_email": False, "country_unrecognized": None, "date_error": None,
               "source": "web_form", "company": "A", "job_title": "CTO"}
-    validation_process.result(validation_process.submit_rows([record], ROOT / "expectations" / "leads_intake.json", in_process=False),
-                     "a warm-up")
+    validation_process.result(
+        validation_process.submit_rows([record], ROOT / "expectations" / "leads_intake.json", in_process=False), "a warm-up")
     [pid] = list(validation_process._pool._processes)  # the pool's one process
     return pid
 

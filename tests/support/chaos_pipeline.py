@@ -152,8 +152,7 @@ def retried(stage: str, what: Callable[[], T], attempts: int = 40) -> T:
 
 def patch_inside_stages(killer: Killer) -> None:
     """Make the in-stage kill points fire: wrap the bulk writers intake and routing call (here, never in leadops)."""
-    from leadops.db.repositories import routing
-    from leadops.db.repositories import lead_store
+    from leadops.db.repositories import lead_store, routing
 
     def counting(original: Callable[..., Any], point: str, table: str | None) -> Callable[..., Any]:
         def wrapper(conn, tbl, rows, *args, **kwargs):
@@ -192,6 +191,7 @@ def ingest_inbox(s: Any, rules: Any, killer: Killer) -> list[dict[str, Any]]:
     """The ingest tasks: each entry claimed, ingested and committed in its own unit of work, then moved."""
     from leadops.db.session import session_scope
     from leadops.intake import inbox
+    from leadops.db.unit_of_work import SqlUnitOfWork
     from leadops.intake.files import ingest_file
     from leadops.intake.outcome import FileOutcome
 
