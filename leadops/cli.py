@@ -8,10 +8,15 @@ import os
 import sys
 from datetime import date, datetime, UTC
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:  # annotations only: the CLI imports what a command needs when it runs
+    from leadops.config import Settings
+    from leadops.db.unit_of_work import UnitOfWork
+    from leadops.services.lookup import LeadRef
 
 # Offline by design: set before Prefect or GX are imported (commands import them lazily).
 for _k, _v in {
@@ -553,11 +558,11 @@ def _lead_argument(text: str):
         _bad_argument(f"LEAD: {exc}")
 
 
-def _find_lead(session, s, ref) -> int:
+def _find_lead(uow: UnitOfWork, s: Settings, ref: LeadRef) -> int:
     """Return the id of the lead ``ref`` names, or exit 2 saying no lead has that id or email here."""
     from leadops.services.lookup import find_lead_id
 
-    lead_id = find_lead_id(session, ref)
+    lead_id = find_lead_id(uow, ref)
     if lead_id is None:
         _bad_argument(f"no lead has {ref.describe()} (database {_safe_url(s.database_url)})")
     return lead_id
@@ -576,10 +581,10 @@ def explain_cmd(lead: str = typer.Argument(..., metavar="LEAD", help="The lead's
         from leadops.services.timeline import timeline
 
         s, _ = _prepared()
-        with _session(s) as session:
-            lead_id = _find_lead(session, s, ref)
-            out = explain(SqlUnitOfWork.around(session), lead_id)
-            out["timeline"] = timeline(SqlUnitOfWork.around(session), lead_id)
+        with SqlUnitOfWork(s.database_url) as uow:
+            lead_id = _find_lead(uow, s, ref)
+            out = explain(uow, lead_id)
+            out["timeline"] = timeline(uow, lead_id)
         lines = [(f"lead {out['lead_id']}: stage {out['stage']}, owner {out['owner'] or '-'}, grade {out['grade']}, "
                  f"score {out['score']}, country {out['country']}, segment {out['segment']}")]
         for d in out["decisions"]:
@@ -612,13 +617,12 @@ def reassign_cmd(
         from leadops.services.route import reassign
 
         s, rules = _prepared()
-        with _session(s) as session:
-            lead_id = _find_lead(session, s, ref)
-            codes = sdr_codes(session)
+        with SqlUnitOfWork(s.database_url) as uow:
+            lead_id = _find_lead(uow, s, ref)
+            codes = sdr_codes(uow)
             if to is not None and to not in codes:
                 _bad_argument(f"--to {to!r}: no SDR with that code on the roster (SDRs: {', '.join(codes) or 'none'})")
-            d = reassign(SqlUnitOfWork.around(session), lead_id, rules, s.company_time_zone, datetime.now().astimezone(),
-                         to=to)
+            d = reassign(uow, lead_id, rules, s.company_time_zone, datetime.now().astimezone(), to=to)
             if d.status != "assigned":
                 raise ValueError(f"lead {lead_id} not reassigned: {d.reason}")
         _emit({"lead_id": lead_id, "sdr": d.sdr, "rule": d.rule, "reason": d.reason}, as_json,

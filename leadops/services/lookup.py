@@ -3,10 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from leadops.db.models import Lead, Sdr
+from leadops.db.unit_of_work import UnitOfWork
 from leadops.domain.normalize import normalize_email
 
 
@@ -39,17 +36,15 @@ def parse_lead_ref(text: str) -> LeadRef:
     return LeadRef(text, email=result.email)
 
 
-def find_lead_id(session: Session, ref: LeadRef) -> int | None:
+def find_lead_id(uow: UnitOfWork, ref: LeadRef) -> int | None:
     """Return the id of the lead ``ref`` names, or None when no lead has that id or email.
 
     Leads are unique by normalized email (intake merges every later row with the same address into
     the first lead), so an email names at most one lead.
     """
-    if ref.id is not None:
-        return session.scalar(select(Lead.id).where(Lead.id == ref.id))
-    return session.scalar(select(Lead.id).where(Lead.email == ref.email))
+    return uow.leads.find_id(lead_id=ref.id, email=ref.email)
 
 
-def sdr_codes(session: Session) -> list[str]:
+def sdr_codes(uow: UnitOfWork) -> list[str]:
     """Return the codes of the SDRs on the roster (role sdr), sorted: who a lead can be assigned to."""
-    return list(session.scalars(select(Sdr.code).where(Sdr.role == "sdr").order_by(Sdr.code)))
+    return uow.leads.sdr_codes()

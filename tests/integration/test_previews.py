@@ -127,9 +127,10 @@ def test_preview_refuses_a_commit_by_the_session_or_on_its_connection(settings, 
 
 def test_a_lead_is_found_by_its_email_normalized_as_intake_does(session, scored):
     jane = lead_id_of(session, "jane.doe@acme.de")
-    assert find_lead_id(session, parse_lead_ref("  <Jane.Doe@ACME.de> ")) == jane
-    assert find_lead_id(session, parse_lead_ref(str(jane))) == jane
-    assert find_lead_id(session, parse_lead_ref("john.doe@acme.de")) is None
+    uow = SqlUnitOfWork.around(session)
+    assert find_lead_id(uow, parse_lead_ref("  <Jane.Doe@ACME.de> ")) == jane
+    assert find_lead_id(uow, parse_lead_ref(str(jane))) == jane
+    assert find_lead_id(uow, parse_lead_ref("john.doe@acme.de")) is None
     with pytest.raises(ValueError, match="neither a lead id nor an email"):
         parse_lead_ref("jane doe")
 

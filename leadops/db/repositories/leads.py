@@ -69,6 +69,14 @@ class LeadRepository(Protocol):
         """Return the ids of the leads that ever moved to one of ``stages`` or have an opportunity."""
         ...
 
+    def find_id(self, *, lead_id: int | None = None, email: str | None = None) -> int | None:
+        """Return the id of the lead with this id or this (normalized) email, or None."""
+        ...
+
+    def sdr_codes(self) -> list[str]:
+        """Return the codes of the SDRs on the roster (role sdr), sorted."""
+        ...
+
 
 class SqlLeadRepository:
     """Leads and everything keyed by lead, read only."""
@@ -124,6 +132,14 @@ class SqlLeadRepository:
             select(Lead.id, Lead.arrived_at, Lead.lifecycle_stage, *[getattr(Lead, f) for f in features])
             .where(Lead.arrived_at <= arrived_before)).all()
         return pd.DataFrame(rows, columns=["id", "arrived_at", "stage", *features]).set_index("id")
+
+    def find_id(self, *, lead_id: int | None = None, email: str | None = None) -> int | None:
+        if lead_id is not None:
+            return self.session.scalar(select(Lead.id).where(Lead.id == lead_id))
+        return self.session.scalar(select(Lead.id).where(Lead.email == email))
+
+    def sdr_codes(self) -> list[str]:
+        return list(self.session.scalars(select(Sdr.code).where(Sdr.role == "sdr").order_by(Sdr.code)))
 
     def reached_stages(self, stages: Collection[str]) -> set[int]:
         reached = set(self.session.scalars(select(LeadStageChange.lead_id).where(LeadStageChange.to_stage.in_(list(stages)))))
