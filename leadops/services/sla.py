@@ -77,8 +77,8 @@ class Reassign(Protocol):
                  reason: str, flow_run_id: str | None) -> Decision: ...
 
 
-def reassign_in_session(uow: UnitOfWork, lead_id: int, *, rules: Rules, company_tz: str, now: datetime,
-                        reason: str, flow_run_id: str | None) -> Decision:
+def reassign_by_rules(uow: UnitOfWork, lead_id: int, *, rules: Rules, company_tz: str, now: datetime,
+                      reason: str, flow_run_id: str | None) -> Decision:
     """The default :class:`Reassign`: leadops.services.route.reassign in ``uow``."""
     from leadops.services.route import reassign
 
@@ -158,14 +158,14 @@ def _cadences(met: list[ClockState], assignments: dict[int, int], calendars: dic
 
 
 def enforce(uow: UnitOfWork, rules: Rules, company_tz: str, *, now: datetime | None = None,
-            flow_run_id: str | None = None, reassign: Reassign = reassign_in_session) -> SlaSummary:
+            flow_run_id: str | None = None, reassign: Reassign = reassign_by_rules) -> SlaSummary:
     """Evaluate every open clock as of ``now``, set-based; returns counts per outcome (grain: clocks).
 
     Clocks are read as one frame; elapsed business time is computed for all of them at once
     from each owner's cumulative business-time index; only the clocks that reach a step are
     turned into domain values and written (met, reminder, breach, reassign), each step once
     thanks to the unique (clock, step) constraint. ``reassign`` moves a lead whose first-touch
-    clock passed ``rules.sla.reassign_at`` (default: the routing service on the SQL session).
+    clock passed ``rules.sla.reassign_at`` (default: the routing service, in the same unit of work).
     """
     now = now or utcnow()
     sla = rules.sla
