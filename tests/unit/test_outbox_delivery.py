@@ -41,8 +41,8 @@ class Recording:
     """A sender that records the keys it was given, checks no unit is open while it sends, and raises
     ``fail_with`` (for every message) when given."""
 
-    def __init__(self, units: Units, fail_with: BaseException | None = None, pause: float = 0.0) -> None:
-        self.units, self.fail_with, self.pause = units, fail_with, pause
+    def __init__(self, units: Units, fail_with: BaseException | None = None) -> None:
+        self.units, self.fail_with = units, fail_with
         self.keys: list[str] = []
 
     def send(self, msg) -> None:
@@ -50,7 +50,6 @@ class Recording:
         assert self.units.all_ended()
         assert self.units.outbox.rows[msg.key].status == "sending"
         self.keys.append(msg.key)
-        time.sleep(self.pause)
         if self.fail_with is not None:
             raise self.fail_with
 
@@ -131,8 +130,13 @@ def test_a_slow_send_keeps_its_claims_by_renewing_the_lease():
         def send(self, msg) -> None:
             leases.append(units.outbox.rows[msg.key].lease_until)
             super().send(msg)
+            # slow until the heartbeat has renewed the claims once, however long the machine takes to run it
+            # (the deadline only stops a broken heartbeat from hanging the test)
+            deadline = time.monotonic() + 60
+            while units.renewals == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
 
-    report = deliver(units, Slow(units, pause=0.5), lease=lease)
+    report = deliver(units, Slow(units), lease=lease)
     assert report.sent == 2
     # the second message was claimed with the first; by its send the heartbeat had renewed its lease
     assert leases[1] > leases[0] and units.renewals > 0
