@@ -15,6 +15,14 @@ from sqlalchemy import Connection, FromClause, Table
 from sqlalchemy.orm import Session
 
 
+def table_of(model: Any) -> Table:
+    """Return the Core table of a mapped class (typed a FromClause on the class; a Table for every model)."""
+    table = model.__table__
+    if not isinstance(table, Table):
+        raise TypeError(f"{model.__name__} is not mapped to a table")
+    return table
+
+
 def dialect_insert(session: Session, model: Any) -> Any:
     """Return ``insert(model)`` in the session's dialect (PostgreSQL or SQLite): the construct that has
     ``on_conflict_do_nothing`` (the idempotent inserts of outbox rows, SLA steps and clocks, locks)."""

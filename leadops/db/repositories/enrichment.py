@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from leadops.db.bulk import bulk_insert, refresh_statistics
-from leadops.db.models import Base, EnrichmentLookup, EnrichmentRecord, Lead, ProviderCircuit, utcnow
+from leadops.db.bulk import bulk_insert, refresh_statistics, table_of
+from leadops.db.models import EnrichmentLookup, EnrichmentRecord, Lead, ProviderCircuit, utcnow
 from leadops.db.session import get_engine
 from leadops.domain.enrichment import (
     PERSON_FIELDS, REFRESHABLE, EnrichmentStatus, LookupResult, LookupStatus, replaceable_by,
@@ -137,14 +137,6 @@ def _pending(pending: Pending) -> ColumnElement[bool]:
     return or_(cond, and_(refreshable, Lead.enriched_at < pending.stale_before))
 
 
-def _table(model: type[Base]) -> Table:
-    """Return the Core table of a mapped class (typed a FromClause on the class; a Table for every model)."""
-    table = model.__table__
-    if not isinstance(table, Table):
-        raise TypeError(f"{model.__name__} is not mapped to a table")
-    return table
-
-
 class SqlEnrichmentRepository:
     """enrichment_lookups, enrichment_records, the enrichment columns of leads, provider_circuits and
     (PostgreSQL) provider_rate_slots."""
@@ -186,7 +178,7 @@ class SqlEnrichmentRepository:
         by_provider: dict[str, list[tuple[str, LookupResult]]] = {}
         for subject, name, res in answers:
             by_provider.setdefault(name, []).append((subject, res))
-        lookups, records = _table(EnrichmentLookup), _table(EnrichmentRecord)
+        lookups, records = table_of(EnrichmentLookup), table_of(EnrichmentRecord)
         conn = self.session.connection()
         stored = {lookups: 0, records: 0}
         for name, items in by_provider.items():
@@ -209,7 +201,7 @@ class SqlEnrichmentRepository:
                     refresh_statistics(conn, n, table)
 
     def update_leads(self, outcomes: Sequence[DomainOutcome], pending: Pending, now: datetime) -> None:
-        leads = _table(Lead)
+        leads = table_of(Lead)
         cond = _pending(pending)
         for status in {o.status for o in outcomes}:
             no_worse = replaceable_by(status)

@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Protocol
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Table, and_, bindparam, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from leadops.db.bulk import bulk_insert
-from leadops.db.models import Activity, Base, Lead, LeadStageChange, ScoreHistory
+from leadops.db.bulk import bulk_insert, table_of
+from leadops.db.models import Activity, Lead, LeadStageChange, ScoreHistory
 from leadops.domain.lifecycle import SCORED
 from leadops.domain.scoring import RulePoints
 
@@ -94,14 +94,6 @@ def changed_since_scored() -> ColumnElement[bool]:
     return or_(Lead.scored_at.is_(None), Lead.enriched_at > Lead.scored_at, engaged)
 
 
-def _table(model: type[Base]) -> Table:
-    """Return the Core table of a mapped class (typed a FromClause on the class; a Table for every model)."""
-    table = model.__table__
-    if not isinstance(table, Table):
-        raise TypeError(f"{model.__name__} is not mapped to a table")
-    return table
-
-
 class SqlScoringRepository:
     """The leads table (scores and stages), score_history and lead_stage_changes; activities read only."""
 
@@ -141,7 +133,7 @@ class SqlScoringRepository:
         ids = scores.index.to_numpy()
         fit, eng, total, grade = (scores[c].to_numpy() for c in SCORE_COLUMNS)
         # Core executemany by primary key: the ORM's bulk UPDATE processed every parameter in Python
-        lt = _table(Lead)
+        lt = table_of(Lead)
         self.session.execute(update(lt).where(lt.c.id == bindparam("b_id")).values(
             fit_score=bindparam("b_fit"), engagement_score=bindparam("b_eng"), score=bindparam("b_total"),
             grade=bindparam("b_grade"), score_version=version, scored_at=now), [
@@ -159,7 +151,7 @@ class SqlScoringRepository:
             return
         ids = moves.index.to_numpy()
         frm, to, why, dq = (moves[c].to_numpy() for c in MOVE_COLUMNS)
-        lt = _table(Lead)
+        lt = table_of(Lead)
         self.session.execute(update(lt).where(lt.c.id == bindparam("b_id")).values(
             lifecycle_stage=bindparam("b_stage"), stage_changed_at=now, disqualified_reason=bindparam("b_why")), [
             {"b_id": int(ids[k]), "b_stage": str(to[k]), "b_why": dq[k]} for k in range(len(ids))])
