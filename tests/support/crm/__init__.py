@@ -1,0 +1,1 @@
+"""Loopback fakes of the CRM APIs (HubSpot, Salesforce) for tests and benchmarks."""
