@@ -222,3 +222,40 @@ class ExplainSummary(Summary):
     flow_run_id: str | None
     lead_id: int
     events: int
+
+
+@dataclass(frozen=True)
+class CrmSyncSummary(Summary):
+    """One crm-sync run: records read and where they went, leads routed, records written back (grain: record)."""
+
+    flow_run_id: str | None
+    connectors: tuple[str, ...]
+    read: int
+    created: int
+    merged: int
+    quarantined: int
+    activities: int
+    routed: int
+    queued: int
+    written: int
+    conflicts: int
+    failed: int
+
+    @classmethod
+    def of(cls, flow_run_id: str | None, reads: list[Any], writes: list[Any], routed: int) -> CrmSyncSummary:
+        """Return the summary of a run from its read and write-back outcomes."""
+        leads = [o for r in reads for o in r.objects if o.kind == "leads"]
+        acts = [o for r in reads for o in r.objects if o.kind == "activities"]
+        deliveries = [w.delivery for w in writes if w.delivery]
+        return cls(flow_run_id=flow_run_id, connectors=tuple(r.connector for r in reads),
+                   read=sum(o.read for o in leads), created=sum(o.created for o in leads),
+                   merged=sum(o.merged for o in leads), quarantined=sum(o.quarantined for o in leads),
+                   activities=sum(o.created for o in acts), routed=routed,
+                   queued=sum(w.plan.queued for w in writes if w.plan), written=sum(d.written for d in deliveries),
+                   conflicts=sum(d.conflicts for d in deliveries), failed=sum(d.failed for d in deliveries))
+
+    def message(self) -> str:
+        """Return the run's one-line summary ("120 read, 80 new leads, 300 activities, 75 routed, 75 written back")."""
+        return (f"{self.read} read, {self.created} new leads, {self.activities} activities, {self.routed} routed, "
+                f"{self.written} written back" + (f", {self.conflicts} conflicts" if self.conflicts else "")
+                + (f", {self.failed} failed" if self.failed else ""))

@@ -748,6 +748,42 @@ def run_pipeline(as_json: bool = JSON_OPT) -> None:
     _guard(go)
 
 
+@run_app.command("crm-sync")
+def run_crm_sync(
+    connector: list[str] = typer.Option(None, "--connector", "-c", help="Only this connector (repeatable); "
+                                                                         "default: every crm: entry of sources.yaml."),
+    no_write_back: bool = typer.Option(False, "--no-write-back", help="Read only; write nothing to the CRM."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Read the CRM connectors, enrich, score and route the new leads, and write the decisions back now."""
+    def go():
+        _preflight()
+        from leadops.flows.crm_sync import crm_sync
+
+        _emit(crm_sync(connectors=connector or None, write_back=not no_write_back).as_dict(), as_json)
+    _guard(go)
+
+
+crm_app = typer.Typer(no_args_is_help=True, help="CRM connectors (sources.yaml crm:): check access and properties.")
+app.add_typer(crm_app, name="crm")
+
+
+@crm_app.command("check")
+def crm_check(connector: list[str] = typer.Option(None, "--connector", "-c", help="Only this connector (repeatable)."),
+              as_json: bool = JSON_OPT) -> None:
+    """Check each connector's credentials and owners (one read request each); write nothing."""
+    def go():
+        _preflight()
+        from leadops.crm.check import check_connectors
+
+        results = check_connectors(connector or None)
+        _emit({"connectors": results}, as_json, "\n".join(
+            f"{r['connector']} ({r['kind']}): {'ok' if r['ok'] else 'FAILED'}: {r['detail']}" for r in results))
+        if not all(r["ok"] for r in results):
+            raise typer.Exit(1)
+    _guard(go)
+
+
 @run_app.command("sla")
 def run_sla(
     now: str | None = typer.Option(None, help="Evaluate as of this instant (ISO 8601 with offset); "

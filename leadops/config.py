@@ -29,6 +29,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from leadops.crm.config import CrmConnector
+
 
 class ConfigError(Exception):
     """A rule file or setting is wrong; the message names file, key, value and what is allowed."""
@@ -308,6 +310,9 @@ class Person(Strict):
     languages: list[str] = []
     manager: str | None = None
     paired_ae: str | None = None
+    # this person's owner/user id in each CRM connector (connector name -> id); without one, the CRM owner
+    # whose email is this person's email
+    crm_ids: dict[str, str] = {}
     active: bool = True
     out_of_office: list[OutOfOfficeRule] = []
 
@@ -661,6 +666,8 @@ class SourcesRules(Strict):
     ]
     files: list[FileSource] = []
     apis: list[ApiSource] = []
+    # HubSpot portals and Salesforce orgs, read incrementally and written back (leadops.crm.config)
+    crm: list[CrmConnector] = []
     # fuzzy dedupe: same email domain, person + company similarity (0-100) at or above this merges
     fuzzy_match_threshold: float = Field(92, ge=50, le=100)
     providers: list[ProviderConfig] = [ProviderConfig(name="offline")]
@@ -671,6 +678,10 @@ class SourcesRules(Strict):
         names = [p.name for p in self.providers]
         if len(set(names)) != len(names):
             raise ValueError(f"providers: names must be unique (got {', '.join(names)})")
+        sources = [s.name for s in (*self.files, *self.apis, *self.crm)]
+        dupes = sorted({n for n in sources if sources.count(n) > 1})
+        if dupes:
+            raise ValueError(f"files, apis and crm: source names must be unique ({', '.join(dupes)} repeated)")
         for fld, order in self.enrichment.field_precedence.items():
             unknown = sorted(set(order) - set(names))
             if unknown:

@@ -480,6 +480,27 @@ class Notification(Base):
     sent_at: Mapped[datetime | None]
 
 
+class CrmLink(Base):
+    """One row per CRM record leadops has read (grain: connector, object, CRM id): the lead it became, its
+    modification stamp when last read or written, and the values of the write-back properties as last seen
+    in the CRM (what a write-back compares against, so an unchanged decision is never sent again)."""
+
+    __tablename__ = "crm_records"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connector: Mapped[str] = mapped_column(String(40))
+    object: Mapped[str] = mapped_column(String(40))
+    external_id: Mapped[str] = mapped_column(String(64))
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"), index=True)
+    modified_at: Mapped[datetime]
+    seen: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # the values leadops last wrote (a CRM owner that still equals leadops' last write may be replaced; one set by
+    # someone else in the CRM is kept)
+    written: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    read_at: Mapped[datetime] = mapped_column(default=utcnow)
+    written_at: Mapped[datetime | None]
+    __table_args__ = (UniqueConstraint("connector", "object", "external_id"),)
+
+
 class ReportRun(Base):
     """One row per weekly report build (a week can be rebuilt; each build is a row)."""
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from leadops.db.session import get_engine
 
 if TYPE_CHECKING:  # the repositories import models; keep this module cheap to import
+    from leadops.db.repositories.crm import CrmRepository
     from leadops.db.repositories.enrichment import EnrichmentRepository
     from leadops.db.repositories.intake import IntakeRepository
     from leadops.db.repositories.leads import LeadRepository
@@ -48,6 +49,7 @@ class UnitOfWork(ABC):
     enrichment: EnrichmentRepository
     intake: IntakeRepository
     quarantine: QuarantineRepository
+    crm: CrmRepository
 
     def __enter__(self) -> Self:
         return self
@@ -175,6 +177,12 @@ class SqlUnitOfWork(UnitOfWork):
         from leadops.db.repositories.intake import SqlIntakeRepository
 
         return SqlIntakeRepository(self.session)
+
+    @cached_property
+    def crm(self) -> CrmRepository:  # type: ignore[override]
+        from leadops.db.repositories.crm import SqlCrmRepository
+
+        return SqlCrmRepository(self.session)
 
 
 def sql_units(url: str) -> UnitOfWorkFactory:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import FromClause, String
 
 from leadops.config import ApiSource, FileSource, Rules, Settings
+from leadops.crm.config import HubSpotConnector, SalesforceConnector
 from leadops.db.models import Lead
 from leadops.db.repositories.intake import Batch, IntakeRepository
 from leadops.db.repositories.lead_store import FileCache
@@ -35,7 +36,7 @@ def column_limits(table: FromClause) -> dict[str, int]:
 LEAD_LIMITS = column_limits(Lead.__table__)
 
 
-def row_rules(src: FileSource | ApiSource | None, rules: Rules, tz: str) -> LeadRowRules:
+def row_rules(src: FileSource | ApiSource | HubSpotConnector | SalesforceConnector | None, rules: Rules, tz: str) -> LeadRowRules:
     """Return what normalizing the lead rows of ``src`` needs (grain: one source, for a whole chunk)."""
     return LeadRowRules(default_source=rules.sources.default_source, source=src.source if src else None,
                         campaign=src.campaign if src else None, date_format=getattr(src, "date_format", None),
@@ -43,7 +44,8 @@ def row_rules(src: FileSource | ApiSource | None, rules: Rules, tz: str) -> Lead
                         hand_raiser_sources=frozenset(rules.scoring.hand_raiser_sources), limits=LEAD_LIMITS)
 
 
-def normalize_row(row: RawRow, src: FileSource | ApiSource | None, rules: Rules, tz: str, now: datetime) -> dict[str, Any]:
+def normalize_row(row: RawRow, src: FileSource | ApiSource | HubSpotConnector | SalesforceConnector | None,
+                  rules: Rules, tz: str, now: datetime) -> dict[str, Any]:
     """Return one normalized candidate lead (see :func:`leadops.domain.intake.lead_record`)."""
     return lead_record(row.row_number, row.fields, row.raw.get("_error"), row_rules(src, rules, tz), now)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leadops.config import ApiSource, FileSource, Rules, Settings
+from leadops.crm.config import HubSpotConnector, SalesforceConnector
 from leadops.db.models import Quarantine, utcnow
 from leadops.db.unit_of_work import UnitOfWork
 from leadops.domain.normalize import clean_text
@@ -49,9 +50,10 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def source_of(q: Quarantine, rules: Rules) -> FileSource | ApiSource | None:
-    """Return the file or API source the row came from (None: the default source)."""
-    sources: list[FileSource | ApiSource] = [*rules.sources.files, *rules.sources.apis]
+def source_of(q: Quarantine, rules: Rules) -> FileSource | ApiSource | HubSpotConnector | SalesforceConnector | None:
+    """Return the file, API or CRM source the row came from (None: the default source)."""
+    sources: list[FileSource | ApiSource | HubSpotConnector | SalesforceConnector] = [
+        *rules.sources.files, *rules.sources.apis, *rules.sources.crm]
     return next((s for s in sources if s.name == q.source), None)
 
 

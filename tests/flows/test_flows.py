@@ -264,7 +264,7 @@ def test_serve_builds_every_deployment_of_prefect_yaml_with_its_schedule():
 
     deployments = {d.name: d for d in serve_deployments()}
     assert set(deployments) == {"lead-pipeline", "enforce-sla", "weekly-report", "rescore", "sla-breach-digest",
-                                "report-backfill", "quarantine-reprocess", "explain-lead"}
+                                "report-backfill", "quarantine-reprocess", "explain-lead", "crm-sync"}
     weekly = deployments["weekly-report"]
     assert weekly.schedules[0].schedule.cron == "0 7 * * 1" and weekly.schedules[0].schedule.timezone == "Europe/Paris"
     pipeline = deployments["lead-pipeline"]
@@ -273,6 +273,9 @@ def test_serve_builds_every_deployment_of_prefect_yaml_with_its_schedule():
     assert pipeline.schedules[0].schedule.interval.total_seconds() == 60
     assert pipeline.concurrency_limit == 1 and pipeline.concurrency_options.collision_strategy == "CANCEL_NEW"
     assert not deployments["rescore"].schedules and deployments["sla-breach-digest"].triggers
+    crm = deployments["crm-sync"]
+    assert crm.schedules[0].schedule.interval.total_seconds() == 300
+    assert crm.concurrency_limit == 1 and crm.concurrency_options.collision_strategy == "CANCEL_NEW"
 
 
 def test_the_zombie_run_automation_waits_three_heartbeats_of_every_leadops_run():

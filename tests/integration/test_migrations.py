@@ -48,7 +48,7 @@ def test_upgrading_to_the_stage_check_names_unknown_stages_and_keeps_the_routing
         upgrade(url)
     with get_engine(url).begin() as conn:
         conn.execute(text("UPDATE leads SET lifecycle_stage = 'sql'"))
-    assert upgrade(url) == "0010"
+    assert upgrade(url) == "0011"
     with get_engine(url).connect() as conn:
         sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'ix_leads_routing_queue'")).scalar_one()
     assert "WHERE lifecycle_stage = 'mql' AND owner_sdr_id IS NULL" in sql

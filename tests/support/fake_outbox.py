@@ -59,10 +59,14 @@ class FakeOutboxRepository:
                 r.status, r.lease_until, r.last_error = "failed", None, error
             return len(stalled)
 
-    def claimable(self, now: datetime, limit: int) -> list[tuple[int, bool]]:
+    def claimable(self, now: datetime, limit: int, crm: str | None = None) -> list[tuple[int, bool]]:
+        def lane(r: Row) -> bool:
+            channel = r.message.channel
+            return channel != "crm" if crm is None else channel == "crm" and r.message.recipient.startswith(f"{crm}:")
+
         with self._lock:
             return [(r.id, r.status == "sending") for r in sorted(self.rows.values(), key=lambda r: r.id)
-                    if r.claimable(now)][:limit]
+                    if r.claimable(now) and lane(r)][:limit]
 
     def claim(self, ids: Sequence[int], holder: str, now: datetime, lease_until: datetime) -> list[Notification]:
         with self._lock:
@@ -81,6 +85,17 @@ class FakeOutboxRepository:
             if r.status == "sent":
                 return False
             r.status, r.sent_at, r.lease_until, r.last_error = "sent", at, None, None
+            return True
+
+    def mark_sent_many(self, message_ids: Sequence[int], at: datetime) -> int:
+        return sum(self.mark_sent(i, at) for i in message_ids)
+
+    def mark_superseded(self, message_id: int, error: str) -> bool:
+        with self._lock:
+            r = self._by_id()[message_id]
+            if r.status != "sending":
+                return False
+            r.status, r.lease_until, r.last_error = "superseded", None, error[:1000]
             return True
 
     def mark_failed(self, message_id: int, holder: str, error: str, *, give_up: bool) -> bool:

@@ -49,9 +49,19 @@ class OutboxRepository(Protocol):
         (its sending stopped its sender each time); returns how many."""
         ...
 
-    def claimable(self, now: datetime, limit: int) -> list[tuple[int, bool]]:
+    def claimable(self, now: datetime, limit: int, crm: str | None = None) -> list[tuple[int, bool]]:
         """Return (id, claimed before) of up to ``limit`` rows a pass may claim at ``now``, oldest first:
-        pending, or claimed under a lease that is past (``claimed before`` is True for those)."""
+        pending, or claimed under a lease that is past (``claimed before`` is True for those).
+
+        ``crm``: None for notifications (every channel but ``crm``), else the CRM updates of that connector."""
+        ...
+
+    def mark_sent_many(self, message_ids: Sequence[int], at: datetime) -> int:
+        """Record messages ``message_ids`` as sent at ``at`` in one statement (a CRM batch); returns how many changed."""
+        ...
+
+    def mark_superseded(self, message_id: int, error: str) -> bool:
+        """Record a claimed message as superseded (not sent: its target changed; a newer message will replace it)."""
         ...
 
     def claim(self, ids: Sequence[int], holder: str, now: datetime, lease_until: datetime) -> list[Notification]:
@@ -122,9 +132,11 @@ class SqlOutboxRepository:
                                or_(Notification.lease_until.is_(None), Notification.lease_until < now))
                         .values(status="failed", lease_until=None, last_error=error))
 
-    def claimable(self, now: datetime, limit: int) -> list[tuple[int, bool]]:
+    def claimable(self, now: datetime, limit: int, crm: str | None = None) -> list[tuple[int, bool]]:
+        lane = Notification.channel != "crm" if crm is None else \
+            and_(Notification.channel == "crm", Notification.recipient.startswith(f"{crm}:", autoescape=True))
         rows = self.session.execute(
-            select(Notification.id, Notification.status).where(_claimable(now)).order_by(Notification.id).limit(limit))
+            select(Notification.id, Notification.status).where(_claimable(now), lane).order_by(Notification.id).limit(limit))
         return [(id_, status == "sending") for id_, status in rows]
 
     def claim(self, ids: Sequence[int], holder: str, now: datetime, lease_until: datetime) -> list[Notification]:
@@ -147,6 +159,16 @@ class SqlOutboxRepository:
         return bool(_changed(self.session, update(Notification)
                              .where(Notification.id == message_id, Notification.status != "sent")
                              .values(status="sent", sent_at=at, lease_until=None, last_error=None)))
+
+    def mark_sent_many(self, message_ids: Sequence[int], at: datetime) -> int:
+        return _changed(self.session, update(Notification)
+                        .where(Notification.id.in_(list(message_ids)), Notification.status != "sent")
+                        .values(status="sent", sent_at=at, lease_until=None, last_error=None))
+
+    def mark_superseded(self, message_id: int, error: str) -> bool:
+        return bool(_changed(self.session, update(Notification)
+                             .where(Notification.id == message_id, Notification.status == "sending")
+                             .values(status="superseded", lease_until=None, last_error=error[:1000])))
 
     def mark_failed(self, message_id: int, holder: str, error: str, *, give_up: bool) -> bool:
         # only while still ours: a pass that took the claim back decides from here

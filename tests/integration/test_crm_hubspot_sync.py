@@ -1,0 +1,168 @@
+"""A HubSpot portal both ways, on SQLite and PostgreSQL, against the loopback HubSpot server: contacts read
+incrementally into leads, scored and routed by the real services, decisions written back in batches; a call
+logged in HubSpot stops the first-touch clock; edits made in HubSpot are never overwritten blindly."""
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from leadops.crm import sync
+from leadops.crm.config import HubSpotConnector
+from leadops.crm.connection import connect
+from leadops.db.models import Activity, CrmLink, Lead, Notification, SlaClock, SourceWatermark
+from leadops.db.unit_of_work import SqlUnitOfWork
+from leadops.services import route, score
+from leadops.services import sla as sla_service
+from tests.support.crm.hubspot_server import HubSpotServer
+from tests.support.units import units_for
+
+TOKEN = "pat-na1-0b9e3c1d-secret"
+
+
+@pytest.fixture
+def portal(monkeypatch, roster, rules):
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN)
+    with HubSpotServer(tokens=[TOKEN], window_seconds=1.0, window_limit=1000, search_per_second=1000) as server:
+        server.owners_of = {p.code: server.add_owner(p.email) for p in rules.roster.people if p.role == "sdr"}
+        yield server
+
+
+def cfg(portal, **over):
+    return HubSpotConnector(**{"name": "hubspot", "kind": "hubspot", "base_url": portal.url, "source": "demo_request",
+                               "page_size": 100, "activities": ["calls", "tasks"], **over})
+
+
+def conn_of(portal, settings, **over):
+    return connect(cfg(portal, **over), settings.database_url)
+
+
+def contact(portal, i, **props):
+    # a domain each: people of one company with near names would be merged by the fuzzy dedupe
+    return portal.add("contacts", {"email": f"buyer{i}@acme-industrial{i}.de", "firstname": "Jane", "lastname": f"Doe{i}",
+                                   "company": f"Acme Industrial {i}", "jobtitle": "VP Engineering", "country": "Germany",
+                                   **props})
+
+
+def run_pipeline(session, rules, settings):
+    """What crm-sync runs between read and write-back: score, then route (enrichment is not needed here)."""
+    with SqlUnitOfWork.around(session) as uow:
+        score.score_open_leads(uow, rules)
+    with SqlUnitOfWork.around(session) as uow:
+        route.route_pending(uow, rules, settings.company_time_zone)
+
+
+def test_contacts_are_read_incrementally_and_a_reread_changes_nothing(portal, session, settings, rules):
+    for i in range(250):
+        contact(portal, i, modified_at=datetime(2026, 12, 1, 9, tzinfo=UTC) + timedelta(seconds=i))
+    contact(portal, 999, email="not-an-address")
+    conn = conn_of(portal, settings)
+    units = units_for(session)
+    first = sync.read(units, conn, rules, settings)
+    leads = first.objects[0]
+    assert first.error is None and (leads.read, leads.created, leads.quarantined, leads.pages) == (251, 250, 1, 3)
+    assert session.scalar(select(func.count()).select_from(CrmLink)) == 251
+    mark = session.get(SourceWatermark, "hubspot:contacts").watermark
+    assert mark >= datetime(2026, 12, 1, 9, 4, 9, tzinfo=UTC)
+    # the second read starts overlap_seconds before the watermark: it sees the last records again, changes nothing
+    again = sync.read(units, conn, rules, settings).objects[0]
+    session.commit()
+    assert again.created == 0 and again.read >= 1 and again.since == mark - timedelta(seconds=120)
+    assert session.scalar(select(func.count()).select_from(Lead)) == 250
+    # an edit in HubSpot is read and merged into the same lead
+    cid = portal.ids("contacts")[0]
+    portal.touch("contacts", cid, phone="+49 30 1234567")
+    third = sync.read(units, conn, rules, settings).objects[0]
+    assert third.created == 0 and third.merged >= 1
+    session.commit()  # a new snapshot (SQLite): see what the sync's units committed
+    lead = session.scalar(select(Lead).where(Lead.email == "buyer0@acme-industrial0.de"))
+    assert lead.phone and lead.phone.startswith("+49")
+
+
+def test_the_10k_search_cap_is_crossed_by_moving_the_window(monkeypatch, roster, session, settings, rules):
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN)
+    with HubSpotServer(tokens=[TOKEN], search_cap=40, search_per_second=1000, window_limit=1000,
+                       window_seconds=1.0) as small:
+        for i in range(130):
+            contact(small, i, modified_at=datetime(2026, 12, 1, 9, tzinfo=UTC) + timedelta(seconds=i // 3))
+        out = sync.read(units_for(session), connect(cfg(small, page_size=20), settings.database_url), rules, settings)
+    assert out.error is None and out.objects[0].created == 130
+    assert session.scalar(select(func.count()).select_from(Lead)) == 130
+
+
+def test_decisions_go_back_once_a_logged_call_stops_the_clock_and_crm_edits_win(portal, roster, session, settings, rules):
+    cid = contact(portal, 1, country="France")
+    conn = conn_of(portal, settings)
+    units = units_for(session)
+    assert sync.read(units, conn, rules, settings).error is None
+    run_pipeline(session, rules, settings)
+    lead = session.scalar(select(Lead).where(Lead.email == "buyer1@acme-industrial1.de"))
+    assert lead.owner_sdr_id is not None, "the sample rules route this hand-raiser"
+    code = next(c for c, i in roster.items() if i == lead.owner_sdr_id)
+
+    out = sync.write_back(units_for(session), conn, rules)
+    assert out.error is None and out.plan.queued == 1 and out.delivery.written == 1
+    props = portal.get("contacts", cid)["properties"]
+    assert props["hubspot_owner_id"] == portal.owners_of[code]
+    assert props["leadops_stage"] == "mql" and props["leadops_grade"] == lead.grade
+    assert float(props["leadops_score"]) == round(lead.score) and props["leadops_sla_status"] == "open"
+    assert props["leadops_routing_reason"]
+    # exactly once: nothing changed, nothing queued or sent again
+    again = sync.write_back(units_for(session), conn, rules)
+    assert again.plan.queued == 0 and again.delivery.written == 0
+
+    # the SDR logs a call in HubSpot: the next read stores it as their touch and the SLA sweep sees it met
+    call = portal.add("calls", {"hs_timestamp": datetime.now(UTC).isoformat(), "hubspot_owner_id": portal.owners_of[code],
+                                "hs_call_status": "COMPLETED", "hs_call_title": "Intro call"})
+    portal.associate("calls", call, "contacts", cid)
+    portal.add("tasks", {"hs_task_status": "NOT_STARTED", "hs_task_type": "CALL", "hubspot_owner_id": portal.owners_of[code]})
+    acts = {o.object: o for o in sync.read(units_for(session), conn, rules, settings).objects}
+    assert acts["calls"].created == 1 and acts["tasks"].skipped == 1
+    stored = session.scalar(select(Activity).where(Activity.external_key == f"hubspot:calls:{call}"))
+    assert stored.sdr_id == lead.owner_sdr_id and stored.kind == "call"
+    with SqlUnitOfWork.around(session) as uow:
+        sla_service.enforce(uow, rules, settings.company_time_zone, now=datetime.now(UTC) + timedelta(minutes=1))
+    assert session.scalar(select(SlaClock.status).where(SlaClock.lead_id == lead.id, SlaClock.kind == "first_touch")) == "met"
+    met = sync.write_back(units_for(session), conn, rules)
+    assert met.delivery.written == 1 and portal.get("contacts", cid)["properties"]["leadops_sla_status"] == "met"
+
+    # a rep edits the record in HubSpot after leadops read it: a changed decision is not written over it...
+    portal.touch("contacts", cid, leadops_grade="Z", hubspot_owner_id="424242")
+    session.execute(Lead.__table__.update().where(Lead.id == lead.id).values(grade="B" if lead.grade != "B" else "C"))
+    conflict = sync.write_back(units_for(session), conn, rules)
+    assert conflict.delivery.conflicts == 1 and conflict.delivery.written == 0
+    assert portal.get("contacts", cid)["properties"]["leadops_grade"] == "Z"
+    assert session.scalar(select(Notification.status).where(Notification.channel == "crm")
+                          .order_by(Notification.id.desc()).limit(1)) == "superseded"
+    # ...it is read again, then decided against what the CRM holds now: the grade is leadops', the owner the rep's
+    sync.read(units_for(session), conn, rules, settings)
+    after = sync.write_back(units_for(session), conn, rules)
+    assert after.delivery.written == 1 and after.plan.owner_kept == 1
+    props = portal.get("contacts", cid)["properties"]
+    assert props["leadops_grade"] in ("B", "C") and props["hubspot_owner_id"] == "424242"
+
+
+def test_a_per_record_error_is_kept_with_the_record_and_not_retried(portal, session, settings, rules):
+    contact(portal, 1, country="France")
+    fields = {"owner": "hubspot_owner_id", "grade": "leadops_grade", "lifecycle_stage": "no_such_property"}
+    conn = conn_of(portal, settings, write_back={"fields": fields})
+    sync.read(units_for(session), conn, rules, settings)
+    run_pipeline(session, rules, settings)
+    out = sync.write_back(units_for(session), conn, rules)
+    assert out.delivery.failed == 1 and out.delivery.written == 0 and out.delivery.errors
+    row = session.scalar(select(Notification).where(Notification.channel == "crm"))
+    session.refresh(row)
+    assert row.status == "failed" and "no_such_property" in row.last_error and row.attempts == 1
+    assert json.loads(row.body)["properties"]["no_such_property"] == "mql"
+    # failed for good: the next pass does not send it again
+    assert sync.write_back(units_for(session), conn, rules).delivery.failed == 0
+
+
+def test_an_expired_token_stops_the_read_with_one_line_and_no_token(portal, session, settings, rules):
+    contact(portal, 1)
+    portal.expire(TOKEN)
+    out = sync.read(units_for(session), conn_of(portal, settings), rules, settings)
+    assert out.error and "401" in out.error and TOKEN not in out.error and "\n" not in out.error
+    assert session.get(SourceWatermark, "hubspot:contacts") is None
