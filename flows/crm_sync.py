@@ -96,12 +96,13 @@ def _artifacts(reads: list[ReadOutcome], writes: list[WriteBackOutcome]) -> None
             lines.append(f"- {o.object}: read {count(o.read)} since {watermark_text(o.since)}; watermark "
                          f"{watermark_text(o.watermark)}" + (f"; **stopped**: {o.error}" if o.error else ""))
         wb = next((w for w in writes if w.connector == r.connector), None)
-        usage = (wb.usage if wb else None) or r.usage
-        for limiter, n in sorted((usage.get("requests") or {}).items()):
-            lines.append(f"- requests ({limiter}): {count(n)}, throttled (429): "
-                         f"{count((usage.get('throttled') or {}).get(limiter, 0))}")
-        if usage.get("daily_api_usage"):
-            used, most = usage["daily_api_usage"]
+        for step, usage in (("read", r.usage), ("write-back", wb.usage if wb else {})):
+            for limiter, n in sorted((usage.get("requests") or {}).items()):
+                lines.append(f"- {step} requests ({limiter}): {count(n)}, throttled (429): "
+                             f"{count((usage.get('throttled') or {}).get(limiter, 0))}")
+        last = (wb.usage if wb else {}).get("daily_api_usage") or r.usage.get("daily_api_usage")
+        if last:
+            used, most = last
             lines.append(f"- daily API allocation: {count(used)} of {count(most)} used")
         if wb and wb.delivery and wb.delivery.errors:
             lines += ["", "| write-back error | records |", "|---|---|"] + \
