@@ -11,8 +11,8 @@ from typing import Any, ClassVar, Protocol
 
 from leadops.crm.config import HubSpotConnector, SalesforceConnector
 from leadops.crm.mapping import (
-    HUBSPOT_ACTIVITY_PROPERTIES, SALESFORCE_ACTIVITY_FIELDS, ActivityFact, hubspot_activity, read_properties,
-    salesforce_activity,
+    HUBSPOT_ACTIVITY_PROPERTIES, SALESFORCE_ACTIVITY_FIELDS, WHO_PREFIX, ActivityFact, hubspot_activity,
+    read_properties, salesforce_activity,
 )
 from leadops.crm.records import CrmRecord, RecordResult
 from leadops.providers.limits import DatabaseRateLimiter, RateLimiter, shared_limiter
@@ -107,8 +107,11 @@ class SalesforceConnection:
         return self.client.query_modified(obj, read_properties(self.cfg, obj), since, where=self.cfg.where.get(obj))
 
     def activities(self, obj: str, since: datetime | None) -> Iterator[list[tuple[CrmRecord, list[str]]]]:
+        read = set(self.cfg.objects)
         for page in self.client.query_modified(obj, list(SALESFORCE_ACTIVITY_FIELDS[obj]), since, where="WhoId != null"):
-            yield [(r, [r.properties["WhoId"]] if r.properties.get("WhoId") else []) for r in page]
+            # a WhoId of an object leadops does not read (a Contact when only Leads are read) is about no lead
+            yield [(r, [who] if (who := r.properties.get("WhoId")) and WHO_PREFIX.get(who[:3]) in read else [])
+                   for r in page]
 
     def activity(self, obj: str, record: CrmRecord) -> ActivityFact | None:
         return salesforce_activity(obj, record)

@@ -30,6 +30,9 @@ from leadops.intake.stages import Check
 
 T = TypeVar("T")
 PREFETCH = 4  # pages fetched ahead of intake
+#: how long an engagement about a person leadops has not read waits for that person (a contact created with its
+#: first meeting between a sync's read of contacts and its read of meetings is read by the next sync)
+HOLD_DAYS = 30
 
 
 @dataclass
@@ -38,7 +41,8 @@ class ObjectOutcome:
 
     Leads: ``created`` new leads, ``merged`` into existing ones, ``quarantined`` rows. Activities: ``created`` new
     activities, ``merged`` seen before, ``skipped`` not a touch yet (open tasks), ``unmatched`` about a person
-    leadops has not read (not a lead of this connector)."""
+    leadops has not read (held: stored as soon as that person is read, for ``HOLD_DAYS``), ``released`` held by an
+    earlier read and stored now, ``expired`` held too long and given up."""
 
     connector: str
     object: str
@@ -52,6 +56,8 @@ class ObjectOutcome:
     quarantined: int = 0
     skipped: int = 0
     unmatched: int = 0
+    released: int = 0
+    expired: int = 0
     duplicate_pages: int = 0
     error: str | None = None
     reasons: dict[str, int] = field(default_factory=dict)
@@ -175,6 +181,8 @@ def read_activities(units: UnitOfWorkFactory, conn: Connection, obj: str, owners
         watermark = uow.intake.watermark(mark_key)
     out = ObjectOutcome(cfg.name, obj, "activities", _since(watermark, cfg.overlap_seconds), watermark)
     newest = watermark
+    with units() as uow:
+        _release_held(uow, conn, obj, out)
     try:
         for page in prefetch(conn.activities(obj, out.since)):
             out.pages += 1
@@ -199,24 +207,61 @@ def _store_activities(uow: Any, conn: Connection, obj: str, page: list[tuple[Crm
     lead_of = uow.crm.lead_ids(cfg.name, conn.person_objects, people)
     keyed = [(rec, f"{cfg.name}:{obj}:{rec.id}") for rec, _ in page]
     known = uow.intake.known_activity_keys([k for _, k in keyed])
-    rows = []
+    known |= {f"{cfg.name}:{obj}:{i}" for i in uow.crm.links(cfg.name, obj, [r.id for r, _ in page])}  # held ones
+    rows: list[dict[str, Any]] = []
+    held: list[dict[str, Any]] = []
     for (rec, ids), (_, key) in zip(page, keyed, strict=True):
         if key in known:
             out.merged += 1
             continue
         fact = conn.activity(obj, rec)
-        if fact is None:
+        if fact is None or not ids:  # not a touch yet, or about no person of an object leadops reads
             out.skipped += 1
             continue
         lead_id = next((lead_of[i] for i in ids if i in lead_of), None)
-        if lead_id is None:
-            out.unmatched += 1
-            continue
+        row = dict(lead_id=lead_id, sdr_id=owners.get(rec.properties.get(conn.owner_property(obj)) or ""),
+                   kind=fact.kind, outcome=(fact.outcome or None) and fact.outcome[:40],
+                   occurred_at=fact.occurred_at, scheduled_for=fact.scheduled_for, detail=fact.detail, external_key=key)
         known.add(key)
-        rows.append(dict(lead_id=lead_id, sdr_id=owners.get(rec.properties.get(conn.owner_property(obj)) or ""),
-                         kind=fact.kind, outcome=(fact.outcome or None) and fact.outcome[:40],
-                         occurred_at=fact.occurred_at, scheduled_for=fact.scheduled_for, detail=fact.detail,
-                         external_key=key))
+        if lead_id is None:
+            held.append(dict(external_id=rec.id, modified_at=rec.modified_at, people=list(ids), row=_portable(row)))
+            continue
+        rows.append(row)
     if rows:
         uow.intake.add_activities(rows)
+    uow.crm.hold_activities(cfg.name, obj, held, datetime.now(UTC))
     out.created += len(rows)
+    out.unmatched += len(held)
+
+
+def _portable(row: dict[str, Any]) -> dict[str, Any]:
+    """Return an activity row as JSON values (instants as ISO text)."""
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+
+
+def _release_held(uow: Any, conn: Connection, obj: str, out: ObjectOutcome) -> None:
+    """Store the held engagements of ``obj`` whose person is now linked; give up on those held past HOLD_DAYS."""
+    cfg = conn.cfg
+    held = [h for h in uow.crm.held_activities(cfg.name) if h.object == obj]
+    if not held:
+        return
+    lead_of = uow.crm.lead_ids(cfg.name, conn.person_objects, {p for h in held for p in h.seen.get("people", [])})
+    known = uow.intake.known_activity_keys([h.seen["held"]["external_key"] for h in held])
+    cutoff = datetime.now(UTC) - timedelta(days=HOLD_DAYS)
+    rows, done = [], []
+    for h in held:
+        lead_id = next((lead_of[p] for p in h.seen.get("people", []) if p in lead_of), None)
+        row = dict(h.seen["held"])
+        if lead_id is not None and row["external_key"] not in known:
+            row["lead_id"] = lead_id
+            for k in ("occurred_at", "scheduled_for"):
+                row[k] = datetime.fromisoformat(row[k]) if row.get(k) else None
+            rows.append(row)
+            done.append(h.id)
+        elif lead_id is not None or h.modified_at < cutoff:
+            out.expired += lead_id is None
+            done.append(h.id)
+    if rows:
+        uow.intake.add_activities(rows)
+    uow.crm.release_activities(cfg.name, done)
+    out.released += len(rows)

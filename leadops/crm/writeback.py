@@ -231,8 +231,7 @@ def _record(units: UnitOfWorkFactory, conn: Connection, obj: str, holder: str,
     now = utcnow()
     with units() as uow:
         uow.outbox.mark_sent_many([n.id for n, _, _ in sent], now)
-        for _, b, stamp in sent:
-            uow.crm.mark_written(conn.cfg.name, obj, b["id"], b["properties"], stamp, now)
+        uow.crm.mark_written(conn.cfg.name, obj, [(b["id"], b["properties"], stamp) for _, b, stamp in sent], now)
         for n, error in conflicts:
             uow.outbox.mark_superseded(n.id, error)
         for n, error, give_up in failed:

@@ -68,9 +68,23 @@ class CrmRepository(Protocol):
         link id (a keyset chunk)."""
         ...
 
-    def mark_written(self, connector: str, obj: str, external_id: str, values: dict[str, Any],
-                     modified_at: datetime | None, now: datetime) -> None:
-        """Record values written to one record (and its new stamp when known): they are now what the CRM holds."""
+    def mark_written(self, connector: str, obj: str, written: Sequence[tuple[str, dict[str, Any], datetime | None]],
+                     now: datetime) -> None:
+        """Record what a batch wrote: (CRM id, values, new stamp when known) per record; the values are now what the
+        CRM holds."""
+        ...
+
+    def hold_activities(self, connector: str, obj: str, rows: Sequence[dict[str, Any]], now: datetime) -> None:
+        """Keep engagements about people not linked yet (keys external_id, modified_at, people, row: the activity row
+        without its lead), to store once one of their people is read."""
+        ...
+
+    def held_activities(self, connector: str) -> list[Link]:
+        """Return the engagements held by :meth:`hold_activities` and not stored yet."""
+        ...
+
+    def release_activities(self, connector: str, link_ids: Collection[int]) -> None:
+        """Mark held engagements stored (or given up): they are not returned by :meth:`held_activities` again."""
         ...
 
     def supersede(self, recipients: Collection[str], keep: Collection[str]) -> int:
@@ -142,17 +156,39 @@ class SqlCrmRepository:
             out.append(Decision(_link(link), code, score, grade, stage, why, sla))
         return out
 
-    def mark_written(self, connector: str, obj: str, external_id: str, values: dict[str, Any],
-                     modified_at: datetime | None, now: datetime) -> None:
-        link = self.session.scalars(select(CrmLink).where(
-            CrmLink.connector == connector, CrmLink.object == obj, CrmLink.external_id == external_id)).first()
-        if link is None:
+    def mark_written(self, connector: str, obj: str, written: Sequence[tuple[str, dict[str, Any], datetime | None]],
+                     now: datetime) -> None:
+        by_id = {external_id: (values, stamp) for external_id, values, stamp in written}
+        links = self.session.scalars(select(CrmLink).where(
+            CrmLink.connector == connector, CrmLink.object == obj, CrmLink.external_id.in_(sorted(by_id))))
+        for link in links:  # one SELECT for the batch; the flush sends the UPDATEs together
+            values, stamp = by_id[link.external_id]
+            link.seen = {**(link.seen or {}), **values}
+            link.written = {**(link.written or {}), **values}
+            link.written_at = now
+            if stamp is not None and stamp > link.modified_at:
+                link.modified_at = stamp
+        self.session.flush()
+
+    def hold_activities(self, connector: str, obj: str, rows: Sequence[dict[str, Any]], now: datetime) -> None:
+        if not rows:
             return
-        link.seen = {**(link.seen or {}), **values}
-        link.written = {**(link.written or {}), **values}
-        link.written_at = now
-        if modified_at is not None and modified_at > link.modified_at:
-            link.modified_at = modified_at
+        stmt = dialect_insert(self.session, CrmLink.__table__).on_conflict_do_nothing(
+            index_elements=["connector", "object", "external_id"])
+        self.session.execute(stmt, [dict(connector=connector, object=obj, external_id=r["external_id"], lead_id=None,
+                                         modified_at=r["modified_at"], seen={"held": r["row"], "people": r["people"]},
+                                         written={}, read_at=now) for r in rows])
+
+    def held_activities(self, connector: str) -> list[Link]:
+        rows = self.session.scalars(select(CrmLink).where(CrmLink.connector == connector, CrmLink.lead_id.is_(None),
+                                                          CrmLink.written_at.is_(None)).order_by(CrmLink.id))
+        return [_link(r) for r in rows if (r.seen or {}).get("held") is not None]
+
+    def release_activities(self, connector: str, link_ids: Collection[int]) -> None:
+        ids = sorted(link_ids)
+        for i in range(0, len(ids), _IN_LIST):
+            self.session.execute(update(CrmLink).where(CrmLink.id.in_(ids[i:i + _IN_LIST]))
+                                 .values(seen={}, written_at=func.now()).execution_options(synchronize_session=False))
 
     def supersede(self, recipients: Collection[str], keep: Collection[str]) -> int:
         wanted, kept = sorted(recipients), sorted(keep)
