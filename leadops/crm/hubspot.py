@@ -7,12 +7,18 @@ app; in-process or shared by every worker through the database) gate each reques
 token refresh and redaction; and a batch write must come back as one :class:`RecordResult` per record, which
 HubSpot only gives in its raw 207 Multi-Status and 400 bodies.
 
-* :meth:`HubSpotClient.search_modified` pages through the records modified since a stamp, oldest first, with the
-  search API's ``after``. A query cannot page past 10,000 results (HubSpot's documented limit): before ``after``
-  would reach it, the client starts a new query from the last record's stamp (``GTE``: the records at that stamp
-  are read again; the caller's writes are idempotent). When one stamp holds more records than a query can page
-  through, it reads that stamp alone by ``hs_object_id`` (``EQ`` stamp, ``GT`` last id) and then goes on after
-  it, so the read always ends. A 400 at ``after > 0`` (a portal whose cap is lower) moves the window the same way.
+* :meth:`HubSpotClient.search_modified` reads the records modified since a stamp, oldest first, by keyset paging:
+  every page is a new query from the last stamp read (``GTE`` it, sorted by the stamp, ``limit`` the page size),
+  never the search API's ``after``. With ``after``, a record the read has already passed that is edited during
+  the read moves to the end of the order, every later record moves down one place and one is skipped at the next
+  page boundary; its stamp is older than the watermark the read ends with, so it would be lost until it changed
+  again. A query from the last stamp is not shifted by such an edit (the edited record comes again later, with
+  its new stamp). That query returns the records at the last stamp again: the ids already yielded at that stamp
+  (only those, so memory stays bounded) are skipped, so no id comes twice within one read unless it was edited
+  during it. When a whole page is at one stamp (more records may share it than a page holds), that stamp is read
+  by ``hs_object_id`` (``EQ`` stamp, ``GT`` last id) and the read goes on ``GT`` it, so it always ends; it ends at
+  the first query that returns no record not yet yielded. No query is paged, so HubSpot's limit of 10,000
+  results one query can page through (``after``) cannot be hit, however many records changed.
 * :meth:`HubSpotClient.update` maps the outcomes back to the records: 200 and 207 ``results`` and ``errors``
   (``context.ids``); a whole-batch 400 (HubSpot rejects a batch in which one record writes a property the portal
   does not define, ``PROPERTY_DOESNT_EXIST``, or names an unknown id) fails the records it names, and the others
@@ -45,7 +51,7 @@ from leadops.sources.api import RETRY_STATUS, backoff, retry_after
 
 __all__ = ["ASSOCIATION_BATCH", "BATCH", "MAX_PAGE", "SEARCH_CAP", "HubSpotClient", "modified_property"]
 
-#: results one search query can page through (HubSpot's documented limit)
+#: results one search query can page through (HubSpot's documented limit; search_modified never pages a query)
 SEARCH_CAP = 10_000
 #: records per search page at most
 MAX_PAGE = 200
@@ -130,7 +136,8 @@ class HubSpotClient:
     """One HubSpot portal for one connector (see the module docstring).
 
     ``limiters``: ``"default"`` and ``"search"`` (None: in-process limiters at HubSpot's rates for a private app,
-    19 and 4 requests per second; ``{}``: none). ``search_cap``: results one search query can page through.
+    19 and 4 requests per second; ``{}``: none). ``search_cap``: results one search query can page through (it only
+    bounds the page size: every page is a new query).
     """
 
     def __init__(self, name: str, base_url: str, auth: HubSpotAuth, *, limiters: Mapping[str, Limiter] | None = None,
@@ -243,21 +250,23 @@ class HubSpotClient:
     def search_modified(self, object_type: str, properties: Sequence[str], since: datetime | None, *,
                         page_size: int = 100) -> Iterator[list[CrmRecord]]:
         """Yield pages (never empty) of the ``object_type`` records modified at or after ``since`` (all when None),
-        oldest first by the modification property, which every record's properties include (see the module
-        docstring for how the 10,000-result limit is crossed)."""
+        oldest first by the modification property, which every record's properties include. Each page is a new
+        query from the last stamp read (keyset paging, see the module docstring); no id comes twice within one read
+        but a record edited during the read, which comes again with its new stamp."""
         mod = modified_property(object_type)
         props = list(dict.fromkeys([*properties, mod]))
         size = max(1, min(int(page_size), MAX_PAGE, self.search_cap))
         path, what = f"/crm/v3/objects/{object_type}/search", f"search {object_type}"
-        floor = None if since is None else _ms(since)
-        strict = False  # range mode: GT floor (after a stamp read whole) instead of GTE
-        stamp: int | None = None  # stamp mode: the records of one stamp, by id
+        low = None if since is None else _ms(since)  # the window's lower bound: `since`, then the last stamp read
+        strict = False  # GT low (after a stamp read whole by id) instead of GTE
+        seen: set[str] = set()  # the ids yielded at stamp `low`, which the next GTE query returns again
+        stamp: int | None = None  # stamp mode: the records of one stamp (== low), by id
         last_id: int | None = None
         while True:
-            state = (floor, strict, stamp, last_id)
+            state = (low, strict, stamp, last_id, len(seen))
             if stamp is None:
-                filters = [] if floor is None else [{"propertyName": mod, "operator": "GT" if strict else "GTE",
-                                                     "value": str(floor)}]
+                filters = [] if low is None else [{"propertyName": mod, "operator": "GT" if strict else "GTE",
+                                                   "value": str(low)}]
                 sort = {"propertyName": mod, "direction": "ASCENDING"}
             else:
                 filters = [{"propertyName": mod, "operator": "EQ", "value": str(stamp)}]
@@ -266,43 +275,41 @@ class HubSpotClient:
                 sort = {"propertyName": "hs_object_id", "direction": "ASCENDING"}
             body: dict[str, Any] = {"filterGroups": [{"filters": filters}] if filters else [], "sorts": [sort],
                                     "properties": props, "limit": size}
-            after, first_stamp, last_stamp, ended = 0, None, None, False
-            while True:
-                if after:
-                    body["after"] = str(after)
-                try:
-                    data = self._call("POST", path, json_body=body, limiter="search", what=what)
-                except CrmError as exc:
-                    if exc.status == 400 and not exc.retryable and after > 0 and last_stamp is not None:
-                        break  # this portal's cap is lower than ours: move the window from what was read
-                    raise
-                records = [self._to_record(object_type, r, mod) for r in data.get("results") or []]
-                if records:
-                    stamps = [_ms(r.modified_at) for r in records]
-                    first_stamp = min(stamps) if first_stamp is None else min(first_stamp, *stamps)
-                    last_stamp = max(stamps) if last_stamp is None else max(last_stamp, *stamps)
-                    if stamp is not None:
-                        top = max(int(r.id) for r in records)
-                        last_id = top if last_id is None else max(last_id, top)
-                    yield records
-                nxt = ((data.get("paging") or {}).get("next") or {}).get("after")
-                if not records or not nxt:
-                    ended = True
-                    break
-                after = int(nxt)
-                if after + size > self.search_cap:
-                    break  # the next page would pass the cap: move the window
-            if ended:
-                if stamp is None:
-                    return
-                floor, strict, stamp, last_id = stamp, True, None, None  # that stamp is read whole: go on after it
-            elif stamp is None:
-                if first_stamp == last_stamp:  # a whole query's worth at one stamp: read it by id
-                    stamp, last_id = last_stamp, None
-                else:
-                    floor, strict = last_stamp, False
-            # in stamp mode, the next query goes on after last_id
-            if (floor, strict, stamp, last_id) == state:  # a server ignoring the filters: stop rather than loop
+            data = self._call("POST", path, json_body=body, limiter="search", what=what)
+            records = [self._to_record(object_type, r, mod) for r in data.get("results") or []]
+            full = len(records) >= size
+            # records outside the window asked for (a server ignoring the filters) are neither yielded nor progress
+            if stamp is not None:
+                inside = [r for r in records
+                          if _ms(r.modified_at) == stamp and (last_id is None or int(r.id) > last_id)]
+                fresh = [r for r in inside if r.id not in seen]
+                if fresh:
+                    yield fresh
+                if not full:  # that stamp is read whole: go on after it
+                    low, strict, seen, stamp, last_id = stamp, True, set(), None, None
+                elif inside:
+                    last_id = max(int(r.id) for r in inside)
+            else:
+                inside = [r for r in records if low is None
+                          or (_ms(r.modified_at) > low if strict else _ms(r.modified_at) >= low)]
+                fresh = [r for r in inside if strict or _ms(r.modified_at) != low or r.id not in seen]
+                if fresh:
+                    yield fresh
+                    top = max(_ms(r.modified_at) for r in fresh)
+                    at_top = {r.id for r in fresh if _ms(r.modified_at) == top}
+                    if top == low and not strict:
+                        seen |= at_top
+                    else:
+                        low, strict, seen = top, False, at_top
+                stamps = {_ms(r.modified_at) for r in inside}
+                if full and len(inside) == len(records) and len(stamps) == 1:
+                    # a whole page at one stamp: more records may share it than a page holds, and a query sorted by
+                    # the stamp alone may return the same ones again; read that stamp by id (skipping `seen`)
+                    stamp, last_id = stamps.pop(), None
+                elif not fresh and not full:
+                    return  # no record that was not already yielded: the read is complete
+                # a full page of nothing new at several stamps: only a server ignoring the window (the guard below)
+            if (low, strict, stamp, last_id, len(seen)) == state:  # a server ignoring the filters: stop, not loop
                 raise CrmError(f"{self.name}: POST {self.transport.url(path)} ({what}): the search returned the same "
                                "window again; stopping instead of looping")
 

@@ -1,7 +1,9 @@
-"""The HubSpot client against the loopback HubSpot server: paging past the search cap, associations, stamps, batch
-writes with per-record outcomes, rate limits, token expiry and refresh, faults, and no token in any error."""
+"""The HubSpot client against the loopback HubSpot server: keyset paging of searches (records edited during a read,
+shared and over-full stamps, the search cap), associations, stamps, batch writes with per-record outcomes, rate
+limits, token expiry and refresh, faults, and no token in any error."""
 from __future__ import annotations
 
+import random
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -58,21 +60,41 @@ def searches(hs: HubSpotServer) -> list[dict]:
 # ----------------------------------------------------------------------------------------------- search
 
 
-def test_search_pages_with_after_oldest_first(hs):
+def ms(dt: datetime) -> int:
+    return int(dt.timestamp() * 1000)
+
+
+def read_all(hs: HubSpotServer, object_type: str = "contacts", since: datetime | None = None, *, page_size: int,
+             between=None, **kw) -> list:
+    """Every record one read yields, in order; ``between(n)`` runs after the n-th page was received (before the
+    next query is sent: the read is lazy), as a CRM user editing records during the read."""
+    out = []
+    for n, page in enumerate(client(hs, **kw).search_modified(object_type, [], since, page_size=page_size), 1):
+        assert page, "an empty page was yielded"
+        out.extend(page)
+        if between is not None:
+            between(n)
+    return out
+
+
+def test_search_pages_oldest_first_each_page_a_new_query_from_the_last_stamp(hs):
     ids = [hs.add("contacts", {"email": f"p{i}@forge{i}.fr"}, modified_at=stamp(i)) for i in range(250)]
     hs.add("contacts", {"email": "old@forge.fr"}, modified_at=T0 - timedelta(days=1))  # before `since`
     pages = list(client(hs).search_modified("contacts", ["email"], T0, page_size=100))
-    assert [len(p) for p in pages] == [100, 100, 50]
+    # the record at each page's last stamp comes back with the next query: skipped, not yielded twice
+    assert [len(p) for p in pages] == [100, 99, 51]
     records = [r for p in pages for r in p]
     assert [r.id for r in records] == ids
     assert all(r.object == "contacts" and r.modified_at.tzinfo is not None for r in records)
     assert records[0].modified_at == T0 and records[-1].modified_at == stamp(249)
     assert records[7].properties["email"] == "p7@forge7.fr"
-    assert records[7].properties["lastmodifieddate"] == iso(int(stamp(7).timestamp() * 1000))
+    assert records[7].properties["lastmodifieddate"] == iso(ms(stamp(7)))
     bodies = [e["body"] for e in searches(hs)]
-    assert [b.get("after") for b in bodies] == [None, "100", "200"]
-    assert bodies[0]["filterGroups"] == [{"filters": [
-        {"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(int(T0.timestamp() * 1000))}]}]
+    assert all("after" not in b and b["limit"] == 100 for b in bodies)
+    # keyset: GTE since, then GTE the last stamp read; the last query finds nothing new and ends the read
+    assert [b["filterGroups"] for b in bodies] == [[{"filters": [
+        {"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(ms(s))}]}]
+        for s in (T0, stamp(99), stamp(198), stamp(249))]
     assert bodies[0]["sorts"] == [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}]
     assert "lastmodifieddate" in bodies[0]["properties"]
 
@@ -80,51 +102,137 @@ def test_search_pages_with_after_oldest_first(hs):
 def test_search_activities_use_hs_lastmodifieddate_and_never_yield_an_empty_page(hs):
     assert modified_property("calls") == "hs_lastmodifieddate"
     assert list(client(hs).search_modified("calls", ["hs_call_status"], None)) == []
+    assert len(searches(hs)) == 1
     call = hs.add("calls", {"hs_call_status": "COMPLETED"}, modified_at=T0)
+    hs.log.clear()
     [page] = list(client(hs).search_modified("calls", ["hs_call_status"], None))
     assert [r.id for r in page] == [call] and page[0].properties["hs_lastmodifieddate"].endswith("Z")
-    assert all(not e["body"]["filterGroups"] for e in searches(hs))  # since=None: no filter
+    first, last = (e["body"] for e in searches(hs))
+    assert not first["filterGroups"]  # since=None: no filter
+    assert last["filterGroups"][0]["filters"][0] == {"propertyName": "hs_lastmodifieddate", "operator": "GTE",
+                                                     "value": str(ms(T0))}
 
 
-@pytest.mark.parametrize("client_cap", [50, 10_000])  # moves before the cap / after the server's 400
-def test_search_crosses_the_cap_by_moving_the_window(client_cap):
-    with server(search_cap=50) as hs:
-        # 173 records, three per stamp: a window ends in the middle of a stamp
-        ids = [hs.add("calls", {}, modified_at=stamp(i // 3)) for i in range(173)]
-        pages = list(client(hs, search_cap=client_cap).search_modified("calls", [], None, page_size=20))
-        records = [r for p in pages for r in p]
-        assert set(ids) == {r.id for r in records}  # every record read at least once
-        stamps = [r.modified_at for r in records]
-        assert stamps == sorted(stamps)  # in order (a record at a window's edge is read again)
-        assert len(records) < 2 * len(ids)
-        assert max(int(e["body"].get("after", 0)) for e in searches(hs) if e["status"] == 200) < 50
-        refused = [e for e in searches(hs) if e["status"] == 400]
-        assert (len(refused) > 0) == (client_cap > 50)
+def test_a_record_edited_during_the_read_is_not_lost_and_none_is_skipped(hs):
+    # 45 records, three per stamp: page boundaries fall inside stamps
+    ids = [hs.add("contacts", {}, modified_at=stamp(i // 3)) for i in range(45)]
+    read, boundary, unread = ids[2], ids[9], ids[30]  # ids[9]: the last of page 1, its stamp shared with 10 and 11
 
+    # the hazard is real on this server: paging one query with `after`, the same edit skips a record
+    def after_page(srv: HubSpotServer, after: int) -> list[str]:
+        body = {"sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}], "limit": 10,
+                **({"after": str(after)} if after else {})}
+        answer = requests.post(f"{srv.url}/crm/v3/objects/contacts/search", json=body, timeout=5,
+                               headers={"Authorization": f"Bearer {TOKEN}"})
+        return [r["id"] for r in answer.json()["results"]]
 
-def test_more_records_at_one_stamp_than_a_query_can_page(hs):
-    hs.search_cap = 50
-    before = hs.add("contacts", {}, modified_at=T0 - timedelta(seconds=1))
-    crowd = hs.generate("contacts", 130, first_modified=T0, step_ms=0)  # 130 records at one stamp
-    after = [hs.add("contacts", {}, modified_at=stamp(5 + i)) for i in range(3)]
-    pages = list(client(hs, search_cap=50).search_modified("contacts", ["email"], None, page_size=20))
-    records = [r for p in pages for r in p]
-    assert {r.id for r in records} == {before, *crowd, *after}
-    assert [r.id for r in records][-3:] == after
+    with server() as old:
+        old_ids = [old.add("contacts", {}, modified_at=stamp(i // 3)) for i in range(45)]
+        got = after_page(old, 0)
+        old.touch("contacts", old_ids[2])
+        got += after_page(old, 10)
+        assert got == old_ids[:10] + old_ids[11:21]  # the 11th moved to place 10, already read: skipped
+
+    def edit(n):
+        if n == 1:
+            hs.touch("contacts", read, firstname="Ana")
+            hs.touch("contacts", boundary, firstname="Bo")
+            hs.touch("contacts", unread, firstname="Cy")
+
+    records = read_all(hs, page_size=10, between=edit)
+    got = [r.id for r in records]
+    assert set(got) == set(ids)  # every record at least once: none lost, none skipped
+    assert {i: got.count(i) for i in ids if got.count(i) != 1} == {read: 2, boundary: 2}  # the edited ones again
+    assert got.count(unread) == 1 and got[-3:] == [read, boundary, unread]
+    assert [r.properties.get("lastmodifieddate") for r in records[-3:]] == [hs.get("contacts", i)["properties"][
+        "lastmodifieddate"] for i in (read, boundary, unread)]  # the new versions
     stamps = [r.modified_at for r in records]
     assert stamps == sorted(stamps)
-    by_id = [e["body"] for e in searches(hs) if e["body"]["sorts"][0]["propertyName"] == "hs_object_id"]
-    assert by_id and all(b["filterGroups"][0]["filters"][0]["operator"] == "EQ" for b in by_id)
+
+
+@pytest.mark.parametrize(("per_stamp", "page_size"), [(3, 20), (7, 10), (2, 1)])
+def test_no_id_twice_when_records_share_a_boundary_stamp(hs, per_stamp, page_size):
+    ids = [hs.add("calls", {}, modified_at=stamp(i // per_stamp)) for i in range(61)]
+    records = read_all(hs, "calls", T0, page_size=page_size)
+    assert [r.id for r in records] == ids  # each once, oldest first
+    assert all("after" not in e["body"] for e in searches(hs))
+
+
+def test_each_record_once_whatever_order_ties_come_in(hs, monkeypatch):
+    # HubSpot does not promise an order among records of one stamp: here each query shuffles them
+    ids = [hs.add("calls", {}, modified_at=stamp(i // 7)) for i in range(70)]
+    ids += hs.generate("calls", 45, first_modified=stamp(20), step_ms=0)
+    select, tie = hs._select, random.Random(7)
+
+    def any_tie_order(obj, groups, sort, after, limit):
+        total, page = select(obj, groups, sort, 0, 10_000)
+        if sort[0] != "hs_object_id":
+            page.sort(key=lambda rid: (hs._records[obj][rid].updated, tie.random()))
+        return total, page[after:after + limit]
+    monkeypatch.setattr(hs, "_select", any_tie_order)
+    got = [r.id for r in read_all(hs, "calls", page_size=10)]
+    assert sorted(got) == sorted(ids)
+
+
+@pytest.mark.parametrize("client_cap", [50, 10_000])
+def test_a_search_cap_smaller_than_the_read_is_never_hit(client_cap):
+    with server(search_cap=50) as hs:
+        ids = [hs.add("calls", {}, modified_at=stamp(i // 3)) for i in range(173)]
+        records = read_all(hs, "calls", page_size=20, search_cap=client_cap)
+        assert [r.id for r in records] == ids
+        assert all(e["status"] == 200 and "after" not in e["body"] for e in searches(hs))
+        assert len(records) > hs.search_cap  # more than one query could page through, no query paged
+
+
+def test_more_records_at_one_stamp_than_a_page(hs):
+    before = [hs.add("contacts", {}, modified_at=T0 - timedelta(seconds=5 - i)) for i in range(5)]
+    crowd = hs.generate("contacts", 130, first_modified=T0, step_ms=0)  # 130 records at one stamp
+    after = [hs.add("contacts", {}, modified_at=stamp(5 + i)) for i in range(3)]
+    early, late = crowd[0], crowd[-1]
+
+    def edit(n):
+        if n == 4:  # reading the crowd by id: one of it already read and one not yet read are edited
+            hs.touch("contacts", early, firstname="Ana")
+            hs.touch("contacts", late, firstname="Bo")
+
+    # page 1 ends inside the crowd: its first 15 are yielded before the crowd is read by id
+    records = read_all(hs, page_size=20, between=edit)
+    got = [r.id for r in records]
+    assert set(got) == {*before, *crowd, *after}
+    assert got[:5] == before and got[-5:] == [*after, early, late]
+    assert got.count(early) == 2 and len(got) == len(set(got)) + 1  # only the edited read record comes twice
+    stamps = [r.modified_at for r in records]
+    assert stamps == sorted(stamps)
+    queries = [(e["body"]["sorts"][0]["propertyName"], [(f["operator"], f["value"]) for g in e["body"]["filterGroups"]
+                                                         for f in g["filters"]]) for e in searches(hs)]
+    mod, t0 = "lastmodifieddate", str(ms(T0))
+    # the crowd by id from its start (the 15 read are skipped), 20 at a time, then after its stamp
+    assert queries[:3] == [(mod, []), (mod, [("GTE", t0)]), ("hs_object_id", [("EQ", t0)])]
+    assert queries[3:9] == [("hs_object_id", [("EQ", t0), ("GT", crowd[i])]) for i in range(19, 130, 20)]
+    assert queries[9:] == [(mod, [("GT", t0)]), (mod, [("GTE", str(ms(records[-1].modified_at)))])]
     assert all(e["status"] == 200 for e in searches(hs))
 
 
 def test_search_stops_instead_of_looping_when_the_server_ignores_the_window(hs, monkeypatch):
-    hs.search_cap = 20
     hs.generate("contacts", 60, first_modified=T0)
     select = hs._select
     monkeypatch.setattr(hs, "_select", lambda obj, groups, sort, after, limit: select(obj, [], sort, after, limit))
     with pytest.raises(CrmError, match="same window again"):
-        list(client(hs, search_cap=20).search_modified("contacts", [], None, page_size=10))
+        list(client(hs).search_modified("contacts", [], None, page_size=10))
+
+
+def test_search_stops_instead_of_looping_when_the_server_ignores_the_last_id(hs, monkeypatch):
+    hs.generate("contacts", 40, first_modified=T0, step_ms=0)  # one stamp: read by id
+    select = hs._select
+
+    def without_id(obj, groups, sort, after, limit):
+        groups = [{"filters": [f for f in g["filters"] if f["propertyName"] != "hs_object_id"]} for g in groups]
+        return select(obj, groups, sort, after, limit)
+    monkeypatch.setattr(hs, "_select", without_id)
+    pages = []
+    with pytest.raises(CrmError, match="same window again"):
+        pages.extend(client(hs).search_modified("contacts", [], T0, page_size=10))
+    assert [len(p) for p in pages] == [10]  # the first page only, never the same records twice
 
 
 # ----------------------------------------------------------------------------------------------- reads
@@ -261,8 +369,9 @@ def test_search_limiter_at_the_server_rate_is_never_refused():
         hs.generate("contacts", 200, first_modified=T0)
         paced = client(hs, limiters={"search": RateLimiter(50), "default": RateLimiter(1000)})
         assert sum(len(p) for p in paced.search_modified("contacts", [], None, page_size=5)) == 200
-        assert hs.stats["SECONDLY"]["served"] == 40 and hs.stats["SECONDLY"]["throttled"] == 0
-        assert paced.transport.requests["search"] == 40 and paced.transport.throttled["search"] == 0
+        # 5, then 4 new a query (the last stamp read comes again), then a query with nothing new
+        assert hs.stats["SECONDLY"]["served"] == 51 and hs.stats["SECONDLY"]["throttled"] == 0
+        assert paced.transport.requests["search"] == 51 and paced.transport.throttled["search"] == 0
         assert 0 < hs.used_share("SECONDLY") <= 1.0
         hs.reset_stats()
         unpaced = client(hs, max_retries=50)  # the same read without the limiter is refused, and retried
@@ -333,7 +442,7 @@ def test_oauth_without_an_access_token_gets_one_first(hs):
     auth = HubSpotAuth(None, client_id="client-id", client_secret="client-secret", refresh_token="refresh-token")
     c = HubSpotClient("hs-test", hs.url, auth, limiters={}, sleep=fast_sleep)
     assert len([r for p in c.search_modified("contacts", [], None) for r in p]) == 1
-    assert [e["status"] for e in hs.log] == [200, 200] and len(hs.issued) == 1
+    assert [e["status"] for e in hs.log] == [200, 200, 200] and len(hs.issued) == 1  # the token, two searches
 
 
 def test_oauth_refused_refresh_token_is_an_auth_error(hs):
