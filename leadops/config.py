@@ -29,7 +29,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from leadops.crm.config import CrmConnector
+from leadops.crm.config import CrmConnector, HubSpotConnector, SalesforceConnector
 
 
 class ConfigError(Exception):
@@ -551,6 +551,10 @@ class ApiSource(Strict):
     source: str | None = None  # constant lead source when records carry none
     campaign: str | None = None
     columns: dict[str, str] = {}  # record key -> canonical field (else the default aliases)
+
+
+#: where intake rows come from: a file pattern, a REST API, or a CRM connector (leadops.crm.config)
+IntakeSource = FileSource | ApiSource | HubSpotConnector | SalesforceConnector
 
 
 #: Request and response shapes of two public firmographic APIs, as documented by their vendors:

@@ -52,6 +52,9 @@ class _Connector(_Strict):
     source_values: dict[str, str] = {}  # CRM value -> lead source (unmapped values: `source`)
     campaign: str | None = None
     columns: dict[str, str] = {}  # CRM property -> lead field (replaces the default mapping when set)
+    # the intake gate's email fill rate per page: CRMs hold people without an email (a contact from a call), each
+    # quarantined with its reason; a page of them must not stop the sync (files default to 80%)
+    min_email_fill_rate: float = Field(0.0, ge=0, le=1)
     write_back: WriteBack = WriteBack()
     timeout_seconds: float = Field(30, gt=0)
     max_retries: int = Field(5, ge=0, le=10)

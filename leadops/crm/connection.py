@@ -17,6 +17,9 @@ from leadops.crm.mapping import (
 from leadops.crm.records import CrmRecord, RecordResult
 from leadops.providers.limits import DatabaseRateLimiter, RateLimiter, shared_limiter
 
+#: the link kept from a HubSpot Leads-object record's contact to the lead (engagements point at contacts)
+CONTACT_OF_LEAD = "contact_of_lead"
+
 
 class Connection(Protocol):
     cfg: Any
@@ -50,7 +53,8 @@ def _limiter(database_url: str | None, key: str, rate: float) -> Any:
 class HubSpotConnection:
     """A HubSpot portal through :class:`leadops.crm.hubspot.HubSpotClient`."""
 
-    person_objects: ClassVar[list[str]] = ["contacts", "leads"]
+    # engagements are associated with contacts: read as contacts, or as the contacts of Leads-object records
+    person_objects: ClassVar[list[str]] = ["contacts", CONTACT_OF_LEAD]
 
     def __init__(self, cfg: HubSpotConnector, client: Any) -> None:
         self.cfg, self.client = cfg, client
@@ -59,7 +63,25 @@ class HubSpotConnection:
         self.activity_objects: list[str] = list(cfg.activities)
 
     def records(self, obj: str, since: datetime | None) -> Iterator[list[CrmRecord]]:
-        return self.client.search_modified(obj, read_properties(self.cfg, obj), since, page_size=self.cfg.page_size)
+        if obj != "leads":
+            return self.client.search_modified(obj, read_properties(self.cfg, obj), since, page_size=self.cfg.page_size)
+        return self._lead_objects(since)
+
+    def _lead_objects(self, since: datetime | None) -> Iterator[list[CrmRecord]]:
+        """Yield pages of Leads-object records, each carrying its contact's properties (a HubSpot lead holds the
+        qualification; the person, email included, is its associated contact) and its own write-back properties."""
+        own = list(self.cfg.write_back.fields.values())
+        person = read_properties(self.cfg, "contacts")
+        for page in self.client.search_modified("leads", own, since, page_size=self.cfg.page_size):
+            linked = self.client.associations("leads", "contacts", [r.id for r in page])
+            contacts = self.client.read_records("contacts", sorted({c for ids in linked.values() for c in ids}), person)
+            out = []
+            for r in page:
+                c = next((contacts[i] for i in linked.get(r.id, []) if i in contacts), None)
+                base = dict(c.properties) if c else {}
+                out.append(CrmRecord("leads", r.id, r.modified_at, {**base, **{p: r.properties.get(p) for p in own}},
+                                     {"contacts": [c.id]} if c else {}))
+            yield out
 
     def activities(self, obj: str, since: datetime | None) -> Iterator[list[tuple[CrmRecord, list[str]]]]:
         for page in self.client.search_modified(obj, list(HUBSPOT_ACTIVITY_PROPERTIES[obj]), since,

@@ -342,6 +342,23 @@ class HubSpotClient:
                         pending.append({"id": fid, "after": str(nxt)})
         return out
 
+    def read_records(self, object_type: str, ids: Sequence[str], properties: Sequence[str]) -> dict[str, CrmRecord]:
+        """Return id -> record with ``properties``, read by batch/read 100 ids a request (ids the portal no longer
+        has are absent): the contacts of a page of Leads-object records."""
+        mod = modified_property(object_type)
+        wanted = list(dict.fromkeys(str(i) for i in ids))
+        asked = set(wanted)
+        props = list(dict.fromkeys([*properties, mod]))
+        out: dict[str, CrmRecord] = {}
+        path, what = f"/crm/v3/objects/{object_type}/batch/read", f"batch read {object_type}"
+        for chunk in _chunks(wanted, BATCH):
+            data = self._call("POST", path, json_body={"properties": props, "inputs": [{"id": i} for i in chunk]},
+                              what=what)
+            for raw in data.get("results") or []:
+                if str(raw.get("id")) in asked:
+                    out[str(raw.get("id"))] = self._to_record(object_type, raw, mod)
+        return out
+
     def read_modified_at(self, object_type: str, ids: Sequence[str]) -> dict[str, datetime]:
         """Return id -> current modification stamp, read by batch/read 100 ids a request; ids the portal no longer
         has (deleted, or merged into another record) are absent."""

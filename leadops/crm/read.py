@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from leadops.config import Rules, Settings
-from leadops.crm.connection import Connection
+from leadops.crm.connection import CONTACT_OF_LEAD, Connection
 from leadops.crm.http import CrmError
 from leadops.crm.mapping import lead_row, page_digest, seen_values
 from leadops.crm.records import CrmRecord
@@ -142,7 +142,7 @@ def _admit_page(uow: Any, conn: Connection, obj: str, records: list[CrmRecord], 
         out.merged += len(records)  # the same content stored before: nothing changes
     else:
         columns = sorted({k for r in rows for k in r.fields} | {"email"})
-        result = admit_chunks(uow, batch, [rows], columns, None, rules, settings, stages=LEADS, check=check)
+        result = admit_chunks(uow, batch, [rows], columns, cfg, rules, settings, stages=LEADS, check=check)
         out.created += result.inserted
         out.merged += result.merged
         out.quarantined += result.quarantined
@@ -152,9 +152,12 @@ def _admit_page(uow: Any, conn: Connection, obj: str, records: list[CrmRecord], 
             raise CrmError(f"{cfg.name}: a page of {obj} failed the intake gate: {result.error}")
     emails = {r.id: normalize_email(r.properties.get(_email_property(cfg, obj))).email for r in records}
     lead_ids = uow.intake.lead_ids({e for e in emails.values() if e})
-    uow.crm.save_links(cfg.name, [dict(object=obj, external_id=r.id, lead_id=lead_ids.get(emails[r.id] or ""),
-                                       modified_at=r.modified_at, seen=seen_values(r, cfg)) for r in records],
-                       datetime.now(UTC))
+    links = [dict(object=obj, external_id=r.id, lead_id=lead_ids.get(emails[r.id] or ""), modified_at=r.modified_at,
+                  seen=seen_values(r, cfg)) for r in records]
+    # a HubSpot Leads-object record's person is its contact: engagements find the lead through it
+    links += [dict(object=CONTACT_OF_LEAD, external_id=cid, lead_id=lead_ids.get(emails[r.id] or ""),
+                   modified_at=r.modified_at, seen={}) for r in records for cid in r.associations.get("contacts", [])]
+    uow.crm.save_links(cfg.name, links, datetime.now(UTC))
 
 
 def _batch_key(connector: str, digest: str) -> str:

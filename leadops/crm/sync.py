@@ -99,7 +99,7 @@ def write_back(units: UnitOfWorkFactory, conn: Connection, rules: Rules) -> Writ
     try:
         codes, _ = _owner_map(units, conn, rules)
         owner_ids = {code: oid for oid, code in sorted(codes.items())}
-        out.plan = writeback.plan(units, conn.cfg.name, conn.cfg.write_back.fields, owner_ids)
+        out.plan = writeback.plan(units, conn.cfg.name, conn.lead_objects, conn.cfg.write_back.fields, owner_ids)
         out.delivery = writeback.deliver(units, conn)
     except CrmError as exc:
         out.error = conn.redact(str(exc))

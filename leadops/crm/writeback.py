@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -120,15 +120,17 @@ def message_for(connector: str, d: Decision, props: dict[str, str | None]) -> Me
                    lead_id=d.link.lead_id, channel="crm")
 
 
-def plan(units: UnitOfWorkFactory, connector: str, fields: Mapping[str, str], owner_ids: Mapping[str, str]) -> PlanReport:
+def plan(units: UnitOfWorkFactory, connector: str, objects: Sequence[str], fields: Mapping[str, str],
+         owner_ids: Mapping[str, str]) -> PlanReport:
     """Queue the write-back of every linked record whose decisions differ from what the CRM holds; returns counts.
 
-    ``owner_ids``: SDR code -> CRM owner id. One unit per chunk of ``PLAN_CHUNK`` records."""
+    ``objects``: the connector's lead objects (the records written); ``owner_ids``: SDR code -> CRM owner id. One
+    unit per chunk of ``PLAN_CHUNK`` records."""
     report = PlanReport()
     after = 0
     while True:
         with units() as uow:
-            chunk = uow.crm.decisions(connector, after, PLAN_CHUNK)
+            chunk = uow.crm.decisions(connector, objects, after, PLAN_CHUNK)
             if not chunk:
                 return report
             after = chunk[-1].link.id

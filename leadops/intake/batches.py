@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from leadops.config import ApiSource, FileSource, Rules, Settings
+from leadops.config import FileSource, IntakeSource, Rules, Settings
 from leadops.db.repositories.intake import Batch, IntakeRepository
 from leadops.db.repositories.lead_store import FileCache
 from leadops.db.unit_of_work import UnitOfWork
@@ -113,7 +113,7 @@ _Pending = tuple[list[RawRow], validation_process.Job, str, list[dict[str, Any]]
 
 
 def admit_chunks(uow: UnitOfWork, batch: Batch, chunks: Iterable[list[RawRow]], columns: list[str],
-                 src: FileSource | ApiSource | None, rules: Rules, settings: Settings, *, stages: Stages,
+                 src: IntakeSource | None, rules: Rules, settings: Settings, *, stages: Stages,
                  raw_suite: str = "leads_raw.json", progress: Callable[[int], None] | None = None,
                  check: Check | None = None) -> FileOutcome:
     """Gate and admit a file (or an API page) chunk by chunk inside a savepoint of ``uow``; returns its

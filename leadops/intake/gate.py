@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from leadops.config import ApiSource, FileSource, Settings
+from leadops.config import IntakeSource, Settings
 from leadops.intake.reading.rows import RawRow
 
 ROW_FORMAT = {"result_format": "COMPLETE", "partial_unexpected_count": 0, "include_unexpected_rows": False}
@@ -254,13 +254,13 @@ def gate_frame(rows: list[RawRow], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame([r.fields for r in rows if "_error" not in r.raw], columns=columns)
 
 
-def gate_chunk(frame: pd.DataFrame, src: FileSource | ApiSource | None, settings: Settings,
+def gate_chunk(frame: pd.DataFrame, src: IntakeSource | None, settings: Settings,
                suite: str = "leads_raw.json") -> ValidationOutcome:
     """Run the batch-level suite on ``frame`` (:func:`gate_frame`); returns its outcome (see :func:`gate_problem`)."""
     return validate_batch(frame, settings.expectations_dir / suite, thresholds=source_thresholds(src))
 
 
-def source_thresholds(src: FileSource | ApiSource | None) -> dict[str, float | None]:
+def source_thresholds(src: IntakeSource | None) -> dict[str, float | None]:
     """Return the source's settings the batch-level suite reads (its expectations' ``threshold_setting``)."""
     return {"min_email_fill_rate": getattr(src, "min_email_fill_rate", None)}
 

@@ -12,8 +12,7 @@ from typing import Any
 
 from sqlalchemy import FromClause, String
 
-from leadops.config import ApiSource, FileSource, Rules, Settings
-from leadops.crm.config import HubSpotConnector, SalesforceConnector
+from leadops.config import IntakeSource, Rules, Settings
 from leadops.db.models import Lead
 from leadops.db.repositories.intake import Batch, IntakeRepository
 from leadops.db.repositories.lead_store import FileCache
@@ -36,7 +35,7 @@ def column_limits(table: FromClause) -> dict[str, int]:
 LEAD_LIMITS = column_limits(Lead.__table__)
 
 
-def row_rules(src: FileSource | ApiSource | HubSpotConnector | SalesforceConnector | None, rules: Rules, tz: str) -> LeadRowRules:
+def row_rules(src: IntakeSource | None, rules: Rules, tz: str) -> LeadRowRules:
     """Return what normalizing the lead rows of ``src`` needs (grain: one source, for a whole chunk)."""
     return LeadRowRules(default_source=rules.sources.default_source, source=src.source if src else None,
                         campaign=src.campaign if src else None, date_format=getattr(src, "date_format", None),
@@ -44,7 +43,7 @@ def row_rules(src: FileSource | ApiSource | HubSpotConnector | SalesforceConnect
                         hand_raiser_sources=frozenset(rules.scoring.hand_raiser_sources), limits=LEAD_LIMITS)
 
 
-def normalize_row(row: RawRow, src: FileSource | ApiSource | HubSpotConnector | SalesforceConnector | None,
+def normalize_row(row: RawRow, src: IntakeSource | None,
                   rules: Rules, tz: str, now: datetime) -> dict[str, Any]:
     """Return one normalized candidate lead (see :func:`leadops.domain.intake.lead_record`)."""
     return lead_record(row.row_number, row.fields, row.raw.get("_error"), row_rules(src, rules, tz), now)
@@ -55,7 +54,7 @@ def quarantine_reasons(records: Sequence[Mapping[str, Any]], failures: dict[int,
     return lead_reasons(records, failures, rules.sources.lead_sources, LEAD_LIMITS["source"])
 
 
-def _normalize(rows: list[RawRow], src: FileSource | ApiSource | None, rules: Rules, settings: Settings,
+def _normalize(rows: list[RawRow], src: IntakeSource | None, rules: Rules, settings: Settings,
                now: datetime) -> list[dict[str, Any]]:
     """Return the normalized record of each row (grain: input row)."""
     # Records stay Python dicts (pandas would turn None into a truthy NaN); frames are for GX only.
@@ -69,7 +68,7 @@ def _decide(rows: list[RawRow], records: list[dict[str, Any]], checked: Validati
     return Prepared(rows, [None if i in reasons else rec for i, rec in enumerate(records)], checked, reasons)
 
 
-def _store(intake: IntakeRepository, batch: Batch, p: Prepared, src: FileSource | ApiSource | None,
+def _store(intake: IntakeRepository, batch: Batch, p: Prepared, src: IntakeSource | None,
            rules: Rules, settings: Settings, now: datetime, out: FileOutcome, counter: Counter[str],
            cache: FileCache | None = None) -> None:
     """Quarantine the failing rows of ``p`` and store the others; adds their counts to ``out`` and ``counter``."""

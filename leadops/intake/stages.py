@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from leadops.config import ApiSource, FileSource, Rules, Settings
+from leadops.config import IntakeSource, Rules, Settings
 from leadops.intake import gate, validation_process
 from leadops.intake.gate import ValidationOutcome
 from leadops.intake.reading.rows import RawRow
@@ -56,12 +56,12 @@ class Stages:
 #: How a chunk is gated and checked before it is stored: ``check(stages, rows, columns, src, rules, settings,
 #: now, raw_suite)`` returns (the batch-level gate's outcome, the chunk to store), like :func:`prepare_chunk`
 #: (GX, in the validation process: the default); a test gives its own to admit rows without GX.
-Check = Callable[[Stages, list[RawRow], list[str], FileSource | ApiSource | None, Rules, Settings, datetime, str],
+Check = Callable[[Stages, list[RawRow], list[str], IntakeSource | None, Rules, Settings, datetime, str],
                  tuple[ValidationOutcome, Prepared]]
 
 
 def prepare_chunk(stages: Stages, rows: list[RawRow] | PackedRows, columns: list[str],
-                  src: FileSource | ApiSource | None, rules: Rules, settings: Settings, now: datetime,
+                  src: IntakeSource | None, rules: Rules, settings: Settings, now: datetime,
                   raw_suite: str) -> tuple[ValidationOutcome, Prepared]:
     """Gate, normalize and validate one chunk (in the validation process); returns (gate, prepared chunk).
 
@@ -78,7 +78,7 @@ def prepare_chunk(stages: Stages, rows: list[RawRow] | PackedRows, columns: list
     return checked_gate, p
 
 
-def prepare_here(chunk: list[RawRow], columns: list[str], src: FileSource | ApiSource | None, rules: Rules,
+def prepare_here(chunk: list[RawRow], columns: list[str], src: IntakeSource | None, rules: Rules,
                  settings: Settings, now: datetime, raw_suite: str,
                  stages: Stages) -> tuple[validation_process.Job, list[dict[str, Any]]] | None:
     """Normalize ``chunk`` here and start the validation process's check of it; returns (job, records).

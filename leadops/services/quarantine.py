@@ -8,8 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from leadops.config import ApiSource, FileSource, Rules, Settings
-from leadops.crm.config import HubSpotConnector, SalesforceConnector
+from leadops.config import FileSource, IntakeSource, Rules, Settings
 from leadops.db.models import Quarantine, utcnow
 from leadops.db.unit_of_work import UnitOfWork
 from leadops.domain.normalize import clean_text
@@ -50,9 +49,9 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def source_of(q: Quarantine, rules: Rules) -> FileSource | ApiSource | HubSpotConnector | SalesforceConnector | None:
+def source_of(q: Quarantine, rules: Rules) -> IntakeSource | None:
     """Return the file, API or CRM source the row came from (None: the default source)."""
-    sources: list[FileSource | ApiSource | HubSpotConnector | SalesforceConnector] = [
+    sources: list[IntakeSource] = [
         *rules.sources.files, *rules.sources.apis, *rules.sources.crm]
     return next((s for s in sources if s.name == q.source), None)
 

@@ -83,7 +83,7 @@ def test_contacts_are_read_incrementally_and_a_reread_changes_nothing(portal, se
     assert lead.phone and lead.phone.startswith("+49")
 
 
-def test_the_10k_search_cap_is_crossed_by_moving_the_window(monkeypatch, roster, session, settings, rules):
+def test_more_contacts_than_the_search_cap_are_all_read_by_keyset_paging(monkeypatch, roster, session, settings, rules):
     monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", TOKEN)
     with HubSpotServer(tokens=[TOKEN], search_cap=40, search_per_second=1000, window_limit=1000,
                        window_seconds=1.0) as small:
@@ -191,3 +191,46 @@ def test_an_engagement_about_a_contact_not_read_yet_is_held_then_stored(portal, 
     # released once: the next read stores nothing more
     again = {o.object: o for o in sync.read(units_for(session), conn, rules, settings).objects}
     assert again["calls"].released == 0 and again["calls"].created == 0
+
+
+def test_the_leads_object_is_read_as_its_contact_and_written_back_on_the_lead_record(portal, session, settings, rules):
+    contacts = [contact(portal, i, country="France") for i in range(4)]
+    records = []
+    for i, cid in enumerate(contacts):
+        records.append(portal.add("leads", {"hs_lead_name": f"Jane Doe{i} - inbound"}))
+        portal.associate("leads", records[-1], "contacts", cid)
+    portal.add("leads", {"hs_lead_name": "no contact"})  # no person: no email, quarantined (1 of 5 passes the gate)
+    call = portal.add("calls", {"hs_timestamp": datetime.now(UTC).isoformat(), "hs_call_status": "COMPLETED"})
+    portal.associate("calls", call, "contacts", contacts[0])
+    conn = conn_of(portal, settings, objects=["leads"], activities=["calls"])
+    out = {o.object: o for o in sync.read(units_for(session), conn, rules, settings).objects}
+    assert (out["leads"].read, out["leads"].created, out["leads"].quarantined) == (5, 4, 1)
+    assert out["calls"].created == 1  # found through the lead record's contact
+    run_pipeline(session, rules, settings)
+    wrote = sync.write_back(units_for(session), conn, rules)
+    assert wrote.delivery.written == 4
+    assert portal.get("leads", records[0])["properties"]["leadops_stage"] == "mql"
+    assert "leadops_stage" not in portal.get("contacts", contacts[0])["properties"]
+
+
+def test_contacts_without_email_are_quarantined_one_by_one_and_can_be_released(portal, session, settings, rules):
+    from leadops.services.quarantine import release
+
+    for i in range(2):
+        contact(portal, i)
+    for i in range(3):
+        portal.add("contacts", {"firstname": "Walk", "lastname": f"In{i}", "company": "Acme", "phone": "+33 1 23 45 67 89"})
+    out = sync.read(units_for(session), conn_of(portal, settings), rules, settings)
+    leads = out.objects[0]
+    assert out.error is None and (leads.created, leads.quarantined) == (2, 3) and leads.reasons
+    session.commit()
+    assert session.get(SourceWatermark, "hubspot:contacts") is not None  # the page did not stop the sync
+    from leadops.db.models import Quarantine
+
+    q = session.scalar(select(Quarantine).where(Quarantine.source == "hubspot").limit(1))
+    assert q.raw["_crm_id"] and q.raw["lastname"].startswith("In")
+    with SqlUnitOfWork.around(session) as uow:
+        [done] = release(uow, [q.id], rules, settings, {"email": "walk.in@acme-corp.fr"})
+    assert done.status == "released", done
+    session.commit()
+    assert session.scalar(select(Lead.last_name).where(Lead.email == "walk.in@acme-corp.fr")).startswith("In")

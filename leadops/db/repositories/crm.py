@@ -63,9 +63,9 @@ class CrmRepository(Protocol):
         lead when this read found none, and its newest stamp."""
         ...
 
-    def decisions(self, connector: str, after_id: int, limit: int) -> list[Decision]:
-        """Return the decisions of up to ``limit`` linked leads of ``connector`` with link id > ``after_id``, by
-        link id (a keyset chunk)."""
+    def decisions(self, connector: str, objects: Collection[str], after_id: int, limit: int) -> list[Decision]:
+        """Return the decisions of up to ``limit`` linked leads of ``connector``'s ``objects`` with link id >
+        ``after_id``, by link id (a keyset chunk)."""
         ...
 
     def mark_written(self, connector: str, obj: str, written: Sequence[tuple[str, dict[str, Any], datetime | None]],
@@ -139,7 +139,7 @@ class SqlCrmRepository:
                   "seen": case((newer, excluded.seen), else_=table.seen),
                   "read_at": excluded.read_at}), values)
 
-    def decisions(self, connector: str, after_id: int, limit: int) -> list[Decision]:
+    def decisions(self, connector: str, objects: Collection[str], after_id: int, limit: int) -> list[Decision]:
         clock = (select(SlaClock.status).where(SlaClock.assignment_id == Assignment.id, SlaClock.kind == "first_touch")
                  .order_by(SlaClock.id.desc()).limit(1).correlate(Assignment).scalar_subquery())
         rows = self.session.execute(
@@ -148,7 +148,7 @@ class SqlCrmRepository:
             .join(Lead, Lead.id == CrmLink.lead_id)
             .outerjoin(Sdr, Sdr.id == Lead.owner_sdr_id)
             .outerjoin(Assignment, and_(Assignment.lead_id == Lead.id, Assignment.active.is_(True)))
-            .where(CrmLink.connector == connector, CrmLink.id > after_id)
+            .where(CrmLink.connector == connector, CrmLink.object.in_(sorted(objects)), CrmLink.id > after_id)
             .order_by(CrmLink.id).limit(limit)).all()
         out = []
         for link, code, score, grade, stage, rule, reason, sla in rows:
