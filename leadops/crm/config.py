@@ -102,6 +102,8 @@ class SalesforceConnector(_Connector):
     def _defaults(self) -> SalesforceConnector:
         self.columns = self.columns or dict(SALESFORCE_COLUMNS)
         self.contact_columns = self.contact_columns or dict(SALESFORCE_CONTACT_COLUMNS)
+        if "batch_size" not in self.write_back.model_fields_set:
+            self.write_back.batch_size = 200  # sObject Collections take 200 records a call
         if not self.write_back.fields:
             self.write_back.fields = dict(SALESFORCE_WRITE_BACK)  # type: ignore[assignment]
         return self

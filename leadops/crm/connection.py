@@ -17,6 +17,8 @@ from leadops.crm.mapping import (
 from leadops.crm.records import CrmRecord, RecordResult
 from leadops.providers.limits import DatabaseRateLimiter, RateLimiter, shared_limiter
 
+#: records per Bulk API 2.0 update job of a large Salesforce write-back (one job, a few requests, per chunk)
+BULK_JOB = 10_000
 #: the link kept from a HubSpot Leads-object record's contact to the lead (engagements point at contacts)
 CONTACT_OF_LEAD = "contact_of_lead"
 
@@ -32,6 +34,7 @@ class Connection(Protocol):
     def activities(self, obj: str, since: datetime | None) -> Iterator[list[tuple[CrmRecord, list[str]]]]: ...
     def activity(self, obj: str, record: CrmRecord) -> ActivityFact | None: ...
     def owner_property(self, obj: str) -> str: ...
+    def write_batch(self, pending: int) -> int: ...
     def owners(self) -> dict[str, str]: ...
     def read_modified_at(self, obj: str, ids: Sequence[str]) -> dict[str, datetime]: ...
     def update(self, obj: str, updates: Mapping[str, Mapping[str, Any]]) -> list[RecordResult]: ...
@@ -95,6 +98,10 @@ class HubSpotConnection:
     def owner_property(self, obj: str) -> str:
         return "hubspot_owner_id"
 
+    def write_batch(self, pending: int) -> int:
+        """Return how many records a write-back call takes: batch/update's 100 (or less, as configured)."""
+        return int(self.cfg.write_back.batch_size)
+
     def owners(self) -> dict[str, str]:
         return dict(self.client.owners())
 
@@ -140,6 +147,11 @@ class SalesforceConnection:
 
     def owner_property(self, obj: str) -> str:
         return "OwnerId"
+
+    def write_batch(self, pending: int) -> int:
+        """Return how many records a write-back call takes: sObject Collections' 200, or one Bulk API 2.0 job of up
+        to BULK_JOB records when more than ``bulk_above`` are pending."""
+        return BULK_JOB if pending > self.cfg.bulk_above else int(self.cfg.write_back.batch_size)
 
     def owners(self) -> dict[str, str]:
         return dict(self.client.users())

@@ -161,7 +161,7 @@ def deliver(units: UnitOfWorkFactory, conn: Connection, *, limit: int = 100_000,
     with units() as uow:
         ids = [i for i, _ in uow.outbox.claimable(utcnow(), limit, crm=cfg.name)]
     beat = Heartbeat(units, holder, lease, utcnow() + lease)
-    size = cfg.write_back.batch_size
+    size = conn.write_batch(len(ids))
     try:
         with beat:
             for start in range(0, len(ids), size):

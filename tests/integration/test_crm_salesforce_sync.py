@@ -111,3 +111,21 @@ def test_the_daily_reserve_stops_the_read_cleanly_and_keeps_the_watermark(org, s
     out = sync.read(units_for(session), conn_of(settings, daily_reserve=0.1), rules, settings)
     assert out.error and "daily" in out.error.lower() and TOKEN not in out.error
     assert session.get(SourceWatermark, "salesforce:Lead") is None
+
+
+def test_a_large_write_back_goes_through_one_bulk_api_job(org, session, settings, rules):
+    for i in range(230):
+        lead(org, i)
+    conn = conn_of(settings, bulk_above=200)
+    assert conn.cfg.write_back.batch_size == 200
+    sync.read(units_for(session), conn, rules, settings)
+    with SqlUnitOfWork.around(session) as uow:
+        score.score_open_leads(uow, rules)
+    out = sync.write_back(units_for(session), conn, rules)
+    assert out.delivery.written == 230 and out.delivery.failed == 0
+    # 230 pending > bulk_above: one Bulk API 2.0 job, no sObject Collections call
+    assert org.stats["bulk_create"] == 1 and org.stats["composite_update"] == 0
+    session.commit()
+    links = list(session.scalars(select(CrmLink)))
+    assert len(links) == 230 and all(link.written.get("LeadOps_Stage__c") for link in links)
+    assert all(org.get("Lead", link.external_id)["LeadOps_Stage__c"] == link.written["LeadOps_Stage__c"] for link in links)
