@@ -155,8 +155,8 @@ def salesforce_activity(obj: str, record: CrmRecord) -> ActivityFact | None:
         kind = ("call" if "call" in (subtype, kind_of) else "email" if "email" in subtype or kind_of == "email"
                 else "linkedin" if "linkedin" in subtype else "meeting" if kind_of == "meeting" else "task")
         closed = (p.get("IsClosed") or "").lower() == "true" or (p.get("Status") or "").lower() == "completed"
-        if not closed and kind not in ("call", "email"):
-            return None  # an open to-do: read again when it is closed
+        if not closed:
+            return None  # planned, not done (an open call task is not a touch): read again when it is closed
         at = parse_time(p.get("CompletedDateTime")) or created
         return ActivityFact(kind, (p.get("Status") or "").lower() or None, at, None,
                             _detail(p.get("Subject"), "Salesforce task"))

@@ -55,6 +55,7 @@ class ObjectOutcome:
     merged: int = 0
     quarantined: int = 0
     skipped: int = 0
+    unchanged: int = 0  # leads: a version read before (nothing to do)
     unmatched: int = 0
     released: int = 0
     expired: int = 0
@@ -131,12 +132,23 @@ def read_leads(units: UnitOfWorkFactory, conn: Connection, obj: str, rules: Rule
 def _admit_page(uow: Any, conn: Connection, obj: str, records: list[CrmRecord], out: ObjectOutcome, rules: Rules,
                 settings: Settings, flow_run_id: str | None, check: Check | None) -> None:
     cfg = conn.cfg
+    out.read += len(records)
+    known = uow.crm.links(cfg.name, obj, [r.id for r in records])
+    # a version read before (the overlap, or leadops' own write-back read again) changes nothing: not admitted again
+    fresh = [r for r in records if r.id not in known or r.modified_at > known[r.id].modified_at]
+    out.unchanged += len(records) - len(fresh)
+    records = fresh
+    if not records:
+        return
     rows = [lead_row(r, cfg, i, rules.sources.default_source) for i, r in enumerate(records, start=1)]
+    for r, row in zip(records, rows, strict=True):
+        if r.id in known and known[r.id].lead_id is not None:
+            # an edit of a record that is already a lead: merged into it (blanks filled), not a new touch
+            row.raw["_refresh"] = "crm edit"
     digest = page_digest(records)
     origin = f"{conn.origin}/{obj}?modified_since={records[0].modified_at.isoformat()}"
     batch, _seen = open_batch(uow.intake, _batch_key(cfg.name, digest),
                               cfg.name, origin, flow_run_id)
-    out.read += len(records)
     if batch is None:
         out.duplicate_pages += 1
         out.merged += len(records)  # the same content stored before: nothing changes

@@ -18,7 +18,7 @@ from leadops.intake.leads import normalize_row, quarantine_reasons
 from leadops.intake.reading.headers import CANONICAL_FIELDS, map_headers
 from leadops.intake.reading.rows import RawRow
 
-META_KEYS = ("_extra", "_line", "_error")
+META_KEYS = ("_extra", "_line", "_error", "_refresh", "_crm_id")
 OVERRIDABLE = tuple(dict.fromkeys(CANONICAL_FIELDS + ACTIVITY_FIELDS))
 
 

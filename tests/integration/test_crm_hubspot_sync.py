@@ -234,3 +234,29 @@ def test_contacts_without_email_are_quarantined_one_by_one_and_can_be_released(p
     assert done.status == "released", done
     session.commit()
     assert session.scalar(select(Lead.last_name).where(Lead.email == "walk.in@acme-corp.fr")).startswith("In")
+
+
+def test_leadops_own_write_back_read_again_adds_no_touch_and_no_score(portal, session, settings, rules):
+    """Writing back moves the record's modification stamp: the next read sees it again. That version is leadops'
+    own (or an edit of a record that is already a lead): merged without a touch, so the score does not climb."""
+    cid = contact(portal, 1, country="France")
+    conn = conn_of(portal, settings)
+    sync.read(units_for(session), conn, rules, settings)
+    run_pipeline(session, rules, settings)
+    assert sync.write_back(units_for(session), conn, rules).delivery.written == 1
+    session.commit()
+    score_before = session.scalar(select(Lead.score).where(Lead.email == "buyer1@acme-industrial1.de"))
+    touches = session.scalar(select(func.count()).select_from(Activity))
+    for _ in range(2):
+        again = sync.read(units_for(session), conn, rules, settings).objects[0]
+        assert again.created == 0 and again.merged == 0  # the version leadops wrote is not admitted again
+        run_pipeline(session, rules, settings)
+        assert sync.write_back(units_for(session), conn, rules).plan.queued == 0
+    portal.touch("contacts", cid, jobtitle="Chief Technology Officer", phone="+33 1 23 45 67 89")  # a rep's edit
+    edited = sync.read(units_for(session), conn, rules, settings).objects[0]
+    assert edited.merged == 1
+    run_pipeline(session, rules, settings)
+    session.commit()
+    row = session.scalar(select(Lead).where(Lead.email == "buyer1@acme-industrial1.de"))
+    assert row.phone and session.scalar(select(func.count()).select_from(Activity)) == touches
+    assert row.score == score_before

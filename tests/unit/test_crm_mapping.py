@@ -160,3 +160,7 @@ def test_prefetch_stops_its_thread_when_the_consumer_stops_early():
         if t.name == "crm-prefetch":
             t.join(timeout=5)
     assert not any(t.name == "crm-prefetch" and t.is_alive() for t in threading.enumerate())
+
+
+def test_an_open_salesforce_call_task_is_planned_not_a_touch():
+    assert salesforce_activity("Task", rec("Task", TaskSubtype="Call", Status="Not Started", IsClosed="false")) is None

@@ -62,7 +62,8 @@ def upsert_leads(session: Session, good: list[dict[str, Any]], batch_id: int, ra
     A row is a duplicate of a stored lead (or an earlier row of the batch) with the same
     normalized email, or, within one business email domain, of the same person at the same
     company by fuzzy match. A merge keeps the earliest lead, fills its blanks, records the
-    merge and attaches the row as an engagement activity (so scoring sees the new touch).
+    merge and attaches the row as an engagement activity (so scoring sees the new touch), unless the row is a
+    source re-sending a record it sent before (``raw["_refresh"]``: a CRM record edited since it was read).
 
     ``good`` holds normalized records (:func:`leadops.intake.leads.normalize_row`); the records
     of new leads are completed and inserted as they are. ``raw_of(row_number)`` returns a row as
@@ -110,8 +111,11 @@ def upsert_leads(session: Session, good: list[dict[str, Any]], batch_id: int, ra
                 new_people.append((people, people.add(dedupe.Person(("new", rec["email"]), me.domain, me.name, me.company))))
             continue
         filled = _merge_into(target, rec)
+        raw = raw_of(rec["row_number"])
         merges.append(dict(ingest_batch_id=batch_id, source_row=rec["row_number"], fields_filled=filled,
-                           matched_by=matched_by, raw=raw_of(rec["row_number"]), merged_at=now, target=target))
+                           matched_by=matched_by, raw=raw, merged_at=now, target=target))
+        if raw.get("_refresh"):
+            continue  # the source re-sent a record it sent before (a CRM edit): not a new touch
         touches.append(dict(kind="web", outcome=rec["source"], occurred_at=rec["arrived_at"], target=target,
                             detail=f"merged touch from {Path(origin).name or 'batch ' + str(batch_id)} row {rec['row_number']}",
                             external_key=f"merge:{batch_id}:{rec['row_number']}"))
@@ -128,6 +132,7 @@ def upsert_leads(session: Session, good: list[dict[str, Any]], batch_id: int, ra
 
     if merges:
         bulk_insert(conn, LeadMerge.__table__, [{**_without(m, "target"), "lead_id": lead_id(m["target"])} for m in merges])
+    if touches:
         bulk_insert(conn, Activity.__table__, [{**_without(t, "target"), "lead_id": lead_id(t["target"])} for t in touches])
     if conn.dialect.name == "postgresql" and len(rows) >= 1000:
         # the columns intake looks leads up by (half the time of all ~40)
