@@ -786,6 +786,22 @@ def crm_check(connector: list[str] = typer.Option(None, "--connector", "-c", hel
     _guard(go)
 
 
+@crm_app.command("resend-failed")
+def crm_resend_failed(connector: list[str] = typer.Option(None, "--connector", "-c", help="Only this connector "
+                                                                                          "(repeatable)."),
+                      as_json: bool = JSON_OPT) -> None:
+    """Queue again the write-backs the CRM refused for good, once the cause is fixed (a property created, a
+    permission granted); the next crm-sync sends them."""
+    def go():
+        _preflight()
+        from leadops.crm.check import resend_failed
+
+        counts = resend_failed(connector or None)
+        _emit({"requeued": counts}, as_json, "\n".join(f"{name}: {n} update(s) queued again" for name, n in counts.items())
+              or "no CRM connector (sources.yaml crm:)")
+    _guard(go)
+
+
 @run_app.command("sla")
 def run_sla(
     now: str | None = typer.Option(None, help="Evaluate as of this instant (ISO 8601 with offset); "

@@ -12,6 +12,7 @@ setting is written here (`SETTING_MEANINGS`): the test fails when a setting has 
 from __future__ import annotations
 
 import inspect
+import re
 import io
 import sys
 import tokenize
@@ -224,17 +225,14 @@ def settings_page() -> str:
 # --------------------------------------------------------------------------- rule files
 
 
-def _model_of(tp: Any) -> type | None:
-    """Return the pydantic model a field holds (directly, in a list, a dict's values or an optional)."""
+def _models_of(tp: Any) -> list[type]:
+    """Return the pydantic models a field holds (directly, in a list, a dict's values, an optional, or each member of
+    a union: the kinds of a ``crm:`` entry)."""
     from pydantic import BaseModel
 
     if inspect.isclass(tp) and issubclass(tp, BaseModel):
-        return tp
-    for arg in typing.get_args(tp):
-        found = _model_of(arg)
-        if found is not None:
-            return found
-    return None
+        return [tp]
+    return [m for arg in typing.get_args(tp) for m in _models_of(arg)]
 
 
 def rule_files_page() -> str:
@@ -258,17 +256,23 @@ def rule_files_page() -> str:
                 if name == "version" and m.__name__ == "ScoringRules":
                     continue  # filled on load, not written by ops
                 tp = field.annotation
-                sub = _model_of(tp)
+                subs = _models_of(tp)
                 origin = typing.get_origin(tp)
-                shape = "[]" if origin is list else ".NAME" if origin is dict and sub else ""
+                shape = "[]" if origin is list else ".NAME" if origin is dict and subs else ""
                 key = f"{prefix}{name}"
-                note = comments.get(name, "")
-                if sub is not None and sub.__doc__ and "Create a new model" not in sub.__doc__ and not note:
-                    note = inspect.cleandoc(sub.__doc__).split("\n\n")[0]
+                note = re.sub(r"\s*noqa: \S+( - )?", " ", comments.get(name, "")).strip()
+                if len(subs) == 1 and subs[0].__doc__ and "Create a new model" not in subs[0].__doc__ and not note:
+                    note = inspect.cleandoc(subs[0].__doc__).split("\n\n")[0]
                 out.append(f"| `{key}` | {_cell(type_name(tp))} | {default_text(field)} | "
                            f"{_cell(constraints(field))} | {_cell(note)} |\n")
-                if sub is not None:
-                    walk(sub, f"{key}{shape}.")
+                for sub in subs:
+                    kind = sub.model_fields.get("kind")
+                    # a union's members differ by their `kind`: each one's keys under its own name
+                    tag = f"(kind: {typing.get_args(kind.annotation)[0]})" if len(subs) > 1 and kind else ""
+                    if tag:
+                        out.append(f"| `{key}{shape}{tag}` | {_cell(sub.__name__)} |  |  | "
+                                   f"{_cell(inspect.cleandoc(sub.__doc__ or '').split(chr(10) * 2)[0])} |\n")
+                    walk(sub, f"{key}{shape}{tag}.")
 
         walk(model, "")
     return "".join(out)

@@ -36,3 +36,22 @@ def check_connectors(names: list[str] | None = None) -> list[dict[str, Any]]:
                     "detail": f"{len(owners)} CRM owner(s), {len(set(mapped.values()))} mapped to people of sdrs.yaml"
                               + (f"; SDRs without a CRM owner: {', '.join(sdrs)}" if sdrs else "")})
     return out
+
+
+def resend_failed(names: list[str] | None = None) -> dict[str, int]:
+    """Queue again the write-backs that failed for good, per connector (all, or ``names``); returns connector ->
+    updates queued again. They go at the next crm-sync; a record changed in the CRM since is still not overwritten."""
+    from leadops.config import get_settings, load_rules_cached
+    from leadops.db.unit_of_work import SqlUnitOfWork
+
+    s = get_settings()
+    configured = [c.name for c in load_rules_cached(s.config_dir).sources.crm]
+    unknown = sorted(set(names or ()) - set(configured))
+    if unknown:
+        raise ValueError(f"unknown connector(s) {', '.join(unknown)} (sources.yaml crm: has "
+                         f"{', '.join(configured) or 'none'})")
+    out = {}
+    with SqlUnitOfWork(s.database_url) as uow:
+        for name in names or configured:
+            out[name] = uow.outbox.requeue_failed(name)
+    return out

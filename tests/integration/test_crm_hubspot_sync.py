@@ -158,8 +158,14 @@ def test_a_per_record_error_is_kept_with_the_record_and_not_retried(portal, sess
     session.refresh(row)
     assert row.status == "failed" and "no_such_property" in row.last_error and row.attempts == 1
     assert json.loads(row.body)["properties"]["no_such_property"] == "mql"
-    # failed for good: the next pass does not send it again
+    # failed for good: the next pass does not send it again...
     assert sync.write_back(units_for(session), conn, rules).delivery.failed == 0
+    # ...until ops fix the cause (the property is created) and queue it again (`leadops crm resend-failed`)
+    portal.define_property("contacts", "no_such_property")
+    with SqlUnitOfWork.around(session) as uow:
+        assert uow.outbox.requeue_failed("hubspot") == 1 and uow.outbox.requeue_failed("other") == 0
+    resent = sync.write_back(units_for(session), conn, rules)
+    assert resent.delivery.written == 1 and resent.delivery.failed == 0
 
 
 def test_an_expired_token_stops_the_read_with_one_line_and_no_token(portal, session, settings, rules):

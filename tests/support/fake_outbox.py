@@ -90,6 +90,14 @@ class FakeOutboxRepository:
     def mark_sent_many(self, message_ids: Sequence[int], at: datetime) -> int:
         return sum(self.mark_sent(i, at) for i in message_ids)
 
+    def requeue_failed(self, crm: str) -> int:
+        with self._lock:
+            rows = [r for r in self.rows.values() if r.message.channel == "crm" and r.status == "failed"
+                    and r.message.recipient.startswith(f"{crm}:")]
+            for r in rows:
+                r.status, r.attempts, r.lease_until, r.claimed_by = "pending", 0, None, None
+            return len(rows)
+
     def mark_superseded(self, message_id: int, error: str) -> bool:
         with self._lock:
             r = self._by_id()[message_id]

@@ -60,6 +60,11 @@ class OutboxRepository(Protocol):
         """Record messages ``message_ids`` as sent at ``at`` in one statement (a CRM batch); returns how many changed."""
         ...
 
+    def requeue_failed(self, crm: str) -> int:
+        """Put back to pending (attempts 0, error kept until the next attempt) every CRM update of connector ``crm``
+        that failed for good, once its cause is fixed (a property created, a permission granted); returns how many."""
+        ...
+
     def mark_superseded(self, message_id: int, error: str) -> bool:
         """Record a claimed message as superseded (not sent: its target changed; a newer message will replace it)."""
         ...
@@ -164,6 +169,12 @@ class SqlOutboxRepository:
         return _changed(self.session, update(Notification)
                         .where(Notification.id.in_(list(message_ids)), Notification.status != "sent")
                         .values(status="sent", sent_at=at, lease_until=None, last_error=None))
+
+    def requeue_failed(self, crm: str) -> int:
+        return _changed(self.session, update(Notification)
+                        .where(Notification.channel == "crm", Notification.status == "failed",
+                               Notification.recipient.startswith(f"{crm}:", autoescape=True))
+                        .values(status="pending", attempts=0, lease_until=None, claimed_by=None))
 
     def mark_superseded(self, message_id: int, error: str) -> bool:
         return bool(_changed(self.session, update(Notification)
