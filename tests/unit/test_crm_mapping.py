@@ -164,3 +164,16 @@ def test_prefetch_stops_its_thread_when_the_consumer_stops_early():
 
 def test_an_open_salesforce_call_task_is_planned_not_a_touch():
     assert salesforce_activity("Task", rec("Task", TaskSubtype="Call", Status="Not Started", IsClosed="false")) is None
+
+
+def test_on_postgresql_the_crm_limiters_are_shared_through_the_database(monkeypatch):
+    from leadops.crm.connection import connect
+    from leadops.providers.limits import DatabaseRateLimiter, RateLimiter
+    from tests.conftest import PG_URL
+
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "pat-na1-limiter-test")
+    shared = connect(hs(base_url="http://127.0.0.1:9"), PG_URL).client.transport.limiters
+    assert {k: type(v) for k, v in shared.items()} == {"default": DatabaseRateLimiter, "search": DatabaseRateLimiter}
+    local = connect(hs(base_url="http://127.0.0.1:9"), "sqlite:///:memory:").client.transport.limiters
+    assert all(isinstance(v, RateLimiter) for v in local.values())
+    assert local["search"].interval == 1 / 4 and local["default"].interval == 10 / 190
