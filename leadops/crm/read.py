@@ -149,6 +149,7 @@ def _admit_page(uow: Any, conn: Connection, obj: str, records: list[CrmRecord], 
     origin = f"{conn.origin}/{obj}?modified_since={records[0].modified_at.isoformat()}"
     batch, _seen = open_batch(uow.intake, _batch_key(cfg.name, digest),
                               cfg.name, origin, flow_run_id)
+    by_row: dict[int, int] = {}
     if batch is None:
         out.duplicate_pages += 1
         out.merged += len(records)  # the same content stored before: nothing changes
@@ -162,13 +163,16 @@ def _admit_page(uow: Any, conn: Connection, obj: str, records: list[CrmRecord], 
             out.reasons[reason] = out.reasons.get(reason, 0) + n
         if result.status == "rejected":
             raise CrmError(f"{cfg.name}: a page of {obj} failed the intake gate: {result.error}")
+        by_row = uow.crm.batch_leads(batch.id)  # the lead each row became or was merged into (fuzzy matches too)
     emails = {r.id: normalize_email(r.properties.get(_email_property(cfg, obj))).email for r in records}
-    lead_ids = uow.intake.lead_ids({e for e in emails.values() if e})
-    links = [dict(object=obj, external_id=r.id, lead_id=lead_ids.get(emails[r.id] or ""), modified_at=r.modified_at,
+    by_email = uow.intake.lead_ids({e for e in emails.values() if e})
+    lead_of = {r.id: by_row.get(row.row_number) or by_email.get(emails[r.id] or "") for r, row in zip(records, rows,
+                                                                                                   strict=True)}
+    links = [dict(object=obj, external_id=r.id, lead_id=lead_of[r.id], modified_at=r.modified_at,
                   seen=seen_values(r, cfg)) for r in records]
     # a HubSpot Leads-object record's person is its contact: engagements find the lead through it
-    links += [dict(object=CONTACT_OF_LEAD, external_id=cid, lead_id=lead_ids.get(emails[r.id] or ""),
-                   modified_at=r.modified_at, seen={}) for r in records for cid in r.associations.get("contacts", [])]
+    links += [dict(object=CONTACT_OF_LEAD, external_id=cid, lead_id=lead_of[r.id], modified_at=r.modified_at, seen={})
+              for r in records for cid in r.associations.get("contacts", [])]
     uow.crm.save_links(cfg.name, links, datetime.now(UTC))
 
 

@@ -266,3 +266,24 @@ def test_leadops_own_write_back_read_again_adds_no_touch_and_no_score(portal, se
     row = session.scalar(select(Lead).where(Lead.email == "buyer1@acme-industrial1.de"))
     assert row.phone and session.scalar(select(func.count()).select_from(Activity)) == touches
     assert row.score == score_before
+
+
+def test_a_contact_the_fuzzy_dedupe_merges_into_a_file_lead_is_linked_to_that_lead(portal, session, settings, rules):
+    """The same person from a file and from HubSpot under another address of the same company is one lead: the
+    contact is linked to it, so decisions go back to the contact."""
+    from leadops.db.models import IngestBatch
+
+    batch = IngestBatch(source="import", origin="leads.csv", content_hash="f" * 64, status="done")
+    session.add(batch)
+    session.flush()
+    session.add(Lead(email="jane.doe@acme-industrial9.de", email_domain="acme-industrial9.de", first_name="Jane",
+                     last_name="Doe", company="Acme Industrial 9", company_key="acme industrial 9", source="import",
+                     ingest_batch_id=batch.id, source_row=1))
+    session.commit()
+    cid = portal.add("contacts", {"email": "j.doe@acme-industrial9.de", "firstname": "Jane", "lastname": "Doe",
+                                  "company": "Acme Industrial 9"})
+    out = sync.read(units_for(session), conn_of(portal, settings), rules, settings).objects[0]
+    assert (out.created, out.merged) == (0, 1)
+    session.commit()
+    link = session.scalar(select(CrmLink).where(CrmLink.external_id == cid))
+    assert link.lead_id == session.scalar(select(Lead.id).where(Lead.email == "jane.doe@acme-industrial9.de"))

@@ -15,7 +15,7 @@ from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.orm import Session
 
 from leadops.db.bulk import dialect_insert
-from leadops.db.models import Assignment, CrmLink, Lead, Notification, Sdr, SlaClock
+from leadops.db.models import Assignment, CrmLink, Lead, LeadMerge, Notification, Sdr, SlaClock
 
 _IN_LIST = 1000
 
@@ -94,6 +94,11 @@ class CrmRepository(Protocol):
 
     def sdr_ids(self) -> dict[str, int]:
         """Return SDR code -> id of the whole roster."""
+        ...
+
+    def batch_leads(self, batch_id: int) -> dict[int, int]:
+        """Return row number -> lead id of the rows of ingest batch ``batch_id`` that became a lead or were merged
+        into one (by email or by the fuzzy match): the lead each CRM record of a page is."""
         ...
 
 
@@ -205,6 +210,14 @@ class SqlCrmRepository:
 
     def sdr_ids(self) -> dict[str, int]:
         return dict(self.session.execute(select(Sdr.code, Sdr.id)).tuples().all())
+
+    def batch_leads(self, batch_id: int) -> dict[int, int]:
+        self.session.flush()
+        inserted = self.session.execute(select(Lead.source_row, Lead.id).where(Lead.ingest_batch_id == batch_id))
+        rows: dict[int, int] = {row: lead_id for row, lead_id in inserted if row is not None}
+        rows.update(self.session.execute(select(LeadMerge.source_row, LeadMerge.lead_id)
+                                         .where(LeadMerge.ingest_batch_id == batch_id)).tuples().all())
+        return rows
 
 
 def _link(r: CrmLink) -> Link:
