@@ -192,8 +192,8 @@ def _email_property(cfg: Any, obj: str) -> str:
 def read_activities(units: UnitOfWorkFactory, conn: Connection, obj: str, owners: Mapping[str, int]) -> ObjectOutcome:
     """Read the engagements of ``obj`` modified since the watermark into activities; returns the outcome.
 
-    ``owners``: CRM owner id -> SDR id. An engagement about a person no lead of this connector is linked to is
-    counted ``unmatched`` (it is read again only if it changes)."""
+    ``owners``: CRM owner id -> SDR id. An engagement about a person no lead of this connector is linked to yet is
+    held and counted ``unmatched``: stored when that person is read (``released``), given up after HOLD_DAYS."""
     cfg = conn.cfg
     mark_key = f"{cfg.name}:{obj}"
     with units() as uow:
