@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from leadops.config import Rules, Settings
 from leadops.crm.connection import CONTACT_OF_LEAD, Connection
@@ -29,7 +29,8 @@ from leadops.intake.leads import LEADS
 from leadops.intake.stages import Check
 
 T = TypeVar("T")
-PREFETCH = 4  # pages fetched ahead of intake
+PREFETCH = 8  # pages fetched ahead of intake
+GATHER = 1000  # records admitted together at most, when pages wait for intake
 #: how long an engagement about a person leadops has not read waits for that person (a contact created with its
 #: first meeting between a sync's read of contacts and its read of meetings is read by the next sync)
 HOLD_DAYS = 30
@@ -64,39 +65,76 @@ class ObjectOutcome:
     reasons: dict[str, int] = field(default_factory=dict)
 
 
-def prefetch(pages: Iterator[T], depth: int = PREFETCH) -> Iterator[T]:
-    """Yield ``pages`` while a thread fetches up to ``depth`` pages ahead; an error of the fetch is raised here, in
-    order, after the pages fetched before it."""
-    box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
+class Prefetch(Iterator[T]):
+    """Iterates over ``pages`` while a thread fetches up to ``depth`` pages ahead; an error of the fetch is raised
+    here, in order, after the pages fetched before it. ``ready()`` says whether a page (or the end) is waiting.
+    ``close()`` (or the end of the iteration) stops the thread at its next page."""
 
-    def pump() -> None:
+    def __init__(self, pages: Iterator[T], depth: int = PREFETCH) -> None:
+        self._box: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._over = False
+        self._thread = threading.Thread(target=self._pump, args=(pages,), name="crm-prefetch", daemon=True)
+        self._thread.start()
+
+    def _pump(self, pages: Iterator[T]) -> None:
         try:
             for page in pages:
-                while not stop.is_set():
+                while not self._stop.is_set():
                     try:
-                        box.put(("page", page), timeout=0.2)
+                        self._box.put(("page", page), timeout=0.2)
                         break
                     except queue.Full:
                         continue
-                if stop.is_set():
+                if self._stop.is_set():
                     return
-            box.put(("end", None))
+            self._box.put(("end", None))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
-            box.put(("error", exc))
+            self._box.put(("error", exc))
 
-    thread = threading.Thread(target=pump, name="crm-prefetch", daemon=True)
-    thread.start()
+    def __next__(self) -> T:
+        if self._over:
+            raise StopIteration
+        kind, value = self._box.get()
+        if kind == "page":
+            return cast(T, value)
+        self.close()
+        if kind == "error":
+            raise value
+        raise StopIteration
+
+    def ready(self) -> bool:
+        return not self._box.empty()
+
+    def close(self) -> None:
+        self._over = True
+        self._stop.set()
+
+    def __del__(self) -> None:
+        self._stop.set()
+
+
+def prefetch(pages: Iterator[T], depth: int = PREFETCH) -> Prefetch[T]:
+    """Return ``pages`` fetched ahead on a thread of their own (see :class:`Prefetch`)."""
+    return Prefetch(pages, depth)
+
+
+def gathered(pages: Iterator[list[T]], limit: int = GATHER, depth: int = PREFETCH) -> Iterator[list[list[T]]]:
+    """Yield runs of consecutive pages (fetched ahead): each run is the next page plus the pages already waiting, up
+    to ``limit`` records. When the CRM sets the pace a run is one page (no added delay); when intake falls behind,
+    the waiting pages are admitted together and intake's fixed cost per batch (the gate's suites) is paid once."""
+    ahead = prefetch(pages, depth)
     try:
-        while True:
-            kind, value = box.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
+        for first in ahead:
+            run = [first]
+            while sum(len(p) for p in run) < limit and ahead.ready():
+                nxt = next(ahead, None)
+                if nxt is None:
+                    break
+                run.append(nxt)
+            yield run
     finally:
-        stop.set()
+        ahead.close()
 
 
 def _since(watermark: datetime | None, overlap: float) -> datetime | None:
@@ -114,8 +152,9 @@ def read_leads(units: UnitOfWorkFactory, conn: Connection, obj: str, rules: Rule
     out = ObjectOutcome(cfg.name, obj, "leads", _since(watermark, cfg.overlap_seconds), watermark)
     newest = watermark
     try:
-        for records in prefetch(conn.records(obj, out.since)):
-            out.pages += 1
+        for run in gathered(conn.records(obj, out.since)):
+            out.pages += len(run)
+            records = [r for page in run for r in page]
             with units() as uow:
                 _admit_page(uow, conn, obj, records, out, rules, settings, flow_run_id, check)
             top = max(r.modified_at for r in records)
@@ -133,6 +172,8 @@ def _admit_page(uow: Any, conn: Connection, obj: str, records: list[CrmRecord], 
                 settings: Settings, flow_run_id: str | None, check: Check | None) -> None:
     cfg = conn.cfg
     out.read += len(records)
+    # a record edited during the read comes twice in a run of pages: its newest version only
+    records = list({r.id: r for r in sorted(records, key=lambda r: r.modified_at)}.values())
     known = uow.crm.links(cfg.name, obj, [r.id for r in records])
     # a version read before (the overlap, or leadops' own write-back read again) changes nothing: not admitted again
     fresh = [r for r in records if r.id not in known or r.modified_at > known[r.id].modified_at]

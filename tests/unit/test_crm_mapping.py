@@ -177,3 +177,27 @@ def test_on_postgresql_the_crm_limiters_are_shared_through_the_database(monkeypa
     local = connect(hs(base_url="http://127.0.0.1:9"), "sqlite:///:memory:").client.transport.limiters
     assert all(isinstance(v, RateLimiter) for v in local.values())
     assert local["search"].interval == 1 / 4 and local["default"].interval == 10 / 190
+
+
+def test_pages_waiting_for_intake_are_gathered_up_to_the_limit_and_a_slow_crm_gives_one_page_at_a_time():
+    import time
+
+    from leadops.crm.read import gathered
+
+    def fast():
+        yield from ([i] * 100 for i in range(10))
+
+    runs = []
+    for run in gathered(fast(), limit=300):
+        if not runs:
+            time.sleep(0.3)  # intake is slow: the next pages wait in the queue
+        runs.append([p[0] for p in run])
+    assert [p for run in runs for p in run] == list(range(10))  # every page, in order
+    assert max(len(r) for r in runs) > 1 and all(len(r) <= 3 for r in runs)
+
+    def slow():
+        for i in range(3):
+            time.sleep(0.05)
+            yield [i]
+
+    assert list(gathered(slow(), limit=300)) == [[[0]], [[1]], [[2]]]
