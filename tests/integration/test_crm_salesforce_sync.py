@@ -129,3 +129,25 @@ def test_a_large_write_back_goes_through_one_bulk_api_job(org, session, settings
     links = list(session.scalars(select(CrmLink)))
     assert len(links) == 230 and all(link.written.get("LeadOps_Stage__c") for link in links)
     assert all(org.get("Lead", link.external_id)["LeadOps_Stage__c"] == link.written["LeadOps_Stage__c"] for link in links)
+
+
+def test_contacts_are_read_with_their_account_name_and_tasks_on_contacts_are_theirs(org, session, settings, rules):
+    cid = org.add("Contact", {"Email": "eva@fjord-data.no", "FirstName": "Eva", "LastName": "Berg", "Title": "CTO",
+                              "MailingCountry": "Norway", "Account.Name": "Fjord Data AS"})
+    lead(org, 1)
+    task = org.add("Task", {"WhoId": cid, "Subject": "Call", "TaskSubtype": "Call", "Status": "Completed",
+                            "IsClosed": True})
+    only_leads = sync.read(units_for(session), conn_of(settings), rules, settings)
+    assert {o.object: o.skipped for o in only_leads.objects}["Task"] == 1  # a Contact's task: not a lead's
+    both = conn_of(settings, objects=["Lead", "Contact"])
+    out = {o.object: o for o in sync.read(units_for(session), both, rules, settings).objects}
+    assert out["Contact"].created == 1
+    session.commit()
+    assert session.scalar(select(Lead.company).where(Lead.email == "eva@fjord-data.no")) == "Fjord Data AS"
+    # the task (read before, about a Contact not read then) comes again in the overlap or once it changes: stored once
+    org.touch("Task", task, Subject="Call back")
+    again = {o.object: o for o in sync.read(units_for(session), both, rules, settings).objects}
+    assert out["Task"].created + again["Task"].created == 1
+    session.commit()
+    eva = session.scalar(select(Lead.id).where(Lead.email == "eva@fjord-data.no"))
+    assert session.scalar(select(Activity.lead_id).where(Activity.external_key == f"salesforce:Task:{task}")) == eva
