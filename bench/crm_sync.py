@@ -54,6 +54,7 @@ SF_TOKEN = "00DBENCH000000001!AQ4AQ.bench.session"  # noqa: S105 - the loopback 
 SEARCH_RATE, GENERAL_LIMIT, GENERAL_WINDOW = 4.0, 190, 10.0  # HubSpot's limits for a private app
 SF_RATE = 20.0  # the Salesforce connector's default requests_per_second
 SF_ORG_MARGIN = 1.1  # the loopback org's per-second window over SF_RATE
+SF_BULK_ABOVE = 2000  # the connector's default bulk_above
 SF_VERSION = "62.0"
 SEARCH_CAP = 10_000  # results one HubSpot search query can page through
 HS_BATCH, SF_COLLECTION, SF_QUERY_BATCH = 100, 200, 2000
@@ -350,8 +351,13 @@ class Salesforce:
         return {"default": max(1, math.ceil(n / SF_QUERY_BATCH))}
 
     def minimum_write(self, n: int) -> tuple[dict[str, int], str]:
-        return ({"default": 2 * math.ceil(n / SF_COLLECTION)},
-                f"a stamp query and a Collections update per {SF_COLLECTION} records")
+        from leadops.crm.connection import BULK_JOB
+
+        stamps = math.ceil(n / SF_COLLECTION)
+        if n > SF_BULK_ABOVE:  # one Bulk API 2.0 job per BULK_JOB records: create, upload, close, status, 2 results
+            return ({"default": stamps + 6 * math.ceil(n / BULK_JOB)},
+                    f"a stamp query per {SF_COLLECTION} records and a Bulk API 2.0 job of 6 requests per {BULK_JOB:,}")
+        return ({"default": 2 * stamps}, f"a stamp query and a Collections update per {SF_COLLECTION} records")
 
     def bare(self, url: str, limiters: dict[str, Any]) -> BareSalesforce:
         return BareSalesforce(url, limiters, self)
@@ -637,19 +643,20 @@ class BareBase:
         self.requests = dict.fromkeys(limiters, 0)
         self.throttled = dict.fromkeys(limiters, 0)
 
-    def send(self, method: str, path: str, limiter: str = "default", **kw: Any) -> Any:
+    def send(self, method: str, path: str, limiter: str = "default", *, raw: bool = False,
+             headers_extra: dict[str, str] | None = None, **kw: Any) -> Any:
         url = path if path.startswith("http") else self.base + path
         while True:
             self.limiters[limiter].acquire()
             self.requests[limiter] += 1
-            resp = self.http.request(method, url, headers=self.headers, timeout=120, **kw)
+            resp = self.http.request(method, url, headers={**self.headers, **(headers_extra or {})}, timeout=120, **kw)
             if resp.status_code == 429:
                 self.throttled[limiter] += 1
                 time.sleep(float(resp.headers.get("Retry-After") or 1))
                 continue
             if resp.status_code >= 400:
                 raise SystemExit(f"bare loop: {method} {path[:80]}: HTTP {resp.status_code}: {resp.text[:300]}")
-            return resp.json()
+            return resp.text if raw else resp.json()
 
 
 class BareHubSpot(BareBase):
@@ -751,21 +758,50 @@ class BareSalesforce(BareBase):
         soql = f"SELECT {', '.join(select)} FROM {obj} WHERE ({where}) ORDER BY SystemModstamp, Id"  # noqa: S608
         return sum(len(batch) for batch in self.query(soql, limit))
 
+    def stamps(self, ids: list[str]) -> None:
+        """Read the records' SystemModstamp, 200 ids a query (the client's IN lists)."""
+        for start in range(0, len(ids), SF_COLLECTION):
+            quoted = ", ".join(f"'{i}'" for i in ids[start:start + SF_COLLECTION])
+            for _ in self.query(f"SELECT Id, SystemModstamp FROM Lead WHERE Id IN ({quoted})"):  # noqa: S608
+                pass
+
+    def bulk(self, chunk: list[str], owners: list[str], first: int) -> int:
+        """One Bulk API 2.0 update job: create, upload the CSV, close, poll, read both results files."""
+        base = f"/services/data/v{SF_VERSION}/jobs/ingest"
+        job = self.send("POST", base, json={"object": "Lead", "operation": "update", "contentType": "CSV",
+                                            "lineEnding": "LF", "columnDelimiter": "COMMA"})
+        csv_text = "Id,OwnerId\n" + "".join(f"{i},{owners[(first + k) % len(owners)]}\n" for k, i in enumerate(chunk))
+        self.send("PUT", f"{base}/{job['id']}/batches", data=csv_text.encode(), raw=True,
+                  headers_extra={"Content-Type": "text/csv"})
+        self.send("PATCH", f"{base}/{job['id']}", json={"state": "UploadComplete"})
+        delay = 0.5
+        while self.send("GET", f"{base}/{job['id']}").get("state") not in ("JobComplete", "Failed", "Aborted"):
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+        done = self.send("GET", f"{base}/{job['id']}/successfulResults/", raw=True)
+        self.send("GET", f"{base}/{job['id']}/failedResults/", raw=True)
+        return max(0, len(done.splitlines()) - 1)
+
     def write(self, ids: list[str], owners: list[str]) -> int:
-        """For each 100 records (the write-back's batch size): read their stamps, write their owners through sObject
-        Collections, read their stamps again (Collections do not return them); returns records written."""
+        """As leadops' delivery does: above bulk_above (2,000) records, per 10,000: the stamps (200 ids a query), one
+        Bulk API 2.0 job, the new stamps; else per 200: the stamps, one sObject Collections update, the new stamps
+        (neither returns them); returns records written."""
+        from leadops.crm.connection import BULK_JOB
+
         written = 0
-        for start in range(0, len(ids), HS_BATCH):
-            chunk = ids[start:start + HS_BATCH]
-            quoted = ", ".join(f"'{i}'" for i in chunk)
-            for _ in self.query(f"SELECT Id, SystemModstamp FROM Lead WHERE Id IN ({quoted})"):  # noqa: S608
-                pass
-            data = self.send("PATCH", f"/services/data/v{SF_VERSION}/composite/sobjects", json={
-                "allOrNone": False, "records": [{"attributes": {"type": "Lead"}, "id": i,
-                                                 "OwnerId": owners[(start + k) % len(owners)]} for k, i in enumerate(chunk)]})
-            written += sum(1 for r in data if r.get("success"))
-            for _ in self.query(f"SELECT Id, SystemModstamp FROM Lead WHERE Id IN ({quoted})"):  # noqa: S608
-                pass
+        size = BULK_JOB if len(ids) > SF_BULK_ABOVE else SF_COLLECTION
+        for start in range(0, len(ids), size):
+            chunk = ids[start:start + size]
+            self.stamps(chunk)
+            if len(chunk) > SF_BULK_ABOVE:
+                written += self.bulk(chunk, owners, start)
+            else:
+                data = self.send("PATCH", f"/services/data/v{SF_VERSION}/composite/sobjects", json={
+                    "allOrNone": False, "records": [{"attributes": {"type": "Lead"}, "id": i,
+                                                     "OwnerId": owners[(start + k) % len(owners)]}
+                                                    for k, i in enumerate(chunk)]})
+                written += sum(1 for r in data if r.get("success"))
+            self.stamps(chunk)
         return written
 
 
