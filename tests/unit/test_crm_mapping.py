@@ -180,24 +180,30 @@ def test_on_postgresql_the_crm_limiters_are_shared_through_the_database(monkeypa
 
 
 def test_pages_waiting_for_intake_are_gathered_up_to_the_limit_and_a_slow_crm_gives_one_page_at_a_time():
-    import time
-
     from leadops.crm.read import gathered
+
+    fetched = threading.Event()
 
     def fast():
         yield from ([i] * 100 for i in range(10))
+        fetched.set()  # every page is queued (depth 16): they all wait for intake
 
     runs = []
-    for run in gathered(fast(), limit=300):
-        if not runs:
-            time.sleep(0.3)  # intake is slow: the next pages wait in the queue
+    for run in gathered(fast(), limit=300, depth=16):
         runs.append([p[0] for p in run])
+        assert fetched.wait(30)
     assert [p for run in runs for p in run] == list(range(10))  # every page, in order
-    assert max(len(r) for r in runs) > 1 and all(len(r) <= 3 for r in runs)
+    assert max(len(r) for r in runs) == 3 and all(len(r) <= 3 for r in runs)
+
+    asked = [threading.Event() for _ in range(3)]
 
     def slow():
         for i in range(3):
-            time.sleep(0.05)
             yield [i]
+            assert asked[i].wait(30)  # the next page is fetched only once intake took this one
 
-    assert list(gathered(slow(), limit=300)) == [[[0]], [[1]], [[2]]]
+    out = []
+    for i, run in enumerate(gathered(slow(), limit=300)):
+        out.append(run)
+        asked[i].set()
+    assert out == [[[0]], [[1]], [[2]]]
