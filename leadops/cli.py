@@ -802,6 +802,33 @@ def crm_resend_failed(connector: list[str] = typer.Option(None, "--connector", "
     _guard(go)
 
 
+slack_app = typer.Typer(help="Slack notifications (notify.yaml): check the set-up.", no_args_is_help=True)
+app.add_typer(slack_app, name="slack")
+
+
+@slack_app.command("check")
+def slack_check(as_json: bool = JSON_OPT) -> None:
+    """Check Slack's credentials (auth.test, or the webhook) and which people of sdrs.yaml Slack knows; post
+    nothing. People Slack does not know get emails instead."""
+    def go():
+        from sqlalchemy.orm import Session
+
+        from leadops.db.repositories.notices import SlackUserCache
+        from leadops.db.session import get_engine
+        from leadops.notify.slack import check
+
+        s, rules = _prepared()
+        engine = get_engine(s.database_url)
+        out = check(rules, s, SlackUserCache(lambda: Session(engine)))
+        lines = [f"Slack ({out['mode']}): {'ok' if out['ok'] else 'FAILED'}: {out['detail']}"]
+        lines += [f"  {p['code']} ({p['role']}): {'found' if p['found'] else 'NOT in Slack: gets emails'}"
+                  + (f", alerts in {p['channel']}" if p["channel"] else "") for p in out["people"]]
+        _emit(out, as_json, "\n".join(lines))
+        if not out["ok"]:
+            raise typer.Exit(1)
+    _guard(go)
+
+
 @run_app.command("sla")
 def run_sla(
     now: str | None = typer.Option(None, help="Evaluate as of this instant (ISO 8601 with offset); "

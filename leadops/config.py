@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     mail_from: str = "leadops@localhost"
     webhook_url: SecretStr | None = None
+    # Slack (notify.yaml slack:), when no credentials_block is named: a bot token (xoxb-...) or an incoming webhook URL
+    slack_token: SecretStr | None = None
+    slack_webhook_url: SecretStr | None = None
     # seconds a delivery pass holds its claim on outbox messages without renewing it (it renews every third of
     # it while alive): the messages of a sender that was killed are sent by the next pass after this
     outbox_lease_seconds: float = Field(default=30, ge=1, le=600)
@@ -313,6 +316,10 @@ class Person(Strict):
     # this person's owner/user id in each CRM connector (connector name -> id); without one, the CRM owner
     # whose email is this person's email
     crm_ids: dict[str, str] = {}
+    # this person's Slack member id (U...), when their Slack email differs from ``email`` (else looked up by email)
+    slack_user: str | None = Field(None, pattern=r"^[UW][A-Z0-9]{2,}$")
+    # a manager's team channel (#name or C... id) for breach alerts and digests; else notify.yaml's managers_channel
+    slack_channel: str | None = Field(None, pattern=r"^(#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{2,})$")
     active: bool = True
     out_of_office: list[OutOfOfficeRule] = []
 
@@ -693,6 +700,54 @@ class SourcesRules(Strict):
         return self
 
 
+# --------------------------------------------------------------------------- notify.yaml
+
+#: the message kinds Slack can carry: to the rep (a direct message) and to managers (their channel)
+SlackKind = Literal["assignment", "sla_reminder", "sla_breach", "sla_digest", "unroutable_alert", "cadence"]
+
+
+class SlackRules(Strict):
+    """Slack, beside or instead of email (docs/how-to/slack.md)."""
+
+    enabled: bool = False
+    # app: a bot token (direct messages to reps, channel messages to managers); webhook: one incoming webhook (every
+    # message to its channel, the rep named in it) for a team without a Slack app
+    mode: Literal["app", "webhook"] = "app"
+    # a prefect-slack block: SlackCredentials (app) or SlackWebhook (webhook); else LEADOPS_SLACK_TOKEN /
+    # LEADOPS_SLACK_WEBHOOK_URL
+    credentials_block: str | None = None
+    api_url: str = Field("https://slack.com/api/", pattern=r"^https?://")
+    kinds: list[SlackKind] = ["assignment", "sla_reminder", "sla_breach", "sla_digest", "unroutable_alert", "cadence"]
+    # also send the email of a message Slack carries (else the email goes only when Slack cannot deliver it)
+    email_too: bool = False
+    # managers' breach alerts, digests and unroutable alerts (a manager's own slack_channel in sdrs.yaml wins);
+    # unset: managers get them as direct messages
+    managers_channel: str | None = Field(None, pattern=r"^(#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{2,})$")
+    # Slack allows about one message per second per channel
+    per_channel_per_second: float = Field(1.0, gt=0, le=10)
+    # a Retry-After longer than this puts the message back for the next delivery pass instead of waiting
+    max_wait_seconds: float = Field(30, ge=0, le=600)
+    # how long a users.lookupByEmail answer (found or not) is kept before it is asked again
+    user_cache_hours: float = Field(24, gt=0)
+
+    @model_validator(mode="after")
+    def _webhook_mode(self) -> SlackRules:
+        if self.mode == "webhook" and self.managers_channel:
+            raise ValueError("managers_channel: an incoming webhook posts to its own channel only; remove "
+                             "managers_channel or use mode: app")
+        return self
+
+    def carries(self, kind: str) -> bool:
+        """Return whether Slack carries messages of ``kind`` (cadence_reminder/cadence_breach are ``cadence``)."""
+        return self.enabled and (kind.split("_", maxsplit=1)[0] if kind.startswith("cadence_") else kind) in self.kinds
+
+
+class NotifyRules(Strict):
+    """notify.yaml: where messages go besides email. Optional: without the file, messages go by email only."""
+
+    slack: SlackRules = SlackRules()
+
+
 # --------------------------------------------------------------------------- loading
 
 
@@ -702,6 +757,7 @@ class Rules(BaseModel):
     sla: SlaRules
     roster: Roster
     sources: SourcesRules
+    notify: NotifyRules = NotifyRules()
 
 
 RULE_FILES: dict[str, type[BaseModel]] = {
@@ -710,7 +766,10 @@ RULE_FILES: dict[str, type[BaseModel]] = {
     "sla.yaml": SlaRules,
     "sdrs.yaml": Roster,
     "sources.yaml": SourcesRules,
+    "notify.yaml": NotifyRules,
 }
+#: rule files a project may leave out: their defaults apply
+OPTIONAL_RULE_FILES = frozenset({"notify.yaml"})
 
 
 class _RuleLoader(yaml.SafeLoader):
@@ -848,6 +907,9 @@ def check_rules(config_dir: Path | str) -> tuple[Rules | None, list[str]]:
     loaded: dict[str, Any] = {}
     problems: list[str] = []
     for name, model in RULE_FILES.items():
+        if name in OPTIONAL_RULE_FILES and not (config_dir / name).exists():
+            loaded[name] = model()
+            continue
         obj, found = _read_rule_file(config_dir / name, model)
         loaded[name], problems = obj, problems + found
     if problems:
@@ -858,6 +920,7 @@ def check_rules(config_dir: Path | str) -> tuple[Rules | None, list[str]]:
         sla=loaded["sla.yaml"],
         roster=loaded["sdrs.yaml"],
         sources=loaded["sources.yaml"],
+        notify=loaded["notify.yaml"],
     )
     problems = _cross_file_problems(rules, config_dir)
     return (None, problems) if problems else (rules, [])

@@ -212,12 +212,15 @@ def secrets_of_url(url: Any) -> list[str]:
 
 
 def secrets_of_settings(settings: Any) -> list[str]:
-    """Return the secrets of leadops' settings: SMTP password (and user pairs), webhook URL parts,
-    the database URL's password."""
+    """Return the secrets of leadops' settings: SMTP password (and user pairs), webhook URL parts, the Slack
+    token and webhook URL, the database URL's password."""
     out: list[str] = []
     smtp = _plain(getattr(settings, "smtp_password", None))
     out += basic_auth_secrets(getattr(settings, "smtp_username", None), smtp)
     out += secrets_of_url(getattr(settings, "webhook_url", None))
+    out += secrets_of_url(getattr(settings, "slack_webhook_url", None))
+    slack = _plain(getattr(settings, "slack_token", None))
+    out += [slack] if slack else []
     db = getattr(settings, "database_url", None)
     if db:
         try:

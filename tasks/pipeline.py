@@ -15,7 +15,7 @@ from leadops.domain import scoring_pass
 from leadops.domain.scoring_pass import ScoreSummary
 from leadops.notify.outbox import DeliveryReport, deliver
 from leadops.notify.senders import sender_for
-from leadops.reporting.numbers import count
+from leadops.reporting.numbers import count, table_cells
 from leadops.intake import files, inbox
 from leadops.intake.outcome import failure_line
 from leadops.services import enrich, route, score
@@ -344,8 +344,29 @@ def deliver_notifications(run: RunSettings) -> DeliveryReport:
     s = settings(run)
     # one unit of work per claim batch and per outcome (leadops.notify.outbox.deliver)
     out = deliver(sql_units(s.database_url), sender_for(s), lease=timedelta(seconds=s.outbox_lease_seconds))
-    log_stage("notify", sent=out.sent, failed=out.failed, gave_up=out.gave_up, recovered=out.recovered)
+    log_stage("notify", sent=out.sent, failed=out.failed, gave_up=out.gave_up, recovered=out.recovered,
+              fell_back=out.fell_back)
+    if out.fell_back or out.channel_stats:
+        publish_delivery(out)
     return out
+
+
+def publish_delivery(out: DeliveryReport) -> None:
+    """Publish the ``notification-delivery`` artifact: messages sent per channel, the Slack sender's counts, and
+    every message that fell back (Slack could not deliver it: it went by email), with the reason."""
+    from prefect.artifacts import create_table_artifact
+
+    log = get_run_logger()
+    for f in out.fallbacks:
+        log.warning("notification %s fell back (%s): %s", f["key"], f["instead"], f["reason"])
+    rows = [{"what": f"sent by {channel}", "count": n, "detail": ""} for channel, n in sorted(out.sent_by_channel.items())]
+    rows += [{"what": f"{channel}: {name}", "count": value, "detail": ""}
+             for channel, stats in sorted(out.channel_stats.items()) for name, value in sorted(stats.items())]
+    rows += [{"what": f"fell back: {f['kind']} to {f['to']}", "count": 1, "detail": f"{f['instead']}: {f['reason']}"}
+             for f in out.fallbacks[:200]]
+    create_table_artifact(key="notification-delivery", table=[table_cells(r) for r in rows],
+                          description=(f"Notifications sent per channel; {out.fell_back} fell back to email "
+                                       f"(the reason on each row)."))
 
 
 @task(cache_policy=NO_CACHE)

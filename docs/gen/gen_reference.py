@@ -189,6 +189,10 @@ SETTING_MEANINGS: dict[str, str] = {
     "smtp_starttls": "use STARTTLS",
     "mail_from": "sender address",
     "webhook_url": "where assignment webhooks are POSTed (`notify_webhook: true` in routing.yaml); a secret",
+    "slack_token": "Slack bot token (`xoxb-...`) when notify.yaml names no credentials block (see "
+                   "[Slack](../how-to/slack.md)); a secret, never printed",
+    "slack_webhook_url": "Slack incoming webhook URL for `mode: webhook` when notify.yaml names no credentials "
+                         "block; a secret, never printed",
     "outbox_lease_seconds": "how long a delivery pass holds its claim on outbox messages without renewing it (see "
                             "[Delivery guarantees](../explanation/idempotency-and-concurrency.md#delivery-guarantees))",
     "report_recipients": "JSON list of addresses the weekly report is emailed to",

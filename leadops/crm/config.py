@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import field_validator, BaseModel, ConfigDict, Field, model_validator
 
 #: the leadops decisions a connector can write back, and where a standard setup writes them
 WRITE_BACK_KEYS = ("owner", "score", "grade", "lifecycle_stage", "routing_reason", "sla_status")
@@ -58,6 +58,29 @@ class _Connector(_Strict):
     write_back: WriteBack = WriteBack()
     timeout_seconds: float = Field(30, gt=0)
     max_retries: int = Field(5, ge=0, le=10)
+    # the address of a record in the CRM's own UI, linked from Slack messages: {id} is the record's id, {object}
+    # its object (contacts, Lead...); a default is derived where the connector knows enough (portal_id,
+    # instance_url)
+    record_url: str | None = Field(None, pattern=r"^https?://")
+
+    @field_validator("record_url")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                value.format(id="1", object="contacts")
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(f"only {{id}} and {{object}} may appear in braces ({type(exc).__name__}: {exc})") \
+                    from None
+        return value
+
+    def record_link(self, obj: str, record_id: str) -> str | None:
+        """Return the URL of one record in the CRM's UI, or None when it cannot be known from the configuration."""
+        template = self.record_url or self._default_record_url(obj)
+        return template.format(id=record_id, object=obj) if template else None
+
+    def _default_record_url(self, obj: str) -> str | None:
+        return None
 
 
 class HubSpotConnector(_Connector):
@@ -72,6 +95,15 @@ class HubSpotConnector(_Connector):
     # HubSpot's limits for a private app (Professional/Enterprise): 190 requests per 10 s, search 4/s
     requests_per_10s: float = Field(190, gt=0)
     search_per_second: float = Field(4, gt=0)
+    # the portal (Hub) id, for links to records in HubSpot's UI (Settings > Account details)
+    portal_id: str | None = Field(None, pattern=r"^[0-9]+$")
+
+    def _default_record_url(self, obj: str) -> str | None:
+        # HubSpot's object type ids in record URLs: 0-1 contacts, 0-136 leads
+        type_id = {"contacts": "0-1", "leads": "0-136"}.get(obj)
+        if self.portal_id is None or type_id is None:
+            return None
+        return f"https://app.hubspot.com/contacts/{self.portal_id}/record/{type_id}/{{id}}"
 
     @model_validator(mode="after")
     def _defaults(self) -> HubSpotConnector:
@@ -97,6 +129,9 @@ class SalesforceConnector(_Connector):
     # stop a run when less than this share of the org's daily API allocation is left (other integrations need it)
     daily_reserve: float = Field(0.1, ge=0, lt=1)
     bulk_above: int = Field(2000, ge=200)  # write-backs larger than this go through Bulk API 2.0
+
+    def _default_record_url(self, obj: str) -> str | None:
+        return f"{self.instance_url.rstrip('/')}/lightning/r/{{object}}/{{id}}/view" if self.instance_url else None
 
     @model_validator(mode="after")
     def _defaults(self) -> SalesforceConnector:

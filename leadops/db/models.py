@@ -501,6 +501,18 @@ class CrmLink(Base):
     __table_args__ = (UniqueConstraint("connector", "object", "external_id"),)
 
 
+class SlackUser(Base):
+    """One row per email leadops looked up in Slack (users.lookupByEmail), found or not: the member id and the
+    direct-message channel, kept ``user_cache_hours`` (notify.yaml) so each run does not ask again."""
+
+    __tablename__ = "slack_users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    user_id: Mapped[str | None] = mapped_column(String(32))  # NULL: Slack has no member with this email
+    dm_channel: Mapped[str | None] = mapped_column(String(32))
+    looked_up_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ReportRun(Base):
     """One row per weekly report build (a week can be rebuilt; each build is a row)."""
 

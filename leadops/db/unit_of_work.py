@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the repositories import models; keep this module cheap to i
     from leadops.db.repositories.enrichment import EnrichmentRepository
     from leadops.db.repositories.intake import IntakeRepository
     from leadops.db.repositories.leads import LeadRepository
+    from leadops.db.repositories.notices import NoticeRepository
     from leadops.db.repositories.outbox import OutboxRepository
     from leadops.db.repositories.quarantine import QuarantineRepository
     from leadops.db.repositories.reporting import ReportingRepository
@@ -50,6 +51,7 @@ class UnitOfWork(ABC):
     intake: IntakeRepository
     quarantine: QuarantineRepository
     crm: CrmRepository
+    notices: NoticeRepository
 
     def __enter__(self) -> Self:
         return self
@@ -153,6 +155,12 @@ class SqlUnitOfWork(UnitOfWork):
         from leadops.db.repositories.reporting import SqlReportingRepository
 
         return SqlReportingRepository(self.session)
+
+    @cached_property
+    def notices(self) -> NoticeRepository:  # type: ignore[override]
+        from leadops.db.repositories.notices import SqlNoticeRepository
+
+        return SqlNoticeRepository(self.session)
 
     @cached_property
     def leads(self) -> LeadRepository:  # type: ignore[override]

@@ -17,16 +17,16 @@ import secrets
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 from sqlalchemy.orm import Session
 
 from leadops.db.models import Notification, utcnow
 from leadops.db.repositories.outbox import Message, OutboxRepository, SqlOutboxRepository
-from leadops.notify.senders import Sender
+from leadops.notify.senders import FallBack, Sender
 
 class OutboxUnit(Protocol):
     """What delivery needs of a unit of work (leadops.db.unit_of_work.UnitOfWork is one): its outbox, and a
@@ -69,6 +69,13 @@ class DeliveryReport:
     gave_up: int = 0
     # messages taken back from a sender whose lease ran out (it died or lost the database mid-batch)
     recovered: int = 0
+    # messages their channel could not deliver (Slack: no such member, a revoked token...), replaced by their
+    # stand-ins (emails) queued in the same transaction; ``fallbacks`` says which and why (the run's artifact)
+    fell_back: int = 0
+    fallbacks: list[dict[str, Any]] = field(default_factory=list)
+    sent_by_channel: dict[str, int] = field(default_factory=dict)
+    # the channel senders' own counts (Slack: posted, rate_limited, waited_seconds, lookups, cache_hits...)
+    channel_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def holder_name() -> str:
@@ -128,8 +135,21 @@ def deliver(units: OutboxUnits, sender: Sender, limit: int = 500,
     de-duplicating receiver drops.
     """
     lease = lease or DEFAULT_LEASE
-    holder = holder_name()
     report = DeliveryReport()
+    # a message that fell back queued its stand-ins (emails): a second round sends them in this pass too
+    for _ in range(3):
+        fell_back = report.fell_back
+        _deliver_round(units, sender, limit, lease, report)
+        if report.fell_back == fell_back:
+            break
+    stats = getattr(sender, "stats", None)
+    report.channel_stats = stats() if callable(stats) else {}
+    return report
+
+
+def _deliver_round(units: OutboxUnits, sender: Sender, limit: int, lease: timedelta, report: DeliveryReport) -> None:
+    """One listing of the claimable messages, claimed and sent batch by batch (see ``deliver``)."""
+    holder = holder_name()
     now = utcnow()
     # A message whose sending stopped its sender MAX_ATTEMPTS times (killed, out of memory) would be claimed
     # again forever: give up on it, visibly, like a message the receiver refused MAX_ATTEMPTS times.
@@ -156,11 +176,10 @@ def deliver(units: OutboxUnits, sender: Sender, limit: int = 500,
                 for note in notes:
                     if utcnow() >= beat.held_until:
                         # the lease could not be renewed (database unreachable): another pass may own these now
-                        return report
+                        return
                     _send_one(units, sender, note, holder, report)
     finally:
         _release(units, holder)
-    return report
 
 
 def _send_one(units: OutboxUnits, sender: Sender, note: Notification, holder: str,
@@ -168,17 +187,47 @@ def _send_one(units: OutboxUnits, sender: Sender, note: Notification, holder: st
     """Send one claimed message and commit its outcome (sent, or back to pending / failed with the error)."""
     try:
         sender.send(note)
+    except FallBack as exc:
+        if not _fall_back(units, sender, note, holder, exc.reason, report):
+            # refused with nothing to stand in for it: failed for good, with the reason (a retry cannot help)
+            report.failed += 1
+            report.gave_up += 1
+            with units() as uow:
+                uow.outbox.mark_failed(note.id, holder, exc.reason, give_up=True)
     except Exception as exc:  # noqa: BLE001 - any transport error: keep the row, retry on the next pass
         give_up = note.attempts >= MAX_ATTEMPTS
+        error = f"{type(exc).__name__}: {exc}"
+        if give_up and _fall_back(units, sender, note, holder, f"gave up after {note.attempts} attempts: {error}",
+                                  report):
+            return
         report.gave_up += give_up
         report.failed += 1
         # each outcome as soon as known: a crash re-sends nothing already marked sent
         with units() as uow:
-            uow.outbox.mark_failed(note.id, holder, f"{type(exc).__name__}: {exc}", give_up=give_up)
+            uow.outbox.mark_failed(note.id, holder, error, give_up=give_up)
     else:
         report.sent += 1
+        report.sent_by_channel[note.channel] = report.sent_by_channel.get(note.channel, 0) + 1
         with units() as uow:
             uow.outbox.mark_sent(note.id, utcnow())
+
+
+def _fall_back(units: OutboxUnits, sender: Sender, note: Notification, holder: str, reason: str,
+               report: DeliveryReport) -> bool:
+    """Replace ``note`` by its stand-ins (``sender.fallback``), queued in the transaction that marks it
+    ``fallback`` with the reason; returns False (nothing done) when it has none."""
+    hook = getattr(sender, "fallback", None)
+    stand_ins = list(hook(note)) if hook is not None else []
+    if not stand_ins:
+        return False
+    with units() as uow:
+        uow.outbox.mark_fell_back(note.id, holder, reason)
+        for m in stand_ins:
+            uow.outbox.enqueue(m)
+    report.fell_back += 1
+    report.fallbacks.append({"key": note.key, "kind": note.kind, "to": note.recipient, "reason": reason[:300],
+                             "instead": ", ".join(f"{m.channel} to {m.recipient}" for m in stand_ins)})
+    return True
 
 
 def _release(units: OutboxUnits, holder: str) -> None:

@@ -11,25 +11,14 @@ import os
 import smtplib
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Protocol
+from typing import Any
 
 from leadops.config import Settings
 
 
-class Message(Protocol):
-    key: str
-    kind: str
-    channel: str
-    recipient: str
-    subject: str
-    body: str
-    lead_id: int | None
+from leadops.notify.base import FallBack, Message, Sender
 
-
-class Sender(Protocol):
-    def send(self, msg: Message) -> None:
-        """Deliver one message or raise; the outbox records the error and retries later."""
-        ...
+__all__ = ["FallBack", "Message", "Sender"]
 
 
 def message_id(msg: Message, sender: str) -> str:
@@ -120,8 +109,44 @@ class WebhookSender:
             raise RuntimeError(f"webhook answered HTTP {resp.status_code}")
 
 
+class LazySlack:
+    """The Slack sender, built at its first message (rules, credentials block, slack_sdk): a pass without Slack
+    messages loads none of it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._sender: Any = None
+
+    @property
+    def sender(self) -> Any:
+        if self._sender is None:
+            from sqlalchemy.orm import Session
+
+            from leadops.config import load_rules_cached
+            from leadops.db.repositories.notices import SlackUserCache
+            from leadops.db.session import get_engine
+            from leadops.notify.slack import SlackSender, load_credentials
+
+            slack = load_rules_cached(self.settings.config_dir).notify.slack
+            token, url, problem = load_credentials(slack, self.settings)
+            engine = get_engine(self.settings.database_url)
+            cache = SlackUserCache(lambda: Session(engine))
+            self._sender = SlackSender(slack, token=token, webhook_url=url, cache=cache, problem=problem)
+        return self._sender
+
+    def send(self, msg: Message) -> None:
+        self.sender.send(msg)
+
+    def fallback(self, msg: Message) -> list[Any]:
+        return list(self.sender.fallback(msg))
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return dict(self._sender.stats) if self._sender is not None else {}
+
+
 class Channels:
-    """Dispatches each message to the sender of its channel (email, webhook)."""
+    """Dispatches each message to the sender of its channel (email, webhook, slack)."""
 
     def __init__(self, by_channel: dict[str, Sender]) -> None:
         self.by_channel = by_channel
@@ -132,9 +157,20 @@ class Channels:
             raise RuntimeError(f"no sender for channel {msg.channel!r}")
         sender.send(msg)
 
+    def fallback(self, msg: Message) -> list[Any]:
+        """Return the messages standing in for ``msg`` when its channel cannot deliver it ([] when none)."""
+        hook = getattr(self.by_channel.get(msg.channel), "fallback", None)
+        return list(hook(msg)) if hook is not None else []
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Return each channel sender's own counts (Slack: posted, rate_limited, lookups...), by channel."""
+        found = {name: getattr(s, "stats", None) for name, s in self.by_channel.items()}
+        return {name: dict(stats) for name, stats in found.items() if stats}
+
 
 def sender_for(settings: Settings) -> Sender:
-    """Return the senders the settings choose: email by LEADOPS_NOTIFY_CHANNEL (file|smtp), webhook by LEADOPS_WEBHOOK_URL."""
+    """Return the senders the settings choose: email by LEADOPS_NOTIFY_CHANNEL (file|smtp), webhook by
+    LEADOPS_WEBHOOK_URL, Slack by notify.yaml (built at its first message)."""
     email: Sender = (SmtpSender(settings) if settings.notify_channel == "smtp"
                      else FileSender(settings.outbox_dir, settings.mail_from))
-    return Channels({"email": email, "webhook": WebhookSender(settings)})
+    return Channels({"email": email, "webhook": WebhookSender(settings), "slack": LazySlack(settings)})

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,6 +26,8 @@ from leadops.domain.assignment import (
 from leadops.domain.business_time import add_business_seconds, is_working
 from leadops.domain.lifecycle import OPEN_OWNED
 from leadops.domain.routing import Decision, RoutableLead, SdrState, assign_to, catch_up, route_lead, segment_of
+from leadops.notify import slack_blocks
+from leadops.services.notices import Notices
 
 
 @dataclass
@@ -173,6 +176,7 @@ class _Pass:
         self.held: list[Decision] = []
         self.owners_written: set[int] = set()
         self.managers: list[Manager] | None = None
+        self.notices = Notices(uow, rules)
 
     def assign(self, fields: dict[str, Any], decision: Decision, kind: str = "initial") -> None:
         """Buffer an assignment; ``fields["owner_sdr_id"]``, when present, is the owner it replaces."""
@@ -188,11 +192,17 @@ class _Pass:
         audit_id = self.uow.routing.mark_unroutable(decision, self.now, self.flow_run_id)
         if self.managers is None:
             self.managers = self.uow.routing.managers()
-        for m in self.managers:
-            self.uow.outbox.enqueue(Message(key=f"unroutable:{audit_id}:{m.code}", kind="unroutable_alert",
-                                            recipient=m.email, subject=unroutable_subject(fields),
-                                            body=unroutable_body(m.name, fields, decision.reason),
-                                            lead_id=fields["id"]))
+        emails = [(Message(key=f"unroutable:{audit_id}:{m.code}", kind="unroutable_alert", recipient=m.email,
+                           subject=unroutable_subject(fields), body=unroutable_body(m.name, fields, decision.reason),
+                           lead_id=fields["id"]), m.code) for m in self.managers]
+        if self.notices.carries("unroutable_alert"):
+            card = self.notices.cards([fields["id"]])[fields["id"]]
+            notes = self.notices.to_managers(emails, f"unroutable:{audit_id}",
+                                             lambda _: slack_blocks.unroutable(card, reason=decision.reason))
+        else:
+            notes = [m for m, _ in emails]
+        for note in notes:
+            self.uow.outbox.enqueue(note)
 
     def _due(self, code: str, policy: SlaPolicy) -> datetime:
         key = (code, policy.name)
@@ -218,13 +228,16 @@ class _Pass:
                           previous_sdr_id=f.get("owner_sdr_id"), kind=kind, rule=d.rule, reason=d.reason,
                           candidates=d.candidates, policy=p.name, target_seconds=p.first_touch, due_at=due)
             for (f, d, kind), s, p, due in zip(batch, sdr, policies, dues, strict=True)], now, self.flow_run_id)
-        notes = []
+        notes: list[Message] = []
+        notices = self.notices
+        cards = notices.cards([f["id"] for f, _, _ in batch]) if notices.carries("assignment") else {}
         for (f, d, _), s, a, p, due in zip(batch, sdr, ids, policies, dues, strict=True):
             subject, body = assignment_message(f, reason=d.reason, sdr_name=s.name, sdr_time_zone=s.time_zone,
                                                policy=p.name, due=due)
             # keyed by the assignment: a retried run re-enqueues nothing, each assignment is announced once
-            notes.append(Message(key=f"assignment:{a}", kind="assignment", recipient=s.email, subject=subject,
-                                 body=body, lead_id=f["id"]))
+            email = Message(key=f"assignment:{a}", kind="assignment", recipient=s.email, subject=subject, body=body,
+                            lead_id=f["id"])
+            notes += notices.to_rep(email, s.code, partial(_assignment_slack, notices, cards, f["id"], d, s, p.name, due))
             if self.rules.routing.notify_webhook:
                 notes.append(Message(key=f"assignment:{a}:webhook", kind="assignment", recipient=s.code,
                                      subject=subject, body=body, lead_id=f["id"], channel="webhook"))
@@ -233,6 +246,13 @@ class _Pass:
         if fresh:
             routing.claim_accounts(fresh)
             self.owners_written.update(fresh)
+
+
+def _assignment_slack(notices: Notices, cards: dict[int, slack_blocks.LeadCard], lead_id: int, d: Decision,
+                      s: RoutingSdr, policy: str, due: datetime) -> slack_blocks.SlackPayload:
+    """Return the Slack rendering of one assignment (the rep named by their Slack id when sdrs.yaml has it)."""
+    return slack_blocks.assignment(cards[lead_id], rep=notices.mention(s.code, s.name), rule=d.rule or "-",
+                                   reason=d.reason, due=due, time_zone=s.time_zone, policy=policy)
 
 
 def assign(uow: UnitOfWork, fields: dict[str, Any], decision: Decision, sdrs: dict[str, RoutingSdr], rules: Rules,

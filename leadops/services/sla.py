@@ -8,7 +8,9 @@ computes elapsed business time for all clocks at once, and persists through ``uo
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -23,6 +25,9 @@ from leadops.db.unit_of_work import UnitOfWork
 from leadops.domain.business_time import BusinessIndex, WorkCalendar, add_business_seconds
 from leadops.domain.lifecycle import CADENCE_ENDS
 from leadops.domain.routing import Decision
+from leadops.notify import slack_blocks
+from leadops.notify.slack_blocks import LeadCard, SlackPayload
+from leadops.services.notices import Notices
 from leadops.domain.sla import (
     ClockKind,
     ClockState,
@@ -209,9 +214,10 @@ def enforce(uow: UnitOfWork, rules: Rules, company_tz: str, *, now: datetime | N
     people = uow.sla.people()
     leads = uow.sla.lead_refs(by_id[c].lead_id for c in touched_ids)
     order = (Step.REMINDER, Step.BREACH, Step.REASSIGN)
+    out = _Messages(uow, rules, company_tz, sorted(leads))
     for cid, step in sorted(new, key=lambda cs: (cs[0], order.index(cs[1]))):
         _act(uow, summary, step, by_id[cid], people, leads[by_id[cid].lead_id], rules, company_tz, now,
-             flow_run_id, reassign)
+             flow_run_id, reassign, out)
     return summary
 
 
@@ -221,21 +227,56 @@ def _notify(step: Step, owner: Person, people: dict[int, Person]) -> list[Person
     return [owner] + ([manager] if manager is not None else [])
 
 
+class _Messages:
+    """The messages of one sweep's steps: each email, or its Slack twin (leadops.services.notices)."""
+
+    def __init__(self, uow: UnitOfWork, rules: Rules, company_tz: str, lead_ids: list[int]) -> None:
+        self.uow, self.company_tz = uow, company_tz
+        self.notices = Notices(uow, rules)
+        self.cards = self.notices.cards(lead_ids) if self.notices.slack.enabled else {}
+
+    def card(self, lead: LeadRef) -> LeadCard:
+        return self.cards.get(lead.id) or LeadCard(id=lead.id, name="", company=lead.company or lead.email_domain)
+
+    def zone(self, code: str) -> str:
+        person = self.notices.people.get(code)
+        return person.time_zone if person else self.company_tz
+
+    def mention(self, who: Person) -> str:
+        return self.notices.mention(who.code, who.name)
+
+    def queue(self, messages: list[Message], codes: list[str]) -> list[str]:
+        """Enqueue ``messages``; returns ``codes`` (who they reach) when any was new, else []."""
+        new = [self.uow.outbox.enqueue(m) for m in messages]
+        return codes if any(new) else []
+
+    def to_rep(self, email: Message, who: Person, payload: Callable[[], SlackPayload]) -> list[str]:
+        return self.queue(self.notices.to_rep(email, who.code, payload), [who.code])
+
+    def to_manager(self, email: Message, who: Person, event: str,
+                   payload: Callable[[str | None], SlackPayload]) -> list[str]:
+        return self.queue(self.notices.to_managers([(email, who.code)], event, payload), [who.code])
+
+
 def _act(uow: UnitOfWork, summary: SlaSummary, step: Step, clock: ClockState, people: dict[int, Person],
          lead: LeadRef, rules: Rules, company_tz: str, now: datetime, flow_run_id: str | None,
-         reassign: Reassign) -> None:
+         reassign: Reassign, out: _Messages) -> None:
     """Queue the messages of one new step on one clock (or reassign its lead) and count it in ``summary``."""
     owner = people[clock.sdr_id]
     notified: list[str] = []
     summary.reminded += step is Step.REMINDER
     summary.breached += step is Step.BREACH
+    card = out.card(lead)
     if clock.kind is ClockKind.CADENCE:  # cadences are reminded and escalated, never reassigned
         text = cadence_message(step, lead, owner.name, clock)
         for who in _notify(step, owner, people):
-            if uow.outbox.enqueue(Message(key=f"sla:{clock.id}:{step}:{who.code}", kind=f"cadence_{step}",
-                                          recipient=who.email, subject=text.subject, body=text.body,
-                                          lead_id=lead.id)):
-                notified.append(who.code)
+            email = Message(key=f"sla:{clock.id}:{step}:{who.code}", kind=f"cadence_{step}", recipient=who.email,
+                            subject=text.subject, body=text.body, lead_id=lead.id)
+            payload = partial(slack_blocks.cadence, card, missed=step is Step.BREACH, owner=out.mention(owner),
+                              owner_name=owner.name, progress=cadence_progress(clock), ends=clock.due_at,
+                              time_zone=out.zone(who.code))
+            notified += (out.to_rep(email, who, payload) if who is owner else
+                         out.to_manager(email, who, f"sla:{clock.id}:{step}", _for_anyone(payload)))
         summary.notifications_queued += len(notified)
         _action(summary, lead_id=lead.id, clock_id=clock.id, clock="cadence", step=step.value, sdr=owner.code,
                 to=None, rule=None, notified=notified, detail=cadence_progress(clock))
@@ -244,16 +285,19 @@ def _act(uow: UnitOfWork, summary: SlaSummary, step: Step, clock: ClockState, pe
     to = rule = None
     if step is Step.REMINDER:
         text = reminder_message(lead, owner.name, clock)
-        if uow.outbox.enqueue(Message(key=f"sla:{clock.id}:reminder", kind="sla_reminder", recipient=owner.email,
-                                      subject=text.subject, body=text.body, lead_id=lead.id)):
-            notified.append(owner.code)
+        email = Message(key=f"sla:{clock.id}:reminder", kind="sla_reminder", recipient=owner.email,
+                        subject=text.subject, body=text.body, lead_id=lead.id)
+        notified += out.to_rep(email, owner, lambda: slack_blocks.reminder(
+            card, rep=out.mention(owner), due=clock.due_at, time_zone=out.zone(owner.code), policy=clock.policy))
     elif step is Step.BREACH:
         text = breach_message(lead, owner.name, clock)
         for who in _notify(step, owner, people):
-            if uow.outbox.enqueue(Message(key=f"sla:{clock.id}:breach:{who.code}", kind="sla_breach",
-                                          recipient=who.email, subject=text.subject, body=text.body,
-                                          lead_id=lead.id)):
-                notified.append(who.code)
+            email = Message(key=f"sla:{clock.id}:breach:{who.code}", kind="sla_breach", recipient=who.email,
+                            subject=text.subject, body=text.body, lead_id=lead.id)
+            payload = partial(slack_blocks.breach, card, owner=out.mention(owner), owner_name=owner.name,
+                              target_minutes=clock.target_seconds // 60, policy=clock.policy, to_manager=who is not owner)
+            notified += (out.to_rep(email, who, payload) if who is owner else
+                         out.to_manager(email, who, f"sla:{clock.id}:breach", _for_anyone(payload)))
         summary.breaches.append({"lead_id": lead.id, "sdr": owner.code, "policy": clock.policy, "clock_id": clock.id})
     elif step is Step.REASSIGN:
         decision = reassign(uow, lead.id, rules=rules, company_tz=company_tz, now=now,
@@ -268,8 +312,10 @@ def _act(uow: UnitOfWork, summary: SlaSummary, step: Step, clock: ClockState, pe
             rule=rule, notified=notified, detail=detail or f"policy {clock.policy}, {clock.share:.0%} of target")
 
 
-def queue_breach_digests(uow: UnitOfWork, *, now: datetime | None = None) -> dict[str, int]:
-    """Queue, per manager, one email listing their team's breached clocks still open (keyed by manager and hour).
+def queue_breach_digests(uow: UnitOfWork, *, now: datetime | None = None, rules: Rules | None = None,
+                         company_tz: str = "UTC") -> dict[str, int]:
+    """Queue, per manager, one message listing their team's breached clocks still open (keyed by manager and hour):
+    an email, or a Slack message to the manager's channel when notify.yaml has Slack carry digests.
 
     Returns {"managers": n, "breaches": n, "queued": n}: ``queued`` is 0 when this hour's
     digests were already queued.
@@ -277,10 +323,36 @@ def queue_breach_digests(uow: UnitOfWork, *, now: datetime | None = None) -> dic
     now = now or utcnow()
     teams = by_manager(uow.sla.breached_clocks())
     people = uow.sla.people() if teams else {}
+    out = _Messages(uow, rules, company_tz, sorted({c.lead.id for cs in teams.values() for c in cs})) \
+        if rules is not None and teams else None
     queued = 0
     for manager_id, clocks in sorted(teams.items()):
         manager = people[manager_id]
         text = digest_message(manager.name, clocks)
-        queued += uow.outbox.enqueue(Message(key=f"sla-digest:{manager.code}:{now:%Y%m%d%H}", kind="sla_digest",
-                                             recipient=manager.email, subject=text.subject, body=text.body))
+        email = Message(key=f"sla-digest:{manager.code}:{now:%Y%m%d%H}", kind="sla_digest", recipient=manager.email,
+                        subject=text.subject, body=text.body)
+        if out is None:
+            queued += uow.outbox.enqueue(email)
+            continue
+        lines = [slack_blocks.DigestLine(out.card(c.lead), owner=out.notices.mention(c.owner_code, c.owner_name),
+                                         owner_name=c.owner_name, what=_WHAT_IS_MISSED_SLACK.get(c.kind, str(c.kind)),
+                                         policy=c.policy, started=c.started_at) for c in clocks]
+        zone = out.zone(manager.code)
+        queued += bool(out.to_manager(email, manager, email.key, partial(_digest_slack, out, manager, lines, zone)))
     return {"managers": len(teams), "breaches": sum(len(v) for v in teams.values()), "queued": queued}
+
+
+def _digest_slack(out: _Messages, manager: Person, lines: list[slack_blocks.DigestLine], zone: str,
+                  name: str | None) -> SlackPayload:
+    """Return a manager's digest for Slack: addressed by name in a direct message, mentioned in a channel."""
+    return slack_blocks.digest(manager.name if name else out.mention(manager), lines, time_zone=zone)
+
+
+def _for_anyone(payload: Callable[[], SlackPayload]) -> Callable[[str | None], SlackPayload]:
+    """Return ``payload`` as a manager's payload builder (the same message whoever reads it)."""
+    def build(_name: str | None) -> SlackPayload:
+        return payload()
+    return build
+
+
+_WHAT_IS_MISSED_SLACK = {ClockKind.FIRST_TOUCH: "no first touch", ClockKind.CADENCE: "follow-up cadence missed"}

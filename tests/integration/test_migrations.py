@@ -48,8 +48,19 @@ def test_upgrading_to_the_stage_check_names_unknown_stages_and_keeps_the_routing
         upgrade(url)
     with get_engine(url).begin() as conn:
         conn.execute(text("UPDATE leads SET lifecycle_stage = 'sql'"))
-    assert upgrade(url) == "0011"
+    assert upgrade(url) == _head()
     with get_engine(url).connect() as conn:
         sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'ix_leads_routing_queue'")).scalar_one()
     assert "WHERE lifecycle_stage = 'mql' AND owner_sdr_id IS NULL" in sql
     get_engine(url).dispose()
+
+
+def _head() -> str:
+    """Return the newest migration's revision, as Alembic's script folder says."""
+    from alembic.script import ScriptDirectory
+
+    from leadops.db.migrate import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None and head >= "0012"
+    return head

@@ -72,3 +72,31 @@ def test_missing_rule_file_says_which(cfg):
 @pytest.mark.parametrize("text,seconds", [("90m", 5400), ("4h", 14400), ("1d", 28800), ("1.5h", 5400)])
 def test_durations_are_business_seconds(text, seconds):
     assert parse_duration(text) == seconds
+
+
+def test_notify_yaml_is_optional_and_slack_is_off_without_it(cfg):
+    (cfg / "notify.yaml").unlink()
+    rules = load_rules(cfg)
+    assert rules.notify.slack.enabled is False and not rules.notify.slack.carries("assignment")
+
+
+@pytest.mark.parametrize(("text", "found"), [
+    ("slack: {enabled: true, mode: chat}", "notify.yaml: slack.mode = 'chat'"),
+    ("slack: {enabled: true, kinds: [assignment, lunch]}", "notify.yaml: slack.kinds.1 = 'lunch'"),
+    ("slack: {enabled: true, managers_channel: sdr managers}", "notify.yaml: slack.managers_channel = 'sdr managers'"),
+    ("slack: {enabled: true, mode: webhook, managers_channel: '#m'}", "an incoming webhook posts to its own channel"),
+    ("slack: {enabled: true, channel: '#leads'}", "notify.yaml: slack.channel = '#leads'"),
+])
+def test_a_wrong_notify_yaml_names_file_key_and_value(cfg, text, found):
+    (cfg / "notify.yaml").write_text(text + "\n")
+    with pytest.raises(ConfigError) as e:
+        load_rules(cfg)
+    assert found in str(e.value) and len(str(e.value).splitlines()) == 1
+
+
+def test_a_slack_id_in_sdrs_yaml_must_look_like_one(cfg):
+    text = (cfg / "sdrs.yaml").read_text().replace("manager: m.laurent,", "manager: m.laurent, slack_user: ana,", 1)
+    (cfg / "sdrs.yaml").write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_rules(cfg)
+    assert "slack_user = 'ana'" in str(e.value)

@@ -83,6 +83,11 @@ class OutboxRepository(Protocol):
         for good with ``give_up``; returns False when the claim was no longer ``holder``'s."""
         ...
 
+    def mark_fell_back(self, message_id: int, holder: str, reason: str) -> bool:
+        """Mark a claimed message ``fallback`` (its channel could not deliver it; its stand-ins are queued), with
+        the reason; returns False when ``holder`` no longer holds it."""
+        ...
+
     def renew(self, holder: str, until: datetime) -> int:
         """Extend every claim ``holder`` still has to ``until``; returns how many."""
         ...
@@ -188,6 +193,12 @@ class SqlOutboxRepository:
                                     Notification.status == "sending")
                              .values(status="failed" if give_up else "pending", lease_until=None,
                                      last_error=error[:1000])))
+
+    def mark_fell_back(self, message_id: int, holder: str, reason: str) -> bool:
+        return bool(_changed(self.session, update(Notification)
+                             .where(Notification.id == message_id, Notification.claimed_by == holder,
+                                    Notification.status == "sending")
+                             .values(status="fallback", lease_until=None, last_error=reason[:1000])))
 
     def renew(self, holder: str, until: datetime) -> int:
         return self._held_by(holder, lease_until=until)
