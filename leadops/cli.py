@@ -241,14 +241,16 @@ def config_check(as_json: bool = JSON_OPT) -> None:
                   "pools": len(r.routing.pools), "routing_rules": len(r.routing.rules),
                   "sla_policies": len(r.sla.policies), "file_sources": len(r.sources.files),
                   "api_sources": len(r.sources.apis), "crm_connectors": len(r.sources.crm),
-                  "providers": len(r.sources.providers)}
+                  "providers": len(r.sources.providers),
+                  "slack": r.notify.slack.mode if r.notify.slack.enabled else "off"}
         _emit({"ok": True, "config_dir": str(out.config_dir), "company_time_zone": s.company_time_zone,
                "database": _safe_url(s.database_url), "scoring_version": r.scoring.version, **counts}, as_json,
               f"ok: settings (company time zone {s.company_time_zone}, database {_safe_url(s.database_url)}) and "
-              f"5 rule files in {out.config_dir}: {counts['people']} people ({counts['active_sdrs']} active SDRs), "
+              f"the rule files in {out.config_dir}: {counts['people']} people ({counts['active_sdrs']} active SDRs), "
               f"{counts['pools']} pools, {counts['routing_rules']} routing rules, {counts['sla_policies']} SLA "
               f"policies, {counts['file_sources'] + counts['api_sources']} sources"
-              + (f", {counts['crm_connectors']} CRM connector(s)" if counts["crm_connectors"] else ""))
+              + (f", {counts['crm_connectors']} CRM connector(s)" if counts["crm_connectors"] else "")
+              + (f", Slack ({counts['slack']})" if counts["slack"] != "off" else ""))
     _guard(go)
 
 

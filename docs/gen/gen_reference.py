@@ -1,6 +1,6 @@
 """Write the generated reference pages of the documentation site from the code.
 
-    python docs/gen/gen_reference.py           # (re)write docs/reference/{commands,settings,rule-files,data-model}.md
+    python docs/gen/gen_reference.py           # (re)write docs/reference/{commands,settings,rule-files,data-model,slack-messages}.md
     python docs/gen/gen_reference.py --check   # exit 1 naming the stale pages (tests/unit/test_docs_reference.py)
 
 Sources: the Typer app of `leadops/cli.py` (every command, argument and option with its help), the fields of
@@ -342,6 +342,55 @@ def data_model_page() -> str:
     return "".join(out)
 
 
+# --------------------------------------------------------------------------- Slack messages
+
+
+def slack_messages_page() -> str:
+    """Each Slack message kind, rendered by leadops/notify/slack_blocks.py on one sample lead: its Block Kit JSON
+    (the ``text`` and ``blocks`` of chat.postMessage, or the incoming webhook's body) and its plain-text rendering."""
+    import json
+    from datetime import UTC, datetime
+
+    from leadops.notify import slack_blocks as sb
+
+    card = sb.LeadCard(id=1042, name="Léa Martin", title="DSI", company="Atelier Numérique SAS", country="FR",
+                       source="demo_request", grade="A1", score=93,
+                       factors=("demo_request x1 +45", "seniority=director +18", "country=FR +15"),
+                       crm_url="https://app.hubspot.com/contacts/4242/record/0-1/90210", crm_name="HubSpot")
+    due = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    kinds = [
+        ("assignment", "to the rep, a direct message: who the lead is, why it is hot (grade, score, top factors), "
+                       "why this rep (the routing rule), the first-touch due time in the rep's own time zone, the "
+                       "lead in the CRM",
+         sb.assignment(card, rep="<@U0SOPHIE>", rule="france-benelux", reason="pool france: weighted round robin, "
+                       "next in turn", due=due, time_zone="Europe/Paris", policy="hand-raiser")),
+        ("sla_reminder", "to the rep at `reminder_at` of the SLA target",
+         sb.reminder(card, rep="<@U0SOPHIE>", due=due, time_zone="Europe/Paris", policy="hand-raiser")),
+        ("sla_breach", "to the rep (`<@U0SOPHIE>, this lead ...`) and, in their manager's channel, this one",
+         sb.breach(card, owner="<@U0SOPHIE>", owner_name="Sophie Dubois", target_minutes=60, policy="hand-raiser",
+                   to_manager=True)),
+        ("cadence_reminder / cadence_breach", "a follow-up cadence behind or missed",
+         sb.cadence(card, missed=False, owner="<@U0SOPHIE>", owner_name="Sophie Dubois",
+                    progress="2 of 6 follow-up touches", ends=due, time_zone="Europe/Paris")),
+        ("sla_digest", "to each manager's channel every hour while their team has breached clocks",
+         sb.digest("<@U0MATHILDE>", [sb.DigestLine(card, owner="<@U0SOPHIE>", owner_name="Sophie Dubois",
+                                                   what="no first touch", policy="hand-raiser", started=due)],
+                   time_zone="Europe/Paris")),
+        ("unroutable_alert", "to the managers' channel when no SDR can take a lead",
+         sb.unroutable(card, reason="no rule matches country XX and no fallback pool")),
+    ]
+    out = [HEADER, "# Slack messages\n\n",
+           "Each message kind leadops posts to Slack, rendered by `leadops/notify/slack_blocks.py` on one sample lead "
+           "(a Slack member id is shown as `<@U...>`, which Slack displays as the person's name). The JSON is what "
+           "chat.postMessage receives (with `channel`, and metadata carrying the outbox key) or an incoming webhook; "
+           "paste `blocks` into Slack's Block Kit Builder to see it. The plain text is what notifications, screen "
+           "readers and clients without blocks show. Set-up: [Slack](../how-to/slack.md).\n"]
+    for kind, when, payload in kinds:
+        out.append(f"\n## `{kind}`\n\n{when[0].upper()}{when[1:]}.\n\nPlain text:\n\n```text\n{payload.text}\n```\n\n"
+                   f"Block Kit:\n\n```json\n{json.dumps(payload.as_dict(), ensure_ascii=False, indent=2)}\n```\n")
+    return "".join(out)
+
+
 # --------------------------------------------------------------------------- main
 
 PAGES = {
@@ -349,6 +398,7 @@ PAGES = {
     "settings.md": settings_page,
     "rule-files.md": rule_files_page,
     "data-model.md": data_model_page,
+    "slack-messages.md": slack_messages_page,
 }
 
 

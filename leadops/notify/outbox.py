@@ -76,6 +76,8 @@ class DeliveryReport:
     sent_by_channel: dict[str, int] = field(default_factory=dict)
     # the channel senders' own counts (Slack: posted, rate_limited, waited_seconds, lookups, cache_hits...)
     channel_stats: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the keys of the stand-ins queued by this pass (sent by its later rounds)
+    stand_ins: list[str] = field(default_factory=list)
 
 
 def holder_name() -> str:
@@ -136,18 +138,21 @@ def deliver(units: OutboxUnits, sender: Sender, limit: int = 500,
     """
     lease = lease or DEFAULT_LEASE
     report = DeliveryReport()
-    # a message that fell back queued its stand-ins (emails): a second round sends them in this pass too
+    # a message that fell back queued its stand-ins (emails): later rounds send those, and only those, in this pass
+    keys: set[str] | None = None
     for _ in range(3):
-        fell_back = report.fell_back
-        _deliver_round(units, sender, limit, lease, report)
-        if report.fell_back == fell_back:
+        stand_ins = len(report.stand_ins)
+        _deliver_round(units, sender, limit, lease, report, keys)
+        keys = set(report.stand_ins[stand_ins:])
+        if not keys:
             break
     stats = getattr(sender, "stats", None)
     report.channel_stats = stats() if callable(stats) else {}
     return report
 
 
-def _deliver_round(units: OutboxUnits, sender: Sender, limit: int, lease: timedelta, report: DeliveryReport) -> None:
+def _deliver_round(units: OutboxUnits, sender: Sender, limit: int, lease: timedelta, report: DeliveryReport,
+                   keys: set[str] | None) -> None:
     """One listing of the claimable messages, claimed and sent batch by batch (see ``deliver``)."""
     holder = holder_name()
     now = utcnow()
@@ -159,7 +164,7 @@ def _deliver_round(units: OutboxUnits, sender: Sender, limit: int, lease: timede
     # Listing is a unit of its own and every unit below starts with its write: on SQLite a transaction that
     # read first and then writes cannot wait for another writer (SQLITE_BUSY at once, "database is locked").
     with units() as uow:
-        rows = uow.outbox.claimable(now, limit)
+        rows = uow.outbox.claimable(now, limit, keys=keys)
     ids = [id_ for id_, _ in rows]
     was_claimed = {id_ for id_, before in rows if before}
     beat = Heartbeat(units, holder, lease, utcnow() + lease)
@@ -224,6 +229,7 @@ def _fall_back(units: OutboxUnits, sender: Sender, note: Notification, holder: s
         uow.outbox.mark_fell_back(note.id, holder, reason)
         for m in stand_ins:
             uow.outbox.enqueue(m)
+    report.stand_ins += [m.key for m in stand_ins]
     report.fell_back += 1
     report.fallbacks.append({"key": note.key, "kind": note.kind, "to": note.recipient, "reason": reason[:300],
                              "instead": ", ".join(f"{m.channel} to {m.recipient}" for m in stand_ins)})

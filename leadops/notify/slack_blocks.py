@@ -124,9 +124,10 @@ def _hot(card: LeadCard) -> str:
 
 
 def _plain_lead(card: LeadCard) -> str:
-    bits = [b for b in (card.title, card.company and f"at {card.company}") if b]
+    """Return ``Léa Martin, DSI at Atelier (FR, demo_request)`` with what is known."""
+    role = " at ".join(b for b in (card.title, card.company) if b)
     where = ", ".join(b for b in (card.country, card.source) if b)
-    return " ".join([card.name or f"lead #{card.id}", *bits]) + (f" ({where})" if where else "")
+    return ", ".join(b for b in (card.name or f"lead #{card.id}", role) if b) + (f" ({where})" if where else "")
 
 
 def _footer(card: LeadCard, *extra: str) -> dict[str, Any]:

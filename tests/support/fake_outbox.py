@@ -3,7 +3,7 @@ leases and outcomes of delivery on one row per message (what notification_outbox
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -59,9 +59,12 @@ class FakeOutboxRepository:
                 r.status, r.lease_until, r.last_error = "failed", None, error
             return len(stalled)
 
-    def claimable(self, now: datetime, limit: int, crm: str | None = None) -> list[tuple[int, bool]]:
+    def claimable(self, now: datetime, limit: int, crm: str | None = None,
+                  keys: Collection[str] | None = None) -> list[tuple[int, bool]]:
         def lane(r: Row) -> bool:
             channel = r.message.channel
+            if keys is not None and r.message.key not in keys:
+                return False
             return channel != "crm" if crm is None else channel == "crm" and r.message.recipient.startswith(f"{crm}:")
 
         with self._lock:
@@ -112,6 +115,14 @@ class FakeOutboxRepository:
             if r.claimed_by != holder or r.status != "sending":
                 return False
             r.status, r.lease_until, r.last_error = "failed" if give_up else "pending", None, error[:1000]
+            return True
+
+    def mark_fell_back(self, message_id: int, holder: str, reason: str) -> bool:
+        with self._lock:
+            r = self._by_id()[message_id]
+            if r.claimed_by != holder or r.status != "sending":
+                return False
+            r.status, r.lease_until, r.last_error = "fallback", None, reason[:1000]
             return True
 
     def renew(self, holder: str, until: datetime) -> int:

@@ -141,3 +141,62 @@ def test_a_slow_send_keeps_its_claims_by_renewing_the_lease():
     # the second message was claimed with the first; by its send the heartbeat had renewed its lease
     assert leases[1] > leases[0] and units.renewals > 0
     assert units.all_ended()
+
+
+class FallingBack(Recording):
+    """A sender for which ``refuse`` keys cannot be delivered (raises FallBack); each stands in by ``stand_in``."""
+
+    def __init__(self, units: Units, refuse: set[str], stand_in: bool = True) -> None:
+        super().__init__(units)
+        self.refuse, self.stand_in = refuse, stand_in
+
+    def send(self, msg) -> None:
+        from leadops.notify.senders import FallBack
+
+        super().send(msg)
+        if msg.key in self.refuse:
+            raise FallBack(f"no Slack member for {msg.recipient}")
+
+    def fallback(self, msg) -> list[Message]:
+        if not self.stand_in:
+            return []
+        return [Message(key=msg.key.removesuffix(":slack"), kind=msg.kind, recipient="sdr@example.com",
+                        subject=msg.subject, body="b", channel="email")]
+
+
+def test_a_message_its_channel_cannot_deliver_is_replaced_by_its_stand_in_in_the_same_pass():
+    units = Units(queued("assignment:5:slack", "assignment:6:slack"))
+    sender = FallingBack(units, refuse={"assignment:5:slack"})
+    report = deliver(units, sender)
+    rows = units.outbox.rows
+    assert (rows["assignment:5:slack"].status, rows["assignment:5"].status) == ("fallback", "sent")
+    assert rows["assignment:5:slack"].last_error == "no Slack member for sdr@example.com"
+    assert sender.keys == ["assignment:5:slack", "assignment:6:slack", "assignment:5"]
+    assert (report.sent, report.fell_back, report.failed) == (2, 1, 0)
+    assert report.fallbacks == [{"key": "assignment:5:slack", "kind": "assignment", "to": "sdr@example.com",
+                                 "reason": "no Slack member for sdr@example.com", "instead": "email to sdr@example.com"}]
+    assert report.sent_by_channel == {"email": 2}  # the fake queue's messages are all channel "email"
+
+
+def test_a_refusal_with_no_stand_in_fails_for_good_at_once_with_the_reason():
+    units = Units(queued("assignment:7"))
+    report = deliver(units, FallingBack(units, refuse={"assignment:7"}, stand_in=False))
+    row = units.outbox.rows["assignment:7"]
+    assert (row.status, row.attempts, row.last_error) == ("failed", 1, "no Slack member for sdr@example.com")
+    assert (report.failed, report.gave_up, report.fell_back) == (1, 1, 0)
+
+
+def test_the_round_that_sends_stand_ins_does_not_retry_a_failed_message_in_the_same_pass():
+    units = Units(queued("assignment:8:slack", "assignment:9"))
+
+    class Mixed(FallingBack):
+        def send(self, msg) -> None:
+            super().send(msg)
+            if msg.key == "assignment:9":
+                raise ConnectionError("refused")
+
+    sender = Mixed(units, refuse={"assignment:8:slack"})
+    report = deliver(units, sender)
+    assert sender.keys == ["assignment:8:slack", "assignment:9", "assignment:8"]  # assignment:9 tried once
+    assert (units.outbox.rows["assignment:9"].status, units.outbox.rows["assignment:9"].attempts) == ("pending", 1)
+    assert (report.sent, report.failed, report.fell_back) == (1, 1, 1)

@@ -7,12 +7,12 @@ never both win the same row.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Executable, and_, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Executable, and_, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from leadops.db.bulk import dialect_insert
@@ -49,11 +49,13 @@ class OutboxRepository(Protocol):
         (its sending stopped its sender each time); returns how many."""
         ...
 
-    def claimable(self, now: datetime, limit: int, crm: str | None = None) -> list[tuple[int, bool]]:
+    def claimable(self, now: datetime, limit: int, crm: str | None = None,
+                  keys: Collection[str] | None = None) -> list[tuple[int, bool]]:
         """Return (id, claimed before) of up to ``limit`` rows a pass may claim at ``now``, oldest first:
         pending, or claimed under a lease that is past (``claimed before`` is True for those).
 
-        ``crm``: None for notifications (every channel but ``crm``), else the CRM updates of that connector."""
+        ``crm``: None for notifications (every channel but ``crm``), else the CRM updates of that connector;
+        ``keys``: only the rows of these keys (the stand-ins a pass just queued)."""
         ...
 
     def mark_sent_many(self, message_ids: Sequence[int], at: datetime) -> int:
@@ -142,11 +144,13 @@ class SqlOutboxRepository:
                                or_(Notification.lease_until.is_(None), Notification.lease_until < now))
                         .values(status="failed", lease_until=None, last_error=error))
 
-    def claimable(self, now: datetime, limit: int, crm: str | None = None) -> list[tuple[int, bool]]:
+    def claimable(self, now: datetime, limit: int, crm: str | None = None,
+                  keys: Collection[str] | None = None) -> list[tuple[int, bool]]:
         lane = Notification.channel != "crm" if crm is None else \
             and_(Notification.channel == "crm", Notification.recipient.startswith(f"{crm}:", autoescape=True))
-        rows = self.session.execute(
-            select(Notification.id, Notification.status).where(_claimable(now), lane).order_by(Notification.id).limit(limit))
+        only = Notification.key.in_(sorted(keys)) if keys is not None else true()
+        rows = self.session.execute(select(Notification.id, Notification.status)
+                                    .where(_claimable(now), lane, only).order_by(Notification.id).limit(limit))
         return [(id_, status == "sending") for id_, status in rows]
 
     def claim(self, ids: Sequence[int], holder: str, now: datetime, lease_until: datetime) -> list[Notification]:
