@@ -27,7 +27,7 @@ def test_an_assignment_shows_who_why_hot_why_you_and_the_due_time_in_the_reps_zo
     assert p.blocks[3]["text"]["text"] == "*Why you:* rule `france-benelux`: pool france, weighted round robin"
     assert "Mon 23 Nov 05:00 (America/New_York)" in p.blocks[4]["text"]["text"]  # 10:00 UTC in New York
     assert p.blocks[-1]["elements"][-1]["text"] == "<https://app.hubspot.com/contacts/42/record/0-1/901|Open in HubSpot>"
-    assert p.text == ("New lead for you: Léa Martin DSI at Atelier Numérique (FR, demo_request). Why it is hot: grade "
+    assert p.text == ("New lead for you: Léa Martin, DSI at Atelier Numérique (FR, demo_request). Why it is hot: grade "
                       "A1, demo_request x1 +45, seniority=vp +20. Why you: france-benelux: pool france, weighted round "
                       "robin. First touch due Mon 23 Nov 05:00 (America/New_York). HubSpot: "
                       "https://app.hubspot.com/contacts/42/record/0-1/901")
@@ -78,7 +78,7 @@ def test_breach_cadence_and_unroutable_messages_say_what_happened_and_what_to_do
                            to_manager=True)
     assert "assigned to <@U1> had no first touch within 60 business minutes" in texts(to_manager)
     assert "`leadops reassign 7` moves it" in texts(to_manager)
-    assert to_manager.text.startswith("SLA breached: Léa Martin DSI at Atelier Numérique (FR, demo_request) (owner Ana)")
+    assert to_manager.text.startswith("SLA breached: Léa Martin, DSI at Atelier Numérique (FR, demo_request) (owner Ana)")
     to_rep = sb.breach(CARD, owner="<@U1>", owner_name="Ana", target_minutes=60, policy="p", to_manager=False)
     assert "<@U1>, this lead had no first touch" in texts(to_rep)
     behind = sb.cadence(CARD, missed=False, owner="<@U1>", owner_name="Ana", progress="2 of 6 follow-up touches",
