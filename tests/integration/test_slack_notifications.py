@@ -252,3 +252,29 @@ def test_the_token_is_in_no_row_no_report_and_no_log(session, settings, rules, r
     stored = " ".join(f"{r.recipient} {r.body} {r.last_error}" for r in rows(session))
     for text in (stored, json.dumps(report.fallbacks), caplog.text, str(sender.broken)):
         assert TOKEN not in text and TOKEN[5:] not in text
+
+
+@SQLITE
+def test_a_lead_read_from_the_crm_links_to_its_record(session, settings, rules, roster, slack):
+    from leadops.crm.config import HubSpotConnector
+    from leadops.db.models import CrmLink, Lead
+
+    rules = with_slack(rules, slack)
+    rules = rules.model_copy(update={"sources": rules.sources.model_copy(update={"crm": [
+        HubSpotConnector(name="hubspot", kind="hubspot", portal_id="4242")]})})
+    for p in rules.roster.people:
+        slack.add_user(p.email, p.name)
+    route_sample(session, settings, rules)
+    lea = session.scalar(select(Lead.id).where(Lead.email == "lea@atelier-numerique.fr"))
+    session.add(CrmLink(connector="hubspot", object="contacts", external_id="90210", lead_id=lea,
+                        modified_at=MONDAY_10_PARIS))
+    session.commit()
+    with SqlUnitOfWork(settings.database_url) as uow:
+        enforce(uow, rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(minutes=46))
+    channels, _ = senders(settings, rules)
+    deliver(units_for(session), channels)
+    reminder = slack.messages[-1]
+    link = "https://app.hubspot.com/contacts/4242/record/0-1/90210"
+    assert reminder["blocks"][-1]["elements"][-1]["text"] == f"<{link}|Open in HubSpot>"
+    assert reminder["text"].endswith(f"HubSpot: {link}")
+    assert "Open in" not in json.dumps(slack.messages[0]["blocks"])  # routed before the link existed: no link

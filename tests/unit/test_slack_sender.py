@@ -163,3 +163,24 @@ def test_kinds_left_out_of_notify_yaml_stay_email_and_webhook_mode_posts_to_the_
     assert [m.recipient for m in hook.to_rep(_email("a:1", "x", "assignment"), "s.ana", _payload)] == ["webhook"]
     off = Notices(None, _Rules(SlackRules(enabled=False), people))  # type: ignore[arg-type]
     assert [m.channel for m in off.to_rep(_email("a:1", "x", "sla_breach"), "s.ana", _payload)] == ["email"]
+
+
+def test_credentials_come_from_the_environment_and_their_absence_is_one_line():
+    from types import SimpleNamespace
+
+    from pydantic import SecretStr
+
+    from leadops.notify.slack import load_credentials
+    from leadops.redact import redact
+
+    env = SimpleNamespace(slack_token=SecretStr("xoxb-env-token-123"), slack_webhook_url=None)
+    assert load_credentials(SlackRules(enabled=True), env) == ("xoxb-env-token-123", None, None)
+    assert redact("auth failed for xoxb-env-token-123") == "auth failed for <redacted>"
+    hook = SimpleNamespace(slack_token=None, slack_webhook_url=SecretStr("https://hooks.example/services/T1/B2/s3cr3tXYZ"))
+    assert load_credentials(SlackRules(enabled=True, mode="webhook"), hook)[1].endswith("/s3cr3tXYZ")
+    assert "s3cr3tXYZ" not in redact("posting to s3cr3tXYZ failed")
+    none = SimpleNamespace(slack_token=None, slack_webhook_url=None)
+    assert load_credentials(SlackRules(enabled=True), none) == (None, None, (
+        "no Slack credentials: set LEADOPS_SLACK_TOKEN or name a prefect-slack block in notify.yaml "
+        "(slack.credentials_block)"))
+    assert "LEADOPS_SLACK_WEBHOOK_URL" in load_credentials(SlackRules(enabled=True, mode="webhook"), none)[2]
