@@ -1,6 +1,6 @@
 """Write the generated reference pages of the documentation site from the code.
 
-    python docs/gen/gen_reference.py           # (re)write docs/reference/{commands,settings,rule-files,data-model,slack-messages}.md
+    python docs/gen/gen_reference.py           # (re)write docs/reference/*.md (PAGES below)
     python docs/gen/gen_reference.py --check   # exit 1 naming the stale pages (tests/unit/test_docs_reference.py)
 
 Sources: the Typer app of `leadops/cli.py` (every command, argument and option with its help), the fields of
@@ -359,9 +359,9 @@ def slack_messages_page() -> str:
                        crm_url="https://app.hubspot.com/contacts/4242/record/0-1/90210", crm_name="HubSpot")
     due = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
     kinds = [
-        ("assignment", "to the rep, a direct message: who the lead is, why it is hot (grade, score, top factors), "
-                       "why this rep (the routing rule), the first-touch due time in the rep's own time zone, the "
-                       "lead in the CRM",
+        ("assignment", ("to the rep, a direct message: who the lead is, why it is hot (grade, score, top factors), "
+                        "why this rep (the routing rule), the first-touch due time in the rep's own time zone, the "
+                        "lead in the CRM"),
          sb.assignment(card, rep="<@U0SOPHIE>", rule="france-benelux", reason="pool france: weighted round robin, "
                        "next in turn", due=due, time_zone="Europe/Paris", policy="hand-raiser")),
         ("sla_reminder", "to the rep at `reminder_at` of the SLA target",
@@ -380,11 +380,11 @@ def slack_messages_page() -> str:
          sb.unroutable(card, reason="no rule matches country XX and no fallback pool")),
     ]
     out = [HEADER, "# Slack messages\n\n",
-           "Each message kind leadops posts to Slack, rendered by `leadops/notify/slack_blocks.py` on one sample lead "
+           ("Each message kind leadops posts to Slack, rendered by `leadops/notify/slack_blocks.py` on one sample lead "
            "(a Slack member id is shown as `<@U...>`, which Slack displays as the person's name). The JSON is what "
            "chat.postMessage receives (with `channel`, and metadata carrying the outbox key) or an incoming webhook; "
            "paste `blocks` into Slack's Block Kit Builder to see it. The plain text is what notifications, screen "
-           "readers and clients without blocks show. Set-up: [Slack](../how-to/slack.md).\n"]
+           "readers and clients without blocks show. Set-up: [Slack](../how-to/slack.md).\n")]
     for kind, when, payload in kinds:
         out.append(f"\n## `{kind}`\n\n{when[0].upper()}{when[1:]}.\n\nPlain text:\n\n```text\n{payload.text}\n```\n\n"
                    f"Block Kit:\n\n```json\n{json.dumps(payload.as_dict(), ensure_ascii=False, indent=2)}\n```\n")

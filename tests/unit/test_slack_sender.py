@@ -2,6 +2,7 @@
 leadops.services.notices sends each notice (a rep's direct message, one message per managers' channel)."""
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -74,7 +75,7 @@ def test_messages_to_one_channel_are_spaced_so_slack_never_refuses_them(slack):
         s.send(Note(recipient="channel:#sdr-managers", key=f"k{i}"))
     posts = [e for e in slack.log if e["method"] == "chat.postMessage"]
     assert [e["status"] for e in posts] == [200] * 4 and s.stats["rate_limited"] == 0
-    assert all(b["at"] - a["at"] >= 0.25 for a, b in zip(posts, posts[1:]))
+    assert all(b["at"] - a["at"] >= 0.25 for a, b in itertools.pairwise(posts))
 
 
 @pytest.mark.parametrize(("setup", "reason"), [
@@ -95,7 +96,7 @@ def test_a_channel_slack_cannot_post_to_falls_back_without_breaking_the_sender(s
 def test_a_deleted_member_and_a_missing_scope_are_told_apart(slack):
     slack.add_user("gone@forge.fr", deleted=True)
     s = sender(slack)
-    with pytest.raises(FallBack, match="no Slack member with email gone@forge.fr"):
+    with pytest.raises(FallBack, match=r"no Slack member with email gone@forge\.fr"):
         s.send(Note(recipient="email:gone@forge.fr"))
     assert s.broken is None
     slack.fail_next(1, 200, error="missing_scope", method="users.lookupByEmail")
