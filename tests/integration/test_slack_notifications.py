@@ -39,6 +39,23 @@ def with_slack(rules, server, **kw):
     return rules.model_copy(update={"notify": NotifyRules(slack=slack)})
 
 
+def routed_with_slack(session, settings, rules, server, *, everyone_in_slack=True, **kw):
+    """Route the two-lead sample with Slack on (every roster person a Slack member unless told otherwise); returns
+    the rules used."""
+    rules = with_slack(rules, server, **kw)
+    if everyone_in_slack:
+        for p in rules.roster.people:
+            server.add_user(p.email, p.name)
+    route_sample(session, settings, rules)
+    return rules
+
+
+def sweep(settings, rules, minutes):
+    """Run the SLA sweep ``minutes`` after the sample was routed; returns its summary."""
+    with SqlUnitOfWork(settings.database_url) as uow:
+        return enforce(uow, rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(minutes=minutes))
+
+
 def senders(settings, rules, *, token=TOKEN, webhook_url=None):
     """Return the outbox's senders (files for email, Slack) and the Slack one, as a new process builds them."""
     cache = SlackUserCache(lambda: Session(get_engine(settings.database_url)))
@@ -63,10 +80,7 @@ def emails_written(settings):
 
 
 def test_an_assignment_is_a_direct_message_saying_who_why_and_by_when(session, settings, rules, roster, slack):
-    rules = with_slack(rules, slack)
-    for p in rules.roster.people:
-        slack.add_user(p.email, p.name)
-    route_sample(session, settings, rules)
+    rules = routed_with_slack(session, settings, rules, slack)
     queued = rows(session)
     assert [(r.channel, r.kind) for r in queued] == [("slack", "assignment")]  # the email is replaced, not doubled
     rep = owner_email(session, queued)
@@ -89,8 +103,7 @@ def test_an_assignment_is_a_direct_message_saying_who_why_and_by_when(session, s
     assert sender.stats["lookups"] == 1 and slack.calls("users.lookupByEmail") == 1
 
     # the SLA reminder, by a new process: the member comes from the slack_users cache, not from Slack
-    with SqlUnitOfWork(settings.database_url) as uow:
-        swept = enforce(uow, rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(minutes=46))
+    swept = sweep(settings, rules, 46)
     assert swept.reminded == 1
     channels, sender = senders(settings, rules)
     deliver(units_for(session), channels)
@@ -102,8 +115,7 @@ def test_an_assignment_is_a_direct_message_saying_who_why_and_by_when(session, s
 
 @SQLITE
 def test_a_rep_unknown_to_slack_gets_the_email_and_the_report_says_why(session, settings, rules, roster, slack):
-    rules = with_slack(rules, slack)
-    route_sample(session, settings, rules)
+    rules = routed_with_slack(session, settings, rules, slack, everyone_in_slack=False)
     channels, _ = senders(settings, rules)
     report = deliver(units_for(session), channels)
 
@@ -123,12 +135,8 @@ def test_a_rep_unknown_to_slack_gets_the_email_and_the_report_says_why(session, 
 
 @SQLITE
 def test_a_revoked_token_sends_everything_by_email_without_hammering_slack(session, settings, rules, roster, slack):
-    rules = with_slack(rules, slack)
-    for p in rules.roster.people:
-        slack.add_user(p.email, p.name)
-    route_sample(session, settings, rules)
-    with SqlUnitOfWork(settings.database_url) as uow:
-        enforce(uow, rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(minutes=46))
+    rules = routed_with_slack(session, settings, rules, slack)
+    sweep(settings, rules, 46)
     assert len(rows(session, channel="slack")) == 2  # the assignment and its reminder
     slack.revoke(TOKEN)
     channels, sender = senders(settings, rules)
@@ -142,13 +150,9 @@ def test_a_revoked_token_sends_everything_by_email_without_hammering_slack(sessi
 
 @SQLITE
 def test_a_breach_goes_to_the_rep_and_to_the_managers_channel_or_their_email(session, settings, rules, roster, slack):
-    rules = with_slack(rules, slack, managers_channel="#sdr-managers")
-    for p in rules.roster.people:
-        slack.add_user(p.email, p.name)
-    route_sample(session, settings, rules)
+    rules = routed_with_slack(session, settings, rules, slack, managers_channel="#sdr-managers")
     slack.add_channel("sdr-managers", member=False)  # the app was never invited
-    with SqlUnitOfWork(settings.database_url) as uow:
-        swept = enforce(uow, rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(minutes=61))
+    swept = sweep(settings, rules, 61)
     assert swept.breached == 1
     breach = [r for r in rows(session) if r.kind == "sla_breach"]
     targets = sorted(r.recipient.split(":")[0] for r in breach)
@@ -168,10 +172,7 @@ def test_a_breach_goes_to_the_rep_and_to_the_managers_channel_or_their_email(ses
 
 @SQLITE
 def test_a_message_sent_before_a_crash_is_not_posted_again(session, settings, rules, roster, slack):
-    rules = with_slack(rules, slack)
-    for p in rules.roster.people:
-        slack.add_user(p.email, p.name)
-    route_sample(session, settings, rules)
+    rules = routed_with_slack(session, settings, rules, slack)
     channels, _ = senders(settings, rules)
     deliver(units_for(session), channels)
     assert len(slack.messages) == 1
@@ -190,10 +191,7 @@ def test_a_message_sent_before_a_crash_is_not_posted_again(session, settings, ru
 
 @SQLITE
 def test_slack_outages_are_retried_then_fall_back_after_the_last_attempt(session, settings, rules, roster, slack):
-    rules = with_slack(rules, slack)
-    for p in rules.roster.people:
-        slack.add_user(p.email, p.name)
-    route_sample(session, settings, rules)
+    rules = routed_with_slack(session, settings, rules, slack)
     slack.fail_next(1, 503, method="chat.postMessage")
     channels, _ = senders(settings, rules)
     report = deliver(units_for(session), channels)
@@ -231,8 +229,7 @@ def test_webhook_mode_posts_everything_to_the_webhook_channel(session, settings,
     assert msg["text"].startswith("New lead for you: Léa Martin") and msg["blocks"]
 
     slack.revoke_webhook(hook)
-    with SqlUnitOfWork(settings.database_url) as uow:
-        enforce(uow, rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(minutes=46))
+    sweep(settings, rules, 46)
     channels, _ = senders(settings, rules, token=None, webhook_url=hook)
     report = deliver(units_for(session), channels)
     assert report.fell_back == 1 and "invalid_token" in report.fallbacks[0]["reason"]
@@ -259,18 +256,14 @@ def test_a_lead_read_from_the_crm_links_to_its_record(session, settings, rules, 
     from leadops.crm.config import HubSpotConnector
     from leadops.db.models import CrmLink, Lead
 
-    rules = with_slack(rules, slack)
     rules = rules.model_copy(update={"sources": rules.sources.model_copy(update={"crm": [
         HubSpotConnector(name="hubspot", kind="hubspot", portal_id="4242")]})})
-    for p in rules.roster.people:
-        slack.add_user(p.email, p.name)
-    route_sample(session, settings, rules)
+    rules = routed_with_slack(session, settings, rules, slack)
     lea = session.scalar(select(Lead.id).where(Lead.email == "lea@atelier-numerique.fr"))
     session.add(CrmLink(connector="hubspot", object="contacts", external_id="90210", lead_id=lea,
                         modified_at=MONDAY_10_PARIS))
     session.commit()
-    with SqlUnitOfWork(settings.database_url) as uow:
-        enforce(uow, rules, settings.company_time_zone, now=MONDAY_10_PARIS + timedelta(minutes=46))
+    sweep(settings, rules, 46)
     channels, _ = senders(settings, rules)
     deliver(units_for(session), channels)
     reminder = slack.messages[-1]
