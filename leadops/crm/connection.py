@@ -15,7 +15,8 @@ from leadops.crm.mapping import (
     read_properties, salesforce_activity,
 )
 from leadops.crm.records import CrmRecord, RecordResult
-from leadops.providers.limits import DatabaseRateLimiter, RateLimiter, shared_limiter
+from leadops.db.repositories.enrichment import limiter_for
+from leadops.providers.limits import RateLimiter
 
 #: records per Bulk API 2.0 update job of a large Salesforce write-back (one job, a few requests, per chunk)
 BULK_JOB = 10_000
@@ -40,17 +41,6 @@ class Connection(Protocol):
     def update(self, obj: str, updates: Mapping[str, Mapping[str, Any]]) -> list[RecordResult]: ...
     def usage(self) -> dict[str, Any]: ...
     def redact(self, text: str) -> str: ...
-
-
-def _limiter(database_url: str | None, key: str, rate: float) -> Any:
-    """Return the limiter of ``key``: one slot table row shared by every worker on PostgreSQL, else the process's."""
-    if database_url:
-        from leadops.db.repositories.enrichment import slot_reserver
-
-        reserve = slot_reserver(database_url, key, rate)
-        if reserve is not None:
-            return DatabaseRateLimiter(reserve)
-    return shared_limiter(key, rate)
 
 
 class HubSpotConnection:
@@ -188,15 +178,15 @@ def connect(cfg: HubSpotConnector | SalesforceConnector, database_url: str | Non
 
         auth = hubspot_auth(cfg.name, cfg.credentials_block, cfg.token_env)
         client_options.setdefault("limiters", {
-            "default": _limiter(database_url, f"crm:{cfg.name}", cfg.requests_per_10s / 10),
-            "search": _limiter(database_url, f"crm:{cfg.name}:search", cfg.search_per_second)})
+            "default": limiter_for(database_url, f"crm:{cfg.name}", cfg.requests_per_10s / 10),
+            "search": limiter_for(database_url, f"crm:{cfg.name}:search", cfg.search_per_second)})
         hs_client = HubSpotClient(cfg.name, cfg.base_url, auth, timeout=cfg.timeout_seconds,
                                max_retries=cfg.max_retries, **client_options)
         return HubSpotConnection(cfg, hs_client)
     from leadops.crm.salesforce import SalesforceClient
 
     sf_auth = salesforce_auth(cfg.name, cfg.credentials_block, cfg.instance_url, cfg.env_prefix)
-    client_options.setdefault("limiters", {"default": _limiter(database_url, f"crm:{cfg.name}", cfg.requests_per_second)})
+    client_options.setdefault("limiters", {"default": limiter_for(database_url, f"crm:{cfg.name}", cfg.requests_per_second)})
     client = SalesforceClient(cfg.name, sf_auth, api_version=cfg.api_version, daily_reserve=cfg.daily_reserve,
                               timeout=cfg.timeout_seconds, max_retries=cfg.max_retries, **client_options)
     return SalesforceConnection(cfg, client)

@@ -131,7 +131,8 @@ class LazySlack:
             token, url, problem = load_credentials(slack, self.settings)
             engine = get_engine(self.settings.database_url)
             cache = SlackUserCache(lambda: Session(engine))
-            self._sender = SlackSender(slack, token=token, webhook_url=url, cache=cache, problem=problem)
+            self._sender = SlackSender(slack, token=token, webhook_url=url, cache=cache, problem=problem,
+                                       database_url=self.settings.database_url)
         return self._sender
 
     def send(self, msg: Message) -> None:

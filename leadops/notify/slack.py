@@ -31,8 +31,10 @@ from typing import Any
 
 from leadops.config import SlackRules
 from leadops.db.models import utcnow
+from leadops.db.repositories.enrichment import slot_reserver
 from leadops.db.repositories.notices import SlackUserCache
 from leadops.notify.base import FallBack, Message
+from leadops.providers.limits import DatabaseRateLimiter, RateLimiter
 
 #: errors that mean the credentials no longer work: every Slack message of the pass falls back
 AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive",
@@ -63,12 +65,13 @@ class SlackSender:
     lookups, cache_hits, already_posted) for the run's artifact."""
 
     def __init__(self, rules: SlackRules, *, token: str | None = None, webhook_url: str | None = None,
-                 cache: SlackUserCache | None = None, problem: str | None = None,
+                 cache: SlackUserCache | None = None, problem: str | None = None, database_url: str | None = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
         self.rules, self.cache, self.sleep, self.clock = rules, cache, sleep, clock
+        self.database_url = database_url  # PostgreSQL: messages to a channel are paced across processes
         self.broken = problem  # why every Slack message now falls back (credentials), or None
         self.stats: Counter[str] = Counter()
-        self._last_post: dict[str, float] = {}
+        self._limiters: dict[str, RateLimiter | DatabaseRateLimiter] = {}
         self._members: dict[str, tuple[str | None, str | None]] = {}  # email -> (user id, DM channel), this pass
         self._dms: dict[str, str] = {}  # user id -> DM channel id
         self._webhook = None
@@ -188,15 +191,18 @@ class SlackSender:
         return False
 
     def _pace(self, channel: str) -> None:
-        """Space messages to one channel ``1 / per_channel_per_second`` apart (Slack allows about 1/s)."""
-        gap = 1.0 / self.rules.per_channel_per_second
-        last = self._last_post.get(channel)
-        if last is not None:
-            wait = last + gap - self.clock()
-            if wait > 0:
-                self.stats["paced_seconds"] += round(wait, 3)  # type: ignore[assignment]
-                self.sleep(wait)
-        self._last_post[channel] = self.clock()
+        """Space messages to one channel ``1 / per_channel_per_second`` apart (Slack allows about 1/s): across every
+        process delivering on PostgreSQL (a ``provider_rate_slots`` row per channel), else within this sender."""
+        limiter = self._limiters.get(channel)
+        if limiter is None:
+            rate = self.rules.per_channel_per_second
+            reserve = slot_reserver(self.database_url, f"slack:{channel}", rate) if self.database_url else None
+            limiter = (DatabaseRateLimiter(reserve, sleep=self.sleep) if reserve is not None
+                       else RateLimiter(rate, clock=self.clock, sleep=self.sleep))
+            self._limiters[channel] = limiter
+        waited = limiter.acquire()
+        if waited > 0:
+            self.stats["paced_seconds"] += round(waited, 3)  # type: ignore[assignment]
 
     # ------------------------------------------------------------------ calls
 

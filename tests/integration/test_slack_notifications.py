@@ -271,3 +271,20 @@ def test_a_lead_read_from_the_crm_links_to_its_record(session, settings, rules, 
     assert reminder["blocks"][-1]["elements"][-1]["text"] == f"<{link}|Open in HubSpot>"
     assert reminder["text"].endswith(f"HubSpot: {link}")
     assert "Open in" not in json.dumps(slack.messages[0]["blocks"])  # routed before the link existed: no link
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_two_delivering_processes_share_each_channels_pace_on_postgresql(settings, slack):
+    import itertools
+
+    from tests.unit.test_slack_sender import Note
+
+    slack.add_channel("sdr-managers")
+    slack.post_interval = 0.3  # Slack's one message a second, scaled down
+    rules = SlackRules(enabled=True, api_url=slack.api_url, per_channel_per_second=3)
+    a, b = (SlackSender(rules, token=TOKEN, database_url=settings.database_url) for _ in range(2))
+    for i, sender in zip(range(6), itertools.cycle([a, b]), strict=False):
+        sender.send(Note(recipient="channel:#sdr-managers", key=f"k{i}"))
+    posts = [e for e in slack.log if e["method"] == "chat.postMessage"]
+    assert [e["status"] for e in posts] == [200] * 6 and a.stats["rate_limited"] + b.stats["rate_limited"] == 0
+    assert all(later["at"] - earlier["at"] >= 0.29 for earlier, later in itertools.pairwise(posts))

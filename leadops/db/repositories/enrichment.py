@@ -22,7 +22,7 @@ from leadops.db.session import get_engine
 from leadops.domain.enrichment import (
     PERSON_FIELDS, REFRESHABLE, EnrichmentStatus, LookupResult, LookupStatus, replaceable_by,
 )
-from leadops.providers.limits import CircuitState
+from leadops.providers.limits import CircuitState, DatabaseRateLimiter, RateLimiter, shared_limiter
 from leadops.redact import redact
 
 #: the combined fields a lead keeps in its own columns (scoring and routing read them)
@@ -126,6 +126,13 @@ def slot_reserver(url: str, provider: str, rate_per_second: float) -> Callable[[
             return max(0.0, float(conn.execute(_RESERVE, {"provider": provider, "interval": interval}).scalar_one()))
 
     return reserve
+
+
+def limiter_for(database_url: str | None, key: str, rate_per_second: float) -> RateLimiter | DatabaseRateLimiter:
+    """Return the limiter of ``key``: one ``provider_rate_slots`` row shared by every process on PostgreSQL, else the
+    process's own (:func:`leadops.providers.limits.shared_limiter`)."""
+    reserve = slot_reserver(database_url, key, rate_per_second) if database_url else None
+    return DatabaseRateLimiter(reserve) if reserve is not None else shared_limiter(key, rate_per_second)
 
 
 def _pending(pending: Pending) -> ColumnElement[bool]:
