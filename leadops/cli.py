@@ -941,6 +941,39 @@ def serve(
     _guard(go)
 
 
+intake_app = typer.Typer(no_args_is_help=True, help="The real-time intake service (sources.yaml webhooks:).")
+app.add_typer(intake_app, name="intake")
+
+
+@intake_app.command("serve")
+def intake_serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (put a TLS reverse proxy in front)."),
+    port: int = typer.Option(8700, min=1, max=65535, help="Port to listen on."),
+) -> None:
+    """Serve POST /v1/leads/{webhook}: each authenticated lead is stored, answered 202 (422 when invalid), then
+    enriched, scored, routed and its SDR notified within seconds, without waiting for a pipeline run."""
+    def go():
+        import logging
+
+        import uvicorn
+
+        from leadops.config import load_rules_cached
+        from leadops.intake import validation_process
+        from leadops.realtime.app import ServiceError, create_app
+
+        s, rules = _prepared()
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        try:
+            app = create_app(s, rules, reload=lambda: load_rules_cached(s.config_dir))
+        except ServiceError as exc:
+            raise UsageError(str(exc)) from None
+        validation_process.warm_up(in_process=not s.validation_process)  # GX imported before the first lead
+        typer.echo(f"leadops intake: listening on http://{host}:{port}/v1/leads/"
+                   f"{{{'|'.join(w.name for w in rules.sources.webhooks)}}}", err=True)
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    _guard(go)
+
+
 # --------------------------------------------------------------------------- automations
 
 automations_app = typer.Typer(no_args_is_help=True, help="Prefect automations shipped with leadops.")

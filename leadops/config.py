@@ -561,7 +561,27 @@ class ApiSource(Strict):
 
 
 #: where intake rows come from: a file pattern, a REST API, or a CRM connector (leadops.crm.config)
-IntakeSource = FileSource | ApiSource | HubSpotConnector | SalesforceConnector
+class WebhookSource(Strict):
+    """Leads POSTed to the real-time intake service (`leadops intake serve`): ``POST /v1/leads/{name}``
+    (docs/how-to/realtime-intake.md)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=40)
+    # bearer: ``Authorization: Bearer <secret>``; hmac: ``X-Leadops-Timestamp`` (epoch seconds) and
+    # ``X-Leadops-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>" keyed by the secret>``
+    auth: Literal["bearer", "hmac"] = "bearer"
+    secret_env: str = "LEADOPS_INTAKE_SECRET"  # noqa: S105 - the name of the variable holding the token or HMAC key...
+    secret_block: str | None = None  # ...or a Prefect Secret block
+    max_skew_seconds: float = Field(300, gt=0, le=3600)  # hmac: a timestamp further from now is refused (replays)
+    max_leads: int = Field(100, ge=1, le=1000)  # leads one request may carry
+    source: str | None = None  # lead source of the leads (else their own `source` field, else default_source)
+    campaign: str | None = None
+    columns: dict[str, str] = {}  # payload field -> lead field (else the default aliases: "First Name", email...)
+    # the intake gate's email fill rate per micro-batch: each lead stands alone, so none by default
+    min_email_fill_rate: float = Field(0.0, ge=0, le=1)
+    updated_at_field: str = "updated_at"  # not used: requests carry no watermark
+
+
+IntakeSource = FileSource | ApiSource | WebhookSource | HubSpotConnector | SalesforceConnector
 
 
 #: Request and response shapes of two public firmographic APIs, as documented by their vendors:
@@ -677,6 +697,8 @@ class SourcesRules(Strict):
     ]
     files: list[FileSource] = []
     apis: list[ApiSource] = []
+    # the endpoints of the real-time intake service (web forms, CRM webhooks), each with its authentication
+    webhooks: list[WebhookSource] = []
     # HubSpot portals and Salesforce orgs, read incrementally and written back (leadops.crm.config)
     crm: list[CrmConnector] = []
     # fuzzy dedupe: same email domain, person + company similarity (0-100) at or above this merges
@@ -689,10 +711,10 @@ class SourcesRules(Strict):
         names = [p.name for p in self.providers]
         if len(set(names)) != len(names):
             raise ValueError(f"providers: names must be unique (got {', '.join(names)})")
-        sources = [s.name for s in (*self.files, *self.apis, *self.crm)]
+        sources = [s.name for s in (*self.files, *self.apis, *self.crm, *self.webhooks)]
         dupes = sorted({n for n in sources if sources.count(n) > 1})
         if dupes:
-            raise ValueError(f"files, apis and crm: source names must be unique ({', '.join(dupes)} repeated)")
+            raise ValueError(f"files, apis, crm and webhooks: source names must be unique ({', '.join(dupes)} repeated)")
         for fld, order in self.enrichment.field_precedence.items():
             unknown = sorted(set(order) - set(names))
             if unknown:

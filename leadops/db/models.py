@@ -501,6 +501,23 @@ class CrmLink(Base):
     __table_args__ = (UniqueConstraint("connector", "object", "external_id"),)
 
 
+class IntakeRequest(Base):
+    """One row per request the real-time intake service answered with its leads stored (grain: one request, by its
+    idempotency key): the answer given, so a retried request gets the same answer and stores nothing twice."""
+
+    __tablename__ = "intake_requests"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idem_key: Mapped[str] = mapped_column(String(300), unique=True)
+    webhook: Mapped[str] = mapped_column(String(40))
+    ingest_batch_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_batches.id"))
+    first_row: Mapped[int] = mapped_column(default=1)  # its leads are rows first_row.. of the batch
+    rows: Mapped[int] = mapped_column(default=0)
+    http_status: Mapped[int] = mapped_column(default=202)
+    answer: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    stored_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class SlackUser(Base):
     """One row per email leadops looked up in Slack (users.lookupByEmail), found or not: the member id and the
     direct-message channel, kept ``user_cache_hours`` (notify.yaml) so each run does not ask again."""

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the repositories import models; keep this module cheap to i
     from leadops.db.repositories.notices import NoticeRepository
     from leadops.db.repositories.outbox import OutboxRepository
     from leadops.db.repositories.quarantine import QuarantineRepository
+    from leadops.db.repositories.realtime import RealtimeRepository
     from leadops.db.repositories.reporting import ReportingRepository
     from leadops.db.repositories.roster import RosterRepository
     from leadops.db.repositories.routing import RoutingRepository
@@ -52,6 +53,7 @@ class UnitOfWork(ABC):
     quarantine: QuarantineRepository
     crm: CrmRepository
     notices: NoticeRepository
+    realtime: RealtimeRepository
 
     def __enter__(self) -> Self:
         return self
@@ -155,6 +157,12 @@ class SqlUnitOfWork(UnitOfWork):
         from leadops.db.repositories.reporting import SqlReportingRepository
 
         return SqlReportingRepository(self.session)
+
+    @cached_property
+    def realtime(self) -> RealtimeRepository:  # type: ignore[override]
+        from leadops.db.repositories.realtime import SqlRealtimeRepository
+
+        return SqlRealtimeRepository(self.session)
 
     @cached_property
     def notices(self) -> NoticeRepository:  # type: ignore[override]

@@ -35,7 +35,7 @@ from typing import Any
 
 import requests
 
-from leadops.config import ApiSource
+from leadops.config import ApiSource, WebhookSource
 from leadops.domain.normalize import clean_text
 from leadops.redact import basic_auth_secrets, redact, register
 from leadops.intake.reading.headers import map_headers
@@ -148,7 +148,7 @@ def _parse_time(value: Any) -> datetime | None:
     return dt if dt.tzinfo is not None and dt.utcoffset() is not None else None
 
 
-def page_rows(records: list[Any], cfg: ApiSource) -> tuple[list[RawRow], datetime | None]:
+def page_rows(records: list[Any], cfg: ApiSource | WebhookSource) -> tuple[list[RawRow], datetime | None]:
     """Return a page's records as rows (canonical fields + raw record) and their newest update time.
 
     A record that is not a JSON object becomes a row with empty ``fields`` and

@@ -1,0 +1,135 @@
+"""The real-time intake service: ``POST /v1/leads/{webhook}`` (and ``POST /v1/leads`` for the first webhook of
+sources.yaml), ``GET /healthz``. A FastAPI app around :class:`~leadops.realtime.intake.GroupCommit` (store, then
+answer) and :class:`~leadops.realtime.router.Router` (enrich, score, route, notify right after).
+
+Refused requests are logged in one line (webhook, client address, why), never with their body.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from leadops.config import Rules, Settings, WebhookSource
+from leadops.intake import webhook
+from leadops.realtime.intake import GroupCommit, Submission
+from leadops.realtime.router import Router
+
+log = logging.getLogger("leadops.intake")
+
+
+class ServiceError(Exception):
+    """The service cannot start (no webhook configured, a missing secret): one line saying what to do."""
+
+
+@dataclass
+class Service:
+    """The running parts of the service, for tests and the health endpoint."""
+
+    group: GroupCommit
+    router: Router
+    started: float
+
+    def stop(self) -> None:
+        self.group.stop()
+        self.router.stop()
+
+
+def webhook_secrets(rules: Rules) -> dict[str, str]:
+    """Return each webhook's secret (its Prefect Secret block, else its environment variable), registered for
+    redaction; raises ServiceError naming the webhook and where to put it when one is missing."""
+    import os
+
+    from leadops.redact import register
+
+    out: dict[str, str] = {}
+    for cfg in rules.sources.webhooks:
+        secret = None
+        if cfg.secret_block:
+            from prefect.blocks.system import Secret
+
+            try:
+                block: Any = Secret.load(cfg.secret_block)
+                secret = str(block.get())
+            except Exception as exc:  # noqa: BLE001 - one line for the operator
+                raise ServiceError(f"webhook {cfg.name}: the Secret block {cfg.secret_block!r} could not be loaded "
+                                   f"({type(exc).__name__})") from None
+        else:
+            secret = os.environ.get(cfg.secret_env) or None
+        if not secret or len(secret) < 16:
+            raise ServiceError(f"webhook {cfg.name}: no secret of at least 16 characters: set {cfg.secret_env} or "
+                               f"secret_block in sources.yaml")
+        register(secret)
+        out[cfg.name] = secret
+    return out
+
+
+def create_app(settings: Settings, rules: Rules, secrets: dict[str, str] | None = None, *,
+               router_idle_seconds: float = 5.0, reload: Callable[[], Rules] | None = None) -> Any:
+    """Return the ASGI app, its parts started (``app.state.service``: the roster synced, the group commit and the
+    router running); raises ServiceError when it cannot serve. ``reload``: returns the rule files as they are now
+    (the router takes an edit at its next pass)."""
+    if not rules.sources.webhooks:
+        raise ServiceError("no webhook in sources.yaml (webhooks:): nothing to serve")
+    secrets = secrets if secrets is not None else webhook_secrets(rules)
+    hooks: dict[str, WebhookSource] = {w.name: w for w in rules.sources.webhooks}
+    router = Router(settings, rules, idle_seconds=router_idle_seconds, log=log.warning, reload=reload).start()
+    group = GroupCommit(settings, rules, on_stored=lambda subs: router.poke([i for s in subs for i in s.lead_ids]))
+    router.on_rules = lambda new: setattr(group, "rules", new)  # webhooks themselves change with a restart
+    service = Service(group.start(), router, time.time())
+
+    @asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        yield
+        service.stop()
+        # uvicorn re-raises the SIGTERM it handled once shut down, and a process killed by a signal runs no atexit
+        # hook: stop the validation process here, or it outlives the service
+        from leadops.intake import validation_process
+
+        validation_process.shutdown()
+
+    app = FastAPI(title="leadops intake", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.service = service
+
+    async def accept(name: str, request: Request) -> JSONResponse:
+        cfg = hooks.get(name)
+        client = request.client.host if request.client else "?"
+        if cfg is None:
+            return JSONResponse({"error": f"no webhook {name!r} (sources.yaml webhooks:)"}, status_code=404)
+        body = await request.body()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            webhook.authenticate(cfg, secrets[name], headers, body, time.time())
+            records = webhook.records(cfg, body, headers.get("content-type", ""))
+        except webhook.Refused as exc:
+            log.warning("refused a request to webhook %s from %s: HTTP %s %s", name, client, exc.status, exc.reason)
+            return JSONResponse({"error": exc.reason}, status_code=exc.status)
+        sub = Submission(cfg, webhook.idempotency_key(headers, name, body), records)
+        status, answer = await run_in_threadpool(group.submit, sub)
+        return JSONResponse(answer, status_code=status)
+
+    @app.post("/v1/leads/{name}")
+    async def post_leads(name: str, request: Request) -> JSONResponse:
+        return await accept(name, request)
+
+    @app.post("/v1/leads")
+    async def post_default(request: Request) -> JSONResponse:
+        return await accept(rules.sources.webhooks[0].name, request)
+
+    @app.get("/healthz")
+    async def health() -> JSONResponse:
+        stats = asdict(router.stats)
+        times = sorted(stats.pop("pass_seconds"))
+        ok = group._thread.is_alive() and router._thread.is_alive()
+        return JSONResponse({"ok": ok, "requests_stored": group.stored, "store_failures": group.failures,
+                             "router": stats, "pass_p50_seconds": times[len(times) // 2] if times else None,
+                             "uptime_seconds": round(time.time() - service.started)}, status_code=200 if ok else 503)
+
+    return app

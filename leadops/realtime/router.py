@@ -1,0 +1,117 @@
+"""The real-time path after a lead is stored: enrich, score, route and deliver at once, on a thread of the intake
+service, with the batch path's own services (the routing lock keeps it safe beside a running lead-pipeline)."""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from leadops.config import Rules, Settings
+from leadops.db.unit_of_work import SqlUnitOfWork, sql_units
+
+
+@dataclass
+class RouterStats:
+    """Counts since the service started (grain: leads and passes), and the last pass's error."""
+
+    passes: int = 0
+    scored: int = 0
+    routed: int = 0
+    notified: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    pass_seconds: list[float] = field(default_factory=list)
+
+
+class Router:
+    """Runs a pass (enrich, score the new leads, route, deliver) whenever leads were stored, and every
+    ``idle_seconds`` otherwise (a message left for a retry, a lead another process stored)."""
+
+    def __init__(self, settings: Settings, rules: Rules, idle_seconds: float = 5.0,
+                 sender: Any = None, log: Callable[[str], None] | None = None,
+                 reload: Callable[[], Rules] | None = None) -> None:
+        self.settings, self.rules, self.idle = settings, rules, idle_seconds
+        # the rule files read again before each pass (cached by modification time): an edit of sdrs.yaml or the
+        # routing rules takes effect at the next pass, as at a flow run's start
+        self.reload = reload
+        self.on_rules: Callable[[Rules], None] = lambda _rules: None
+        self.sender, self.log = sender, log or (lambda _line: None)
+        self.stats = RouterStats()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._lead_ids: set[int] = set()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="intake-router", daemon=True)
+
+    def start(self) -> Router:
+        self.sync_roster()
+        self._thread.start()
+        return self
+
+    def sync_roster(self) -> None:
+        """Make the database's roster that of sdrs.yaml (people who left: their open leads reassigned)."""
+        from datetime import UTC, datetime
+
+        from leadops.services.roster import by_routing_rules, sync
+
+        with SqlUnitOfWork(self.settings.database_url) as uow:
+            sync(uow, self.rules, reassign=by_routing_rules(uow, self.rules, self.settings.company_time_zone,
+                                                            datetime.now(UTC)))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=60)
+
+    def poke(self, lead_ids: list[int]) -> None:
+        """Ask for a pass over ``lead_ids`` (just stored) now."""
+        with self._lock:
+            self._lead_ids.update(lead_ids)
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.idle)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            with self._lock:
+                ids, self._lead_ids = sorted(self._lead_ids), set()
+            started = time.monotonic()
+            try:
+                self.run_pass(ids)
+            except Exception as exc:  # noqa: BLE001 - one failed pass is retried by the next; the leads are stored
+                self.stats.errors += 1
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"[:300]
+                self.log(f"routing pass failed (the next pass retries): {self.stats.last_error}")
+                with self._lock:
+                    self._lead_ids.update(ids)
+            self.stats.pass_seconds = ([*self.stats.pass_seconds, time.monotonic() - started])[-1000:]
+
+    def run_pass(self, lead_ids: list[int]) -> None:
+        """Enrich what is pending, score ``lead_ids``, route every unowned MQL, deliver the outbox."""
+        from leadops.notify.outbox import deliver
+        from leadops.notify.senders import sender_for
+        from leadops.services.enrich import enrich_pending
+        from leadops.services.route import route_pending
+        from leadops.services.score import score_open_leads
+
+        url, tz = self.settings.database_url, self.settings.company_time_zone
+        if self.reload is not None:
+            rules = self.reload()
+            if rules is not self.rules:
+                self.rules = rules
+                self.sync_roster()
+                self.on_rules(rules)
+        if lead_ids:
+            with SqlUnitOfWork(url) as uow:
+                enrich_pending(uow, self.rules)
+            with SqlUnitOfWork(url) as uow:
+                self.stats.scored += score_open_leads(uow, self.rules, lead_ids=lead_ids).scored
+        with SqlUnitOfWork(url) as uow:
+            self.stats.routed += route_pending(uow, self.rules, tz).assigned
+        report = deliver(sql_units(url), self.sender or sender_for(self.settings))
+        self.stats.notified += report.sent
+        self.stats.passes += 1

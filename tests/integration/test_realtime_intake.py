@@ -1,0 +1,195 @@
+"""The real-time intake service on loopback (uvicorn, a real database): authenticated posts are stored before they
+are answered, invalid leads are answered 422 and quarantined, a retried request stores nothing twice, and an
+accepted hand-raiser is routed and its SDR notified right after, without any Prefect run."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import pytest
+import requests
+from sqlalchemy import func, select
+
+from leadops.config import SourcesRules, WebhookSource
+from leadops.db.models import Assignment, IntakeRequest, Lead, Notification, Quarantine
+from leadops.intake.webhook import sign
+
+SECRET = "intake-secret-0123456789abcdef"
+LEA = {"email": "lea@atelier-numerique.fr", "first_name": "Léa", "last_name": "Martin",
+       "company": "Atelier Numérique SAS", "job_title": "DSI", "country": "France", "source": "demo_request"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def service(settings, rules, roster):
+    """The service with two webhooks (bearer ``web-form``, hmac ``signed``) on a free port; yields its base URL."""
+    import uvicorn
+
+    from leadops.realtime.app import create_app
+
+    hooks = [WebhookSource(name="web-form"), WebhookSource(name="signed", auth="hmac", source="contact_sales")]
+    rules = rules.model_copy(update={"sources": SourcesRules.model_validate(
+        {**rules.sources.model_dump(), "webhooks": [h.model_dump() for h in hooks]})})
+    app = create_app(settings, rules, {"web-form": SECRET, "signed": SECRET}, router_idle_seconds=0.5)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=30)
+
+
+def post(url, body, *, token=SECRET, **headers):
+    return requests.post(url, data=json.dumps(body), timeout=30, headers={
+        "Content-Type": "application/json", "Authorization": f"Bearer {token}", **headers})
+
+
+def count(session, model) -> int:
+    session.rollback()  # a new snapshot: what the service committed since
+    return int(session.scalar(select(func.count()).select_from(model)))
+
+
+def wait_for(check, seconds=30.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.05)
+    return check()
+
+
+def test_a_posted_hand_raiser_is_stored_answered_routed_and_notified(service, session):
+    resp = post(f"{service}/v1/leads", LEA)
+    assert resp.status_code == 202, resp.text
+    [accepted] = resp.json()["accepted"]
+    lead = session.get(Lead, accepted["lead_id"])
+    assert lead.email == "lea@atelier-numerique.fr" and lead.source == "demo_request"  # stored before the answer
+
+    def notified():
+        session.rollback()  # a new snapshot: what the service committed since
+        return session.scalar(select(Notification).where(Notification.lead_id == lead.id,
+                                                         Notification.kind == "assignment",
+                                                         Notification.status == "sent"))
+    note = wait_for(notified)
+    assert note is not None, requests.get(f"{service}/healthz", timeout=10).text
+    assignment = session.scalar(select(Assignment).where(Assignment.lead_id == lead.id))
+    assert assignment.rule == "france-benelux" and assignment.active
+    health = requests.get(f"{service}/healthz", timeout=10).json()
+    assert health["ok"] and health["requests_stored"] == 1 and health["router"]["routed"] >= 1
+
+
+def test_wrong_credentials_are_refused_with_one_line_and_nothing_is_stored(service, session, caplog):
+    caplog.set_level("WARNING", logger="leadops.intake")
+    assert post(f"{service}/v1/leads", LEA, token="not-the-secret-at-all").json() == {"error": "wrong bearer token"}
+    assert requests.post(f"{service}/v1/leads", json=LEA, timeout=10).status_code == 401
+    body = json.dumps(LEA).encode()
+    stamp = int(time.time())
+    signed = {"Content-Type": "application/json", "X-Leadops-Timestamp": str(stamp)}
+    bad = requests.post(f"{service}/v1/leads/signed", data=body, timeout=10,
+                        headers={**signed, "X-Leadops-Signature": sign("another-secret-xxxxxxxx", stamp, body)})
+    old = requests.post(f"{service}/v1/leads/signed", data=body, timeout=10, headers={
+        **signed, "X-Leadops-Timestamp": str(stamp - 3600), "X-Leadops-Signature": sign(SECRET, stamp - 3600, body)})
+    assert (bad.status_code, bad.json()["error"]) == (401, "wrong signature")
+    assert old.status_code == 401 and "replayed or the sender's clock is wrong" in old.json()["error"]
+    assert count(session, Lead) == 0
+    assert "lea@" not in caplog.text and "refused a request to webhook signed from 127.0.0.1: HTTP 401" in caplog.text
+    good = requests.post(f"{service}/v1/leads/signed", data=body, timeout=30,
+                         headers={**signed, "X-Leadops-Signature": sign(SECRET, stamp, body)})
+    assert good.status_code == 202, good.text
+
+
+def test_an_invalid_lead_is_answered_422_naming_why_and_quarantined(service, session):
+    resp = post(f"{service}/v1/leads", {**LEA, "email": "not-an-email"})
+    assert resp.status_code == 422
+    answer = resp.json()
+    assert answer["accepted"] == [] and answer["quarantined"][0]["lead"] == 1
+    assert any("email" in r for r in answer["quarantined"][0]["reasons"]), answer
+    session.rollback()
+    held = session.scalar(select(Quarantine))
+    assert held.source == "web-form" and held.raw["email"] == "not-an-email"
+    # a batch with one good and one bad lead: 202, each lead's fate in the answer
+    mixed = post(f"{service}/v1/leads", [LEA, {"first_name": "No", "last_name": "Email"}])
+    assert mixed.status_code == 202 and len(mixed.json()["accepted"]) == 1 and len(mixed.json()["quarantined"]) == 1
+
+
+def test_a_retried_request_gets_the_same_answer_and_stores_nothing_twice(service, session):
+    first = post(f"{service}/v1/leads", LEA, **{"Idempotency-Key": "form-42"})
+    again = post(f"{service}/v1/leads", LEA, **{"Idempotency-Key": "form-42"})
+    assert first.status_code == again.status_code == 202
+    assert again.json() == {**first.json(), "replayed": True}
+    assert count(session, IntakeRequest) == 1
+    assert count(session, Lead) == 1
+    # without a key, the same body posted twice is one submission too
+    other = {**LEA, "email": "tom@example-nowhere.fr", "first_name": "Tom", "last_name": "Petit", "company": "Nowhere"}
+    once, twice = post(f"{service}/v1/leads", other), post(f"{service}/v1/leads", other)
+    assert twice.json() == {**once.json(), "replayed": True}
+    assert count(session, Lead) == 2
+
+
+def test_a_form_post_and_the_limits_of_a_request(service, session):
+    form = requests.post(f"{service}/v1/leads", data=LEA, timeout=30, headers={"Authorization": f"Bearer {SECRET}"})
+    assert form.status_code == 202, form.text
+    too_many = post(f"{service}/v1/leads", [LEA] * 101)
+    assert too_many.status_code == 413 and "at most 100" in too_many.json()["error"]
+    assert requests.post(f"{service}/v1/leads", data=b"<xml/>", timeout=10, headers={
+        "Authorization": f"Bearer {SECRET}", "Content-Type": "text/xml"}).status_code == 415
+    assert post(f"{service}/v1/leads/nope", LEA).status_code == 404
+
+
+def test_leadops_intake_serve_as_documented(tmp_path):
+    """The documented commands: a webhook in sources.yaml, its secret in the environment, `leadops intake serve`;
+    a post is answered 202 and its SDR's email lands in the outbox; without the secret, one line and exit 2."""
+    import shutil
+    import subprocess
+
+    import yaml
+
+    from tests.conftest import ROOT
+    from tests.e2e.test_demo_cli import LEADOPS, env_for
+
+    cfg = tmp_path / "config"
+    shutil.copytree(ROOT / "config", cfg)
+    sources = yaml.safe_load((cfg / "sources.yaml").read_text(encoding="utf-8"))
+    sources["webhooks"] = [{"name": "web-form", "source": "demo_request"}]
+    (cfg / "sources.yaml").write_text(yaml.safe_dump(sources, allow_unicode=True), encoding="utf-8")
+    port = _free_port()
+    env = env_for(tmp_path, LEADOPS_CONFIG_DIR=str(cfg))
+    missing = subprocess.run([LEADOPS, "intake", "serve", "--port", str(port)], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines()[-1] == (
+        "leadops: error: webhook web-form: no secret of at least 16 characters: set LEADOPS_INTAKE_SECRET or "
+        "secret_block in sources.yaml")
+    env["LEADOPS_INTAKE_SECRET"] = SECRET
+    proc = subprocess.Popen([LEADOPS, "intake", "serve", "--port", str(port)], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+
+        def up():
+            try:
+                return requests.get(f"{url}/healthz", timeout=2).ok
+            except requests.ConnectionError:
+                return False
+        assert wait_for(up, 120), proc.stderr.read() if proc.poll() is not None else "not listening"
+        resp = post(f"{url}/v1/leads/web-form", {k: v for k, v in LEA.items() if k != "source"})
+        assert resp.status_code == 202, resp.text
+        outbox = tmp_path / "var" / "outbox"
+        assert wait_for(lambda: list(outbox.glob("*.eml")) if outbox.exists() else []), "no SDR email"
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=60)
+    assert SECRET not in out + err and "lea@" not in err
