@@ -25,6 +25,23 @@ class RouterStats:
     pass_seconds: list[float] = field(default_factory=list)
 
 
+def emit_routed(assignments: list[dict[str, Any]]) -> int:
+    """Emit ``leadops.lead.routed`` per assignment (the lead, its SDR as a related resource, the rule) when a Prefect
+    API is configured (PREFECT_API_URL); returns how many."""
+    import os
+
+    if not assignments or not os.environ.get("PREFECT_API_URL"):
+        return 0
+    from prefect.events import emit_event
+
+    for a in assignments:
+        emit_event(event="leadops.lead.routed",
+                   resource={"prefect.resource.id": f"leadops.lead.{a['lead_id']}"},
+                   related=[{"prefect.resource.id": f"leadops.sdr.{a['sdr']}", "prefect.resource.role": "sdr"}],
+                   payload={"rule": a.get("rule"), "reason": a.get("reason"), "path": "real-time"})
+    return len(assignments)
+
+
 class Router:
     """Runs a pass (enrich, score the new leads, route, deliver) whenever leads were stored, and every
     ``idle_seconds`` otherwise (a message left for a retry, a lead another process stored)."""
@@ -37,6 +54,7 @@ class Router:
         # routing rules takes effect at the next pass, as at a flow run's start
         self.reload = reload
         self.on_rules: Callable[[Rules], None] = lambda _rules: None
+        self.emit: Callable[[list[dict[str, Any]]], int] = emit_routed
         self.sender, self.log = sender, log or (lambda _line: None)
         self.stats = RouterStats()
         self._wake = threading.Event()
@@ -72,8 +90,11 @@ class Router:
         self._wake.set()
 
     def _run(self) -> None:
+        # the first pass catches up: leads stored by a service that stopped before routing them are scored here
+        catch_up = True
         while not self._stop.is_set():
-            self._wake.wait(self.idle)
+            if not catch_up:
+                self._wake.wait(self.idle)
             self._wake.clear()
             if self._stop.is_set():
                 return
@@ -81,17 +102,20 @@ class Router:
                 ids, self._lead_ids = sorted(self._lead_ids), set()
             started = time.monotonic()
             try:
-                self.run_pass(ids)
+                self.run_pass(ids, catch_up=catch_up)
+                catch_up = False
             except Exception as exc:  # noqa: BLE001 - one failed pass is retried by the next; the leads are stored
                 self.stats.errors += 1
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"[:300]
                 self.log(f"routing pass failed (the next pass retries): {self.stats.last_error}")
                 with self._lock:
                     self._lead_ids.update(ids)
+                self._stop.wait(self.idle)  # not at once: the database may be down for a while
             self.stats.pass_seconds = ([*self.stats.pass_seconds, time.monotonic() - started])[-1000:]
 
-    def run_pass(self, lead_ids: list[int]) -> None:
-        """Enrich what is pending, score ``lead_ids``, route every unowned MQL, deliver the outbox."""
+    def run_pass(self, lead_ids: list[int], *, catch_up: bool = False) -> None:
+        """Enrich what is pending, score ``lead_ids`` (with ``catch_up``, every open lead changed since its last
+        score), route every unowned MQL, announce each assignment (``leadops.lead.routed``), deliver the outbox."""
         from leadops.notify.outbox import deliver
         from leadops.notify.senders import sender_for
         from leadops.services.enrich import enrich_pending
@@ -105,13 +129,15 @@ class Router:
                 self.rules = rules
                 self.sync_roster()
                 self.on_rules(rules)
-        if lead_ids:
+        if lead_ids or catch_up:
             with SqlUnitOfWork(url) as uow:
                 enrich_pending(uow, self.rules)
             with SqlUnitOfWork(url) as uow:
-                self.stats.scored += score_open_leads(uow, self.rules, lead_ids=lead_ids).scored
+                self.stats.scored += score_open_leads(uow, self.rules, lead_ids=None if catch_up else lead_ids).scored
         with SqlUnitOfWork(url) as uow:
-            self.stats.routed += route_pending(uow, self.rules, tz).assigned
+            routed = route_pending(uow, self.rules, tz)
+        self.stats.routed += routed.assigned
+        self.emit(routed.assignments)
         report = deliver(sql_units(url), self.sender or sender_for(self.settings))
         self.stats.notified += report.sent
         self.stats.passes += 1
