@@ -1,14 +1,17 @@
 """Engine and session factory for SQLite (default) and PostgreSQL."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
 
 
 def normalize_url(url: str) -> str:
@@ -62,3 +65,22 @@ def session_scope(url: str) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def when_unlocked(work: Callable[[], T], seconds: float = 10.0) -> T:
+    """Return ``work()``, run again while the database answers "locked" (SQLite takes one writer at a time, and a
+    transaction that read before writing cannot wait for the other: it fails at once), for up to ``seconds``;
+    ``work`` must be a whole transaction. Any other error, or the last "locked" one, is raised."""
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    deadline, pause = time.monotonic() + seconds, 0.01
+    while True:
+        try:
+            return work()
+        except OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)

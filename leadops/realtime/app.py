@@ -130,6 +130,7 @@ def create_app(settings: Settings, rules: Rules, secrets: dict[str, str] | None 
         ok = group._thread.is_alive() and router._thread.is_alive()
         return JSONResponse({"ok": ok, "requests_stored": group.stored, "store_failures": group.failures,
                              "router": stats, "pass_p50_seconds": times[len(times) // 2] if times else None,
+                             "pass_p95_seconds": times[int(len(times) * 0.95)] if times else None,
                              "uptime_seconds": round(time.time() - service.started)}, status_code=200 if ok else 503)
 
     return app

@@ -18,6 +18,7 @@ from typing import Any
 
 from leadops.config import Rules, Settings, WebhookSource
 from leadops.db.models import utcnow
+from leadops.db.session import when_unlocked
 from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.intake.batches import admit_chunks, open_batch
 from leadops.intake.leads import LEADS
@@ -99,23 +100,14 @@ class GroupCommit:
                 sub.done.set()
             self.on_stored([s for s in group if s.lead_ids])
 
-    def _store_retrying(self, group: list[Submission], seconds: float = 10.0) -> None:
-        """``_store``, again while the database is busy with another writer (SQLite allows one: the router or a
-        lead-pipeline run may be writing); raises what any other failure raised, or the last busy error."""
-        from sqlalchemy.exc import OperationalError
-
-        deadline, pause = time.monotonic() + seconds, 0.01
-        while True:
-            try:
-                self._store(group)
-                return
-            except OperationalError as exc:
-                if "locked" not in str(exc).lower() or time.monotonic() + pause > deadline:
-                    raise
+    def _store_retrying(self, group: list[Submission]) -> None:
+        """``_store``, again while the database is busy with another writer (SQLite takes one: the router or a
+        lead-pipeline run may be writing)."""
+        def attempt() -> None:
             for sub in group:
                 sub.answer, sub.lead_ids = None, []
-            time.sleep(pause)
-            pause = min(pause * 2, 0.2)
+            self._store(group)
+        when_unlocked(attempt)
 
     def _store(self, group: list[Submission]) -> None:
         """Admit the group in one transaction; sets each submission's answer (not yet released to its sender)."""

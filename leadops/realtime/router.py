@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from leadops.config import Rules, Settings
+from leadops.db.session import when_unlocked
 from leadops.db.unit_of_work import SqlUnitOfWork, sql_units
 
 
@@ -22,7 +24,18 @@ class RouterStats:
     notified: int = 0
     errors: int = 0
     last_error: str | None = None
+    # seconds spent per stage since the start (where a slow pass spends its time)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
     pass_seconds: list[float] = field(default_factory=list)
+
+
+@contextmanager
+def _timed(stats: RouterStats, stage: str) -> Iterator[None]:
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        stats.stage_seconds[stage] = round(stats.stage_seconds.get(stage, 0.0) + time.monotonic() - started, 3)
 
 
 def emit_routed(assignments: list[dict[str, Any]]) -> int:
@@ -83,6 +96,9 @@ class Router:
         self._wake.set()
         self._thread.join(timeout=60)
 
+    def _stage(self, stage: str) -> Any:
+        return _timed(self.stats, stage)
+
     def poke(self, lead_ids: list[int]) -> None:
         """Ask for a pass over ``lead_ids`` (just stored) now."""
         with self._lock:
@@ -110,7 +126,7 @@ class Router:
                 self.log(f"routing pass failed (the next pass retries): {self.stats.last_error}")
                 with self._lock:
                     self._lead_ids.update(ids)
-                self._stop.wait(self.idle)  # not at once: the database may be down for a while
+                self._stop.wait(min(self.idle, 1.0))  # not at once: the database may be down for a while
             self.stats.pass_seconds = ([*self.stats.pass_seconds, time.monotonic() - started])[-1000:]
 
     def run_pass(self, lead_ids: list[int], *, catch_up: bool = False) -> None:
@@ -129,15 +145,26 @@ class Router:
                 self.rules = rules
                 self.sync_roster()
                 self.on_rules(rules)
+        clock = self._stage
+
+        def in_unit(work: Callable[[Any], Any]) -> Any:
+            """Run ``work(uow)`` as one transaction, again while SQLite is busy with the intake's writes."""
+            def attempt() -> Any:
+                with SqlUnitOfWork(url) as uow:
+                    return work(uow)
+            return when_unlocked(attempt)
+
         if lead_ids or catch_up:
-            with SqlUnitOfWork(url) as uow:
-                enrich_pending(uow, self.rules)
-            with SqlUnitOfWork(url) as uow:
-                self.stats.scored += score_open_leads(uow, self.rules, lead_ids=None if catch_up else lead_ids).scored
-        with SqlUnitOfWork(url) as uow:
-            routed = route_pending(uow, self.rules, tz)
+            with clock("enrich"):
+                in_unit(lambda uow: enrich_pending(uow, self.rules))
+            with clock("score"):
+                self.stats.scored += in_unit(lambda uow: score_open_leads(
+                    uow, self.rules, lead_ids=None if catch_up else lead_ids)).scored
+        with clock("route"):
+            routed = in_unit(lambda uow: route_pending(uow, self.rules, tz))
         self.stats.routed += routed.assigned
         self.emit(routed.assignments)
-        report = deliver(sql_units(url), self.sender or sender_for(self.settings))
+        with clock("deliver"):
+            report = deliver(sql_units(url), self.sender or sender_for(self.settings))
         self.stats.notified += report.sent
         self.stats.passes += 1
