@@ -24,6 +24,9 @@ from leadops.realtime.router import Router
 
 log = logging.getLogger("leadops.intake")
 
+#: the largest request body read (100 leads of a web form take a few tens of kB)
+MAX_BODY_BYTES = 1_000_000
+
 
 class ServiceError(Exception):
     """The service cannot start (no webhook configured, a missing secret): one line saying what to do."""
@@ -103,8 +106,18 @@ def create_app(settings: Settings, rules: Rules, secrets: dict[str, str] | None 
         client = request.client.host if request.client else "?"
         if cfg is None:
             return JSONResponse({"error": f"no webhook {name!r} (sources.yaml webhooks:)"}, status_code=404)
-        body = await request.body()
         headers = {k.lower(): v for k, v in request.headers.items()}
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            log.warning("refused a request to webhook %s from %s: HTTP 413 body of %s bytes", name, client, declared)
+            return JSONResponse({"error": f"body over {MAX_BODY_BYTES} bytes"}, status_code=413)
+        body = b""
+        async for part in request.stream():  # read up to the limit: a body without a length cannot exhaust memory
+            body += part
+            if len(body) > MAX_BODY_BYTES:
+                log.warning("refused a request to webhook %s from %s: HTTP 413 body over %s bytes", name, client,
+                            MAX_BODY_BYTES)
+                return JSONResponse({"error": f"body over {MAX_BODY_BYTES} bytes"}, status_code=413)
         try:
             webhook.authenticate(cfg, secrets[name], headers, body, time.time())
             records = webhook.records(cfg, body, headers.get("content-type", ""))

@@ -147,6 +147,15 @@ def test_a_form_post_and_the_limits_of_a_request(service, session):
     assert requests.post(f"{service}/v1/leads", data=b"<xml/>", timeout=10, headers={
         "Authorization": f"Bearer {SECRET}", "Content-Type": "text/xml"}).status_code == 415
     assert post(f"{service}/v1/leads/nope", LEA).status_code == 404
+    huge = requests.post(f"{service}/v1/leads", data=b"x" * 1_000_001, timeout=30, headers={
+        "Authorization": f"Bearer {SECRET}", "Content-Type": "application/json"})
+    assert (huge.status_code, huge.json()) == (413, {"error": "body over 1000000 bytes"})
+
+    def chunks():  # no Content-Length: read up to the limit only
+        yield from (b"x" * 100_000 for _ in range(20))
+    streamed = requests.post(f"{service}/v1/leads", data=chunks(), timeout=30, headers={
+        "Authorization": f"Bearer {SECRET}", "Content-Type": "application/json"})
+    assert streamed.status_code == 413
 
 
 def test_leadops_intake_serve_as_documented(tmp_path):
