@@ -102,12 +102,23 @@ class GroupCommit:
 
     def _store_retrying(self, group: list[Submission]) -> None:
         """``_store``, again while the database is busy with another writer (SQLite takes one: the router or a
-        lead-pipeline run may be writing)."""
+        lead-pipeline run may be writing), and again when another instance stored one of the group's keys
+        first (the unique key refused this insert: the next attempt answers that key from the other's answer)."""
+        from sqlalchemy.exc import IntegrityError
+
         def attempt() -> None:
             for sub in group:
                 sub.answer, sub.lead_ids = None, []
             self._store(group)
-        when_unlocked(attempt)
+
+        for tries_left in range(5, 0, -1):
+            try:
+                when_unlocked(attempt)
+                return
+            except IntegrityError:
+                # each attempt answers more keys from the other instance's answers: the conflicts end quickly
+                if tries_left == 1:
+                    raise
 
     def _store(self, group: list[Submission]) -> None:
         """Admit the group in one transaction; sets each submission's answer (not yet released to its sender)."""

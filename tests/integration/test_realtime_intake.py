@@ -27,16 +27,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def service(settings, rules, roster):
-    """The service with two webhooks (bearer ``web-form``, hmac ``signed``) on a free port; yields its base URL."""
+def with_webhooks(rules):
+    """Return ``rules`` with two webhooks: bearer ``web-form`` and hmac ``signed``."""
+    hooks = [WebhookSource(name="web-form"), WebhookSource(name="signed", auth="hmac", source="contact_sales")]
+    return rules.model_copy(update={"sources": SourcesRules.model_validate(
+        {**rules.sources.model_dump(), "webhooks": [h.model_dump() for h in hooks]})})
+
+
+def serve(settings, rules):
+    """Start the service on a free port in a thread; returns (its base URL, a function stopping it)."""
     import uvicorn
 
     from leadops.realtime.app import create_app
 
-    hooks = [WebhookSource(name="web-form"), WebhookSource(name="signed", auth="hmac", source="contact_sales")]
-    rules = rules.model_copy(update={"sources": SourcesRules.model_validate(
-        {**rules.sources.model_dump(), "webhooks": [h.model_dump() for h in hooks]})})
     app = create_app(settings, rules, {"web-form": SECRET, "signed": SECRET}, router_idle_seconds=0.5)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
@@ -46,9 +49,19 @@ def service(settings, rules, roster):
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
     assert server.started
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=30)
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(timeout=30)
+    return f"http://127.0.0.1:{port}", stop
+
+
+@pytest.fixture
+def service(settings, rules, roster):
+    """The service with two webhooks (bearer ``web-form``, hmac ``signed``) on a free port; yields its base URL."""
+    url, stop = serve(settings, with_webhooks(rules))
+    yield url
+    stop()
 
 
 def post(url, body, *, token=SECRET, **headers):
@@ -202,3 +215,37 @@ def test_leadops_intake_serve_as_documented(tmp_path):
         proc.terminate()
         out, err = proc.communicate(timeout=60)
     assert SECRET not in out + err and "lea@" not in err
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_two_instances_on_one_database_store_and_route_each_lead_once(settings, rules, roster, session):
+    """The same requests sent to two instances at once (a load balancer retrying on the other): each is stored
+    once, both answer it the same way, and each lead is assigned once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rules = with_webhooks(rules)
+    (a, stop_a), (b, stop_b) = serve(settings, rules), serve(settings, rules)
+    try:
+        leads = [{**LEA, "email": f"buyer{i}@company{i}.example", "first_name": f"Buyer{i}", "last_name": "Lambert",
+                  "company": f"Company {i}"} for i in range(20)]
+
+        def both(i: int) -> tuple[int, int]:
+            key = {"Idempotency-Key": f"lead-{i}"}
+            with ThreadPoolExecutor(2) as pool:
+                ra, rb = pool.map(lambda url: post(f"{url}/v1/leads", leads[i], **key), (a, b))
+            return ra.status_code, rb.status_code
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(both, range(20)))
+        assert answers == [(202, 202)] * 20
+
+        def all_routed() -> bool:
+            session.rollback()
+            return session.scalar(select(func.count()).select_from(Assignment)) == 20
+        assert wait_for(all_routed)
+    finally:
+        stop_a()
+        stop_b()
+    session.rollback()
+    assert count(session, Lead) == 20 and count(session, IntakeRequest) == 20
+    per_lead = session.execute(select(Assignment.lead_id, func.count()).group_by(Assignment.lead_id)).all()
+    assert len(per_lead) == 20 and {n for _, n in per_lead} == {1}
