@@ -566,9 +566,13 @@ class WebhookSource(Strict):
     (docs/how-to/realtime-intake.md)."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=40)
+    # leads: leadops' own (a JSON object, a JSON array, a form post); hubspot: a HubSpot workflow's "Send a webhook"
+    # (the contact's properties, flat or as {"value": ...}); salesforce_outbound: a Salesforce outbound message (SOAP)
+    shape: Literal["leads", "hubspot", "salesforce_outbound"] = "leads"
     # bearer: ``Authorization: Bearer <secret>``; hmac: ``X-Leadops-Timestamp`` (epoch seconds) and
-    # ``X-Leadops-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>" keyed by the secret>``
-    auth: Literal["bearer", "hmac"] = "bearer"
+    # ``X-Leadops-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>" keyed by the secret>``; url_token: the
+    # secret as the ``token`` query parameter (Salesforce outbound messages carry no header of the sender's)
+    auth: Literal["bearer", "hmac", "url_token"] = "bearer"
     secret_env: str = "LEADOPS_INTAKE_SECRET"  # noqa: S105 - the name of the variable holding the token or HMAC key...
     secret_block: str | None = None  # ...or a Prefect Secret block
     max_skew_seconds: float = Field(300, gt=0, le=3600)  # hmac: a timestamp further from now is refused (replays)
@@ -579,6 +583,17 @@ class WebhookSource(Strict):
     # the intake gate's email fill rate per micro-batch: each lead stands alone, so none by default
     min_email_fill_rate: float = Field(0.0, ge=0, le=1)
     updated_at_field: str = "updated_at"  # not used: requests carry no watermark
+
+    @model_validator(mode="after")
+    def _shape_defaults(self) -> WebhookSource:
+        from leadops.crm.config import HUBSPOT_COLUMNS, SALESFORCE_COLUMNS
+
+        if self.shape == "salesforce_outbound" and self.auth != "url_token":
+            raise ValueError("shape salesforce_outbound: Salesforce sends no header of yours; use auth: url_token "
+                             "(the endpoint URL carries ?token=...)")
+        if not self.columns and self.shape != "leads":
+            self.columns = dict(HUBSPOT_COLUMNS if self.shape == "hubspot" else SALESFORCE_COLUMNS)
+        return self
 
 
 IntakeSource = FileSource | ApiSource | WebhookSource | HubSpotConnector | SalesforceConnector

@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from leadops.config import Rules, Settings, WebhookSource
 from leadops.intake import webhook
@@ -101,7 +101,7 @@ def create_app(settings: Settings, rules: Rules, secrets: dict[str, str] | None 
     app = FastAPI(title="leadops intake", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.service = service
 
-    async def accept(name: str, request: Request) -> JSONResponse:
+    async def accept(name: str, request: Request) -> Response:
         cfg = hooks.get(name)
         client = request.client.host if request.client else "?"
         if cfg is None:
@@ -119,21 +119,24 @@ def create_app(settings: Settings, rules: Rules, secrets: dict[str, str] | None 
                             MAX_BODY_BYTES)
                 return JSONResponse({"error": f"body over {MAX_BODY_BYTES} bytes"}, status_code=413)
         try:
-            webhook.authenticate(cfg, secrets[name], headers, body, time.time())
+            webhook.authenticate(cfg, secrets[name], headers, body, time.time(), dict(request.query_params))
             records = webhook.records(cfg, body, headers.get("content-type", ""))
         except webhook.Refused as exc:
             log.warning("refused a request to webhook %s from %s: HTTP %s %s", name, client, exc.status, exc.reason)
             return JSONResponse({"error": exc.reason}, status_code=exc.status)
         sub = Submission(cfg, webhook.idempotency_key(headers, name, body), records)
         status, answer = await run_in_threadpool(group.submit, sub)
+        if cfg.shape == "salesforce_outbound" and status in (202, 422):
+            # Salesforce retries a message until it is acknowledged: stored or quarantined, it is taken
+            return Response(webhook.SOAP_ACK, media_type="text/xml")
         return JSONResponse(answer, status_code=status)
 
     @app.post("/v1/leads/{name}")
-    async def post_leads(name: str, request: Request) -> JSONResponse:
+    async def post_leads(name: str, request: Request) -> Response:
         return await accept(name, request)
 
     @app.post("/v1/leads")
-    async def post_default(request: Request) -> JSONResponse:
+    async def post_default(request: Request) -> Response:
         return await accept(rules.sources.webhooks[0].name, request)
 
     @app.get("/healthz")

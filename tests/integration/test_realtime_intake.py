@@ -29,7 +29,8 @@ def _free_port() -> int:
 
 def with_webhooks(rules):
     """Return ``rules`` with two webhooks: bearer ``web-form`` and hmac ``signed``."""
-    hooks = [WebhookSource(name="web-form"), WebhookSource(name="signed", auth="hmac", source="contact_sales")]
+    hooks = [WebhookSource(name="web-form"), WebhookSource(name="signed", auth="hmac", source="contact_sales"),
+             WebhookSource(name="salesforce", shape="salesforce_outbound", auth="url_token", source="contact_sales")]
     return rules.model_copy(update={"sources": SourcesRules.model_validate(
         {**rules.sources.model_dump(), "webhooks": [h.model_dump() for h in hooks]})})
 
@@ -40,7 +41,8 @@ def serve(settings, rules):
 
     from leadops.realtime.app import create_app
 
-    app = create_app(settings, rules, {"web-form": SECRET, "signed": SECRET}, router_idle_seconds=0.5)
+    app = create_app(settings, rules, {"web-form": SECRET, "signed": SECRET, "salesforce": SECRET},
+                     router_idle_seconds=0.5)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -249,3 +251,17 @@ def test_two_instances_on_one_database_store_and_route_each_lead_once(settings, 
     assert count(session, Lead) == 20 and count(session, IntakeRequest) == 20
     per_lead = session.execute(select(Assignment.lead_id, func.count()).group_by(Assignment.lead_id)).all()
     assert len(per_lead) == 20 and {n for _, n in per_lead} == {1}
+
+
+def test_a_salesforce_outbound_message_is_acknowledged_once_stored(service, session):
+    from tests.unit.test_webhook_requests import SF_MESSAGE
+
+    url = f"{service}/v1/leads/salesforce"
+    assert requests.post(url, data=SF_MESSAGE, timeout=10, headers={"Content-Type": "text/xml"}).status_code == 401
+    for _ in range(2):  # Salesforce sends a message again until it has its acknowledgment
+        resp = requests.post(f"{url}?token={SECRET}", data=SF_MESSAGE, timeout=30, headers={"Content-Type": "text/xml"})
+        assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/xml")
+        assert "<Ack>true</Ack>" in resp.text
+    assert count(session, Lead) == 1
+    lead = session.scalar(select(Lead))
+    assert (lead.email, lead.company, lead.source) == ("lea@atelier-numerique.fr", "Atelier Numérique SAS", "contact_sales")

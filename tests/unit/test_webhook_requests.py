@@ -63,3 +63,54 @@ def test_the_idempotency_key_is_the_senders_or_the_bodys():
     assert idempotency_key({"idempotency-key": " form-42 "}, "form", b"x") == "form:key:form-42"
     assert idempotency_key({}, "form", b"x") == idempotency_key({}, "form", b"x") != idempotency_key({}, "form", b"y")
     assert idempotency_key({}, "form", b"x") != idempotency_key({}, "other", b"x")
+
+
+SF_MESSAGE = b"""<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"
+  xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+ <soapenv:Body>
+  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
+   <OrganizationId>00D000000000001EAA</OrganizationId>
+   <ActionId>04k000000000001AAA</ActionId>
+   <SessionId xsi:nil="true"/>
+   <EnterpriseUrl>https://acme.my.salesforce.com/services/Soap/c/62.0/00D000000000001</EnterpriseUrl>
+   <PartnerUrl>https://acme.my.salesforce.com/services/Soap/u/62.0/00D000000000001</PartnerUrl>
+   <Notification>
+    <Id>04l000000000001AAA</Id>
+    <sObject xsi:type="sf:Lead" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+     <sf:Id>00Q000000000001EAA</sf:Id>
+     <sf:Company>Atelier Num\xc3\xa9rique SAS</sf:Company>
+     <sf:Email>lea@atelier-numerique.fr</sf:Email>
+     <sf:FirstName>L\xc3\xa9a</sf:FirstName>
+     <sf:LastName>Martin</sf:LastName>
+    </sObject>
+   </Notification>
+  </notifications>
+ </soapenv:Body>
+</soapenv:Envelope>"""
+
+
+def test_a_salesforce_outbound_message_and_a_hubspot_workflow_webhook_are_read():
+    sf = WebhookSource(name="sf", shape="salesforce_outbound", auth="url_token")
+    assert records(sf, SF_MESSAGE, "text/xml; charset=utf-8") == [{
+        "Id": "00Q000000000001EAA", "Company": "Atelier Numérique SAS", "Email": "lea@atelier-numerique.fr",
+        "FirstName": "Léa", "LastName": "Martin"}]
+    assert sf.columns["Email"] == "email" and sf.columns["Company"] == "company"  # Salesforce's fields by default
+    bomb = b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">]><x>&lol;</x>'
+    assert refused(records, sf, bomb, "text/xml") == (422, "the message declares a DTD: refused")
+    hs = WebhookSource(name="hs", shape="hubspot")
+    legacy = b'{"vid": 901, "properties": {"email": {"value": "lea@atelier-numerique.fr"}, "firstname": {"value": "L"}}}'
+    assert records(hs, legacy, "application/json") == [
+        {"email": "lea@atelier-numerique.fr", "firstname": "L", "hs_object_id": 901}]
+    chosen = b'{"email": "lea@atelier-numerique.fr", "jobtitle": "DSI"}'
+    assert records(hs, chosen, "application/json") == [{"email": "lea@atelier-numerique.fr", "jobtitle": "DSI"}]
+    assert hs.columns["jobtitle"] == "job_title"
+
+
+def test_a_url_token_must_be_the_secret_and_salesforce_needs_one():
+    sf = WebhookSource(name="sf", shape="salesforce_outbound", auth="url_token")
+    authenticate(sf, SECRET, {}, b"", 0, {"token": SECRET})
+    assert refused(authenticate, sf, SECRET, {}, b"", 0, {}) == (401, "no token parameter in the URL (?token=...)")
+    assert refused(authenticate, sf, SECRET, {}, b"", 0, {"token": "x"}) == (401, "wrong token")
+    with pytest.raises(ValueError, match="Salesforce sends no header of yours; use auth: url_token"):
+        WebhookSource(name="sf", shape="salesforce_outbound")
