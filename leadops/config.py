@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     # Slack (notify.yaml slack:), when no credentials_block is named: a bot token (xoxb-...) or an incoming webhook URL
     slack_token: SecretStr | None = None
     slack_webhook_url: SecretStr | None = None
+    # the Slack app's signing secret: the intake service verifies each button press with it
+    slack_signing_secret: SecretStr | None = None
     # seconds a delivery pass holds its claim on outbox messages without renewing it (it renews every third of
     # it while alive): the messages of a sender that was killed are sent by the next pass after this
     outbox_lease_seconds: float = Field(default=30, ge=1, le=600)
@@ -766,6 +768,10 @@ class SlackRules(Strict):
     max_wait_seconds: float = Field(30, ge=0, le=600)
     # how long a users.lookupByEmail answer (found or not) is kept before it is asked again
     user_cache_hours: float = Field(24, gt=0)
+    # buttons on assignment messages ("Contacted", "Not mine: reassign"), handled by the intake service at
+    # /v1/slack/actions (the app's Interactivity Request URL; LEADOPS_SLACK_SIGNING_SECRET verifies each press)
+    interactive: bool = False
+    contacted_kind: Literal["call", "email", "linkedin"] = "call"  # the touch a "Contacted" press records
 
     @model_validator(mode="after")
     def _webhook_mode(self) -> SlackRules:

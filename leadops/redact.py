@@ -219,8 +219,9 @@ def secrets_of_settings(settings: Any) -> list[str]:
     out += basic_auth_secrets(getattr(settings, "smtp_username", None), smtp)
     out += secrets_of_url(getattr(settings, "webhook_url", None))
     out += secrets_of_url(getattr(settings, "slack_webhook_url", None))
-    slack = _plain(getattr(settings, "slack_token", None))
-    out += [slack] if slack else []
+    for name in ("slack_token", "slack_signing_secret"):
+        value = _plain(getattr(settings, name, None))
+        out += [value] if value else []
     db = getattr(settings, "database_url", None)
     if db:
         try:

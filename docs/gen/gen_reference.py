@@ -193,6 +193,8 @@ SETTING_MEANINGS: dict[str, str] = {
                    "[Slack](../how-to/slack.md)); a secret, never printed",
     "slack_webhook_url": "Slack incoming webhook URL for `mode: webhook` when notify.yaml names no credentials "
                          "block; a secret, never printed",
+    "slack_signing_secret": "the Slack app's signing secret: the intake service verifies each button press with it "
+                            "(`interactive: true` in notify.yaml); a secret, never printed",
     "outbox_lease_seconds": "how long a delivery pass holds its claim on outbox messages without renewing it (see "
                             "[Delivery guarantees](../explanation/idempotency-and-concurrency.md#delivery-guarantees))",
     "report_recipients": "JSON list of addresses the weekly report is emailed to",
@@ -378,6 +380,9 @@ def slack_messages_page() -> str:
                    time_zone="Europe/Paris")),
         ("unroutable_alert", "to the managers' channel when no SDR can take a lead",
          sb.unroutable(card, reason="no rule matches country XX and no fallback pool")),
+        ("assignment, with buttons", ("with `interactive: true` in notify.yaml the assignment also carries this "
+                                      "actions block, before its footer (handled by `leadops intake serve`)"),
+         sb.SlackPayload("(the assignment's text)", (sb.buttons(card.id),))),
     ]
     out = [HEADER, "# Slack messages\n\n",
            ("Each message kind leadops posts to Slack, rendered by `leadops/notify/slack_blocks.py` on one sample lead "

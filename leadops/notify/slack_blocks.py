@@ -139,9 +139,25 @@ def _plain_link(card: LeadCard) -> str:
     return f" {card.crm_name or 'CRM'}: {card.crm_url}" if card.crm_url else ""
 
 
+def buttons(lead_id: int) -> dict[str, Any]:
+    """Return the actions block of an assignment: "Contacted" and "Not mine: reassign" (with a confirmation); the
+    intake service handles the presses (leadops.realtime.slack_actions)."""
+    return {"type": "actions", "block_id": f"leadops_lead_{lead_id}", "elements": [
+        {"type": "button", "action_id": "leadops_contacted", "value": str(lead_id), "style": "primary",
+         "text": {"type": "plain_text", "text": "Contacted"}},
+        {"type": "button", "action_id": "leadops_not_mine", "value": str(lead_id), "style": "danger",
+         "text": {"type": "plain_text", "text": "Not mine: reassign"},
+         "confirm": {"title": {"type": "plain_text", "text": "Hand this lead back?"},
+                     "text": {"type": "mrkdwn", "text": "The routing rules give it to someone else."},
+                     "confirm": {"type": "plain_text", "text": "Reassign"},
+                     "deny": {"type": "plain_text", "text": "Keep it"}}},
+    ]}
+
+
 def assignment(card: LeadCard, *, rep: str, rule: str, reason: str, due: datetime | None, time_zone: str,
-               policy: str) -> SlackPayload:
-    """Return the message telling a rep (``rep``: a mention) a lead is theirs: who, why hot, why them, by when."""
+               policy: str, with_buttons: bool = False) -> SlackPayload:
+    """Return the message telling a rep (``rep``: a mention) a lead is theirs: who, why hot, why them, by when (and
+    the buttons, ``with_buttons``, when the intake service handles them)."""
     due_text = local_time(due, time_zone)
     blocks = (
         _header(f"New lead for you: {card.label}"),
@@ -149,6 +165,7 @@ def assignment(card: LeadCard, *, rep: str, rule: str, reason: str, due: datetim
         _section(f"*Why it is hot:* {_hot(card)}"),
         _section(f"*Why you:* rule `{escape(rule)}`: {escape(reason)}"),
         _section(f"*First touch due:* {due_text} · SLA policy `{escape(policy)}`"),
+        *([buttons(card.id)] if with_buttons else []),
         _footer(card),
     )
     text = (f"New lead for you: {_plain_lead(card)}. Why it is hot: grade {card.grade or '—'}"

@@ -74,13 +74,28 @@ def webhook_secrets(rules: Rules) -> dict[str, str]:
     return out
 
 
+def _signing_secret(settings: Settings, rules: Rules) -> str | None:
+    """Return the Slack signing secret when notify.yaml turns the buttons on (registered for redaction); raises
+    ServiceError when they are on without one."""
+    if not (rules.notify.slack.enabled and rules.notify.slack.interactive):
+        return None
+    from leadops.redact import register
+
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    if not secret:
+        raise ServiceError("notify.yaml turns Slack buttons on (slack.interactive): set LEADOPS_SLACK_SIGNING_SECRET "
+                           "(the app's Basic Information > Signing Secret)")
+    register(secret)
+    return secret
+
+
 def create_app(settings: Settings, rules: Rules, secrets: dict[str, str] | None = None, *,
                router_idle_seconds: float = 5.0, reload: Callable[[], Rules] | None = None) -> Any:
     """Return the ASGI app, its parts started (``app.state.service``: the roster synced, the group commit and the
     router running); raises ServiceError when it cannot serve. ``reload``: returns the rule files as they are now
     (the router takes an edit at its next pass)."""
-    if not rules.sources.webhooks:
-        raise ServiceError("no webhook in sources.yaml (webhooks:): nothing to serve")
+    if not rules.sources.webhooks and not rules.notify.slack.interactive:
+        raise ServiceError("no webhook in sources.yaml (webhooks:) and no Slack buttons: nothing to serve")
     secrets = secrets if secrets is not None else webhook_secrets(rules)
     hooks: dict[str, WebhookSource] = {w.name: w for w in rules.sources.webhooks}
     router = Router(settings, rules, idle_seconds=router_idle_seconds, log=log.warning, reload=reload).start()
@@ -131,13 +146,35 @@ def create_app(settings: Settings, rules: Rules, secrets: dict[str, str] | None 
             return Response(webhook.SOAP_ACK, media_type="text/xml")
         return JSONResponse(answer, status_code=status)
 
+    signing = _signing_secret(settings, rules)
+
+    @app.post("/v1/slack/actions")
+    async def slack_action(request: Request) -> Response:
+        from leadops.realtime import slack_actions
+
+        body = await request.body()
+        client = request.client.host if request.client else "?"
+        if signing is None:
+            return JSONResponse({"error": "Slack buttons are off (notify.yaml slack.interactive)"}, status_code=404)
+        try:
+            slack_actions.verify(signing, {k.lower(): v for k, v in request.headers.items()}, body, time.time())
+            action = slack_actions.parse(body)
+        except webhook.Refused as exc:
+            log.warning("refused a Slack action from %s: HTTP %s %s", client, exc.status, exc.reason)
+            return JSONResponse({"error": exc.reason}, status_code=exc.status)
+        text = await run_in_threadpool(slack_actions.handle, settings, router.rules, action)
+        router.poke([])  # a reassignment's message goes out with the next pass, now
+        await run_in_threadpool(slack_actions.reply, action.response_url, text)
+        return JSONResponse(slack_actions.answer(action, text))
+
     @app.post("/v1/leads/{name}")
     async def post_leads(name: str, request: Request) -> Response:
         return await accept(name, request)
 
     @app.post("/v1/leads")
     async def post_default(request: Request) -> Response:
-        return await accept(rules.sources.webhooks[0].name, request)
+        first = rules.sources.webhooks[0].name if rules.sources.webhooks else ""
+        return await accept(first, request)
 
     @app.get("/healthz")
     async def health() -> JSONResponse:

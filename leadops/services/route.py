@@ -252,7 +252,8 @@ def _assignment_slack(notices: Notices, cards: dict[int, slack_blocks.LeadCard],
                       s: RoutingSdr, policy: str, due: datetime) -> slack_blocks.SlackPayload:
     """Return the Slack rendering of one assignment (the rep named by their Slack id when sdrs.yaml has it)."""
     return slack_blocks.assignment(cards[lead_id], rep=notices.mention(s.code, s.name), rule=d.rule or "-",
-                                   reason=d.reason, due=due, time_zone=s.time_zone, policy=policy)
+                                   reason=d.reason, due=due, time_zone=s.time_zone, policy=policy,
+                                   with_buttons=notices.slack.interactive)
 
 
 def assign(uow: UnitOfWork, fields: dict[str, Any], decision: Decision, sdrs: dict[str, RoutingSdr], rules: Rules,

@@ -265,3 +265,70 @@ def test_a_salesforce_outbound_message_is_acknowledged_once_stored(service, sess
     assert count(session, Lead) == 1
     lead = session.scalar(select(Lead))
     assert (lead.email, lead.company, lead.source) == ("lea@atelier-numerique.fr", "Atelier Numérique SAS", "contact_sales")
+
+
+SIGNING = "slack-signing-secret-0123456789"
+
+
+def _press(url, action_id, lead_id, user_id, response_url, *, secret=SIGNING, stamp=None):
+    from urllib.parse import urlencode
+
+    from leadops.realtime.slack_actions import slack_signature
+
+    payload = {"type": "block_actions", "user": {"id": user_id}, "response_url": response_url,
+               "actions": [{"action_id": action_id, "value": str(lead_id), "action_ts": str(time.time())}]}
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    stamp = stamp or int(time.time())
+    return requests.post(f"{url}/v1/slack/actions", data=body, timeout=30, headers={
+        "Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": str(stamp),
+        "X-Slack-Signature": slack_signature(secret, stamp, body)})
+
+
+def test_the_slack_buttons_record_a_contact_or_hand_the_lead_back_for_its_owner_only(settings, rules, roster, session):
+    from leadops.config import NotifyRules, SlackRules
+    from leadops.db.models import Activity, Sdr
+    from tests.support.receivers import WebhookReceiver
+
+    slack_rules = SlackRules(enabled=True, interactive=True, api_url="http://127.0.0.1:9/api/")
+    people = [p.model_copy(update={"slack_user": f"U{p.code.replace('.', '').upper()}"}) for p in rules.roster.people]
+    rules = with_webhooks(rules).model_copy(update={
+        "notify": NotifyRules(slack=slack_rules), "roster": rules.roster.model_copy(update={"people": people})})
+    settings = settings.model_copy(update={"slack_signing_secret": __import__("pydantic").SecretStr(SIGNING)})
+    url, stop = serve(settings, rules)
+    receiver = WebhookReceiver()
+    try:
+        lead_id = post(f"{url}/v1/leads", LEA).json()["accepted"][0]["lead_id"]
+
+        def owner():
+            session.rollback()
+            lead = session.get(Lead, lead_id)
+            return session.get(Sdr, lead.owner_sdr_id) if lead.owner_sdr_id else None
+        first = wait_for(owner)
+        assert first is not None
+        # the assignment message carries the buttons (Slack itself is unreachable here: the message falls back)
+        note = session.scalar(select(Notification).where(Notification.lead_id == lead_id,
+                                                         Notification.kind == "assignment"))
+        blocks = json.loads(note.body)["blocks"]
+        assert [e["action_id"] for b in blocks if b["type"] == "actions" for e in b["elements"]] == [
+            "leadops_contacted", "leadops_not_mine"]
+
+        me = f"U{first.code.replace('.', '').upper()}"
+        bad = _press(url, "leadops_contacted", lead_id, me, receiver.url, secret="not-the-signing-secret-x")
+        assert (bad.status_code, bad.json()["error"]) == (401, "wrong signature")
+        stale = _press(url, "leadops_contacted", lead_id, me, receiver.url, stamp=int(time.time()) - 600)
+        assert stale.status_code == 401
+        other = _press(url, "leadops_contacted", lead_id, "UMLAURENT", receiver.url)
+        assert other.status_code == 200 and "not yours: nothing changed" in other.json()["text"]
+        done = _press(url, "leadops_contacted", lead_id, me, receiver.url)
+        assert "contact recorded" in done.json()["text"]
+        session.rollback()
+        touch = session.scalar(select(Activity).where(Activity.lead_id == lead_id))
+        assert (touch.kind, touch.sdr_id, touch.outcome) == ("call", first.id, "contacted")
+        assert [p[2]["text"] for p in receiver.posts][-1] == done.json()["text"]  # the rep sees it in Slack
+
+        moved = _press(url, "leadops_not_mine", lead_id, me, receiver.url)
+        assert moved.json()["text"].startswith(f"lead #{lead_id} moved to ")
+        assert owner().code != first.code
+    finally:
+        stop()
+        receiver.close()

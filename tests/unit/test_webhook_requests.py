@@ -114,3 +114,20 @@ def test_a_url_token_must_be_the_secret_and_salesforce_needs_one():
     assert refused(authenticate, sf, SECRET, {}, b"", 0, {"token": "x"}) == (401, "wrong token")
     with pytest.raises(ValueError, match="Salesforce sends no header of yours; use auth: url_token"):
         WebhookSource(name="sf", shape="salesforce_outbound")
+
+
+def test_a_slack_button_press_is_verified_and_read():
+    from urllib.parse import urlencode
+
+    from leadops.realtime.slack_actions import parse, slack_signature, verify
+
+    body = urlencode({"payload": '{"user": {"id": "U1"}, "response_url": "https://hooks.slack.com/x", '
+                                 '"actions": [{"action_id": "leadops_contacted", "value": "42", "action_ts": "1.5"}]}'
+                      }).encode()
+    good = {"x-slack-request-timestamp": "1000", "x-slack-signature": slack_signature("s" * 20, 1000, body)}
+    verify("s" * 20, good, body, 1000 + 299)
+    assert refused(verify, "s" * 20, good, body + b"x", 1000) == (401, "wrong signature")
+    assert refused(verify, "s" * 20, good, body, 1000 + 301) == (401, "timestamp more than 5 minutes from now: replayed")
+    action = parse(body)
+    assert (action.user_id, action.action_id, action.lead_id, action.action_ts) == ("U1", "leadops_contacted", 42, "1.5")
+    assert refused(parse, b"payload=%7B%7D") == (400, "not a Slack block_actions payload of leadops' buttons")
