@@ -949,6 +949,8 @@ app.add_typer(intake_app, name="intake")
 def intake_serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on (put a TLS reverse proxy in front)."),
     port: int = typer.Option(8700, min=1, max=65535, help="Port to listen on."),
+    summary_every: float = typer.Option(300, min=10, help="Seconds between two intake-service-summary flow runs "
+                                                          "(with PREFECT_API_URL set; else a log line)."),
 ) -> None:
     """Serve POST /v1/leads/{webhook}: each authenticated lead is stored, answered 202 (422 when invalid), then
     enriched, scored, routed and its SDR notified within seconds, without waiting for a pipeline run."""
@@ -964,7 +966,7 @@ def intake_serve(
         s, rules = _prepared()
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         try:
-            app = create_app(s, rules, reload=lambda: load_rules_cached(s.config_dir))
+            app = create_app(s, rules, reload=lambda: load_rules_cached(s.config_dir), summary_every=summary_every)
         except ServiceError as exc:
             raise UsageError(str(exc)) from None
         validation_process.warm_up(in_process=not s.validation_process)  # GX imported before the first lead

@@ -21,6 +21,7 @@ from leadops.config import Rules, Settings, WebhookSource
 from leadops.intake import webhook
 from leadops.realtime.intake import GroupCommit, Submission
 from leadops.realtime.router import Router
+from leadops.realtime.summary import Reporter
 
 log = logging.getLogger("leadops.intake")
 
@@ -39,8 +40,11 @@ class Service:
     group: GroupCommit
     router: Router
     started: float
+    reporter: Reporter | None = None
 
     def stop(self) -> None:
+        if self.reporter is not None:
+            self.reporter.stop()
         self.group.stop()
         self.router.stop()
 
@@ -90,7 +94,8 @@ def _signing_secret(settings: Settings, rules: Rules) -> str | None:
 
 
 def create_app(settings: Settings, rules: Rules, secrets: dict[str, str] | None = None, *,
-               router_idle_seconds: float = 5.0, reload: Callable[[], Rules] | None = None) -> Any:
+               router_idle_seconds: float = 5.0, reload: Callable[[], Rules] | None = None,
+               summary_every: float | None = None) -> Any:
     """Return the ASGI app, its parts started (``app.state.service``: the roster synced, the group commit and the
     router running); raises ServiceError when it cannot serve. ``reload``: returns the rule files as they are now
     (the router takes an edit at its next pass)."""
@@ -99,9 +104,27 @@ def create_app(settings: Settings, rules: Rules, secrets: dict[str, str] | None 
     secrets = secrets if secrets is not None else webhook_secrets(rules)
     hooks: dict[str, WebhookSource] = {w.name: w for w in rules.sources.webhooks}
     router = Router(settings, rules, idle_seconds=router_idle_seconds, log=log.warning, reload=reload).start()
-    group = GroupCommit(settings, rules, on_stored=lambda subs: router.poke([i for s in subs for i in s.lead_ids]))
+    def stored(subs: list[Submission]) -> None:
+        for sub in subs:
+            router.poke(sub.lead_ids, sub.received_at.timestamp())
+
+    group = GroupCommit(settings, rules, on_stored=stored)
     router.on_rules = lambda new: setattr(group, "rules", new)  # webhooks themselves change with a restart
     service = Service(group.start(), router, time.time())
+    refused = [0]
+
+    def problem() -> str | None:
+        dead = [t.name for t in (group._thread, router._thread) if not t.is_alive()]
+        return f"thread(s) stopped: {', '.join(dead)}" if dead else None
+
+    reporter = Reporter(lambda: {"requests": group.stored, "leads_accepted": group.leads_accepted,
+                                 "leads_quarantined": group.leads_quarantined, "refused": refused[0],
+                                 "routed": router.stats.routed, "notified": router.stats.notified,
+                                 "failed_passes": router.stats.errors, "store_failures": group.failures},
+                        router.take_latencies, problem, summary_every or 0, log.warning)
+    if summary_every:
+        reporter.start()
+    service.reporter = reporter
 
     @asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
@@ -137,6 +160,7 @@ def create_app(settings: Settings, rules: Rules, secrets: dict[str, str] | None 
             webhook.authenticate(cfg, secrets[name], headers, body, time.time(), dict(request.query_params))
             records = webhook.records(cfg, body, headers.get("content-type", ""))
         except webhook.Refused as exc:
+            refused[0] += 1
             log.warning("refused a request to webhook %s from %s: HTTP %s %s", name, client, exc.status, exc.reason)
             return JSONResponse({"error": exc.reason}, status_code=exc.status)
         sub = Submission(cfg, webhook.idempotency_key(headers, name, body), records)

@@ -50,8 +50,10 @@ class GroupCommit:
         self.settings, self.rules, self.on_stored = settings, rules, on_stored
         self._queue: queue.Queue[Submission | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="intake-group-commit", daemon=True)
-        self.stored = 0
+        self.stored = 0  # requests answered from the database (grain: request)
         self.failures = 0
+        self.leads_accepted = 0
+        self.leads_quarantined = 0
 
     def start(self) -> GroupCommit:
         self._thread.start()
@@ -97,6 +99,9 @@ class GroupCommit:
                 continue
             self.stored += len(group)
             for sub in group:
+                if sub.answer is not None and not sub.answer[1].get("replayed"):
+                    self.leads_accepted += len(sub.answer[1].get("accepted", []))
+                    self.leads_quarantined += len(sub.answer[1].get("quarantined", []))
                 sub.done.set()
             self.on_stored([s for s in group if s.lead_ids])
 

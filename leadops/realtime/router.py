@@ -41,9 +41,9 @@ def _timed(stats: RouterStats, stage: str) -> Iterator[None]:
 def emit_routed(assignments: list[dict[str, Any]]) -> int:
     """Emit ``leadops.lead.routed`` per assignment (the lead, its SDR as a related resource, the rule) when a Prefect
     API is configured (PREFECT_API_URL); returns how many."""
-    import os
+    from leadops.realtime.summary import prefect_api
 
-    if not assignments or not os.environ.get("PREFECT_API_URL"):
+    if not assignments or not prefect_api():
         return 0
     from prefect.events import emit_event
 
@@ -73,6 +73,8 @@ class Router:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._lead_ids: set[int] = set()
+        self._received: dict[int, float] = {}  # lead id -> when its request arrived (time.time), until routed
+        self._latencies: list[float] = []  # seconds from request to routing, since last taken
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="intake-router", daemon=True)
 
@@ -99,11 +101,20 @@ class Router:
     def _stage(self, stage: str) -> Any:
         return _timed(self.stats, stage)
 
-    def poke(self, lead_ids: list[int]) -> None:
-        """Ask for a pass over ``lead_ids`` (just stored) now."""
+    def poke(self, lead_ids: list[int], received_at: float | None = None) -> None:
+        """Ask for a pass over ``lead_ids`` (just stored; their request arrived at ``received_at``) now."""
         with self._lock:
             self._lead_ids.update(lead_ids)
+            if received_at is not None:
+                for i in lead_ids:
+                    self._received.setdefault(i, received_at)
         self._wake.set()
+
+    def take_latencies(self) -> list[float]:
+        """Return the request-to-routing seconds of the leads routed since the last call (and forget them)."""
+        with self._lock:
+            out, self._latencies = self._latencies, []
+        return out
 
     def _run(self) -> None:
         # the first pass catches up: leads stored by a service that stopped before routing them are scored here
@@ -163,6 +174,12 @@ class Router:
         with clock("route"):
             routed = in_unit(lambda uow: route_pending(uow, self.rules, tz))
         self.stats.routed += routed.assigned
+        done = time.time()
+        with self._lock:
+            for a in routed.assignments:
+                at = self._received.pop(a["lead_id"], None)
+                if at is not None:
+                    self._latencies.append(done - at)
         self.emit(routed.assignments)
         with clock("deliver"):
             report = deliver(sql_units(url), self.sender or sender_for(self.settings))

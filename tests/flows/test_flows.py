@@ -286,7 +286,7 @@ def test_the_zombie_run_automation_waits_three_heartbeats_of_every_leadops_run()
     from leadops.deployments.automations import load
 
     root = Path(__file__).resolve().parents[2]
-    [zombie] = load()
+    [zombie] = [a for a in load() if a.name == "leadops-crash-zombie-runs"]
     trigger = zombie.trigger
     assert trigger.posture == "Proactive" and trigger.after == {"prefect.flow-run.heartbeat"}
     assert {"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Crashed"} <= trigger.expect

@@ -1,0 +1,72 @@
+"""The intake service observed in Prefect (the session's API): its periodic `intake-service-summary` runs carry the
+window's counts as artifacts, a routed lead emits `leadops.lead.routed`, and a service with a stopped thread ends
+its summary Failed, which the shipped automation reacts to."""
+from __future__ import annotations
+
+import json
+
+from tests.integration.test_realtime_intake import LEA, SECRET, _free_port, post, wait_for, with_webhooks
+
+
+def _summary_runs() -> list:
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["intake-service-summary"])))
+
+
+def test_the_service_reports_each_window_as_a_flow_run_and_fails_it_when_unhealthy(settings, rules, roster):
+    import threading
+
+    import uvicorn
+
+    from leadops.realtime.app import create_app
+    from tests.flows.test_flows import read_artifact
+
+    before = {r.id for r in _summary_runs()}
+    app = create_app(settings, with_webhooks(rules), {"web-form": SECRET, "signed": SECRET, "salesforce": SECRET},
+                     router_idle_seconds=0.5, summary_every=2)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: server.started)
+        assert post(f"http://127.0.0.1:{port}/v1/leads", LEA).status_code == 202
+
+        def window_with_the_lead():
+            for run in _summary_runs():
+                if run.id in before or run.state is None or not run.state.is_completed():
+                    continue
+                art = read_artifact("intake-service-window", str(run.id))
+                rows = {r["what"]: r["value"] for r in json.loads(art.data)} if art else {}
+                if rows.get("leads_accepted") == "1" and rows.get("routed") == "1":
+                    return run, rows
+            return None
+        found = wait_for(window_with_the_lead, 90)
+        assert found, [(r.name, r.state.name if r.state else None) for r in _summary_runs()]
+        run, rows = found
+        assert run.name.startswith("intake-service-") and rows["healthy"] is True
+        assert "1 leads accepted, 1 routed" in run.state.message
+
+        app.state.service.router.stop()  # a stopped routing thread: the next window is unhealthy
+        failed = wait_for(lambda: [r for r in _summary_runs() if r.id not in before and r.state and r.state.is_failed()],
+                          60)
+        assert failed and "unhealthy: thread(s) stopped: intake-router" in failed[0].state.message
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+
+
+def test_the_shipped_automations_watch_the_summary_runs():
+    from leadops.deployments.automations import load
+
+    found = {a.name: a for a in load()}
+    stopped, unhealthy = found["leadops-intake-service-stopped"], found["leadops-intake-service-unhealthy"]
+    assert stopped.trigger.posture == "Proactive" and stopped.trigger.after == {"prefect.flow-run.Completed"}
+    assert stopped.trigger.expect == {"prefect.flow-run.Completed"} and stopped.trigger.within.total_seconds() == 900
+    assert unhealthy.trigger.posture == "Reactive" and unhealthy.trigger.expect == {"prefect.flow-run.Failed"}
+    for a in (stopped, unhealthy):
+        assert a.trigger.match_related.root == {"prefect.resource.role": "flow",
+                                                "prefect.resource.name": "intake-service-summary"}
