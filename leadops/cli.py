@@ -927,8 +927,11 @@ def _check_week(option: str, value: str) -> str:
 def serve(
     prefect_yaml: Path | None = typer.Option(None, "--prefect-yaml",
                                                 help="Another prefect.yaml (e.g. with other schedules); default: the project's."),
+    intake_port: int | None = typer.Option(None, "--intake-port", min=1, max=65535,
+                                           help="Also run the real-time intake service on 127.0.0.1:PORT."),
 ) -> None:
-    """Serve every deployment of prefect.yaml with its schedule from this process (one machine, no worker)."""
+    """Serve every deployment of prefect.yaml with its schedule from this process (one machine, no worker); with
+    --intake-port, the real-time intake service beside them."""
     def go():
         from leadops.deployments.serve import ROOT, main
 
@@ -937,8 +940,30 @@ def serve(
         s = _preflight()
         spec = prefect_yaml or (s.home / "prefect.yaml" if s.home and (s.home / "prefect.yaml").is_file()
                                 else ROOT / "prefect.yaml")
+        if intake_port is not None:
+            _intake_thread(intake_port)
         main(spec)
     _guard(go)
+
+
+def _intake_thread(port: int) -> None:
+    """Start the intake service on 127.0.0.1:``port`` on a thread of this process (`leadops serve --intake-port`);
+    raises UsageError when it cannot serve (no webhook, a missing secret)."""
+    import threading
+
+    import uvicorn
+
+    from leadops.config import load_rules_cached
+    from leadops.realtime.app import ServiceError, create_app
+
+    s, rules = _prepared()
+    try:
+        app = create_app(s, rules, reload=lambda: load_rules_cached(s.config_dir), summary_every=300)
+    except ServiceError as exc:
+        raise UsageError(str(exc)) from None
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    threading.Thread(target=server.run, name="intake-service", daemon=True).start()
+    typer.echo(f"leadops intake: listening on http://127.0.0.1:{port}/v1/leads beside the served flows", err=True)
 
 
 intake_app = typer.Typer(no_args_is_help=True, help="The real-time intake service (sources.yaml webhooks:).")

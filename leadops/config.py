@@ -703,6 +703,9 @@ class EnrichmentRules(Strict):
 
     required_fields: list[str] = ["industry", "employee_band"]  # the waterfall stops once these are filled
     ttl_days: float = Field(90, gt=0)  # a cached answer older than this is stale
+    # the real-time intake service asks each HTTP provider once, with at most this timeout, so a slow provider
+    # delays no lead past it: the lead is routed on what is known and enriched again by the next passes
+    realtime_timeout_seconds: float = Field(2.0, gt=0, le=30)
     # field -> provider names, best first; fields not listed follow the providers' order
     field_precedence: dict[str, list[str]] = {}
 

@@ -13,6 +13,7 @@ needs the usual ``if __name__ == "__main__":`` guard; code read from stdin valid
 from __future__ import annotations
 
 import atexit
+import os
 import gc
 import multiprocessing
 import sys
@@ -36,8 +37,23 @@ class ValidationProcessDied(RuntimeError):
     """The validation process ended without answering (killed, out of memory)."""
 
 
-def _warm() -> None:
-    """Initializer of the validation process: import GX and build its context before the first chunk."""
+def _orphan_watch(parent: int) -> None:
+    """Exit this validation process once its parent is gone (killed with -9: no shutdown reached it), instead of
+    living on as an orphan holding its memory."""
+    import os
+    import time
+
+    while True:
+        time.sleep(2)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+def _warm(parent: int | None = None) -> None:
+    """Initializer of the validation process: watch the parent, import GX and build its context before the first
+    chunk."""
+    if parent is not None:
+        threading.Thread(target=_orphan_watch, args=(parent,), name="orphan-watch", daemon=True).start()
     gate._context()
     # Each chunk allocates hundreds of thousands of records, strings and frames that form no
     # cycles; with the default thresholds the collector also rescanned GX's and pandas' objects
@@ -58,7 +74,7 @@ def _executor() -> ProcessPoolExecutor:
             # spawn, not fork: the parent runs threads (Prefect, SQLAlchemy pools) that a fork
             # would copy mid-lock
             _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_warm)
+                                        initializer=_warm, initargs=(os.getpid(),))
             _started = _pool.submit(_started_probe)  # jobs run in order: this one right after the initializer
         return _pool
 

@@ -38,6 +38,15 @@ def _timed(stats: RouterStats, stage: str) -> Iterator[None]:
         stats.stage_seconds[stage] = round(stats.stage_seconds.get(stage, 0.0) + time.monotonic() - started, 3)
 
 
+def quick_enrichment(rules: Rules) -> Rules:
+    """Return ``rules`` with every HTTP provider asked once (no retry) and within ``realtime_timeout_seconds``:
+    the real-time path waits no longer than that for a slow provider; what failed is asked again later."""
+    limit = rules.sources.enrichment.realtime_timeout_seconds
+    providers = [p.model_copy(update={"timeout_seconds": min(p.timeout_seconds, limit), "max_retries": 0})
+                 for p in rules.sources.providers]
+    return rules.model_copy(update={"sources": rules.sources.model_copy(update={"providers": providers})})
+
+
 def emit_routed(assignments: list[dict[str, Any]]) -> int:
     """Emit ``leadops.lead.routed`` per assignment (the lead, its SDR as a related resource, the rule) when a Prefect
     API is configured (PREFECT_API_URL); returns how many."""
@@ -167,7 +176,8 @@ class Router:
 
         if lead_ids or catch_up:
             with clock("enrich"):
-                in_unit(lambda uow: enrich_pending(uow, self.rules))
+                quick = quick_enrichment(self.rules)
+                in_unit(lambda uow: enrich_pending(uow, quick))
             with clock("score"):
                 self.stats.scored += in_unit(lambda uow: score_open_leads(
                     uow, self.rules, lead_ids=None if catch_up else lead_ids)).scored

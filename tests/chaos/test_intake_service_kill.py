@@ -11,6 +11,7 @@ import threading
 import time
 from collections import Counter
 
+import psutil
 import pytest
 import requests
 import yaml
@@ -84,11 +85,15 @@ def test_kill_9_during_a_burst_loses_no_accepted_lead_and_doubles_nothing(tmp_pa
     starter.start()
     # mid-burst: some leads answered, others in flight or not sent yet
     assert wait_for(lambda: sum(s == 202 for s in dict(answers).values()) >= 10, 60)
+    children = psutil.Process(first.proc.pid).children(recursive=True)  # its validation process
+    assert children
     os.kill(first.proc.pid, signal.SIGKILL)
     starter.join()
     for t in threads:
         t.join()
     first.proc.wait(timeout=30)
+    # no orphan: the validation process of the killed service notices and exits (it held ~250 MB each)
+    assert wait_for(lambda: not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children), 30)
     accepted_before = {i for i, status in answers.items() if status == 202}
     assert len(accepted_before) < LEADS  # the kill cut the burst
 

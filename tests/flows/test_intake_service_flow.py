@@ -4,6 +4,7 @@ its summary Failed, which the shipped automation reacts to."""
 from __future__ import annotations
 
 import json
+import os
 
 from tests.integration.test_realtime_intake import LEA, SECRET, _free_port, post, wait_for, with_webhooks
 
@@ -70,3 +71,47 @@ def test_the_shipped_automations_watch_the_summary_runs():
     for a in (stopped, unhealthy):
         assert a.trigger.match_related.root == {"prefect.resource.role": "flow",
                                                 "prefect.resource.name": "intake-service-summary"}
+
+
+def test_leadops_serve_runs_the_intake_service_beside_the_flows(tmp_path):
+    """`leadops serve --intake-port` (documented in docs/how-to/realtime-intake.md): the served deployments and the
+    intake service in one process; a post is answered 202 and its SDR's email lands in the outbox."""
+    import shutil
+    import signal
+    import subprocess
+
+    import requests
+    import yaml
+    from prefect.settings import PREFECT_API_URL
+
+    from tests.conftest import ROOT
+    from tests.e2e.test_demo_cli import LEADOPS, env_for
+
+    cfg = tmp_path / "config"
+    shutil.copytree(ROOT / "config", cfg)
+    sources = yaml.safe_load((cfg / "sources.yaml").read_text(encoding="utf-8"))
+    sources["webhooks"] = [{"name": "web-form", "source": "demo_request"}]
+    (cfg / "sources.yaml").write_text(yaml.safe_dump(sources, allow_unicode=True), encoding="utf-8")
+    spec = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))
+    spec["deployments"] = [d for d in spec["deployments"] if d["name"] == "explain-lead"]  # nothing scheduled
+    (tmp_path / "prefect.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    port = _free_port()
+    env = env_for(tmp_path, LEADOPS_CONFIG_DIR=str(cfg), LEADOPS_INTAKE_SECRET=SECRET,
+                  PREFECT_API_URL=PREFECT_API_URL.value())
+    proc = subprocess.Popen([LEADOPS, "serve", "--prefect-yaml", str(tmp_path / "prefect.yaml"), "--intake-port",
+                             str(port)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        def up() -> bool:
+            try:
+                return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).ok
+            except requests.ConnectionError:
+                return False
+        assert wait_for(up, 120), proc.stderr.read() if proc.poll() is not None else "not listening"
+        assert post(f"http://127.0.0.1:{port}/v1/leads", {k: v for k, v in LEA.items() if k != "source"}
+                    ).status_code == 202
+        outbox = tmp_path / "var" / "outbox"
+        assert wait_for(lambda: list(outbox.glob("*.eml")) if outbox.exists() else [], 60), "no SDR email"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)

@@ -332,3 +332,64 @@ def test_the_slack_buttons_record_a_contact_or_hand_the_lead_back_for_its_owner_
     finally:
         stop()
         receiver.close()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_slow_enrichment_provider_delays_no_lead_past_its_short_timeout(settings, rules, roster, session,
+                                                                         monkeypatch):
+    """The provider answers 5 s late; the service asks it once with realtime_timeout_seconds (0.3 s), routes the
+    lead on what it knows, and enriches it when the provider answers again."""
+    from leadops.db.models import EnrichmentLookup
+    from tests.integration.test_enrich_http import KEY, KNOWN, clearbit, with_providers
+    from tests.support.firmo_server import FirmoServer
+
+    monkeypatch.setenv("FIRMO_KEY", KEY)
+    with FirmoServer(KEY) as firmo:
+        for domain, company in KNOWN.items():
+            firmo.add(domain, **company)
+        firmo.latency = 5.0
+        slow = with_providers(with_webhooks(rules), clearbit(firmo, max_retries=3, timeout_seconds=10),
+                              realtime_timeout_seconds=0.3)
+        url, stop = serve(settings, slow)
+        try:
+            lead_id = post(f"{url}/v1/leads", {**LEA, "email": "ana@acme.fr", "company": "Acme"}).json()[
+                "accepted"][0]["lead_id"]
+
+            def routed():
+                session.rollback()
+                return session.scalar(select(Assignment).where(Assignment.lead_id == lead_id))
+            assert wait_for(routed, 30)
+            session.rollback()
+            assert session.get(Lead, lead_id).enrichment_status == "error"
+            assert len([r for r in firmo.log if r["domain"] == "acme.fr"]) == 1  # asked once: no retry
+            firmo.latency = 0.0
+            post(f"{url}/v1/leads", {**LEA, "email": "bob@forge.de", "first_name": "Bob", "company": "Forge"})
+
+            def enriched():
+                session.rollback()
+                return session.get(Lead, lead_id).enrichment_status == "enriched"
+            assert wait_for(enriched, 30), session.scalars(select(EnrichmentLookup.error)).all()
+        finally:
+            stop()
+
+
+def test_a_lead_that_arrives_by_post_and_by_file_is_one_lead(service, session, settings, rules):
+    from leadops.db.models import LeadMerge
+    from leadops.db.unit_of_work import SqlUnitOfWork
+    from leadops.intake.files import ingest_file
+
+    lead_id = post(f"{service}/v1/leads", LEA).json()["accepted"][0]["lead_id"]
+    settings.inbox_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.inbox_dir / "webinar.csv"
+    path.write_text("Email,First Name,Last Name,Company,Source\nLEA@atelier-numerique.fr,Léa,Martin,Atelier "
+                    "Numérique SAS,webinar\n", encoding="utf-8")
+    session.rollback()
+    from leadops.db.session import when_unlocked
+
+    def ingest():
+        with SqlUnitOfWork(settings.database_url) as uow:
+            return ingest_file(uow, path, rules, settings)
+    out = when_unlocked(ingest)
+    assert (out.inserted, out.merged) == (0, 1)
+    assert count(session, Lead) == 1
+    assert session.scalar(select(LeadMerge.lead_id)) == lead_id
