@@ -17,6 +17,14 @@ def _summary_runs() -> list:
         return client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["intake-service-summary"])))
 
 
+def _routed_events() -> list:
+    from prefect import get_client
+    from prefect.events.filters import EventFilter, EventNameFilter
+
+    with get_client(sync_client=True) as client:
+        return client.read_events(filter=EventFilter(event=EventNameFilter(name=["leadops.lead.routed"])), limit=50).events
+
+
 def test_the_service_reports_each_window_as_a_flow_run_and_fails_it_when_unhealthy(settings, rules, roster):
     import threading
 
@@ -25,7 +33,10 @@ def test_the_service_reports_each_window_as_a_flow_run_and_fails_it_when_unhealt
     from leadops.realtime.app import create_app
     from tests.flows.test_flows import read_artifact
 
+    from datetime import UTC, datetime
+
     before = {r.id for r in _summary_runs()}
+    started = datetime.now(UTC)
     app = create_app(settings, with_webhooks(rules), {"web-form": SECRET, "signed": SECRET, "salesforce": SECRET},
                      router_idle_seconds=0.5, summary_every=2)
     port = _free_port()
@@ -50,6 +61,12 @@ def test_the_service_reports_each_window_as_a_flow_run_and_fails_it_when_unhealt
         run, rows = found
         assert run.name.startswith("intake-service-") and rows["healthy"] is True
         assert "1 leads accepted, 1 routed" in run.state.message
+        # the routed lead is an event of the Event Feed, with its SDR as related resource
+        events = wait_for(lambda: [e for e in _routed_events() if e.occurred >= started], 60)
+        assert events, "no leadops.lead.routed event"
+        [e] = events
+        assert e.resource.id.startswith("leadops.lead.") and e.payload["path"] == "real-time"
+        assert next(r.id for r in e.related if r.role == "sdr").startswith("leadops.sdr.s.")
 
         app.state.service.router.stop()  # a stopped routing thread: the next window is unhealthy
         failed = wait_for(lambda: [r for r in _summary_runs() if r.id not in before and r.state and r.state.is_failed()],
