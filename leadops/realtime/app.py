@@ -43,10 +43,15 @@ class Service:
     reporter: Reporter | None = None
 
     def stop(self) -> None:
-        if self.reporter is not None:
-            self.reporter.stop()
-        self.group.stop()
-        self.router.stop()
+        """Stop every part, each whatever the others raised (a part left running would go on writing)."""
+        try:
+            if self.reporter is not None:
+                self.reporter.stop()
+        finally:
+            try:
+                self.group.stop()
+            finally:
+                self.router.stop()
 
 
 def webhook_secrets(rules: Rules) -> dict[str, str]:

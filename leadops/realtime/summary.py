@@ -45,7 +45,8 @@ class Reporter:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=60)
+        if self._thread.ident is not None:  # started (a service without summaries never starts it)
+            self._thread.join(timeout=60)
 
     def window(self) -> dict[str, Any]:
         """Return the counts since the previous window (and start the next one)."""

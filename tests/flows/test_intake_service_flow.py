@@ -74,7 +74,9 @@ def test_the_service_reports_each_window_as_a_flow_run_and_fails_it_when_unhealt
         assert failed and "unhealthy: thread(s) stopped: intake-router" in failed[0].state.message
     finally:
         server.should_exit = True
-        thread.join(timeout=60)
+        thread.join(timeout=90)
+    service = app.state.service
+    assert not service.router._thread.is_alive() and not service.group._thread.is_alive()
 
 
 def test_the_shipped_automations_watch_the_summary_runs():

@@ -52,9 +52,13 @@ def serve(settings, rules):
         time.sleep(0.02)
     assert server.started
 
+    service = app.state.service
+
     def stop() -> None:
         server.should_exit = True
-        thread.join(timeout=30)
+        thread.join(timeout=90)
+        # nothing of the service goes on: a router left running would route and deliver in later tests' database
+        assert not thread.is_alive() and not service.router._thread.is_alive() and not service.group._thread.is_alive()
     return f"http://127.0.0.1:{port}", stop
 
 
