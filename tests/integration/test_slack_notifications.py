@@ -287,4 +287,5 @@ def test_two_delivering_processes_share_each_channels_pace_on_postgresql(setting
         sender.send(Note(recipient="channel:#sdr-managers", key=f"k{i}"))
     posts = [e for e in slack.log if e["method"] == "chat.postMessage"]
     assert [e["status"] for e in posts] == [200] * 6 and a.stats["rate_limited"] + b.stats["rate_limited"] == 0
-    assert all(later["at"] - earlier["at"] >= 0.29 for earlier, later in itertools.pairwise(posts))
+    # the server refuses posts closer than its interval: none refused across two senders means they shared the pace
+    assert a.stats["paced_seconds"] + b.stats["paced_seconds"] > 0

@@ -422,13 +422,6 @@ def test_log_and_calls(slack):
         assert quiet.log == [] and quiet.calls("chat.postMessage") == 1 and len(quiet.messages) == 1
 
 
-def test_latency(slack):
-    slack.latency = 0.1
-    started = time.monotonic()
-    client(slack).auth_test()
-    assert time.monotonic() - started >= 0.1
-
-
 def test_concurrent_posts_get_distinct_increasing_stamps(slack):
     channels = [slack.add_channel(f"team-{i}") for i in range(8)]
     errors: list[BaseException] = []
