@@ -25,8 +25,7 @@ from leadops.db.repositories.scoring import MOVE_COLUMNS, SCORE_COLUMNS, LeadFil
 from leadops.db.unit_of_work import UnitOfWork
 from leadops.domain.lifecycle import Stage
 from leadops.domain.normalize import DISPOSABLE_EMAIL_DOMAINS
-from leadops.domain.scoring import RulePoints
-from leadops.domain.scoring_frame import breakdowns, score_frame
+from leadops.domain.scoring_frame import breakdown_json, score_frame
 from leadops.domain.scoring_pass import ScoreSummary, band_counts
 from leadops.domain.stage_moves import stage_moves
 
@@ -102,8 +101,10 @@ def score_open_leads(uow: UnitOfWork, rules: Rules, *, now: datetime | None = No
         after.update(band_counts(scored["total"]))
         grades.update({str(k): int(v) for k, v in scored["grade"].value_counts().items()})
         summary.scored += len(scored)
-        _write_scores(uow, leads, scored, sr, now, flow_run_id, summary)
-        _move_stages(uow, leads, scored, last_touch, sr, now, summary, stage_changes)
+        changed, parts = _new_scores(leads, scored, sr, summary)
+        moves = _stage_moves(leads, scored, last_touch, sr, now, summary, stage_changes)
+        uow.scoring.write(changed[list(SCORE_COLUMNS)], parts, moves[list(MOVE_COLUMNS)], version=sr.version, now=now,
+                          flow_run_id=flow_run_id)
         if progress is not None:  # leads scored so far, of the selection
             progress(summary.scored, len(ids))
     summary.grades = dict(sorted(grades.items()))
@@ -150,36 +151,37 @@ def _blend(leads: pd.DataFrame, scored: pd.DataFrame, model: Any, weight: float)
     scored["total"] = blended
 
 
-def _write_scores(uow: UnitOfWork, leads: pd.DataFrame, scored: pd.DataFrame, sr: ScoringRules, now: datetime,
-                  flow_run_id: str | None, summary: ScoreSummary) -> None:
-    """Store new scores and one history row (with the breakdown) per lead whose score or model changed."""
+def _new_scores(leads: pd.DataFrame, scored: pd.DataFrame, sr: ScoringRules,
+                summary: ScoreSummary) -> tuple[pd.DataFrame, pd.Series]:
+    """Return (the scores of the leads whose score or model changed, their breakdowns as JSON text by lead id)."""
     old = leads[["score", "fit_score", "engagement_score", "score_version"]]
     same = ((old["score"] == scored["total"]) & (old["fit_score"] == scored["fit"])
             & (old["engagement_score"] == scored["engagement"]) & (old["score_version"] == sr.version))
     changed = scored[~same.fillna(False).to_numpy()]
     summary.changed += len(changed)
     if changed.empty:
-        return
-    parts: dict[int, list[RulePoints]] = breakdowns(changed, leads.loc[changed.index], sr)
+        return changed, pd.Series(dtype=object)
+    extra = None
     if "model_p" in changed:
-        for lead_id, p, pts in zip(changed.index, changed["model_p"], changed["model_points"], strict=True):
-            parts[int(lead_id)].append({"group": "model", "rule": f"conversion p={p:.2f} x weight {sr.model.weight:g}",
-                                        "points": round(float(pts), 2)})
-    uow.scoring.write_scores(changed[list(SCORE_COLUMNS)], parts, version=sr.version, now=now, flow_run_id=flow_run_id)
+        extra = pd.Series([json.dumps({"group": "model", "rule": f"conversion p={p:.2f} x weight {sr.model.weight:g}",
+                                       "points": round(float(pts), 2)})
+                           for p, pts in zip(changed["model_p"], changed["model_points"], strict=True)],
+                          index=changed.index, dtype=object)
+    return changed, breakdown_json(changed, leads.loc[changed.index], sr, extra)
 
 
-def _move_stages(uow: UnitOfWork, leads: pd.DataFrame, scored: pd.DataFrame, last_touch: pd.Series, sr: ScoringRules,
-                 now: datetime, summary: ScoreSummary, stage_changes: Counter[str]) -> None:
-    """Write the stage moves the chunk's scores decide (:func:`leadops.domain.stage_moves.stage_moves`),
-    each with a stage-history row saying why."""
+def _stage_moves(leads: pd.DataFrame, scored: pd.DataFrame, last_touch: pd.Series, sr: ScoringRules,
+                 now: datetime, summary: ScoreSummary, stage_changes: Counter[str]) -> pd.DataFrame:
+    """Return the stage moves the chunk's scores decide (:func:`leadops.domain.stage_moves.stage_moves`; index:
+    lead id), counted in ``summary`` and ``stage_changes``."""
     moves = stage_moves(leads, scored["total"], last_touch, threshold=sr.mql_threshold,
                         nurture_after_days=sr.nurture_after_days, now=now)
     if moves.empty:
-        return
-    uow.scoring.move_stages(moves[list(MOVE_COLUMNS)], now)
+        return moves.reindex(columns=list(MOVE_COLUMNS))
     frm, to = moves["from_stage"].to_numpy(), moves["to_stage"].to_numpy()
     for f, t in zip(frm, to, strict=True):
         stage_changes[f"{f}->{t}"] += 1
     summary.promoted_mql += int((to == Stage.MQL.value).sum())
     summary.disqualified += int((to == Stage.DISQUALIFIED.value).sum())
     summary.nurtured += int((to == Stage.NURTURE.value).sum())
+    return moves

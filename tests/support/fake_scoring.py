@@ -6,6 +6,8 @@ since; writes update the leads and append one history row per lead (scores) or p
 """
 from __future__ import annotations
 
+import json
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -109,6 +111,12 @@ class FakeScoringRepository:
                                 score=float(s["total"]), grade=str(s["grade"]), score_version=version, scored_at=now)
             self.history.append(ScoreRow(i, version, float(s["fit"]), float(s["engagement"]), float(s["total"]),
                                          str(s["grade"]), list(breakdowns[i]), now, flow_run_id))
+
+    def write(self, scores: pd.DataFrame, breakdowns: pd.Series, moves: pd.DataFrame, *,
+              version: str, now: datetime, flow_run_id: str | None) -> None:
+        parts = {int(i): json.loads(t) for i, t in breakdowns.items()}
+        self.write_scores(scores, parts, version=version, now=now, flow_run_id=flow_run_id)
+        self.move_stages(moves, now)
 
     def move_stages(self, moves: pd.DataFrame, now: datetime) -> None:
         for lead_id, m in moves.iterrows():

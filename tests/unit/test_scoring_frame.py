@@ -1,4 +1,5 @@
 """The vectorized scorer agrees with the one-lead reference on random leads and events."""
+import json
 from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
@@ -8,7 +9,7 @@ from hypothesis import strategies as st
 
 from leadops.config import load_rules
 from leadops.domain.scoring import EngagementEvent, LeadFeatures, score_lead
-from leadops.domain.scoring_frame import LEAD_COLUMNS, breakdowns, score_frame
+from leadops.domain.scoring_frame import LEAD_COLUMNS, breakdown_json, breakdowns, score_frame
 
 RULES = load_rules(Path(__file__).resolve().parents[2] / "config").scoring
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -41,11 +42,31 @@ def test_frame_scores_equal_the_one_lead_reference(cases):
     events = pd.DataFrame(rows, columns=["lead_id", "kind", "at"])
     scored = score_frame(leads, events, RULES, NOW)
     parts = breakdowns(scored, leads, RULES)
+    texts = breakdown_json(scored, leads, RULES)
     for i, (feats, evs) in enumerate(cases, start=1):
         ref = score_lead(LeadFeatures(**feats), [EngagementEvent(k, NOW - timedelta(days=d)) for k, d in evs], RULES, NOW)
         row = scored.loc[i]
         assert (row["fit"], row["engagement"], row["negative"], row["total"], row["grade"]) == pytest_approx(ref)
         assert parts[i] == list(ref.breakdown)
+        # the history's JSON, built by column, is exactly the text json.dumps writes for the reference list
+        assert texts[i] == json.dumps(parts[i])
+
+
+def test_breakdown_json_appends_the_extra_entry_and_escapes_labels():
+    # a label with a quote and a backslash fires (the rule's default gives it points): its JSON must stay valid
+    rules = RULES.model_copy(update={"fit": [RULES.fit[0].model_copy(update={"default": 3.0}), *RULES.fit[1:]]})
+    odd = 'Soft"ware\\'
+    leads = pd.DataFrame([dict.fromkeys(LEAD_COLUMNS) | {"industry": odd, "source": "web_form",
+                                                             "email_domain": "acme.fr"}] * 2,
+                         index=[1, 2], columns=list(LEAD_COLUMNS))
+    events = pd.DataFrame(columns=["lead_id", "kind", "at"])
+    scored = score_frame(leads, events, rules, NOW)
+    extra = pd.Series(['{"group": "model", "rule": "p", "points": 1.5}', None], index=[1, 2])
+    texts = breakdown_json(scored, leads, rules, extra)
+    parts = breakdowns(scored, leads, rules)
+    assert {"group": "fit", "rule": f"industry={odd}", "points": 3.0} in parts[2]
+    assert json.loads(texts[1]) == [*parts[1], {"group": "model", "rule": "p", "points": 1.5}]
+    assert texts[2] == json.dumps(parts[2])
 
 
 def pytest_approx(ref):

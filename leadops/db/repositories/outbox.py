@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Executable, and_, or_, select, true, update
+from sqlalchemy import ColumnElement, CursorResult, Executable, Table, and_, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from leadops.db.bulk import dialect_insert
+from leadops.db.bulk_update import SET_BASED_FROM, insert_from
 from leadops.db.models import Notification, utcnow
 
 
@@ -132,6 +133,14 @@ class SqlOutboxRepository:
 
     def enqueue_many(self, messages: Sequence[Message], now: datetime) -> None:
         if not messages:
+            return
+        if len(messages) >= SET_BASED_FROM:  # a routing chunk: by column, one INSERT ... SELECT
+            insert_from(self.session.connection(), cast(Table, Notification.__table__), {
+                "key": [m.key for m in messages], "kind": [m.kind for m in messages],
+                "channel": [m.channel for m in messages], "recipient": [m.recipient for m in messages],
+                "subject": [m.subject for m in messages], "body": [m.body for m in messages],
+                "lead_id": [m.lead_id for m in messages], "status": ["pending"] * len(messages),
+                "attempts": [0] * len(messages), "created_at": [now] * len(messages)}, skip_conflicts_on="key")
             return
         self.session.execute(
             dialect_insert(self.session, Notification.__table__).on_conflict_do_nothing(index_elements=["key"]),

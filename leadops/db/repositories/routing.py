@@ -16,6 +16,7 @@ from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from leadops.db.bulk import bulk_insert, dialect_insert
+from leadops.db.bulk_update import SET_BASED_FROM, update_from
 from leadops.db.models import (
     ROUTING_QUEUE, Account, Assignment, Lead, RoutingLock, RoutingPosition, ScoreHistory, Sdr, SlaClock, SlaEvent,
 )
@@ -410,6 +411,11 @@ class SqlRoutingRepository:
             dict(clock_id=clock_of[i], step="started", at=now, elapsed_seconds=0,
                  detail=f"policy {a.policy}, due {a.due_at.isoformat()}")
             for a, i in zip(assignments, ids, strict=True)])
+        if len(assignments) >= SET_BASED_FROM:  # a routing chunk: one UPDATE ... FROM
+            update_from(conn, LEADS, "id", {"id": [a.lead_id for a in assignments],
+                                            "owner_sdr_id": [a.sdr_id for a in assignments]},
+                        fixed={"routing_status": "assigned", "updated_at": now})
+            return ids
         lt = LEADS
         session.execute(update(lt).where(lt.c.id == bindparam("b_id"))
                         .values(owner_sdr_id=bindparam("b_owner"), routing_status="assigned", updated_at=now),

@@ -6,19 +6,19 @@ moves and the stage history with one executemany or bulk insert per chunk.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 import pandas as pd
-from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select, update
+from sqlalchemy import ColumnElement, Integer, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from leadops.db.bulk import bulk_insert, table_of
+from leadops.db.bulk_update import insert_from, update_from
 from leadops.db.models import Activity, Lead, LeadStageChange, ScoreHistory
 from leadops.domain.lifecycle import SCORED
-from leadops.domain.scoring import RulePoints
 
 #: columns of :meth:`ScoringRepository.leads`, one row per lead (index: ``id``)
 LEAD_COLUMNS = ("industry", "employee_band", "revenue_band", "country", "seniority", "department", "source",
@@ -64,15 +64,13 @@ class ScoringRepository(Protocol):
         """Return the activities of the leads ``ids``, one row per activity, columns ACTIVITY_COLUMNS."""
         ...
 
-    def write_scores(self, scores: pd.DataFrame, breakdowns: Mapping[int, list[RulePoints]], *, version: str,
-                     now: datetime, flow_run_id: str | None) -> None:
-        """Store ``scores`` (index: lead id, columns SCORE_COLUMNS) on their leads, scored by model ``version``
-        at ``now``, and one score-history row per lead with its breakdown."""
-        ...
-
-    def move_stages(self, moves: pd.DataFrame, now: datetime) -> None:
-        """Move each lead of ``moves`` (index: lead id, columns MOVE_COLUMNS) to its stage at ``now``, with
-        one stage-history row per lead saying why."""
+    def write(self, scores: pd.DataFrame, breakdowns: pd.Series, moves: pd.DataFrame, *,
+              version: str, now: datetime, flow_run_id: str | None) -> None:
+        """Store one chunk's outcome: ``scores`` (index: lead id, columns SCORE_COLUMNS) on their leads, scored by
+        model ``version`` at ``now``, with one score-history row per lead and its breakdown (``breakdowns``: JSON
+        text by lead id, :func:`leadops.domain.scoring_frame.breakdown_json`); and ``moves``
+        (index: lead id, columns MOVE_COLUMNS): each lead moved to its stage at ``now`` with one stage-history
+        row saying why. A lead in both is written once."""
         ...
 
 
@@ -117,45 +115,91 @@ class SqlScoringRepository:
         return list(self.session.scalars(q))
 
     def leads(self, ids: Sequence[int]) -> pd.DataFrame:
-        cols = [Lead.id, *(getattr(Lead, c) for c in LEAD_COLUMNS)]
-        rows = self.session.execute(select(*cols).where(Lead.id.in_(ids))).all()
-        return pd.DataFrame(rows, columns=["id", *LEAD_COLUMNS]).set_index("id")
+        if not ids:
+            return pd.DataFrame(columns=["id", *LEAD_COLUMNS]).set_index("id")
+        lo, hi = min(ids), max(ids)
+        # By id range when the selection is dense (a pipeline's new leads): one range scan and no
+        # parameter per lead; a sparse selection (a rescore of a few) is read by its ids.
+        dense = hi - lo + 1 <= 2 * len(ids)
+        cols = ", ".join(f"leads.{c}" for c in ("id", *LEAD_COLUMNS))
+        conn = self.session.connection()
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        if dense:
+            sql = f"SELECT {cols} FROM leads WHERE id BETWEEN {mark} AND {mark}"  # noqa: S608 - constant columns
+            params: tuple[int, ...] = (int(lo), int(hi))
+        else:
+            sql = f"SELECT {cols} FROM leads WHERE id IN ({', '.join(mark for _ in ids)})"  # noqa: S608 - bound values
+            params = tuple(int(i) for i in ids)
+        # driver rows, converted by column: SQLAlchemy's per-value result processing was most of this read
+        rows = conn.exec_driver_sql(sql, params).fetchall()
+        frame = pd.DataFrame.from_records(rows, columns=["id", *LEAD_COLUMNS]).set_index("id")
+        if dense and len(frame) != len(ids):
+            frame = frame[frame.index.isin(ids)]
+        for c in BOOLEAN_COLUMNS:  # SQLite gives 0/1
+            frame[c] = frame[c].astype("object").where(frame[c].notna(), None).map(
+                lambda v: None if v is None else bool(v))
+        frame["arrived_at"] = pd.to_datetime(frame["arrived_at"], utc=True, format="ISO8601")
+        return frame
 
     def activities(self, ids: Sequence[int]) -> pd.DataFrame:
         rows = self.session.execute(select(Activity.lead_id, Activity.kind, Activity.outcome, Activity.occurred_at)
                                     .where(Activity.lead_id.in_(ids))).all()
         return pd.DataFrame(rows, columns=list(ACTIVITY_COLUMNS))
 
-    def write_scores(self, scores: pd.DataFrame, breakdowns: Mapping[int, list[RulePoints]], *, version: str,
-                     now: datetime, flow_run_id: str | None) -> None:
-        if scores.empty:
+    def write(self, scores: pd.DataFrame, breakdowns: pd.Series, moves: pd.DataFrame, *,
+              version: str, now: datetime, flow_run_id: str | None) -> None:
+        if scores.empty and moves.empty:
             return
-        ids = scores.index.to_numpy()
-        fit, eng, total, grade = (scores[c].to_numpy() for c in SCORE_COLUMNS)
-        # Core executemany by primary key: the ORM's bulk UPDATE processed every parameter in Python
-        lt = table_of(Lead)
-        self.session.execute(update(lt).where(lt.c.id == bindparam("b_id")).values(
-            fit_score=bindparam("b_fit"), engagement_score=bindparam("b_eng"), score=bindparam("b_total"),
-            grade=bindparam("b_grade"), score_version=version, scored_at=now), [
-            {"b_id": int(ids[k]), "b_fit": float(fit[k]), "b_eng": float(eng[k]), "b_total": float(total[k]),
-             "b_grade": str(grade[k])} for k in range(len(ids))])
-        bulk_insert(self.session.connection(), ScoreHistory.__table__, [
-            dict(lead_id=int(ids[k]), model_version=version, fit_score=float(fit[k]), engagement_score=float(eng[k]),
-                 score=float(total[k]), grade=str(grade[k]), breakdown=breakdowns[int(ids[k])], scored_at=now,
-                 flow_run_id=flow_run_id) for k in range(len(ids))])
+        ids = scores.index.union(moves.index)
+        s = scores.reindex(ids)
+        m = moves.reindex(ids)
+        scored = ids.isin(scores.index)
+        moved = ids.isin(moves.index)
+        conn = self.session.connection()
+        # one UPDATE ... FROM for the chunk: a lead promoted by its new score is written once, not once for
+        # its score and again for its stage (every write of a leads row maintains its ~10 indexes)
+        update_from(conn, LEADS, "id", {
+            "id": ids.to_numpy().tolist(),
+            "fit_score": _floats(s["fit"]), "engagement_score": _floats(s["engagement"]),
+            "score": _floats(s["total"]), "grade": _objects(s["grade"]),
+            "score_version": [version if f else None for f in scored],
+            "scored_at": [now if f else None for f in scored],
+            "lifecycle_stage": _objects(m["to_stage"]),
+            "stage_changed_at": [now if f else None for f in moved],
+            "disqualified_reason": _objects(m["disqualified_reason"]),
+            "_scored": [int(f) for f in scored],
+        }, extra_types={"_scored": Integer()}, set_sql={
+            **{c: f"CASE WHEN t._scored = 1 THEN t.{c} ELSE leads.{c} END"
+               for c in ("fit_score", "engagement_score", "score", "grade", "score_version", "scored_at")},
+            "lifecycle_stage": "COALESCE(t.lifecycle_stage, leads.lifecycle_stage)",
+            **{c: f"CASE WHEN t.lifecycle_stage IS NULL THEN leads.{c} ELSE t.{c} END"
+               for c in ("stage_changed_at", "disqualified_reason")},
+        })
+        if not scores.empty:  # the history by column, the breakdowns as the JSON text they already are
+            insert_from(conn, table_of(ScoreHistory), {
+                "lead_id": scores.index.to_numpy().tolist(), "fit_score": _floats(scores["fit"]),
+                "engagement_score": _floats(scores["engagement"]), "score": _floats(scores["total"]),
+                "grade": _objects(scores["grade"]), "breakdown": breakdowns.reindex(scores.index).tolist()},
+                json_text=("breakdown",), fixed={"model_version": version, "scored_at": now, "flow_run_id": flow_run_id})
+        if not moves.empty:
+            mid = moves.index.to_numpy()
+            frm, to, why, _dq = (moves[c].to_numpy() for c in MOVE_COLUMNS)
+            bulk_insert(conn, LeadStageChange.__table__, [
+                dict(lead_id=int(mid[k]), from_stage=str(frm[k]), to_stage=str(to[k]), cause=str(why[k]))
+                for k in range(len(mid))], fixed=dict(changed_at=now))
         # bulk statements bypass the identity map: objects loaded earlier in this session must reload
         self.session.expire_all()
 
-    def move_stages(self, moves: pd.DataFrame, now: datetime) -> None:
-        if moves.empty:
-            return
-        ids = moves.index.to_numpy()
-        frm, to, why, dq = (moves[c].to_numpy() for c in MOVE_COLUMNS)
-        lt = table_of(Lead)
-        self.session.execute(update(lt).where(lt.c.id == bindparam("b_id")).values(
-            lifecycle_stage=bindparam("b_stage"), stage_changed_at=now, disqualified_reason=bindparam("b_why")), [
-            {"b_id": int(ids[k]), "b_stage": str(to[k]), "b_why": dq[k]} for k in range(len(ids))])
-        bulk_insert(self.session.connection(), LeadStageChange.__table__, [
-            dict(lead_id=int(ids[k]), from_stage=str(frm[k]), to_stage=str(to[k]), cause=str(why[k]), changed_at=now)
-            for k in range(len(ids))])
-        self.session.expire_all()
+
+LEADS = table_of(Lead)
+BOOLEAN_COLUMNS = ("is_free_email", "is_competitor", "do_not_contact", "is_hand_raiser")
+
+
+def _floats(values: pd.Series) -> list[float | None]:
+    """Return ``values`` as Python floats, None for a blank."""
+    return [None if v != v else float(v) for v in values.to_numpy(dtype="float64")]
+
+
+def _objects(values: pd.Series) -> list[object]:
+    """Return ``values`` as Python objects, None for a blank (pandas' NaN of a reindexed object column)."""
+    return [None if v is None or (isinstance(v, float) and v != v) else v for v in values.tolist()]

@@ -1,0 +1,157 @@
+"""Set-based updates: load new values by column into a temporary table, then one ``UPDATE ... FROM``.
+
+Executing one UPDATE per row (an executemany) costs SQLAlchemy's parameter handling per row on
+both databases and a server round trip per row on PostgreSQL; the scoring and routing passes of
+a large batch spent most of their time there. Here the values of each column go through the
+column type's bind processor once per column (what is stored is what SQLAlchemy would store),
+are loaded into a temporary table (COPY on PostgreSQL, one DBAPI executemany on SQLite), and a
+single ``UPDATE target SET ... FROM temp WHERE target.key = temp.key`` applies them (SQLite 3.33+
+has ``UPDATE ... FROM``).
+"""
+from __future__ import annotations
+
+import itertools
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Column, Connection, MetaData, Table, Text
+
+_names = itertools.count()
+#: rows from which a temporary table and one statement beat a plain executemany (a table's DDL costs
+#: about a millisecond; a routing chunk writes thousands of rows, a single reassignment one)
+SET_BASED_FROM = 200
+
+
+def load_columns(conn: Connection, table: Table, columns: Mapping[str, Sequence[Any]]) -> int:
+    """Insert the rows given by column (``columns``: name -> values, all of one length) into ``table``;
+    returns the row count. Values go through each column type's bind processor, then to the driver."""
+    names = list(columns)
+    if not names:
+        return 0
+    n = len(columns[names[0]])
+    if n == 0:
+        return 0
+    dialect = conn.dialect
+    converted = []
+    for name in names:
+        values = columns[name]
+        if len(values) != n:
+            raise ValueError(f"load_columns into {table.name}: column {name!r} has {len(values)} values, not {n}")
+        process = table.c[name].type._cached_bind_processor(dialect)
+        converted.append(list(values) if process is None else [None if v is None else process(v) for v in values])
+    rows = zip(*converted, strict=True)
+    prep = dialect.identifier_preparer
+    target = f"{prep.format_table(table)} ({', '.join(prep.quote(c) for c in names)})"
+    if dialect.name == "postgresql":
+        dbapi: Any = conn.connection.driver_connection
+        with dbapi.cursor() as cur, cur.copy(f"COPY {target} FROM STDIN") as copy:
+            for values in rows:
+                copy.write_row(values)
+    else:
+        marks = ", ".join("?" if dialect.paramstyle == "qmark" else "%s" for _ in names)
+        conn.exec_driver_sql(f"INSERT INTO {target} VALUES ({marks})", list(rows))  # noqa: S608 - quoted identifiers
+    return n
+
+
+def temporary_like(conn: Connection, table: Table, key: str, names: Sequence[str],
+                   extra: Mapping[str, Any] | None = None) -> Table:
+    """Create and return a temporary table holding ``key`` (its primary key) and ``names``, typed as ``table``'s
+    columns of the same names, plus ``extra`` (name -> SQLAlchemy type). Dropped by :func:`drop`."""
+    name = f"_set_{table.name}_{next(_names)}"
+    cols = [Column(key, table.c[key].type, primary_key=True)]
+    cols += [Column(c, table.c[c].type) for c in names if c != key]
+    cols += [Column(c, t) for c, t in (extra or {}).items()]
+    temp = Table(name, MetaData(), *cols, prefixes=["TEMPORARY"])
+    temp.create(conn)
+    return temp
+
+
+def drop(conn: Connection, temp: Table) -> None:
+    """Drop a temporary table made by :func:`temporary_like`."""
+    temp.drop(conn)
+
+
+def update_from(conn: Connection, table: Table, key: str, columns: Mapping[str, Sequence[Any]], *,
+                set_sql: Mapping[str, str] | None = None, fixed: Mapping[str, Any] | None = None,
+                extra_types: Mapping[str, Any] | None = None, where: str | None = None) -> int:
+    """Update the rows of ``table`` whose ``key`` is in ``columns[key]`` with the other columns' values, in one
+    statement; returns the number of rows given.
+
+    - ``columns``: name -> values by row (the key's among them). A column of ``table`` is set to the
+      new value unless ``set_sql`` says otherwise; names in ``extra_types`` (name -> type) are loaded
+      but set nothing themselves (flags that ``set_sql`` expressions read).
+    - ``set_sql``: column -> SQL expression over ``t`` (the loaded values) and the table's own name,
+      for values that depend on the row (``CASE WHEN t.stage IS NULL THEN leads.stage_changed_at ...``).
+      Written by callers from constants, never from input.
+    - ``fixed``: column -> one value for every row, bound once as a parameter.
+    - ``where``: an extra SQL condition (constant text) on the rows updated.
+    """
+    n = len(columns[key])
+    if n == 0:
+        return 0
+    extra = dict(extra_types or {})
+    names = [c for c in columns if c != key and c not in extra]
+    temp = temporary_like(conn, table, key, names, extra)
+    try:
+        load_columns(conn, temp, columns)
+        prep = conn.dialect.identifier_preparer
+        tname, temp_name = prep.format_table(table), prep.format_table(temp)
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"ANALYZE {temp_name}")  # a plan for the join from the real row count
+        sets = {c: f"t.{prep.quote(c)}" for c in names}
+        sets.update(set_sql or {})
+        for c in fixed or {}:
+            sets[c] = "?"  # a bound value, in the order the SET list names them
+        values: list[Any] = []
+        for c in sets:
+            if fixed and c in fixed:
+                process = table.c[c].type._cached_bind_processor(conn.dialect)
+                v = fixed[c]
+                values.append(v if v is None or process is None else process(v))
+        assignments = ", ".join(f"{prep.quote(c)} = {expr}" for c, expr in sets.items())
+        sql = (f"UPDATE {tname} SET {assignments} FROM {temp_name} AS t "  # noqa: S608 - identifiers and constant SQL
+               f"WHERE {tname}.{prep.quote(key)} = t.{prep.quote(key)}" + (f" AND ({where})" if where else ""))
+        if conn.dialect.paramstyle != "qmark":
+            sql = sql.replace("%", "%%").replace("?", "%s")  # psycopg's positional marks
+        conn.exec_driver_sql(sql, tuple(values))
+    finally:
+        drop(conn, temp)
+    return n
+
+
+def insert_from(conn: Connection, table: Table, columns: Mapping[str, Sequence[Any]], *,
+                skip_conflicts_on: str | None = None, json_text: Collection[str] = (),
+                fixed: Mapping[str, Any] | None = None) -> int:
+    """Insert the rows given by column (name -> values) into ``table`` through a temporary table and one
+    ``INSERT ... SELECT``; returns the number of rows given.
+
+    - ``skip_conflicts_on``: a unique column whose existing values are skipped (``ON CONFLICT (...) DO
+      NOTHING``: idempotent keyed inserts).
+    - ``json_text``: JSON columns given as JSON text already (stored as that JSON, not as a string).
+    - ``fixed``: column -> one value for every row, bound once.
+    """
+    names = list(columns)
+    if not names or not len(columns[names[0]]):
+        return 0
+    temp = Table(f"_ins_{table.name}_{next(_names)}", MetaData(),
+                 *[Column(c, Text() if c in json_text else table.c[c].type) for c in names], prefixes=["TEMPORARY"])
+    temp.create(conn)
+    try:
+        load_columns(conn, temp, columns)
+        prep = conn.dialect.identifier_preparer
+        pg = conn.dialect.name == "postgresql"
+        picks = [f"CAST({prep.quote(c)} AS {table.c[c].type.compile(conn.dialect)})" if c in json_text and pg
+                 else prep.quote(c) for c in names]
+        values: list[Any] = []
+        for c, v in (fixed or {}).items():
+            process = table.c[c].type._cached_bind_processor(conn.dialect)
+            values.append(v if v is None or process is None else process(v))
+            picks.append("?" if conn.dialect.paramstyle == "qmark" else "%s")
+        cols = ", ".join(prep.quote(c) for c in [*names, *(fixed or {})])
+        # WHERE true: SQLite's parser needs it to read ON CONFLICT after a SELECT
+        conflict = f" WHERE true ON CONFLICT ({prep.quote(skip_conflicts_on)}) DO NOTHING" if skip_conflicts_on else ""
+        conn.exec_driver_sql(f"INSERT INTO {prep.format_table(table)} ({cols}) "  # noqa: S608 - quoted identifiers
+                             f"SELECT {', '.join(picks)} FROM {prep.format_table(temp)}{conflict}", tuple(values))
+    finally:
+        drop(conn, temp)
+    return len(columns[names[0]])
