@@ -121,9 +121,10 @@ def update_from(conn: Connection, table: Table, key: str, columns: Mapping[str, 
 
 def insert_from(conn: Connection, table: Table, columns: Mapping[str, Sequence[Any]], *,
                 skip_conflicts_on: str | None = None, json_text: Collection[str] = (),
-                fixed: Mapping[str, Any] | None = None) -> int:
+                fixed: Mapping[str, Any] | None = None, returning: Sequence[str] = ()) -> list[tuple[Any, ...]]:
     """Insert the rows given by column (name -> values) into ``table`` through a temporary table and one
-    ``INSERT ... SELECT``; returns the number of rows given.
+    ``INSERT ... SELECT``; returns the ``returning`` columns of the rows inserted (in no particular order; empty
+    when none are asked for).
 
     - ``skip_conflicts_on``: a unique column whose existing values are skipped (``ON CONFLICT (...) DO
       NOTHING``: idempotent keyed inserts).
@@ -132,7 +133,7 @@ def insert_from(conn: Connection, table: Table, columns: Mapping[str, Sequence[A
     """
     names = list(columns)
     if not names or not len(columns[names[0]]):
-        return 0
+        return []
     temp = Table(f"_ins_{table.name}_{next(_names)}", MetaData(),
                  *[Column(c, Text() if c in json_text else table.c[c].type) for c in names], prefixes=["TEMPORARY"])
     temp.create(conn)
@@ -150,8 +151,10 @@ def insert_from(conn: Connection, table: Table, columns: Mapping[str, Sequence[A
         cols = ", ".join(prep.quote(c) for c in [*names, *(fixed or {})])
         # WHERE true: SQLite's parser needs it to read ON CONFLICT after a SELECT
         conflict = f" WHERE true ON CONFLICT ({prep.quote(skip_conflicts_on)}) DO NOTHING" if skip_conflicts_on else ""
-        conn.exec_driver_sql(f"INSERT INTO {prep.format_table(table)} ({cols}) "  # noqa: S608 - quoted identifiers
-                             f"SELECT {', '.join(picks)} FROM {prep.format_table(temp)}{conflict}", tuple(values))
+        back = f" RETURNING {', '.join(prep.quote(c) for c in returning)}" if returning else ""
+        result = conn.exec_driver_sql(f"INSERT INTO {prep.format_table(table)} ({cols}) "  # noqa: S608 - identifiers
+                                      f"SELECT {', '.join(picks)} FROM {prep.format_table(temp)}{conflict}{back}",
+                                      tuple(values))
+        return [tuple(r) for r in result.fetchall()] if returning else []
     finally:
         drop(conn, temp)
-    return len(columns[names[0]])

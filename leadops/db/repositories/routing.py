@@ -15,8 +15,8 @@ from typing import Any, Protocol, cast
 from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
-from leadops.db.bulk import bulk_insert, dialect_insert
-from leadops.db.bulk_update import SET_BASED_FROM, update_from
+from leadops.db.bulk import dialect_insert
+from leadops.db.bulk_update import SET_BASED_FROM, insert_from, update_from
 from leadops.db.models import (
     ROUTING_QUEUE, Account, Assignment, Lead, RoutingLock, RoutingPosition, ScoreHistory, Sdr, SlaClock, SlaEvent,
 )
@@ -387,30 +387,29 @@ class SqlRoutingRepository:
         if not assignments:
             return []
         session = self.session
-        # driver-level bulk inserts (COPY on PostgreSQL), ids read back by their unique keys: the ORM's
-        # multi-row INSERT ... RETURNING processed every parameter in Python and was most of routing's time
+        # by column through temporary tables, each INSERT ... SELECT returning the ids the next table refers to
+        # (the ORM's multi-row INSERT ... RETURNING processed every parameter in Python; reading ids back by
+        # their keys cost a query per table)
         conn = session.connection()
-        bulk_insert(conn, Assignment.__table__, [
-            dict(lead_id=a.lead_id, sdr_id=a.sdr_id, ae_id=a.ae_id, previous_sdr_id=a.previous_sdr_id, kind=a.kind,
-                 status="assigned", rule=a.rule, reason=a.reason, candidates=list(a.candidates), active=True,
-                 assigned_at=now, ended_at=None, flow_run_id=flow_run_id)
-            for a in assignments])
-        at = Assignment.__table__
-        active = dict(session.execute(select(at.c.lead_id, at.c.id).where(
-            at.c.active, at.c.lead_id.in_([a.lead_id for a in assignments]))).tuples().all())
+
+        active = dict(insert_from(conn, ASSIGNMENTS, {
+            "lead_id": [a.lead_id for a in assignments], "sdr_id": [a.sdr_id for a in assignments],
+            "ae_id": [a.ae_id for a in assignments], "previous_sdr_id": [a.previous_sdr_id for a in assignments],
+            "kind": [a.kind for a in assignments], "rule": [a.rule for a in assignments],
+            "reason": [a.reason for a in assignments], "candidates": [list(a.candidates) for a in assignments]},
+            fixed={"status": "assigned", "active": True, "assigned_at": now, "ended_at": None, "flow_run_id": flow_run_id},
+            returning=("lead_id", "id")))
         ids = [int(active[a.lead_id]) for a in assignments]
-        bulk_insert(conn, SlaClock.__table__, [
-            dict(lead_id=a.lead_id, sdr_id=a.sdr_id, assignment_id=i, policy=a.policy, kind="first_touch",
-                 target_seconds=a.target_seconds, started_at=now, due_at=a.due_at, status="open", elapsed_seconds=0,
-                 met_at=None, evaluated_at=None, touches_required=1)
-            for a, i in zip(assignments, ids, strict=True)])
-        ct = SlaClock.__table__
-        clock_of = dict(session.execute(select(ct.c.assignment_id, ct.c.id).where(
-            ct.c.kind == "first_touch", ct.c.assignment_id.in_(ids))).tuples().all())
-        bulk_insert(conn, SlaEvent.__table__, [
-            dict(clock_id=clock_of[i], step="started", at=now, elapsed_seconds=0,
-                 detail=f"policy {a.policy}, due {a.due_at.isoformat()}")
-            for a, i in zip(assignments, ids, strict=True)])
+        clock_of = dict(insert_from(conn, cast(Table, SlaClock.__table__), {
+            "lead_id": [a.lead_id for a in assignments], "sdr_id": [a.sdr_id for a in assignments],
+            "assignment_id": ids, "policy": [a.policy for a in assignments],
+            "target_seconds": [a.target_seconds for a in assignments], "due_at": [a.due_at for a in assignments]},
+            fixed={"kind": "first_touch", "started_at": now, "status": "open", "elapsed_seconds": 0, "met_at": None,
+                   "evaluated_at": None, "touches_required": 1}, returning=("assignment_id", "id")))
+        insert_from(conn, cast(Table, SlaEvent.__table__), {
+            "clock_id": [clock_of[i] for i in ids],
+            "detail": [f"policy {a.policy}, due {a.due_at.isoformat()}" for a in assignments]},
+            fixed={"step": "started", "at": now, "elapsed_seconds": 0})
         if len(assignments) >= SET_BASED_FROM:  # a routing chunk: one UPDATE ... FROM
             update_from(conn, LEADS, "id", {"id": [a.lead_id for a in assignments],
                                             "owner_sdr_id": [a.sdr_id for a in assignments]},
