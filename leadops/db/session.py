@@ -37,11 +37,27 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
     cur.close()
 
 
+#: the SQLite library leadops needs: UPDATE ... FROM (3.33) and INSERT ... RETURNING (3.35) in its set-based writes
+SQLITE_AT_LEAST = (3, 35)
+
+
+def check_sqlite_version(found: tuple[int, ...] | None = None) -> None:
+    """Raise RuntimeError in one line when Python's SQLite library is older than SQLITE_AT_LEAST."""
+    import sqlite3
+
+    found = found or sqlite3.sqlite_version_info
+    if tuple(found) < SQLITE_AT_LEAST:
+        need = ".".join(map(str, SQLITE_AT_LEAST))
+        raise RuntimeError(f"SQLite {'.'.join(map(str, found))} is too old for leadops (it needs {need} or later, "
+                           f"for UPDATE ... FROM and RETURNING): use a Python built with a newer SQLite, or PostgreSQL")
+
+
 @lru_cache(maxsize=16)
 def get_engine(url: str) -> Engine:
     """Return one pooled engine per database URL (created on first use, never at import)."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
+        check_sqlite_version()
         db = make_url(url).database
         if db and db != ":memory:":
             Path(db).parent.mkdir(parents=True, exist_ok=True)

@@ -76,3 +76,13 @@ def test_update_from_with_nothing_given_changes_nothing(db_url):
         assert isinstance(table, Table)
         assert update_from(session.connection(), table, "id", {"id": [], "score": []}) == 0
         assert session.scalar(select(Lead.score).where(Lead.id == ids[0])) == 0.0
+
+
+def test_an_old_sqlite_library_is_refused_in_one_line():
+    import pytest
+
+    from leadops.db.session import check_sqlite_version
+
+    check_sqlite_version((3, 40, 1))
+    with pytest.raises(RuntimeError, match=r"SQLite 3\.31\.1 is too old for leadops \(it needs 3\.35 or later"):
+        check_sqlite_version((3, 31, 1))
