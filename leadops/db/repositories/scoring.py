@@ -115,26 +115,7 @@ class SqlScoringRepository:
         return list(self.session.scalars(q))
 
     def leads(self, ids: Sequence[int]) -> pd.DataFrame:
-        if not ids:
-            return pd.DataFrame(columns=["id", *LEAD_COLUMNS]).set_index("id")
-        lo, hi = min(ids), max(ids)
-        # By id range when the selection is dense (a pipeline's new leads): one range scan and no
-        # parameter per lead; a sparse selection (a rescore of a few) is read by its ids.
-        dense = hi - lo + 1 <= 2 * len(ids)
-        cols = ", ".join(f"leads.{c}" for c in ("id", *LEAD_COLUMNS))
-        conn = self.session.connection()
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-        if dense:
-            sql = f"SELECT {cols} FROM leads WHERE id BETWEEN {mark} AND {mark}"  # noqa: S608 - constant columns
-            params: tuple[int, ...] = (int(lo), int(hi))
-        else:
-            sql = f"SELECT {cols} FROM leads WHERE id IN ({', '.join(mark for _ in ids)})"  # noqa: S608 - bound values
-            params = tuple(int(i) for i in ids)
-        # driver rows, converted by column: SQLAlchemy's per-value result processing was most of this read
-        rows = conn.exec_driver_sql(sql, params).fetchall()
-        frame = pd.DataFrame.from_records(rows, columns=["id", *LEAD_COLUMNS]).set_index("id")
-        if dense and len(frame) != len(ids):
-            frame = frame[frame.index.isin(ids)]
+        frame = self._read(ids, "leads", "id", ("id", *LEAD_COLUMNS)).set_index("id")
         for c in BOOLEAN_COLUMNS:  # SQLite gives 0/1
             frame[c] = frame[c].astype("object").where(frame[c].notna(), None).map(
                 lambda v: None if v is None else bool(v))
@@ -142,9 +123,35 @@ class SqlScoringRepository:
         return frame
 
     def activities(self, ids: Sequence[int]) -> pd.DataFrame:
-        rows = self.session.execute(select(Activity.lead_id, Activity.kind, Activity.outcome, Activity.occurred_at)
-                                    .where(Activity.lead_id.in_(ids))).all()
-        return pd.DataFrame(rows, columns=list(ACTIVITY_COLUMNS))
+        frame = self._read(ids, "activities", "lead_id", ("lead_id", "kind", "outcome", "occurred_at"))
+        frame.columns = list(ACTIVITY_COLUMNS)
+        frame["at"] = pd.to_datetime(frame["at"], utc=True, format="ISO8601")
+        return frame
+
+    def _read(self, ids: Sequence[int], table: str, key: str, columns: Sequence[str]) -> pd.DataFrame:
+        """Return ``columns`` of the rows of ``table`` whose ``key`` is in ``ids``, as driver values (one row per row).
+
+        By key range when the selection is dense (a pipeline's new leads): one range scan and no
+        parameter per lead; a sparse one (a rescore of a few) by its ids. Driver rows, converted by
+        the caller by column: SQLAlchemy's per-value result processing was most of this read.
+        """
+        if not ids:
+            return pd.DataFrame(columns=list(columns))
+        lo, hi = min(ids), max(ids)
+        dense = hi - lo + 1 <= 2 * len(ids)
+        conn = self.session.connection()
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        cols = ", ".join(f"{table}.{c}" for c in columns)
+        if dense:
+            sql = f"SELECT {cols} FROM {table} WHERE {key} BETWEEN {mark} AND {mark}"  # noqa: S608 - constant names
+            params: tuple[int, ...] = (int(lo), int(hi))
+        else:
+            sql = f"SELECT {cols} FROM {table} WHERE {key} IN ({', '.join(mark for _ in ids)})"  # noqa: S608 - bound values
+            params = tuple(int(i) for i in ids)
+        frame = pd.DataFrame.from_records(conn.exec_driver_sql(sql, params).fetchall(), columns=list(columns))
+        if dense and len(frame):
+            frame = frame[frame[key].isin(ids)]
+        return frame
 
     def write(self, scores: pd.DataFrame, breakdowns: pd.Series, moves: pd.DataFrame, *,
               version: str, now: datetime, flow_run_id: str | None) -> None:
