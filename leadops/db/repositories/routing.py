@@ -307,7 +307,9 @@ class SqlRoutingRepository:
         chunk = self._queue_chunk(columns)
         after: tuple[datetime, int] | None = None
         while True:
-            rows = self.session.execute(chunk(after), {"n": size}).mappings().all()
+            result = self.session.execute(chunk(after), {"n": size}).tuples()
+            names = list(result.keys())
+            rows = result.all()
             if not rows:
                 return
             if after is None and len(rows) == size and self.session.get_bind().dialect.name == "postgresql":
@@ -316,9 +318,11 @@ class SqlRoutingRepository:
                 # chunk read all MQLs through the lifecycle_stage index and sorted them (routing 800k
                 # MQLs took 517 s instead of ~110). Statistics are sampled: ~1 s at a million leads.
                 self.session.execute(text("ANALYZE leads"))
-            after = (rows[-1]["arrived_at"], rows[-1]["id"])
-            yield [QueuedLead({k: v for k, v in row.items() if k != "_account_owner"}, row["_account_owner"])
-                   for row in rows]
+            last = dict(zip(names, rows[-1], strict=True))
+            after = (last["arrived_at"], last["id"])
+            # the account owner is the last column: each lead's columns are the others, zipped by position
+            keys = names[:-1]
+            yield [QueuedLead(dict(zip(keys, row, strict=False)), row[-1]) for row in rows]
 
     def _queue_chunk(self, columns: list[Any]) -> Any:
         """Return ``chunk(after)``: the statement reading the next ``:n`` leads of the routing queue (MQLs without
