@@ -88,8 +88,11 @@ def upsert_leads(session: Session, good: list[dict[str, Any]], batch_id: int, ra
     by_domain, by_name = _ensure_accounts(session, good, now, cache)
     pending: dict[str, dict[str, Any]] = {}  # email -> row of a lead new in this batch (bulk-inserted below)
     merges, touches = [], []
+    # (record, target, how matched): stored targets found by the fuzzy match are loaded after the loop, all at
+    # once (one query per 2,000, not one per merge: ~1.6 ms each on PostgreSQL, 5 s of a 100k-row file)
+    matched: list[tuple[dict[str, Any], Lead | dict[str, Any] | int, str]] = []
     for rec in good:
-        target: Lead | dict[str, Any] | None = existing.get(rec["email"]) or pending.get(rec["email"])
+        target: Lead | dict[str, Any] | int | None = existing.get(rec["email"]) or pending.get(rec["email"])
         matched_by = "email"
         # intake computes match_name while normalizing (in the validation process); other callers may not
         name = rec["match_name"] if "match_name" in rec else dedupe.match_name(rec["first_name"], rec["last_name"])
@@ -99,7 +102,7 @@ def upsert_leads(session: Session, good: list[dict[str, Any]], batch_id: int, ra
             hit = dedupe.best_match(me, pool.get(rec["email_domain"], ()), fuzzy_threshold)
             if hit is not None:
                 key, score = hit
-                target = pending[key[1]] if isinstance(key, tuple) else session.get(Lead, key)
+                target = pending[key[1]] if isinstance(key, tuple) else typing.cast(int, key)
                 matched_by = f"fuzzy {score:.0f}"
         if target is None:
             rec["source_row"] = rec["row_number"]
@@ -110,6 +113,13 @@ def upsert_leads(session: Session, good: list[dict[str, Any]], batch_id: int, ra
                 people = pool.setdefault(rec["email_domain"], dedupe.DomainPeople())
                 new_people.append((people, people.add(dedupe.Person(("new", rec["email"]), me.domain, me.name, me.company))))
             continue
+        matched.append((rec, target, matched_by))
+    stored = {t for _, t, _ in matched if isinstance(t, int)} - {lead.id for lead in existing.values()}
+    loaded = {lead.id: lead for lead in existing.values()}
+    for chunk in _chunks(sorted(stored)):
+        loaded.update({lead.id: lead for lead in session.scalars(select(Lead).where(Lead.id.in_(chunk)))})
+    for rec, found, matched_by in matched:  # in row order, as if merged while reading
+        target = loaded[found] if isinstance(found, int) else found
         filled = _merge_into(target, rec)
         raw = raw_of(rec["row_number"])
         merges.append(dict(ingest_batch_id=batch_id, source_row=rec["row_number"], fields_filled=filled,

@@ -307,9 +307,9 @@ class SqlRoutingRepository:
         chunk = self._queue_chunk(columns)
         after: tuple[datetime, int] | None = None
         while True:
-            result = self.session.execute(chunk(after), {"n": size}).tuples()
+            result = self.session.execute(chunk(after), {"n": size})
             names = list(result.keys())
-            rows = result.all()
+            rows = result.tuples().all()
             if not rows:
                 return
             if after is None and len(rows) == size and self.session.get_bind().dialect.name == "postgresql":
