@@ -929,9 +929,13 @@ def serve(
                                                 help="Another prefect.yaml (e.g. with other schedules); default: the project's."),
     intake_port: int | None = typer.Option(None, "--intake-port", min=1, max=65535,
                                            help="Also run the real-time intake service on 127.0.0.1:PORT."),
+    validation_server: bool = typer.Option(True, "--validation-server/--no-validation-server",
+                                           help="One warm validation process for every run (default), or one per "
+                                                "run that reads a file (~3.5 s more per run, memory freed between runs)."),
 ) -> None:
     """Serve every deployment of prefect.yaml with its schedule from this process (one machine, no worker); with
-    --intake-port, the real-time intake service beside them."""
+    --intake-port, the real-time intake service beside them. One validation process, started here and kept warm,
+    checks the files of every run (each run is a new process: it would otherwise start its own, ~3.5 s)."""
     def go():
         from leadops.deployments.serve import ROOT, main
 
@@ -940,6 +944,10 @@ def serve(
         s = _preflight()
         spec = prefect_yaml or (s.home / "prefect.yaml" if s.home and (s.home / "prefect.yaml").is_file()
                                 else ROOT / "prefect.yaml")
+        if validation_server and s.validation_process:  # LEADOPS_VALIDATION_PROCESS=false: GX in each run's process
+            from leadops.intake import validation_server as server
+
+            server.start()
         if intake_port is not None:
             _intake_thread(intake_port)
         main(spec)

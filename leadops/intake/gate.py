@@ -7,12 +7,19 @@ here). Two suites from expectations/, each run through a GX checkpoint that also
   ``meta.reason`` of every expectation they fail.
 Suites are re-read on every run, so ops change them without touching code. GX is imported
 lazily (it costs seconds); its analytics and progress bars are off.
+
+Data Docs render the validations run since the last build (:func:`build_data_docs`); a result is
+dropped from GX's in-memory store once rendered, so a process that stays up (a served process's
+validation process, the real-time intake service) neither grows with every batch it validated
+nor renders them all again on every run.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import threading
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +31,14 @@ from leadops.config import IntakeSource, Settings
 from leadops.intake.reading.rows import RawRow
 
 ROW_FORMAT = {"result_format": "COMPLETE", "partial_unexpected_count": 0, "include_unexpected_rows": False}
+#: Whose validations a build of Data Docs renders: one client of a shared validation process (see
+#: leadops.intake.validation_server) sets its own; everything else shares the default.
+scope: ContextVar[object] = ContextVar("leadops_gx_scope", default=None)
+#: Results of a scope kept for its next Data Docs build at most (the oldest are dropped unrendered beyond it):
+#: a process validating for days without building docs (the real-time intake service) stays bounded.
+MAX_UNRENDERED = 1000
+_unrendered: dict[object, list[Any]] = {}
+_unrendered_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -53,17 +68,22 @@ def _context():
     return gx, ctx, assets
 
 
-def _docs_site(ctx, docs_dir: Path) -> str:
-    """Return the name of the Data Docs site writing to ``docs_dir``, registering it once."""
+_site_builders: dict[Path, Any] = {}
+
+
+def _site_builder(ctx, docs_dir: Path):
+    """Return the Data Docs site builder writing to ``docs_dir``, made once per folder: its page templates
+    are compiled on its first build and reused (a new builder per build spent ~0.2 s compiling them)."""
     docs_dir = Path(docs_dir).resolve()  # GX wants an absolute folder; settings may hold "var/..."
-    name = "leadops-" + hashlib.sha1(str(docs_dir).encode(), usedforsecurity=False).hexdigest()[:10]
-    if name not in ctx.get_site_names():
-        ctx.add_data_docs_site(site_name=name, site_config={
-            "class_name": "SiteBuilder",
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-        })
-    return name
+    if docs_dir not in _site_builders:
+        from great_expectations.render.renderer.site_builder import SiteBuilder
+
+        name = "leadops-" + hashlib.sha1(str(docs_dir).encode(), usedforsecurity=False).hexdigest()[:10]
+        _site_builders[docs_dir] = SiteBuilder(
+            data_context=ctx, site_name=name, site_index_builder={"class_name": "DefaultSiteIndexBuilder"},
+            store_backend={"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            runtime_environment={"root_directory": ctx.root_directory})
+    return _site_builders[docs_dir]
 
 
 def load_suite_json(path: Path) -> dict[str, Any]:
@@ -97,6 +117,7 @@ def _run(spec: dict[str, Any], df: pd.DataFrame, asset: str, suite_path: Path, r
     cp = ctx.checkpoints.add_or_update(gx.Checkpoint(name=f"intake-{name}", validation_definitions=[vd],
                                                      actions=[], result_format=result_format))
     res = cp.run(batch_parameters={"dataframe": df.reset_index(drop=True)})
+    _keep_for_docs(ctx, list(res.run_results))
     [run] = list(res.run_results.values())
     for r in run.results:
         if r.exception_info and r.exception_info.get("raised_exception"):  # the expectation itself is broken
@@ -126,12 +147,59 @@ def _raised(info: dict[str, Any] | None) -> str | None:
     return None
 
 
+def _keep_for_docs(ctx, keys: list[Any]) -> None:
+    """Remember the results ``keys`` for the next Data Docs build of the current scope (bounded: see MAX_UNRENDERED)."""
+    with _unrendered_lock:
+        pending = _unrendered.setdefault(scope.get(), [])
+        pending.extend(keys)
+        dropped = pending[:-MAX_UNRENDERED] if len(pending) > MAX_UNRENDERED else []
+        del pending[:len(dropped)]
+    _drop_results(ctx, dropped)
+
+
+def _drop_results(ctx, keys: list[Any]) -> None:
+    for key in keys:
+        try:
+            ctx.validation_results_store.remove_key(key)
+        except Exception:  # noqa: BLE001, S112 - already gone: nothing to free
+            continue
+
+
+def unrendered() -> int:
+    """Return how many validation results of the current scope wait for a Data Docs build."""
+    with _unrendered_lock:
+        return len(_unrendered.get(scope.get(), []))
+
+
+def forget_scope(owner: object) -> None:
+    """Drop the results ``owner``'s scope left unrendered (a client of a shared validation process that went away)."""
+    with _unrendered_lock:
+        keys = _unrendered.pop(owner, [])
+    if keys:
+        _drop_results(_context()[1], keys)
+
+
 def build_data_docs(docs_dir: Path) -> str | None:
-    """Render Data Docs of this process's validation results into ``docs_dir``; returns index.html's path."""
+    """Render Data Docs of the validations run in this scope since the last build into ``docs_dir``; returns
+    index.html's path (or None when there is none).
+
+    Only those results are rendered (rendering every result at every build would grow with every run
+    of a process that stays up); once rendered they are dropped from GX's store, and the index lists
+    the results still in it, so the site shows the latest run's validations, as when each run had a
+    validation process of its own. With nothing validated since, the site is left as it is.
+    """
     _, ctx, _ = _context()
-    site = _docs_site(ctx, docs_dir)
-    ctx.build_data_docs(site_names=[site])
     index = Path(docs_dir).resolve() / "index.html"
+    with _unrendered_lock:
+        new = _unrendered.pop(scope.get(), [])
+    if not new and index.exists():
+        return str(index)
+    # the pages of the new results and of the suites they ran (ops may have edited a suite since)
+    suites = list(dict.fromkeys(k.expectation_suite_identifier for k in new))
+    try:
+        _site_builder(ctx, docs_dir).build(resource_identifiers=[*new, *suites] or None)
+    finally:
+        _drop_results(ctx, new)
     return str(index) if index.exists() else None
 
 

@@ -9,6 +9,11 @@ the same place, so the Data Docs built at the end of a run show every validation
 ``LEADOPS_VALIDATION_PROCESS=false`` keeps GX in this process (a machine with one core). The
 validation process is spawned, so it imports the main module again: a script calling intake
 needs the usual ``if __name__ == "__main__":`` guard; code read from stdin validates in-process.
+
+The validation process lives as long as this process (or until it dies: the next job starts
+another), so a process that runs many flows in a row pays for its start once. The runs of
+``leadops serve`` each run in a new process: they share the server that ``leadops serve``
+started instead (:mod:`leadops.intake.validation_server`), found through ``LEADOPS_VALIDATION_SERVER``.
 """
 from __future__ import annotations
 
@@ -16,10 +21,11 @@ import atexit
 import os
 import gc
 import multiprocessing
+import pickle
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
@@ -28,9 +34,16 @@ from leadops.intake import gate
 from leadops.intake.gate import ValidationOutcome
 
 _lock = threading.Lock()
-_pool: ProcessPoolExecutor | None = None
+#: The validation process: one of this process's own, or a client of a served process's validation server
+_pool: ProcessPoolExecutor | ServerClient | None = None
 #: Done once the validation process of ``_pool`` has imported GX and run a first (empty) job.
 _started: Future | None = None
+
+
+#: The environment variable naming the folder of a served process's validation server (see
+#: leadops.intake.validation_server), inherited by the runs it starts.
+ENV = "LEADOPS_VALIDATION_SERVER"
+_SOCKET, _KEY = "socket", "authkey"
 
 
 class ValidationProcessDied(RuntimeError):
@@ -49,7 +62,7 @@ def _orphan_watch(parent: int) -> None:
             os._exit(0)
 
 
-def _warm(parent: int | None = None) -> None:
+def warm(parent: int | None = None) -> None:
     """Initializer of the validation process: watch the parent, import GX and build its context before the first
     chunk."""
     if parent is not None:
@@ -67,16 +80,31 @@ def _started_probe() -> bool:
     return True
 
 
-def _executor() -> ProcessPoolExecutor:
+def _executor() -> ProcessPoolExecutor | ServerClient:
     global _pool, _started  # noqa: PLW0603 - one validation process per process, module state tests inspect
     with _lock:
         if _pool is None:
-            # spawn, not fork: the parent runs threads (Prefect, SQLAlchemy pools) that a fork
-            # would copy mid-lock
-            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_warm, initargs=(os.getpid(),))
+            # a served run: the serving process's validation server, warm already
+            _pool = connect_server()
+            if _pool is None:
+                # spawn, not fork: the parent runs threads (Prefect, SQLAlchemy pools) that a fork
+                # would copy mid-lock
+                _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=warm, initargs=(os.getpid(),))
             _started = _pool.submit(_started_probe)  # jobs run in order: this one right after the initializer
         return _pool
+
+
+def pid() -> int | None:
+    """Return the process id of this process's validation process (a server's when it uses one), or None when
+    none was started."""
+    pool = _pool
+    if pool is None:
+        return None
+    if isinstance(pool, ServerClient):
+        return pool.pid()
+    result(Job(False, _started_probe, ()), "a probe")  # its process exists once a job ran
+    return next(iter(pool._processes))
 
 
 def starting(in_process: bool) -> bool:
@@ -126,7 +154,7 @@ class Job:
 
     def __init__(self, in_process: bool, fn: Callable[..., Any], args: tuple) -> None:
         self.in_process, self.fn, self.args = in_process or not spawnable(), fn, args
-        self.pool: ProcessPoolExecutor | None = None
+        self.pool: ProcessPoolExecutor | ServerClient | None = None
         self.future = self._start()
 
     def _start(self) -> Future:
@@ -152,7 +180,7 @@ class Job:
         self.future = self._start()
 
 
-def _replace(broken: ProcessPoolExecutor) -> None:
+def _replace(broken: ProcessPoolExecutor | ServerClient) -> None:
     """Drop ``broken`` (a pool whose process died) unless another job replaced it already."""
     global _pool, _started
     with _lock:
@@ -187,3 +215,65 @@ def result(job: Job, what: str) -> Any:
 def build_data_docs(docs_dir: Path, *, in_process: bool) -> str | None:
     """Render Data Docs of the validations run so far into ``docs_dir``; returns index.html's path or None."""
     return result(Job(in_process, gate.build_data_docs, (Path(docs_dir),)), "Data Docs")
+
+
+# --------------------------------------------------------------------------- a served process's validation server
+
+
+class ServerClient:
+    """A served process's validation server (leadops.intake.validation_server) as a flow run's process sees it:
+    ``submit(fn, *args)`` returns a Future, like a one-process ``ProcessPoolExecutor``; jobs are sent one after
+    the other on one connection."""
+
+    def __init__(self, folder: str | Path) -> None:
+        from multiprocessing import connection
+
+        folder = Path(folder)
+        self.folder = folder
+        self._conn = connection.Client(str(folder / _SOCKET), family="AF_UNIX", authkey=(folder / _KEY).read_bytes())
+        self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="validation-client")
+        self._broken: str | None = None
+
+    def pid(self) -> int:
+        """Return the server's process id (waits while it starts)."""
+        return int(self.submit(os.getpid).result())
+
+    def submit(self, fn: Any, *args: Any) -> Future:
+        if self._broken:
+            raise BrokenProcessPool(self._broken)
+        return self._sender.submit(self.call, fn, *args)
+
+    def call(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(*args)`` on the server and return its result (raising what it raised)."""
+        if self._broken:
+            raise BrokenProcessPool(self._broken)
+        message = pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            self._conn.send_bytes(message)
+            ok, value = self._conn.recv()
+        except (EOFError, OSError) as exc:
+            self._broken = f"the validation server went away ({type(exc).__name__})"
+            raise BrokenProcessPool(self._broken) from None
+        if ok:
+            return value
+        raise value
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        self._sender.shutdown(wait=wait, cancel_futures=cancel_futures)
+        self._conn.close()
+
+
+def connect_server() -> ServerClient | None:
+    """Return a client of the server named by ``LEADOPS_VALIDATION_SERVER``, or None when none is named or it
+    cannot be reached (the caller then starts a validation process of its own)."""
+    folder = os.environ.get(ENV)
+    if not folder:
+        return None
+    try:
+        return ServerClient(folder)
+    except Exception as exc:  # noqa: BLE001 - gone, or not ours: validate with a process of this run's own
+        import logging
+
+        logging.getLogger(__name__).warning("validation server at %s unreachable (%s: %s): starting a validation "
+                                            "process for this run", folder, type(exc).__name__, exc)
+        return None
