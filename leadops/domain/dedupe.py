@@ -37,7 +37,13 @@ def match_name(first: str | None, last: str | None) -> str | None:
     """
     if not last:
         return None
-    words = (f"{fold(first)} {fold(last)}" if first else fold(last)).lower().split()
+    return folded_match_name(fold(first) if first else None, fold(last))
+
+
+def folded_match_name(first: str | None, last: str) -> str:
+    """Return :func:`match_name` of names already folded (:func:`leadops.domain.normalize.fold`): for
+    callers that fold each distinct name once."""
+    words = (f"{first} {last}" if first else last).lower().split()
     return " ".join(sorted(words))
 
 

@@ -9,14 +9,15 @@ the flag columns the row suites check.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from operator import itemgetter
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from leadops.domain import normalize as nz
-from leadops.domain.dedupe import match_name
+from leadops.domain.dedupe import folded_match_name, match_name
 
 #: Consent values meaning the person does not want to be contacted (compared casefolded, accents removed).
 OPT_OUT = frozenset({"no", "non", "n", "false", "0", "opt-out", "opt out", "optout", "opted out", "unsubscribed",
@@ -87,6 +88,8 @@ def lead_record(row_number: int, fields: Mapping[str, str | None], raw_error: st
 
     Besides the leads table's columns it holds the *_raw and flag columns the row suite checks, and
     ``field_problems``: the reasons its values do not fit the leads table (``rules.limits``).
+    Intake normalizes whole chunks with :func:`lead_records`, which must give the same records: a
+    rule changed here is changed there too (tests/unit/test_intake_columnar.py compares them).
     """
     f = fields
     em = nz.normalize_email(f.get("email"))
@@ -134,6 +137,138 @@ def lead_record(row_number: int, fields: Mapping[str, str | None], raw_error: st
     rec["field_problems"] = nz.field_problems({k: rec[k] for k in rules.limits if k in rec}, dict(rules.limits),
                                               LEAD_LABELS)
     return rec
+
+
+#: The keys of a lead record, in order (see :func:`lead_record`; ``field_problems`` comes last).
+LEAD_RECORD_KEYS = ("row_number", "email", "email_raw", "email_domain", "is_free_email", "is_disposable_email",
+                    "is_competitor", "first_name", "last_name", "match_name", "company", "company_key", "job_title",
+                    "seniority", "department", "phone", "country", "country_unrecognized", "language", "source",
+                    "campaign", "is_hand_raiser", "do_not_contact", "arrived_at", "date_error", "raw_error")
+
+_K = TypeVar("_K", bound=Hashable)
+_V = TypeVar("_V")
+
+
+class _PerValue(dict[_K, _V]):
+    """A cache over one chunk: ``fn`` of a key, computed on the key's first lookup (later ones are a
+    dict lookup, in C)."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[[_K], _V]) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def __missing__(self, key: _K) -> _V:
+        value = self[key] = self.fn(key)
+        return value
+
+
+def _fits(values: Iterable[object], limit: int) -> bool:
+    """True if no text among ``values`` is longer than ``limit`` or holds a character that is not printable:
+    then :func:`leadops.domain.normalize.field_problems` has nothing to say about them (control
+    characters are not printable; other unprintable ones only send their row to the exact check)."""
+    texts = [v for v in set(values) if type(v) is str]
+    return max(map(len, texts), default=0) <= limit and "".join(texts).isprintable()
+
+
+def lead_records(rows: Sequence[tuple[int, Mapping[str, str | None], str | None]], rules: LeadRowRules,
+                 now: datetime) -> list[dict[str, Any]]:
+    """Return :func:`lead_record` of each ``(row_number, fields, raw_error)`` of a chunk, computed by column.
+
+    The same records, key for key, as ``[lead_record(n, f, e, rules, now) for n, f, e in rows]``, but each
+    value read from one cell (country, job title, first and last names and their folded forms,
+    company, phone with its country, lead source, email domain, date, consent) is computed once per
+    distinct value of the chunk, and the field limits are checked per column: a row's
+    ``field_problems`` are looked for only in a column holding a value that could break a limit
+    (most chunks have none). The email address itself is per row (most are distinct).
+    """
+    fields = [f for _, f, _ in rows]
+
+    def column(name: str) -> list[Any]:
+        return [f.get(name) for f in fields]
+
+    firsts, lasts = column("first_name"), column("last_name")
+    for i, full_name in enumerate(column("full_name")):
+        if full_name and not (firsts[i] or lasts[i]):
+            parts = full_name.split(" ", 1)
+            firsts[i], lasts[i] = parts[0], (parts[1] if len(parts) > 1 else None)
+    name_of = _PerValue(nz.normalize_person_name)
+    firsts, lasts = list(map(name_of.__getitem__, firsts)), list(map(name_of.__getitem__, lasts))
+    fold_of = _PerValue(nz.fold)
+    match_names = [folded_match_name(fold_of[first] if first else None, fold_of[last]) if last else None
+                   for first, last in zip(firsts, lasts, strict=True)]
+
+    competitors = rules.competitor_domains
+
+    def domain_kind(domain: str | None) -> tuple[bool, bool, bool]:
+        free, disposable = nz.email_domain_kind(domain) if domain is not None else (False, False)
+        return free, disposable, (domain or "") in competitors
+
+    kind_of = _PerValue(domain_kind)
+    role_of = _PerValue(nz.title_to_seniority_department)
+    key_of = _PerValue(nz.company_key)
+
+    def country(value: str | None) -> tuple[str | None, str | None]:
+        code = nz.normalize_country(value)
+        return code, (value if (value and not code) else None)
+
+    country_of = _PerValue(country)
+
+    def e164(number_country: tuple[str | None, str | None]) -> str | None:
+        return nz.normalize_phone(*number_country)
+
+    phone_of = _PerValue(e164)
+    default_source = rules.source or rules.default_source
+
+    def lead_source(value: str | None) -> tuple[str, bool]:
+        source = (value or default_source).strip().lower().replace(" ", "_").replace("-", "_")
+        return source, source in rules.hand_raiser_sources
+
+    def arrival(value: str | None) -> tuple[datetime | None, str | None]:
+        return parse_date(value, rules.date_format, rules.time_zone)
+
+    def opts_out(consent: str | None) -> bool:
+        return nz.fold(consent or "") in OPT_OUT
+
+    source_of = _PerValue(lead_source)
+    date_of = _PerValue(arrival)
+    opted_out = _PerValue(opts_out)
+    campaign = rules.campaign
+    emails_raw, companies, titles = column("email"), column("company"), column("job_title")
+    records = [
+        {"row_number": n, "email": email, "email_raw": email_raw, "email_domain": domain,
+         "is_free_email": (kind := kind_of[domain])[0], "is_disposable_email": kind[1], "is_competitor": kind[2],
+         "first_name": first, "last_name": last, "match_name": match, "company": company,
+         "company_key": key_of[company], "job_title": title, "seniority": seniority, "department": department,
+         "phone": phone_of[phone, code], "country": code, "country_unrecognized": unrecognized,
+         "language": language, "source": source, "campaign": row_campaign or campaign, "is_hand_raiser": hand_raiser,
+         "do_not_contact": opted_out[consent], "arrived_at": arrived or now, "date_error": date_error,
+         "raw_error": raw_error, "field_problems": []}
+        for (n, _, raw_error), email_raw, (email, domain, _), first, last, match, company, title,
+            (seniority, department), phone, (code, unrecognized), language, (source, hand_raiser), row_campaign,
+            consent, (arrived, date_error)
+        in zip(rows, emails_raw, map(nz.email_address, emails_raw), firsts, lasts, match_names, companies, titles,
+               map(role_of.__getitem__, titles), column("phone"), map(country_of.__getitem__, column("country")),
+               column("language"), map(source_of.__getitem__, column("source")), column("campaign"),
+               column("consent"), map(date_of.__getitem__, column("created_at")), strict=True)
+    ]
+    # the field limits: the exact check only on the rows of a column holding a value that might break one
+    seen: dict[str, Iterable[object]] = {
+        "email_domain": kind_of.keys(), "first_name": name_of.values(), "last_name": name_of.values(),
+        "company": key_of.keys(), "company_key": key_of.values(), "job_title": role_of.keys(),
+        "seniority": [r[0] for r in role_of.values()], "department": [r[1] for r in role_of.values()],
+        "phone": phone_of.values(), "country": [c[0] for c in country_of.values()],
+        "source": [s[0] for s in source_of.values()],
+    }  # the distinct values of these columns (or more)
+    limits = dict(rules.limits)
+    checked = [k for k in limits if k in LEAD_RECORD_KEYS]
+    for k in checked:
+        if not _fits(seen[k] if k in seen else map(itemgetter(k), records), limits[k]):
+            for rec in records:
+                if not _fits((rec[k],), limits[k]):
+                    rec["field_problems"] = nz.field_problems({c: rec[c] for c in checked}, limits, LEAD_LABELS)
+    return records
 
 
 def lead_reasons(records: Sequence[Mapping[str, Any]], failures: Mapping[int, list[str]],

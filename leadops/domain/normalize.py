@@ -34,6 +34,8 @@ __all__ = [
     "clean_text",
     "company_key",
     "domain_from_website",
+    "email_address",
+    "email_domain_kind",
     "field_problems",
     "fold",
     "normalize_country",
@@ -258,9 +260,20 @@ def normalize_email(value: object) -> EmailResult:
     ``domain`` are ``None`` and ``error`` says why, e.g. ``"email is missing"``
     or ``"invalid email syntax: An email address must have an @-sign."``.
     """
+    email, domain, error = email_address(value)
+    if domain is None:
+        return EmailResult(None, None, error)
+    is_free, is_disposable = _domain_kind(domain)
+    return EmailResult(email=email, domain=domain, error=None, is_free=is_free, is_disposable=is_disposable)
+
+
+def email_address(value: object) -> tuple[str | None, str | None, str | None]:
+    """Return ``(email, domain, None)`` for a raw email value, or ``(None, None, why)``: the address part
+    of :func:`normalize_email`, without its flags of the domain (see :func:`email_domain_kind`), for
+    callers that read them once per distinct domain."""
     text = clean_text(value)
     if text is None:
-        return EmailResult(None, None, "email is missing")
+        return None, None, "email is missing"
     match = _ANGLE.search(text) if "<" in text else None
     if match:
         text = match.group(1)
@@ -268,20 +281,22 @@ def normalize_email(value: object) -> EmailResult:
     if text.startswith("mailto:"):
         text = text[len("mailto:"):].split("?", 1)[0].strip()
     if not text:
-        return EmailResult(None, None, "email is missing")
+        return None, None, "email is missing"
     local, at, host = text.rpartition("@")
     domain = _checked_domain(host) if at and _DOT_ATOM.fullmatch(local) and len(local) <= 64 else None
     if domain is not None and len(local) + 1 + len(domain) <= 254:
-        email = f"{local}@{domain}"
-    else:  # anything unusual (quoted or Unicode local part, odd domain): the full validator decides
-        try:
-            validated = validate_email(text, check_deliverability=False)
-        except EmailNotValidError as exc:
-            return EmailResult(None, None, f"invalid email syntax: {exc}")
-        email = validated.normalized.lower()
-        domain = validated.domain.lower()
-    is_free, is_disposable = _domain_kind(domain)
-    return EmailResult(email=email, domain=domain, error=None, is_free=is_free, is_disposable=is_disposable)
+        return f"{local}@{domain}", domain, None
+    # anything unusual (quoted or Unicode local part, odd domain): the full validator decides
+    try:
+        validated = validate_email(text, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return None, None, f"invalid email syntax: {exc}"
+    return validated.normalized.lower(), validated.domain.lower(), None
+
+
+def email_domain_kind(domain: str) -> tuple[bool, bool]:
+    """Return (free-mail, disposable) for a normalized domain (as :func:`email_address` gives it)."""
+    return _domain_kind(domain)
 
 
 @lru_cache(maxsize=CACHE_ENTRIES)

@@ -16,7 +16,7 @@ from leadops.config import IntakeSource, Rules, Settings
 from leadops.db.models import Lead
 from leadops.db.repositories.intake import Batch, IntakeRepository
 from leadops.db.repositories.lead_store import FileCache
-from leadops.domain.intake import LeadRowRules, lead_reasons, lead_record
+from leadops.domain.intake import LeadRowRules, lead_reasons, lead_record, lead_records
 from leadops.intake.batches import quarantine
 from leadops.intake.gate import ValidationOutcome
 from leadops.intake.outcome import FileOutcome
@@ -56,10 +56,11 @@ def quarantine_reasons(records: Sequence[Mapping[str, Any]], failures: dict[int,
 
 def _normalize(rows: list[RawRow], src: IntakeSource | None, rules: Rules, settings: Settings,
                now: datetime) -> list[dict[str, Any]]:
-    """Return the normalized record of each row (grain: input row)."""
+    """Return the normalized record of each row (grain: input row), computed by column (see
+    :func:`leadops.domain.intake.lead_records`)."""
     # Records stay Python dicts (pandas would turn None into a truthy NaN); frames are for GX only.
     context = row_rules(src, rules, settings.company_time_zone)
-    return [lead_record(r.row_number, r.fields, r.raw.get("_error"), context, now) for r in rows]
+    return lead_records([(r.row_number, r.fields, r.raw.get("_error")) for r in rows], context, now)
 
 
 def _decide(rows: list[RawRow], records: list[dict[str, Any]], checked: ValidationOutcome, rules: Rules) -> Prepared:
