@@ -1,29 +1,30 @@
 """The columnar baseline of bench/pipeline.py: the lead pipeline's stages as set operations on columns,
 without Prefect, Great Expectations or leadops' services, into the same schema (same tables, same rows),
-each stage reading its input from the database as leadops' tasks do.
+each stage reading its input from the database as leadops' tasks do; no per-row Python.
 
 Definition (what "columnar" means in bench/README.md and bench/RESULTS.md):
 - intake: the file read by polars (``scan_csv(...).collect_batches``, BATCH rows at a time: memory stays
   bounded in the file size); each column cleaned and normalized with leadops' pure domain functions
-  (``leadops.domain.normalize``) called once per DISTINCT value (countries, titles, companies, phones,
-  sources, names), the common shapes recognized by column expressions that give the same answer (an ASCII
-  email of a dot-atom local part and a plain host name; a name already capitalized); the row checks of
-  the ``leads_intake`` suite as column expressions; exact-email dedupe as a join against the database and
-  ``is_first_distinct`` within the file; fuzzy dedupe by every same-domain pair's name ratio at once
-  (``rapidfuzz.process.cpdist``), then, only in the domains where some pair reaches the threshold,
-  leadops' own ``dedupe.best_match`` row by row in file order (the answer depends on the earlier rows'
-  decisions there); a merge fills the lead's blanks and makes a known lead who asks for a demo again a
-  hand-raiser, as leadops' intake does; accounts by leadops' rules per intake chunk of 20,000 rows
-  (``intake_chunk_rows``: which domain names an account, and which account a personal address finds
-  by its company name, depend on the chunk); leads, quarantine rows, merges, merge touches and the
-  "new" stage rows written by COPY from polars' CSV (PostgreSQL) or one executemany (SQLite);
+  (``leadops.domain.normalize``) called once per DISTINCT value (countries, titles, companies, email
+  hosts, phones, sources, names; hosts and companies once per file), the common shapes settled by column
+  expressions that give the same answers (text already clean; an ASCII email of a dot-atom local part and
+  a plain host; a name already capitalized; the fuzzy match name, folded character by character); the
+  row checks of the ``leads_intake`` suite as column expressions; exact-email dedupe as a join against
+  the database and ``is_first_distinct`` within the file; fuzzy dedupe by scoring every same-domain pair
+  of names at once (``rapidfuzz.process.cpdist``), then leadops' own ``dedupe.best_match`` only for the
+  rows with a pair at the threshold, in file order (its answer depends on the earlier rows' decisions);
+  a merge fills the lead's blanks and makes a known lead who asks for a demo again a hand-raiser, as
+  leadops' intake does; accounts by leadops' rules per intake chunk of 20,000 rows (``intake_chunk_rows``:
+  which domain names an account, and which account a personal address finds by its company name,
+  depend on the chunk); leads, quarantine rows, merges, merge touches and the "new" stage rows written
+  by COPY from polars' CSV (PostgreSQL) or one executemany per SLICE rows (SQLite);
 - enrichment: one lookup per distinct business domain (the offline CSV read by polars and joined, or
   one HTTP GET per domain to the loopback provider from a thread pool of the same size as leadops');
   lookups and per-field records in bulk; the leads' enrichment columns set by ONE
   ``UPDATE leads ... FROM`` a temporary table of the per-domain values;
 - scoring: the leads to score read from the database, scored by ``leadops.domain.scoring_frame.score_frame``;
-  the breakdown JSON (same entries, order and text as ``breakdowns``) assembled by column expressions;
-  scores, grades and stage moves written by one ``UPDATE leads ... FROM``, history rows in bulk;
+  the breakdown JSON by leadops' ``breakdowns`` once per distinct combination of what it shows; scores,
+  grades and stage moves written by one ``UPDATE leads ... FROM``, history rows in bulk;
 - routing: the MQL queue read from the database in arrival order; ``route_lead`` decides the leads that
   need the round robin (the first lead of each account, and leads without one); every other lead goes
   to its account's owner (leadops' ``account-owner`` rule with ``assign_new_accounts``), counted into the
@@ -36,9 +37,9 @@ Definition (what "columnar" means in bench/README.md and bench/RESULTS.md):
 all the stages in memory (no re-read) and each lead is inserted once with its final values (enrichment,
 score, stage, owner); see its docstring.
 
-Left out (the generated file never needs them), as in the bare baseline: nurture transitions only as
-rules over columns (every lead arrives now), the hold-for-owner policy, retries and circuit breakers,
-unroutable leads' audit rows and manager alerts (counted only); the enrichment cache is not consulted.
+Left out (the generated file never needs them), as in the bare baseline: the hold-for-owner policy,
+retries and circuit breakers, unroutable leads' audit rows and manager alerts (counted only), the
+enrichment cache; nurture is decided over columns but never happens (every lead arrives now).
 """
 from __future__ import annotations
 
@@ -57,11 +58,13 @@ from sqlalchemy import Connection
 
 import bare_pipeline as bare  # bench/ is on sys.path (bench/pipeline.py puts it there)
 
-BATCH = 100_000  # rows read, normalized and stored at a time
-SCORE_BATCH = 200_000  # leads scored per frame
-ROUTE_BATCH = 200_000  # queued leads read per frame
+BATCH = 50_000  # rows read, normalized and stored at a time
+WRITE_ONCE_BATCH = 100_000  # rows taken through every stage at a time by the write-once variant
+SCORE_BATCH = 100_000  # leads scored per frame
+ROUTE_BATCH = 100_000  # queued leads read per frame
+CACHE_LIMIT = 500_000  # distinct values whose answers a file's batches share (domains, companies)
 SLICE = 20_000  # rows per executemany or fetchmany (SQLite): Python tuples for a slice at a time
-PAIR_DOMAINS = 1000  # business domains whose name pairs are scored at once (fuzzy dedupe's first pass)
+PAIR_BUDGET = 500_000  # same-domain name pairs scored at once (fuzzy dedupe's first pass)
 COLUMNS = bare.COLUMNS
 MERGEABLE = ("first_name", "last_name", "company", "company_key", "job_title", "seniority", "department", "phone",
              "country", "language", "campaign")
@@ -235,13 +238,24 @@ def _with_defaults(df: pl.DataFrame, table: Any) -> pl.DataFrame:
 
 
 def _map_distinct(df: pl.DataFrame, keys: list[str], fn: Callable[..., Any], out: dict[str, Any],
-                  where: pl.Expr | None = None) -> pl.DataFrame:
+                  where: pl.Expr | None = None, cache: dict | None = None) -> pl.DataFrame:
     """Return ``df`` with columns ``out`` (name -> type): ``fn(*values of keys)`` computed once per distinct
     combination of ``keys`` (a tuple when ``out`` has several columns), for the rows ``where`` selects
-    (others get nulls)."""
+    (others get nulls). ``cache``: the answers of earlier batches (kept for values of bounded variety:
+    domains, companies; a batch of a 1M-row file holds most of its 50k domains)."""
     src = df if where is None else df.filter(where)
     u = src.select(keys).unique(maintain_order=True)
-    vals = [fn(*k) for k in u.iter_rows()]
+    if cache is None:
+        vals = [fn(*k) for k in u.iter_rows()]
+    else:
+        if len(cache) > CACHE_LIMIT:
+            cache.clear()
+        vals = []
+        for k in u.iter_rows():
+            v = cache.get(k, cache)
+            if v is cache:
+                v = cache[k] = fn(*k)
+            vals.append(v)
     if len(out) == 1:
         vals = [(v,) for v in vals]
     m = pl.concat([u, pl.DataFrame(vals, schema=out, orient="row")], how="horizontal")
@@ -274,16 +288,23 @@ def _clean(df: pl.DataFrame, col: str, out: str) -> pl.DataFrame:
     from leadops.domain.normalize import PLACEHOLDERS, clean_text
 
     c = pl.col(col)
-    plain = ((c.str.contains(_PLAIN_TEXT) | (c.str.contains(_CLEAN_TEXT) & (c.str.normalize("NFC") == c)))
-             & ~c.str.to_lowercase().is_in(sorted(PLACEHOLDERS)) & ~c.str.contains(r"^-+$")).fill_null(False)
-    df = _map_distinct(df, [col], clean_text, {"_c": pl.String}, where=~plain)
-    return df.with_columns(pl.when(plain).then(c).otherwise(pl.col("_c")).alias(out)).drop("_c")
+    real = ~c.str.to_lowercase().is_in(sorted(PLACEHOLDERS)) & ~c.str.contains(r"^-+$")  # not "n/a", "--"...
+    plain = (c.str.contains(_PLAIN_TEXT) & real).fill_null(False)
+    # the other distinct values: those already clean (NFC, single inner spaces, no control character) as they
+    # are, checked on the distinct values only; the rest by clean_text
+    rest = df.filter(~plain).select(c.unique()).with_columns(
+        _same=(c.str.contains(_CLEAN_TEXT) & (c.str.normalize("NFC") == c) & real).fill_null(False))
+    same = rest.filter(pl.col("_same"))[col].to_list()
+    known = dict(zip(same, same, strict=True))
+    known.update((v, clean_text(v)) for v in rest.filter(~pl.col("_same"))[col].to_list())
+    return df.with_columns(pl.when(plain).then(c).otherwise(c.replace_strict(known, default=None, return_dtype=pl.String))
+                           .alias(out))
 
 
 # --------------------------------------------------------------------------- intake
 
 
-def _normalize(raw: pl.DataFrame, rules: Any) -> pl.DataFrame:
+def _normalize(raw: pl.DataFrame, rules: Any, caches: dict[str, dict] | None = None) -> pl.DataFrame:
     """Return one row per input row: the lead's columns (as leadops normalizes them), ``match`` (the fuzzy
     match name) and ``reasons`` (empty unless the row is held)."""
     from leadops.domain import normalize as nz
@@ -300,8 +321,9 @@ def _normalize(raw: pl.DataFrame, rules: Any) -> pl.DataFrame:
         r = nz.normalize_email(f"a@{host}")
         return (r.domain, r.is_free, r.is_disposable) if r.domain == host else (None, False, False)
 
+    caches = caches if caches is not None else {}
     df = _map_distinct(df, ["_host"], host_kind, {"_dom": pl.String, "_free": pl.Boolean, "_disp": pl.Boolean},
-                       where=pl.col("_host").is_not_null())
+                       where=pl.col("_host").is_not_null(), cache=caches.setdefault("host", {}))
     fast = (pl.col("email").str.contains(r"^[!-~]+$") & pl.col("_dom").is_not_null()
             & (pl.col("_local").str.len_chars() <= 64)
             & (pl.col("_local").str.len_chars() + 1 + pl.col("_dom").str.len_chars() <= 254)).fill_null(False)
@@ -328,18 +350,21 @@ def _normalize(raw: pl.DataFrame, rules: Any) -> pl.DataFrame:
     df = _map_distinct(df, ["country_raw"], nz.normalize_country, {"country": pl.String})
     df = _map_distinct(df, ["job_title"], nz.title_to_seniority_department,
                        {"seniority": pl.String, "department": pl.String})
-    df = _map_distinct(df, ["company"], nz.company_key, {"company_key": pl.String})
+    df = _map_distinct(df, ["company"], nz.company_key, {"company_key": pl.String}, cache=caches.setdefault("company", {}))
     df = _map_distinct(df, ["phone", "country"], nz.normalize_phone, {"phone_n": pl.String})
     default = rules.sources.default_source
     df = _map_distinct(df, ["source"], lambda s: (s or default).strip().lower().replace(" ", "_").replace("-", "_"),
                        {"source_n": pl.String})
     df = df.drop("phone", "source").rename({"phone_n": "phone", "source_n": "source"})
-    # the fuzzy match name (dedupe.match_name): folded words in sorted order; ASCII folds by lower-casing
+    # the fuzzy match name (dedupe.match_name): folded words in sorted order. ASCII folds by lower-casing; other
+    # text character by character (fold is: each character mapped, decomposed, its combining marks dropped,
+    # case-folded), each distinct character folded once by leadops' fold
     for f in ("first_name", "last_name"):
         ascii_ = pl.col(f).str.contains(r"^[\x00-\x7f]*$").fill_null(True)
-        df = _map_distinct(df, [f], lambda v: " ".join(nz.fold(v).lower().split()), {"_f": pl.String}, where=~ascii_)
-        df = df.with_columns(pl.when(ascii_).then(pl.col(f).str.to_lowercase()).otherwise(pl.col("_f")).alias(f"_{f}"))
-        df = df.drop("_f")
+        chars = df.filter(~ascii_).select(pl.col(f).str.split("").explode().unique())[f].to_list()
+        folded = {ch: nz.fold(ch).lower() for ch in chars if ch}
+        df = df.with_columns(pl.when(ascii_).then(pl.col(f).str.to_lowercase()).otherwise(
+            pl.col(f).str.replace_many(folded) if folded else pl.col(f)).str.replace_all(r"\s+", " ").alias(f"_{f}"))
     words = pl.concat_str([pl.col("_first_name"), pl.col("_last_name")], separator=" ", ignore_nulls=True).str.split(" ")
     df = df.with_columns(match=pl.when(pl.col("last_name").is_not_null()).then(
         words.list.eval(pl.element().filter(pl.element() != "")).list.sort().list.join(" "))).drop("_first_name", "_last_name")
@@ -370,6 +395,7 @@ class _FileState:
         self.by_domain: dict[str, int] = {}
         self.by_name: dict[str, int] = {}
         self.name_set_at: dict[str, int] = {}  # company key -> the intake chunk whose accounts set it
+        self.caches: dict[str, dict] = {}  # answers per distinct value the batches share (see _map_distinct)
 
 
 def _read(path: Path, batch: int) -> Iterator[pl.DataFrame]:
@@ -401,7 +427,7 @@ def _prepare(db: _Db, raw: pl.DataFrame, path: Path, batch_id: int, rules: Any, 
     """Decide one batch: returns (quarantined rows, new leads with their final intake values, merges with their
     targets, fills of stored leads), the accounts created as it goes."""
     headers = [h for h in raw.columns if h != "row"]
-    df = _normalize(raw, rules).with_columns(raw=pl.struct(headers).struct.json_encode())
+    df = _normalize(raw, rules, state.caches).with_columns(raw=pl.struct(headers).struct.json_encode())
     held = df.filter(pl.col("reasons").list.len() > 0)
     good = df.filter(pl.col("reasons").list.len() == 0).drop("reasons")
     decided = _dedupe(db, good, rules.sources.fuzzy_match_threshold, state)
@@ -543,8 +569,6 @@ def _fills(merges: pl.DataFrame, key: str, targets: pl.DataFrame) -> tuple[pl.Da
 def _dedupe(db: _Db, good: pl.DataFrame, threshold: float, state: _FileState) -> pl.DataFrame:
     """Return ``good`` with the dedupe decision of each row: ``insert``, or the target (``target_id``, a stored
     lead; ``target_email``, a new lead of this batch) and ``matched_by``."""
-    from rapidfuzz import fuzz, process
-
     from leadops.domain import dedupe
 
     emails = good["email"].unique().to_list()
@@ -565,48 +589,39 @@ def _dedupe(db: _Db, good: pl.DataFrame, threshold: float, state: _FileState) ->
         if people:
             state.pool = pl.concat([state.pool, pl.DataFrame(
                 [(p.domain, p.key, p.name, p.company) for p in people], schema=state.pool.schema, orient="row")])
-    # every same-domain pair (a candidate and an earlier person) whose names could match: the domains to decide
-    # row by row (a row without such a pair is never merged by name: best_match is asked only for the others)
+    # every same-domain pair (a candidate and an earlier person: stored, or an earlier row) whose names could match
+    # (rapidfuzz's ratio at the threshold, as best_match's first pass): a row without one is never merged by name
     cand = good.filter(business & pl.col("match").is_not_null()).select("row", "email_domain", "match")
-    pool = state.pool.filter(pl.col("email_domain").is_in(domains)).select("email_domain", pl.col("match").alias("other"))
-    hard: set[str] = set()  # domains with such a pair
-    near: set[int] = set()  # rows with such a pair: the only ones best_match can merge
-    by_domain = cand["email_domain"].unique().sort()
-    for i in range(0, by_domain.len(), PAIR_DOMAINS):  # a slice of domains at a time: memory stays small
-        part = by_domain.slice(i, PAIR_DOMAINS).implode()
-        c = cand.filter(pl.col("email_domain").is_in(part))
-        pairs = pl.concat([
-            c.join(pool.filter(pl.col("email_domain").is_in(part)), on="email_domain").select(
-                "row", "email_domain", "match", "other"),
-            c.join(c, on="email_domain", suffix="_o").filter(pl.col("row_o") < pl.col("row"))
-            .select("row", "email_domain", "match", pl.col("match_o").alias("other")),
-        ])
-        if pairs.height:
-            scores = process.cpdist(pairs["match"].to_list(), pairs["other"].to_list(), scorer=fuzz.ratio,
-                                    score_cutoff=threshold, dtype=np.float64)
-            hits = pairs.filter(pl.Series(scores >= threshold))
-            hard.update(hits["email_domain"].unique().to_list())
-            near.update(hits["row"].unique().to_list())
-    # the easy rows: an email stored already, the first of its email in the file, or a repeat of it
-    good = good.with_columns(
+    pool = state.pool.filter(pl.col("email_domain").is_in(domains)).select(
+        "email_domain", pl.col("match").alias("other"), pl.col("key").alias("p_key"))
+    hits = _name_hits(cand, pool, threshold)
+    good = good.with_columns(  # the rows no name decides: an email stored already, its first row in the file, a repeat
         insert=pl.col("existing_id").is_null() & pl.col("first"),
         target_id=pl.col("existing_id"),
         target_email=pl.when(pl.col("existing_id").is_null() & ~pl.col("first")).then(pl.col("email")),
         matched_by=pl.when(pl.col("existing_id").is_not_null() | ~pl.col("first")).then(pl.lit("email")),
     )
-    if not hard:
+    if hits.is_empty():
         return good
-    in_hard = pl.col("email_domain").is_in(sorted(hard)) & business
-    pools: dict[str, dedupe.DomainPeople] = {d: dedupe.DomainPeople() for d in hard}
-    for d, key, name, company in state.pool.filter(pl.col("email_domain").is_in(sorted(hard))).iter_rows():
-        pools[d].add(dedupe.Person(key, d, name, company))
+    # the others, in file order with leadops' best_match: the rows with a pair, the earlier rows they pair with (their
+    # own decision says whether they are candidates yet) and every row sharing an email with those
+    near = set(hits["row"].to_list())
+    partners = set(hits["p_row"].drop_nulls().to_list())
+    emails = good.filter(pl.col("row").is_in(sorted(near | partners)))["email"].unique()
+    seq = good.filter(pl.col("email").is_in(emails.implode())).select(
+        "row", "email", "email_domain", "match", "company_key", "existing_id")
+    # each domain's candidates as best_match would see them, but only those some row pairs with (the same answers:
+    # the others score under the threshold), stored people first, in the pool's order
+    pools: dict[str, dedupe.DomainPeople] = {}
+    stored = state.pool.filter(pl.col("key").is_in(hits["p_key"].drop_nulls().unique().implode()))
+    for d, key, name, company in stored.iter_rows():
+        pools.setdefault(d, dedupe.DomainPeople()).add(dedupe.Person(key, d, name, company))
     pending: set[str] = set()
     decided = []
-    for row, email, d, name, ckey, existing_id in good.filter(in_hard).select(
-            "row", "email", "email_domain", "match", "company_key", "existing_id").iter_rows():
+    for row, email, d, name, ckey, existing_id in seq.iter_rows():
         target_id, target_email, matched = existing_id, email if existing_id is None and email in pending else None, "email"
-        if target_id is None and target_email is None and name is not None and row in near:
-            hit = dedupe.best_match(dedupe.Person(None, d, name, ckey), pools[d], threshold)
+        if target_id is None and target_email is None and row in near:
+            hit = dedupe.best_match(dedupe.Person(None, d, name, ckey), pools.get(d, ()), threshold)
             if hit is not None:
                 key, score = hit
                 matched = f"fuzzy {score:.0f}"
@@ -617,17 +632,46 @@ def _dedupe(db: _Db, good: pl.DataFrame, threshold: float, state: _FileState) ->
         insert = target_id is None and target_email is None
         if insert:
             pending.add(email)
-            if name is not None:
-                pools[d].add(dedupe.Person(("new", email), d, name, ckey))
+            if row in partners:
+                pools.setdefault(d, dedupe.DomainPeople()).add(dedupe.Person(("new", email), d, name, ckey))
         decided.append((row, insert, target_id, target_email, None if insert else matched))
-    hard_rows = pl.DataFrame(decided, schema={"row": pl.Int64, "_insert": pl.Boolean, "_target_id": pl.Int64,
-                                              "_target_email": pl.String, "_matched_by": pl.String}, orient="row")
-    good = good.join(hard_rows, on="row", how="left", maintain_order="left")
-    is_hard = pl.col("_insert").is_not_null()
+    by_row = pl.DataFrame(decided, schema={"row": pl.Int64, "_insert": pl.Boolean, "_target_id": pl.Int64,
+                                           "_target_email": pl.String, "_matched_by": pl.String}, orient="row")
+    good = good.join(by_row, on="row", how="left", maintain_order="left")
+    ours = pl.col("_insert").is_not_null()
     return good.with_columns(
-        *(pl.when(is_hard).then(pl.col(f"_{c}")).otherwise(pl.col(c)).alias(c)
+        *(pl.when(ours).then(pl.col(f"_{c}")).otherwise(pl.col(c)).alias(c)
           for c in ("insert", "target_id", "target_email", "matched_by"))).drop(
         "_insert", "_target_id", "_target_email", "_matched_by")
+
+
+def _name_hits(cand: pl.DataFrame, pool: pl.DataFrame, threshold: float) -> pl.DataFrame:
+    """Return the pairs of a candidate row (``cand``: row, email_domain, match) and an earlier person of its domain (a
+    stored one of ``pool``: p_key, or an earlier candidate: p_row) whose match names reach ``threshold``; the
+    pairs are scored PAIR_BUDGET at a time (domains sliced by their number of pairs: memory stays small)."""
+    from rapidfuzz import fuzz, process
+
+    sizes = cand.group_by("email_domain").len("c").join(pool.group_by("email_domain").len("p"), on="email_domain",
+                                                         how="left").fill_null(0).sort("email_domain")
+    sizes = sizes.with_columns(part=((pl.col("c") * pl.col("p") + pl.col("c") * (pl.col("c") - 1) // 2).cum_sum()
+                                     // PAIR_BUDGET))
+    cand = cand.join(sizes.select("email_domain", "part"), on="email_domain")
+    pool = pool.join(sizes.select("email_domain", "part"), on="email_domain")
+    pools = pool.partition_by("part", as_dict=True)
+    out = []
+    for (part,), c in cand.partition_by("part", as_dict=True).items():
+        pairs = [c.join(c, on="email_domain", suffix="_o").filter(pl.col("row_o") < pl.col("row")).select(
+            "row", "email_domain", "match", other="match_o", p_row="row_o", p_key=pl.lit(None, pl.Int64))]
+        if (part,) in pools:
+            pairs.append(c.join(pools[(part,)], on="email_domain").select(
+                "row", "email_domain", "match", "other", p_row=pl.lit(None, pl.Int64), p_key="p_key"))
+        pairs = pl.concat(pairs)
+        if pairs.height:
+            scores = process.cpdist(pairs["match"].to_list(), pairs["other"].to_list(), scorer=fuzz.ratio,
+                                    score_cutoff=threshold, dtype=np.float64)
+            out.append(pairs.filter(pl.Series(scores >= threshold)).select("row", "email_domain", "p_row", "p_key"))
+    schema = {"row": pl.Int64, "email_domain": pl.String, "p_row": pl.Int64, "p_key": pl.Int64}
+    return pl.concat(out) if out else pl.DataFrame(schema=schema)
 
 
 def _accounts(db: _Db, good: pl.DataFrame, state: _FileState, now: datetime) -> None:
@@ -1183,8 +1227,8 @@ def _save_positions(db: _Db, states: dict[str, Any], sdrs: dict[str, Any], now: 
 
 def run_write_once(path: Path, url: str, config: Path, var_dir: Path, enrich: str, base_url: str | None = None,
                    firmo_csv: Path | None = None, concurrency: int = 8) -> dict[str, Any]:
-    """The same job, each lead row written once: every BATCH rows of the file are decided, enriched, scored and
-    routed in memory (no stage reads what an earlier one wrote), then written in one go, each new lead inserted
+    """The same job, each lead row written once: every WRITE_ONCE_BATCH rows of the file are decided, enriched,
+    scored and routed in memory (no stage reads what an earlier one wrote), then written in one go, each new lead inserted
     with its final values (enrichment, score, grade, stage, owner), one transaction per batch; returns counts
     and seconds per stage ("write": every write of the leads' rows and what hangs off them).
 
@@ -1192,7 +1236,7 @@ def run_write_once(path: Path, url: str, config: Path, var_dir: Path, enrich: st
     EARLIER batch (already written) updates that lead as leadops' intake does (fills its blanks, marks it for
     scoring); those leads are scored and routed again by the columnar stages after the last batch, so they
     are written twice and, when such a merge makes a lead an MQL, it is routed after the file's other MQLs
-    (leadops routes it in arrival order). With the default BATCH, a file of 100k rows has no such lead.
+    (leadops routes it in arrival order). A file of 100k rows is one batch: it has no such lead.
     """
     from leadops.config import load_rules
     from leadops.db.models import IngestBatch
@@ -1211,7 +1255,7 @@ def run_write_once(path: Path, url: str, config: Path, var_dir: Path, enrich: st
             started_at=now)).inserted_primary_key[0]
         routing_state = bare._states(conn, now, _company_tz())
     run = _WriteOnce(path, batch_id, rules, now, enrich, base_url, firmo_csv, concurrency, routing_state, stages)
-    for raw in _read(path, BATCH):
+    for raw in _read(path, WRITE_ONCE_BATCH):
         with engine.begin() as conn:
             for k, v in run.batch(_Db(conn), raw).items():
                 counts[k] += v
