@@ -13,7 +13,8 @@ export DO_NOT_TRACK := 1
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 
 .PHONY: install browser demo test test-unit lint lint-mypy docs docs-reference clean image deploy-pool screenshots bench bench-check bench-intake \
-  bench-enrich bench-scoring bench-sla bench-report bench-pipeline bench-naive bench-overhead bench-speed-to-lead
+  bench-enrich bench-scoring bench-sla bench-report bench-pipeline bench-naive bench-overhead bench-speed-to-lead \
+  bench-small-run
 
 install: $(STAMP)
 
@@ -101,7 +102,7 @@ BENCH = mkdir -p $(BENCH_OUT) && $(BIN)/python
 bench: install
 	rm -rf $(BENCH_OUT)
 	$(MAKE) bench-intake bench-enrich bench-scoring bench-sla bench-report bench-pipeline bench-naive \
-	  bench-overhead bench-speed-to-lead
+	  bench-overhead bench-speed-to-lead bench-small-run
 	$(MAKE) bench-check
 
 bench-check: install
@@ -139,3 +140,7 @@ bench-overhead: install
 
 bench-speed-to-lead: install
 	$(BENCH) bench/speed_to_lead.py --duration 360 --json $(BENCH_FLAGS) > $(BENCH_OUT)/speed-to-lead.json
+
+# A lead-pipeline run over 10 leads once its process is warm: in one process, and served by `leadops serve`.
+bench-small-run: install
+	$(BENCH) bench/small_run.py --runs 6 --leads 10 --served --json $(BENCH_FLAGS) > $(BENCH_OUT)/small-run.json
