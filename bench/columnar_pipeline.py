@@ -64,7 +64,7 @@ SCORE_BATCH = 100_000  # leads scored per frame
 ROUTE_BATCH = 100_000  # queued leads read per frame
 CACHE_LIMIT = 500_000  # distinct values whose answers a file's batches share (domains, companies)
 SLICE = 20_000  # rows per executemany or fetchmany (SQLite): Python tuples for a slice at a time
-PAIR_BUDGET = 500_000  # same-domain name pairs scored at once (fuzzy dedupe's first pass)
+PAIR_BUDGET = 100_000  # same-domain name pairs scored at once (fuzzy dedupe's first pass)
 COLUMNS = bare.COLUMNS
 MERGEABLE = ("first_name", "last_name", "company", "company_key", "job_title", "seniority", "department", "phone",
              "country", "language", "campaign")
@@ -405,7 +405,7 @@ def _read(path: Path, batch: int) -> Iterator[pl.DataFrame]:
         yield df.with_columns(pl.col("row").cast(pl.Int64))
 
 
-def intake(db: _Db, path: Path, rules: Any, now: datetime, keep: bool = False) -> dict[str, Any]:
+def intake(db: _Db, path: Path, rules: Any, now: datetime) -> dict[str, Any]:
     """Read, normalize, check, dedupe and store ``path``; returns rows_read, inserted, merged, quarantined."""
     from leadops.db.models import IngestBatch
 
@@ -422,7 +422,7 @@ def intake(db: _Db, path: Path, rules: Any, now: datetime, keep: bool = False) -
     return counts
 
 
-def _prepare(db: _Db, raw: pl.DataFrame, path: Path, batch_id: int, rules: Any, now: datetime,
+def _prepare(db: _Db, raw: pl.DataFrame, rules: Any, now: datetime,
              state: _FileState) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Decide one batch: returns (quarantined rows, new leads with their final intake values, merges with their
     targets, fills of stored leads), the accounts created as it goes."""
@@ -456,8 +456,9 @@ def _prepare(db: _Db, raw: pl.DataFrame, path: Path, batch_id: int, rules: Any, 
             targets = db.frame(f"SELECT id, {', '.join(MERGEABLE)}, CASE WHEN is_hand_raiser THEN 1 ELSE 0 END, "  # noqa: S608
                                f"CASE WHEN do_not_contact THEN 1 ELSE 0 END FROM leads WHERE {cond}", cols, [param])
             filled, stored_fill = _fills(into_stored, "target_id", targets)
-            merges = merges.join(filled, on="row", how="left", maintain_order="left", suffix="_s").with_columns(
-                fields_filled=pl.coalesce("fields_filled", "fields_filled_s")).drop("fields_filled_s")
+            merges = merges.join(filled.rename({"fields_filled": "_ff"}), on="row", how="left", maintain_order="left")
+            merges = merges.with_columns(fields_filled=pl.coalesce("_ff", "fields_filled") if "fields_filled" in merges.columns
+                                         else pl.col("_ff")).drop("_ff")
     return held, new, merges, stored_fill
 
 
@@ -467,7 +468,7 @@ def _intake_batch(db: _Db, raw: pl.DataFrame, path: Path, batch_id: int, rules: 
     from leadops.db.bulk import refresh_statistics
     from leadops.db.models import Lead
 
-    held, new, merges, stored_fill = _prepare(db, raw, path, batch_id, rules, now, state)
+    held, new, merges, stored_fill = _prepare(db, raw, rules, now, state)
     t_now = db.ts_text(now)
     _quarantine(db, held, path, batch_id, t_now)
     before = db.max_id("leads")
@@ -1310,7 +1311,7 @@ class _WriteOnce:
 
         rules, now, batch_id = self.rules, self.now, self.batch_id
         t = time.perf_counter()
-        held, new, merges, stored_fill = _prepare(db, raw, self.path, batch_id, rules, now, self.file)
+        held, new, merges, stored_fill = _prepare(db, raw, rules, now, self.file)
         first = db.max_id("leads") + 1
         new = new.with_columns(id=pl.int_range(first, first + new.height, dtype=pl.Int64))
         ids = new.select("email", "id")
