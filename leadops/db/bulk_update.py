@@ -109,8 +109,15 @@ def update_from(conn: Connection, table: Table, key: str, columns: Mapping[str, 
                 v = fixed[c]
                 values.append(v if v is None or process is None else process(v))
         assignments = ", ".join(f"{prep.quote(c)} = {expr}" for c, expr in sets.items())
+        match = f"{tname}.{prep.quote(key)}"
+        # SQLite plans UPDATE ... FROM with the target table outside: a scan of every row of it per
+        # statement (routing a million leads in chunks was quadratic). The IN list makes it look the
+        # rows up by key instead.
+        by_key = ""
+        if conn.dialect.name == "sqlite":
+            by_key = f" AND {match} IN (SELECT {prep.quote(key)} FROM {temp_name})"  # noqa: S608 - identifiers
         sql = (f"UPDATE {tname} SET {assignments} FROM {temp_name} AS t "  # noqa: S608 - identifiers and constant SQL
-               f"WHERE {tname}.{prep.quote(key)} = t.{prep.quote(key)}" + (f" AND ({where})" if where else ""))
+               f"WHERE {match} = t.{prep.quote(key)}{by_key}" + (f" AND ({where})" if where else ""))
         if conn.dialect.paramstyle != "qmark":
             sql = sql.replace("%", "%%").replace("?", "%s")  # psycopg's positional marks
         conn.exec_driver_sql(sql, tuple(values))

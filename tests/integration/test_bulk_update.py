@@ -86,3 +86,31 @@ def test_an_old_sqlite_library_is_refused_in_one_line():
     check_sqlite_version((3, 40, 1))
     with pytest.raises(RuntimeError, match=r"SQLite 3\.31\.1 is too old for leadops \(it needs 3\.35 or later"):
         check_sqlite_version((3, 31, 1))
+
+
+def test_sqlite_looks_the_updated_rows_up_by_key(tmp_path):
+    """Not a scan of the whole table per statement: routing a million leads in chunks was quadratic."""
+    from sqlalchemy import event
+
+    from leadops.db.migrate import upgrade
+    from leadops.db.session import get_engine
+
+    url = f"sqlite:///{tmp_path / 'plan.db'}"
+    upgrade(url)
+    plans: list[str] = []
+
+    def explain(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("UPDATE leads SET"):
+            plans.extend(str(r) for r in cursor.connection.execute("EXPLAIN QUERY PLAN " + statement, parameters))
+
+    event.listen(get_engine(url), "before_cursor_execute", explain)
+    try:
+        with session_scope(url) as session:
+            ids = _leads(session, 3)
+            table = Lead.__table__
+            assert isinstance(table, Table)
+            update_from(session.connection(), table, "id", {"id": ids, "score": [1.0, 2.0, 3.0]})
+    finally:
+        event.remove(get_engine(url), "before_cursor_execute", explain)
+    assert plans and not any("SCAN leads" in p for p in plans), plans
+    assert any("SEARCH leads USING INTEGER PRIMARY KEY" in p for p in plans), plans
