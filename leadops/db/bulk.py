@@ -7,7 +7,7 @@ JSON text, booleans) and then straight to the driver.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from operator import itemgetter
 from typing import Any, cast
 
@@ -73,17 +73,24 @@ def bulk_insert(conn: Connection, table: FromClause, rows: Sequence[dict[str, An
         tuples = [head + tail + constant for head, tail in zip(heads, zip(*converted_columns, strict=True), strict=True)]
     else:
         tuples = [head + constant for head in heads] if constant else list(heads)
+    write_rows(conn, cast(Table, table), columns, tuples)
+    return len(rows)
+
+
+def write_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> None:
+    """Send ``rows`` (driver values of ``columns``, in that order) into ``table``: COPY on PostgreSQL, one DBAPI
+    executemany elsewhere."""
+    dialect = conn.dialect
     prep = dialect.identifier_preparer
-    target = f"{prep.format_table(cast(Table, table))} ({', '.join(prep.quote(c) for c in columns)})"
+    target = f"{prep.format_table(table)} ({', '.join(prep.quote(c) for c in columns)})"
     if dialect.name == "postgresql":
         dbapi: Any = conn.connection.driver_connection
         with dbapi.cursor() as cur, cur.copy(f"COPY {target} FROM STDIN") as copy:
-            for values in tuples:
+            for values in rows:
                 copy.write_row(values)
     else:
         marks = ", ".join("?" if dialect.paramstyle == "qmark" else "%s" for _ in columns)
-        conn.exec_driver_sql(f"INSERT INTO {target} VALUES ({marks})", tuples)  # noqa: S608 - quoted identifiers, bound values
-    return len(rows)
+        conn.exec_driver_sql(f"INSERT INTO {target} VALUES ({marks})", list(rows))  # noqa: S608 - quoted identifiers, bound values
 
 
 def _picker(names: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:

@@ -16,6 +16,8 @@ from typing import Any
 
 from sqlalchemy import Column, Connection, MetaData, Table, Text
 
+from leadops.db.bulk import write_rows
+
 _names = itertools.count()
 #: rows from which a temporary table and one statement beat a plain executemany (a table's DDL costs
 #: about a millisecond; a routing chunk writes thousands of rows, a single reassignment one)
@@ -39,17 +41,7 @@ def load_columns(conn: Connection, table: Table, columns: Mapping[str, Sequence[
             raise ValueError(f"load_columns into {table.name}: column {name!r} has {len(values)} values, not {n}")
         process = table.c[name].type._cached_bind_processor(dialect)
         converted.append(list(values) if process is None else [None if v is None else process(v) for v in values])
-    rows = zip(*converted, strict=True)
-    prep = dialect.identifier_preparer
-    target = f"{prep.format_table(table)} ({', '.join(prep.quote(c) for c in names)})"
-    if dialect.name == "postgresql":
-        dbapi: Any = conn.connection.driver_connection
-        with dbapi.cursor() as cur, cur.copy(f"COPY {target} FROM STDIN") as copy:
-            for values in rows:
-                copy.write_row(values)
-    else:
-        marks = ", ".join("?" if dialect.paramstyle == "qmark" else "%s" for _ in names)
-        conn.exec_driver_sql(f"INSERT INTO {target} VALUES ({marks})", list(rows))  # noqa: S608 - quoted identifiers
+    write_rows(conn, table, names, zip(*converted, strict=True))
     return n
 
 
