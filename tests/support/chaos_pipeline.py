@@ -151,7 +151,8 @@ def retried(stage: str, what: Callable[[], T], attempts: int = 40) -> T:
 
 
 def patch_inside_stages(killer: Killer) -> None:
-    """Make the in-stage kill points fire: wrap the bulk writers intake and routing call (here, never in leadops)."""
+    """Make the in-stage kill points fire: wrap the bulk writers intake and routing call (here, never in leadops):
+    intake's insert of leads, and each of routing's writes of a chunk (assignments, clocks, events)."""
     from leadops.db.repositories import lead_store, routing
 
     def counting(original: Callable[..., Any], point: str, table: str | None) -> Callable[..., Any]:
@@ -162,7 +163,7 @@ def patch_inside_stages(killer: Killer) -> None:
         return wrapper
 
     lead_store.bulk_insert = counting(lead_store.bulk_insert, "ingest-insert", "leads")
-    routing.bulk_insert = counting(routing.bulk_insert, "route-write", None)
+    routing.insert_from = counting(routing.insert_from, "route-write", None)
 
     from types import SimpleNamespace
 
