@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from sqlalchemy import func, select
 
-from leadops.db.models import Lead, LeadMerge, Quarantine
+from leadops.db.models import IngestBatch, Lead, LeadMerge, Quarantine
 from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.intake.files import ingest_file
 
@@ -106,11 +106,16 @@ def test_any_dirty_batch_keeps_the_accounting_identity(session, settings, rules,
     w.writerows(rows)
     data = buf.getvalue().encode(encoding, errors="replace")
     before = session.scalar(select(func.count()).select_from(Lead))
+    last_batch = session.scalar(select(func.max(IngestBatch.id))) or 0
     out = run(session, settings, rules, f"p-{abs(hash(data))}.csv", data)
     assert out.status in ("done", "duplicate", "rejected")
     if out.status != "done":
         return
     assert accounted(out)
+    if out.batch_id is not None and out.batch_id <= last_batch:
+        # the same bytes came up in an earlier example: the file (left in the inbox, move=False) is reported
+        # with its stored batch's counts, as a file stored by a run that died before moving it is; nothing new
+        return
     # no accepted row is lost: every inserted row is a lead, every merged row a merge record
     assert session.scalar(select(func.count()).select_from(Lead)) - before == out.inserted
     batch_merges = session.scalar(select(func.count()).select_from(LeadMerge).where(LeadMerge.ingest_batch_id == out.batch_id))
