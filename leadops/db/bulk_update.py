@@ -45,22 +45,17 @@ def load_columns(conn: Connection, table: Table, columns: Mapping[str, Sequence[
     return n
 
 
-def temporary_like(conn: Connection, table: Table, key: str, names: Sequence[str],
-                   extra: Mapping[str, Any] | None = None) -> Table:
-    """Create and return a temporary table holding ``key`` (its primary key) and ``names``, typed as ``table``'s
-    columns of the same names, plus ``extra`` (name -> SQLAlchemy type). Dropped by :func:`drop`."""
-    name = f"_set_{table.name}_{next(_names)}"
-    cols = [Column(key, table.c[key].type, primary_key=True)]
-    cols += [Column(c, table.c[c].type) for c in names if c != key]
-    cols += [Column(c, t) for c, t in (extra or {}).items()]
-    temp = Table(name, MetaData(), *cols, prefixes=["TEMPORARY"])
+def _temporary(conn: Connection, name: str, columns: Sequence[Column[Any]]) -> Table:
+    """Create and return the temporary table ``name`` (made unique here) of ``columns``; the caller drops it."""
+    temp = Table(f"{name}_{next(_names)}", MetaData(), *columns, prefixes=["TEMPORARY"])
     temp.create(conn)
     return temp
 
 
-def drop(conn: Connection, temp: Table) -> None:
-    """Drop a temporary table made by :func:`temporary_like`."""
-    temp.drop(conn)
+def _bound(conn: Connection, table: Table, column: str, value: Any) -> Any:
+    """Return ``value`` as the driver receives it for ``table.c[column]`` (its type's bind processing)."""
+    process = table.c[column].type._cached_bind_processor(conn.dialect)
+    return value if value is None or process is None else process(value)
 
 
 def update_from(conn: Connection, table: Table, key: str, columns: Mapping[str, Sequence[Any]], *,
@@ -83,7 +78,9 @@ def update_from(conn: Connection, table: Table, key: str, columns: Mapping[str, 
         return 0
     extra = dict(extra_types or {})
     names = [c for c in columns if c != key and c not in extra]
-    temp = temporary_like(conn, table, key, names, extra)
+    temp = _temporary(conn, f"_set_{table.name}", [
+        Column(key, table.c[key].type, primary_key=True), *(Column(c, table.c[c].type) for c in names),
+        *(Column(c, t) for c, t in extra.items())])
     try:
         load_columns(conn, temp, columns)
         prep = conn.dialect.identifier_preparer
@@ -94,12 +91,7 @@ def update_from(conn: Connection, table: Table, key: str, columns: Mapping[str, 
         sets.update(set_sql or {})
         for c in fixed or {}:
             sets[c] = "?"  # a bound value, in the order the SET list names them
-        values: list[Any] = []
-        for c in sets:
-            if fixed and c in fixed:
-                process = table.c[c].type._cached_bind_processor(conn.dialect)
-                v = fixed[c]
-                values.append(v if v is None or process is None else process(v))
+        values = [_bound(conn, table, c, fixed[c]) for c in sets if fixed and c in fixed]
         assignments = ", ".join(f"{prep.quote(c)} = {expr}" for c, expr in sets.items())
         match = f"{tname}.{prep.quote(key)}"
         # SQLite plans UPDATE ... FROM with the target table outside: a scan of every row of it per
@@ -114,7 +106,7 @@ def update_from(conn: Connection, table: Table, key: str, columns: Mapping[str, 
             sql = sql.replace("%", "%%").replace("?", "%s")  # psycopg's positional marks
         conn.exec_driver_sql(sql, tuple(values))
     finally:
-        drop(conn, temp)
+        temp.drop(conn)
     return n
 
 
@@ -133,20 +125,16 @@ def insert_from(conn: Connection, table: Table, columns: Mapping[str, Sequence[A
     names = list(columns)
     if not names or not len(columns[names[0]]):
         return []
-    temp = Table(f"_ins_{table.name}_{next(_names)}", MetaData(),
-                 *[Column(c, Text() if c in json_text else table.c[c].type) for c in names], prefixes=["TEMPORARY"])
-    temp.create(conn)
+    temp = _temporary(conn, f"_ins_{table.name}",
+                      [Column(c, Text() if c in json_text else table.c[c].type) for c in names])
     try:
         load_columns(conn, temp, columns)
         prep = conn.dialect.identifier_preparer
         pg = conn.dialect.name == "postgresql"
         picks = [f"CAST({prep.quote(c)} AS {table.c[c].type.compile(conn.dialect)})" if c in json_text and pg
                  else prep.quote(c) for c in names]
-        values: list[Any] = []
-        for c, v in (fixed or {}).items():
-            process = table.c[c].type._cached_bind_processor(conn.dialect)
-            values.append(v if v is None or process is None else process(v))
-            picks.append("?" if conn.dialect.paramstyle == "qmark" else "%s")
+        values = [_bound(conn, table, c, v) for c, v in (fixed or {}).items()]
+        picks += ["?" if conn.dialect.paramstyle == "qmark" else "%s"] * len(values)
         cols = ", ".join(prep.quote(c) for c in [*names, *(fixed or {})])
         # WHERE true: SQLite's parser needs it to read ON CONFLICT after a SELECT
         conflict = f" WHERE true ON CONFLICT ({prep.quote(skip_conflicts_on)}) DO NOTHING" if skip_conflicts_on else ""
@@ -156,4 +144,4 @@ def insert_from(conn: Connection, table: Table, columns: Mapping[str, Sequence[A
                                       tuple(values))
         return [tuple(r) for r in result.fetchall()] if returning else []
     finally:
-        drop(conn, temp)
+        temp.drop(conn)

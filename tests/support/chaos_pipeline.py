@@ -241,23 +241,19 @@ def main(argv: list[str] | None = None) -> None:
         mark_ready(Path(args.go))
         while not Path(args.go).exists():
             time.sleep(0.01)
-    done: dict[str, Any] = {"pid": os.getpid(), "seconds": {}}
+    done: dict[str, Any] = {"pid": os.getpid()}
 
     def stage(name: str, work: Callable[[Any], T]) -> T:
         def attempt() -> T:
             with session_scope(s.database_url) as session:
                 return work(session)
-        started = time.monotonic()
         out = retried(name, attempt)
-        done["seconds"][name] = round(time.monotonic() - started, 3)
         killer.at(name)
         return out
 
     stage("roster", lambda se: roster.sync(SqlUnitOfWork.around(se), rules, reassign=roster.by_routing_rules(
         SqlUnitOfWork.around(se), rules, s.company_time_zone, datetime.now(UTC))))
-    started = time.monotonic()
     done["files"] = ingest_inbox(s, rules, killer)
-    done["seconds"]["ingest"] = round(time.monotonic() - started, 3)
     killer.at("ingest")
     done["enrich"] = asdict(stage("enrich", lambda se: enrich.enrich_pending(
         SqlUnitOfWork.around(se), rules, checkpoint=lambda *_: se.commit())))
