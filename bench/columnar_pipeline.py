@@ -1202,17 +1202,22 @@ def routing(db: _Db, rules: Any, now: datetime) -> dict[str, int]:
         db.run(f"UPDATE leads SET owner_sdr_id = t.owner, routing_status = 'assigned', updated_at = ? "  # noqa: S608
                f"FROM {t} AS t WHERE leads.id = t.id", [db.ts(now)])
         db.drop(t)
-        fresh = {acc: ids[c] for acc, c in claimed.items() if acc not in written}
-        if fresh:
-            t = db.temp(pl.DataFrame({"id": list(fresh), "owner": list(fresh.values())},
-                                     schema={"id": pl.Int64, "owner": pl.Int64}), key="id")
-            db.run(f"UPDATE accounts SET owner_sdr_id = t.owner FROM {t} AS t "  # noqa: S608
-                   "WHERE accounts.id = t.id AND accounts.owner_sdr_id IS NULL")
-            db.drop(t)
-            written.update(fresh)
+        written.update(_claim_accounts(db, {acc: ids[c] for acc, c in claimed.items() if acc not in written}))
         routed += a.height
     _save_positions(db, states, sdrs, now)
     return {"routed": routed, "unroutable": unroutable}
+
+
+def _claim_accounts(db: _Db, claims: dict[int, int]) -> dict[int, int]:
+    """Give each account of ``claims`` (account id -> SDR id) that still has no owner its SDR, in one
+    ``UPDATE ... FROM``; returns ``claims``."""
+    if claims:
+        t = db.temp(pl.DataFrame({"id": list(claims), "owner": list(claims.values())},
+                                 schema={"id": pl.Int64, "owner": pl.Int64}), key="id")
+        db.run(f"UPDATE accounts SET owner_sdr_id = t.owner FROM {t} AS t "  # noqa: S608
+               "WHERE accounts.id = t.id AND accounts.owner_sdr_id IS NULL")
+        db.drop(t)
+    return claims
 
 
 def _save_positions(db: _Db, states: dict[str, Any], sdrs: dict[str, Any], now: datetime) -> None:
@@ -1399,14 +1404,8 @@ class _WriteOnce:
             flow_run_id=pl.lit(None, pl.String)), ScoreHistory.__table__))
         if assigned.height:
             _write_assignments(db, assigned, self.sdrs, self.states, route_now)
-        claims = {acc: sdr_ids[c] for acc, c in self.claimed.items() if acc not in self.written}
-        if claims:
-            tmp = db.temp(pl.DataFrame({"id": list(claims), "owner": list(claims.values())},
-                                       schema={"id": pl.Int64, "owner": pl.Int64}), key="id")
-            db.run(f"UPDATE accounts SET owner_sdr_id = t.owner FROM {tmp} AS t "  # noqa: S608
-                   "WHERE accounts.id = t.id AND accounts.owner_sdr_id IS NULL")
-            db.drop(tmp)
-            self.written.update(claims)
+        self.written.update(_claim_accounts(
+            db, {acc: sdr_ids[c] for acc, c in self.claimed.items() if acc not in self.written}))
         _remember(self.file, new, ids)
         self._clock("write", t)
         return out

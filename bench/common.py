@@ -49,3 +49,25 @@ def spawn(script: str, mode: str, spec: dict, env: dict[str, str]) -> dict:
     if proc.returncode:
         sys.exit(f"{Path(script).name} {mode} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def task_seconds(flow_run_id: str) -> dict[str, float]:
+    """Return seconds per task of the flow run ``flow_run_id`` (the Prefect API of this process's settings), start to
+    end, in start order; the runs of one task (``ingest-<file>``: ``ingest``) are added up."""
+    import time
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        for _ in range(50):  # task run states arrive as events: wait until every run has its end time
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+            if runs and all(r.end_time for r in runs):
+                break
+            time.sleep(0.1)
+    out: dict[str, float] = {}
+    for r in sorted(runs, key=lambda r: r.start_time or r.expected_start_time):
+        name = "ingest" if r.name.startswith("ingest-") and not r.name.startswith("ingest-api") else r.name.rsplit("-", 1)[0]
+        if r.start_time and r.end_time:
+            out[name] = out.get(name, 0.0) + (r.end_time - r.start_time).total_seconds()
+    return out

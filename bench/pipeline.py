@@ -37,7 +37,7 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT)]
 
 import workload  # noqa: E402 - bench/ is the script's folder
-from common import child_env, fresh_url  # noqa: E402
+from common import child_env, fresh_url, task_seconds  # noqa: E402
 from common import spawn as common_spawn  # noqa: E402
 from results import Reporter, add_arguments  # noqa: E402
 
@@ -53,21 +53,9 @@ STAGES = ("ingest", "data_docs", "enrich", "score", "route", "deliver")
 
 def _task_stages(flow_run_id: str, flow_seconds: float) -> dict[str, float]:
     """Return seconds per stage from the flow run's task runs, plus ``orchestration`` (the flow's time outside tasks)."""
-    from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    with get_client(sync_client=True) as client:
-        for _ in range(50):  # task run states arrive as events: wait until every run has its end time
-            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-            if runs and all(r.end_time for r in runs):
-                break
-            time.sleep(0.2)
     out = dict.fromkeys(STAGES, 0.0)
-    for r in runs:
-        name = r.name.split("-")[0] if r.name.startswith("ingest-") else r.name.rsplit("-", 1)[0]
-        if r.start_time and r.end_time:
-            out[STAGE_OF_TASK.get(name, name)] = out.get(STAGE_OF_TASK.get(name, name), 0.0) + \
-                (r.end_time - r.start_time).total_seconds()
+    for name, seconds in task_seconds(flow_run_id).items():
+        out[STAGE_OF_TASK.get(name, name)] = out.get(STAGE_OF_TASK.get(name, name), 0.0) + seconds
     out["orchestration"] = max(0.0, flow_seconds - sum(out.values()))
     return out
 

@@ -53,7 +53,7 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(ROOT)]
 
 import workload  # noqa: E402 - bench/ is the script's folder
-from common import child_env, fresh_url, spawn  # noqa: E402
+from common import child_env, fresh_url, spawn, task_seconds  # noqa: E402
 from results import Reporter, add_arguments  # noqa: E402
 
 DOMAINS = 200  # companies of the generated leads (offline provider's table)
@@ -99,25 +99,6 @@ def _heartbeat_timer(waits: list[float]):
         engine._send_heartbeats = original
 
 
-def _task_seconds(flow_run_id: str) -> dict[str, float]:
-    """Return seconds per task run of the flow run (ingest-<file> runs as ``ingest``), start to end."""
-    from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    with get_client(sync_client=True) as client:
-        for _ in range(50):  # task run states arrive as events: wait until every run has its end time
-            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-            if runs and all(r.end_time for r in runs):
-                break
-            time.sleep(0.1)
-    out: dict[str, float] = {}
-    for r in sorted(runs, key=lambda r: r.start_time or r.expected_start_time):
-        name = "ingest" if r.name.startswith("ingest-") and not r.name.startswith("ingest-api") else r.name.rsplit("-", 1)[0]
-        if r.start_time and r.end_time:
-            out[name] = out.get(name, 0.0) + (r.end_time - r.start_time).total_seconds()
-    return out
-
-
 def run_flow(spec: dict[str, Any]) -> dict[str, Any]:
     """Run the lead-pipeline flow ``runs`` times, each over a new small inbox file; returns per-run figures."""
     from prefect import flow
@@ -150,7 +131,7 @@ def run_flow(spec: dict[str, Any]) -> dict[str, Any]:
             heartbeat = sum(waits)
             waits.clear()
             runs.append({"wall": wall, "heartbeat": heartbeat, "own": wall - heartbeat,
-                         "tasks": _task_seconds(summary["flow_run_id"]), **_counts(summary)})
+                         "tasks": task_seconds(summary["flow_run_id"]), **_counts(summary)})
     return {"import_seconds": import_s, "runs": runs, "loaded": _loaded_heavy()}
 
 
@@ -265,7 +246,7 @@ def drive_served(spec: dict[str, Any]) -> dict[str, Any]:
             raise RuntimeError(f"served run {k} ended {fr.state_type.value}")
         runs.append({"wall": wall, "run": _span(states, "RUNNING", "COMPLETED"),
                      "process_start": _span(states, "PENDING", "RUNNING"), "pick_up": _span(states, "SCHEDULED", "PENDING"),
-                     "tasks": _task_seconds(str(fr.id))})
+                     "tasks": task_seconds(str(fr.id))})
     return {"runs": runs}
 
 
