@@ -439,43 +439,77 @@ def score_train(
     csv: Path | None = typer.Option(None, "--csv", help="Train from this CSV export instead of the project's history."),
     label: str | None = typer.Option(None, help="With --csv: the column holding the outcome (yes/no, 1/0, won/lost...)."),
     exclude: str = typer.Option("", help="With --csv: comma-separated columns to leave out (ids, free text, leaks)."),
+    rules_score: str | None = typer.Option(
+        None, "--rules-score", help="With --csv: the column holding the score your current rules gave each row; "
+        "the model is compared with it on the held-out rows (and does not learn from it)."),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Fit the conversion model (logistic regression); reports AUC on a time-ordered holdout, calibration, top factors."""
+    """Choose and fit the conversion model (logistic regression or gradient boosting, by cross-validation);
+    reports AUC, Brier score, calibration and top-decile lift against the rules on a time-ordered holdout."""
     def go():
         from leadops.config import get_settings
         from leadops.domain.conversion import train
         from leadops.db.unit_of_work import SqlUnitOfWork
-        from leadops.services.model import history_frame, read_training_csv, report, save_model
+        from leadops.services.model import history_frame, read_training_csv, report, rules_at_arrival, save_model
 
         s = get_settings()
         if csv is not None:
             if not label:
                 raise UsageError("--csv needs --label COLUMN")
             x, y = read_training_csv(csv, label, [c.strip() for c in exclude.split(",") if c.strip()])
-            result = train(x, y)  # rows in file order: an export sorted by date gives a time-ordered holdout
+            baseline = None
+            if rules_score is not None:
+                if rules_score not in x.columns:
+                    raise UsageError(f"--rules-score: {csv} has no column {rules_score!r} (or it is the label or excluded)")
+                baseline = x.pop(rules_score)
+            # rows in file order: an export sorted by date gives a time-ordered holdout
+            result = train(x, y, rules_score=baseline)
             out = report(result)
             out["source"] = str(csv)
         else:
-            s, _ = _prepared()
+            if rules_score is not None:
+                raise UsageError("--rules-score goes with --csv (on the history the rules score is computed)")
+            s, rules = _prepared()
             with _session(s) as session:
-                x, y, arrived = history_frame(SqlUnitOfWork.around(session))
-            result = train(x, y, order=arrived)
+                uow = SqlUnitOfWork.around(session)
+                x, y, arrived = history_frame(uow)
+                baseline = rules_at_arrival(uow, [int(i) for i in x.index], rules.scoring)
+            result = train(x, y, order=arrived, rules_score=baseline)
             latest = arrived.sort_values().index[-result.n_test:] if result.n_test else arrived.index[:0]
             out = report(result, x.loc[latest].head(5))
             out["source"] = "history (reached SQL or beyond, leads older than 14 days)"
             out["model_path"] = str(save_model(result, s.var_dir / "models", {"source": out["source"]}))
-        lines = [(f"AUC {out['auc'] if out['auc'] is not None else 'n/a'} on {out['n_test']} held-out rows "
-                 f"(trained on {out['n_train']}; positives {out['positives_train']} / {out['positives_test']})")]
-        if out.get("note"):
-            lines.append(f"  note: {out['note']}")
-        lines += [f"  {f['weight']:+.3f}  {f['feature']}" for f in out["top_features"][:10]]
-        lines += [f"  band {c['band']:<9} leads {c['leads']:>5}  predicted {c['predicted']:.2f}  observed {c['observed']:.2f}"
-                  for c in out["calibration"]]
-        if out.get("model_path"):
-            lines.append(f"  saved to {out['model_path']}")
-        _emit(out, as_json, "\n".join(lines))
+        _emit(out, as_json, "\n".join(_train_lines(out)))
     _guard(go)
+
+
+def _num(value: float | None, fmt: str = ".3f") -> str:
+    return "n/a" if value is None else format(value, fmt)
+
+
+def _train_lines(out: dict[str, Any]) -> list[str]:
+    """Return the text report of ``score train``: the choice, held-out figures against the rules, factors."""
+    cv = ", ".join(f"{k} {v:.3f}" for k, v in out["cv_auc"].items())
+    lines = [f"model: {out['model']} (best cross-validated AUC on the training part: {cv})" if cv
+             else f"model: {out['model']} (too few examples of a class to cross-validate)",
+             f"held-out {out['n_test']} rows (trained on {out['n_train']}; positives {out['positives_train']} / "
+             f"{out['positives_test']}): AUC {_num(out['auc'])}  Brier {_num(out['brier'], '.4f')}  "
+             f"top-decile lift {_num(out['lift_top_decile'], '.2f')}"]
+    rules = out.get("rules") or {}
+    if rules:
+        lines.append(f"  rules-only score on the same rows: AUC {_num(rules.get('auc'))}  "
+                     f"top-decile lift {_num(rules.get('lift_top_decile'), '.2f')}")
+    else:
+        lines.append("  rules-only score: not compared (give --rules-score COLUMN with --csv)")
+    lines.append("  held-out AUC per candidate: " + ", ".join(f"{k} {_num(v)}" for k, v in out["holdout_auc"].items()))
+    if out.get("note"):
+        lines.append(f"  note: {out['note']}")
+    lines += [f"  {f['weight']:+.3f}  {f['feature']}" for f in out["top_features"][:10]]
+    lines += [f"  band {c['band']:<9} leads {c['leads']:>5}  predicted {c['predicted']:.2f}  observed {c['observed']:.2f}"
+              for c in out["calibration"]]
+    if out.get("model_path"):
+        lines.append(f"  saved to {out['model_path']}")
+    return lines
 
 
 # --------------------------------------------------------------------------- routing

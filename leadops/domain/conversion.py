@@ -1,5 +1,7 @@
-"""A learned conversion model (logistic regression, scikit-learn) next to the rules: trained on
-the project's own history or on any CSV with a label column, evaluated on a time-ordered holdout.
+"""A learned conversion model next to the rules: trained on the project's own history or on any CSV
+with a label column, chosen among learners by cross-validation on the training part
+(:mod:`leadops.domain.conversion_model`) and evaluated on a time-ordered holdout against the
+rules-only score.
 
 Pure functions over DataFrames; scikit-learn is imported lazily (it costs a second).
 """
@@ -28,9 +30,14 @@ class TrainingError(ValueError):
 
 @dataclass
 class TrainResult:
-    """What training produced: the fitted pipeline, holdout metrics and explanations."""
+    """What training produced: the chosen, calibrated model and what it and the rules score on the held-out part.
 
-    pipeline: Any
+    Held-out figures (``auc``, ``brier``, ``lift_top_decile``, ``calibration``) are the chosen
+    model's; ``holdout_auc`` gives every candidate's for comparison (never used to choose);
+    ``rules`` the rules-only score's AUC and lift on the same rows, or why there are none.
+    """
+
+    model: Any
     auc: float | None
     n_train: int
     n_test: int
@@ -42,6 +49,12 @@ class TrainResult:
     calibration: list[dict[str, Any]]
     note: str | None = None
     dropped: dict[str, str] = field(default_factory=dict)  # column -> why it was not used
+    kind: str = ""
+    cv_auc: dict[str, float] = field(default_factory=dict)
+    holdout_auc: dict[str, float | None] = field(default_factory=dict)
+    brier: float | None = None
+    lift_top_decile: float | None = None
+    rules: dict[str, Any] = field(default_factory=dict)
 
 
 def clean_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -93,19 +106,18 @@ def split_columns(df: pd.DataFrame, *, max_levels: int = 50) -> tuple[list[str],
     return numeric, categorical, dropped
 
 
-def train(df: pd.DataFrame, label: pd.Series, *, holdout: float = 0.25, order: pd.Series | None = None) -> TrainResult:
-    """Fit logistic regression on ``df`` (features) and ``label`` (0/1), holding out the latest rows.
+def train(df: pd.DataFrame, label: pd.Series, *, holdout: float = 0.25, order: pd.Series | None = None,
+          rules_score: pd.Series | None = None) -> TrainResult:
+    """Choose, fit and calibrate the conversion model on ``df`` (features) and ``label`` (0/1), holding out
+    the latest rows; returns it with its held-out figures.
 
     ``order`` sorts rows in time (else the frame's order is taken as time order); the last
-    ``holdout`` share is the test set. Returns AUC on it (None when it has one class only),
-    calibration by predicted-probability band and the largest coefficients.
+    ``holdout`` share is the test set, never seen by the choice of model
+    (:func:`leadops.domain.conversion_model.choose`). ``rules_score`` (same index) is the
+    rules-only score the model is compared with on the held-out rows.
     """
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from leadops.domain.conversion_explain import global_factors
+    from leadops.domain.conversion_model import choose
 
     keep = label.notna()
     df, label = df[keep], label[keep].astype(int)
@@ -121,29 +133,49 @@ def train(df: pd.DataFrame, label: pd.Series, *, holdout: float = 0.25, order: p
         raise TrainingError("no usable feature column (all empty, constant or identifier-like)")
     cut = round(len(df) * (1 - holdout))
     y_train, y_test = label.iloc[:cut], label.iloc[cut:]
-    note = None
     if y_train.nunique() < 2:
         raise TrainingError("the earliest rows (training part) have one class only: more history is needed")
-    x = _prepare(numeric, categorical, df)
-    pre = ColumnTransformer([
-        ("num", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]), numeric),
-        ("cat", OneHotEncoder(handle_unknown="ignore", min_frequency=3), categorical),
-    ])
-    # no class re-weighting: the probabilities stay calibrated, which blending into the score needs
-    pipe = Pipeline([("features", pre), ("model", LogisticRegression(max_iter=2000))])
-    pipe.fit(x.iloc[:cut], y_train)
-    proba = pipe.predict_proba(x.iloc[cut:])[:, 1] if len(y_test) else np.array([])
-    auc = None
-    if y_test.nunique() == 2:
-        auc = round(float(roc_auc_score(y_test, proba)), 4)
-    else:
+    x = prepare(numeric, categorical, df)
+    x_train, x_test = x.iloc[:cut], x.iloc[cut:]
+    model, candidates = choose(x_train, y_train, numeric, categorical)
+    proba = model.predict(x_test) if len(y_test) else np.array([])
+    y = y_test.to_numpy()
+    note = None
+    two_classes = y_test.nunique() == 2
+    if not two_classes:
         note = "the holdout has one class only: AUC cannot be computed (more varied recent history is needed)"
-    names = pipe.named_steps["features"].get_feature_names_out()
-    coefs = pipe.named_steps["model"].coef_[0]
-    top = [{"feature": _pretty(n, categorical), "weight": round(float(w), 4)}
-           for n, w in sorted(zip(names, coefs, strict=True), key=lambda nw: -abs(nw[1]))[:15]]
-    return TrainResult(pipe, auc, len(y_train), len(y_test), int(y_train.sum()), int(y_test.sum()), numeric, categorical,
-                       top, calibration(proba, y_test.to_numpy()), note, dropped)
+    holdout_auc = {k: _auc(y, m.predict(x_test)) if two_classes else None for k, m in candidates.items()}
+    rules: dict[str, Any] = {}
+    if rules_score is not None:
+        r = pd.to_numeric(rules_score.reindex(y_test.index), errors="coerce").to_numpy(dtype=float)
+        known = ~np.isnan(r)
+        rules = {"leads": int(known.sum()),
+                 "auc": _auc(y[known], r[known]) if known.any() and len(set(y[known])) == 2 else None,
+                 "lift_top_decile": lift_top_decile(r[known], y[known])}
+    # explanations over a sample of the training part: enough rows for stable means, bounded cost
+    sample = x_train.sample(1000, random_state=0) if len(x_train) > 1000 else x_train
+    return TrainResult(model, holdout_auc[model.kind], len(y_train), len(y_test), int(y_train.sum()), int(y_test.sum()),
+                       numeric, categorical, global_factors(model, sample), calibration(proba, y), note, dropped,
+                       model.kind, model.cv_auc, holdout_auc,
+                       round(float(np.mean((proba - y) ** 2)), 4) if len(y) else None,
+                       lift_top_decile(proba, y), rules)
+
+
+def _auc(y: np.ndarray, score: np.ndarray) -> float | None:
+    """Return the ROC AUC rounded to 4 places, None when ``y`` has one class only."""
+    from sklearn.metrics import roc_auc_score
+
+    return round(float(roc_auc_score(y, score)), 4) if len(set(y.tolist())) == 2 else None
+
+
+def lift_top_decile(score: np.ndarray, y: np.ndarray) -> float | None:
+    """Return the conversion rate of the tenth of rows with the highest ``score`` over the overall rate
+    (1.0: the score finds converters no better than chance); None without rows or converters.
+    Ties at the cut are broken by row order, as a list sorted by score would be."""
+    if len(y) == 0 or y.sum() == 0:
+        return None
+    top = np.argsort(-np.asarray(score, dtype=float), kind="stable")[:max(1, int(np.ceil(len(y) / 10)))]
+    return round(float(y[top].mean() / y.mean()), 3)
 
 
 def calibration(proba: np.ndarray, y: np.ndarray) -> list[dict[str, Any]]:
@@ -157,28 +189,27 @@ def calibration(proba: np.ndarray, y: np.ndarray) -> list[dict[str, Any]]:
     return out
 
 
-def top_factors(pipe: Any, rows: pd.DataFrame, k: int = 3) -> list[list[dict[str, Any]]]:
-    """Return, per row, the ``k`` features that pushed its predicted conversion the most (coefficient x value)."""
-    pre, model = pipe.named_steps["features"], pipe.named_steps["model"]
-    x = pre.transform(_prepare(*_fitted_columns(pipe), rows))
-    x = x.toarray() if hasattr(x, "toarray") else np.asarray(x)
-    contrib = x * model.coef_[0]
-    names = pre.get_feature_names_out()
-    out = []
-    for row in contrib:
-        order = np.argsort(-np.abs(row))[:k]
-        cats = list(pre.transformers_[1][2])
-        out.append([{"feature": _pretty(names[j], cats), "effect": round(float(row[j]), 4)} for j in order if row[j]])
-    return out
+def top_factors(model: Any, rows: pd.DataFrame, k: int = 3) -> list[list[dict[str, Any]]]:
+    """Return, per row, the ``k`` features that pushed its predicted conversion the most, with their effect
+    in log-odds (:mod:`leadops.domain.conversion_explain`)."""
+    from leadops.domain.conversion_explain import top_factors as explain
+
+    return explain(model, prepare(model.numeric, model.categorical, rows), k)
 
 
-def predict(pipe: Any, rows: pd.DataFrame) -> np.ndarray:
-    """Return the predicted conversion probability per row."""
-    proba: np.ndarray = pipe.predict_proba(_prepare(*_fitted_columns(pipe), rows))[:, 1]
+def predict(model: Any, rows: pd.DataFrame) -> np.ndarray:
+    """Return the predicted conversion probability per row, for a model saved by ``score train``
+    (a logistic regression pipeline saved before models were chosen is still read)."""
+    if hasattr(model, "named_steps"):
+        pre = model.named_steps["features"]
+        cols = list(pre.transformers_[0][2]), list(pre.transformers_[1][2])
+        old: np.ndarray = model.predict_proba(prepare(*cols, rows))[:, 1]
+        return old
+    proba: np.ndarray = model.predict(prepare(model.numeric, model.categorical, rows))
     return proba
 
 
-def _prepare(numeric: list[str], categorical: list[str], rows: pd.DataFrame) -> pd.DataFrame:
+def prepare(numeric: list[str], categorical: list[str], rows: pd.DataFrame) -> pd.DataFrame:
     """Return the model's input: numeric columns as numbers, categorical ones as text with "(missing)"."""
     x = pd.DataFrame(index=rows.index)
     for c in numeric:
@@ -187,19 +218,3 @@ def _prepare(numeric: list[str], categorical: list[str], rows: pd.DataFrame) -> 
         col = rows[c] if c in rows else pd.Series(None, index=rows.index, dtype=object)
         x[c] = col.astype(object).where(col.notna(), "(missing)").astype(str)
     return x
-
-
-def _fitted_columns(pipe: Any) -> tuple[list[str], list[str]]:
-    pre = pipe.named_steps["features"]
-    return list(pre.transformers_[0][2]), list(pre.transformers_[1][2])
-
-
-def _pretty(name: str, categorical: list[str]) -> str:
-    """'cat__employee_band_51-200' -> 'employee_band=51-200'; 'num__employees' -> 'employees'."""
-    kind, _, rest = name.partition("__")
-    if kind == "cat":
-        col = max((c for c in categorical if rest.startswith(c + "_")), key=len, default=None)
-        if col is not None:
-            value = rest[len(col) + 1:]
-            return f"{col}=(other)" if value == "infrequent_sklearn" else f"{col}={value}"
-    return rest

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from leadops.config import ScoringRules
 from leadops.db.models import utcnow
 from leadops.db.unit_of_work import UnitOfWork
 from leadops.domain.conversion import TrainingError, binary_label, clean_frame, predict, top_factors
@@ -27,6 +28,24 @@ def history_frame(uow: UnitOfWork, *, now: datetime | None = None) -> tuple[pd.D
     reached = uow.leads.reached_stages(CONVERTED)
     label = pd.Series(df.index.isin(list(reached)) | df["stage"].isin(CONVERTED), index=df.index).astype(float)
     return feature_frame(df), label, df["arrived_at"]
+
+
+def rules_at_arrival(uow: UnitOfWork, ids: list[int], rules: ScoringRules, *, chunk: int = 5000) -> pd.Series:
+    """Return, per lead id, the rules-only score as it stood when the lead arrived: fit, negative
+    signals and the points of the arrival itself (no later engagement, so it knows what the model knows)."""
+    from leadops.domain.scoring_frame import score_frame
+    from leadops.services.score import scoring_inputs
+
+    now = utcnow()
+    none = pd.DataFrame({"lead_id": pd.Series(dtype="int64"), "kind": pd.Series(dtype=object),
+                         "outcome": pd.Series(dtype=object), "at": pd.Series(dtype="datetime64[ns, UTC]")})
+    parts = []
+    for i in range(0, len(ids), chunk):
+        leads, _, _ = scoring_inputs(uow.scoring.leads(ids[i:i + chunk]), none)
+        arrival = pd.DataFrame({"lead_id": leads.index, "kind": leads["source"].to_numpy(),
+                                "at": pd.Series([now] * len(leads), dtype="datetime64[ns, UTC]").to_numpy()})
+        parts.append(score_frame(leads, arrival, rules, now)["total"])
+    return pd.concat(parts) if parts else pd.Series(dtype=float)
 
 
 def feature_frame(leads: pd.DataFrame) -> pd.DataFrame:
@@ -67,15 +86,16 @@ def read_training_csv(path: Path, label: str, exclude: list[str]) -> tuple[pd.Da
 
 
 def save_model(result: Any, models_dir: Path, meta: dict[str, Any]) -> Path:
-    """Store the fitted pipeline and its metadata as models_dir/conversion.joblib (+ .json); returns the path."""
+    """Store the fitted model and its metadata as models_dir/conversion.joblib (+ .json); returns the path."""
     import joblib
 
     models_dir.mkdir(parents=True, exist_ok=True)
     path = models_dir / "conversion.joblib"
-    joblib.dump(result.pipeline, path)
+    joblib.dump(result.model, path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    meta = {**meta, "model_version": digest, "trained_at": utcnow().isoformat(), "auc": result.auc,
-            "n_train": result.n_train, "n_test": result.n_test, "features": result.numeric + result.categorical}
+    meta = {**meta, "model_version": digest, "trained_at": utcnow().isoformat(), "kind": result.kind,
+            "auc": result.auc, "brier": result.brier, "cv_auc": result.cv_auc, "n_train": result.n_train,
+            "n_test": result.n_test, "features": result.numeric + result.categorical}
     path.with_suffix(".json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     return path
 
@@ -83,7 +103,9 @@ def save_model(result: Any, models_dir: Path, meta: dict[str, Any]) -> Path:
 def report(result: Any, examples: pd.DataFrame | None = None) -> dict[str, Any]:
     """Return the JSON-able summary of a training run (with top factors for ``examples`` rows)."""
     out: dict[str, Any] = {
-        "auc": result.auc, "n_train": result.n_train, "n_test": result.n_test,
+        "model": result.kind, "auc": result.auc, "brier": result.brier, "lift_top_decile": result.lift_top_decile,
+        "cv_auc": result.cv_auc, "holdout_auc": result.holdout_auc, "rules": result.rules,
+        "n_train": result.n_train, "n_test": result.n_test,
         "positives_train": result.positives_train, "positives_test": result.positives_test,
         "numeric_columns": result.numeric, "categorical_columns": result.categorical, "dropped_columns": result.dropped,
         "top_features": result.top_features, "calibration": result.calibration,
@@ -91,8 +113,8 @@ def report(result: Any, examples: pd.DataFrame | None = None) -> dict[str, Any]:
     if result.note:
         out["note"] = result.note
     if examples is not None and len(examples):
-        proba = predict(result.pipeline, examples)
-        factors = top_factors(result.pipeline, examples)
+        proba = predict(result.model, examples)
+        factors = top_factors(result.model, examples)
         out["examples"] = [{"id": str(i), "p_convert": round(float(p), 4), "top_factors": f}
                            for i, p, f in zip(examples.index, proba, factors, strict=True)]
     return out

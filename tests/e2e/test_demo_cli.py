@@ -150,6 +150,24 @@ def test_score_train_from_a_crm_export_and_from_history(tmp_path):
     assert (out["n_train"], out["n_test"]) == (300, 100) and out["auc"] > 0.65
     assert out["top_features"][0]["feature"] == "Secteur=Logiciel"
     assert out["numeric_columns"] == ["Effectif"] and "Lead ID" not in out["categorical_columns"]
+    # chosen by cross-validation, its held-out AUC is the chosen candidate's, with the other figures beside it
+    assert out["model"] == max(out["cv_auc"], key=out["cv_auc"].get) and out["auc"] == out["holdout_auc"][out["model"]]
+    assert 0 < out["brier"] < 0.25 and out["lift_top_decile"] > 1 and out["rules"] == {}
+
+    # with the CRM's own score given, the rules are compared on the same held-out rows
+    scored = tmp_path / "crm-export-scored.csv"
+    rows = [line.split(";") for line in lines]
+    rows[0].append("Score")
+    for row in rows[1:]:
+        row.append(str(40 if row[1] == "Logiciel" else 10))
+    scored.write_text("\n".join(";".join(r) for r in rows) + "\n", encoding="utf-8")
+    proc = subprocess.run([LEADOPS, "score", "train", "--csv", str(scored), "--label", "Converti", "--exclude", "Lead ID",
+                           "--rules-score", "Score"], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "rules-only score on the same rows: AUC 0." in proc.stdout and "Score" not in proc.stdout.split("held-out AUC")[1]
+    bad = subprocess.run([LEADOPS, "score", "train", "--csv", str(scored), "--label", "Converti", "--rules-score", "Nope"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "no column 'Nope'" in bad.stderr
 
     bad = subprocess.run([LEADOPS, "score", "train", "--csv", str(export), "--label", "Nope"], env=env,
                          capture_output=True, text=True, timeout=300)
@@ -160,6 +178,7 @@ def test_score_train_from_a_crm_export_and_from_history(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     hist = json.loads(proc.stdout)
     assert hist["n_train"] > 500 and hist["positives_train"] > 10 and hist["auc"] is not None
+    assert hist["rules"]["leads"] == hist["n_test"] and hist["rules"]["auc"] is not None  # the rules at arrival
     assert Path(hist["model_path"]).exists() and len(hist["examples"]) == 5
     assert all(len(e["top_factors"]) >= 1 for e in hist["examples"])
 
