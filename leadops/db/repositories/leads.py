@@ -3,9 +3,9 @@ routing backtest replays, and the history the conversion model trains on. Reads 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 from sqlalchemy import select
@@ -38,14 +38,29 @@ class LeadHistory:
 
 
 @dataclass(frozen=True)
+class RecordedDecision:
+    """A lead's first assignment as stored: who got it, by which rule, when, and every candidate the router
+    considered with why it was skipped (the routing decision's trail)."""
+
+    sdr_id: int | None
+    rule: str | None
+    at: datetime
+    candidates: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class RoutingReplay:
     """What a routing backtest replays: the active SDRs (absences loaded), who first got each lead, the leads
-    that reached routing since a date (in arrival order) and each account's owner."""
+    that reached routing since a date (in arrival order) and each account's owner; ``first_decision``: the
+    stored first assignment of each of those leads; ``routed_at``: when each was first decided (assigned,
+    held or unroutable)."""
 
     sdrs: list[Sdr]
     first_owner: dict[int, int | None]  # lead id -> sdr id of its first assignment
     leads: list[Lead]
     account_owners: dict[int, int | None]  # account id -> owner sdr id
+    first_decision: dict[int, RecordedDecision] = field(default_factory=dict)
+    routed_at: dict[int, datetime] = field(default_factory=dict)
 
 
 class LeadRepository(Protocol):
@@ -118,14 +133,21 @@ class SqlLeadRepository:
         s = self.session
         sdrs = list(s.scalars(select(Sdr).where(Sdr.role == "sdr", Sdr.active.is_(True))
                               .options(selectinload(Sdr.out_of_office))))
-        first: dict[int, int | None] = {}
-        for lead_id, sdr_id in s.execute(select(Assignment.lead_id, Assignment.sdr_id)
-                                         .where(Assignment.status == "assigned").order_by(Assignment.id)).tuples():
-            first.setdefault(lead_id, sdr_id)
+        decisions: dict[int, RecordedDecision] = {}
+        routed_at: dict[int, datetime] = {}
+        for lead_id, status, sdr_id, rule, at, candidates in s.execute(
+                select(Assignment.lead_id, Assignment.status, Assignment.sdr_id, Assignment.rule,
+                       Assignment.assigned_at, Assignment.candidates)
+                .join(Lead, Lead.id == Assignment.lead_id).where(Lead.arrived_at >= since)
+                .order_by(Assignment.id)).tuples():
+            routed_at.setdefault(lead_id, at)
+            if status == "assigned" and lead_id not in decisions:
+                decisions[lead_id] = RecordedDecision(sdr_id, rule, at, list(candidates or []))
+        first = {lead_id: d.sdr_id for lead_id, d in decisions.items()}
         leads = [le for le in s.scalars(select(Lead).where(Lead.arrived_at >= since).order_by(Lead.arrived_at, Lead.id))
                  if le.id in first or le.routing_status in ("unroutable", "held")]
         owners = dict(s.execute(select(Account.id, Account.owner_sdr_id)).tuples().all())
-        return RoutingReplay(sdrs, first, leads, owners)
+        return RoutingReplay(sdrs, first, leads, owners, decisions, routed_at)
 
     def conversion_history(self, arrived_before: datetime, features: Sequence[str]) -> pd.DataFrame:
         rows = self.session.execute(
