@@ -2,11 +2,12 @@
 
 Reads only. Leads are replayed in the order they were first routed, each at that instant (its arrival when no
 decision is stored); each SDR's availability (out of office, working hours in their own time zone, holidays)
-is evaluated then, daily caps reset at company-local midnight, and the weighted round robin starts even for
-everyone, with a routing pass's catch-up for SDRs back from leave. An account whose first replayed assignment
-went through a rule without its owner being asked had no owner then: it starts without one and is claimed by
-the SDR the candidate rules give that lead to (``assign_new_accounts``), as routing did; other accounts keep
-their current owner. Replaying the rules in force thus gives back the decisions stored.
+is evaluated then, daily caps reset at company-local midnight, a lead counts against its SDR's open-lead cap
+until it left the open stages (MQL, SAL, SQL) in the stored history, and the weighted round robin starts even
+for everyone, with a routing pass's catch-up for SDRs back from leave. An account whose first replayed
+assignment went through a rule without its owner being asked had no owner then: it starts without one and is
+claimed by the SDR the candidate rules give that lead to (``assign_new_accounts``), as routing did; other
+accounts keep their current owner. Replaying the rules in force thus gives back the decisions stored.
 
 Fairness is judged per pool (``leadops.domain.fairness``): for each lead a pool's rotation placed, the members
 eligible at that instant, as the router chose among them (``SdrState.skip_reason()``, then those in working
@@ -16,6 +17,7 @@ the pool), eligibility read from the candidates stored with the decision.
 """
 from __future__ import annotations
 
+import heapq
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -175,6 +177,8 @@ class _Replay:
         self.at = {le.id: replay.routed_at.get(le.id, le.arrived_at) for le in replay.leads}
         self.leads = sorted(replay.leads, key=lambda le: (self.at[le.id], le.id))
         self.owners = {acc: self.codes.get(owner) for acc, owner in replay.account_owners.items()}
+        self.closed_at = replay.closed_at
+        self.open_at_start = [(self.codes[i], end) for i, end in replay.open_at_start if i in self.codes]
         self.unowned_at_start = self._unowned_at_start()
 
     def _unowned_at_start(self) -> set[int]:
@@ -194,24 +198,11 @@ class _Replay:
                 unowned.add(lead.account_id)
         return unowned
 
-    def _states(self) -> dict[str, SdrState]:
-        return {code: SdrState(code=code, weight=s.weight, daily_cap=s.daily_cap, open_cap=s.open_cap)
-                for code, s in self.sdrs.items()}
-
-    def _to_instant(self, states: dict[str, SdrState], at: datetime, day: date | None) -> date:
-        """Bring ``states`` to ``at`` (daily counts reset on a new company-local day); return that day."""
-        today = at.astimezone(self.tz).date()
-        for code, st in states.items():
-            if today != day:
-                st.assigned_today = 0
-            st.out_of_office = any(o.starts_at <= at < o.ends_at for o in self.sdrs[code].out_of_office)
-            st.working_now = is_working(self.calendars[code], at)
-        return today
-
     def run(self, routing: RoutingRules, min_expected: float, *,
             with_actual: bool) -> tuple[CandidateFigures, _Actual | None]:
         """Replay every lead through ``routing``; with ``with_actual``, judge what happened alongside."""
-        states = self._states()
+        team = _Team(self)
+        states = team.states
         owners = {acc: (None if acc in self.unowned_at_start else code) for acc, code in self.owners.items()}
         rules = {r.name: r for r in routing.rules}
         out = CandidateFigures()
@@ -221,11 +212,10 @@ class _Replay:
         placed: dict[str, list[Placement]] = defaultdict(list)  # by rule name
         actual = _ActualTally(self, routing) if with_actual else None
         last_assigned: dict[str, datetime] = {}
-        day: date | None = None
         instant: datetime | None = None
         for lead in self.leads:
             at = self.at[lead.id]
-            day = self._to_instant(states, at, day)
+            team.to(at)
             if at != instant:  # a new routing pass: leads decided at one instant were one pass
                 _catch_up(states, last_assigned, at)
                 instant = at
@@ -240,6 +230,7 @@ class _Replay:
             if decision.status == "assigned" and decision.sdr is not None:
                 simulated[decision.sdr] += 1
                 last_assigned[decision.sdr] = at
+                team.opened(decision.sdr, lead.id, at)
                 if routing.assign_new_accounts and lead.account_id and owners.get(lead.account_id) is None:
                     owners[lead.account_id] = decision.sdr  # as a routing pass claims an account without owner
                 rule = rules.get(name)
@@ -278,6 +269,44 @@ class _Replay:
         return out, (actual.result(min_expected) if actual is not None else None)
 
 
+class _Team:
+    """Every SDR's routing state as the replay moves on: availability at each instant, assignments counted
+    from company-local midnight, and open leads (the open-lead cap) from their assignment until they left the
+    open stages in the stored history (or at the replay's start, those owned and open then)."""
+
+    def __init__(self, replay: _Replay) -> None:
+        self.replay = replay
+        self.states = {code: SdrState(code=code, weight=s.weight, daily_cap=s.daily_cap, open_cap=s.open_cap)
+                       for code, s in replay.sdrs.items()}
+        self.ends: dict[str, list[datetime]] = {code: [] for code in self.states}  # heaps of closing instants
+        for code, end in replay.open_at_start:
+            self.states[code].open_leads += 1
+            if end is not None:
+                heapq.heappush(self.ends[code], end)
+        self.day: date | None = None
+
+    def to(self, at: datetime) -> None:
+        """Bring every state to ``at``: out of office, working hours, a new day's counts, leads closed since."""
+        today = at.astimezone(self.replay.tz).date()
+        for code, st in self.states.items():
+            if today != self.day:
+                st.assigned_today = 0
+            st.out_of_office = any(o.starts_at <= at < o.ends_at for o in self.replay.sdrs[code].out_of_office)
+            st.working_now = is_working(self.replay.calendars[code], at)
+            ends = self.ends[code]
+            while ends and ends[0] <= at:
+                heapq.heappop(ends)
+                st.open_leads -= 1
+        self.day = today
+
+    def opened(self, code: str, lead_id: int, at: datetime) -> None:
+        """Count lead ``lead_id``, given to ``code`` at ``at`` (and counted open), closed when it left the open
+        stages after ``at``."""
+        end = next((t for t in self.replay.closed_at.get(lead_id, ()) if t >= at), None)
+        if end is not None:
+            heapq.heappush(self.ends[code], end)
+
+
 class _ActualTally:
     """What happened to the replayed leads: each first assignment, attributed to the rule stored with it."""
 
@@ -286,8 +315,7 @@ class _ActualTally:
         self.in_force = {r.name: r for r in replay.in_force.rules}
         # availability as the replay's, daily and open counts of what really happened: who the router could
         # choose from, when a decision's candidates are not stored
-        self.states = replay._states()
-        self.day: date | None = None
+        self.team = _Team(replay)
         self.per_sdr: Counter[str] = Counter()
         self.assigned: Counter[str] = Counter()  # by row label: the stored rule, or the candidate's
         self.rule_of: dict[str, tuple[RoutingRule | None, Mapping[str, Any]]] = {}  # label -> (rule, its pools)
@@ -296,7 +324,7 @@ class _ActualTally:
 
     def add(self, lead_id: int, at: datetime, rec: RecordedDecision | None, was: str | None,
             simulated: Decision) -> None:
-        self.day = self.replay._to_instant(self.states, at, self.day)
+        self.team.to(at)
         if rec is None or was is None:
             self.not_assigned += rec is None
             return
@@ -316,12 +344,13 @@ class _ActualTally:
         self.rule_of[label] = (rule, pools)
         if rule is not None and rule.to.pool:
             if found is None:
-                found = eligible(pools[rule.to.pool].members, _snapshot(self.states))
+                found = eligible(pools[rule.to.pool].members, _snapshot(self.team.states))
             self.placed[label].append(Placement(found, was))
-        if was in self.states:
-            st = self.states[was]
+        if was in self.team.states:
+            st = self.team.states[was]
             st.assigned_today += 1
             st.open_leads += 1
+            self.team.opened(was, lead_id, at)
 
     def result(self, min_expected: float) -> _Actual:
         in_force = self.replay.in_force

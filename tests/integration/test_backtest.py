@@ -210,3 +210,14 @@ def test_backtest_rules_option_keeps_its_old_name(sample, rules, monkeypatch, tm
     new, old = (leadops(sample, monkeypatch, option, str(a), "--json") for option in ("--rules", "--config"))
     assert new.exit_code == old.exit_code == 0, new.output + old.output
     assert json.loads(new.stdout) == json.loads(old.stdout)
+
+
+def test_leads_that_left_the_open_stages_free_their_sdr_s_open_lead_cap(sample, rules):
+    from leadops.config import RoutingRules
+
+    one = next(p for p in rules.roster.people if p.code == "s.dubois")
+    alone = RoutingRules.model_validate({"rules": [{"name": "alone", "to": {"sdr": one.code}}]})
+    out = replay(sample, rules, alone)
+    # more leads than the open-lead cap: those qualified, disqualified or nurtured meanwhile no longer count
+    assert out["simulated"][one.code] > one.open_cap
+    assert out["simulated"][one.code] + out["unroutable"] + out["held"] == out["leads"]

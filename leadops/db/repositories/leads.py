@@ -8,13 +8,14 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from leadops.db.models import (
     Account, Activity, Assignment, EnrichmentLookup, EnrichmentRecord, IngestBatch, Lead, LeadMerge, LeadStageChange,
     Notification, Opportunity, Quarantine, ScoreHistory, Sdr, SlaClock, SlaEvent,
 )
+from leadops.domain.lifecycle import OPEN_OWNED, Stage
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,12 @@ class RoutingReplay:
     account_owners: dict[int, int | None]  # account id -> owner sdr id
     first_decision: dict[int, RecordedDecision] = field(default_factory=dict)
     routed_at: dict[int, datetime] = field(default_factory=dict)
+    # lead id -> when it moved to a stage that is not open (not MQL, SAL or SQL), in order: an SDR's lead is
+    # open (counted against their open-lead cap) from its assignment to the first of these after it
+    closed_at: dict[int, list[datetime]] = field(default_factory=dict)
+    # the leads arrived before ``since`` that were owned and open then: (owner sdr id, when it stopped being
+    # open, None while it still is)
+    open_at_start: list[tuple[int, datetime | None]] = field(default_factory=list)
 
 
 class LeadRepository(Protocol):
@@ -147,7 +154,31 @@ class SqlLeadRepository:
         leads = [le for le in s.scalars(select(Lead).where(Lead.arrived_at >= since).order_by(Lead.arrived_at, Lead.id))
                  if le.id in first or le.routing_status in ("unroutable", "held")]
         owners = dict(s.execute(select(Account.id, Account.owner_sdr_id)).tuples().all())
-        return RoutingReplay(sdrs, first, leads, owners, decisions, routed_at)
+        shut = [st.value for st in Stage if st not in OPEN_OWNED]
+        closed: dict[int, list[datetime]] = {}
+        for lead_id, at in s.execute(select(LeadStageChange.lead_id, LeadStageChange.changed_at)
+                                     .join(Lead, Lead.id == LeadStageChange.lead_id)
+                                     .where(Lead.arrived_at >= since, LeadStageChange.to_stage.in_(shut))
+                                     .order_by(LeadStageChange.changed_at, LeadStageChange.id)).tuples():
+            closed.setdefault(lead_id, []).append(at)
+        return RoutingReplay(sdrs, first, leads, owners, decisions, routed_at, closed, self._open_at(since, shut))
+
+    def _open_at(self, since: datetime, shut: list[str]) -> list[tuple[int, datetime | None]]:
+        """Return (owner sdr id, when it stopped being open) for each lead arrived before ``since``, owned, whose
+        last stage change before ``since`` was to an open stage."""
+        s = self.session
+        old = select(Lead.id).where(Lead.arrived_at < since, Lead.owner_sdr_id.is_not(None))
+        last = (select(func.max(LeadStageChange.id).label("id")).where(LeadStageChange.lead_id.in_(old),
+                                                                       LeadStageChange.changed_at <= since)
+                .group_by(LeadStageChange.lead_id).subquery())
+        open_then = select(LeadStageChange.lead_id).join(last, last.c.id == LeadStageChange.id).where(
+            LeadStageChange.to_stage.not_in(shut))
+        ends = dict(s.execute(select(LeadStageChange.lead_id, func.min(LeadStageChange.changed_at))
+                              .where(LeadStageChange.lead_id.in_(open_then), LeadStageChange.changed_at > since,
+                                     LeadStageChange.to_stage.in_(shut))
+                              .group_by(LeadStageChange.lead_id)).tuples().all())
+        return [(owner, ends.get(lead_id)) for lead_id, owner in s.execute(
+            select(Lead.id, Lead.owner_sdr_id).where(Lead.id.in_(open_then))).tuples() if owner is not None]
 
     def conversion_history(self, arrived_before: datetime, features: Sequence[str]) -> pd.DataFrame:
         rows = self.session.execute(
