@@ -740,6 +740,9 @@ def _backtest_lines(out: dict[str, Any], labels: list[str]) -> list[str]:
     for pool, figures in zip(pools, columns, strict=True):
         lines.append(f"  {pool:<18}" + "".join(
             f"| {f['leads']:>7} {_fair(f):>9}       " if f else f"| {'(not a pool here)':<24}" for f in figures))
+    for pool, figures in zip(pools, columns, strict=True):
+        lines += [f"  {pool}, {title}: {f['outside']} more leads went to someone not eligible then (counted for nobody)"
+                  for title, f in zip(titles, figures, strict=True) if f and f["outside"]]
     lines += ["", ("Per member: got/expected, ratio (* not counted), available = part of the pool's leads they "
                   "could take")]
     for pool, figures in zip(pools, columns, strict=True):
