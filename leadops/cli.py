@@ -675,36 +675,148 @@ app.add_typer(routing_app, name="routing")
 @routing_app.command("backtest")
 def routing_backtest(
     since: str = typer.Option(..., help="Replay leads arrived since this date (YYYY-MM-DD, company time) or instant."),
-    config: Path | None = typer.Option(None, help="A candidate routing.yaml (default: the current one)."),
+    rules_file: Path | None = typer.Option(None, "--rules", "--config", metavar="FILE",
+                                           help="The candidate routing.yaml (default: the one in force)."),
+    against: Path | None = typer.Option(None, "--against", metavar="FILE",
+                                        help="A second candidate routing.yaml, shown beside the first per pool and "
+                                             "per rule."),
+    min_expected: float | None = typer.Option(None, "--min-expected", metavar="LEADS",
+                                              help="Members expected fewer leads are listed, not counted in a "
+                                                   "pool's fairness (default 5)."),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Replay past leads through a candidate routing.yaml: per-SDR load, fairness, differences. Writes nothing."""
+    """Replay past leads through a candidate routing.yaml (or two, side by side): fairness per pool among the
+    members eligible for each lead, per rule, per SDR, beside what happened. Writes nothing."""
+    try:
+        datetime.fromisoformat(since)
+    except ValueError:
+        _bad_argument(f"--since {since!r} is not a date (YYYY-MM-DD) or an ISO 8601 instant")
+    if min_expected is not None and not min_expected > 0:
+        _bad_argument(f"--min-expected {min_expected:g}: expected leads must be above 0, e.g. 5")
+    for option, path in (("--rules", rules_file), ("--against", against)):
+        if path is not None and not path.is_file():
+            _bad_argument(f"{option} {path}: no such file")
+
     def go():
         from dataclasses import asdict
 
-        from leadops.config import RoutingRules, load_rule_file
+        from leadops.config import ConfigError, RoutingRules, load_rule_file, routing_problems
         from leadops.db.unit_of_work import SqlUnitOfWork
+        from leadops.domain.fairness import MIN_EXPECTED
         from leadops.services.backtest import backtest, day_start
 
         s, rules = _prepared()
-        routing = load_rule_file(config, RoutingRules) if config else rules.routing
-        unknown = sorted({m for p in routing.pools.values() for m in p.members} - {x.code for x in rules.roster.people})
-        if unknown:
-            raise UsageError(f"{config}: pool members not in sdrs.yaml: {', '.join(unknown)}")
+
+        def candidate(path: Path | None) -> Any:
+            if path is None:
+                return rules.routing
+            routing = load_rule_file(path, RoutingRules)
+            assert isinstance(routing, RoutingRules)  # the model asked for
+            problems = routing_problems(routing, rules.roster, path, s.config_dir / "sdrs.yaml")
+            if problems:
+                raise ConfigError("\n".join(problems))
+            return routing
+
+        first, second = candidate(rules_file), candidate(against) if against is not None else None
         with _session(s) as session:
             uow = SqlUnitOfWork.around(session)
-            out = asdict(backtest(uow, routing, day_start(since, s.company_time_zone), s.company_time_zone))
+            report = backtest(uow, first, day_start(since, s.company_time_zone), s.company_time_zone,
+                              against=second, in_force=rules.routing,
+                              min_expected=MIN_EXPECTED if min_expected is None else min_expected)
             session.rollback()  # a backtest never writes
-        lines = [(f"{out['leads']} leads since {out['since']}: {out['changed']} would go to another SDR, "
-                 f"{out['unroutable']} unroutable, {out['held']} held; fairness (max/min load per weight) "
-                 f"{out['fairness']} vs {out['actual_fairness']} as it happened"),
-                 "  sdr           simulated  actual  load/weight"]
-        for code in sorted(set(out["simulated"]) | set(out["actual"]) | set(out["load_per_weight"])):
-            lines.append(f"  {code:<13} {out['simulated'].get(code, 0):>9} {out['actual'].get(code, 0):>7} "
-                         f"{out['load_per_weight'].get(code, '-'):>12}")
-        lines += [f"  move {m['from']} -> {m['to']}: {m['leads']}" for m in out["moves"][:5]]
-        _emit(out, as_json, "\n".join(lines))
+        out = asdict(report)
+        out["rules_file"] = str(rules_file) if rules_file else str(s.config_dir / "routing.yaml")
+        if out["against"] is not None:
+            out["against"]["rules_file"] = str(against)
+        labels = _backtest_labels(rules_file, against)
+        _emit(out, as_json, "\n".join(_backtest_lines(out, labels)))
     _guard(go)
+
+
+def _backtest_labels(rules_file: Path | None, against: Path | None) -> list[str]:
+    """Return the column titles of the candidates: file names (whole paths when two names are the same)."""
+    paths = [rules_file, against] if against is not None else [rules_file]
+    names = ["routing.yaml (in force)" if p is None else p.name for p in paths]
+    if len(set(names)) < len(names):
+        names = ["routing.yaml (in force)" if p is None else str(p) for p in paths]
+    return names
+
+
+def _fair(figures: dict[str, Any] | None) -> str:
+    """Return a fairness figure as printed: 1.23, inf (a counted member got none) or - (nothing to compare)."""
+    if not figures:
+        return ""
+    return "inf" if figures.get("unbounded") else "-" if figures.get("fairness") is None else f"{figures['fairness']:.2f}"
+
+
+def _backtest_lines(out: dict[str, Any], labels: list[str]) -> list[str]:
+    """Return the text of a backtest: totals, fairness per pool and per member, per rule, per SDR, moves; each
+    candidate's columns beside the others and what happened."""
+    sides = [out] + ([out["against"]] if out.get("against") else [])
+    titles = [*labels, "as it happened"]
+    actual_pools, minimum = out["actual_pools"], out["min_expected"]
+    lines = [f"{out['leads']} leads since {out['since']}, replayed through {' and '.join(labels)}"]
+    for label, side in zip(labels, sides, strict=True):
+        lines.append(f"  {label}: {side['changed']} would go to another SDR, {side['unroutable']} unroutable, "
+                     f"{side['held']} held")
+    lines.append(f"  as it happened: {sum(out['actual'].values())} assigned, {out['not_assigned']} never assigned"
+                 + (f"; {out['attributed_by_candidate']} first assignments whose stored rule is not in the rules in "
+                    f"force are counted under {labels[0]}'s rule" if out["attributed_by_candidate"] else ""))
+    lines += ["", ("Fairness per pool: max/min over its members of leads got / expected; a lead's expected share is "
+                  "the member's weight"),
+              ("over the weights of the members eligible for it then (1.00 = even; members expected under "
+              f"{minimum:g} leads not counted;"),
+              "inf: a counted member got none; -: fewer than two to compare)",
+              f"  {'pool':<18}" + "".join(f"| {t[:24]:<24}" for t in titles),
+              f"  {'':<18}" + "".join(f"| {'leads':>7} {'fairness':>9}       " for _ in titles)]
+    pools = list(dict.fromkeys([*(p for side in sides for p in side["pools"]), *actual_pools]))
+    columns = [[side["pools"].get(p) for side in sides] + [actual_pools.get(p)] for p in pools]
+    for pool, figures in zip(pools, columns, strict=True):
+        lines.append(f"  {pool:<18}" + "".join(
+            f"| {f['leads']:>7} {_fair(f):>9}       " if f else f"| {'(not a pool here)':<24}" for f in figures))
+    for pool, figures in zip(pools, columns, strict=True):
+        lines += [f"  {pool}, {title}: {f['outside']} more leads went to someone not eligible then (counted for nobody)"
+                  for title, f in zip(titles, figures, strict=True) if f and f["outside"]]
+    lines += ["", ("Per member: got/expected, ratio (* not counted), available = part of the pool's leads they "
+                  "could take")]
+    for pool, figures in zip(pools, columns, strict=True):
+        if not any(f and f["leads"] for f in figures):
+            continue
+        lines.append(f"  {pool}")
+        members = list(dict.fromkeys(m["sdr"] for f in figures if f for m in f["per_member"]))
+        for code in members:
+            cells = []
+            for f in figures:
+                row = next((m for m in f["per_member"] if m["sdr"] == code), None) if f else None
+                ratio = "-" if row is None or row["ratio"] is None else f"{row['ratio']:.2f}"
+                cells.append(f"| {'':<24}" if row is None else
+                             f"| {str(row['got']) + '/' + format(row['expected'], '.1f'):>9} "
+                             f"{ratio + ('' if row['counted'] else '*'):>6} {row['available']:>6.0%} ")
+            lines.append(f"    {code:<16}" + "".join(cells))
+    lines += ["", ("Per rule (leads = assigned + held + unroutable; passed on: matched, nobody free, a later rule "
+                  "placed it)"),
+              f"  {'rule':<18}" + "".join(f"| {t[:54]:<54}" for t in labels) + f"| {titles[-1]}",
+              f"  {'':<18}" + "".join(f"| {'to':<20} {'leads':>5} {'asg':>5} {'held':>4} {'unr':>4} {'pass':>4} "
+                                      f"{'fair':>5} " for _ in labels) + f"| {'assigned':>8} {'fair':>5}"]
+    names = list(dict.fromkeys([*(r["rule"] for side in sides for r in side["rules"]),
+                                *(r["rule"] for r in out["actual_rules"])]))
+    for name in names:
+        cells = []
+        for side in sides:
+            r = next((x for x in side["rules"] if x["rule"] == name), None)
+            cells.append(f"| {'':<54}" if r is None else
+                         f"| {r['to'][:20]:<20} {r['leads']:>5} {r['assigned']:>5} {r['held']:>4} {r['unroutable']:>4} "
+                         f"{r['passed_on']:>4} {_fair(r) if r['to'].startswith('pool') else '':>5} ")
+        a = next((x for x in out["actual_rules"] if x["rule"] == name), None)
+        cells.append("|" if a is None else f"| {a['assigned']:>8} {_fair(a) if a['to'].startswith('pool') else '':>5}")
+        lines.append(f"  {name[:18]:<18}" + "".join(cells))
+    lines += ["", "Per SDR (leads assigned)", f"  {'sdr':<14}" + "".join(f"{t[:16]:>17}" for t in titles)]
+    for code in sorted({c for side in sides for c in side["simulated"]} | set(out["actual"])):
+        lines.append(f"  {code:<14}" + "".join(f"{side['simulated'].get(code, 0):>17}" for side in sides)
+                     + f"{out['actual'].get(code, 0):>17}")
+    for label, side in zip(labels, sides, strict=True):
+        lines += [f"  {label}: move {m['from']} -> {m['to']}: {m['leads']}" for m in side["moves"][:5]]
+    return [line.rstrip() for line in lines]
 
 
 # --------------------------------------------------------------------------- quarantine

@@ -916,15 +916,21 @@ def load_rule_file(path: Path, model: type[BaseModel]) -> BaseModel:
 
 def _cross_file_problems(rules: Rules, config_dir: Path) -> list[str]:
     """Return every problem between routing.yaml and sdrs.yaml, one line each (expanding ``members: ["*"]``)."""
-    routing, sdrs = config_dir / "routing.yaml", config_dir / "sdrs.yaml"
-    people = {p.code: p for p in rules.roster.people}
+    return routing_problems(rules.routing, rules.roster, config_dir / "routing.yaml", config_dir / "sdrs.yaml")
+
+
+def routing_problems(routing_rules: RoutingRules, roster: Roster, routing: Path, sdrs: Path) -> list[str]:
+    """Return every problem between ``routing_rules`` (read from ``routing``) and the roster (``sdrs``), one line
+    each, expanding ``members: ["*"]`` in place: unknown members and targets, pools or rules that can never
+    assign a lead."""
+    people = {p.code: p for p in roster.people}
     problems = []
     # members: ["*"] is every active SDR of the roster, so a new SDR joins the pool by sdrs.yaml alone
-    everyone = [p.code for p in rules.roster.people if p.role == "sdr" and p.active]
-    for pool in rules.routing.pools.values():
+    everyone = [p.code for p in roster.people if p.role == "sdr" and p.active]
+    for pool in routing_rules.pools.values():
         if "*" in pool.members:
             pool.members = list(dict.fromkeys([*(m for m in pool.members if m != "*"), *everyone]))
-    for pname, pool in rules.routing.pools.items():
+    for pname, pool in routing_rules.pools.items():
         for m in pool.members:
             if m not in people:
                 problems.append(f"{routing}: pools.{pname}.members = {m!r}: not a code in sdrs.yaml "
@@ -932,16 +938,16 @@ def _cross_file_problems(rules: Rules, config_dir: Path) -> list[str]:
         # weight 0 takes no new lead: a pool whose active members all have it can never assign one
         active = [people[m] for m in pool.members if m in people and people[m].active]
         if active and all(p.weight == 0 for p in active):
-            problems.append(f"{sdrs}: weight = 0 for every active member of pool {pname} in routing.yaml "
+            problems.append(f"{sdrs}: weight = 0 for every active member of pool {pname} in {routing.name} "
                             f"({', '.join(p.code for p in active)}): the pool can never assign a lead; give at "
                             f"least one of them a weight above 0")
-    for r in rules.routing.rules:
+    for r in routing_rules.rules:
         if not r.to.sdr:
             continue
         if r.to.sdr not in people:
             problems.append(f"{routing}: rules.{r.name}.to.sdr = {r.to.sdr!r}: not a code in sdrs.yaml")
         elif people[r.to.sdr].weight == 0:
-            problems.append(f"{sdrs}: {r.to.sdr}.weight = 0, the only target of rule {r.name} in routing.yaml: "
+            problems.append(f"{sdrs}: {r.to.sdr}.weight = 0, the only target of rule {r.name} in {routing.name}: "
                             f"the rule can never assign a lead; give {r.to.sdr} a weight above 0 or route the rule "
                             f"to a pool")
     return problems

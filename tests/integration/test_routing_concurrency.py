@@ -175,9 +175,13 @@ def test_backtest_replays_history_through_candidate_rules_and_writes_nothing(ses
                                                        update={"account_owner": False, "sdr": "s.dubois"})})]})
     moved = backtest(SqlUnitOfWork.around(session), candidate, MONDAY_10_PARIS - timedelta(days=1), settings.company_time_zone)
     assert moved.simulated == {"s.dubois": 12} and moved.changed == 12 - same.actual.get("s.dubois", 0)
-    assert same.fairness_among == ["s.dubois", "s.lefevre", "s.moreau"]  # the france pool
-    assert same.fairness is not None and 1.0 <= same.fairness <= 1.5  # weighted round robin: even per weight
-    assert moved.fairness == 1.0 and moved.fairness_among == ["s.dubois"]
+    # the france pool's rotation, judged on its own 12 leads: the replay gives back what happened
+    assert same.pools["france"]["leads"] == 12 and same.pools["france"] == same.actual_pools["france"]
+    assert sum(m["got"] for m in same.pools["france"]["per_member"]) == 12
+    # the candidate's rule sends them to one SDR, not through a pool: no rotation to judge
+    assert all(p["leads"] == 0 for p in moved.pools.values()) and moved.rules[0] == {
+        "rule": "all-dubois", "to": "sdr s.dubois", "leads": 12, "assigned": 12, "held": 0, "unroutable": 0,
+        "passed_on": 0, "fairness": None, "unbounded": False}
     assert {m["to"] for m in moved.moves} == {"s.dubois"}
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Assignment)) == before

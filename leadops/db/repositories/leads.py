@@ -3,18 +3,19 @@ routing backtest replays, and the history the conversion model trains on. Reads 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from leadops.db.models import (
     Account, Activity, Assignment, EnrichmentLookup, EnrichmentRecord, IngestBatch, Lead, LeadMerge, LeadStageChange,
     Notification, Opportunity, Quarantine, ScoreHistory, Sdr, SlaClock, SlaEvent,
 )
+from leadops.domain.lifecycle import OPEN_OWNED, Stage
 
 
 @dataclass(frozen=True)
@@ -38,14 +39,35 @@ class LeadHistory:
 
 
 @dataclass(frozen=True)
+class RecordedDecision:
+    """A lead's first assignment as stored: who got it, by which rule, when, and every candidate the router
+    considered with why it was skipped (the routing decision's trail)."""
+
+    sdr_id: int | None
+    rule: str | None
+    at: datetime
+    candidates: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
 class RoutingReplay:
     """What a routing backtest replays: the active SDRs (absences loaded), who first got each lead, the leads
-    that reached routing since a date (in arrival order) and each account's owner."""
+    that reached routing since a date (in arrival order) and each account's owner; ``first_decision``: the
+    stored first assignment of each of those leads; ``routed_at``: when each was first decided (assigned,
+    held or unroutable)."""
 
     sdrs: list[Sdr]
     first_owner: dict[int, int | None]  # lead id -> sdr id of its first assignment
     leads: list[Lead]
     account_owners: dict[int, int | None]  # account id -> owner sdr id
+    first_decision: dict[int, RecordedDecision] = field(default_factory=dict)
+    routed_at: dict[int, datetime] = field(default_factory=dict)
+    # lead id -> when it moved to a stage that is not open (not MQL, SAL or SQL), in order: an SDR's lead is
+    # open (counted against their open-lead cap) from its assignment to the first of these after it
+    closed_at: dict[int, list[datetime]] = field(default_factory=dict)
+    # the leads arrived before ``since`` that were owned and open then: (owner sdr id, when it stopped being
+    # open, None while it still is)
+    open_at_start: list[tuple[int, datetime | None]] = field(default_factory=list)
 
 
 class LeadRepository(Protocol):
@@ -118,14 +140,45 @@ class SqlLeadRepository:
         s = self.session
         sdrs = list(s.scalars(select(Sdr).where(Sdr.role == "sdr", Sdr.active.is_(True))
                               .options(selectinload(Sdr.out_of_office))))
-        first: dict[int, int | None] = {}
-        for lead_id, sdr_id in s.execute(select(Assignment.lead_id, Assignment.sdr_id)
-                                         .where(Assignment.status == "assigned").order_by(Assignment.id)).tuples():
-            first.setdefault(lead_id, sdr_id)
+        decisions: dict[int, RecordedDecision] = {}
+        routed_at: dict[int, datetime] = {}
+        for lead_id, status, sdr_id, rule, at, candidates in s.execute(
+                select(Assignment.lead_id, Assignment.status, Assignment.sdr_id, Assignment.rule,
+                       Assignment.assigned_at, Assignment.candidates)
+                .join(Lead, Lead.id == Assignment.lead_id).where(Lead.arrived_at >= since)
+                .order_by(Assignment.id)).tuples():
+            routed_at.setdefault(lead_id, at)
+            if status == "assigned" and lead_id not in decisions:
+                decisions[lead_id] = RecordedDecision(sdr_id, rule, at, list(candidates or []))
+        first = {lead_id: d.sdr_id for lead_id, d in decisions.items()}
         leads = [le for le in s.scalars(select(Lead).where(Lead.arrived_at >= since).order_by(Lead.arrived_at, Lead.id))
                  if le.id in first or le.routing_status in ("unroutable", "held")]
         owners = dict(s.execute(select(Account.id, Account.owner_sdr_id)).tuples().all())
-        return RoutingReplay(sdrs, first, leads, owners)
+        shut = [st.value for st in Stage if st not in OPEN_OWNED]
+        closed: dict[int, list[datetime]] = {}
+        for lead_id, at in s.execute(select(LeadStageChange.lead_id, LeadStageChange.changed_at)
+                                     .join(Lead, Lead.id == LeadStageChange.lead_id)
+                                     .where(Lead.arrived_at >= since, LeadStageChange.to_stage.in_(shut))
+                                     .order_by(LeadStageChange.changed_at, LeadStageChange.id)).tuples():
+            closed.setdefault(lead_id, []).append(at)
+        return RoutingReplay(sdrs, first, leads, owners, decisions, routed_at, closed, self._open_at(since, shut))
+
+    def _open_at(self, since: datetime, shut: list[str]) -> list[tuple[int, datetime | None]]:
+        """Return (owner sdr id, when it stopped being open) for each lead arrived before ``since``, owned, whose
+        last stage change before ``since`` was to an open stage."""
+        s = self.session
+        old = select(Lead.id).where(Lead.arrived_at < since, Lead.owner_sdr_id.is_not(None))
+        last = (select(func.max(LeadStageChange.id).label("id")).where(LeadStageChange.lead_id.in_(old),
+                                                                       LeadStageChange.changed_at <= since)
+                .group_by(LeadStageChange.lead_id).subquery())
+        open_then = select(LeadStageChange.lead_id).join(last, last.c.id == LeadStageChange.id).where(
+            LeadStageChange.to_stage.not_in(shut))
+        ends = dict(s.execute(select(LeadStageChange.lead_id, func.min(LeadStageChange.changed_at))
+                              .where(LeadStageChange.lead_id.in_(open_then), LeadStageChange.changed_at > since,
+                                     LeadStageChange.to_stage.in_(shut))
+                              .group_by(LeadStageChange.lead_id)).tuples().all())
+        return [(owner, ends.get(lead_id)) for lead_id, owner in s.execute(
+            select(Lead.id, Lead.owner_sdr_id).where(Lead.id.in_(open_then))).tuples() if owner is not None]
 
     def conversion_history(self, arrived_before: datetime, features: Sequence[str]) -> pd.DataFrame:
         rows = self.session.execute(
