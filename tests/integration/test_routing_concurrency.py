@@ -2,6 +2,7 @@
 import threading
 from datetime import datetime, timedelta, UTC
 
+import pytest
 from sqlalchemy import func, select, update
 
 from leadops.db.bulk import bulk_insert
@@ -70,17 +71,23 @@ def test_two_routers_in_parallel_never_assign_twice_nor_exceed_a_cap(session, se
 def test_a_returning_sdr_joins_the_rotation_without_being_flooded(session, settings, rules, roster):
     ids = dict(session.execute(select(Sdr.code, Sdr.id)).tuples().all())
     recent, long_ago = MONDAY_10_PARIS - timedelta(hours=2), MONDAY_10_PARIS - timedelta(days=20)
-    session.add_all([RoutingPosition(sdr_id=ids["s.dubois"], virtual_time=50, updated_at=recent),
-                     RoutingPosition(sdr_id=ids["s.lefevre"], virtual_time=50, updated_at=recent),
-                     RoutingPosition(sdr_id=ids["s.moreau"], virtual_time=3, updated_at=long_ago)])  # back from leave
+    session.add_all([RoutingPosition(pool="france", sdr_id=ids["s.dubois"], virtual_time=50, updated_at=recent),
+                     RoutingPosition(pool="france", sdr_id=ids["s.lefevre"], virtual_time=50, updated_at=recent),
+                     # back from leave: far behind in the france pool
+                     RoutingPosition(pool="france", sdr_id=ids["s.moreau"], virtual_time=3, updated_at=long_ago),
+                     # Dubois' turn in another pool is that pool's business
+                     RoutingPosition(pool="southern", sdr_id=ids["s.dubois"], virtual_time=500, updated_at=recent)])
     session.commit()
     add_mqls(session, 6)
     out = route_pending(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=MONDAY_10_PARIS)
     session.commit()
-    # weighted (Lefèvre has weight 1.5); Moreau starts at the others' pace instead of taking all six
-    assert out.per_sdr == {"s.dubois": 2, "s.lefevre": 3, "s.moreau": 1}
-    positions = {p.sdr_id: p.virtual_time for p in session.scalars(select(RoutingPosition))}
-    assert positions[ids["s.moreau"]] == 51 and positions[ids["s.dubois"]] == 52  # kept for the next run
+    # Moreau is raised to one turn behind the pace (49): she takes the next lead, then her turns, instead of
+    # all six; Lefèvre has weight 1.5 (the tie at 52 between Lefèvre and Dubois goes to the float sum's side)
+    assert out.per_sdr == {"s.dubois": 1, "s.lefevre": 3, "s.moreau": 2}
+    positions = {(p.pool, p.sdr_id): p.virtual_time for p in session.scalars(select(RoutingPosition))}
+    assert positions[("france", ids["s.moreau"])] == 51 and positions[("france", ids["s.dubois"])] == 51
+    assert positions[("france", ids["s.lefevre"])] == pytest.approx(52)
+    assert positions[("southern", ids["s.dubois"])] == 500  # kept for the next run, untouched by France
 
 
 def test_manual_reassignment_keeps_history_and_explain_tells_it_all(session, settings, rules, roster):
