@@ -479,7 +479,7 @@ class RoutingRule(Strict):
 
 class RoutingRules(Strict):
     rules: list[RoutingRule]
-    # a pool's name keys its round-robin positions in the database (routing_positions.pool, 100 characters)
+    # pool names: at most 100 characters (a name keys its round-robin positions, routing_positions.pool)
     pools: dict[Annotated[str, Field(max_length=100)], Pool] = {}
     assign_new_accounts: bool = True
     # also announce each assignment on the webhook (LEADOPS_WEBHOOK_URL), besides the SDR's email
