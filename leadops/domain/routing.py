@@ -12,7 +12,7 @@ who stay available this never changes anything, so the rotation is plain weighte
 back from leave, out of hours, a cap or new on the roster rejoins at the pace of the others, with at most
 one lead of advance, instead of taking every lead until their count catches up.
 
-Bound (tests/unit/test_rotation_properties.py): while the set of candidates of a pool does not change, in
+Bound (tests/unit/test_routing_rotation.py): while the set of candidates of a pool does not change, in
 any N consecutive picks of that pool an SDR of weight w among n candidates of total weight W gets at most
 N*w/W + 1 + (n - 2)*w/W leads (under N/n + 2 when weights are equal), whatever happened before.
 """
@@ -112,9 +112,9 @@ def keep_pace(pool: str, candidates: list[SdrState]) -> None:
 
     Weighted round robin keeps every candidate within 1/weight of the most advanced one, so for SDRs
     who have been candidates all along this is a no-op. Someone who was not a candidate while the
-    others took leads (out of office, outside working hours, at a cap, inactive, new, or simply
-    no routing since) lags behind; without this they would take every lead until level. Raised,
-    their next lead comes at once, then they take turns at the pace of the others.
+    others took leads (out of office, outside working hours, at a cap, inactive, new on the roster)
+    lags behind, however long ago that was; without this they would take every lead until level.
+    Raised, they are next in line (ties aside), then take turns at the pace of the others.
     """
     if not candidates:
         return
