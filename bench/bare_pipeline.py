@@ -386,7 +386,7 @@ def _states(conn: Connection, now: datetime, company_tz: str):
     from zoneinfo import ZoneInfo
 
     from leadops.domain.business_time import WorkCalendar, is_working
-    from leadops.domain.routing import SdrState, catch_up
+    from leadops.domain.routing import SdrState
 
     sdrs = {r.code: r for r in conn.execute(text("SELECT id, code, name, email, role, time_zone, work_start, work_end, "
                                                  "work_days, holiday_country, daily_cap, open_cap, weight, active, "
@@ -400,7 +400,9 @@ def _states(conn: Connection, now: datetime, company_tz: str):
                                    "GROUP BY sdr_id", "m"), {"m": midnight}).all())
     open_ = dict(conn.execute(text("SELECT owner_sdr_id, count(*) FROM leads WHERE lifecycle_stage IN ('mql', 'sal', 'sql') "
                                    "GROUP BY owner_sdr_id")).all())
-    positions = dict(conn.execute(text("SELECT sdr_id, virtual_time FROM routing_positions")).all())
+    positions = defaultdict(dict)  # SDR id -> pool -> virtual time
+    for pool, sid, vt in conn.execute(text("SELECT pool, sdr_id, virtual_time FROM routing_positions")):
+        positions[sid][pool] = vt
     import json
 
     states, cals = {}, {}
@@ -414,8 +416,7 @@ def _states(conn: Connection, now: datetime, company_tz: str):
                                 assigned_today=today.get(r.id, 0), open_leads=open_.get(r.id, 0), active=bool(r.active),
                                 out_of_office=any(a <= now < b for a, b in ooo[code]),
                                 working_now=is_working(cals[code], now), paired_ae=codes.get(r.paired_ae_id),
-                                virtual_time=positions.get(r.id, 0.0))
-    catch_up(states, min(positions.values()) if positions else 0.0)
+                                positions=dict(positions[r.id]))
     return states, cals, sdrs
 
 
@@ -495,8 +496,10 @@ def routing(conn: Connection, rules: Any, now: datetime) -> dict[str, int]:
         conn.execute(text("UPDATE accounts SET owner_sdr_id = :s WHERE id = :id"),
                      [{"s": s, "id": a} for a, s in new_owners.items()])
     conn.execute(text("DELETE FROM routing_positions"))
-    conn.execute(_sql("INSERT INTO routing_positions (sdr_id, virtual_time, updated_at) VALUES (:s, :v, :t)", "t"),
-                 [{"s": sdrs[c].id, "v": st.virtual_time, "t": now} for c, st in states.items()])
+    rows = [{"p": pool, "s": sdrs[c].id, "v": vt, "t": now} for c, st in states.items() for pool, vt in st.positions.items()]
+    if rows:
+        conn.execute(_sql("INSERT INTO routing_positions (pool, sdr_id, virtual_time, updated_at) "
+                          "VALUES (:p, :s, :v, :t)", "t"), rows)
     return {"routed": routed, "unroutable": unroutable}
 
 

@@ -1040,9 +1040,7 @@ def _decide_by_accounts(q: pl.DataFrame, rules: Any, states: dict[str, Any], cla
             st = states.get(code) if code is not None else None
             if st is None or st.skip_reason() or st.assigned_today + n > st.daily_cap or st.open_leads + n > st.open_cap:
                 raise _Fallback
-            step = 1 / st.weight if st.weight > 0 else 0.0
-            for _ in range(n):  # as many additions as leadops makes: the same float
-                st.virtual_time += step
+            # an account owner's leads count toward the caps but take no turn in any pool (as in leadops)
             st.assigned_today += n
             st.open_leads += n
 
@@ -1221,11 +1219,12 @@ def _claim_accounts(db: _Db, claims: dict[int, int]) -> dict[int, int]:
 
 
 def _save_positions(db: _Db, states: dict[str, Any], sdrs: dict[str, Any], now: datetime) -> None:
-    """Store every SDR's round-robin position."""
+    """Store every SDR's round-robin position in each pool."""
     db.run("DELETE FROM routing_positions")
     db.insert("routing_positions", pl.DataFrame(
-        [(sdrs[c].id, s.virtual_time, db.ts_text(now)) for c, s in states.items()],
-        schema={"sdr_id": pl.Int64, "virtual_time": pl.Float64, "updated_at": pl.String}, orient="row"))
+        [(pool, sdrs[c].id, vt, db.ts_text(now)) for c, s in states.items() for pool, vt in s.positions.items()],
+        schema={"pool": pl.String, "sdr_id": pl.Int64, "virtual_time": pl.Float64, "updated_at": pl.String},
+        orient="row"))
 
 
 # --------------------------------------------------------------------------- write-once

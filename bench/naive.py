@@ -62,7 +62,7 @@ def process_lead_fn(row_number: int, fields: dict[str, str | None], url: str, co
     from leadops.domain.scoring import EngagementEvent, LeadFeatures, score_lead
     from leadops.db.repositories.routing import routable
     from leadops.db.unit_of_work import SqlUnitOfWork
-    from leadops.services.route import assign, save_positions, sdr_states
+    from leadops.services.route import assign, positions_of, save_positions, sdr_states
 
     rules = load_rules_cached(config)
     now = datetime.now(UTC)
@@ -108,12 +108,13 @@ def process_lead_fn(row_number: int, fields: dict[str, str | None], url: str, co
         lead.lifecycle_stage = "mql"
         uow = SqlUnitOfWork.around(s)
         states, sdrs = sdr_states(uow, now, "Europe/Paris")
+        loaded = positions_of(states)
         owners = {a.id: a.owner_sdr_id for a in ([account] if account else [])}
         owner = next((c for c, x in sdrs.items() if x.id == owners.get(lead.account_id)), None)
         decision = route_lead(routable(lead, owner), rules.routing, states)
         if decision.status == "assigned":
             assign(uow, routable(lead, None).fields, decision, sdrs, rules, now)
-            save_positions(uow, states, sdrs, {decision.sdr}, now)
+            save_positions(uow, states, sdrs, loaded, now)
             return "routed"
         return "inserted"
 

@@ -479,7 +479,8 @@ class RoutingRule(Strict):
 
 class RoutingRules(Strict):
     rules: list[RoutingRule]
-    pools: dict[str, Pool] = {}
+    # pool names: at most 100 characters (a name keys its round-robin positions, routing_positions.pool)
+    pools: dict[Annotated[str, Field(max_length=100)], Pool] = {}
     assign_new_accounts: bool = True
     # also announce each assignment on the webhook (LEADOPS_WEBHOOK_URL), besides the SDR's email
     notify_webhook: bool = False

@@ -333,9 +333,11 @@ class RoutingLock(Base):
 
 
 class RoutingPosition(Base):
-    """One row per SDR: its place in the weighted round robin (virtual time), kept across runs."""
+    """One row per pool per SDR: the SDR's place in that pool's weighted round robin (virtual time), kept
+    across runs; a row moves when the pool's rotation picks the SDR or raises them to its pace."""
 
     __tablename__ = "routing_positions"
+    pool: Mapped[str] = mapped_column(String(100), primary_key=True)
     sdr_id: Mapped[int] = mapped_column(ForeignKey("sdrs.id", ondelete="CASCADE"), primary_key=True)
     virtual_time: Mapped[float] = mapped_column(Float, default=0.0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

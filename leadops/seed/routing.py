@@ -3,8 +3,9 @@
 The seed has no database to load SDR state from, so it keeps that state itself, as
 ``services.route.sdr_states`` would read it at each routing instant: daily counts since company-local
 midnight, open leads (owned and in an open stage at that instant), out of office and working hours
-from the roster, and the weighted round robin's virtual time with the same catch-up for SDRs back
-from leave. Leads must be routed in time order (the state only moves forward).
+from the roster, and each pool's round-robin positions (an SDR back from leave rejoins at their pool's
+pace inside route_lead, as in a routing pass). Leads must be routed in time order (the state only moves
+forward).
 """
 from __future__ import annotations
 
@@ -14,10 +15,9 @@ from leadops.config import Rules
 from leadops.domain.assignment import lead_fields
 from leadops.domain.business_time import WorkCalendar, is_working
 from leadops.domain.lifecycle import OPEN_OWNED
-from leadops.domain.routing import Decision, RoutableLead, SdrState, catch_up, route_lead
+from leadops.domain.routing import Decision, RoutableLead, SdrState, route_lead
 from leadops.seed.context import PARIS, absences
 from leadops.seed.plan import PlannedLead
-from leadops.services.route import PACE_WINDOW
 
 _OPEN = frozenset(s.value for s in OPEN_OWNED)
 
@@ -42,7 +42,6 @@ class SampleRouter:
                                         active=p.active, paired_ae=p.paired_ae) for p in sdrs}
         # per SDR: leads routed to them whose open period is not known to be over yet, with its start
         self.owned: dict[str, list[tuple[datetime, PlannedLead]]] = {p.code: [] for p in sdrs}
-        self.last_assigned: dict[str, datetime] = {}
         self.day: date | None = None
         self.now: datetime | None = None
         self.decided = 0
@@ -63,8 +62,6 @@ class SampleRouter:
             self.owned[code] = still
             s.open_leads = len(still)
         self.day = today
-        pace = [self.states[c].virtual_time for c, t in self.last_assigned.items() if t >= at - PACE_WINDOW]
-        catch_up(self.states, min(pace) if pace else 0.0)
 
     def route(self, pl: PlannedLead, account_owner: str | None, at: datetime,
               held_hours: float | None = None) -> Decision:
@@ -76,5 +73,4 @@ class SampleRouter:
         decision = route_lead(lead, self.routing, self.states)
         if decision.status == "assigned" and decision.sdr is not None:
             self.owned[decision.sdr].append((at, pl))
-            self.last_assigned[decision.sdr] = at
         return decision

@@ -1,5 +1,6 @@
 """Route MQLs to SDRs: load SDR state, decide (domain.routing), persist the assignment, its SLA clock
-and the SDR's notification in one transaction.
+and the SDR's notification in one transaction, and the pools' round-robin positions (one per pool and SDR)
+that moved.
 
 Loads and writes go through ``uow.routing`` (leadops/db/repositories/routing.py: the lock, the queue in
 keyset chunks, the set-based writes) and ``uow.outbox``; nothing here commits: whoever opened the unit of
@@ -11,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from functools import partial
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,7 +26,7 @@ from leadops.domain.assignment import (
 )
 from leadops.domain.business_time import add_business_seconds, is_working
 from leadops.domain.lifecycle import OPEN_OWNED
-from leadops.domain.routing import Decision, RoutableLead, SdrState, assign_to, catch_up, route_lead, segment_of
+from leadops.domain.routing import Decision, RoutableLead, SdrState, assign_to, route_lead, segment_of
 from leadops.notify import slack_blocks
 from leadops.services.notices import Notices
 
@@ -45,13 +46,18 @@ class RouteSummary:
     not_assigned: list[dict[str, Any]] = field(default_factory=list)
 
 
-PACE_WINDOW = timedelta(days=1)
+def positions_of(states: dict[str, SdrState]) -> dict[tuple[str, str], float]:
+    """Return every round-robin position held in ``states``: (pool, SDR code) -> virtual time."""
+    return {(pool, code): vt for code, s in states.items() for pool, vt in s.positions.items()}
 
 
-def save_positions(uow: UnitOfWork, states: dict[str, SdrState], sdrs: dict[str, RoutingSdr], codes: Collection[str],
-                   now: datetime) -> None:
-    """Store the round-robin position of the SDRs in ``codes``."""
-    uow.routing.save_positions({sdrs[code].id: states[code].virtual_time for code in codes}, now)
+def save_positions(uow: UnitOfWork, states: dict[str, SdrState], sdrs: dict[str, RoutingSdr],
+                   loaded: dict[tuple[str, str], float], now: datetime) -> None:
+    """Store the positions (pool, SDR) that moved since ``loaded`` (``positions_of`` the states as loaded):
+    turns taken, and SDRs raised to their pool's pace on coming back."""
+    moved = {(pool, sdrs[code].id): vt for (pool, code), vt in positions_of(states).items()
+             if loaded.get((pool, code)) != vt}
+    uow.routing.save_positions(moved, now)
 
 
 def sdr_states(uow: UnitOfWork, now: datetime, company_tz: str,
@@ -68,14 +74,12 @@ def sdr_states(uow: UnitOfWork, now: datetime, company_tz: str,
             active=s.active and code not in exclude, out_of_office=s.out_of_office(now),
             working_now=is_working(s.calendar, now), paired_ae=s.paired_ae,
         )
-    positions = uow.routing.positions()
-    for code, s in sdrs.items():
-        if s.id in positions:
-            states[code].virtual_time = positions[s.id].virtual_time
-    # the pace: the least advanced of the SDRs who took leads lately
-    pace = [positions[s.id].virtual_time for s in sdrs.values()
-            if s.id in positions and positions[s.id].updated_at >= now - PACE_WINDOW]
-    catch_up(states, min(pace) if pace else 0.0)
+    # each SDR's place in each pool's rotation as stored; someone who lags their pool (back from leave, or
+    # no routing for days) is raised to its pace by the router when they are next a candidate, not here
+    code_of = {s.id: code for code, s in sdrs.items()}
+    for (pool, sdr_id), position in uow.routing.positions().items():
+        if sdr_id in code_of:
+            states[code_of[sdr_id]].positions[pool] = position.virtual_time
     return states, sdrs
 
 
@@ -108,6 +112,7 @@ def route_pending(uow: UnitOfWork, rules: Rules, company_tz: str, *, now: dateti
     now = now or utcnow()
     uow.routing.lock(now)
     states, sdrs = sdr_states(uow, now, company_tz)
+    loaded = positions_of(states)
     pass_ = _Pass(uow, rules, now, flow_run_id, sdrs)
     summary = RouteSummary()
     per_sdr: Counter[str] = Counter()
@@ -151,7 +156,7 @@ def route_pending(uow: UnitOfWork, rules: Rules, company_tz: str, *, now: dateti
         pass_.write(claimed)
         if progress is not None:
             progress(summary.considered, max(queued, summary.considered))
-    save_positions(uow, states, sdrs, set(per_sdr), now)
+    save_positions(uow, states, sdrs, loaded, now)
     uow.routing.finish()
     summary.per_sdr, summary.per_rule = dict(per_sdr), dict(per_rule)
     return summary
@@ -286,6 +291,7 @@ def reassign(uow: UnitOfWork, lead_id: int, rules: Rules, company_tz: str, now: 
         raise LookupError(f"no lead {lead_id}")
     owner = lead.owner
     states, by_code = sdr_states(uow, now, company_tz, exclude={owner} if owner and to is None else set())
+    loaded = positions_of(states)
     fields = lead_fields(lead.columns)
     item = RoutableLead(lead_id, fields, None)
     if to is not None:
@@ -307,7 +313,7 @@ def reassign(uow: UnitOfWork, lead_id: int, rules: Rules, company_tz: str, now: 
                             (reason + ": " if reason else "") + decision.reason, decision.candidates, decision.ae)
     uow.routing.end_assignment(lead_id, now)
     assign(uow, fields, decision, by_code, rules, now, kind=kind, flow_run_id=flow_run_id)
-    save_positions(uow, states, by_code, {_assigned_to(decision)}, now)
+    save_positions(uow, states, by_code, loaded, now)
     return decision
 
 

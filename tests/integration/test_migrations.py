@@ -64,3 +64,45 @@ def _head() -> str:
     head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
     assert head is not None and head >= "0012"
     return head
+
+
+def test_positions_move_to_one_row_per_pool_and_sdr_and_back_each_rotation_restarting_even(db_url, session, roster):
+    """0014: the old per-SDR positions mixed every pool in one number, no pool's position: they are not
+    carried over, every pool restarts even (the router raises laggards to the pace anyway); the
+    downgrade starts the old per-SDR rotation even too. Both directions, with rows, on both backends."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from leadops.db.migrate import alembic_config, current, upgrade
+
+    def downgrade(revision: str) -> None:
+        cfg = alembic_config(db_url)
+        with get_engine(db_url).begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, revision)
+
+    def shape() -> tuple[list[str], list[str]]:
+        with get_engine(db_url).connect() as conn:
+            found = inspect(conn)
+            return ([c["name"] for c in found.get_columns("routing_positions")],
+                    found.get_pk_constraint("routing_positions")["constrained_columns"])
+
+    session.close()
+    engine = get_engine(db_url)
+    with engine.begin() as conn:
+        sdr_id = conn.execute(text("SELECT id FROM sdrs WHERE code = 's.dubois'")).scalar_one()
+        conn.execute(text("INSERT INTO routing_positions (pool, sdr_id, virtual_time, updated_at) "
+                          "VALUES ('france', :s, 12.5, :t)"), {"s": sdr_id, "t": "2026-12-01 00:00:00"})
+    try:
+        downgrade("0013")
+        assert shape() == (["sdr_id", "virtual_time", "updated_at"], ["sdr_id"])
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT count(*) FROM routing_positions")).scalar_one() == 0
+            conn.execute(text("INSERT INTO routing_positions (sdr_id, virtual_time, updated_at) VALUES (:s, 40, :t)"),
+                         {"s": sdr_id, "t": "2026-12-01 00:00:00"})
+    finally:
+        upgrade(db_url)
+    assert current(db_url) == _head()
+    assert shape() == (["pool", "sdr_id", "virtual_time", "updated_at"], ["pool", "sdr_id"])
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM routing_positions")).scalar_one() == 0

@@ -2,6 +2,7 @@
 import threading
 from datetime import datetime, timedelta, UTC
 
+import pytest
 from sqlalchemy import func, select, update
 
 from leadops.db.bulk import bulk_insert
@@ -70,17 +71,106 @@ def test_two_routers_in_parallel_never_assign_twice_nor_exceed_a_cap(session, se
 def test_a_returning_sdr_joins_the_rotation_without_being_flooded(session, settings, rules, roster):
     ids = dict(session.execute(select(Sdr.code, Sdr.id)).tuples().all())
     recent, long_ago = MONDAY_10_PARIS - timedelta(hours=2), MONDAY_10_PARIS - timedelta(days=20)
-    session.add_all([RoutingPosition(sdr_id=ids["s.dubois"], virtual_time=50, updated_at=recent),
-                     RoutingPosition(sdr_id=ids["s.lefevre"], virtual_time=50, updated_at=recent),
-                     RoutingPosition(sdr_id=ids["s.moreau"], virtual_time=3, updated_at=long_ago)])  # back from leave
+    session.add_all([RoutingPosition(pool="france", sdr_id=ids["s.dubois"], virtual_time=50, updated_at=recent),
+                     RoutingPosition(pool="france", sdr_id=ids["s.lefevre"], virtual_time=50, updated_at=recent),
+                     # back from leave: far behind in the france pool
+                     RoutingPosition(pool="france", sdr_id=ids["s.moreau"], virtual_time=3, updated_at=long_ago),
+                     # Dubois' turn in another pool is that pool's business
+                     RoutingPosition(pool="southern", sdr_id=ids["s.dubois"], virtual_time=500, updated_at=recent)])
     session.commit()
     add_mqls(session, 6)
     out = route_pending(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=MONDAY_10_PARIS)
     session.commit()
-    # weighted (Lefèvre has weight 1.5); Moreau starts at the others' pace instead of taking all six
-    assert out.per_sdr == {"s.dubois": 2, "s.lefevre": 3, "s.moreau": 1}
-    positions = {p.sdr_id: p.virtual_time for p in session.scalars(select(RoutingPosition))}
-    assert positions[ids["s.moreau"]] == 51 and positions[ids["s.dubois"]] == 52  # kept for the next run
+    # Moreau is raised to one turn behind the pace (49): she takes the next lead, then her turns, instead of
+    # all six; Lefèvre has weight 1.5 (the tie at 52 between Lefèvre and Dubois goes to the float sum's side)
+    assert out.per_sdr == {"s.dubois": 1, "s.lefevre": 3, "s.moreau": 2}
+    positions = {(p.pool, p.sdr_id): p.virtual_time for p in session.scalars(select(RoutingPosition))}
+    assert positions[("france", ids["s.moreau"])] == 51 and positions[("france", ids["s.dubois"])] == 51
+    assert positions[("france", ids["s.lefevre"])] == pytest.approx(52)
+    assert positions[("southern", ids["s.dubois"])] == 500  # kept for the next run, untouched by France
+
+
+def add_leads(session, tag: str, countries: list[str], arrived: list[datetime]) -> None:
+    """Add one MQL per (country, arrival), e-mails keyed by ``tag`` (one call per batch of a test)."""
+    rows = [dict(email=f"{tag}{i}@{tag}{i}.example", email_domain=f"{tag}{i}.example", source="demo_request",
+                 country=country, is_free_email=False, is_competitor=False, is_hand_raiser=True, lifecycle_stage="mql",
+                 stage_changed_at=at, arrived_at=at, created_at=at, updated_at=at, grade="B2")
+            for i, (country, at) in enumerate(zip(countries, arrived, strict=True))]
+    bulk_insert(session.connection(), Lead.__table__, rows)
+    session.commit()
+
+
+def per_rule_and_sdr(session, since: datetime) -> dict[str, dict[str, int]]:
+    """Return the assignments made since ``since``: rule -> SDR code -> count."""
+    out: dict[str, dict[str, int]] = {}
+    for rule, code in session.execute(select(Assignment.rule, Sdr.code).join(Sdr, Sdr.id == Assignment.sdr_id)
+                                      .where(Assignment.status == "assigned", Assignment.assigned_at >= since)):
+        out.setdefault(rule, {}).setdefault(code, 0)
+        out[rule][code] += 1
+    return out
+
+
+def test_a_pass_a_weekend_a_return_and_a_pass_keep_each_pools_rotation_from_the_stored_positions(
+        session, settings, rules, roster):
+    """Friday: Moreau is away, Dubois and Lefèvre share the French leads, Dubois and García the Spanish ones.
+    Nothing is routed over the weekend. Monday: Moreau is back and joins the france pool at its pace (the
+    positions Friday stored, not a restart, not a flood); Dubois' French leads cost him no turn in southern."""
+    from leadops.db.models import OutOfOffice
+
+    uow = SqlUnitOfWork.around(session)
+    ids = dict(session.execute(select(Sdr.code, Sdr.id)).tuples().all())
+    friday = MONDAY_10_PARIS - timedelta(days=3)
+    session.add(OutOfOffice(sdr_id=ids["s.moreau"], starts_at=friday - timedelta(days=1),
+                            ends_at=MONDAY_10_PARIS - timedelta(hours=2), reason="leave"))
+    session.commit()
+    countries = ["FR", "FR", "FR", "ES"] * 10  # 30 French, 10 Spanish
+    add_leads(session, "fri", countries, [friday - timedelta(minutes=40 - i) for i in range(40)])
+    route_pending(uow, rules, settings.company_time_zone, now=friday)
+    session.commit()
+    assert per_rule_and_sdr(session, friday) == {"france-benelux": {"s.dubois": 12, "s.lefevre": 18},
+                                                 "southern-europe": {"s.dubois": 5, "s.garcia": 5}}
+    stored = {(p.pool, p.sdr_id): p.virtual_time for p in session.scalars(select(RoutingPosition))}
+    assert stored == pytest.approx({("france", ids["s.dubois"]): 12, ("france", ids["s.lefevre"]): 12,  # 18 x 1/1.5
+                                    ("southern", ids["s.dubois"]): 5, ("southern", ids["s.garcia"]): 5})
+
+    countries = ["FR"] * 35 + ["ES"] * 10
+    add_leads(session, "mon", countries, [MONDAY_10_PARIS - timedelta(minutes=45 - i) for i in range(45)])
+    route_pending(uow, rules, settings.company_time_zone, now=MONDAY_10_PARIS)
+    session.commit()
+    monday = per_rule_and_sdr(session, MONDAY_10_PARIS)
+    france = monday["france-benelux"]
+    # her share of 35 is 10 (weights 1, 1.5, 1); the bound allows 35/3.5 + 1 + 1/3.5; she was 12 behind
+    assert sum(france.values()) == 35 and 9 <= france["s.moreau"] <= 11, france
+    assert monday["southern-europe"] == {"s.dubois": 5, "s.garcia": 5}
+    after = {(p.pool, p.sdr_id): p.virtual_time for p in session.scalars(select(RoutingPosition))}
+    # Friday's positions carried on; Moreau's was raised to one turn behind the pace (11) before her turns
+    assert after[("france", ids["s.dubois"])] == pytest.approx(12 + france["s.dubois"])
+    assert after[("france", ids["s.lefevre"])] == pytest.approx(12 + france["s.lefevre"] / 1.5)
+    assert after[("france", ids["s.moreau"])] == pytest.approx(11 + france["s.moreau"])
+    assert after[("southern", ids["s.dubois"])] == after[("southern", ids["s.garcia"])] == 10
+
+
+def test_a_backtest_lets_an_sdr_back_in_the_middle_of_the_replay_join_at_the_pace(session, settings, rules, roster):
+    """The backtest replays lead by lead with each SDR's availability at the lead's arrival: Moreau, away until
+    13:00, takes her share of the afternoon, not the whole morning's worth of leads on top of it."""
+    from leadops.db.models import OutOfOffice
+    from leadops.services.backtest import backtest
+
+    moreau = session.scalar(select(Sdr.id).where(Sdr.code == "s.moreau"))
+    nine_thirty = MONDAY_10_PARIS - timedelta(minutes=30)
+    back_at = MONDAY_10_PARIS + timedelta(hours=3)  # 13:00 in Paris
+    session.add(OutOfOffice(sdr_id=moreau, starts_at=nine_thirty - timedelta(days=2), ends_at=back_at, reason="leave"))
+    session.commit()
+    arrivals = [nine_thirty + timedelta(minutes=6 * i) for i in range(70)]  # 35 before 13:00, 35 after
+    assert sum(at >= back_at for at in arrivals) == 35
+    add_leads(session, "day", ["FR"] * 70, arrivals)
+    route_pending(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=arrivals[-1])
+    session.commit()
+    report = backtest(SqlUnitOfWork.around(session), rules.routing, nine_thirty - timedelta(hours=1),
+                      settings.company_time_zone)
+    assert report.leads == 70 and sum(report.simulated.values()) == 70
+    # 35 afternoon leads at weights 1, 1.5, 1: 10 each for her and Dubois; she was 14 behind at 13:00
+    assert 9 <= report.simulated["s.moreau"] <= 11, report.simulated
 
 
 def test_manual_reassignment_keeps_history_and_explain_tells_it_all(session, settings, rules, roster):

@@ -78,7 +78,7 @@ class FakeRoutingRepository:
     leads: dict[int, StoredLead] = field(default_factory=dict)
     account_owners: dict[int, int | None] = field(default_factory=dict)
     managers_on_roster: list[Manager] = field(default_factory=list)
-    stored_positions: dict[int, Position] = field(default_factory=dict)
+    stored_positions: dict[tuple[str, int], Position] = field(default_factory=dict)  # (pool, SDR id)
     assignments: list[StoredAssignment] = field(default_factory=list)
     clocks: list[StoredClock] = field(default_factory=list)
     locked_at: list[datetime] = field(default_factory=list)
@@ -117,12 +117,12 @@ class FakeRoutingRepository:
                 owned[le.owner_sdr_id] = owned.get(le.owner_sdr_id, 0) + 1
         return Loads(assigned, owned)
 
-    def positions(self) -> dict[int, Position]:
+    def positions(self) -> dict[tuple[str, int], Position]:
         return dict(self.stored_positions)
 
-    def save_positions(self, virtual_times: Mapping[int, float], now: datetime) -> None:
-        for sdr_id, vt in virtual_times.items():
-            self.stored_positions[sdr_id] = Position(vt, now)
+    def save_positions(self, virtual_times: Mapping[tuple[str, int], float], now: datetime) -> None:
+        for key, vt in virtual_times.items():
+            self.stored_positions[key] = Position(vt, now)
 
     def held_since(self) -> dict[int, datetime]:
         out: dict[int, datetime] = {}

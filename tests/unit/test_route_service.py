@@ -99,9 +99,9 @@ def test_each_assignment_starts_its_first_touch_clock_in_the_owners_business_tim
     assert clock.started_detail == f"policy hand-raiser, due {clock.due_at.isoformat()}"
 
 
-def test_the_round_robin_positions_of_the_sdrs_who_took_leads_are_saved(uow, rules):
+def test_the_round_robin_positions_of_the_sdrs_who_took_leads_are_saved_per_pool(uow, rules):
     route_pending(uow, pair_rules(rules), TZ, now=MONDAY_10_PARIS)
-    assert set(uow.routing.stored_positions) == {ANNA, BEN}
+    assert set(uow.routing.stored_positions) == {("pair", ANNA), ("pair", BEN)}
     assert all(p.updated_at == MONDAY_10_PARIS and p.virtual_time > 0 for p in uow.routing.stored_positions.values())
 
 

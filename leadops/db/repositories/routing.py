@@ -1,4 +1,4 @@
-"""Routing as a repository: the routing lock, the SDRs' loads and round-robin positions, the routing queue
+"""Routing as a repository: the routing lock, the SDRs' loads and round-robin positions (per pool and SDR), the routing queue
 read in keyset chunks, and the set-based writes of a pass (audits, assignments with their SLA clocks and
 "started" events, lead and account owners); the reads and writes of a reassignment and of ``explain``.
 
@@ -86,7 +86,7 @@ class Manager:
 
 @dataclass(frozen=True)
 class Position:
-    """An SDR's stored round-robin position and when it last moved."""
+    """An SDR's stored position in one pool's round robin and when it last moved."""
 
     virtual_time: float
     updated_at: datetime
@@ -182,12 +182,12 @@ class RoutingRepository(Protocol):
         """Return the assignments made since ``since`` and the leads in ``open_stages`` owned, per SDR id."""
         ...
 
-    def positions(self) -> dict[int, Position]:
-        """Return the stored round-robin positions, by SDR id."""
+    def positions(self) -> dict[tuple[str, int], Position]:
+        """Return the stored round-robin positions, by (pool name, SDR id)."""
         ...
 
-    def save_positions(self, virtual_times: Mapping[int, float], now: datetime) -> None:
-        """Store the round-robin position (SDR id -> virtual time) of each SDR given, as moved at ``now``."""
+    def save_positions(self, virtual_times: Mapping[tuple[str, int], float], now: datetime) -> None:
+        """Store each round-robin position given ((pool name, SDR id) -> virtual time), as moved at ``now``."""
         ...
 
     def held_since(self) -> dict[int, datetime]:
@@ -277,13 +277,15 @@ class SqlRoutingRepository:
         return Loads({int(i): int(n) for i, n in today if i is not None},
                      {int(i): int(n) for i, n in open_ if i is not None})
 
-    def positions(self) -> dict[int, Position]:
-        return {p.sdr_id: Position(p.virtual_time, p.updated_at) for p in self.session.scalars(select(RoutingPosition))}
+    def positions(self) -> dict[tuple[str, int], Position]:
+        return {(p.pool, p.sdr_id): Position(p.virtual_time, p.updated_at)
+                for p in self.session.scalars(select(RoutingPosition))}
 
-    def save_positions(self, virtual_times: Mapping[int, float], now: datetime) -> None:
-        for sdr_id in sorted(virtual_times):
-            pos = self.session.get(RoutingPosition, sdr_id) or RoutingPosition(sdr_id=sdr_id)
-            pos.virtual_time, pos.updated_at = virtual_times[sdr_id], now
+    def save_positions(self, virtual_times: Mapping[tuple[str, int], float], now: datetime) -> None:
+        # one row per pool member at most (tens): read through the identity map, no bulk statement needed
+        for pool, sdr_id in sorted(virtual_times):
+            pos = self.session.get(RoutingPosition, (pool, sdr_id)) or RoutingPosition(pool=pool, sdr_id=sdr_id)
+            pos.virtual_time, pos.updated_at = virtual_times[(pool, sdr_id)], now
             self.session.add(pos)
 
     def held_since(self) -> dict[int, datetime]:
