@@ -492,9 +492,9 @@ def _train_lines(out: dict[str, Any]) -> list[str]:
     cv = ", ".join(f"{k} {v:.3f}" for k, v in out["cv_auc"].items())
     lines = [f"model: {out['model']} (best cross-validated AUC on the training part: {cv})" if cv
              else f"model: {out['model']} (too few examples of a class to cross-validate)",
-             f"held-out {out['n_test']} rows (trained on {out['n_train']}; positives {out['positives_train']} / "
-             f"{out['positives_test']}): AUC {_num(out['auc'])}  Brier {_num(out['brier'], '.4f')}  "
-             f"top-decile lift {_num(out['lift_top_decile'], '.2f')}"]
+             (f"held-out {out['n_test']} rows (trained on {out['n_train']}; positives {out['positives_train']} / "
+              f"{out['positives_test']}): AUC {_num(out['auc'])}  Brier {_num(out['brier'], '.4f')}  "
+              f"top-decile lift {_num(out['lift_top_decile'], '.2f')}")]
     rules = out.get("rules") or {}
     if rules:
         lines.append(f"  rules-only score on the same rows: AUC {_num(rules.get('auc'))}  "

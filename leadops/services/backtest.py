@@ -4,7 +4,7 @@ Reads only. Leads are replayed in the order they were first routed, each at that
 decision is stored); each SDR's availability (out of office, working hours in their own time zone, holidays)
 is evaluated then, daily caps reset at company-local midnight, a lead counts against its SDR's open-lead cap
 until it left the open stages (MQL, SAL, SQL) in the stored history, and the weighted round robin starts even
-for everyone, with a routing pass's catch-up for SDRs back from leave. An account whose first replayed
+for everyone in each pool, an SDR back from leave rejoining at the pool's pace as routing does. An account whose first replayed
 assignment went through a rule without its owner being asked had no owner then: it starts without one and is
 claimed by the SDR the candidate rules give that lead to (``assign_new_accounts``), as routing did; other
 accounts keep their current owner. Replaying the rules in force thus gives back the decisions stored.
@@ -31,8 +31,7 @@ from leadops.db.repositories.routing import calendar_of, routable
 from leadops.db.unit_of_work import UnitOfWork
 from leadops.domain.business_time import WorkCalendar, is_working
 from leadops.domain.fairness import MIN_EXPECTED, Placement, PoolFairness, pool_fairness
-from leadops.domain.routing import Decision, SdrState, catch_up, route_lead
-from leadops.services.route import PACE_WINDOW
+from leadops.domain.routing import Decision, SdrState, route_lead
 
 NO_RULE = "(no rule matched)"
 NOT_RECORDED = "(no rule recorded)"
@@ -146,14 +145,6 @@ def _snapshot(states: Mapping[str, SdrState]) -> dict[str, tuple[str | None, boo
     return {code: (st.skip_reason(), st.working_now, st.weight) for code, st in states.items()}
 
 
-def _catch_up(states: dict[str, SdrState], last_assigned: Mapping[str, datetime], at: datetime) -> None:
-    """Raise the round-robin position of available SDRs to the pace of those who took leads in the last
-    PACE_WINDOW, as a routing pass does when it loads positions, once per pass (services.route.sdr_states; the
-    sample's router does the same): someone back from leave is not flooded to catch up."""
-    pace = [states[code].virtual_time for code, t in last_assigned.items() if t >= at - PACE_WINDOW]
-    catch_up(states, min(pace) if pace else 0.0)
-
-
 def _settled_by(decision: Decision) -> tuple[str, list[str]]:
     """Return the rule whose row counts ``decision`` (the rule that assigned or held the lead; for an unroutable
     lead the first rule that matched it, or NO_RULE) and the rules it matched before, which could not place it."""
@@ -211,14 +202,9 @@ class _Replay:
         per_rule: dict[str, Counter[str]] = defaultdict(Counter)
         placed: dict[str, list[Placement]] = defaultdict(list)  # by rule name
         actual = _ActualTally(self, routing) if with_actual else None
-        last_assigned: dict[str, datetime] = {}
-        instant: datetime | None = None
         for lead in self.leads:
             at = self.at[lead.id]
             team.to(at)
-            if at != instant:  # a new routing pass: leads decided at one instant were one pass
-                _catch_up(states, last_assigned, at)
-                instant = at
             before = _snapshot(states)
             owner = owners.get(lead.account_id) if lead.account_id else None
             decision = route_lead(routable(lead, owner), routing, states)
@@ -229,7 +215,6 @@ class _Replay:
                 per_rule[r]["passed_on"] += 1
             if decision.status == "assigned" and decision.sdr is not None:
                 simulated[decision.sdr] += 1
-                last_assigned[decision.sdr] = at
                 team.opened(decision.sdr, lead.id, at)
                 if routing.assign_new_accounts and lead.account_id and owners.get(lead.account_id) is None:
                     owners[lead.account_id] = decision.sdr  # as a routing pass claims an account without owner

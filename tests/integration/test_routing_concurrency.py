@@ -163,12 +163,14 @@ def test_a_backtest_lets_an_sdr_back_in_the_middle_of_the_replay_join_at_the_pac
     session.commit()
     arrivals = [nine_thirty + timedelta(minutes=6 * i) for i in range(70)]  # 35 before 13:00, 35 after
     assert sum(at >= back_at for at in arrivals) == 35
-    add_leads(session, "day", ["FR"] * 70, arrivals)
-    route_pending(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=arrivals[-1])
-    session.commit()
+    for i, at in enumerate(arrivals):  # routed as each arrives, as the real-time intake does
+        add_leads(session, f"day{i}x", ["FR"], [at])
+        route_pending(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=at)
+        session.commit()
     report = backtest(SqlUnitOfWork.around(session), rules.routing, nine_thirty - timedelta(hours=1),
                       settings.company_time_zone)
     assert report.leads == 70 and sum(report.simulated.values()) == 70
+    assert report.changed == 0  # the rules in force, replayed lead by lead, give back what routing did
     # 35 afternoon leads at weights 1, 1.5, 1: 10 each for her and Dubois; she was 14 behind at 13:00
     assert 9 <= report.simulated["s.moreau"] <= 11, report.simulated
 
