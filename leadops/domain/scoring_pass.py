@@ -11,6 +11,7 @@ from itertools import pairwise
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 #: lower bounds of the score bands a pass reports its distribution in ("0-20", ..., "100+")
@@ -44,11 +45,24 @@ def band_labels() -> list[str]:
     return [f"{lo}-{hi}" for lo, hi in pairwise(SCORE_BANDS)] + [f"{SCORE_BANDS[-1]}+"]
 
 
+def _band_index(scores: npt.ArrayLike) -> npt.NDArray[np.intp]:
+    """Return the index in :func:`band_labels` of each (known) score: a score below 0 counts in the first band."""
+    return np.clip(np.searchsorted(SCORE_BANDS, scores, side="right") - 1, 0, len(SCORE_BANDS) - 1)
+
+
+def band_of(score: float | None) -> str:
+    """Return the score band of one score ("0-20", ..., "100+"), the band :func:`band_counts` counts it in;
+    "unscored" for None or NaN."""
+    if score is None or score != score:
+        return UNSCORED
+    return band_labels()[int(_band_index([float(score)])[0])]
+
+
 def band_counts(scores: pd.Series) -> Counter[str]:
     """Return leads per score band (grain: band; NaN counts under "unscored", bands without lead are left out)."""
     labels = band_labels()
     known = scores.dropna()
-    idx = np.clip(np.searchsorted(SCORE_BANDS, known.to_numpy(), side="right") - 1, 0, len(labels) - 1)
+    idx = _band_index(known.to_numpy())
     values, counts = np.unique(idx, return_counts=True)
     out = Counter({labels[int(i)]: int(n) for i, n in zip(values, counts, strict=True)})
     missing = int(scores.isna().sum())
