@@ -112,17 +112,14 @@ def group_rate(group: str, leads: int, converted: int) -> GroupRate:
                      interval[0] if interval else None, interval[1] if interval else None)
 
 
-def conversion_by(records: Iterable[OutcomeRecord], converted: Collection[int],
-                  key: Callable[[OutcomeRecord], str], order: Callable[[str, int], tuple[object, ...]]) -> list[GroupRate]:
-    """Return one :class:`GroupRate` per value of ``key`` that some lead has, sorted by ``order(group, leads)``.
-
-    ``converted``: the ids of the converted leads."""
+def conversion_by(groups: Iterable[tuple[str, bool]], order: Callable[[str, int], tuple[object, ...]]) -> list[GroupRate]:
+    """Return one :class:`GroupRate` per group of ``groups`` ((group, converted) per lead), sorted by
+    ``order(group, leads)``."""
     leads: Counter[str] = Counter()
     won: Counter[str] = Counter()
-    for r in records:
-        k = key(r)
+    for k, converted in groups:
         leads[k] += 1
-        won[k] += int(r.lead_id in converted)
+        won[k] += int(converted)
     return [group_rate(k, leads[k], won[k]) for k in sorted(leads, key=lambda k: order(k, leads[k]))]
 
 
@@ -138,22 +135,6 @@ class Outcomes:
     score_basis: dict[str, int]  # ScoreBasis value -> leads judged by that score (every basis listed)
 
 
-def _band(record: OutcomeRecord) -> str:
-    return band_of(decision_score(record)[0])
-
-
-def _grade(record: OutcomeRecord) -> str:
-    return decision_score(record)[1] or NO_GRADE
-
-
-def _rule(record: OutcomeRecord) -> str:
-    return NOT_ROUTED if record.sdr is None else record.rule or NO_RULE
-
-
-def _sdr(record: OutcomeRecord) -> str:
-    return record.sdr or NOT_ROUTED
-
-
 _BANDS = [*band_labels(), UNSCORED]
 
 
@@ -161,13 +142,16 @@ def evaluate(records: Sequence[OutcomeRecord], converted: Collection[int]) -> Ou
     """Return the conversion of ``records`` overall and by group; ``converted``: the ids of the converted leads.
 
     Every table covers every lead once, so each table's leads add up to the overall count."""
-    basis = Counter(decision_score(r)[2] for r in records)
+    judged = [(r, r.lead_id in converted, decision_score(r)) for r in records]
+    basis = Counter(b for _, _, (_, _, b) in judged)
     return Outcomes(
-        overall=group_rate(ALL_LEADS, len(records), sum(int(r.lead_id in converted) for r in records)),
-        by_band=conversion_by(records, converted, _band, lambda g, _n: (_BANDS.index(g),)),
-        by_grade=conversion_by(records, converted, _grade, lambda g, _n: (g == NO_GRADE, g)),
-        by_rule=conversion_by(records, converted, _rule,
+        overall=group_rate(ALL_LEADS, len(judged), sum(int(won) for _, won, _ in judged)),
+        by_band=conversion_by(((band_of(score), won) for _, won, (score, _, _) in judged),
+                              lambda g, _n: (_BANDS.index(g),)),
+        by_grade=conversion_by(((grade or NO_GRADE, won) for _, won, (_, grade, _) in judged),
+                               lambda g, _n: (g == NO_GRADE, g)),
+        by_rule=conversion_by(((NOT_ROUTED if r.sdr is None else r.rule or NO_RULE, won) for r, won, _ in judged),
                               lambda g, n: ((g == NO_RULE) + 2 * (g == NOT_ROUTED), -n, g)),
-        by_sdr=conversion_by(records, converted, _sdr, lambda g, _n: (g == NOT_ROUTED, g)),
+        by_sdr=conversion_by(((r.sdr or NOT_ROUTED, won) for r, won, _ in judged), lambda g, _n: (g == NOT_ROUTED, g)),
         score_basis={b.value: basis.get(b, 0) for b in ScoreBasis},
     )

@@ -5,6 +5,7 @@ their summaries added back up into the summary of the whole pass.
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from itertools import pairwise
@@ -50,12 +51,15 @@ def _band_index(scores: npt.ArrayLike) -> npt.NDArray[np.intp]:
     return np.clip(np.searchsorted(SCORE_BANDS, scores, side="right") - 1, 0, len(SCORE_BANDS) - 1)
 
 
+_LABELS = tuple(band_labels())
+
+
 def band_of(score: float | None) -> str:
     """Return the score band of one score ("0-20", ..., "100+"), the band :func:`band_counts` counts it in;
-    "unscored" for None or NaN."""
+    "unscored" for None or NaN. (The same search as :func:`_band_index`, without numpy's cost per call.)"""
     if score is None or score != score:
         return UNSCORED
-    return band_labels()[int(_band_index([float(score)])[0])]
+    return _LABELS[min(max(bisect_right(SCORE_BANDS, score) - 1, 0), len(_LABELS) - 1)]
 
 
 def band_counts(scores: pd.Series) -> Counter[str]:

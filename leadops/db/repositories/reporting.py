@@ -170,20 +170,24 @@ class SqlReportingRepository:
 
     def outcome_records(self, start: datetime | None, end: datetime | None, arrived_by: datetime) -> list[OutcomeRecord]:
         # one statement: each lead's first assignment (status assigned, lowest id) and first move into the funnel,
-        # the earlier of the two as its hand-off, and the last score history row at or before the hand-off
-        first = (select(Assignment.lead_id, func.min(Assignment.id).label("assignment_id"))
-                 .where(Assignment.status == "assigned").group_by(Assignment.lead_id).subquery("first_assignment"))
-        moved = (select(LeadStageChange.lead_id, func.min(LeadStageChange.changed_at).label("at"))
-                 .where(LeadStageChange.to_stage.in_([s.value for s in FUNNEL_STEPS]))
-                 .group_by(LeadStageChange.lead_id).subquery("first_funnel_move"))
-        assigned = aliased(Assignment)
-        handoff = case((assigned.assigned_at.is_(None), moved.c.at), (moved.c.at.is_(None), assigned.assigned_at),
-                       (assigned.assigned_at < moved.c.at, assigned.assigned_at), else_=moved.c.at)
+        # the earlier of the two as its hand-off, and the last score history row at or before the hand-off; the
+        # assignments and stage moves aggregated are those of the period's leads only
         conditions = [Lead.arrived_at <= arrived_by]
         if start is not None:
             conditions.append(Lead.arrived_at >= start)
         if end is not None:
             conditions.append(Lead.arrived_at < end)
+        in_period = select(Lead.id).where(*conditions)
+        first = (select(Assignment.lead_id, func.min(Assignment.id).label("assignment_id"))
+                 .where(Assignment.status == "assigned", Assignment.lead_id.in_(in_period))
+                 .group_by(Assignment.lead_id).subquery("first_assignment"))
+        moved = (select(LeadStageChange.lead_id, func.min(LeadStageChange.changed_at).label("at"))
+                 .where(LeadStageChange.to_stage.in_([s.value for s in FUNNEL_STEPS]),
+                        LeadStageChange.lead_id.in_(in_period))
+                 .group_by(LeadStageChange.lead_id).subquery("first_funnel_move"))
+        assigned = aliased(Assignment)
+        handoff = case((assigned.assigned_at.is_(None), moved.c.at), (moved.c.at.is_(None), assigned.assigned_at),
+                       (assigned.assigned_at < moved.c.at, assigned.assigned_at), else_=moved.c.at)
         leads = (select(Lead.id.label("lead_id"), Lead.arrived_at, Lead.lifecycle_stage, Lead.score, Lead.grade,
                         handoff.label("handoff_at"), assigned.rule, Sdr.code.label("sdr"))
                  .outerjoin(first, first.c.lead_id == Lead.id).outerjoin(assigned, assigned.id == first.c.assignment_id)
