@@ -512,6 +512,64 @@ def _train_lines(out: dict[str, Any]) -> list[str]:
     return lines
 
 
+@score_app.command("evaluate")
+def score_evaluate(
+    since: str | None = typer.Option(None, help="Only leads arrived since this date (YYYY-MM-DD, company time) or "
+                                                "instant; default: from the first lead."),
+    until: str | None = typer.Option(None, help="Only leads arrived up to this date (included) or before this instant; "
+                                                "default: up to the age limit."),
+    min_age_days: int | None = typer.Option(None, "--min-age-days", help="Only leads that arrived at least this many "
+                                            "days ago (default 14, the age `leadops score train` uses)."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Outcome feedback: conversion (reached SQL or beyond) of the leads old enough to have converted, by score band
+    and grade at hand-off to sales, by routing rule and SDR of their first assignment, with 95% intervals. Reads only."""
+    def go():
+        from leadops.config import get_settings
+        from leadops.db.unit_of_work import SqlUnitOfWork
+        from leadops.reporting.html import OUTCOME_TABLES, outcome_rows
+        from leadops.services.model import MIN_AGE_DAYS
+        from leadops.services.outcomes import evaluate_outcomes, parse_bound
+        from leadops.services.report import sdr_labels
+
+        tz = get_settings().company_time_zone
+        try:
+            start = parse_bound("--since", since, tz) if since is not None else None
+            end = parse_bound("--until", until, tz, end=True) if until is not None else None
+        except ValueError as exc:
+            _bad_argument(str(exc))
+        age = MIN_AGE_DAYS if min_age_days is None else min_age_days
+        if age < 0:
+            _bad_argument(f"--min-age-days {age}: expected 0 or more days")
+        if start is not None and end is not None and start >= end:
+            _bad_argument(f"--since {since} is not before --until {until}")
+        s, _ = _prepared()
+        with SqlUnitOfWork(s.database_url) as uow:
+            result = evaluate_outcomes(uow, since=start, until=end, min_age_days=age, labels=sdr_labels(uow))
+            uow.rollback()  # reads only
+        out = result.as_dict()
+        zone = ZoneInfo(tz)
+
+        def local(at: datetime | None, default: str) -> str:
+            return at.astimezone(zone).isoformat(timespec="minutes") if at is not None else default
+
+        period = (f"arrived from {local(result.since, 'the first lead')} to {local(result.until, 'now')} and at least "
+                  f"{age} days before {local(result.evaluated_at, '')}")
+        if not result.leads:
+            _emit(out, as_json, f"No lead is old enough in the period: none {period}.")
+            return
+        overall = outcome_rows([out["overall"]])[0]
+        lines = [f"{overall[1]} leads {period}: {overall[2]} converted, {overall[3]} (95% interval {overall[4]})"]
+        lines += [f"  {n}" for n in out["notes"]]
+        for key, _title, first in OUTCOME_TABLES:
+            rows = outcome_rows(out[key])
+            width = min(40, max(len(first), *(len(r[0]) for r in rows)))
+            lines += ["", f"  {first:<{width}}  {'leads':>7}  {'converted':>9}  {'rate':>6}  95% interval"]
+            lines += [f"  {g[:width]:<{width}}  {n:>7}  {c:>9}  {rate:>6}  {ci}" for g, n, c, rate, ci in rows]
+        _emit(out, as_json, "\n".join(lines))
+    _guard(go)
+
+
 # --------------------------------------------------------------------------- routing
 
 

@@ -5,12 +5,14 @@ their summaries added back up into the summary of the whole pass.
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from itertools import pairwise
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 #: lower bounds of the score bands a pass reports its distribution in ("0-20", ..., "100+")
@@ -44,11 +46,27 @@ def band_labels() -> list[str]:
     return [f"{lo}-{hi}" for lo, hi in pairwise(SCORE_BANDS)] + [f"{SCORE_BANDS[-1]}+"]
 
 
+def _band_index(scores: npt.ArrayLike) -> npt.NDArray[np.intp]:
+    """Return the index in :func:`band_labels` of each (known) score: a score below 0 counts in the first band."""
+    return np.clip(np.searchsorted(SCORE_BANDS, scores, side="right") - 1, 0, len(SCORE_BANDS) - 1)
+
+
+_LABELS = tuple(band_labels())
+
+
+def band_of(score: float | None) -> str:
+    """Return the score band of one score ("0-20", ..., "100+"), the band :func:`band_counts` counts it in;
+    "unscored" for None or NaN. (The same search as :func:`_band_index`, without numpy's cost per call.)"""
+    if score is None or score != score:
+        return UNSCORED
+    return _LABELS[min(max(bisect_right(SCORE_BANDS, score) - 1, 0), len(_LABELS) - 1)]
+
+
 def band_counts(scores: pd.Series) -> Counter[str]:
     """Return leads per score band (grain: band; NaN counts under "unscored", bands without lead are left out)."""
     labels = band_labels()
     known = scores.dropna()
-    idx = np.clip(np.searchsorted(SCORE_BANDS, known.to_numpy(), side="right") - 1, 0, len(labels) - 1)
+    idx = _band_index(known.to_numpy())
     values, counts = np.unique(idx, return_counts=True)
     out = Counter({labels[int(i)]: int(n) for i, n in zip(values, counts, strict=True)})
     missing = int(scores.isna().sum())

@@ -34,8 +34,8 @@ from leadops.domain.lifecycle import Stage
 from leadops.domain.metrics import TOP_STEP
 from leadops.reporting.numbers import DASH, count, decimal, percent
 
-__all__ = ["DASH", "LABELS", "format_change", "format_value", "headline_rows", "label", "render_weekly_report",
-           "report_cells"]
+__all__ = ["DASH", "LABELS", "OUTCOME_TABLES", "format_change", "format_value", "headline_rows", "label",
+           "outcome_rows", "outcome_summary", "render_weekly_report", "report_cells"]
 
 _PALETTE = ("#2f6fb0", "#e07b39", "#3a9a5b", "#b8453c", "#7b5ea7", "#8c8c8c")
 _RATE_WORDS = {"rate", "compliance", "share"}
@@ -122,6 +122,10 @@ LABELS = {
     # data quality
     "enriched": "Leads enriched",
     "enrich_attempted": "Leads an enrichment was tried for",
+    # outcomes
+    "converted": "Converted",
+    "conversion_rate": "Conversion rate",
+    "ci_95": "95% interval",
 }
 #: what each funnel step is called on the page (its value in the rows is the stage's value)
 _STEP_LABELS: dict[str, str] = {
@@ -200,6 +204,45 @@ def report_cells(row: Mapping[str, object]) -> dict[str, object]:
     Keys stay as they are (artifact columns); values go through :func:`format_value`.
     """
     return {k: format_value(k, v) if _is_number(v) or v is None else v for k, v in row.items()}
+
+
+#: The outcome tables: (key in the report's ``outcomes``, title, what the first column holds)
+OUTCOME_TABLES = (("by_band", "By score band", "Score band"), ("by_grade", "By grade", "Grade"),
+                  ("by_rule", "By routing rule (first assignment)", "Routing rule"),
+                  ("by_sdr", "By SDR (first assignment)", "SDR"))
+_OUTCOME_COLUMNS = ("group", "leads", "converted", "conversion_rate", "ci_95")
+
+
+def _interval(row: Mapping[str, object]) -> str:
+    """'12.3%–45.6%': a row's 95% interval as text ('—' for an empty group)."""
+    low, high = row.get("ci_low"), row.get("ci_high")
+    return f"{percent(low)}–{percent(high)}" if _is_number(low) and _is_number(high) else DASH
+
+
+def outcome_rows(rows: object) -> list[tuple[str, str, str, str, str]]:
+    """Return (group, leads, converted, conversion rate, 95% interval) as text, one tuple per group of an outcome
+    table; the HTML page and the flow's markdown artifact both render these."""
+    return [(str(r.get("group", "")), format_value("leads", r.get("leads")), format_value("converted", r.get("converted")),
+             format_value("conversion_rate", r.get("conversion_rate")), _interval(r)) for r in _rows(rows)]
+
+
+def _outcome_period(outcomes: Mapping[str, object], tz: object) -> str:
+    since, until = outcomes.get("since"), outcomes.get("until")
+    return f"from {_local(since, tz) if since else 'the first lead'} to {_local(until, tz) if until else 'now'}"
+
+
+def outcome_summary(outcomes: Mapping[str, object], tz: object) -> str:
+    """The sentence that introduces the outcome tables (which leads, how old, the overall rate), or says that no
+    lead is old enough in the period."""
+    if not outcomes.get("leads"):
+        return (f"No lead is old enough in this period: none arrived {_outcome_period(outcomes, tz)} at least "
+                f"{outcomes.get('min_age_days')} days before {_local(outcomes.get('evaluated_at'), tz)}.")
+    overall = _mapping(outcomes.get("overall"))
+    return (f"Leads that arrived {_outcome_period(outcomes, tz)} and at least {outcomes.get('min_age_days')} days "
+            f"before {_local(outcomes.get('evaluated_at'), tz)}, that is by {_local(outcomes.get('arrived_by'), tz)}: "
+            f"{format_value('leads', outcomes.get('leads'))} leads, {format_value('converted', outcomes.get('converted'))} "
+            f"converted ({format_value('conversion_rate', overall.get('conversion_rate'))}, 95% interval "
+            f"{_interval(overall)}).")
 
 
 def _zone(tz: object) -> ZoneInfo | timezone:
@@ -503,6 +546,34 @@ def _sla_table(rows: Sequence[Mapping[str, object]], key: str, empty: str) -> st
     return _table(rows, [key, *_present(rows, _SLA_COLUMNS)], empty=empty)
 
 
+def _outcomes(report: Mapping[str, object]) -> str:
+    outcomes = _mapping(report.get("outcomes"))
+    if not outcomes:
+        return _empty("No outcome figures.")
+    tz = report.get("time_zone")
+    if not outcomes.get("leads"):
+        return _empty(outcome_summary(outcomes, tz))
+    notes = [str(n) for n in _values(outcomes.get("notes"))]
+    parts = [_note(outcome_summary(outcomes, tz)), *(_note(n) for n in notes),
+             _note("Each rate comes with its 95% Wilson interval: a group with few leads has a wide one, so compare "
+                   "groups whose intervals do not overlap. Every lead counts once in each table.")]
+    for key, title, first in OUTCOME_TABLES:
+        rows = [dict(zip(_OUTCOME_COLUMNS, cells, strict=True)) for cells in outcome_rows(outcomes.get(key))]
+        parts += [f"<h3>{_e(title)}</h3>", _outcome_table(rows, first)]
+    week = report.get("week", "")
+    parts.append(_note(f"Every table, with the interval's bounds and SDR codes: outcomes-{week}.csv."))
+    return "".join(parts)
+
+
+def _outcome_table(rows: Sequence[Mapping[str, str]], first: str) -> str:
+    headers = {"group": first, "leads": "Leads", "converted": label("converted"),
+               "conversion_rate": label("conversion_rate"), "ci_95": label("ci_95")}
+    head = "".join(f"<th>{_e(headers[c])}</th>" for c in _OUTCOME_COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{_e(r[c])}</td>" if c == "group" else f'<td class="num">{_e(r[c])}</td>'
+                                    for c in _OUTCOME_COLUMNS) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
 def _period(report: Mapping[str, object]) -> str:
     """'2026-11-23 00:00 (UTC+01:00) to 2026-11-30 00:00 (UTC+01:00)' in the report's time zone, or ''."""
     tz = report.get("time_zone")
@@ -522,9 +593,10 @@ def render_weekly_report(report: Mapping[str, object]) -> str:
     ``sdr_rows`` (one dict per SDR with its display name under ``sdr`` and
     activity/results metrics), ``sla`` (from ``sla_summary``), ``sla_by_sdr`` and
     ``sla_by_source``, ``first_touch_hours`` (floats), ``trend`` (``{week, leads, mqls,
-    meetings, saos}`` rows, oldest first), ``disqualification_reasons`` (rows) and
-    ``quality`` (from ``metrics.quality``). A section with no data says so; one with
-    data never does.
+    meetings, saos}`` rows, oldest first), ``outcomes`` (``OutcomeEvaluation.as_dict()`` of
+    leadops.services.outcomes: conversion by score band, grade, routing rule and SDR of the leads
+    old enough), ``disqualification_reasons`` (rows) and ``quality`` (from
+    ``metrics.quality``). A section with no data says so; one with data never does.
     """
     week = report.get("week", "")
     title = f"Weekly lead report — {week}"
@@ -562,6 +634,7 @@ def render_weekly_report(report: Mapping[str, object]) -> str:
             _trend_chart(trend),
             _table(trend, _columns(trend, ("week", *_TREND_SERIES))),
         ),
+        _section("Outcomes", _outcomes(report)),
         _section("Disqualification reasons", _table(reasons, _columns(reasons, ("reason", "count", "share")),
                                                     empty="No lead of this week was disqualified.")),
         _section("Data quality", _quality(quality)),

@@ -9,6 +9,10 @@ The facts are loaded through ``uow.reporting`` (leadops/db/repositories/reportin
 are leadops/domain/metrics.py's, each build is recorded as a report_runs row through ``uow.reporting``
 and the report email is queued through ``uow.outbox``. Nothing here commits: whoever opened the unit
 of work does.
+
+The Outcomes section (leadops/services/outcomes.py) judges the leads that arrived in the ``outcome_weeks``
+weeks ending with the report's week and at least ``outcome_min_age_days`` days before the week's end: the
+end of the period is the evaluation instant, never the wall clock, so a rebuild gives the same bytes.
 """
 from __future__ import annotations
 
@@ -28,8 +32,12 @@ from leadops.domain.enrichment import EnrichmentStatus
 from leadops.domain.lifecycle import Stage
 from leadops.reporting.csv_safe import write_csv
 from leadops.reporting.html import render_weekly_report
+from leadops.services.model import MIN_AGE_DAYS
+from leadops.services.outcomes import OutcomeEvaluation, evaluate_outcomes
 
 TREND_WEEKS = 8
+#: the Outcomes section's period: the weeks ending with the report's week (those old enough count)
+OUTCOME_WEEKS = TREND_WEEKS
 # enrichment outcomes of a lookup that ran (skipped: no company to look up), and those that found something
 _ATTEMPTED = (EnrichmentStatus.ENRICHED, EnrichmentStatus.PARTIAL, EnrichmentStatus.MISS, EnrichmentStatus.ERROR)
 _FOUND = (EnrichmentStatus.ENRICHED, EnrichmentStatus.PARTIAL)
@@ -47,6 +55,7 @@ class ReportResult:
     sdr_rows: list[dict[str, Any]] = field(default_factory=list)
     funnel: list[dict[str, Any]] = field(default_factory=list)
     report_run_id: int | None = None
+    outcomes: dict[str, Any] = field(default_factory=dict)  # OutcomeEvaluation.as_dict() of the Outcomes section
 
 
 def _quality(uow: UnitOfWork, start: datetime, end: datetime, leads: Sequence[m.LeadFact]) -> dict[str, object]:
@@ -114,13 +123,44 @@ def _week_metrics(uow: UnitOfWork, week: str, tz: str, labels: Mapping[str, str]
     }
 
 
+def week_outcomes(uow: UnitOfWork, week: str, tz: str, labels: Mapping[str, str], *, weeks: int = OUTCOME_WEEKS,
+                  min_age_days: int = MIN_AGE_DAYS) -> OutcomeEvaluation:
+    """Return the outcomes of the leads that arrived in the ``weeks`` ISO weeks ending with ``week`` and at least
+    ``min_age_days`` days before that week's end (the evaluation instant)."""
+    first = week
+    for _ in range(weeks - 1):
+        first = m.previous_week(first)
+    start, end = m.iso_week_bounds(first, tz)[0], m.iso_week_bounds(week, tz)[1]
+    return evaluate_outcomes(uow, since=start, until=end, now=end, min_age_days=min_age_days, labels=labels)
+
+
+#: the columns of outcomes-WEEK.csv (written even when no lead is old enough: the header alone)
+OUTCOME_CSV_COLUMNS = ("table", "group", "sdr_code", "leads", "converted", "conversion_rate", "ci_low", "ci_high")
+
+
+def outcome_csv_rows(outcomes: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Return the outcome tables as one list of CSV rows (grain: one group of one table; the overall row first; none
+    when no lead is old enough)."""
+    if not outcomes["leads"]:
+        return []
+    tables = (("overall", [outcomes["overall"]]), ("score_band", outcomes["by_band"]), ("grade", outcomes["by_grade"]),
+              ("routing_rule", outcomes["by_rule"]), ("sdr", outcomes["by_sdr"]))
+    return [{"table": name, "sdr_code": "", **r} for name, rows in tables for r in rows]
+
+
 def build_weekly_report(uow: UnitOfWork, week: str, tz: str, out_dir: Path, *,
-                        flow_run_id: str | None = None) -> ReportResult:
+                        flow_run_id: str | None = None, outcome_weeks: int = OUTCOME_WEEKS,
+                        outcome_min_age_days: int = MIN_AGE_DAYS) -> ReportResult:
     """Write the week's HTML and CSV files under ``out_dir/week`` and record the build (one report_runs row).
 
     A rebuild of the same week on the same data writes the same bytes and records a row of its own.
+    ``outcome_weeks`` and ``outcome_min_age_days`` set the Outcomes section's period and age (see the module).
     """
     week = m.parse_iso_week(week)
+    if outcome_weeks < 1:
+        raise ValueError(f"outcome_weeks = {outcome_weeks}: expected 1 or more")
+    if outcome_min_age_days < 0:
+        raise ValueError(f"outcome_min_age_days = {outcome_min_age_days}: expected 0 or more")
     labels = sdr_labels(uow)
     cur = _week_metrics(uow, week, tz, labels)
     prev_week = m.previous_week(week)
@@ -133,6 +173,7 @@ def build_weekly_report(uow: UnitOfWork, week: str, tz: str, out_dir: Path, *,
         trend.append({"week": w, "leads": h["leads"], "mqls": h["mqls"], "meetings": h["meetings_booked"], "saos": h["saos"]})
         w = m.previous_week(w)
     trend.reverse()
+    outcomes = week_outcomes(uow, week, tz, labels, weeks=outcome_weeks, min_age_days=outcome_min_age_days).as_dict()
     report = {
         "week": week, "previous_week": prev_week, "time_zone": tz,
         # The period, not the wall clock, so that a rebuild gives the same bytes; the page shows it in ``tz``.
@@ -141,7 +182,7 @@ def build_weekly_report(uow: UnitOfWork, week: str, tz: str, out_dir: Path, *,
         "sdr_rows": cur["sdr_rows"], "sla": cur["sla"], "first_touch_hours": cur["first_touch_hours"],
         "sla_by_sdr": cur["sla_by_sdr"], "sla_by_source": cur["sla_by_source"],
         "trend": trend, "disqualification_reasons": cur["disqualification_reasons"], "quality": cur["quality"],
-        "sales_rejected": cur["sales_rejected"],
+        "sales_rejected": cur["sales_rejected"], "outcomes": outcomes,
     }
     folder = Path(out_dir) / week
     folder.mkdir(parents=True, exist_ok=True)
@@ -155,11 +196,13 @@ def build_weekly_report(uow: UnitOfWork, week: str, tz: str, out_dir: Path, *,
                          **{k: v for k, v in r.items() if k not in ("sdr", "sdr_code")}} for r in cur["sla_by_sdr"]]
               + [{"group": "source", "name": r["source"], "code": r["source"],
                   **{k: v for k, v in r.items() if k != "source"}} for r in cur["sla_by_source"]])
+    outcomes_csv = folder / f"outcomes-{week}.csv"
+    write_csv(outcomes_csv, outcome_csv_rows(outcomes), columns=list(OUTCOME_CSV_COLUMNS))
     run_id = uow.reporting.record_run(ReportRunRecord(
         week=week, period_start=cur["start"], period_end=cur["end"], html_path=str(html_path), csv_path=str(sdr_csv),
         headline=_jsonable(cur["headline"]), built_at=utcnow(), flow_run_id=flow_run_id))
-    return ReportResult(week, str(html_path), [str(sdr_csv), str(funnel_csv), str(sla_csv)], cur["headline"], prev["headline"],
-                        cur["sdr_rows"], cur["funnel"], run_id)
+    return ReportResult(week, str(html_path), [str(sdr_csv), str(funnel_csv), str(sla_csv), str(outcomes_csv)],
+                        cur["headline"], prev["headline"], cur["sdr_rows"], cur["funnel"], run_id, outcomes)
 
 
 def report_email_key(week: str, recipient: str, resend_at: datetime | None = None) -> str:

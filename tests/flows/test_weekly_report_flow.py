@@ -48,3 +48,27 @@ def test_artifacts_show_labels_and_numbers_for_people(leadops_env, session, rost
         assert run.name == "weekly-report-2026-W45"
         h = out.headline
         assert run.state.message == f"2026-W45: {h['leads']:,} leads, {h['mqls']:,} MQLs, {h['saos']:,} SAOs"
+
+
+def test_the_markdown_artifact_has_the_outcome_tables_of_the_page(leadops_env, session):
+    from leadops.db.models import Sdr
+    from leadops.flows.weekly_report import weekly_report
+    from tests.flows.test_flows import read_artifact
+    from tests.integration.test_weekly_report import HOSTILE_RULE, OLD_LEADS, WEEK, _add_old_leads
+
+    sdrs = {code: Sdr(code=code, name=name, email=f"{code}@example.com")
+            for code, name in (("a.silva", "Ana Silva"), ("b.khan", "Bilal Khan"))}
+    session.add_all(sdrs.values())
+    session.flush()
+    _add_old_leads(session, sdrs)
+    session.commit()
+    out = weekly_report(week=WEEK)
+    markdown = read_artifact("weekly-report", out.flow_run_id).data
+    outcomes = markdown.split("## Outcomes", 1)[1]
+    enterprise = [lead for lead in OLD_LEADS if lead[0] == "enterprise"]
+    won = sum(1 for lead in enterprise if {"sql", "opportunity"} & set(lead[4]))
+    assert f"| enterprise | {len(enterprise)} | {won} | {100 * won / len(enterprise):.1f}% | " in outcomes
+    assert "| =1+1 &lt;b&gt;smb&lt;/b&gt; | 1 | 0 | 0.0% | 0.0%–" in outcomes and HOSTILE_RULE not in outcomes
+    for title in ("By score band", "By grade", "By routing rule (first assignment)", "By SDR (first assignment)"):
+        assert f"### {title}" in outcomes
+    assert f"{len(OLD_LEADS)} leads" in outcomes and "HTML report:" in outcomes  # the link stays last

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from leadops.db.models import Activity, IngestBatch, Lead, LeadStageChange, Opportunity, Sdr
+from leadops.db.models import Activity, Assignment, IngestBatch, Lead, LeadStageChange, Opportunity, ScoreHistory, Sdr
 from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.domain.metrics import iso_week_bounds
 from leadops.services.report import build_weekly_report
@@ -35,6 +35,21 @@ LEADS = [
     ("opportunity", ["opportunity"]),
 ]
 MQLS, SALS, SRLS = 5, 4, 1  # funnel steps: reached the step or a later one
+
+#: Leads for the Outcomes section, arrived three weeks before the week (old enough at its end): the first
+#: assignment's rule and SDR, the score and grade at hand-off (a later, inflated score is stored too) and the
+#: stages moved into. A rule name that a spreadsheet would run and a page would parse as markup.
+HOSTILE_RULE = "=1+1 <b>smb</b>"
+OLD_LEADS = [
+    ("enterprise", "b.khan", 85.0, "A1", ["mql", "sal", "sql"]),
+    ("enterprise", "b.khan", 82.0, "A1", ["mql", "sal", "sql", "opportunity"]),
+    ("enterprise", "b.khan", 81.0, "A2", ["mql", "sal", "recycled"]),
+    (HOSTILE_RULE, "a.silva", 45.0, "C2", ["mql", "sal"]),
+    (None, None, 15.0, "D4", []),  # never handed to sales
+]
+OLD_ARRIVAL = START - timedelta(weeks=3) + timedelta(days=1, hours=10)
+#: arrived too late (13 days before the week's end) and too early (before the 8 weeks) to count
+NOT_JUDGED = [END - timedelta(days=13), START - timedelta(weeks=8)]
 
 
 def _add_week(session, *, with_batch: bool = True) -> dict[str, Sdr]:
@@ -64,11 +79,40 @@ def _add_week(session, *, with_batch: bool = True) -> dict[str, Sdr]:
     # a deal won this week by an SDR with no activity this week
     session.add(Opportunity(lead_id=leads[5].id, sdr_id=sdrs["c.ndiaye"].id, created_at=START - timedelta(days=30),
                             stage="won", amount=2000.0, closed_at=TUESDAY))
+    _add_old_leads(session, sdrs)
     if with_batch:
         session.add(IngestBatch(source="web_form", origin="webform.csv", content_hash="h" * 64, status="done",
                                 rows_read=40, quarantined=1, started_at=TUESDAY))
     session.flush()
     return sdrs
+
+
+def _add_old_leads(session, sdrs: dict[str, Sdr]) -> None:
+    for i, (rule, sdr, score, grade, path) in enumerate(OLD_LEADS):
+        handoff = OLD_ARRIVAL + timedelta(hours=1)
+        # a lead handed to sales is scored 99 (A1) after the conversation: its current score
+        now = (99.0, "A1") if path else (score, grade)
+        lead = Lead(email=f"old{i}@globex.example", email_domain="globex.example", source="web_form",
+                    lifecycle_stage=path[-1] if path else "nurture", arrived_at=OLD_ARRIVAL, score=now[0], grade=now[1])
+        session.add(lead)
+        session.flush()
+        session.add_all([ScoreHistory(lead_id=lead.id, model_version="v1", fit_score=0, engagement_score=0, score=score,
+                                      grade=grade, scored_at=handoff),
+                         ScoreHistory(lead_id=lead.id, model_version="v1", fit_score=0, engagement_score=0, score=now[0],
+                                      grade=now[1], scored_at=handoff + timedelta(days=4))])
+        previous = "new"
+        for to in path:
+            session.add(LeadStageChange(lead_id=lead.id, from_stage=previous, to_stage=to, cause="test", changed_at=handoff))
+            previous = to
+        if sdr:
+            session.add(Assignment(lead_id=lead.id, sdr_id=sdrs[sdr].id, status="assigned", rule=rule, reason="test",
+                                   assigned_at=handoff))
+    for j, at in enumerate(NOT_JUDGED):
+        lead = Lead(email=f"notjudged{j}@globex.example", email_domain="globex.example", source="web_form",
+                    lifecycle_stage="sql", arrived_at=at, score=50.0, grade="B2")
+        session.add(lead)
+        session.flush()
+        session.add(LeadStageChange(lead_id=lead.id, from_stage="new", to_stage="sql", cause="test", changed_at=at))
 
 
 def _text(fragment: str) -> str:
@@ -150,8 +194,9 @@ def test_a_week_with_data_has_no_no_data_notice(week_report):
 
 def test_an_empty_week_says_so_in_each_section(session, tmp_path):
     page = Path(_build(session, "2026-W30", tmp_path).html_path).read_text(encoding="utf-8")
-    for title in ("Funnel", "SDRs", "Disqualification reasons", "Data quality"):
+    for title in ("Funnel", "SDRs", "Outcomes", "Disqualification reasons", "Data quality"):
         assert 'class="empty"' in _section(page, title), title
+    assert "No lead is old enough in this period" in _text(_section(page, "Outcomes"))
 
 
 def test_numbers_are_formatted_for_people(week_report):
@@ -196,3 +241,54 @@ def test_an_sdr_with_results_but_no_activity_made_zero_calls_not_no_data(week_re
     cells = dict(zip(("calls", "connect_rate"), re.findall(r"<td[^>]*>([^<]*)</td>", row), strict=False))
     assert cells == {"calls": "0", "connect_rate": "—"}  # 0 calls; a rate over 0 calls has no value
     assert _row_value(_section(page, "Headline"), "Revenue won") == "2,000"
+
+
+# --------------------------------------------------------------------------- outcomes
+
+
+def _outcome_rows(page: str, title: str) -> dict[str, list[str]]:
+    table = _section(page, "Outcomes").split(f"<h3>{htmllib.escape(title)}</h3>", 1)[1].split("</table>", 1)[0]
+    rows = [re.findall(r"<td[^>]*>([^<]*)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", table) if "<td" in r]
+    return {htmllib.unescape(r[0]): r[1:] for r in rows}
+
+
+def _expected_outcomes(key) -> dict[str, list[str]]:
+    """group -> [leads, converted, rate] of OLD_LEADS grouped by ``key``, as the page shows them."""
+    groups: dict[str, list[int]] = {}
+    for lead in OLD_LEADS:
+        n = groups.setdefault(key(lead), [0, 0])
+        n[0] += 1
+        n[1] += bool({"sql", "opportunity", "won"} & set(lead[4]))
+    return {g: [str(n), str(c), f"{100 * c / n:.1f}%"] for g, (n, c) in groups.items()}
+
+
+def test_outcomes_show_the_old_enough_leads_by_rule_sdr_and_score_at_hand_off(week_report):
+    res, page = week_report
+    rules = _outcome_rows(page, "By routing rule (first assignment)")
+    assert {g: r[:3] for g, r in rules.items()} == _expected_outcomes(lambda lead: lead[0] or "(not routed)")
+    sdrs = _outcome_rows(page, "By SDR (first assignment)")
+    names = {"b.khan": "Bilal Khan", "a.silva": "Ana Silva (a.silva)", None: "(not routed)"}  # two Ana Silvas
+    assert {g: r[:3] for g, r in sdrs.items()} == _expected_outcomes(lambda lead: names[lead[1]])
+    grades = _outcome_rows(page, "By grade")
+    assert {g: r[:3] for g, r in grades.items()} == _expected_outcomes(lambda lead: lead[3])  # not the later A1
+    for low, high in (re.fullmatch(r"([\d.]+)%–([\d.]+)%", r[3]).groups() for r in rules.values()):
+        assert float(low) < float(high)
+    converted = sum(1 for lead in OLD_LEADS if {"sql", "opportunity"} & set(lead[4]))
+    assert (res.outcomes["leads"], res.outcomes["converted"]) == (len(OLD_LEADS), converted)
+    summary = _text(_section(page, "Outcomes"))
+    assert f"{len(OLD_LEADS)} leads, {converted} converted ({100 * converted / len(OLD_LEADS):.1f}%" in summary
+    assert "<b>" not in _section(page, "Outcomes")  # the rule's name is text, not markup
+
+
+def test_the_outcomes_csv_neutralizes_formulas_and_keeps_the_sdr_code(week_report):
+    res, _ = week_report
+    path = Path(res.csv_paths[-1])
+    assert path.name == f"outcomes-{WEEK}.csv"
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows[0]["table"] == "overall" and rows[0]["leads"] == str(len(OLD_LEADS))
+    rules = {r["group"]: r for r in rows if r["table"] == "routing_rule"}
+    assert "'" + HOSTILE_RULE in rules and HOSTILE_RULE not in rules  # shown as text by a spreadsheet
+    sdr = next(r for r in rows if r["table"] == "sdr" and r["sdr_code"] == "b.khan")
+    assert sdr["group"] == "Bilal Khan" and sdr["leads"] == str(sum(1 for lead in OLD_LEADS if lead[1] == "b.khan"))
+    assert float(sdr["ci_low"]) <= float(sdr["conversion_rate"]) <= float(sdr["ci_high"])

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from leadops.db.repositories.reporting import ReportRunRecord
 from leadops.domain.metrics import ActivityFact, LeadFact, OpportunityFact, QualityFact, in_period
+from leadops.domain.outcomes import OutcomeRecord
 
 
 @dataclass
@@ -20,6 +21,7 @@ class FakeReportingRepository:
     batches: list[tuple[datetime, QualityFact]] = field(default_factory=list)  # started at, rows of one batch
     enrichment: dict[int, str] = field(default_factory=dict)  # lead id -> enrichment status
     sla_events: list[tuple[datetime, str]] = field(default_factory=list)  # at, step
+    outcome_facts: list[OutcomeRecord] = field(default_factory=list)
     runs: list[ReportRunRecord] = field(default_factory=list)
 
     def sdr_names(self) -> dict[str, str]:
@@ -49,6 +51,10 @@ class FakeReportingRepository:
 
     def sla_step_counts(self, start: datetime, end: datetime, steps: Collection[str]) -> dict[str, int]:
         return dict(Counter(step for at, step in self.sla_events if step in steps and in_period(at, start, end)))
+
+    def outcome_records(self, start: datetime | None, end: datetime | None, arrived_by: datetime) -> list[OutcomeRecord]:
+        return sorted((r for r in self.outcome_facts if r.arrived_at <= arrived_by and in_period(r.arrived_at, start, end)),
+                      key=lambda r: r.lead_id)
 
     def record_run(self, run: ReportRunRecord) -> int:
         self.runs.append(run)

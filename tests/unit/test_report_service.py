@@ -14,7 +14,9 @@ import pytest
 
 from leadops.domain.lifecycle import Stage
 from leadops.domain.metrics import ActivityFact, LeadFact, OpportunityFact, QualityFact, iso_week_bounds
+from leadops.domain.outcomes import OutcomeRecord
 from leadops.services.report import build_weekly_report, display_labels, queue_report_email, report_email_key
+from tests.support.fake_leads import FakeLeadRepository
 from tests.support.fake_outbox import FakeOutboxRepository
 from tests.support.fake_reporting import FakeReportingRepository
 from tests.support.fakes import FakeUnitOfWork
@@ -52,7 +54,7 @@ def reporting() -> FakeReportingRepository:
 
 @pytest.fixture
 def uow(reporting: FakeReportingRepository) -> FakeUnitOfWork:
-    return FakeUnitOfWork(reporting=reporting, outbox=FakeOutboxRepository())
+    return FakeUnitOfWork(reporting=reporting, outbox=FakeOutboxRepository(), leads=FakeLeadRepository())
 
 
 def test_the_headline_is_computed_from_the_weeks_facts(uow, tmp_path):
@@ -62,6 +64,25 @@ def test_the_headline_is_computed_from_the_weeks_facts(uow, tmp_path):
     assert res.headline["saos"] == 1 and res.headline["pipeline"] == 5000.0
     assert res.headline["sla_compliance"] == 0.5
     assert res.previous["leads"] == 1
+
+
+def test_the_outcomes_judge_the_leads_old_enough_at_the_weeks_end_not_at_build_time(uow, reporting, tmp_path):
+    def lead(lead_id, days_before_end, stage):
+        at = END - timedelta(days=days_before_end)
+        return OutcomeRecord(lead_id, at, stage, 95.0, "A1", handoff_at=at, handoff_score=55.0, handoff_grade="C1",
+                             rule="enterprise", sdr="a.silva")
+
+    reporting.outcome_facts = [lead(10, 15, "sql"), lead(11, 20, "recycled"), lead(12, 13, "sql"),  # 13 days: too young
+                               lead(13, 7 * 8 + 1, "sql")]  # before the 8 weeks
+    uow.leads.stages = {11: {"mql", "sal"}}
+    res = build_weekly_report(uow, WEEK, TZ, tmp_path)
+    out = res.outcomes
+    assert (out["leads"], out["converted"]) == (2, 1) and out["evaluated_at"] == END.isoformat()
+    assert [(r["group"], r["leads"]) for r in out["by_band"]] == [("40-60", 2)]  # the score at hand-off, not 95
+    assert [(r["group"], r["sdr_code"]) for r in out["by_sdr"]] == [("Ana Silva (a.silva)", "a.silva")]
+    rows = Path(res.csv_paths[-1]).read_text(encoding="utf-8-sig").splitlines()
+    assert rows[0] == "table,group,sdr_code,leads,converted,conversion_rate,ci_low,ci_high"
+    assert rows[1].startswith("overall,All leads,,2,1,0.5,")
 
 
 def test_a_build_records_one_report_run_for_its_week(uow, reporting, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html as htmllib
 import re
 import subprocess
 import sys
@@ -13,11 +14,38 @@ from pathlib import Path
 import pytest
 
 from leadops.domain.metrics import LeadFact, QualityFact, funnel, quality, sla_by, sla_summary
+from leadops.domain.outcomes import group_rate
 from leadops.reporting.csv_safe import neutralize, write_csv
 from leadops.reporting.html import DASH, format_value, render_weekly_report
 
 HOSTILE = "<script>alert(1)</script>"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def outcome_row(group, leads, converted, **extra):
+    """One row of an outcome table as leadops.services.outcomes writes it."""
+    g = group_rate(group, leads, converted)
+    return {"group": group, "leads": leads, "converted": converted, "conversion_rate": g.rate, "ci_low": g.ci_low,
+            "ci_high": g.ci_high, **extra}
+
+
+def make_outcomes(**overrides):
+    """The ``outcomes`` of a report: 30 leads of 8 weeks, 6 converted, a hostile rule and SDR name among them."""
+    outcomes = {
+        "evaluated_at": datetime(2026, 11, 8, 23, tzinfo=UTC), "min_age_days": 14,
+        "since": datetime(2026, 9, 13, 22, tzinfo=UTC), "until": datetime(2026, 11, 8, 23, tzinfo=UTC),
+        "arrived_by": datetime(2026, 10, 25, 23, tzinfo=UTC), "converted_stages": ["sql", "opportunity", "won"],
+        "leads": 30, "converted": 6, "overall": outcome_row("All leads", 30, 6),
+        "score_basis": {"handoff": 20, "current": 0, "not_handed_off": 10},
+        "by_band": [outcome_row("0-20", 10, 0), outcome_row("60-80", 12, 2), outcome_row("80-100", 8, 4)],
+        "by_grade": [outcome_row("A1", 8, 4), outcome_row("B2", 12, 2), outcome_row("D4", 10, 0)],
+        "by_rule": [outcome_row(HOSTILE, 20, 6), outcome_row("(not routed)", 10, 0)],
+        "by_sdr": [outcome_row("alice", 19, 6, sdr_code="alice"), outcome_row(HOSTILE, 1, 0, sdr_code="x"),
+                   outcome_row("(not routed)", 10, 0, sdr_code="")],
+        "notes": ["Converted: reached sql, opportunity, won at any time so far."],
+    }
+    outcomes.update(overrides)
+    return outcomes
 
 
 def make_report(**overrides):
@@ -51,6 +79,7 @@ def make_report(**overrides):
         "disqualification_reasons": [{"reason": "out_of_icp", "count": 3, "share": 0.75},
                                      {"reason": HOSTILE, "count": 1, "share": 0.25}],
         "quality": quality([QualityFact("web_form", 150, 6), QualityFact("csv_upload", 0, 0)], 30, 40),
+        "outcomes": make_outcomes(),
     }
     report.update(overrides)
     return report
@@ -254,6 +283,33 @@ def test_each_empty_section_has_its_own_notice_and_the_rest_still_shows():
     assert notices == ["No lead arrived this week.", "No SDR activity or opportunity this week.",
                        "No lead of this week was disqualified.", "No file or API batch was ingested this week."]
     assert "75.0%" in page.split("<h2>Data quality</h2>")[1]  # the enrichment match rate is still there
+
+
+def _outcome_table(page: str, title: str) -> list[list[str]]:
+    part = page.split("<h2>Outcomes</h2>", 1)[1].split("</section>", 1)[0]
+    table = part.split(f"<h3>{title}</h3>", 1)[1].split("</table>", 1)[0]
+    return [re.findall(r"<td[^>]*>([^<]*)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", table) if "<td" in row]
+
+
+def test_outcomes_show_each_group_with_its_rate_and_interval_names_escaped(page):
+    bands = _outcome_table(page, "By score band")
+    assert bands[0] == ["0-20", "10", "0", "0.0%", f"0.0%–{100 * group_rate('', 10, 0).ci_high:.1f}%"]
+    assert bands[-1][:4] == ["80-100", "8", "4", "50.0%"]
+    rules = _outcome_table(page, "By routing rule (first assignment)")
+    assert rules[0][0] == "&lt;script&gt;alert(1)&lt;/script&gt;" and rules[1][0] == "(not routed)"
+    sdrs = _outcome_table(page, "By SDR (first assignment)")
+    assert [r[0] for r in sdrs] == ["alice", "&lt;script&gt;alert(1)&lt;/script&gt;", "(not routed)"]
+    assert sdrs[1][1:4] == ["1", "0", "0.0%"]  # one lead: shown, with its wide interval
+    part = page.split("<h2>Outcomes</h2>", 1)[1].split("</section>", 1)[0]
+    assert "30 leads, 6 converted (20.0%, 95% interval" in htmllib.unescape(part)
+
+
+def test_outcomes_without_an_old_enough_lead_say_so():
+    page = render_weekly_report(make_report(outcomes=make_outcomes(leads=0, converted=0, by_band=[], by_grade=[],
+                                                                    by_rule=[], by_sdr=[])))
+    notices = re.findall(r'<p class="empty">([^<]*)</p>', page)
+    assert len(notices) == 1 and notices[0].startswith("No lead is old enough in this period: none arrived from ")
+    assert "at least 14 days before 2026-11-09 00:00 (UTC+01:00)" in notices[0]
 
 
 @pytest.mark.parametrize("tz, offset", [("Asia/Kolkata", "+05:30"), ("America/New_York", "-05:00"),

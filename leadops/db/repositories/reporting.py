@@ -1,4 +1,5 @@
-"""What the weekly report reads, as the facts leadops.domain.metrics computes over, and the report run it records.
+"""What the weekly report reads, as the facts leadops.domain.metrics computes over, and the report run it records;
+and the leads outcome feedback (leadops.domain.outcomes) judges, which `leadops score evaluate` reads too.
 
 Every read is of one period ``[start, end)`` (aware UTC bounds from :func:`leadops.domain.metrics.iso_week_bounds`)
 and set-based: one query per kind of fact, lead ids in chunks where a query filters on them.
@@ -11,14 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session, aliased
 
 from leadops.db.models import (
-    Activity, IngestBatch, Lead, LeadStageChange, Opportunity, ReportRun, Sdr, SlaClock, SlaEvent,
+    Activity, Assignment, IngestBatch, Lead, LeadStageChange, Opportunity, ReportRun, ScoreHistory, Sdr, SlaClock,
+    SlaEvent,
 )
-from leadops.domain.lifecycle import Stage
+from leadops.domain.lifecycle import FUNNEL_STEPS, Stage
 from leadops.domain.metrics import ActivityFact, LeadFact, OpportunityFact, QualityFact, first_clock_met
+from leadops.domain.outcomes import OutcomeRecord
 
 #: ids per IN list (SQLite's default limit on bound parameters is 999)
 CHUNK = 900
@@ -67,6 +70,11 @@ class ReportingRepository(Protocol):
 
     def sla_step_counts(self, start: datetime, end: datetime, steps: Collection[str]) -> dict[str, int]:
         """Return step -> number of SLA events of ``steps`` taken in ``[start, end)`` (steps with none left out)."""
+        ...
+
+    def outcome_records(self, start: datetime | None, end: datetime | None, arrived_by: datetime) -> list[OutcomeRecord]:
+        """Return the leads that arrived in ``[start, end)`` (a None bound is open) and at or before ``arrived_by``,
+        each with its hand-off to sales, its score then and its first assignment (grain: one lead), in id order."""
         ...
 
     def record_run(self, run: ReportRunRecord) -> int:
@@ -159,6 +167,47 @@ class SqlReportingRepository:
             select(SlaEvent.step, func.count())
             .where(SlaEvent.at >= start, SlaEvent.at < end, SlaEvent.step.in_(list(steps))).group_by(SlaEvent.step)
         ).tuples().all())
+
+    def outcome_records(self, start: datetime | None, end: datetime | None, arrived_by: datetime) -> list[OutcomeRecord]:
+        # one statement: each lead's first assignment (status assigned, lowest id) and first move into the funnel,
+        # the earlier of the two as its hand-off, and the last score history row at or before the hand-off; the
+        # assignments and stage moves aggregated are those of the period's leads only
+        conditions = [Lead.arrived_at <= arrived_by]
+        if start is not None:
+            conditions.append(Lead.arrived_at >= start)
+        if end is not None:
+            conditions.append(Lead.arrived_at < end)
+        in_period = select(Lead.id).where(*conditions)
+        first = (select(Assignment.lead_id, func.min(Assignment.id).label("assignment_id"))
+                 .where(Assignment.status == "assigned", Assignment.lead_id.in_(in_period))
+                 .group_by(Assignment.lead_id).subquery("first_assignment"))
+        moved = (select(LeadStageChange.lead_id, func.min(LeadStageChange.changed_at).label("at"))
+                 .where(LeadStageChange.to_stage.in_([s.value for s in FUNNEL_STEPS]),
+                        LeadStageChange.lead_id.in_(in_period))
+                 .group_by(LeadStageChange.lead_id).subquery("first_funnel_move"))
+        assigned = aliased(Assignment)
+        handoff = case((assigned.assigned_at.is_(None), moved.c.at), (moved.c.at.is_(None), assigned.assigned_at),
+                       (assigned.assigned_at < moved.c.at, assigned.assigned_at), else_=moved.c.at)
+        leads = (select(Lead.id.label("lead_id"), Lead.arrived_at, Lead.lifecycle_stage, Lead.score, Lead.grade,
+                        handoff.label("handoff_at"), assigned.rule, Sdr.code.label("sdr"))
+                 .outerjoin(first, first.c.lead_id == Lead.id).outerjoin(assigned, assigned.id == first.c.assignment_id)
+                 .outerjoin(Sdr, Sdr.id == assigned.sdr_id).outerjoin(moved, moved.c.lead_id == Lead.id)
+                 .where(*conditions).cte("outcome_leads"))
+        ranked = (select(ScoreHistory.lead_id, ScoreHistory.score, ScoreHistory.grade,
+                         func.row_number().over(partition_by=ScoreHistory.lead_id,
+                                                order_by=(ScoreHistory.scored_at.desc(), ScoreHistory.id.desc()))
+                         .label("n"))
+                  .join(leads, leads.c.lead_id == ScoreHistory.lead_id)
+                  .where(ScoreHistory.scored_at <= leads.c.handoff_at).subquery("score_at_handoff"))
+        rows = self.session.execute(
+            select(leads.c.lead_id, leads.c.arrived_at, leads.c.lifecycle_stage, leads.c.score, leads.c.grade,
+                   leads.c.handoff_at, ranked.c.score, ranked.c.grade, leads.c.rule, leads.c.sdr)
+            .outerjoin(ranked, (ranked.c.lead_id == leads.c.lead_id) & (ranked.c.n == 1))
+            .order_by(leads.c.lead_id)
+        ).tuples()
+        return [OutcomeRecord(lead_id=i, arrived_at=arrived, stage=stage, score=score, grade=grade, handoff_at=handoff_at,
+                              handoff_score=then_score, handoff_grade=then_grade, rule=rule, sdr=sdr)
+                for i, arrived, stage, score, grade, handoff_at, then_score, then_grade, rule, sdr in rows]
 
     def record_run(self, run: ReportRunRecord) -> int:
         row = ReportRun(week=run.week, period_start=run.period_start, period_end=run.period_end,
