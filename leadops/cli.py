@@ -450,7 +450,8 @@ def score_train(
         from leadops.config import get_settings
         from leadops.domain.conversion import train
         from leadops.db.unit_of_work import SqlUnitOfWork
-        from leadops.services.model import history_frame, read_training_csv, report, rules_at_arrival, save_model
+        from leadops.services.model import history_frame, read_training_csv, report, save_model
+        from leadops.services.score import rules_at_arrival
 
         s = get_settings()
         if csv is not None:
@@ -1309,10 +1310,12 @@ def demo(
             sla_at = sla_instant(session)
         # swept as of the moment the pipeline routed the sample, so a second demo finds nothing new
         sla = enforce_sla(now=sla_at)
-        # nothing new: no seeded row or inbox file, nothing ingested, scored, routed or sent, no SLA step
+        # nothing new: no seeded row or inbox file, nothing ingested, no score changed, nothing routed or sent, no
+        # SLA step. Changed scores, not leads scored: run before 08:00 on the anchor day, the sample's inbox
+        # holds engagement dated later that morning, which selects its leads again until then (same score)
         acts = pipe.activities
         idle = (not any(n for k, n in seeded["inserted"].items() if k != "sdrs") and not seeded["inbox_paths"]
-                and not any((pipe.inserted, pipe.merged, pipe.quarantined, pipe.scored, pipe.routed, pipe.unroutable,
+                and not any((pipe.inserted, pipe.merged, pipe.quarantined, pipe.score_changed, pipe.routed, pipe.unroutable,
                              pipe.notifications_sent))
                 and not any((acts.inserted, acts.merged, acts.quarantined))
                 and not any((sla.reminded, sla.breached, sla.reassigned, sla.notifications_sent)))

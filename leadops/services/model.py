@@ -9,7 +9,6 @@ from typing import Any
 
 import pandas as pd
 
-from leadops.config import ScoringRules
 from leadops.db.models import utcnow
 from leadops.db.unit_of_work import UnitOfWork
 from leadops.domain.conversion import TrainingError, binary_label, clean_frame, predict, top_factors
@@ -28,24 +27,6 @@ def history_frame(uow: UnitOfWork, *, now: datetime | None = None) -> tuple[pd.D
     reached = uow.leads.reached_stages(CONVERTED)
     label = pd.Series(df.index.isin(list(reached)) | df["stage"].isin(CONVERTED), index=df.index).astype(float)
     return feature_frame(df), label, df["arrived_at"]
-
-
-def rules_at_arrival(uow: UnitOfWork, ids: list[int], rules: ScoringRules, *, chunk: int = 5000) -> pd.Series:
-    """Return, per lead id, the rules-only score as it stood when the lead arrived: fit, negative
-    signals and the points of the arrival itself (no later engagement, so it knows what the model knows)."""
-    from leadops.domain.scoring_frame import score_frame
-    from leadops.services.score import scoring_inputs
-
-    now = utcnow()
-    none = pd.DataFrame({"lead_id": pd.Series(dtype="int64"), "kind": pd.Series(dtype=object),
-                         "outcome": pd.Series(dtype=object), "at": pd.Series(dtype="datetime64[ns, UTC]")})
-    parts = []
-    for i in range(0, len(ids), chunk):
-        leads, _, _ = scoring_inputs(uow.scoring.leads(ids[i:i + chunk]), none)
-        arrival = pd.DataFrame({"lead_id": leads.index, "kind": leads["source"].to_numpy(),
-                                "at": pd.Series([now] * len(leads), dtype="datetime64[ns, UTC]").to_numpy()})
-        parts.append(score_frame(leads, arrival, rules, now)["total"])
-    return pd.concat(parts) if parts else pd.Series(dtype=float)
 
 
 def feature_frame(leads: pd.DataFrame) -> pd.DataFrame:

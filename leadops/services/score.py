@@ -64,6 +64,21 @@ def scoring_inputs(leads: pd.DataFrame, activities: pd.DataFrame) -> tuple[pd.Da
     return leads, events, last_touch
 
 
+def rules_at_arrival(uow: UnitOfWork, ids: list[int], rules: ScoringRules, *, chunk: int = 5000) -> pd.Series:
+    """Return, per lead id, the rules-only score as it stood when the lead arrived: fit, negative
+    signals and the points of the arrival itself (no later engagement, so it knows what the model knows)."""
+    now = utcnow()
+    none = pd.DataFrame({"lead_id": pd.Series(dtype="int64"), "kind": pd.Series(dtype=object),
+                         "outcome": pd.Series(dtype=object), "at": pd.Series(dtype="datetime64[ns, UTC]")})
+    parts = []
+    for i in range(0, len(ids), chunk):
+        leads, _, _ = scoring_inputs(uow.scoring.leads(ids[i:i + chunk]), none)
+        arrival = pd.DataFrame({"lead_id": leads.index, "kind": leads["source"].to_numpy(),
+                                "at": pd.Series([now] * len(leads), dtype="datetime64[ns, UTC]").to_numpy()})
+        parts.append(score_frame(leads, arrival, rules, now)["total"])
+    return pd.concat(parts) if parts else pd.Series(dtype=float)
+
+
 def score_open_leads(uow: UnitOfWork, rules: Rules, *, now: datetime | None = None, flow_run_id: str | None = None,
                      lead_ids: Sequence[int] | None = None, only_changed: bool = True,
                      where: LeadFilter | None = None,
