@@ -47,20 +47,23 @@ def test_the_service_reports_each_window_as_a_flow_run_and_fails_it_when_unhealt
         assert wait_for(lambda: server.started)
         assert post(f"http://127.0.0.1:{port}/v1/leads", LEA).status_code == 202
 
-        def window_with_the_lead():
+        def windows_with_the_lead():
+            """The new windows' (run, rows) once they have counted the lead accepted and routed: one window
+            or two (on a loaded machine routing can end in the window after the one that accepted it)."""
+            windows = []
             for run in _summary_runs():
                 if run.id in before or run.state is None or not run.state.is_completed():
                     continue
                 art = read_artifact("intake-service-window", str(run.id))
-                rows = {r["what"]: r["value"] for r in json.loads(art.data)} if art else {}
-                if rows.get("leads_accepted") == "1" and rows.get("routed") == "1":
-                    return run, rows
-            return None
-        found = wait_for(window_with_the_lead, 90)
+                windows.append((run, {r["what"]: r["value"] for r in json.loads(art.data)} if art else {}))
+            accepted = sum(int(rows.get("leads_accepted", 0)) for _, rows in windows)
+            routed = [(run, rows) for run, rows in windows if rows.get("routed") == "1"]
+            return (accepted, routed) if accepted == 1 and len(routed) == 1 else None
+        found = wait_for(windows_with_the_lead, 90)
         assert found, [(r.name, r.state.name if r.state else None) for r in _summary_runs()]
-        run, rows = found
+        _, [(run, rows)] = found
         assert run.name.startswith("intake-service-") and rows["healthy"] is True
-        assert "1 leads accepted, 1 routed" in run.state.message
+        assert "1 routed" in run.state.message
         # the routed lead is an event of the Event Feed, with its SDR as related resource
         events = wait_for(lambda: [e for e in _routed_events() if e.occurred >= started], 60)
         assert events, "no leadops.lead.routed event"
