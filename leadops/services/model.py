@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,15 @@ def history_frame(uow: UnitOfWork, *, now: datetime | None = None) -> tuple[pd.D
     read through ``uow.leads``."""
     now = now or utcnow()
     df = uow.leads.conversion_history(now - timedelta(days=MIN_AGE_DAYS), FEATURES)
-    reached = uow.leads.reached_stages(CONVERTED)
-    label = pd.Series(df.index.isin(list(reached)) | df["stage"].isin(CONVERTED), index=df.index).astype(float)
+    converted = converted_ids(uow, dict(zip(df.index, df["stage"], strict=True)))
+    label = pd.Series(df.index.isin(list(converted)), index=df.index).astype(float)
     return feature_frame(df), label, df["arrived_at"]
+
+
+def converted_ids(uow: UnitOfWork, stages: Mapping[int, str]) -> set[int]:
+    """Return the ids among ``stages`` (lead id -> current stage) of the leads that converted: in one of
+    CONVERTED now, or moved to one at any time, or with an opportunity (``uow.leads.reached_stages``)."""
+    return (uow.leads.reached_stages(CONVERTED) & stages.keys()) | {i for i, st in stages.items() if st in CONVERTED}
 
 
 def feature_frame(leads: pd.DataFrame) -> pd.DataFrame:

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from leadops.db.models import utcnow
 from leadops.db.unit_of_work import UnitOfWork
 from leadops.domain.outcomes import NOT_ROUTED, GroupRate, Outcomes, ScoreBasis, evaluate
-from leadops.services.model import CONVERTED, MIN_AGE_DAYS
+from leadops.services.model import CONVERTED, MIN_AGE_DAYS, converted_ids
 
 #: the tables of an evaluation: (key in the result, what its groups are)
 TABLES = (("by_band", "score band"), ("by_grade", "grade"), ("by_rule", "routing rule"), ("by_sdr", "SDR"))
@@ -101,8 +101,7 @@ def evaluate_outcomes(uow: UnitOfWork, *, since: datetime | None = None, until: 
     now = now or utcnow()
     arrived_by = now - timedelta(days=min_age_days)
     records = uow.reporting.outcome_records(since, until, arrived_by)
-    ids = {r.lead_id for r in records}
-    converted = (uow.leads.reached_stages(CONVERTED) & ids) | {r.lead_id for r in records if r.stage in CONVERTED}
+    converted = converted_ids(uow, {r.lead_id: r.stage for r in records})
     out: Outcomes = evaluate(records, converted)
     result = OutcomeEvaluation(evaluated_at=now, min_age_days=min_age_days, since=since, until=until,
                                arrived_by=arrived_by, converted_stages=tuple(CONVERTED),
