@@ -8,12 +8,15 @@ is leadops/services/route.py's. Nothing here commits.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
+import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, func, insert, literal_column, select, text, update
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.sql.sqltypes import NullType
 
 from leadops.db.bulk import dialect_insert
 from leadops.db.bulk_update import SET_BASED_FROM, insert_from, update_from
@@ -201,7 +204,7 @@ class RoutingRepository(Protocol):
     def queue(self, keys: Collection[str], size: int) -> Iterator[list[QueuedLead]]:
         """Yield the routing queue in arrival order, ``size`` leads at a time, each read after the caller has
         written its decisions on the previous chunk; a lead left in the queue is not read twice. Columns:
-        those of the leads table named in ``keys`` (with ``id``, ``arrived_at``, ``routing_status``)."""
+        those of the leads table named in ``keys`` (with ``id`` and ``routing_status``)."""
         ...
 
     def lead(self, lead_id: int) -> LeadToMove | None:
@@ -247,7 +250,19 @@ class RoutingRepository(Protocol):
 LEADS, ACCOUNTS, ASSIGNMENTS = (cast(Table, m.__table__) for m in (Lead, Account, Assignment))
 
 #: the columns every QueuedLead carries, whatever the caller asks for
-QUEUE_KEYS = ("id", "arrived_at", "routing_status")
+QUEUE_KEYS = ("id", "routing_status")
+
+
+def _json(candidates: tuple[dict[str, Any], ...]) -> str:
+    """Return the JSON text the candidates column stores for ``candidates`` (what the JSON type's serializer,
+    ``json.dumps``, writes); an empty trail, most leads' (their account owner's), is not serialized each time."""
+    return json.dumps(list(candidates)) if candidates else "[]"
+
+
+@lru_cache(maxsize=1024)
+def _started(policy: str, due_at: datetime) -> str:
+    """Return the detail of a first-touch clock's "started" event (one per policy and due instant of a pass)."""
+    return f"policy {policy}, due {due_at.isoformat()}"
 
 
 class SqlRoutingRepository:
@@ -307,7 +322,7 @@ class SqlRoutingRepository:
         wanted = set(keys) | set(QUEUE_KEYS)
         columns = [c for c in Lead.__table__.columns if c.key in wanted]
         chunk = self._queue_chunk(columns)
-        after: tuple[datetime, int] | None = None
+        after: tuple[Any, int] | None = None
         while True:
             result = self.session.execute(chunk(after), {"n": size})
             names = list(result.keys())
@@ -320,15 +335,17 @@ class SqlRoutingRepository:
                 # chunk read all MQLs through the lifecycle_stage index and sorted them (routing 800k
                 # MQLs took 517 s instead of ~110). Statistics are sampled: ~1 s at a million leads.
                 self.session.execute(text("ANALYZE leads"))
-            last = dict(zip(names, rows[-1], strict=True))
-            after = (last["arrived_at"], last["id"])
-            # the account owner is the last column: each lead's columns are the others, zipped by position
-            keys = names[:-1]
-            yield [QueuedLead(dict(zip(keys, row, strict=False)), row[-1]) for row in rows]
+            # the keyset: the last lead's arrival as the driver gave it (bound back as is: converting every
+            # lead's arrival to a datetime was a tenth of a pass on SQLite) and its id
+            after = (rows[-1][-1], rows[-1][names.index("id")])
+            # the account owner and the keyset's arrival are the last two columns: each lead's are the others
+            keys = names[:-2]
+            yield [QueuedLead(dict(zip(keys, row, strict=False)), row[-2]) for row in rows]
 
     def _queue_chunk(self, columns: list[Any]) -> Any:
         """Return ``chunk(after)``: the statement reading the next ``:n`` leads of the routing queue (MQLs without
-        owner, arrival order) after the keyset ``after`` (arrived_at, id), with their account's owner.
+        owner, arrival order) after the keyset ``after`` (arrived_at as the driver gives it, id), with their
+        account's owner and their arrived_at as the driver gives it (the last two columns).
 
         Written out because it must run on the queue's partial index (``ix_leads_routing_queue``):
         its predicate has to appear literally, and SQLite has to be told (``INDEXED BY``: its planner
@@ -338,19 +355,22 @@ class SqlRoutingRepository:
         dialect = self.session.get_bind().dialect.name
         accounts = Account.__table__
         select_list = ", ".join(f"leads.{c.name}" for c in columns)
-        head = (f"SELECT {select_list}, accounts.owner_sdr_id AS _account_owner FROM leads"  # noqa: S608 - table columns
+        head = (f"SELECT {select_list}, accounts.owner_sdr_id AS _account_owner,"  # noqa: S608 - table columns
+                f" leads.arrived_at AS _after_at FROM leads"
                 f"{' INDEXED BY ix_leads_routing_queue' if dialect == 'sqlite' else ''}"
                 f" LEFT OUTER JOIN accounts ON accounts.id = leads.account_id"
                 f" WHERE leads.{ROUTING_QUEUE.replace(' AND ', ' AND leads.')}")
         tail = " ORDER BY leads.arrived_at, leads.id LIMIT :n" + (
             " FOR UPDATE OF leads SKIP LOCKED" if dialect == "postgresql" else "")
-        result_columns = [*columns, accounts.c.owner_sdr_id.label("_account_owner")]
+        # _after_at untyped: read without result processing, bound back without bind processing
+        result_columns = [*columns, accounts.c.owner_sdr_id.label("_account_owner"), literal_column("_after_at")]
         first = text(head + tail).columns(*result_columns)
-        later = text(head + " AND (leads.arrived_at, leads.id) > (:after_at, :after_id)" + tail).bindparams(
-            bindparam("after_at", type_=Lead.__table__.c.arrived_at.type)).columns(*result_columns)
+        later = text(head + " AND (leads.arrived_at, leads.id) > (:after_at, :after_id)" + tail).columns(*result_columns)
 
-        def chunk(after: tuple[datetime, int] | None) -> Any:
-            return first if after is None else later.params(after_at=after[0], after_id=after[1])
+        def chunk(after: tuple[Any, int] | None) -> Any:
+            if after is None:
+                return first
+            return later.bindparams(bindparam("after_at", after[0], type_=NullType()), after_id=after[1])
 
         return chunk
 
@@ -402,7 +422,8 @@ class SqlRoutingRepository:
             "lead_id": [a.lead_id for a in assignments], "sdr_id": [a.sdr_id for a in assignments],
             "ae_id": [a.ae_id for a in assignments], "previous_sdr_id": [a.previous_sdr_id for a in assignments],
             "kind": [a.kind for a in assignments], "rule": [a.rule for a in assignments],
-            "reason": [a.reason for a in assignments], "candidates": [list(a.candidates) for a in assignments]},
+            "reason": [a.reason for a in assignments], "candidates": [_json(a.candidates) for a in assignments]},
+            json_text=("candidates",),
             fixed={"status": "assigned", "active": True, "assigned_at": now, "ended_at": None, "flow_run_id": flow_run_id},
             returning=("lead_id", "id")))
         ids = [int(active[a.lead_id]) for a in assignments]
@@ -414,7 +435,7 @@ class SqlRoutingRepository:
                    "evaluated_at": None, "touches_required": 1}, returning=("assignment_id", "id")))
         insert_from(conn, cast(Table, SlaEvent.__table__), {
             "clock_id": [clock_of[i] for i in ids],
-            "detail": [f"policy {a.policy}, due {a.due_at.isoformat()}" for a in assignments]},
+            "detail": [_started(a.policy, a.due_at) for a in assignments]},
             fixed={"step": "started", "at": now, "elapsed_seconds": 0})
         if len(assignments) >= SET_BASED_FROM:  # a routing chunk: one UPDATE ... FROM
             update_from(conn, LEADS, "id", {"id": [a.lead_id for a in assignments],
