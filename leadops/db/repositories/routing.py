@@ -14,9 +14,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, bindparam, func, insert, literal_column, select, text, update
+from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session, selectinload
-from sqlalchemy.sql.sqltypes import NullType
 
 from leadops.db.bulk import dialect_insert
 from leadops.db.bulk_update import SET_BASED_FROM, insert_from, update_from
@@ -321,58 +320,55 @@ class SqlRoutingRepository:
     def queue(self, keys: Collection[str], size: int) -> Iterator[list[QueuedLead]]:
         wanted = set(keys) | set(QUEUE_KEYS)
         columns = [c for c in Lead.__table__.columns if c.key in wanted]
-        chunk = self._queue_chunk(columns)
+        first, later = self._queue_chunk(columns)
+        names = [c.key for c in columns]
+        # read as the driver gives it, untyped; the few columns whose type converts that (booleans on SQLite,
+        # datetimes) converted here as SQLAlchemy would: typed results of every column were a tenth of a pass
+        dialect = self.session.get_bind().dialect
+        convert = [(c.key, p) for c in columns if (p := c.type._cached_result_processor(dialect, None)) is not None]
         after: tuple[Any, int] | None = None
         while True:
-            result = self.session.execute(chunk(after), {"n": size})
-            names = list(result.keys())
-            rows = result.tuples().all()
+            rows = self.session.connection().exec_driver_sql(
+                first if after is None else later, (size,) if after is None else (*after, size)).fetchall()
             if not rows:
                 return
-            if after is None and len(rows) == size and self.session.get_bind().dialect.name == "postgresql":
+            if after is None and len(rows) == size and dialect.name == "postgresql":
                 # A backlog: scoring just promoted these leads, and PostgreSQL's statistics (taken at
                 # intake, when every lead was new) still say no lead is an MQL. Planned on those, every
                 # chunk read all MQLs through the lifecycle_stage index and sorted them (routing 800k
                 # MQLs took 517 s instead of ~110). Statistics are sampled: ~1 s at a million leads.
                 self.session.execute(text("ANALYZE leads"))
-            # the keyset: the last lead's arrival as the driver gave it (bound back as is: converting every
-            # lead's arrival to a datetime was a tenth of a pass on SQLite) and its id
+            # the keyset: the last lead's arrival as the driver gave it (bound back as is) and its id
             after = (rows[-1][-1], rows[-1][names.index("id")])
             # the account owner and the keyset's arrival are the last two columns: each lead's are the others
-            keys = names[:-2]
-            yield [QueuedLead(dict(zip(keys, row, strict=False)), row[-2]) for row in rows]
+            chunk = [QueuedLead(dict(zip(names, row, strict=False)), row[-2]) for row in rows]
+            for key, process in convert:
+                for lead in chunk:
+                    lead.columns[key] = process(lead.columns[key])
+            yield chunk
 
-    def _queue_chunk(self, columns: list[Any]) -> Any:
-        """Return ``chunk(after)``: the statement reading the next ``:n`` leads of the routing queue (MQLs without
-        owner, arrival order) after the keyset ``after`` (arrived_at as the driver gives it, id), with their
-        account's owner and their arrived_at as the driver gives it (the last two columns).
+    def _queue_chunk(self, columns: list[Any]) -> tuple[str, str]:
+        """Return the statements (driver SQL) reading the first ``size`` leads of the routing queue (MQLs without
+        owner, arrival order; parameter: size) and the next ``size`` after a keyset (parameters: arrived_at as
+        the driver gives it, id, size): ``columns``, then the account's owner and arrived_at as the driver
+        gives it.
 
         Written out because it must run on the queue's partial index (``ix_leads_routing_queue``):
         its predicate has to appear literally, and SQLite has to be told (``INDEXED BY``: its planner
         took the lifecycle_stage index and sorted every MQL for every chunk, quadratic in the backlog).
         On PostgreSQL the chunk's leads are locked, skipping those a concurrent router holds.
         """
-        dialect = self.session.get_bind().dialect.name
-        accounts = Account.__table__
-        select_list = ", ".join(f"leads.{c.name}" for c in columns)
-        head = (f"SELECT {select_list}, accounts.owner_sdr_id AS _account_owner,"  # noqa: S608 - table columns
-                f" leads.arrived_at AS _after_at FROM leads"
-                f"{' INDEXED BY ix_leads_routing_queue' if dialect == 'sqlite' else ''}"
+        dialect = self.session.get_bind().dialect
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        prep = dialect.identifier_preparer
+        select_list = ", ".join(f"leads.{prep.quote(c.name)}" for c in columns)
+        head = (f"SELECT {select_list}, accounts.owner_sdr_id, leads.arrived_at FROM leads"  # noqa: S608 - table columns
+                f"{' INDEXED BY ix_leads_routing_queue' if dialect.name == 'sqlite' else ''}"
                 f" LEFT OUTER JOIN accounts ON accounts.id = leads.account_id"
                 f" WHERE leads.{ROUTING_QUEUE.replace(' AND ', ' AND leads.')}")
-        tail = " ORDER BY leads.arrived_at, leads.id LIMIT :n" + (
-            " FOR UPDATE OF leads SKIP LOCKED" if dialect == "postgresql" else "")
-        # _after_at untyped: read without result processing, bound back without bind processing
-        result_columns = [*columns, accounts.c.owner_sdr_id.label("_account_owner"), literal_column("_after_at")]
-        first = text(head + tail).columns(*result_columns)
-        later = text(head + " AND (leads.arrived_at, leads.id) > (:after_at, :after_id)" + tail).columns(*result_columns)
-
-        def chunk(after: tuple[Any, int] | None) -> Any:
-            if after is None:
-                return first
-            return later.bindparams(bindparam("after_at", after[0], type_=NullType()), after_id=after[1])
-
-        return chunk
+        tail = f" ORDER BY leads.arrived_at, leads.id LIMIT {mark}" + (
+            " FOR UPDATE OF leads SKIP LOCKED" if dialect.name == "postgresql" else "")
+        return head + tail, f"{head} AND (leads.arrived_at, leads.id) > ({mark}, {mark}){tail}"
 
     def lead(self, lead_id: int) -> LeadToMove | None:
         lt = Lead.__table__
