@@ -201,8 +201,8 @@ def ab(db: str, base: Path, codes: list[str], rounds: int, profile: bool) -> Non
             times[code].append(res["seconds"])
             cpus[code].append(res["cpu"])
             digests.setdefault(code, res["digest"])
-            print(f"round {r} {code}: {res['seconds']:.2f} s, cpu {res['cpu']:.2f} s (assigned {res['assigned']}, held {res['held']}, "
-                  f"unroutable {res['unroutable']})", file=sys.stderr, flush=True)
+            print(f"round {r} {code}: {res['seconds']:.2f} s, cpu {res['cpu']:.2f} s (assigned {res['assigned']}, "
+                  f"held {res['held']}, unroutable {res['unroutable']})", file=sys.stderr, flush=True)
     for code in codes:
         print(f"{code}: wall median {statistics.median(times[code]):.2f} s, min {min(times[code]):.2f} s, runs "
               f"{[round(x, 2) for x in times[code]]}; process cpu median {statistics.median(cpus[code]):.2f} s")

@@ -83,9 +83,10 @@ def assignment_words(f: Mapping[str, Any], *, reason: str, sdr_name: str, due_te
     ``due_text`` (``due_line``)."""
     who = _who(f)
     company = f["company"] or f["email_domain"]
-    return (f"[leadops] New lead for you: {who} ({company})",
-            f"Hello {sdr_name},\n\nLead #{f['id']} is yours: {who}, {f['job_title'] or 'title unknown'} at "
+    subject = f"[leadops] New lead for you: {who} ({company})"
+    body = (f"Hello {sdr_name},\n\nLead #{f['id']} is yours: {who}, {f['job_title'] or 'title unknown'} at "
             f"{company} ({f['country'] or 'country unknown'}), grade {f['grade']}.\nWhy you: {reason}.\n{due_text}")
+    return subject, body
 
 
 def assignment_message(f: Mapping[str, Any], *, reason: str, sdr_name: str, sdr_time_zone: str, policy: str,

@@ -8,9 +8,8 @@ never both win the same row.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 from sqlalchemy import ColumnElement, CursorResult, Executable, Table, and_, or_, select, true, update
 from sqlalchemy.orm import Session
@@ -20,8 +19,7 @@ from leadops.db.bulk_update import SET_BASED_FROM, insert_from
 from leadops.db.models import Notification, utcnow
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):  # a named tuple, not a frozen dataclass: a routing pass builds one per assignment
     """One notification to queue: its idempotency key, kind, recipient and content."""
 
     key: str
