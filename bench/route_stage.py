@@ -20,6 +20,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -144,6 +145,7 @@ def child(spec: dict[str, Any]) -> None:
     if profiler is not None:
         profiler.disable()
     seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the peak up to the end of routing
     if profiler is not None:
         profiler.dump_stats(spec["profile"])
     digest = {}
@@ -156,7 +158,7 @@ def child(spec: dict[str, Any]) -> None:
                 n += 1
             digest[table] = f"{n}:{h.hexdigest()[:16]}"
     get_engine(spec["url"]).dispose()
-    print(json.dumps({"seconds": seconds, "cpu": cpu, "assigned": summary.assigned, "held": summary.held,
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "rss_mb": rss_mb, "assigned": summary.assigned, "held": summary.held,
                       "unroutable": summary.unroutable, "digest": digest}))
 
 
@@ -201,7 +203,8 @@ def ab(db: str, base: Path, codes: list[str], rounds: int, profile: bool) -> Non
             times[code].append(res["seconds"])
             cpus[code].append(res["cpu"])
             digests.setdefault(code, res["digest"])
-            print(f"round {r} {code}: {res['seconds']:.2f} s, cpu {res['cpu']:.2f} s (assigned {res['assigned']}, "
+            print(f"round {r} {code}: {res['seconds']:.2f} s, cpu {res['cpu']:.2f} s, peak RSS {res.get('rss_mb', 0):.0f} MB"
+                  f" (assigned {res['assigned']}, "
                   f"held {res['held']}, unroutable {res['unroutable']})", file=sys.stderr, flush=True)
     for code in codes:
         print(f"{code}: wall median {statistics.median(times[code]):.2f} s, min {min(times[code]):.2f} s, runs "

@@ -334,8 +334,9 @@ class SqlRoutingRepository:
                 # A backlog: scoring just promoted these leads, and PostgreSQL's statistics (taken at
                 # intake, when every lead was new) still say no lead is an MQL. Planned on those, every
                 # chunk read all MQLs through the lifecycle_stage index and sorted them (routing 800k
-                # MQLs took 517 s instead of ~110). Statistics are sampled: ~1 s at a million leads.
-                self.session.execute(text("ANALYZE leads"))
+                # MQLs took 517 s instead of ~110). Statistics are sampled; those of the queue's columns only
+                # (its predicate, its order): 0.15 s at 100k leads, where all ~40 columns took 0.5-0.9 s.
+                self.session.execute(text("ANALYZE leads (lifecycle_stage, owner_sdr_id, arrived_at, id)"))
             # the keyset: the last lead's arrival as the driver gave it (bound back as is) and its id
             after = (rows[-1][-1], rows[-1][names.index("id")])
             # the account owner and the keyset's arrival are the last two columns: each lead's are the others
