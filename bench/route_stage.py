@@ -38,10 +38,20 @@ DIGESTED = {
     "assignments": "SELECT * FROM assignments ORDER BY id",
     "sla_clocks": "SELECT * FROM sla_clocks ORDER BY id",
     "sla_events": "SELECT * FROM sla_events ORDER BY id",
-    "notification_outbox": "SELECT * FROM notification_outbox ORDER BY id",
+    # an unroutable lead's alerts are stamped with the wall clock, not the pass's instant
+    "notification_outbox": "SELECT id, key, kind, channel, recipient, subject, body, lead_id, status, attempts,"
+                           " CASE WHEN kind = 'assignment' THEN created_at END FROM notification_outbox ORDER BY id",
     "leads": "SELECT id, owner_sdr_id, routing_status, updated_at FROM leads ORDER BY id",
     "accounts": "SELECT id, owner_sdr_id FROM accounts ORDER BY id",
     "routing_positions": "SELECT * FROM routing_positions ORDER BY pool, sdr_id",
+    # the same facts without ids, which interleave held audits and assignments by chunk
+    "decisions (no ids)": "SELECT lead_id, sdr_id, ae_id, previous_sdr_id, kind, status, rule, reason, candidates, active,"
+                          " assigned_at FROM assignments ORDER BY lead_id, status",
+    "clocks and events (no ids)": "SELECT c.lead_id, c.sdr_id, c.policy, c.kind, c.target_seconds, c.due_at, c.status,"
+                                  " e.step, e.detail FROM sla_clocks c JOIN sla_events e ON e.clock_id = c.id"
+                                  " ORDER BY c.lead_id, e.step",
+    "messages (no ids)": "SELECT kind, channel, recipient, subject, body, lead_id FROM notification_outbox"
+                         " ORDER BY lead_id, kind, recipient, subject, body",
 }
 
 
