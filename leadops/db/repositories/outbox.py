@@ -137,8 +137,8 @@ class SqlOutboxRepository:
                 "key": [m.key for m in messages], "kind": [m.kind for m in messages],
                 "channel": [m.channel for m in messages], "recipient": [m.recipient for m in messages],
                 "subject": [m.subject for m in messages], "body": [m.body for m in messages],
-                "lead_id": [m.lead_id for m in messages], "status": ["pending"] * len(messages),
-                "attempts": [0] * len(messages), "created_at": [now] * len(messages)}, skip_conflicts_on="key")
+                "lead_id": [m.lead_id for m in messages]},
+                fixed={"status": "pending", "attempts": 0, "created_at": now}, skip_conflicts_on="key")
             return
         self.session.execute(
             dialect_insert(self.session, Notification.__table__).on_conflict_do_nothing(index_elements=["key"]),
