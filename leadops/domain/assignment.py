@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from leadops.domain.routing import segment_of
@@ -46,22 +46,55 @@ def policy_for(fields: Mapping[str, Any], policies: Sequence[P]) -> P:
     return policies[-1]
 
 
+class PolicyPicker(Generic[P]):
+    """``policy_for`` over a pass's leads, decided once per distinct combination of the fields the policies
+    match on (a pass of thousands of leads has a handful); returns what ``policy_for`` returns."""
+
+    def __init__(self, policies: Sequence[P]) -> None:
+        self.policies = policies
+        self.keys = tuple(sorted({k for p in policies for k in p.when}))
+        self.seen: dict[tuple[Any, ...], P] = {}
+
+    def __call__(self, fields: Mapping[str, Any]) -> P:
+        key = tuple(fields.get(k) for k in self.keys)
+        try:
+            return self.seen[key]
+        except KeyError:
+            policy = self.seen[key] = policy_for(fields, self.policies)
+            return policy
+        except TypeError:  # an unhashable value (a list): decided on its own
+            return policy_for(fields, self.policies)
+
+
 def _who(f: Mapping[str, Any]) -> str:
-    return " ".join(x for x in (f["first_name"], f["last_name"]) if x) or "a new lead"
+    first, last = f["first_name"], f["last_name"]
+    return f"{first} {last}" if first and last else first or last or "a new lead"
+
+
+def due_line(*, sdr_time_zone: str, policy: str, due: datetime) -> str:
+    """Return the line of an assignment message saying by when the first touch is due (``due`` in the SDR's
+    zone) and under which policy; one per (SDR, policy, due), shared by that SDR's leads of a pass."""
+    return (f"First touch due by {due.astimezone(ZoneInfo(sdr_time_zone)):%a %d %b %H:%M} "
+            f"({sdr_time_zone}), policy {policy}.\n")
+
+
+def assignment_words(f: Mapping[str, Any], *, reason: str, sdr_name: str, due_text: str) -> tuple[str, str]:
+    """Return the subject and body telling an SDR a lead (its fields ``f``) is theirs and why, ending with
+    ``due_text`` (``due_line``)."""
+    who = _who(f)
+    company = f["company"] or f["email_domain"]
+    subject = f"[leadops] New lead for you: {who} ({company})"
+    body = (f"Hello {sdr_name},\n\nLead #{f['id']} is yours: {who}, {f['job_title'] or 'title unknown'} at "
+            f"{company} ({f['country'] or 'country unknown'}), grade {f['grade']}.\nWhy you: {reason}.\n{due_text}")
+    return subject, body
 
 
 def assignment_message(f: Mapping[str, Any], *, reason: str, sdr_name: str, sdr_time_zone: str, policy: str,
                        due: datetime) -> tuple[str, str]:
     """Return the subject and body telling an SDR a lead (its fields ``f``) is theirs, why, and by when
     (``due`` shown in the SDR's own time zone)."""
-    who = _who(f)
-    company = f["company"] or f["email_domain"]
-    subject = f"[leadops] New lead for you: {who} ({company})"
-    body = (f"Hello {sdr_name},\n\nLead #{f['id']} is yours: {who}, {f['job_title'] or 'title unknown'} at "
-            f"{company} ({f['country'] or 'country unknown'}), grade {f['grade']}.\n"
-            f"Why you: {reason}.\nFirst touch due by {due.astimezone(ZoneInfo(sdr_time_zone)):%a %d %b %H:%M} "
-            f"({sdr_time_zone}), policy {policy}.\n")
-    return subject, body
+    return assignment_words(f, reason=reason, sdr_name=sdr_name,
+                            due_text=due_line(sdr_time_zone=sdr_time_zone, policy=policy, due=due))
 
 
 def unroutable_subject(f: Mapping[str, Any]) -> str:

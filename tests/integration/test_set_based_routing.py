@@ -67,3 +67,24 @@ def test_a_large_chunk_leaves_the_facts_of_the_row_path(session, settings, rules
     route_pending(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=MONDAY)
     session.commit()
     assert _facts(session) == facts
+
+
+def test_the_queue_gives_each_column_as_its_type_reads_it(session, settings, rules, roster):
+    """The queue is read untyped through the driver: booleans (integers on SQLite) and datetimes asked for
+    come back as SQLAlchemy would give them, in arrival order, a chunk after another."""
+    settings.inbox_dir.mkdir(parents=True, exist_ok=True)
+    (settings.inbox_dir / "few.csv").write_text(_csv(7), encoding="utf-8")
+    ingest_file(SqlUnitOfWork.around(session), settings.inbox_dir / "few.csv", rules, settings)
+    score_open_leads(SqlUnitOfWork.around(session), rules, now=MONDAY)
+    uow = SqlUnitOfWork.around(session)
+    chunks = list(uow.routing.queue(["is_hand_raiser", "do_not_contact", "arrived_at", "email"], 3))
+    leads = [q.columns for chunk in chunks for q in chunk]
+    typed = {row.id: row for row in session.execute(
+        select(Lead.id, Lead.is_hand_raiser, Lead.do_not_contact, Lead.arrived_at, Lead.email, Lead.routing_status)
+        .where(Lead.lifecycle_stage == "mql", Lead.owner_sdr_id.is_(None)).order_by(Lead.arrived_at, Lead.id))}
+    assert [len(c) for c in chunks] == [3, 3, 1] and [le["id"] for le in leads] == list(typed)
+    for le in leads:
+        row = typed[le["id"]]
+        assert le == {"id": row.id, "is_hand_raiser": row.is_hand_raiser, "do_not_contact": row.do_not_contact,
+                      "arrived_at": row.arrived_at, "email": row.email, "routing_status": row.routing_status}
+        assert type(le["is_hand_raiser"]) is bool and le["arrived_at"].tzinfo is not None

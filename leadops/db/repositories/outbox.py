@@ -8,9 +8,8 @@ never both win the same row.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 from sqlalchemy import ColumnElement, CursorResult, Executable, Table, and_, or_, select, true, update
 from sqlalchemy.orm import Session
@@ -20,8 +19,7 @@ from leadops.db.bulk_update import SET_BASED_FROM, insert_from
 from leadops.db.models import Notification, utcnow
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):  # a named tuple, not a frozen dataclass: a routing pass builds one per assignment
     """One notification to queue: its idempotency key, kind, recipient and content."""
 
     key: str
@@ -139,8 +137,8 @@ class SqlOutboxRepository:
                 "key": [m.key for m in messages], "kind": [m.kind for m in messages],
                 "channel": [m.channel for m in messages], "recipient": [m.recipient for m in messages],
                 "subject": [m.subject for m in messages], "body": [m.body for m in messages],
-                "lead_id": [m.lead_id for m in messages], "status": ["pending"] * len(messages),
-                "attempts": [0] * len(messages), "created_at": [now] * len(messages)}, skip_conflicts_on="key")
+                "lead_id": [m.lead_id for m in messages]},
+                fixed={"status": "pending", "attempts": 0, "created_at": now}, skip_conflicts_on="key")
             return
         self.session.execute(
             dialect_insert(self.session, Notification.__table__).on_conflict_do_nothing(index_elements=["key"]),
