@@ -105,7 +105,8 @@ def _ingest_and_enrich() -> None:
 
 def _env(spec: dict[str, Any], tree: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEADOPS_", "PREFECT_API_URL"))}
-    env.update({"PYTHONPATH": str(tree), "SCORE_STAGE_NOW": spec.get("now", ""), "LEADOPS_DATABASE_URL": spec["url"], "LEADOPS_CONFIG_DIR": spec["config"],
+    env.update({"PYTHONPATH": str(tree), "SCORE_STAGE_NOW": spec.get("now", ""), "LEADOPS_DATABASE_URL": spec["url"],
+                "LEADOPS_CONFIG_DIR": spec["config"],
                 "LEADOPS_VAR_DIR": spec["var"], "LEADOPS_EXPECTATIONS_DIR": str(ROOT / "expectations"),
                 "GX_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"})
     return env
@@ -192,13 +193,13 @@ def _check(url: str) -> dict[str, Any]:
     try:
         with engine.connect() as c:
             for name, q in (
-                    ("leads", "SELECT id, lifecycle_stage, grade, score, fit_score, engagement_score, score_version, "
-                              "scored_at, stage_changed_at, disqualified_reason FROM leads ORDER BY id"),
-                    ("history", "SELECT id, lead_id, grade, score, fit_score, engagement_score, model_version, scored_at, "
-                                "flow_run_id FROM score_history ORDER BY id"),
+                    ("leads", ("SELECT id, lifecycle_stage, grade, score, fit_score, engagement_score, score_version, "
+                              "scored_at, stage_changed_at, disqualified_reason FROM leads ORDER BY id")),
+                    ("history", ("SELECT id, lead_id, grade, score, fit_score, engagement_score, model_version, scored_at, "
+                                "flow_run_id FROM score_history ORDER BY id")),
                     ("breakdowns", "SELECT id, CAST(breakdown AS TEXT) FROM score_history ORDER BY id"),
-                    ("moves", "SELECT id, lead_id, from_stage, to_stage, cause, changed_at FROM lead_stage_history "
-                              "ORDER BY id")):
+                    ("moves", ("SELECT id, lead_id, from_stage, to_stage, cause, changed_at FROM lead_stage_history "
+                              "ORDER BY id"))):
                 rows = c.execute(text(q)).all()
                 digest = hashlib.sha256(repr([tuple(str(v) for v in r) for r in rows]).encode()).hexdigest()[:12]
                 out[name] = f"{len(rows)}:{digest}"
@@ -211,7 +212,7 @@ def trials(where: Path, trees: dict[str, Path], rounds: int, columnar: bool, pro
            check: bool) -> None:
     """Run ``rounds`` rounds of one trial per tree (and the columnar baseline), alternated; prints the figures."""
     spec = json.loads((where / "spec.json").read_text(encoding="utf-8"))
-    modes = [(name, tree) for name, tree in trees.items()] + ([("columnar", next(iter(trees.values())))] if columnar else [])
+    modes = list(trees.items()) + ([("columnar", next(iter(trees.values())))] if columnar else [])
     seconds: dict[str, list[float]] = {m: [] for m, _ in modes}
     for r in range(rounds):
         for mode, tree in (modes if r % 2 == 0 else modes[::-1]):

@@ -196,7 +196,8 @@ def _stage_moves(leads: pd.DataFrame, scored: pd.DataFrame, last_touch: pd.Serie
     if moves.empty:
         return moves.reindex(columns=list(MOVE_COLUMNS))
     to = moves["to_stage"].to_numpy()
-    for (f, t), n in moves.groupby(["from_stage", "to_stage"], dropna=False).size().items():
+    pairs = moves.groupby(["from_stage", "to_stage"], dropna=False).size()
+    for (f, t), n in zip(pairs.index.tolist(), pairs.tolist(), strict=True):
         stage_changes[f"{f}->{t}"] += int(n)
     summary.promoted_mql += int((to == Stage.MQL.value).sum())
     summary.disqualified += int((to == Stage.DISQUALIFIED.value).sum())

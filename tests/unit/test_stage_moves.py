@@ -71,7 +71,7 @@ def test_the_columns_agree_with_the_one_lead_reference():
 def test_causes_are_worded_once_per_distinct_score_and_minus_zero_keeps_its_sign():
     out = moves([(1, "new", 10, False, False, None, OLD), (2, "new", 10, False, False, None, OLD),
                  (3, "new", 0, False, False, None, OLD), (4, "new", 75.5, False, False, None, RECENT)])
-    leads, total, touch = frame([(5, "new", 0, False, False, None, OLD)])
+    leads, _total, touch = frame([(5, "new", 0, False, False, None, OLD)])
     minus = stage_moves(leads, pd.Series([-0.0], index=leads.index), touch, threshold=60.0, nurture_after_days=30.0,
                         now=NOW)
     assert list(out["cause"]) == [nurture_cause(10.0, 60, 30), nurture_cause(10.0, 60, 30), nurture_cause(0.0, 60, 30),
