@@ -212,7 +212,7 @@ class SqlScoringRepository:
         # SQLite plans UPDATE ... FROM as a scan of every lead per statement; the IN list makes it look leads up by id
         by_key = "" if pg else f" AND leads.id IN (SELECT id FROM {t})"  # noqa: S608 - a table name
         self._run(conn, f"UPDATE leads SET {', '.join(sets)} FROM {t} AS t WHERE leads.id = t.id{by_key}",  # noqa: S608
-                  (bound(conn, LEADS, "score_version", version), at, at))
+                  (bound(conn, LEADS, "score_version", version), at, bound(conn, LEADS, "stage_changed_at", now)))
         breakdown = f"CAST(breakdown AS {HISTORY.c.breakdown.type.compile(conn.dialect)})" if pg else "breakdown"
         self._run(conn, "INSERT INTO score_history (lead_id, fit_score, engagement_score, score, grade, breakdown, "  # noqa: S608
                         f"model_version, scored_at, flow_run_id) SELECT id, fit_score, engagement_score, score, grade, "
@@ -225,7 +225,8 @@ class SqlScoringRepository:
 
     @staticmethod
     def _run(conn: Connection, sql: str, params: tuple[Any, ...]) -> None:
-        conn.exec_driver_sql(sql if conn.dialect.paramstyle == "qmark" else sql.replace("?", "%s"), params)
+        pyformat = conn.dialect.paramstyle != "qmark"  # psycopg's positional marks (and its escaped percent signs)
+        conn.exec_driver_sql(sql.replace("%", "%%").replace("?", "%s") if pyformat else sql, params)
 
 
 LEADS = table_of(Lead)
