@@ -145,3 +145,14 @@ def insert_from(conn: Connection, table: Table, columns: Mapping[str, Sequence[A
         return [tuple(r) for r in result.fetchall()] if returning else []
     finally:
         temp.drop(conn)
+
+
+def temporary(conn: Connection, name: str, columns: Sequence[Column[Any]]) -> Table:
+    """Create and return a temporary table of ``columns`` named after ``name`` (made unique); the caller drops it
+    (for a writer that loads a chunk once and runs several statements from it)."""
+    return _temporary(conn, name, columns)
+
+
+def bound(conn: Connection, table: Table, column: str, value: Any) -> Any:
+    """Return ``value`` as the driver receives it for ``table.c[column]`` (a value bound once for a whole statement)."""
+    return _bound(conn, table, column, value)

@@ -169,16 +169,15 @@ def breakdown_json(scored: pd.DataFrame, leads: pd.DataFrame, rules: ScoringRule
 
     for rule in rules.fit:
         pts = scored[f"fit:{rule.field}"].to_numpy(dtype="float64")
-        values = leads[rule.field].reindex(scored.index)
-        labels = values.map(lambda v, f=rule.field: f"{f}={_label(v)}") if len(values) else values
-        heads = _json_heads("fit", labels.to_numpy(dtype=object))
-        add(pts != 0, heads, np.round(pts, 2))
+        values = leads[rule.field].reindex(scored.index).to_numpy(dtype=object)
+        add(pts != 0, _label_heads("fit", rule.field, values), np.round(pts, 2))
     cap = scored["cap:fit"].to_numpy(dtype="float64")
     add(cap != 0, _head("fit", f"cap {rules.fit_cap:g}"), np.round(cap, 2))
     for kind in sorted(c[4:] for c in scored.columns if c.startswith("eng:")):
         counts = scored[f"n:{kind}"].to_numpy().astype("int64")
         pts = scored[f"eng:{kind}"].to_numpy(dtype="float64")
-        heads = _json_heads("engagement", np.array([f"{kind} x{c}" for c in counts], dtype=object))
+        distinct, which = np.unique(counts, return_inverse=True)
+        heads = np.array([_head("engagement", f"{kind} x{c}") for c in distinct.tolist()], dtype=object)[which]
         add(counts != 0, heads, np.round(pts, 2))
     cap = scored["cap:engagement"].to_numpy(dtype="float64")
     add(cap != 0, _head("engagement", f"cap {rules.engagement.cap:g}"), np.round(cap, 2))
@@ -199,12 +198,21 @@ def _head(group: str, rule: str) -> str:
     return f'{{"group": {json.dumps(group)}, "rule": {json.dumps(rule)}, "points": '
 
 
-def _json_heads(group: str, rules_: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
-    """Return :func:`_head` of each rule text, computed once per distinct text."""
-    distinct = {r: _head(group, r) for r in set(rules_.tolist())}
-    return np.array([distinct[r] for r in rules_], dtype=object)
+def _label_heads(group: str, field: str, values: npt.NDArray[np.object_]) -> npt.NDArray[np.object_]:
+    """Return :func:`_head` of ``field=<label>`` for each value (:func:`_label`), computed once per distinct value."""
+    codes, distinct = pd.factorize(values)
+    heads = np.array([_head(group, f"{field}={_label(v)}") for v in distinct.tolist()] + [""], dtype=object)[codes]
+    missing = codes < 0  # None, NaN (and any other blank: labelled as _label says, one by one)
+    if missing.any():
+        labels = [_label(v) for v in values[missing].tolist()]
+        known = {label: _head(group, f"{field}={label}") for label in set(labels)}
+        heads[missing] = [known[label] for label in labels]
+    return heads
 
 
 def _json_floats(values: npt.NDArray[np.float64]) -> npt.NDArray[np.object_]:
-    """Return each float as ``json.dumps`` writes it (Python's shortest repr)."""
-    return np.array([repr(float(v)) for v in values.tolist()], dtype=object)
+    """Return each float as ``json.dumps`` writes it (Python's shortest repr), computed once per distinct value
+    (distinct bit patterns: -0.0 is written apart from 0.0)."""
+    values = np.ascontiguousarray(values, dtype="float64")
+    bits, which = np.unique(values.view(np.int64), return_inverse=True)
+    return np.array([repr(v) for v in bits.view(np.float64).tolist()], dtype=object)[which]

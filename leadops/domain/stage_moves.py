@@ -6,8 +6,11 @@ touch: an unowned lead that stays under the threshold and went untouched for a w
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from leadops.domain.lifecycle import SCORER_OWNS, Stage
@@ -38,8 +41,8 @@ def stage_moves(leads: pd.DataFrame, total: pd.Series, last_touch: pd.Series, *,
     to_nurture = (stage.isin([s.value for s in NURTURE_FROM]) & leads["owner_sdr_id"].isna() & ~competitor & ~hand
                   & (total < threshold) & stale.fillna(False).astype(bool))
     causes = pd.Series(None, index=leads.index, dtype="object")
-    causes[to_nurture] = [nurture_cause(t, threshold, nurture_after_days) for t in total[to_nurture]]
-    causes[to_mql & ~hand] = [mql_cause(t, threshold) for t in total[to_mql & ~hand]]
+    causes[to_nurture] = _each_distinct(total[to_nurture], lambda t: nurture_cause(t, threshold, nurture_after_days))
+    causes[to_mql & ~hand] = _each_distinct(total[to_mql & ~hand], lambda t: mql_cause(t, threshold))
     causes[to_mql & hand] = HAND_RAISER_CAUSE
     causes[to_disq] = COMPETITOR_CAUSE
     # later assignments win: disqualification over MQL over nurture
@@ -54,3 +57,11 @@ def stage_moves(leads: pd.DataFrame, total: pd.Series, last_touch: pd.Series, *,
                        index=to.index, dtype="object")
     return pd.DataFrame({"from_stage": stage[moving], "to_stage": to, "cause": causes[moving],
                          "disqualified_reason": reason})
+
+
+def _each_distinct(values: pd.Series, words: Callable[[float], str]) -> npt.NDArray[np.object_]:
+    """Return ``words(v)`` for each score in ``values``, called once per distinct score (by bit pattern: -0.0
+    is worded apart from 0.0)."""
+    scores = np.ascontiguousarray(values.to_numpy(dtype="float64"))
+    bits, which = np.unique(scores.view(np.int64), return_inverse=True)
+    return np.array([words(v) for v in bits.view(np.float64).tolist()], dtype=object)[which]

@@ -55,11 +55,13 @@ def scoring_inputs(leads: pd.DataFrame, activities: pd.DataFrame) -> tuple[pd.Da
     leads["bounced"] = leads.index.isin(acts.loc[(acts["kind"] == "email") & (acts["outcome"] == "bounced"), "lead_id"])
     web = acts[acts["kind"] == "web"].assign(name=lambda a: a["outcome"])
     replies = acts[acts["kind"] == "email"].assign(name=lambda a: a["outcome"].map(REPLY_OUTCOMES))
-    arrival = pd.DataFrame({"lead_id": leads.index, "name": leads["source"].to_numpy(), "at": leads["arrived_at"].to_numpy()})
+    # instants stay datetime arrays: an aware column's to_numpy() is one Timestamp object per lead
+    arrived = pd.to_datetime(leads["arrived_at"], utc=True).array
+    arrival = pd.DataFrame({"lead_id": leads.index, "name": leads["source"].to_numpy(), "at": arrived})
     events = pd.concat([arrival, web[["lead_id", "name", "at"]], replies[["lead_id", "name", "at"]].dropna()],
                        ignore_index=True).rename(columns={"name": "kind"})
     events["at"] = pd.to_datetime(events["at"], utc=True)
-    last_touch = pd.concat([pd.Series(pd.to_datetime(leads["arrived_at"], utc=True).to_numpy(), index=leads.index),
+    last_touch = pd.concat([pd.Series(arrived, index=leads.index),
                             pd.to_datetime(acts.groupby("lead_id")["at"].max(), utc=True)]).groupby(level=0).max()
     return leads, events, last_touch
 
@@ -193,9 +195,10 @@ def _stage_moves(leads: pd.DataFrame, scored: pd.DataFrame, last_touch: pd.Serie
                         nurture_after_days=sr.nurture_after_days, now=now)
     if moves.empty:
         return moves.reindex(columns=list(MOVE_COLUMNS))
-    frm, to = moves["from_stage"].to_numpy(), moves["to_stage"].to_numpy()
-    for f, t in zip(frm, to, strict=True):
-        stage_changes[f"{f}->{t}"] += 1
+    to = moves["to_stage"].to_numpy()
+    pairs = moves.groupby(["from_stage", "to_stage"], dropna=False).size()
+    for (f, t), n in zip(pairs.index.tolist(), pairs.tolist(), strict=True):
+        stage_changes[f"{f}->{t}"] += int(n)
     summary.promoted_mql += int((to == Stage.MQL.value).sum())
     summary.disqualified += int((to == Stage.DISQUALIFIED.value).sum())
     summary.nurtured += int((to == Stage.NURTURE.value).sum())

@@ -67,6 +67,12 @@ def test_untouched_lead_under_the_threshold_goes_to_nurture_and_comes_back_on_en
     cause = session.scalar(select(LeadStageChange.cause).where(LeadStageChange.lead_id == got["bob"].id,
                                                                LeadStageChange.to_stage == "nurture"))
     assert cause.startswith("score ") and "no touch for 30 days" in cause
+    # one chunk held a move without a new score (bob: an import earns no engagement, his score stays) and a new
+    # score without a move (ana, already an MQL, her demo request decayed): each gets only its own writes
+    scores = dict(session.execute(select(ScoreHistory.lead_id, func.count()).group_by(ScoreHistory.lead_id)).all())
+    assert (scores[got["bob"].id], scores[got["ana"].id]) == (1, 2)
+    assert (got["bob"].stage_changed_at, got["bob"].scored_at) == (later, NOW)
+    assert (got["ana"].stage_changed_at, got["ana"].scored_at) == (NOW, later)
     # a burst of engagement brings bob back to MQL
     session.add_all(Activity(lead_id=got["bob"].id, kind="web", outcome=kind, occurred_at=later - timedelta(hours=1))
                     for kind in ("pricing_page", "webinar_attended", "pricing_page", "white_paper", "webinar_attended"))

@@ -74,3 +74,19 @@ def pytest_approx(ref):
 
     return (pytest.approx(ref.fit, abs=0.011), pytest.approx(ref.engagement, abs=0.011),
             pytest.approx(ref.negative, abs=0.011), pytest.approx(ref.total, abs=0.011), ref.grade)
+
+
+def test_breakdown_json_formats_each_distinct_value_once_but_tells_minus_zero_and_blanks_apart():
+    # points rounding to -0.0 and 0.0 (json writes "-0.0"), repeated labels and points, None and NaN blanks (both
+    # "None"): the text by distinct value is still exactly json.dumps of the reference list
+    leads = pd.DataFrame([dict.fromkeys(LEAD_COLUMNS) | {"industry": v, "country": "FR", "source": "web_form",
+                                                             "email_domain": "acme.fr"}
+                          for v in ("Software", None, float("nan"), "Software")], index=[1, 2, 3, 4],
+                         columns=list(LEAD_COLUMNS))
+    rules = RULES.model_copy(update={"fit": [RULES.fit[0].model_copy(update={"default": 3.0}), *RULES.fit[1:]]})
+    scored = score_frame(leads, pd.DataFrame(columns=["lead_id", "kind", "at"]), rules, NOW)
+    scored["cap:fit"] = [-0.001, 0.001, -0.004, 0.0]
+    texts = breakdown_json(scored, leads, rules)
+    parts = breakdowns(scored, leads, rules)
+    assert [texts[i] for i in scored.index] == [json.dumps(parts[i]) for i in scored.index]
+    assert '"points": -0.0}' in texts[1] and '"points": 0.0}' in texts[2] and '"rule": "industry=None"' in texts[3]

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 
 from leadops.domain.lifecycle import Stage
-from leadops.domain.scoring import lifecycle_after_scoring, ScoreResult
+from leadops.domain.scoring import lifecycle_after_scoring, mql_cause, nurture_cause, ScoreResult
 from leadops.domain.stage_moves import stage_moves
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -66,3 +66,14 @@ def test_the_columns_agree_with_the_one_lead_reference():
         else:
             assert (out.loc[i, "to_stage"], out.loc[i, "cause"], out.loc[i, "disqualified_reason"]) == (
                 ref.to_stage, ref.cause, ref.disqualified_reason)
+
+
+def test_causes_are_worded_once_per_distinct_score_and_minus_zero_keeps_its_sign():
+    out = moves([(1, "new", 10, False, False, None, OLD), (2, "new", 10, False, False, None, OLD),
+                 (3, "new", 0, False, False, None, OLD), (4, "new", 75.5, False, False, None, RECENT)])
+    leads, _total, touch = frame([(5, "new", 0, False, False, None, OLD)])
+    minus = stage_moves(leads, pd.Series([-0.0], index=leads.index), touch, threshold=60.0, nurture_after_days=30.0,
+                        now=NOW)
+    assert list(out["cause"]) == [nurture_cause(10.0, 60, 30), nurture_cause(10.0, 60, 30), nurture_cause(0.0, 60, 30),
+                                  mql_cause(75.5, 60)]
+    assert minus.loc[5, "cause"] == nurture_cause(-0.0, 60, 30) != nurture_cause(0.0, 60, 30)

@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Integer, and_, exists, or_, select
+from sqlalchemy import Column, ColumnElement, Connection, Integer, Table, Text, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
-from leadops.db.bulk import bulk_insert, table_of
-from leadops.db.bulk_update import insert_from, update_from
+from leadops.db.bulk import table_of
+from leadops.db.bulk_update import bound, load_columns, temporary
 from leadops.db.models import Activity, Lead, LeadStageChange, ScoreHistory
 from leadops.domain.lifecycle import SCORED
 
@@ -116,9 +116,10 @@ class SqlScoringRepository:
 
     def leads(self, ids: Sequence[int]) -> pd.DataFrame:
         frame = self._read(ids, "leads", "id", ("id", *LEAD_COLUMNS)).set_index("id")
-        for c in BOOLEAN_COLUMNS:  # SQLite gives 0/1
-            frame[c] = frame[c].astype("object").where(frame[c].notna(), None).map(
-                lambda v: None if v is None else bool(v))
+        for c in BOOLEAN_COLUMNS:  # SQLite gives 0/1; Python bools (None for a blank) on both databases
+            flags = frame[c]
+            frame[c] = flags.astype(bool).astype(object) if not flags.isna().any() else \
+                flags.astype("object").where(flags.notna(), None).map(lambda v: None if v is None else bool(v))
         frame["arrived_at"] = pd.to_datetime(frame["arrived_at"], utc=True, format="ISO8601")
         return frame
 
@@ -132,8 +133,9 @@ class SqlScoringRepository:
         """Return ``columns`` of the rows of ``table`` whose ``key`` is in ``ids``, as driver values (one row per row).
 
         By key range when the selection is dense (a pipeline's new leads): one range scan and no
-        parameter per lead; a sparse one (a rescore of a few) by its ids. Driver rows, converted by
-        the caller by column: SQLAlchemy's per-value result processing was most of this read.
+        parameter per lead; a sparse one (a rescore of a few) by its ids. Driver rows from a driver
+        cursor, converted by the caller by column: SQLAlchemy's per-value result processing, then
+        pandas probing its Row objects (an attribute lookup raising per row), were most of this read.
         """
         if not ids:
             return pd.DataFrame(columns=list(columns))
@@ -148,7 +150,12 @@ class SqlScoringRepository:
         else:
             sql = f"SELECT {cols} FROM {table} WHERE {key} IN ({', '.join(mark for _ in ids)})"  # noqa: S608 - bound values
             params = tuple(int(i) for i in ids)
-        frame = pd.DataFrame.from_records(conn.exec_driver_sql(sql, params).fetchall(), columns=list(columns))
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, params)
+            frame = pd.DataFrame.from_records(cursor.fetchall(), columns=list(columns))
+        finally:
+            cursor.close()
         if dense and len(frame):
             frame = frame[frame[key].isin(ids)]
         return frame
@@ -160,45 +167,83 @@ class SqlScoringRepository:
         ids = scores.index.union(moves.index)
         s = scores.reindex(ids)
         m = moves.reindex(ids)
-        scored = ids.isin(scores.index)
-        moved = ids.isin(moves.index)
         conn = self.session.connection()
-        # one UPDATE ... FROM for the chunk: a lead promoted by its new score is written once, not once for
-        # its score and again for its stage (every write of a leads row maintains its ~10 indexes)
-        update_from(conn, LEADS, "id", {
-            "id": ids.to_numpy().tolist(),
-            "fit_score": _floats(s["fit"]), "engagement_score": _floats(s["engagement"]),
-            "score": _floats(s["total"]), "grade": _objects(s["grade"]),
-            "score_version": [version if f else None for f in scored],
-            "scored_at": [now if f else None for f in scored],
-            "lifecycle_stage": _objects(m["to_stage"]),
-            "stage_changed_at": [now if f else None for f in moved],
-            "disqualified_reason": _objects(m["disqualified_reason"]),
-            "_scored": [int(f) for f in scored],
-        }, extra_types={"_scored": Integer()}, set_sql={
-            **{c: f"CASE WHEN t._scored = 1 THEN t.{c} ELSE leads.{c} END"
-               for c in ("fit_score", "engagement_score", "score", "grade", "score_version", "scored_at")},
-            "lifecycle_stage": "COALESCE(t.lifecycle_stage, leads.lifecycle_stage)",
-            **{c: f"CASE WHEN t.lifecycle_stage IS NULL THEN leads.{c} ELSE t.{c} END"
-               for c in ("stage_changed_at", "disqualified_reason")},
-        })
-        if not scores.empty:  # the history by column, the breakdowns as the JSON text they already are
-            insert_from(conn, table_of(ScoreHistory), {
-                "lead_id": scores.index.to_numpy().tolist(), "fit_score": _floats(scores["fit"]),
-                "engagement_score": _floats(scores["engagement"]), "score": _floats(scores["total"]),
-                "grade": _objects(scores["grade"]), "breakdown": breakdowns.reindex(scores.index).tolist()},
-                json_text=("breakdown",), fixed={"model_version": version, "scored_at": now, "flow_run_id": flow_run_id})
-        if not moves.empty:
-            mid = moves.index.to_numpy()
-            frm, to, why, _dq = (moves[c].to_numpy() for c in MOVE_COLUMNS)
-            bulk_insert(conn, LeadStageChange.__table__, [
-                dict(lead_id=int(mid[k]), from_stage=str(frm[k]), to_stage=str(to[k]), cause=str(why[k]))
-                for k in range(len(mid))], fixed=dict(changed_at=now))
+        # The chunk is loaded once into one temporary table, from which one UPDATE ... FROM writes the leads (a lead
+        # promoted by its new score is written once: every write of a leads row maintains its ~10 indexes) and two
+        # INSERT ... SELECT write the score and stage history: each row crosses to the database once, and the
+        # values shared by the chunk (model version, instants) are bound once, not converted per row.
+        temp = temporary(conn, "_score_leads", [
+            Column("id", Integer(), primary_key=True), Column("_scored", Integer()),
+            *(Column(c, LEADS.c[c].type) for c in ("fit_score", "engagement_score", "score", "grade",
+                                                    "lifecycle_stage", "disqualified_reason")),
+            Column("from_stage", LEADS.c.lifecycle_stage.type), Column("cause", STAGES.c.cause.type),
+            Column("breakdown", Text())])
+        try:
+            load_columns(conn, temp, {
+                "id": ids.to_numpy().tolist(), "_scored": ids.isin(scores.index).astype(int).tolist(),
+                "fit_score": _floats(s["fit"]), "engagement_score": _floats(s["engagement"]),
+                "score": _floats(s["total"]), "grade": _objects(s["grade"]),
+                "lifecycle_stage": _objects(m["to_stage"]), "disqualified_reason": _objects(m["disqualified_reason"]),
+                "from_stage": _objects(m["from_stage"]), "cause": _objects(m["cause"]),
+                "breakdown": _objects(breakdowns.reindex(ids))})
+            self._apply(conn, temp, int(ids.min()), int(ids.max()), version=version, now=now, flow_run_id=flow_run_id)
+        finally:
+            temp.drop(conn)
         # bulk statements bypass the identity map: objects loaded earlier in this session must reload
         self.session.expire_all()
 
+    def _apply(self, conn: Connection, temp: Table, lo: int, hi: int, *, version: str, now: datetime,
+               flow_run_id: str | None) -> None:
+        """Write a chunk loaded by :meth:`write` into ``temp`` (lead ids ``lo`` to ``hi``): the leads, then the score
+        and stage history."""
+        prep = conn.dialect.identifier_preparer
+        t = prep.format_table(temp)
+        pg = conn.dialect.name == "postgresql"
+        if pg:
+            # a plan for the join from the real row count (statistics of the key only: the breakdowns' text
+            # tripled the time of a whole-table ANALYZE)
+            conn.exec_driver_sql(f"ANALYZE {t} (id)")
+        scored = {c: f"CASE WHEN t._scored = 1 THEN {{}} ELSE leads.{c} END"
+                  for c in ("fit_score", "engagement_score", "score", "grade", "score_version", "scored_at")}
+        moved = {c: f"CASE WHEN t.lifecycle_stage IS NULL THEN leads.{c} ELSE {{}} END"
+                 for c in ("stage_changed_at", "disqualified_reason")}
+        sets = [f"{c} = " + scored[c].format(f"t.{c}") for c in ("fit_score", "engagement_score", "score", "grade")]
+        sets += [f"score_version = {scored['score_version'].format('?')}", f"scored_at = {scored['scored_at'].format('?')}",
+                 "lifecycle_stage = COALESCE(t.lifecycle_stage, leads.lifecycle_stage)",
+                 f"stage_changed_at = {moved['stage_changed_at'].format('?')}",
+                 f"disqualified_reason = {moved['disqualified_reason'].format('t.disqualified_reason')}"]
+        at = bound(conn, LEADS, "scored_at", now)
+        params: tuple[Any, ...] = (bound(conn, LEADS, "score_version", version), at,
+                                   bound(conn, LEADS, "stage_changed_at", now))
+        # Both planners join a chunk to every lead: SQLite scans the whole table per statement, PostgreSQL hashes the
+        # chunk and scans the table (a million leads, 45 chunks: 45 scans of a table that the pass itself bloats). The
+        # IN list makes SQLite look leads up by id; the chunk's id range makes PostgreSQL read only that range.
+        if pg:
+            by_key = " AND leads.id BETWEEN ? AND ?"
+            params += (lo, hi)
+        else:
+            by_key = f" AND leads.id IN (SELECT id FROM {t})"  # noqa: S608 - a table name
+        self._run(conn, f"UPDATE leads SET {', '.join(sets)} FROM {t} AS t WHERE leads.id = t.id{by_key}",  # noqa: S608
+                  params)
+        breakdown = f"CAST(breakdown AS {HISTORY.c.breakdown.type.compile(conn.dialect)})" if pg else "breakdown"
+        self._run(conn, "INSERT INTO score_history (lead_id, fit_score, engagement_score, score, grade, breakdown, "  # noqa: S608
+                        f"model_version, scored_at, flow_run_id) SELECT id, fit_score, engagement_score, score, grade, "
+                        f"{breakdown}, ?, ?, ? FROM {t} WHERE _scored = 1 ORDER BY id",
+                  (bound(conn, HISTORY, "model_version", version), bound(conn, HISTORY, "scored_at", now),
+                   flow_run_id))
+        self._run(conn, "INSERT INTO lead_stage_history (lead_id, from_stage, to_stage, cause, changed_at) "  # noqa: S608
+                        f"SELECT id, from_stage, lifecycle_stage, cause, ? FROM {t} WHERE lifecycle_stage IS NOT NULL "
+                        "ORDER BY id", (bound(conn, STAGES, "changed_at", now),))
+
+    @staticmethod
+    def _run(conn: Connection, sql: str, params: tuple[Any, ...]) -> None:
+        pyformat = conn.dialect.paramstyle != "qmark"  # psycopg's positional marks (and its escaped percent signs)
+        conn.exec_driver_sql(sql.replace("%", "%%").replace("?", "%s") if pyformat else sql, params)
+
 
 LEADS = table_of(Lead)
+HISTORY = table_of(ScoreHistory)
+STAGES = table_of(LeadStageChange)
 BOOLEAN_COLUMNS = ("is_free_email", "is_competitor", "do_not_contact", "is_hand_raiser")
 
 
