@@ -88,18 +88,21 @@ def test_a_provider_error_leaves_the_leads_in_error_and_the_next_run_retries_the
     assert again.enriched == 2 and status(enrichment)["ana@acme.fr"] == "enriched"
 
 
-def test_checkpoints_come_with_the_work_so_far_written_and_the_caller_commits_there(enrichment, rules):
+def test_checkpoints_come_with_the_answers_so_far_stored_the_leads_at_the_end_and_the_caller_commits_there(
+        enrichment, rules):
     enrichment.leads[:] = [lead(f"p{i}@firm{i}.fr") for i in range(5)]
     uow = FakeUnitOfWork(enrichment=enrichment)
-    seen: list[tuple[int, int, int]] = []
+    seen: list[tuple[int, int, int, int]] = []
 
     def checkpoint(done: int, total: int) -> None:
+        answers = len(enrichment.lookups)
         written = sum(r["enrichment_status"] is not None for r in enrichment.leads)
-        seen.append((done, total, written))
+        seen.append((done, total, answers, written))
         uow.commit()
 
     enrich_pending(uow, rules, [CountingProvider()], now=NOW, checkpoint=checkpoint, checkpoint_every=2)
-    assert seen == [(2, 5, 2), (4, 5, 4), (5, 5, 5)]  # every 2 domains, and the end
+    # every 2 domains the answers (a crash redoes no lookup before it), and the leads in one pass at the end
+    assert seen == [(2, 5, 2, 0), (4, 5, 4, 0), (5, 5, 5, 5)]
     assert uow.commits == 3  # the callback's, none of the service's own
 
 
