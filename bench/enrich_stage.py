@@ -2,13 +2,14 @@
 prepared once (after intake), each run in its own process with the ``leadops`` package of a given folder.
 
     .venv/bin/python bench/enrich_stage.py prepare --leads 300000 --db sqlite --dir /tmp/enrich-300k
-    .venv/bin/python bench/enrich_stage.py time --dir /tmp/enrich-300k --code /tmp/old /work/wt-enrich --rounds 3
+    .venv/bin/python bench/enrich_stage.py time --dir /tmp/enrich-300k --code /tmp/old . columnar --rounds 3
 
 ``prepare`` generates the pipeline benchmark's workload (bench/workload.py) and runs leadops' intake
-service over it; ``time`` alternates the code folders (or ``columnar``, the columnar baseline's stage) round by round, each on a fresh copy of the
-prepared database (SQLite file copy; PostgreSQL ``CREATE DATABASE ... TEMPLATE``), and prints the
-seconds of the service call (committing at most every 2 s, as the pipeline's task does), the
-summary, and ``--profile`` writes a cProfile per folder. Nothing else runs.
+service over it; ``time`` alternates the code folders (or ``columnar``: the columnar baseline's stage)
+round by round, each on a fresh copy of the prepared database (SQLite file copy; PostgreSQL
+``CREATE DATABASE ... TEMPLATE``), and prints the seconds of the service call (committing at most
+every 2 s, as the pipeline's task does), its summary and a digest of what it wrote (the leads'
+enrichment columns, lookups, records); ``--profile`` writes a cProfile per folder.
 """
 from __future__ import annotations
 
@@ -160,11 +161,11 @@ def _fingerprint(url: str) -> str:
 
     h = hashlib.sha256()
     with create_engine(url).connect() as c:
-        for q in ("SELECT email, enrichment_status, industry, employee_count, employee_band, revenue_band, "
-                  "enriched_at IS NOT NULL FROM leads ORDER BY email",
+        for q in (("SELECT email, enrichment_status, industry, employee_count, employee_band, revenue_band, "
+                   "enriched_at IS NOT NULL FROM leads ORDER BY email"),
                   "SELECT domain, provider, status, error FROM enrichment_lookups ORDER BY domain, provider",
-                  "SELECT domain, provider, field, value, confidence FROM enrichment_records "
-                  "ORDER BY domain, provider, field"):
+                  ("SELECT domain, provider, field, value, confidence FROM enrichment_records "
+                   "ORDER BY domain, provider, field")):
             for row in c.execute(text(q)):
                 h.update(repr(tuple(row)).encode())
     return h.hexdigest()[:16]
