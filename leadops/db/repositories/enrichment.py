@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
@@ -162,7 +163,10 @@ class SqlEnrichmentRepository:
         return int(getattr(result, "rowcount", 0) or 0)
 
     def pending_domains(self, pending: Pending) -> dict[str, int]:
-        return dict(Counter(d for (d,) in self.session.execute(select(Lead.email_domain).where(_pending(pending)))))
+        # counted here, not by GROUP BY: SQLite groups through the email_domain index, visiting the rows in
+        # domain order (3 s at 1M leads); the driver's rows, as text needing no conversion, are read directly
+        with self.session.connection().execute(select(table_of(Lead).c.email_domain).where(_pending(pending))) as result:
+            return dict(Counter(map(itemgetter(0), result.cursor)))
 
     def cached(self, subjects: Sequence[str], fresh_since: datetime) -> dict[tuple[str, str], LookupResult]:
         out: dict[tuple[str, str], LookupResult] = {}
