@@ -166,7 +166,7 @@ class SqlEnrichmentRepository:
         # counted here, not by GROUP BY: SQLite groups through the email_domain index, visiting the rows in
         # domain order (3 s at 1M leads); the driver's rows, as text needing no conversion, are read directly
         with self.session.connection().execute(select(table_of(Lead).c.email_domain).where(_pending(pending))) as result:
-            return dict(Counter(map(itemgetter(0), result.cursor)))
+            return dict(Counter(map(itemgetter(0), result.cursor.fetchall())))
 
     def cached(self, subjects: Sequence[str], fresh_since: datetime) -> dict[tuple[str, str], LookupResult]:
         out: dict[tuple[str, str], LookupResult] = {}
