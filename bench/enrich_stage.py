@@ -160,7 +160,8 @@ def _fingerprint(url: str) -> str:
     from sqlalchemy import create_engine, text
 
     h = hashlib.sha256()
-    with create_engine(url).connect() as c:
+    engine = create_engine(url)
+    with engine.connect() as c:
         for q in (("SELECT email, enrichment_status, industry, employee_count, employee_band, revenue_band, "
                    "enriched_at IS NOT NULL FROM leads ORDER BY email"),
                   "SELECT domain, provider, status, error FROM enrichment_lookups ORDER BY domain, provider",
@@ -168,6 +169,7 @@ def _fingerprint(url: str) -> str:
                    "ORDER BY domain, provider, field")):
             for row in c.execute(text(q)):
                 h.update(repr(tuple(row)).encode())
+    engine.dispose()  # the next round drops this database
     return h.hexdigest()[:16]
 
 

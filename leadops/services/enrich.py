@@ -196,13 +196,12 @@ def enrich_pending(uow: UnitOfWork, rules: Rules, providers: list[EnrichmentProv
 
     Returns counts (grain: leads; per provider: lookups, HTTP requests, hits, misses, errors,
     cache hits, p50/p95 latency, circuit state). ``checkpoint(done, total)`` is called every
-    ``checkpoint_every`` domains with the answers so far (lookups and their per-field records) and the
-    circuit states written through ``uow``, and at the end with the leads updated too: the caller
-    commits the unit of work there (``uow.commit()``, as often as it likes) and reports progress, so
-    a crash loses at most one checkpoint's lookups (a rerun finds the others' answers in the cache).
-    The leads are updated once, after the last lookup, in one set-based statement: a domain's leads
-    are spread over the whole table, and updating them checkpoint by checkpoint rewrote each page of
-    it many times (at 1M leads on SQLite, 3x the time of one pass). The service itself never commits.
+    ``checkpoint_every`` domains with the answers so far (lookups and their per-field records), the
+    circuit states and, unless the repository defers them (``defers_lead_updates``), the leads of those
+    domains written through ``uow``; and at the end with everything written. The caller commits the
+    unit of work there (``uow.commit()``, as often as it likes) and reports progress, so a crash loses
+    at most one checkpoint's lookups (a rerun finds the others' answers in the cache). The service
+    itself never commits.
     """
     now = now or utcnow()
     cfg = rules.sources.enrichment
@@ -220,13 +219,16 @@ def enrich_pending(uow: UnitOfWork, rules: Rules, providers: list[EnrichmentProv
     workers = max([getattr(getattr(p, "cfg", None), "concurrency", 1) for p in providers] + [1])
     done = 0
 
-    # fresh answers not yet in the database, (domain, provider, result); every domain's outcome, for the leads
+    # not in the database yet: fresh answers, (domain, provider, result), and the outcomes of domains
     unstored: list[tuple[str, str, LookupResult]] = []
     outcomes: list[DomainOutcome] = []
 
-    def flush() -> None:
+    def flush(last: bool) -> None:
         repo.store_answers(unstored, now)
         unstored.clear()
+        if last or not repo.defers_lead_updates:
+            repo.update_leads(outcomes, pending, now)
+            outcomes.clear()
 
     def apply(domain: str, answers: list[Answer]) -> None:
         nonlocal done
@@ -248,7 +250,7 @@ def enrich_pending(uow: UnitOfWork, rules: Rules, providers: list[EnrichmentProv
             summary.errors += n if out.status == EnrichmentStatus.ERROR else 0
         done += 1
         if done % checkpoint_every == 0 and done < len(domains):
-            flush()
+            flush(last=False)
             if checkpoint is not None:
                 save_breakers(uow, providers)
                 checkpoint(done, len(domains))
@@ -256,8 +258,7 @@ def enrich_pending(uow: UnitOfWork, rules: Rules, providers: list[EnrichmentProv
     required = cfg.required_fields
     names, by_name = [p.name for p in providers], {p.name: p for p in providers}
     _in_parallel(domains, lambda d: waterfall(names, _ask(d, by_name, cached), required), apply, workers)
-    flush()
-    repo.update_leads(outcomes, pending, now)
+    flush(last=True)
     people = [p for p in providers if getattr(getattr(p, "cfg", None), "person_lookup", False)]
     if people:
         summary.people_enriched = _enrich_people(uow, people, ttl, now, stats)

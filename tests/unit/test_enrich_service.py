@@ -88,22 +88,36 @@ def test_a_provider_error_leaves_the_leads_in_error_and_the_next_run_retries_the
     assert again.enriched == 2 and status(enrichment)["ana@acme.fr"] == "enriched"
 
 
-def test_checkpoints_come_with_the_answers_so_far_stored_the_leads_at_the_end_and_the_caller_commits_there(
+def test_checkpoints_come_with_the_work_so_far_written_and_the_caller_commits_there(enrichment, rules):
+    enrichment.leads[:] = [lead(f"p{i}@firm{i}.fr") for i in range(5)]
+    uow = FakeUnitOfWork(enrichment=enrichment)
+    seen: list[tuple[int, int, int]] = []
+
+    def checkpoint(done: int, total: int) -> None:
+        written = sum(r["enrichment_status"] is not None for r in enrichment.leads)
+        seen.append((done, total, written))
+        uow.commit()
+
+    enrich_pending(uow, rules, [CountingProvider()], now=NOW, checkpoint=checkpoint, checkpoint_every=2)
+    assert seen == [(2, 5, 2), (4, 5, 4), (5, 5, 5)]  # every 2 domains, and the end
+    assert uow.commits == 3  # the callback's, none of the service's own
+
+
+def test_a_repository_deferring_lead_updates_gets_the_answers_at_checkpoints_and_the_leads_at_the_end(
         enrichment, rules):
     enrichment.leads[:] = [lead(f"p{i}@firm{i}.fr") for i in range(5)]
+    enrichment.defers_lead_updates = True
     uow = FakeUnitOfWork(enrichment=enrichment)
     seen: list[tuple[int, int, int, int]] = []
 
     def checkpoint(done: int, total: int) -> None:
-        answers = len(enrichment.lookups)
-        written = sum(r["enrichment_status"] is not None for r in enrichment.leads)
-        seen.append((done, total, answers, written))
-        uow.commit()
+        seen.append((done, total, len(enrichment.lookups), sum(r["enrichment_status"] is not None
+                                                               for r in enrichment.leads)))
 
-    enrich_pending(uow, rules, [CountingProvider()], now=NOW, checkpoint=checkpoint, checkpoint_every=2)
-    # every 2 domains the answers (a crash redoes no lookup before it), and the leads in one pass at the end
+    out = enrich_pending(uow, rules, [CountingProvider()], now=NOW, checkpoint=checkpoint, checkpoint_every=2)
+    # a crash redoes no lookup before the last checkpoint; the leads are written in one pass at the end
     assert seen == [(2, 5, 2, 0), (4, 5, 4, 0), (5, 5, 5, 5)]
-    assert uow.commits == 3  # the callback's, none of the service's own
+    assert out.enriched + out.not_enriched == 5
 
 
 def test_the_circuit_state_is_saved_redacted(uow, enrichment, rules):

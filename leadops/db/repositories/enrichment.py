@@ -3,7 +3,7 @@ state shared through the database (circuit breakers; on PostgreSQL, the rate-lim
 
 Answers are stored per subject and provider: a subject is a domain, or ``email:<address>`` for a
 person lookup. ``enrichment_lookups`` holds each subject's last status, ``enrichment_records`` the
-fields of its last hit. Leads are updated by one ``UPDATE ... FROM`` a temporary table of per-domain values.
+fields of its last hit. Leads are updated by ``UPDATE ... FROM`` a temporary table of per-domain values.
 """
 from __future__ import annotations
 
@@ -57,6 +57,11 @@ class DomainOutcome:
 
 class EnrichmentRepository(Protocol):
     """Where an enrichment pass reads the cache and pending leads and writes answers, leads and provider state."""
+
+    @property
+    def defers_lead_updates(self) -> bool:
+        """True when a pass should update its leads once, after its last lookup, rather than at each checkpoint."""
+        ...
 
     def skip_personal(self, now: datetime) -> int:
         """Mark the not-yet-enriched leads with a free (personal) email address ``skipped``; returns how many."""
@@ -155,6 +160,14 @@ class SqlEnrichmentRepository:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    @property
+    def defers_lead_updates(self) -> bool:
+        """True on SQLite: a domain's leads lie on pages all over the table, and updating them checkpoint by
+        checkpoint rewrote every page many times (1M leads: 29 s against 7 s in one pass). False on
+        PostgreSQL: each checkpoint's commit lets the next updates find room in their own pages and leave the
+        ~10 indexes of leads alone (HOT updates: 62% of the rows against 6% in one pass at 300k leads)."""
+        return self.session.get_bind().dialect.name == "sqlite"
 
     def skip_personal(self, now: datetime) -> int:
         result = self.session.execute(
