@@ -69,3 +69,36 @@ def test_the_one_statement_update_leaves_every_lead_as_the_lead_by_lead_referenc
     stored = [dict(zip(cols, row, strict=True)) for row in session.execute(select(*(getattr(Lead, c) for c in cols)))]
     assert _seen(stored) == _seen(reference.leads)
     assert any(r["enriched_at"] == NOW for r in reference.leads)  # the case updates some leads
+
+
+@pytest.mark.parametrize(("share", "expected"), [(1, "SEARCH leads USING INDEX ix_leads_email_domain"),
+                                                 (10**9, "SCAN leads")])
+def test_sqlite_plans_a_few_domains_by_index_and_a_large_share_of_the_leads_as_one_scan(tmp_path, monkeypatch,
+                                                                                          share, expected):
+    """A pass over most leads reads the table once in storage order (by index, domain after domain, each page was
+    rewritten many times); a pass over a few domains of a large table looks their leads up."""
+    from sqlalchemy import event
+
+    from leadops.db.migrate import upgrade
+    from leadops.db.session import get_engine, session_scope
+
+    url = f"sqlite:///{tmp_path / 'plan.db'}"
+    upgrade(url)
+    plans: list[str] = []
+
+    def explain(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("UPDATE leads SET"):
+            plans.extend(str(r[-1]) for r in cursor.connection.execute("EXPLAIN QUERY PLAN " + statement, parameters))
+
+    leads, outcomes = _case(1)
+    monkeypatch.setattr(repo_module, "SCAN_SHARE", share)  # 1: 24 domains of 240 leads are not enough to scan
+    event.listen(get_engine(url), "before_cursor_execute", explain)
+    try:
+        with session_scope(url) as session:
+            session.add_all([Lead(source="web_form", **row) for row in leads])
+            session.flush()
+            SqlEnrichmentRepository(session).update_leads(outcomes, Pending(), NOW)
+    finally:
+        event.remove(get_engine(url), "before_cursor_execute", explain)
+    assert any(p.startswith(expected) for p in plans), plans
+    assert any("USING INDEX sqlite_autoindex" in p or "PRIMARY KEY" in p for p in plans), plans  # the values by domain
