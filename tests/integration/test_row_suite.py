@@ -68,3 +68,14 @@ def test_the_gate_rejects_a_batch_without_a_column_its_suite_reads(tmp_path):
     out = validate_batch(pd.DataFrame({"email": ["a@b.fr"]}), suite)
     assert len(out.batch_failures) == 1 and "'company'" in out.batch_failures[0]
     assert "does not exist" in out.batch_failures[0]
+
+
+def test_a_suite_edited_between_chunks_is_run_as_edited(tmp_path):
+    # the checkpoint of a suite is added once and run again for each chunk while the suite stays the same
+    one = [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "email"}}]
+    two = [*one, {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "source"}}]
+    seen = []
+    for expectations in (one, one, two, two, one):
+        out = validate_records(records(), write_suite(tmp_path, expectations))
+        seen.append((sorted(out.failures), len(out.results)))
+    assert seen == [([3], 1), ([3], 1), ([3, 8], 2), ([3, 8], 2), ([3], 1)]

@@ -32,6 +32,7 @@ class FakeEnrichmentRepository:
     records: dict[tuple[str, str], LookupResult] = field(default_factory=dict)  # the last hit
     circuit_states: dict[str, CircuitState] = field(default_factory=dict)
     reads: list[tuple[str, ...]] = field(default_factory=list)  # subjects asked of the cache, in order
+    defers_lead_updates: bool = False
 
     def _pending(self, row: dict[str, Any], pending: Pending) -> bool:
         status = row["enrichment_status"]

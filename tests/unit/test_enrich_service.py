@@ -103,6 +103,23 @@ def test_checkpoints_come_with_the_work_so_far_written_and_the_caller_commits_th
     assert uow.commits == 3  # the callback's, none of the service's own
 
 
+def test_a_repository_deferring_lead_updates_gets_the_answers_at_checkpoints_and_the_leads_at_the_end(
+        enrichment, rules):
+    enrichment.leads[:] = [lead(f"p{i}@firm{i}.fr") for i in range(5)]
+    enrichment.defers_lead_updates = True
+    uow = FakeUnitOfWork(enrichment=enrichment)
+    seen: list[tuple[int, int, int, int]] = []
+
+    def checkpoint(done: int, total: int) -> None:
+        seen.append((done, total, len(enrichment.lookups), sum(r["enrichment_status"] is not None
+                                                               for r in enrichment.leads)))
+
+    out = enrich_pending(uow, rules, [CountingProvider()], now=NOW, checkpoint=checkpoint, checkpoint_every=2)
+    # a crash redoes no lookup before the last checkpoint; the leads are written in one pass at the end
+    assert seen == [(2, 5, 2, 0), (4, 5, 4, 0), (5, 5, 5, 5)]
+    assert out.enriched + out.not_enriched == 5
+
+
 def test_the_circuit_state_is_saved_redacted(uow, enrichment, rules):
     provider = CountingProvider()
     provider.breaker = CircuitBreaker(3, 60, CircuitState("open", 3, NOW.timestamp() + 60, "401 for key s3cr3t-key"))
