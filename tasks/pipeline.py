@@ -236,7 +236,8 @@ def enrich_leads(run: RunSettings, stale: bool = False) -> EnrichSummary:
 
     Work is written every 200 domains and committed there at most every COMMIT_SECONDS, so a
     crash or retry redoes at most 200 domains or that many seconds of lookups, whichever is
-    more (answers already stored are cache hits); a progress artifact shows where a long run is
+    more (answers already stored are cache hits; on SQLite the leads' columns are set once at the
+    end of the pass, from those answers); a progress artifact shows where a long run is
     (updated at most every PROGRESS_SECONDS).
     """
     from prefect.artifacts import create_progress_artifact, update_progress_artifact

@@ -1,5 +1,6 @@
 """Enrichment against a real HTTP server on loopback: presets, waterfall, cache, retries, rate limit,
 circuit breaker, stale refresh; no lead is ever lost."""
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -313,3 +314,39 @@ def test_person_lookup_is_off_unless_asked(session, settings, rules, srv):
     add_leads(session, settings, rules, ["acme.fr"])
     enrich_pending(SqlUnitOfWork.around(session), rules)
     assert not [r for r in srv.log if r["path"] == "/v5/person/enrich"]
+
+
+def test_a_pass_stopped_after_a_checkpoint_is_finished_by_the_next_run_without_asking_again(session, settings, rules,
+                                                                                              srv):
+    """The answers committed at a checkpoint survive a crash; on SQLite the leads' columns are set only at the end of
+    a pass, so the next run sets them from the stored answers, and asks the provider only for the domains after."""
+    rules = with_providers(rules, clearbit(srv))
+    add_leads(session, settings, rules, ["acme.fr", "forge.de", "nordic.se", "unknown.io"], per_domain=2)
+    calls = 0
+
+    def crash_at_the_second(done: int, total: int) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("worker killed")
+        session.commit()
+
+    with pytest.raises(RuntimeError, match="worker killed"):
+        enrich_pending(SqlUnitOfWork.around(session), rules, checkpoint=crash_at_the_second, checkpoint_every=2)
+    session.rollback()
+    domains = [*KNOWN, "unknown.io"]
+    kept = set(session.scalars(select(EnrichmentLookup.domain)))  # the first checkpoint's (lookups run in parallel)
+    assert len(kept) == 2 and kept <= set(domains)
+    # PostgreSQL sets the leads at each checkpoint, SQLite once at the end of the pass
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    set_early = Counter("enriched" if d in KNOWN else "miss" for d in kept for _ in range(2))
+    assert by_status(session) == ({None: 8} if sqlite else {None: 4, **set_early})
+
+    out = enrich_pending(SqlUnitOfWork.around(session), rules)
+    session.commit()
+    # the two domains after the committed checkpoint are asked again; on SQLite the two before it are pending still
+    # and come from the cache (on PostgreSQL their leads were set at the checkpoint)
+    assert out.providers["clearbit"]["cache_hits"] == (2 if sqlite else 0)
+    assert out.providers["clearbit"]["lookups"] == 2
+    assert {d: srv.requests_for(d) for d in domains} == {d: 1 if d in kept else 2 for d in domains}
+    assert by_status(session) == {"enriched": 6, "miss": 2}
