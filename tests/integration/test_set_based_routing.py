@@ -3,13 +3,14 @@ SELECT) leaves the same facts as the row-by-row path: each routed lead's owner i
 clock and one keyed message per assignment; rerouting writes nothing twice. Both backends."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from leadops.db import bulk_update
-from leadops.db.models import Assignment, Lead, Notification, SlaClock
+from leadops.db.models import Assignment, Lead, Notification, Sdr, SlaClock, SlaEvent
+from leadops.db.repositories.routing import NewAssignment
 from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.intake.files import ingest_file
 from leadops.services.route import route_pending
@@ -88,3 +89,52 @@ def test_the_queue_gives_each_column_as_its_type_reads_it(session, settings, rul
         assert le == {"id": row.id, "is_hand_raiser": row.is_hand_raiser, "do_not_contact": row.do_not_contact,
                       "arrived_at": row.arrived_at, "email": row.email, "routing_status": row.routing_status}
         assert type(le["is_hand_raiser"]) is bool and le["arrived_at"].tzinfo is not None
+
+
+def _written(session, lead_ids: list[int]) -> dict[str, object]:
+    """Return every row an assignment chunk wrote, in id order, each table's references by lead (ids aside)."""
+    assignments = session.execute(select(
+        Assignment.lead_id, Assignment.sdr_id, Assignment.ae_id, Assignment.previous_sdr_id, Assignment.kind,
+        Assignment.status, Assignment.rule, Assignment.reason, Assignment.candidates, Assignment.active,
+        Assignment.assigned_at, Assignment.ended_at, Assignment.flow_run_id).order_by(Assignment.id)).all()
+    clocks = session.execute(select(
+        SlaClock.lead_id, SlaClock.sdr_id, Assignment.lead_id, SlaClock.policy, SlaClock.kind, SlaClock.target_seconds,
+        SlaClock.started_at, SlaClock.due_at, SlaClock.status, SlaClock.elapsed_seconds, SlaClock.met_at,
+        SlaClock.evaluated_at, SlaClock.touches_required).join(Assignment, Assignment.id == SlaClock.assignment_id)
+        .order_by(SlaClock.id)).all()
+    events = session.execute(select(SlaClock.lead_id, SlaEvent.step, SlaEvent.at, SlaEvent.elapsed_seconds,
+                                    SlaEvent.detail).join(SlaClock, SlaClock.id == SlaEvent.clock_id)
+                             .order_by(SlaEvent.id)).all()
+    leads = session.execute(select(Lead.id, Lead.owner_sdr_id, Lead.routing_status, Lead.updated_at)
+                            .where(Lead.id.in_(lead_ids)).order_by(Lead.id)).all()
+    return {"assignments": assignments, "clocks": clocks, "events": events, "leads": leads}
+
+
+def test_a_chunk_written_from_one_temporary_table_writes_the_rows_of_the_row_path(session, settings, rules, roster,
+                                                                                   monkeypatch):
+    """A chunk's assignments, clocks, "started" events and owners chained in the database from one temporary
+    table are the rows the per-table path writes, ids allocated in the order given (not the leads')."""
+    settings.inbox_dir.mkdir(parents=True, exist_ok=True)
+    (settings.inbox_dir / "big.csv").write_text(_csv(LEADS), encoding="utf-8")
+    ingest_file(SqlUnitOfWork.around(session), settings.inbox_dir / "big.csv", rules, settings)
+    session.commit()
+    lead_ids = sorted(session.scalars(select(Lead.id)), reverse=True)
+    sdr_ids = sorted(session.scalars(select(Sdr.id)))
+    chunk = [NewAssignment(
+        lead_id=lead, sdr_id=sdr_ids[i % len(sdr_ids)], ae_id=sdr_ids[0] if i % 3 else None,
+        previous_sdr_id=sdr_ids[-1] if i % 5 == 0 else None, kind="initial", rule=None if i % 4 == 0 else f"rule-{i % 2}",
+        reason=f"reason {i % 7}", candidates=({"sdr": "x", "skipped": "cap"},) if i % 2 else (),
+        policy=f"policy-{i % 2}", target_seconds=3600 * (1 + i % 2), due_at=MONDAY + timedelta(hours=i % 3))
+        for i, lead in enumerate(lead_ids)]
+    written = {}
+    for path in ("set", "row"):
+        if path == "row":
+            monkeypatch.setattr("leadops.db.repositories.routing.SET_BASED_FROM", 10**9)
+        ids = SqlUnitOfWork.around(session).routing.assign(chunk, MONDAY, "flow-run")
+        assert ids == sorted(ids)
+        by_id = dict(session.execute(select(Assignment.id, Assignment.lead_id)).tuples().all())
+        assert by_id == dict(zip(ids, lead_ids, strict=True))
+        written[path] = _written(session, lead_ids)
+        session.rollback()
+    assert written["set"] == written["row"]
+    assert len(written["set"]["events"]) == len(chunk) >= bulk_update.SET_BASED_FROM

@@ -18,7 +18,8 @@ from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from leadops.db.bulk import dialect_insert
-from leadops.db.bulk_update import SET_BASED_FROM, insert_from, update_from
+from leadops.db.bulk_update import SET_BASED_FROM, insert_from
+from leadops.db.repositories.assignment_chunk import write_chunk
 from leadops.db.models import (
     ROUTING_QUEUE, Account, Assignment, Lead, RoutingLock, RoutingPosition, ScoreHistory, Sdr, SlaClock, SlaEvent,
 )
@@ -408,11 +409,13 @@ class SqlRoutingRepository:
         if not assignments:
             return []
         session = self.session
+        conn = session.connection()
+        if len(assignments) >= SET_BASED_FROM:  # a routing chunk: one temporary table, statements chained from it
+            return write_chunk(conn, {name: [getattr(a, name) for a in assignments] for name in NewAssignment._fields},
+                               now, flow_run_id, _started, _json)
         # by column through temporary tables, each INSERT ... SELECT returning the ids the next table refers to
         # (the ORM's multi-row INSERT ... RETURNING processed every parameter in Python; reading ids back by
         # their keys cost a query per table)
-        conn = session.connection()
-
         active = dict(insert_from(conn, ASSIGNMENTS, {
             "lead_id": [a.lead_id for a in assignments], "sdr_id": [a.sdr_id for a in assignments],
             "ae_id": [a.ae_id for a in assignments], "previous_sdr_id": [a.previous_sdr_id for a in assignments],
@@ -432,11 +435,6 @@ class SqlRoutingRepository:
             "clock_id": [clock_of[i] for i in ids],
             "detail": [_started(a.policy, a.due_at) for a in assignments]},
             fixed={"step": "started", "at": now, "elapsed_seconds": 0})
-        if len(assignments) >= SET_BASED_FROM:  # a routing chunk: one UPDATE ... FROM
-            update_from(conn, LEADS, "id", {"id": [a.lead_id for a in assignments],
-                                            "owner_sdr_id": [a.sdr_id for a in assignments]},
-                        fixed={"routing_status": "assigned", "updated_at": now})
-            return ids
         lt = LEADS
         session.execute(update(lt).where(lt.c.id == bindparam("b_id"))
                         .values(owner_sdr_id=bindparam("b_owner"), routing_status="assigned", updated_at=now),

@@ -1,0 +1,104 @@
+"""A routing chunk's assignments written from one temporary table: loaded once, then a chain of statements inside
+the database (assignments, their first-touch SLA clocks, the clocks' "started" events, the leads' owners).
+
+Each of those tables had its own temporary table before, and the clocks' ids came back to Python to be loaded
+again for the events (five loads and two RETURNING reads a chunk). Here the later statements find the rows the
+earlier ones wrote by joins (an active assignment by its lead, a first-touch clock by its assignment); only the
+assignments' ids come back, the callers' messages are keyed by them.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Column, Connection, Integer, Table, Text
+
+from leadops.db.bulk_update import bound, load_columns, temporary
+from leadops.db.models import Assignment, Lead, SlaClock, SlaEvent
+
+ASSIGNMENTS, CLOCKS, EVENTS, LEADS = (cast(Table, m.__table__) for m in (Assignment, SlaClock, SlaEvent, Lead))
+
+#: the temporary table's columns taken from assignments and from sla_clocks (their types, their bind processing)
+_FROM_ASSIGNMENTS = ("lead_id", "sdr_id", "ae_id", "previous_sdr_id", "kind", "rule", "reason")
+_FROM_CLOCKS = ("policy", "target_seconds", "due_at")
+
+
+def write_chunk(conn: Connection, columns: dict[str, Sequence[Any]], now: datetime, flow_run_id: str | None,
+                started: Callable[[str, datetime], str], candidates_json: Callable[[Any], str]) -> list[int]:
+    """Write one chunk of assignments given by column (``columns``: ``_FROM_ASSIGNMENTS``, ``candidates`` as
+    the domain gives them, ``_FROM_CLOCKS``; one value per assignment, in order), each with its open first-touch
+    clock and its "started" event (``started(policy, due_at)``: its detail), and make their SDRs the leads'
+    owners; returns the assignments' ids in the order given (grain: one per assignment).
+
+    Ids are allocated in the order given, as one INSERT ... SELECT per table over the chunk in that order."""
+    n = len(columns["lead_id"])
+    values = {"seq": list(range(n)), **{c: columns[c] for c in (*_FROM_ASSIGNMENTS, *_FROM_CLOCKS)},
+              "candidates": [candidates_json(c) for c in columns["candidates"]],
+              "detail": [started(p, d) for p, d in zip(columns["policy"], columns["due_at"], strict=True)]}
+    temp = temporary(conn, "_route_chunk", [
+        Column("seq", Integer(), primary_key=True, autoincrement=False),
+        *(Column(c, ASSIGNMENTS.c[c].type) for c in _FROM_ASSIGNMENTS), Column("candidates", Text()),
+        *(Column(c, CLOCKS.c[c].type) for c in _FROM_CLOCKS), Column("detail", Text())])
+    try:
+        load_columns(conn, temp, values)
+        return _chain(conn, temp, values["lead_id"], now, flow_run_id)
+    finally:
+        temp.drop(conn)
+
+
+def _chain(conn: Connection, temp: Table, lead_ids: Sequence[int], now: datetime, flow_run_id: str | None) -> list[int]:
+    """Run the chunk's statements from ``temp`` (loaded); returns the assignments' ids in ``lead_ids`` order."""
+    dialect = conn.dialect
+    pg = dialect.name == "postgresql"
+    q = dialect.identifier_preparer.quote
+    t = dialect.identifier_preparer.format_table(temp)
+    if pg:
+        # plans for the joins from the chunk's real row count; the key's statistics only (every column's, the
+        # reasons' and candidates' text among them, took ten times as long)
+        conn.exec_driver_sql(f"ANALYZE {t} (lead_id)")
+
+    def run(sql: str, params: Sequence[Any], fetch: bool = False) -> list[tuple[Any, ...]]:
+        # the driver's own cursor: rows come back as plain tuples (SQLAlchemy's rows cost ~3 µs each to build)
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cur.execute(sql if not pg else sql.replace("?", "%s"), tuple(params))
+            return [tuple(r) for r in cur.fetchall()] if fetch else []
+        finally:
+            cur.close()
+
+    candidates = f"CAST(t.candidates AS {ASSIGNMENTS.c.candidates.type.compile(dialect)})" if pg else "t.candidates"
+    fixed = {"status": "assigned", "active": True, "assigned_at": now, "ended_at": None, "flow_run_id": flow_run_id}
+    cols = ", ".join(q(c) for c in (*_FROM_ASSIGNMENTS, "candidates", *fixed))
+    picks = ", ".join([*(f"t.{q(c)}" for c in _FROM_ASSIGNMENTS), candidates, *("?" * len(fixed))])
+    rows = run(f"INSERT INTO assignments ({cols}) SELECT {picks} FROM {t} AS t ORDER BY t.seq "  # noqa: S608 - identifiers
+               f"RETURNING lead_id, id", [bound(conn, ASSIGNMENTS, c, v) for c, v in fixed.items()], fetch=True)
+    id_of = dict(rows)
+    ids = [int(id_of[lead]) for lead in lead_ids]
+
+    # the chunk's leads had no active assignment before it (the partial unique index says so): the active one
+    # of each is the one just written. The ids' range bounds both joins: PostgreSQL's statistics of assignments
+    # and clocks predate the pass, and planned on them it hashed every row of both tables for each chunk
+    span = [min(ids), max(ids)]
+    active = "JOIN assignments AS a ON a.lead_id = t.lead_id AND a.active AND a.id BETWEEN ? AND ?"
+    clock = {"kind": "first_touch", "started_at": now, "status": "open", "elapsed_seconds": 0, "met_at": None,
+             "evaluated_at": None, "touches_required": 1}
+    cols = ", ".join(q(c) for c in ("lead_id", "sdr_id", "assignment_id", *_FROM_CLOCKS, *clock))
+    picks = ", ".join(["t.lead_id", "t.sdr_id", "a.id", *(f"t.{q(c)}" for c in _FROM_CLOCKS), *("?" * len(clock))])
+    run(f"INSERT INTO sla_clocks ({cols}) SELECT {picks} FROM {t} AS t {active} ORDER BY t.seq",  # noqa: S608
+        [*(bound(conn, CLOCKS, c, v) for c, v in clock.items()), *span])
+
+    event = {"step": "started", "at": now, "elapsed_seconds": 0}
+    cols = ", ".join(q(c) for c in ("clock_id", "detail", *event))
+    run(f"INSERT INTO sla_events ({cols}) SELECT c.id, t.detail, ?, ?, ? FROM {t} AS t {active} "  # noqa: S608
+        f"JOIN sla_clocks AS c ON c.assignment_id = a.id AND c.kind = ? AND c.assignment_id BETWEEN ? AND ? "
+        f"ORDER BY t.seq", [*(bound(conn, EVENTS, c, v) for c, v in event.items()), *span, "first_touch", *span])
+
+    owner = [bound(conn, LEADS, "routing_status", "assigned"), bound(conn, LEADS, "updated_at", now)]
+    if pg:  # the chunk's id range: PostgreSQL reads those leads by the primary key instead of scanning them all
+        by_key, owner = "leads.id BETWEEN ? AND ?", [*owner, min(lead_ids), max(lead_ids)]
+    else:  # SQLite plans UPDATE ... FROM with leads outside: the IN list makes it look them up by key
+        by_key = f"leads.id IN (SELECT lead_id FROM {t})"  # noqa: S608 - identifiers
+    run(f"UPDATE leads SET owner_sdr_id = t.sdr_id, routing_status = ?, updated_at = ? FROM {t} AS t "  # noqa: S608
+        f"WHERE leads.id = t.lead_id AND {by_key}", owner)
+    return ids
