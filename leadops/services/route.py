@@ -96,7 +96,8 @@ def _columns_read(rules: Rules) -> set[str]:
 
 
 ROUTE_CHUNK = 10_000  # pending leads read, decided and written per round: memory stays flat in the backlog; each
-# round costs ~20 statements, 5 of them temporary tables (2,000 a round spent ~1 s of 11 on them at 100k on PostgreSQL)
+# round costs ~15 statements and temporary tables (5 a round then: 2,000 a round spent ~1 s of 11 on them at 100k on
+# PostgreSQL; 2 now, the chunk's assignments and its messages)
 ASSIGNMENTS_SHOWN = 1000  # assignments listed in the summary (and the run's artifact); the counts cover all
 
 
