@@ -1,0 +1,151 @@
+"""Intake stage alone, A/B: leadops' ``ingest_file`` of the pipeline benchmark's file on copies of one empty
+database, each run in its own process with the ``leadops`` package of a given folder.
+
+    .venv/bin/python bench/ingest_stage.py prepare --leads 100000 --db sqlite --dir /tmp/ingest-100k
+    .venv/bin/python bench/ingest_stage.py time --dir /tmp/ingest-100k --code /tmp/old . --rounds 3
+
+``prepare`` writes the workload (bench/workload.py), its config and an empty database; ``time`` alternates
+the code folders round by round, each on a fresh copy (SQLite file copy; PostgreSQL ``CREATE DATABASE ...
+TEMPLATE``), and prints the seconds of ``ingest_file`` (its own validation process started at the call, or
+``--head-start`` seconds before it as the pipeline's discover task does), its counts and a digest of what it
+stored (leads' columns but ids and times, quarantine rows with their reasons, merges); ``--profile`` writes a
+cProfile per folder.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from enrich_stage import PG_ADMIN, ROOT, _copy, _env
+
+BENCH = Path(__file__).resolve().parent
+
+
+def prepare(leads: int, db: str, folder: Path) -> None:
+    """Write the workload file, its config and an empty database into ``folder`` (spec.json says where)."""
+    sys.path[:0] = [str(BENCH), str(ROOT)]
+    import workload
+
+    folder.mkdir(parents=True, exist_ok=True)
+    domains = max(1, leads // 20)
+    firmo = workload.firmographics_csv(folder / "firmographics.csv", domains)
+    config = workload.config_dir(folder / "config", workload.provider_config("offline", firmo))
+    if db == "sqlite":
+        url = f"sqlite:///{folder / 'prepared.db'}"
+    else:
+        from sqlalchemy import create_engine, text
+
+        name = f"ingest_stage_{leads}"
+        with create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT").connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+        url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    workload.prepare_database(url, config)
+    path = folder / f"leads-{leads}.csv"
+    workload.generate(path, leads, domains)
+    spec = {"url": url, "db": db, "config": str(config), "var": str(folder / "var"), "leads": leads, "file": str(path)}
+    (folder / "spec.json").write_text(json.dumps(spec))
+
+
+def child_ingest(spec: dict) -> None:
+    from leadops.config import get_settings, load_rules
+    from leadops.db.session import session_scope
+    from leadops.db.unit_of_work import SqlUnitOfWork
+    from leadops.intake.files import ingest_file
+
+    s = get_settings()
+    rules = load_rules(s.config_dir)
+    if spec.get("head_start"):  # the pipeline's discover task starts the validation process before ingest starts
+        from leadops.intake import validation_process
+
+        validation_process.warm_up(in_process=False)
+        time.sleep(spec["head_start"])
+    profiler = None
+    if spec.get("profile"):
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    t = time.perf_counter()
+    with session_scope(s.database_url) as session:
+        out = ingest_file(SqlUnitOfWork.around(session), Path(spec["file"]), rules, s, move=False)
+    seconds = time.perf_counter() - t
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(spec["profile"])
+    print(json.dumps({"seconds": seconds, "status": out.status, "read": out.rows_read, "inserted": out.inserted,
+                      "merged": out.merged, "quarantined": out.quarantined}))
+
+
+def _fingerprint(url: str) -> str:
+    """Return a digest of what intake stored (leads but ids and times, quarantine rows and reasons, merges)."""
+    import hashlib
+
+    from sqlalchemy import create_engine, inspect, text
+
+    h = hashlib.sha256()
+    engine = create_engine(url)
+    # every column but ids and times (which differ from run to run), named from the schema itself
+    cols = [c["name"] for c in inspect(engine).get_columns("leads") if not c["name"].endswith(("_at", "id"))]
+    with engine.connect() as c:
+        for q in (f"SELECT {', '.join(cols)} FROM leads ORDER BY email",  # noqa: S608 - names from the schema
+                  "SELECT source_row, reasons, raw FROM quarantine ORDER BY source_row",
+                  ("SELECT l.email, m.source_row, m.fields_filled, m.matched_by FROM lead_merges m "
+                   "JOIN leads l ON l.id = m.lead_id ORDER BY m.source_row, l.email")):
+            for row in c.execute(text(q)):
+                h.update(repr(tuple(row)).encode())
+    engine.dispose()  # the next round drops this database
+    return h.hexdigest()[:16]
+
+
+def time_runs(folder: Path, codes: list[Path], rounds: int, profile: bool, head_start: float) -> None:
+    spec = json.loads((folder / "spec.json").read_text())
+    seconds: dict[str, list[float]] = {str(c): [] for c in codes}
+    for r in range(rounds):
+        for i, code in enumerate(codes):
+            url = _copy(spec, f"c{i}", folder)
+            run = {**spec, "url": url, "profile": str(folder / f"ingest-c{i}.prof") if profile and r == 0 else None,
+                   "head_start": head_start}
+            proc = subprocess.run([sys.executable, __file__, "child-ingest", json.dumps(run)], capture_output=True,
+                                  text=True, env=_env(run, code), check=False)
+            if proc.returncode:
+                sys.exit(proc.stderr[-3000:])
+            res = json.loads(proc.stdout.strip().splitlines()[-1])
+            seconds[str(code)].append(res["seconds"])
+            print(f"round {r} {code}: {res['seconds']:.2f} s {res} digest {_fingerprint(url)}", flush=True)
+    first = min(seconds[str(codes[0])])
+    for code, s in seconds.items():
+        print(f"{code}: best {min(s):.2f} s, runs {', '.join(f'{x:.2f}' for x in s)}; "
+              f"best / first's best {min(s) / first:.2f}x")
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "child-ingest":
+        child_ingest(json.loads(sys.argv[2]))
+        return
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("prepare")
+    p.add_argument("--leads", type=int, required=True)
+    p.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    p.add_argument("--dir", type=Path, required=True)
+    t = sub.add_parser("time")
+    t.add_argument("--dir", type=Path, required=True)
+    t.add_argument("--code", type=Path, nargs="+", required=True, help="folders holding the leadops package to time")
+    t.add_argument("--rounds", type=int, default=2)
+    t.add_argument("--profile", action="store_true", help="cProfile the first round (ingest-c<i>.prof in --dir)")
+    t.add_argument("--head-start", type=float, default=0.0,
+                   help="seconds the validation process starts before ingest_file is called (the flow's ~0.5-1)")
+    a = ap.parse_args()
+    if a.cmd == "prepare":
+        prepare(a.leads, a.db, a.dir)
+    else:
+        time_runs(a.dir, a.code, a.rounds, a.profile, a.head_start)
+
+
+if __name__ == "__main__":
+    main()
