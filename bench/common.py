@@ -71,3 +71,36 @@ def task_seconds(flow_run_id: str) -> dict[str, float]:
         if r.start_time and r.end_time:
             out[name] = out.get(name, 0.0) + (r.end_time - r.start_time).total_seconds()
     return out
+
+
+def pg_admin(statement: str) -> None:
+    """Run one statement that cannot run in a transaction (CREATE / DROP DATABASE) on the PostgreSQL server."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(PG, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as c:
+            c.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+def pg_database(name: str, template: str | None = None) -> str:
+    """Return the URL of PostgreSQL database ``name``, dropped and created again (as a copy of ``template``)."""
+    pg_admin(f'DROP DATABASE IF EXISTS "{name}"')
+    pg_admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    return PG.rsplit("/", 1)[0] + f"/{name}"
+
+
+def stage_workload(folder: Path, leads: int) -> tuple[Path, Path]:
+    """Write a stage benchmark's inputs into ``folder``: the generated leads file (``leads`` rows over leads/20
+    companies), the offline provider's firmographics and a config using it; returns (config folder, leads file)."""
+    import workload
+
+    folder.mkdir(parents=True, exist_ok=True)
+    domains = max(1, leads // 20)
+    firmo = workload.firmographics_csv(folder / "firmographics.csv", domains)
+    config = workload.config_dir(folder / "config", workload.provider_config("offline", firmo))
+    path = folder / f"leads-{leads}.csv"
+    workload.generate(path, leads, domains)
+    return config, path

@@ -22,9 +22,10 @@ import sys
 import time
 from pathlib import Path
 
+from common import pg_database, stage_workload  # bench/ is the script's folder
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def _env(spec: dict, code: Path) -> dict[str, str]:
@@ -40,24 +41,11 @@ def prepare(leads: int, db: str, folder: Path) -> None:
     sys.path[:0] = [str(BENCH), str(ROOT)]
     import workload
 
-    folder.mkdir(parents=True, exist_ok=True)
-    domains = max(1, leads // 20)
-    firmo = workload.firmographics_csv(folder / "firmographics.csv", domains)
-    config = workload.config_dir(folder / "config", workload.provider_config("offline", firmo))
-    if db == "sqlite":
-        url = f"sqlite:///{folder / 'prepared.db'}"
-    else:
-        from sqlalchemy import create_engine, text
-
-        name = f"enrich_stage_{leads}"
-        with create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT").connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    config, leads_csv = stage_workload(folder, leads)
+    url = f"sqlite:///{folder / 'prepared.db'}" if db == "sqlite" else pg_database(f"enrich_stage_{leads}")
     workload.prepare_database(url, config)
     var = folder / "var"
-    workload.generate(folder / f"leads-{leads}.csv", leads, domains)
-    workload.copy_file(folder / f"leads-{leads}.csv", var / "inbox")
+    workload.copy_file(leads_csv, var / "inbox")
     spec = {"url": url, "db": db, "config": str(config), "var": str(var), "leads": leads}
     (folder / "spec.json").write_text(json.dumps(spec))
     subprocess.run([sys.executable, __file__, "child-ingest", json.dumps(spec)], check=True, env=_env(spec, ROOT))
@@ -89,14 +77,8 @@ def _copy(spec: dict, tag: str, folder: Path) -> str:
             if Path(f"{src}{suffix}").exists():
                 shutil.copy(f"{src}{suffix}", f"{dst}{suffix}")
         return f"sqlite:///{dst}"
-    from sqlalchemy import create_engine, text
-
     src_name = spec["url"].rsplit("/", 1)[1]
-    name = f"{src_name}_{tag}"
-    with create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT").connect() as c:
-        c.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        c.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{src_name}"'))
-    return spec["url"].rsplit("/", 1)[0] + f"/{name}"
+    return pg_database(f"{src_name}_{tag}", template=src_name)
 
 
 def child_columnar(spec: dict) -> None:

@@ -20,7 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from enrich_stage import PG_ADMIN, ROOT, _copy, _env
+from common import pg_database, stage_workload  # bench/ is the script's folder
+from enrich_stage import ROOT, _copy, _env
 
 BENCH = Path(__file__).resolve().parent
 
@@ -30,23 +31,9 @@ def prepare(leads: int, db: str, folder: Path) -> None:
     sys.path[:0] = [str(BENCH), str(ROOT)]
     import workload
 
-    folder.mkdir(parents=True, exist_ok=True)
-    domains = max(1, leads // 20)
-    firmo = workload.firmographics_csv(folder / "firmographics.csv", domains)
-    config = workload.config_dir(folder / "config", workload.provider_config("offline", firmo))
-    if db == "sqlite":
-        url = f"sqlite:///{folder / 'prepared.db'}"
-    else:
-        from sqlalchemy import create_engine, text
-
-        name = f"ingest_stage_{leads}"
-        with create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT").connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    config, path = stage_workload(folder, leads)
+    url = f"sqlite:///{folder / 'prepared.db'}" if db == "sqlite" else pg_database(f"ingest_stage_{leads}")
     workload.prepare_database(url, config)
-    path = folder / f"leads-{leads}.csv"
-    workload.generate(path, leads, domains)
     spec = {"url": url, "db": db, "config": str(config), "var": str(folder / "var"), "leads": leads, "file": str(path)}
     (folder / "spec.json").write_text(json.dumps(spec))
 

@@ -31,8 +31,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from common import pg_admin, pg_database, stage_workload  # bench/ is the script's folder
+
 BENCH = Path(__file__).resolve().parent
-PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 NOW = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)  # a Monday morning: most SDRs in working hours
 DIGESTED = {
     "assignments": "SELECT * FROM assignments ORDER BY id",
@@ -55,32 +56,13 @@ DIGESTED = {
 }
 
 
-def _pg_admin(sql: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-    with engine.connect() as c:
-        c.execute(text(sql))
-    engine.dispose()
-
-
 def prepare(leads: int, db: str, out: Path) -> None:
     """Build the database after scoring (see the module's docstring) and keep it as the copies' template."""
     sys.path[:0] = [str(BENCH), str(BENCH.parent)]
     import workload
 
-    out.mkdir(parents=True, exist_ok=True)
-    domains = max(1, leads // 20)
-    firmo_csv = workload.firmographics_csv(out / "firmographics.csv", domains)
-    leads_csv = out / f"leads-{leads}.csv"
-    workload.generate(leads_csv, leads, domains)
-    config = workload.config_dir(out / "config", workload.provider_config("offline", firmo_csv))
-    if db == "sqlite":
-        url = f"sqlite:///{out / 'base.db'}"
-    else:
-        _pg_admin(f"DROP DATABASE IF EXISTS route_base_{leads}")
-        _pg_admin(f"CREATE DATABASE route_base_{leads}")
-        url = f"{PG_SERVER}/route_base_{leads}"
+    config, leads_csv = stage_workload(out, leads)
+    url = f"sqlite:///{out / 'base.db'}" if db == "sqlite" else pg_database(f"route_base_{leads}")
     workload.prepare_database(url, config)
     var = out / "var"
     workload.copy_file(leads_csv, var / "inbox")
@@ -115,17 +97,14 @@ def _copy(db: str, base: Path, leads: int, tag: str) -> str:
         target = Path(tempfile.mkdtemp(prefix="route-")) / "copy.db"
         shutil.copy(base / "base.db", target)
         return f"sqlite:///{target}"
-    name = f"route_copy_{tag}"
-    _pg_admin(f"DROP DATABASE IF EXISTS {name}")
-    _pg_admin(f"CREATE DATABASE {name} TEMPLATE route_base_{leads}")
-    return f"{PG_SERVER}/{name}"
+    return pg_database(f"route_copy_{tag}", template=f"route_base_{leads}")
 
 
 def _drop(db: str, url: str) -> None:
     if db == "sqlite":
         shutil.rmtree(Path(url.removeprefix("sqlite:///")).parent, ignore_errors=True)
     else:
-        _pg_admin(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]}")
+        pg_admin(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]}")
 
 
 def child(spec: dict[str, Any]) -> None:

@@ -26,24 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import pg_database, stage_workload  # bench/ is the script's folder
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-PG_ADMIN = os.environ.get("LEADOPS_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def _pg_url(name: str) -> str:
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-
-
-def _pg_admin(statement: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as c:
-            c.execute(text(statement))
-    finally:
-        engine.dispose()
 
 
 def prepare(leads: int, db: str, where: Path) -> None:
@@ -51,19 +37,9 @@ def prepare(leads: int, db: str, where: Path) -> None:
     sys.path[:0] = [str(BENCH), str(ROOT)]
     import workload
 
-    where.mkdir(parents=True, exist_ok=True)
-    domains = max(1, leads // 20)
-    firmo = workload.firmographics_csv(where / "firmographics.csv", domains)
-    src = where / f"leads-{leads}.csv"
-    workload.generate(src, leads, domains)
-    config = workload.config_dir(where / "config", workload.provider_config("offline", firmo))
-    if db == "sqlite":
-        url = f"sqlite:///{where / 'prepared.db'}"
-    else:
-        name = f"score_prep_{where.name.replace('-', '_')}"
-        _pg_admin(f'DROP DATABASE IF EXISTS "{name}"')
-        _pg_admin(f'CREATE DATABASE "{name}"')
-        url = _pg_url(name)
+    config, src = stage_workload(where, leads)
+    url = (f"sqlite:///{where / 'prepared.db'}" if db == "sqlite"
+           else pg_database(f"score_prep_{where.name.replace('-', '_')}"))
     workload.prepare_database(url, config)
     var = where / "var"
     workload.copy_file(src, var / "inbox")
@@ -121,9 +97,7 @@ def _copy(spec: dict[str, Any], where: Path) -> str:
         shutil.copyfile(where / "prepared.db", dst)
         return f"sqlite:///{dst}"
     name = spec["url"].rsplit("/", 1)[1]
-    _pg_admin('DROP DATABASE IF EXISTS "score_trial"')
-    _pg_admin(f'CREATE DATABASE "score_trial" TEMPLATE "{name}"')
-    return _pg_url("score_trial")
+    return pg_database("score_trial", template=name)
 
 
 def _trial() -> None:
