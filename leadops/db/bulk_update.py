@@ -63,6 +63,28 @@ def _integers(values: Sequence[Any]) -> bool:
     return all(type(v) is int for v in values)
 
 
+def by_key(conn: Connection, match: str, temp_name: str, temp_key: str, keys: Sequence[Any]) -> tuple[str, list[Any]]:
+    """Return ``(" AND <condition>", its parameters)`` that makes each database read the rows an ``UPDATE target ...
+    FROM temp WHERE match = temp.key`` changes by key; ``keys``: the temporary table's keys (or their bounds).
+
+    Both planners otherwise join the chunk to every row of the target: SQLite scans the whole table per
+    statement (routing or scoring a million leads in chunks was quadratic), PostgreSQL hashes the chunk and scans
+    the table for it (80 scans of a million-row table in a routing pass). The IN list makes SQLite look the rows
+    up by key; the chunk's key range lets PostgreSQL read them by the primary key's index when they lie close
+    together (integer keys only; otherwise nothing is added)."""
+    if conn.dialect.name == "sqlite":
+        return f" AND {match} IN (SELECT {temp_key} FROM {temp_name})", []  # noqa: S608 - identifiers
+    if keys and _integers(keys):
+        return f" AND {match} BETWEEN ? AND ?", [min(keys), max(keys)]
+    return "", []
+
+
+def driver_sql(conn: Connection, sql: str) -> str:
+    """Return ``sql``, written with ``?`` marks, in the driver's own parameter style (psycopg: ``%s``, its percent
+    signs escaped)."""
+    return sql if conn.dialect.paramstyle == "qmark" else sql.replace("%", "%%").replace("?", "%s")
+
+
 def update_from(conn: Connection, table: Table, key: str, columns: Mapping[str, Sequence[Any]], *,
                 set_sql: Mapping[str, str] | None = None, fixed: Mapping[str, Any] | None = None,
                 extra_types: Mapping[str, Any] | None = None, where: str | None = None) -> int:
@@ -99,23 +121,10 @@ def update_from(conn: Connection, table: Table, key: str, columns: Mapping[str, 
         values = [_bound(conn, table, c, fixed[c]) for c in sets if fixed and c in fixed]
         assignments = ", ".join(f"{prep.quote(c)} = {expr}" for c, expr in sets.items())
         match = f"{tname}.{prep.quote(key)}"
-        # SQLite plans UPDATE ... FROM with the target table outside: a scan of every row of it per
-        # statement (routing a million leads in chunks was quadratic). The IN list makes it look the
-        # rows up by key instead.
-        by_key = ""
-        if conn.dialect.name == "sqlite":
-            by_key = f" AND {match} IN (SELECT {prep.quote(key)} FROM {temp_name})"  # noqa: S608 - identifiers
-        elif _integers(columns[key]):
-            # PostgreSQL hashes the chunk and scans every row of the table for it (a routing pass over 800k
-            # leads in chunks scanned the million-row table 80 times); the chunk's key range lets it read
-            # the rows by the primary key's index instead when the chunk's keys lie close together
-            by_key = f" AND {match} BETWEEN ? AND ?"
-            values += [min(columns[key]), max(columns[key])]
+        keyed, bounds = by_key(conn, match, temp_name, prep.quote(key), columns[key])
         sql = (f"UPDATE {tname} SET {assignments} FROM {temp_name} AS t "  # noqa: S608 - identifiers and constant SQL
-               f"WHERE {match} = t.{prep.quote(key)}{by_key}" + (f" AND ({where})" if where else ""))
-        if conn.dialect.paramstyle != "qmark":
-            sql = sql.replace("%", "%%").replace("?", "%s")  # psycopg's positional marks
-        conn.exec_driver_sql(sql, tuple(values))
+               f"WHERE {match} = t.{prep.quote(key)}{keyed}" + (f" AND ({where})" if where else ""))
+        conn.exec_driver_sql(driver_sql(conn, sql), (*values, *bounds))
     finally:
         temp.drop(conn)
     return n

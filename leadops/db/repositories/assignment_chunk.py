@@ -14,7 +14,7 @@ from typing import Any, cast
 
 from sqlalchemy import Column, Connection, Integer, Table, Text
 
-from leadops.db.bulk_update import bound, load_columns, temporary
+from leadops.db.bulk_update import bound, by_key, driver_sql, load_columns, temporary
 from leadops.db.models import Assignment, Lead, SlaClock, SlaEvent
 
 ASSIGNMENTS, CLOCKS, EVENTS, LEADS = (cast(Table, m.__table__) for m in (Assignment, SlaClock, SlaEvent, Lead))
@@ -62,7 +62,7 @@ def _chain(conn: Connection, temp: Table, lead_ids: Sequence[int], now: datetime
         # the driver's own cursor: rows come back as plain tuples (SQLAlchemy's rows cost ~3 µs each to build)
         cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            cur.execute(sql if not pg else sql.replace("?", "%s"), tuple(params))
+            cur.execute(driver_sql(conn, sql), tuple(params))
             return [tuple(r) for r in cur.fetchall()] if fetch else []
         finally:
             cur.close()
@@ -95,10 +95,7 @@ def _chain(conn: Connection, temp: Table, lead_ids: Sequence[int], now: datetime
         f"ORDER BY t.seq", [*(bound(conn, EVENTS, c, v) for c, v in event.items()), *span, "first_touch", *span])
 
     owner = [bound(conn, LEADS, "routing_status", "assigned"), bound(conn, LEADS, "updated_at", now)]
-    if pg:  # the chunk's id range: PostgreSQL reads those leads by the primary key instead of scanning them all
-        by_key, owner = "leads.id BETWEEN ? AND ?", [*owner, min(lead_ids), max(lead_ids)]
-    else:  # SQLite plans UPDATE ... FROM with leads outside: the IN list makes it look them up by key
-        by_key = f"leads.id IN (SELECT lead_id FROM {t})"  # noqa: S608 - identifiers
+    keyed, bounds = by_key(conn, "leads.id", t, "lead_id", lead_ids)
     run(f"UPDATE leads SET owner_sdr_id = t.sdr_id, routing_status = ?, updated_at = ? FROM {t} AS t "  # noqa: S608
-        f"WHERE leads.id = t.lead_id AND {by_key}", owner)
+        f"WHERE leads.id = t.lead_id{keyed}", [*owner, *bounds])
     return ids

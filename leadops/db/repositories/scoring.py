@@ -16,7 +16,7 @@ from sqlalchemy import Column, ColumnElement, Connection, Integer, Table, Text, 
 from sqlalchemy.orm import Session
 
 from leadops.db.bulk import table_of
-from leadops.db.bulk_update import bound, load_columns, temporary
+from leadops.db.bulk_update import bound, by_key, driver_sql, load_columns, temporary
 from leadops.db.models import Activity, Lead, LeadStageChange, ScoreHistory
 from leadops.domain.lifecycle import SCORED
 
@@ -215,16 +215,11 @@ class SqlScoringRepository:
         at = bound(conn, LEADS, "scored_at", now)
         params: tuple[Any, ...] = (bound(conn, LEADS, "score_version", version), at,
                                    bound(conn, LEADS, "stage_changed_at", now))
-        # Both planners join a chunk to every lead: SQLite scans the whole table per statement, PostgreSQL hashes the
-        # chunk and scans the table (a million leads, 45 chunks: 45 scans of a table that the pass itself bloats). The
-        # IN list makes SQLite look leads up by id; the chunk's id range makes PostgreSQL read only that range.
-        if pg:
-            by_key = " AND leads.id BETWEEN ? AND ?"
-            params += (lo, hi)
-        else:
-            by_key = f" AND leads.id IN (SELECT id FROM {t})"  # noqa: S608 - a table name
-        self._run(conn, f"UPDATE leads SET {', '.join(sets)} FROM {t} AS t WHERE leads.id = t.id{by_key}",  # noqa: S608
-                  params)
+        # read by id, not by joining the chunk to every lead (a million leads, 45 chunks: 45 scans of a table the
+        # pass itself bloats)
+        keyed, bounds = by_key(conn, "leads.id", t, "id", [lo, hi])
+        self._run(conn, f"UPDATE leads SET {', '.join(sets)} FROM {t} AS t WHERE leads.id = t.id{keyed}",  # noqa: S608
+                  (*params, *bounds))
         breakdown = f"CAST(breakdown AS {HISTORY.c.breakdown.type.compile(conn.dialect)})" if pg else "breakdown"
         self._run(conn, "INSERT INTO score_history (lead_id, fit_score, engagement_score, score, grade, breakdown, "  # noqa: S608
                         f"model_version, scored_at, flow_run_id) SELECT id, fit_score, engagement_score, score, grade, "
@@ -237,8 +232,7 @@ class SqlScoringRepository:
 
     @staticmethod
     def _run(conn: Connection, sql: str, params: tuple[Any, ...]) -> None:
-        pyformat = conn.dialect.paramstyle != "qmark"  # psycopg's positional marks (and its escaped percent signs)
-        conn.exec_driver_sql(sql.replace("%", "%%").replace("?", "%s") if pyformat else sql, params)
+        conn.exec_driver_sql(driver_sql(conn, sql), params)
 
 
 LEADS = table_of(Lead)
