@@ -18,7 +18,7 @@ from sqlalchemy import Column, ColumnElement, Integer, String, and_, case, delet
 from sqlalchemy.orm import Session
 
 from leadops.db.bulk import bulk_insert, refresh_statistics, table_of
-from leadops.db.bulk_update import _temporary, load_columns
+from leadops.db.bulk_update import load_columns, temporary
 from leadops.db.models import EnrichmentLookup, EnrichmentRecord, Lead, ProviderCircuit, utcnow
 from leadops.db.session import get_engine
 from leadops.domain.enrichment import (
@@ -233,7 +233,7 @@ class SqlEnrichmentRepository:
             return
         conn = self.session.connection()
         leads = table_of(Lead)
-        temp = _temporary(conn, "_enrich_outcomes", [
+        temp = temporary(conn, "_enrich_outcomes", [
             Column("domain", leads.c.email_domain.type, primary_key=True), Column("status", String(20)),
             Column("rank", Integer), *(Column(k, leads.c[k].type) for k in LEAD_FIELDS)])
         try:
