@@ -380,10 +380,11 @@ def plan_scoring(run: RunSettings, only_changed: bool = True, stages: list[str] 
 
     s = settings(run)
     since = _since(arrived_since, s.company_time_zone)
+    now = utcnow()
     with units(s) as uow:
         ids = score.select_for_scoring(uow, lead_ids=lead_ids, only_changed=only_changed,
-                                       where=score.rescore_filter(stages, sources, since))
-    return ScoringPlan(now=utcnow(), parts=tuple(tuple(p) for p in scoring_pass.partitions(ids, s.score_partition_leads)))
+                                       where=score.rescore_filter(stages, sources, since), now=now)
+    return ScoringPlan(now=now, parts=tuple(tuple(p) for p in scoring_pass.partitions(ids, s.score_partition_leads)))
 
 
 def _partition_run_name() -> str:

@@ -102,7 +102,7 @@ def score_open_leads(uow: UnitOfWork, rules: Rules, *, now: datetime | None = No
     uow.scoring.lock(now)
     if blend is not None:  # the model is part of the version: a retrained model is a new version
         sr = sr.model_copy(update={"version": f"{sr.version}+model-{blend[1]}"})
-    ids = select_for_scoring(uow, lead_ids=lead_ids, only_changed=only_changed, where=where)
+    ids = select_for_scoring(uow, lead_ids=lead_ids, only_changed=only_changed, where=where, now=now)
     summary = ScoreSummary(model_version=sr.version)
     grades: Counter[str] = Counter()
     before: Counter[str] = Counter()
@@ -131,10 +131,11 @@ def score_open_leads(uow: UnitOfWork, rules: Rules, *, now: datetime | None = No
 
 
 def select_for_scoring(uow: UnitOfWork, *, lead_ids: Sequence[int] | None = None, only_changed: bool = True,
-                       where: LeadFilter | None = None) -> list[int]:
-    """Return the ids of the open leads a scoring pass takes, in id order (the selection of
-    :func:`score_open_leads`: ``lead_ids``, changed since their last score, ``where``)."""
-    return uow.scoring.select(lead_ids=lead_ids, only_changed=only_changed, where=where)
+                       where: LeadFilter | None = None, now: datetime | None = None) -> list[int]:
+    """Return the ids of the open leads a scoring pass at ``now`` (default: the current time) takes, in id
+    order (the selection of :func:`score_open_leads`: ``lead_ids``, changed since their last score by
+    ``now``, ``where``)."""
+    return uow.scoring.select(lead_ids=lead_ids, only_changed=only_changed, where=where, now=now or utcnow())
 
 
 def load_blend(sr: ScoringRules) -> tuple[Any, str] | None:

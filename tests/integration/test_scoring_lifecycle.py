@@ -143,3 +143,25 @@ def test_two_scoring_passes_in_parallel_promote_each_lead_once(session, settings
     assert sorted(r.promoted_mql for r in results) == [0, 3000]  # the second pass found nothing left to do
     assert session.scalar(select(func.count()).select_from(LeadStageChange).where(LeadStageChange.to_stage == "mql")) == 3000
     assert session.scalar(select(func.count()).select_from(ScoreHistory)) == 3000
+
+
+def test_engagement_dated_after_the_pass_counts_only_once_it_is_due(session, settings, rules):
+    """A feed whose clock runs ahead (or the demo's inbox of the coming morning) must not make every pass
+    before that time select its lead again and write a score history row for a few seconds of decay."""
+    load(session, settings, rules)
+    score_open_leads(SqlUnitOfWork.around(session), rules, now=NOW)
+    session.commit()
+    bob = leads(session)["bob"]
+    session.add(Activity(lead_id=bob.id, kind="web", outcome="pricing_page", occurred_at=NOW + timedelta(hours=2)))
+    session.commit()
+    rows = session.scalar(select(func.count()).select_from(ScoreHistory))
+    for seconds in (15, 30):  # two passes before it is due: nothing selected, nothing written
+        out = score_open_leads(SqlUnitOfWork.around(session), rules, now=NOW + timedelta(seconds=seconds))
+        session.commit()
+        assert out.scored == 0
+    assert session.scalar(select(func.count()).select_from(ScoreHistory)) == rows
+    due = score_open_leads(SqlUnitOfWork.around(session), rules, now=NOW + timedelta(hours=2))
+    session.commit()
+    assert due.scored == 1 and leads(session)["bob"].scored_at == NOW + timedelta(hours=2)
+    # once scored after it, the activity no longer selects the lead
+    assert score_open_leads(SqlUnitOfWork.around(session), rules, now=NOW + timedelta(hours=3)).scored == 0

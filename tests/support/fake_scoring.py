@@ -69,23 +69,24 @@ class FakeScoringRepository:
     def lock(self, now: datetime) -> None:
         self.locks += 1
 
-    def _changed(self, lead_id: int) -> bool:
+    def _changed(self, lead_id: int, now: datetime) -> bool:
         row = self.rows[lead_id]
         scored = row["scored_at"]
         if scored is None:
             return True
         if row["enriched_at"] is not None and row["enriched_at"] > scored:
             return True
-        return any(lid == lead_id and kind in ("web", "email") and at > scored for lid, kind, _, at in self.acts)
+        return any(lid == lead_id and kind in ("web", "email") and scored < at <= now for lid, kind, _, at in self.acts)
 
-    def select(self, *, lead_ids: Sequence[int] | None, only_changed: bool, where: LeadFilter | None) -> list[int]:
+    def select(self, *, lead_ids: Sequence[int] | None, only_changed: bool, where: LeadFilter | None,
+               now: datetime) -> list[int]:
         open_stages = {s.value for s in SCORED}
         out = []
         for lead_id in sorted(self.rows):
             row = self.rows[lead_id]
             if row["lifecycle_stage"] not in open_stages or (lead_ids is not None and lead_id not in lead_ids):
                 continue
-            if only_changed and not self._changed(lead_id):
+            if only_changed and not self._changed(lead_id, now):
                 continue
             if where is not None and (
                     (where.stages and row["lifecycle_stage"] not in where.stages)

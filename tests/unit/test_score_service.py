@@ -62,6 +62,7 @@ def test_a_second_pass_finds_nothing_changed_and_a_rescore_writes_no_history_for
 def test_engagement_since_the_last_score_selects_the_lead_again(uow, scoring, rules):
     score_open_leads(uow, rules, now=NOW)
     scoring.acts.append((COLD, "web", "pricing_page", NOW + timedelta(minutes=5)))
+    assert score_open_leads(uow, rules, now=NOW + timedelta(minutes=1)).scored == 0  # not due yet
     out = score_open_leads(uow, rules, now=NOW + timedelta(minutes=10))
     assert (out.scored, out.changed) == (1, 1)
     assert scoring.rows[COLD]["engagement_score"] > 0

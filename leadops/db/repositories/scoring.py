@@ -50,10 +50,11 @@ class ScoringRepository(Protocol):
         """Hold the routing lock until the transaction ends (scoring moves the stages routing reads)."""
         ...
 
-    def select(self, *, lead_ids: Sequence[int] | None, only_changed: bool, where: LeadFilter | None) -> list[int]:
+    def select(self, *, lead_ids: Sequence[int] | None, only_changed: bool, where: LeadFilter | None,
+               now: datetime) -> list[int]:
         """Return the ids of the open (scored) leads among ``lead_ids`` (all when None), changed since their
-        last score when ``only_changed`` (never scored, enriched since, new web or email activity since),
-        matching ``where``; in id order."""
+        last score when ``only_changed`` (never scored, enriched since, new web or email activity since,
+        counting only activity dated at or before ``now``), matching ``where``; in id order."""
         ...
 
     def leads(self, ids: Sequence[int]) -> pd.DataFrame:
@@ -85,10 +86,14 @@ def _condition(where: LeadFilter) -> ColumnElement[bool] | None:
     return and_(*conds) if conds else None
 
 
-def changed_since_scored() -> ColumnElement[bool]:
-    """SQL condition: never scored, enriched since, or new engagement (web or email) since the last score."""
+def changed_since_scored(now: datetime) -> ColumnElement[bool]:
+    """SQL condition: never scored, enriched since, or new engagement (web or email) since the last score
+    and not after ``now``."""
+    # Engagement dated after `now` (a feed's clock ahead of ours, a sample inbox of the coming hours) does
+    # not count yet: it would select its lead on every pass until the clock caught up, and each pass would
+    # write a new score history row for the decay of the minutes in between.
     engaged = exists().where(Activity.lead_id == Lead.id, Activity.kind.in_(("web", "email")),
-                             Activity.occurred_at > Lead.scored_at)
+                             Activity.occurred_at > Lead.scored_at, Activity.occurred_at <= now)
     return or_(Lead.scored_at.is_(None), Lead.enriched_at > Lead.scored_at, engaged)
 
 
@@ -103,12 +108,13 @@ class SqlScoringRepository:
 
         lock_routing(self.session, now)
 
-    def select(self, *, lead_ids: Sequence[int] | None, only_changed: bool, where: LeadFilter | None) -> list[int]:
+    def select(self, *, lead_ids: Sequence[int] | None, only_changed: bool, where: LeadFilter | None,
+               now: datetime) -> list[int]:
         q = select(Lead.id).where(Lead.lifecycle_stage.in_([s.value for s in SCORED])).order_by(Lead.id)
         if lead_ids is not None:
             q = q.where(Lead.id.in_(lead_ids))
         if only_changed:
-            q = q.where(changed_since_scored())
+            q = q.where(changed_since_scored(now))
         cond = _condition(where) if where is not None else None
         if cond is not None:
             q = q.where(cond)
