@@ -27,7 +27,6 @@ from leadops.domain.assignment import (
 from leadops.domain.business_time import add_business_seconds, is_working
 from leadops.domain.lifecycle import OPEN_OWNED
 from leadops.domain.routing import Decision, RoutableLead, SdrState, assign_to, route_lead, segment_of
-from leadops.domain.routing_pass import PassRouter
 from leadops.notify import slack_blocks
 from leadops.services.notices import Notices
 
@@ -117,7 +116,6 @@ def route_pending(uow: UnitOfWork, rules: Rules, company_tz: str, *, now: dateti
     states, sdrs = sdr_states(uow, now, company_tz)
     loaded = positions_of(states)
     pass_ = _Pass(uow, rules, now, flow_run_id, sdrs)
-    router = PassRouter(rules.routing)
     summary = RouteSummary()
     per_sdr: Counter[str] = Counter()
     per_rule: Counter[str] = Counter()
@@ -135,7 +133,7 @@ def route_pending(uow: UnitOfWork, rules: Rules, company_tz: str, *, now: dateti
             held = held_since.get(fields["id"])
             item = RoutableLead(fields["id"], fields, owner.code if owner else None,
                                 (now - held).total_seconds() / 3600 if held is not None else None)
-            decision = router.decide(item, states)
+            decision = route_lead(item, rules.routing, states)
             if decision.status != "assigned":
                 if decision.status == "held":
                     pass_.hold(fields, decision)
