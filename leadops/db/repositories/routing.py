@@ -434,7 +434,8 @@ class SqlRoutingRepository:
         if emails is not None and len(emails) != len(assignments):
             raise ValueError(f"{len(emails)} emails for {len(assignments)} assignments")
         if len(assignments) >= SET_BASED_FROM:  # a routing chunk: one temporary table, statements chained from it
-            columns = {name: [getattr(a, name) for a in assignments] for name in NewAssignment._fields}
+            columns: dict[str, Sequence[Any]] = {name: [getattr(a, name) for a in assignments]
+                                                 for name in NewAssignment._fields}
             if emails is not None:
                 columns.update({name: [getattr(e, name) for e in emails] for name in AssignmentEmail._fields})
             return write_chunk(conn, columns, now, flow_run_id, _started, _json)
