@@ -1,8 +1,9 @@
 """Routing as a repository: the routing lock, the SDRs' loads and round-robin positions (per pool and SDR), the routing queue
-read in keyset chunks, and the set-based writes of a pass (audits, assignments with their SLA clocks and
-"started" events, lead and account owners); the reads and writes of a reassignment and of ``explain``.
+read in keyset chunks, and the set-based writes of a pass (audits, assignments with their SLA clocks,
+"started" events and email announcements, lead and account owners); the reads and writes of a reassignment and
+of ``explain``.
 
-The decisions are leadops/domain/routing.py's; the orchestration (chunks, what to write, the messages)
+The decisions are leadops/domain/routing.py's; the orchestration (chunks, what to write, the messages' words)
 is leadops/services/route.py's. Nothing here commits.
 """
 from __future__ import annotations
