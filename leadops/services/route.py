@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from leadops.config import Rules, SlaPolicy
 from leadops.db.models import utcnow
 from leadops.db.repositories.outbox import Message
-from leadops.db.repositories.routing import Manager, NewAssignment, RoutingSdr
+from leadops.db.repositories.routing import AssignmentEmail, Manager, NewAssignment, RoutingSdr, assignment_email
 from leadops.db.unit_of_work import UnitOfWork
 from leadops.domain.assignment import (
     PolicyPicker, assignment_words, due_line, lead_fields, unroutable_body, unroutable_subject,
@@ -235,30 +235,34 @@ class _Pass:
         sdr = [self.sdrs[_assigned_to(d)] for _, d, _ in batch]
         policies = [self.policy(f) for f, _, _ in batch]
         dues = [self._due(s.code, p) for s, p in zip(sdr, policies, strict=True)]
-        ids = routing.assign([
-            NewAssignment(lead_id=f["id"], sdr_id=s.id, ae_id=self.sdrs[d.ae].id if d.ae in self.sdrs else None,
-                          previous_sdr_id=f.get("owner_sdr_id"), kind=kind, rule=d.rule, reason=d.reason,
-                          candidates=d.candidates, policy=p.name, target_seconds=p.first_touch, due_at=due)
-            for (f, d, kind), s, p, (due, _) in zip(batch, sdr, policies, dues, strict=True)], now, self.flow_run_id)
-        notes: list[Message] = []
+        new = [NewAssignment(lead_id=f["id"], sdr_id=s.id, ae_id=self.sdrs[d.ae].id if d.ae in self.sdrs else None,
+                             previous_sdr_id=f.get("owner_sdr_id"), kind=kind, rule=d.rule, reason=d.reason,
+                             candidates=d.candidates, policy=p.name, target_seconds=p.first_touch, due_at=due)
+               for (f, d, kind), s, p, (due, _) in zip(batch, sdr, policies, dues, strict=True)]
         notices = self.notices
         slack = notices.carries("assignment")
         webhook = self.rules.routing.notify_webhook
-        cards = notices.cards([f["id"] for f, _, _ in batch]) if slack else {}
-        for (f, d, _), s, a, p, (due, due_text) in zip(batch, sdr, ids, policies, dues, strict=True):
-            subject, body = assignment_words(f, reason=d.reason, sdr_name=s.name, due_text=due_text)
-            # keyed by the assignment: a retried run re-enqueues nothing, each assignment is announced once
-            email = Message(key=f"assignment:{a}", kind="assignment", recipient=s.email, subject=subject, body=body,
-                            lead_id=f["id"])
-            if slack:
-                notes += notices.to_rep(email, s.code,
-                                        partial(_assignment_slack, notices, cards, f["id"], d, s, p.name, due))
-            else:  # what to_rep returns when Slack does not carry assignments
-                notes.append(email)
-            if webhook:
-                notes.append(Message(key=f"assignment:{a}:webhook", kind="assignment", recipient=s.code,
-                                     subject=subject, body=body, lead_id=f["id"], channel="webhook"))
-        self.uow.outbox.enqueue_many(notes, now)
+        # the email each SDR gets (what to_rep returns when Slack does not carry assignments)
+        emails = [AssignmentEmail(s.email, *assignment_words(f, reason=d.reason, sdr_name=s.name, due_text=due_text))
+                  for (f, d, _), s, (_, due_text) in zip(batch, sdr, dues, strict=True)]
+        if not slack and not webhook:
+            # email only: queued with the assignments, keyed by them in the database (no ids back and forth)
+            routing.assign(new, now, self.flow_run_id, emails)
+        else:
+            ids = routing.assign(new, now, self.flow_run_id)
+            notes: list[Message] = []
+            cards = notices.cards([f["id"] for f, _, _ in batch]) if slack else {}
+            for (f, d, _), s, a, p, (due, _), e in zip(batch, sdr, ids, policies, dues, emails, strict=True):
+                email = assignment_email(a, f["id"], e)
+                if slack:
+                    notes += notices.to_rep(email, s.code,
+                                            partial(_assignment_slack, notices, cards, f["id"], d, s, p.name, due))
+                else:
+                    notes.append(email)
+                if webhook:
+                    notes.append(Message(key=f"assignment:{a}:webhook", kind="assignment", recipient=s.code,
+                                         subject=e.subject, body=e.body, lead_id=f["id"], channel="webhook"))
+            self.uow.outbox.enqueue_many(notes, now)
         fresh = {a: s for a, s in claimed.items() if a not in self.owners_written}
         if fresh:
             routing.claim_accounts(fresh)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from leadops.db import bulk_update
 from leadops.db.models import Assignment, Lead, Notification, Sdr, SlaClock, SlaEvent
-from leadops.db.repositories.routing import NewAssignment
+from leadops.db.repositories.routing import AssignmentEmail, NewAssignment, assignment_email
 from leadops.db.unit_of_work import SqlUnitOfWork
 from leadops.intake.files import ingest_file
 from leadops.services.route import route_pending
@@ -107,13 +107,18 @@ def _written(session, lead_ids: list[int]) -> dict[str, object]:
                              .order_by(SlaEvent.id)).all()
     leads = session.execute(select(Lead.id, Lead.owner_sdr_id, Lead.routing_status, Lead.updated_at)
                             .where(Lead.id.in_(lead_ids)).order_by(Lead.id)).all()
-    return {"assignments": assignments, "clocks": clocks, "events": events, "leads": leads}
+    assignment_of = dict(session.execute(select(Assignment.lead_id, Assignment.id).where(Assignment.active)).tuples().all())
+    notes = [(n.key == f"assignment:{assignment_of[n.lead_id]}", n.lead_id, n.kind, n.channel, n.recipient, n.subject,
+              n.body, n.status, n.attempts, n.created_at, n.sent_at, n.lease_until, n.claimed_by)
+             for n in session.scalars(select(Notification).order_by(Notification.id))]
+    return {"assignments": assignments, "clocks": clocks, "events": events, "leads": leads, "notes": notes}
 
 
 def test_a_chunk_written_from_one_temporary_table_writes_the_rows_of_the_row_path(session, settings, rules, roster,
                                                                                    monkeypatch):
-    """A chunk's assignments, clocks, "started" events and owners chained in the database from one temporary
-    table are the rows the per-table path writes, ids allocated in the order given (not the leads')."""
+    """A chunk's assignments, clocks, "started" events, email announcements and owners chained in the database from
+    one temporary table are the rows the per-table path writes (and the announcements those Python keys by the ids
+    returned), ids allocated in the order given (not the leads')."""
     settings.inbox_dir.mkdir(parents=True, exist_ok=True)
     (settings.inbox_dir / "big.csv").write_text(_csv(LEADS), encoding="utf-8")
     ingest_file(SqlUnitOfWork.around(session), settings.inbox_dir / "big.csv", rules, settings)
@@ -126,15 +131,24 @@ def test_a_chunk_written_from_one_temporary_table_writes_the_rows_of_the_row_pat
         reason=f"reason {i % 7}", candidates=({"sdr": "x", "skipped": "cap"},) if i % 2 else (),
         policy=f"policy-{i % 2}", target_seconds=3600 * (1 + i % 2), due_at=MONDAY + timedelta(hours=i % 3))
         for i, lead in enumerate(lead_ids)]
+    emails = [AssignmentEmail(f"sdr{i % 3}@example.com", f"New lead {i}", f"Lead #{a.lead_id} is yours; 100% 'sure'?")
+              for i, a in enumerate(chunk)]
     written = {}
-    for path in ("set", "row"):
+    for path in ("set", "set, emails from the ids", "row"):
         if path == "row":
             monkeypatch.setattr("leadops.db.repositories.routing.SET_BASED_FROM", 10**9)
-        ids = SqlUnitOfWork.around(session).routing.assign(chunk, MONDAY, "flow-run")
+        uow = SqlUnitOfWork.around(session)
+        if path == "set, emails from the ids":
+            ids = uow.routing.assign(chunk, MONDAY, "flow-run")
+            uow.outbox.enqueue_many([assignment_email(i, a.lead_id, e) for i, a, e in zip(ids, chunk, emails, strict=True)],
+                                    MONDAY)
+        else:
+            ids = uow.routing.assign(chunk, MONDAY, "flow-run", emails)
         assert ids == sorted(ids)
         by_id = dict(session.execute(select(Assignment.id, Assignment.lead_id)).tuples().all())
         assert by_id == dict(zip(ids, lead_ids, strict=True))
         written[path] = _written(session, lead_ids)
         session.rollback()
-    assert written["set"] == written["row"]
+    assert written["set"] == written["row"] == written["set, emails from the ids"]
+    assert all(note[0] for note in written["set"]["notes"]) and len(written["set"]["notes"]) == len(chunk)
     assert len(written["set"]["events"]) == len(chunk) >= bulk_update.SET_BASED_FROM

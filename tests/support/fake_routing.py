@@ -2,7 +2,8 @@
 
 It keeps the stored repository's contract: the queue is the MQLs without owner in arrival order, read chunk by
 chunk after the caller's writes, a lead left in it never read twice in a pass; a lead refuses a second active
-assignment; an account already owned keeps its owner.
+assignment; an account already owned keeps its owner. Assignment emails go to ``outbox`` (the unit of work's
+outbox: give it the same one), as the stored repository queues them in the outbox table.
 """
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from datetime import datetime
 from typing import Any
 
 from leadops.db.repositories.routing import (
-    QUEUE_KEYS, LeadStory, LeadToMove, Loads, Manager, NewAssignment, PastDecision, Position, QueuedLead, RoutingSdr,
+    QUEUE_KEYS, AssignmentEmail, LeadStory, LeadToMove, Loads, Manager, NewAssignment, PastDecision, Position,
+    QueuedLead, RoutingSdr, assignment_email,
 )
 from leadops.domain.lifecycle import Stage
 from leadops.domain.routing import Decision
+from tests.support.fake_outbox import FakeOutboxRepository
 
 
 @dataclass
@@ -83,6 +86,7 @@ class FakeRoutingRepository:
     clocks: list[StoredClock] = field(default_factory=list)
     locked_at: list[datetime] = field(default_factory=list)
     finished: int = 0
+    outbox: FakeOutboxRepository = field(default_factory=FakeOutboxRepository)
 
     # what a test reads
     def active_assignment(self, lead_id: int) -> StoredAssignment | None:
@@ -169,7 +173,15 @@ class FakeRoutingRepository:
     def managers(self) -> list[Manager]:
         return sorted(self.managers_on_roster, key=lambda m: m.code)
 
-    def assign(self, assignments: Sequence[NewAssignment], now: datetime, flow_run_id: str | None) -> list[int]:
+    def assign(self, assignments: Sequence[NewAssignment], now: datetime, flow_run_id: str | None,
+               emails: Sequence[AssignmentEmail] | None = None) -> list[int]:
+        ids = self._assign(assignments, now, flow_run_id)
+        if emails is not None:
+            self.outbox.enqueue_many([assignment_email(i, a.lead_id, e)
+                                      for i, a, e in zip(ids, assignments, emails, strict=True)], now)
+        return ids
+
+    def _assign(self, assignments: Sequence[NewAssignment], now: datetime, flow_run_id: str | None) -> list[int]:
         ids = []
         for n in assignments:
             if self.active_assignment(n.lead_id) is not None:

@@ -13,7 +13,6 @@ from leadops.config import RoutingRules
 from leadops.db.repositories.routing import Manager, RoutingSdr
 from leadops.domain.business_time import WorkCalendar
 from leadops.services.route import explain, reassign, route_pending
-from tests.support.fake_outbox import FakeOutboxRepository
 from tests.support.fake_routing import FakeRoutingRepository, StoredLead
 from tests.support.fakes import FakeUnitOfWork
 
@@ -55,7 +54,7 @@ def routing():
 
 @pytest.fixture
 def uow(routing):
-    return FakeUnitOfWork(routing=routing, outbox=FakeOutboxRepository())
+    return FakeUnitOfWork(routing=routing, outbox=routing.outbox)
 
 
 def test_two_mqls_go_one_to_each_sdr_under_the_routing_lock_and_nothing_is_committed(uow, rules):

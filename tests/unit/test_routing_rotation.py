@@ -23,7 +23,6 @@ from leadops.db.repositories.routing import RoutingSdr
 from leadops.domain.business_time import WorkCalendar
 from leadops.domain.routing import Decision, RoutableLead, SdrState, keep_pace, route_batch, route_lead
 from leadops.services.route import route_pending
-from tests.support.fake_outbox import FakeOutboxRepository
 from tests.support.fake_routing import FakeRoutingRepository, StoredLead
 from tests.support.fakes import FakeUnitOfWork
 
@@ -303,7 +302,7 @@ def test_an_sdr_back_after_a_weekend_without_routing_takes_their_weight_share_no
     leave = ((MONDAY_10_PARIS - timedelta(days=15), MONDAY_10_PARIS - timedelta(hours=2)),)
     routing = FakeRoutingRepository(roster={code: roster_sdr(i, code, w, absences=leave if code == "s.xavier" else ())
                                             for i, (code, w) in enumerate(weights.items(), start=1)})
-    uow = FakeUnitOfWork(routing=routing, outbox=FakeOutboxRepository())
+    uow = FakeUnitOfWork(routing=routing, outbox=routing.outbox)
     team = team_rules(config_rules(), weights)
     for day in (14, 13, 12, 11, 10, 7, 6, 5, 4, 3):  # two weeks, Monday to Friday: 200 leads a day without him
         now = MONDAY_10_PARIS - timedelta(days=day)
@@ -353,7 +352,7 @@ def test_passes_gaps_and_returns_through_the_service_keep_every_window_within_th
         away = ((start + timedelta(hours=away_from), start + timedelta(hours=away_from + away_for)),)
         roster[code] = roster_sdr(i, code, w, daily_cap=cap, calendar=calendar, absences=away)
     routing = FakeRoutingRepository(roster=roster)
-    uow = FakeUnitOfWork(routing=routing, outbox=FakeOutboxRepository())
+    uow = FakeUnitOfWork(routing=routing, outbox=routing.outbox)
     team = team_rules(config_rules(), weights)
     now = start
     for p in script["passes"]:

@@ -1,8 +1,9 @@
 """Routing as a repository: the routing lock, the SDRs' loads and round-robin positions (per pool and SDR), the routing queue
-read in keyset chunks, and the set-based writes of a pass (audits, assignments with their SLA clocks and
-"started" events, lead and account owners); the reads and writes of a reassignment and of ``explain``.
+read in keyset chunks, and the set-based writes of a pass (audits, assignments with their SLA clocks,
+"started" events and email announcements, lead and account owners); the reads and writes of a reassignment and
+of ``explain``.
 
-The decisions are leadops/domain/routing.py's; the orchestration (chunks, what to write, the messages)
+The decisions are leadops/domain/routing.py's; the orchestration (chunks, what to write, the messages' words)
 is leadops/services/route.py's. Nothing here commits.
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 from leadops.db.bulk import dialect_insert
 from leadops.db.bulk_update import SET_BASED_FROM, insert_from
 from leadops.db.repositories.assignment_chunk import write_chunk
+from leadops.db.repositories.outbox import Message, SqlOutboxRepository
 from leadops.db.models import (
     ROUTING_QUEUE, Account, Assignment, Lead, RoutingLock, RoutingPosition, ScoreHistory, Sdr, SlaClock, SlaEvent,
 )
@@ -134,6 +136,14 @@ class NewAssignment(NamedTuple):  # a named tuple, not a frozen dataclass: built
     due_at: datetime
 
 
+class AssignmentEmail(NamedTuple):
+    """The email announcing one assignment to its SDR: who receives it and its words."""
+
+    recipient: str
+    subject: str
+    body: str
+
+
 @dataclass(frozen=True)
 class PastDecision:
     """One stored routing decision about a lead (an assignments row), SDRs by code."""
@@ -221,10 +231,14 @@ class RoutingRepository(Protocol):
         """Return the active managers, by code."""
         ...
 
-    def assign(self, assignments: Sequence[NewAssignment], now: datetime, flow_run_id: str | None) -> list[int]:
+    def assign(self, assignments: Sequence[NewAssignment], now: datetime, flow_run_id: str | None,
+               emails: Sequence[AssignmentEmail] | None = None) -> list[int]:
         """Write ``assignments`` (active), each with its open first-touch clock and its "started" event, and
         make their SDRs the leads' owners; returns the assignments' ids in order. A lead with an active
-        assignment refuses a second one (the database raises)."""
+        assignment refuses a second one (the database raises).
+
+        ``emails`` (one per assignment, in order): each assignment's announcement, queued in the outbox as
+        ``assignment_email`` queues it (key ``assignment:<assignment id>``, skipped when the key exists)."""
         ...
 
     def claim_accounts(self, owners: Mapping[int, int]) -> None:
@@ -255,6 +269,13 @@ def _json(candidates: tuple[dict[str, Any], ...]) -> str:
     """Return the JSON text the candidates column stores for ``candidates`` (what the JSON type's serializer,
     ``json.dumps``, writes); an empty trail, most leads' (their account owner's), is not serialized each time."""
     return json.dumps(list(candidates)) if candidates else "[]"
+
+
+def assignment_email(assignment_id: int, lead_id: int, email: AssignmentEmail) -> Message:
+    """Return the outbox message announcing assignment ``assignment_id`` of lead ``lead_id`` by ``email``: keyed by
+    the assignment, so a retried run queues nothing twice and each assignment is announced once."""
+    return Message(key=f"assignment:{assignment_id}", kind="assignment", recipient=email.recipient,
+                   subject=email.subject, body=email.body, lead_id=lead_id)
 
 
 @lru_cache(maxsize=1024)
@@ -405,14 +426,30 @@ class SqlRoutingRepository:
                                     .where(Sdr.role == "manager", Sdr.active.is_(True)).order_by(Sdr.code))
         return [Manager(r.code, r.name, r.email) for r in rows]
 
-    def assign(self, assignments: Sequence[NewAssignment], now: datetime, flow_run_id: str | None) -> list[int]:
+    def assign(self, assignments: Sequence[NewAssignment], now: datetime, flow_run_id: str | None,
+               emails: Sequence[AssignmentEmail] | None = None) -> list[int]:
         if not assignments:
             return []
         session = self.session
         conn = session.connection()
+        if emails is not None and len(emails) != len(assignments):
+            raise ValueError(f"{len(emails)} emails for {len(assignments)} assignments")
         if len(assignments) >= SET_BASED_FROM:  # a routing chunk: one temporary table, statements chained from it
-            return write_chunk(conn, {name: [getattr(a, name) for a in assignments] for name in NewAssignment._fields},
-                               now, flow_run_id, _started, _json)
+            columns: dict[str, Sequence[Any]] = {name: [getattr(a, name) for a in assignments]
+                                                 for name in NewAssignment._fields}
+            if emails is not None:
+                columns.update({name: [getattr(e, name) for e in emails] for name in AssignmentEmail._fields})
+            return write_chunk(conn, columns, now, flow_run_id, _started, _json)
+        ids = self._assign_few(assignments, now, flow_run_id)
+        if emails is not None:
+            SqlOutboxRepository(session).enqueue_many(
+                [assignment_email(i, a.lead_id, e) for i, a, e in zip(ids, assignments, emails, strict=True)], now)
+        return ids
+
+    def _assign_few(self, assignments: Sequence[NewAssignment], now: datetime, flow_run_id: str | None) -> list[int]:
+        """``assign`` without emails for a few assignments (a reassignment: one); returns their ids in order."""
+        session = self.session
+        conn = session.connection()
         # by column through temporary tables, each INSERT ... SELECT returning the ids the next table refers to
         # (the ORM's multi-row INSERT ... RETURNING processed every parameter in Python; reading ids back by
         # their keys cost a query per table)
