@@ -96,10 +96,11 @@ def upsert_leads(session: Session, good: list[dict[str, Any]], batch_id: int, ra
         matched_by = "email"
         # intake computes match_name while normalizing (in the validation process); other callers may not
         name = rec["match_name"] if "match_name" in rec else dedupe.match_name(rec["first_name"], rec["last_name"])
-        me = None if rec["is_free_email"] or name is None else \
-            dedupe.Person(None, rec["email_domain"], name, rec["company_key"])
-        if target is None and me is not None:
-            hit = dedupe.best_match(me, pool.get(rec["email_domain"], ()), fuzzy_threshold)
+        comparable = not rec["is_free_email"] and name is not None
+        # nobody of its domain yet: no fuzzy match (a Person costs ~2 us; most rows are new and unmatched)
+        if target is None and comparable and (people := pool.get(rec["email_domain"])):
+            me = dedupe.Person(None, rec["email_domain"], name, rec["company_key"])
+            hit = dedupe.best_match(me, people, fuzzy_threshold)
             if hit is not None:
                 key, score = hit
                 target = pending[key[1]] if isinstance(key, tuple) else typing.cast(int, key)
@@ -109,9 +110,9 @@ def upsert_leads(session: Session, good: list[dict[str, Any]], batch_id: int, ra
             rec["account_id"] = by_domain.get(rec["email_domain"]) or by_name.get(rec["company_key"])
             rec.setdefault("do_not_contact", False)
             pending[rec["email"]] = rec
-            if me is not None:
+            if comparable:
                 people = pool.setdefault(rec["email_domain"], dedupe.DomainPeople())
-                new_people.append((people, people.add(dedupe.Person(("new", rec["email"]), me.domain, me.name, me.company))))
+                new_people.append((people, people.append(("new", rec["email"]), name, rec["company_key"])))
             continue
         matched.append((rec, target, matched_by))
     loaded = {lead["id"]: lead for lead in existing.values()}
