@@ -94,11 +94,12 @@ def upsert_leads(session: Session, good: list[dict[str, Any]], batch_id: int, ra
     for rec in good:
         target: dict[str, Any] | int | None = existing.get(rec["email"]) or pending.get(rec["email"])
         matched_by = "email"
-        # intake computes match_name while normalizing (in the validation process); other callers may not
-        name = rec["match_name"] if "match_name" in rec else dedupe.match_name(rec["first_name"], rec["last_name"])
-        comparable = not rec["is_free_email"] and name is not None
+        # the name fuzzy matching compares, None when it does not (personal address, no last name); intake
+        # computes match_name while normalizing (in the validation process), other callers may not
+        name: str | None = None if rec["is_free_email"] else \
+            rec["match_name"] if "match_name" in rec else dedupe.match_name(rec["first_name"], rec["last_name"])
         # nobody of its domain yet: no fuzzy match (a Person costs ~2 us; most rows are new and unmatched)
-        if target is None and comparable and (people := pool.get(rec["email_domain"])):
+        if target is None and name is not None and (people := pool.get(rec["email_domain"])):
             me = dedupe.Person(None, rec["email_domain"], name, rec["company_key"])
             hit = dedupe.best_match(me, people, fuzzy_threshold)
             if hit is not None:
@@ -110,7 +111,7 @@ def upsert_leads(session: Session, good: list[dict[str, Any]], batch_id: int, ra
             rec["account_id"] = by_domain.get(rec["email_domain"]) or by_name.get(rec["company_key"])
             rec.setdefault("do_not_contact", False)
             pending[rec["email"]] = rec
-            if comparable:
+            if name is not None:
                 people = pool.setdefault(rec["email_domain"], dedupe.DomainPeople())
                 new_people.append((people, people.append(("new", rec["email"]), name, rec["company_key"])))
             continue
