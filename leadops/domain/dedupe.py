@@ -78,9 +78,14 @@ class DomainPeople:
 
     def add(self, p: Person) -> int:
         """Append ``p``; returns its index (to re-key it once stored)."""
-        self.keys.append(p.key)
-        self.names.append(p.name)
-        self.companies.append(p.company)
+        return self.append(p.key, p.name, p.company)
+
+    def append(self, key: object, name: str, company: str | None) -> int:
+        """Append the person of ``key``, ``name`` (a match name) and ``company`` (key), without making a
+        :class:`Person`; returns its index."""
+        self.keys.append(key)
+        self.names.append(name)
+        self.companies.append(company)
         return len(self.keys) - 1
 
     def __getitem__(self, i: int) -> Person:

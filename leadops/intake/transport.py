@@ -7,6 +7,7 @@ fifth of the reading process's time).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 
 from leadops.domain.normalize import clean_text
 from leadops.intake.reading.rows import RawRow
@@ -35,7 +36,7 @@ class PackedRows:
         if mapping is not None:
             names = list(mapping)
             irregular = {i: r.fields for i, r in enumerate(rows) if r.cleaned or r.mapping is not mapping}
-            columns = [[r.raw.get(n) for r in rows] for n in names]
+            columns = _columns([r.raw for r in rows], names)
         else:
             names = list(rows[0].fields) if rows else []
             keys = set(names)
@@ -56,6 +57,17 @@ class PackedRows:
         return [RawRow(number, irregular[i] if i in irregular else dict(zip(names, cells, strict=True)),
                        {"_error": errors[i]} if i in errors else {})
                 for i, (number, cells) in enumerate(zip(self.row_numbers, values, strict=True))]
+
+
+def _columns(raws: list[dict[str, str | None]], names: list[str]) -> list[list[str | None]]:
+    """Return the values of each of ``names`` in ``raws`` (None where a row lacks one; grain: one list per name)."""
+    if len(names) > 1:
+        try:  # rows read from one file hold every header: picked and transposed in C (2-3x faster)
+            return [list(column) for column in zip(*map(itemgetter(*names), raws), strict=True)] if raws \
+                else [[] for _ in names]
+        except KeyError:
+            pass
+    return [[raw.get(n) for raw in raws] for n in names]
 
 
 def _cleaned_column(values: list[str | None]) -> list[str | None]:

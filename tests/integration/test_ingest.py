@@ -192,3 +192,24 @@ def test_a_retry_in_the_same_run_reports_what_the_first_attempt_stored(session, 
     assert ingest_file(SqlUnitOfWork.around(session),
                        elsewhere, rules, settings, flow_run_id="run-3", move=False).status == "duplicate"
     assert session.scalar(select(func.count()).select_from(Lead)) == first.inserted
+
+
+def test_a_merge_writes_only_what_it_changed_of_a_stored_lead(session, settings, rules):
+    from datetime import UTC, datetime
+
+    ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "a.csv",
+                "Email,Last Name,Source\nzoe@nordlys.no,Berg,web_form\nola@nordlys.no,Nordmann,web_form\n"),
+                rules, settings)
+    session.commit()
+    zoe, ola = (session.scalar(select(Lead).where(Lead.email == e)) for e in ("zoe@nordlys.no", "ola@nordlys.no"))
+    scored = datetime(2026, 1, 2, tzinfo=UTC)
+    zoe.scored_at = ola.scored_at = scored
+    session.commit()
+    zoe_updated, ola_updated = zoe.updated_at, ola.updated_at
+    ingest_file(SqlUnitOfWork.around(session), write(settings.inbox_dir, "b.csv",
+                "Email,Prénom,Nom,Source\nZOE@nordlys.no,Zoé,Berg,demo_request\n"), rules, settings)
+    # zoe was loaded in this session before the merge: it shows what the merge wrote, without a refresh
+    assert (zoe.first_name, zoe.is_hand_raiser, zoe.scored_at) == ("Zoé", True, None)
+    assert zoe.updated_at > zoe_updated
+    session.commit()
+    assert (ola.scored_at, ola.updated_at, ola.first_name) == (scored, ola_updated, None)  # not merged: untouched

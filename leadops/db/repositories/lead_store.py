@@ -6,17 +6,18 @@ accounts. The set-based SQL behind the intake repository's ``store_leads``
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, FromClause, String, Table, cast, func, insert, literal, null, select
+from sqlalchemy import (Connection, FromClause, String, Table, bindparam, cast, func, insert, literal, null, select,
+                        update)
 from sqlalchemy.orm import Session
 
 from leadops.db.bulk import bulk_insert, refresh_statistics
-from leadops.db.models import Account, Activity, Lead, LeadMerge, LeadStageChange
+from leadops.db.models import Account, Activity, Lead, LeadMerge, LeadStageChange, utcnow
 from leadops.domain import dedupe
 
 #: Fuzzy-match candidates kept between the chunks of one file. A domain's people are read from
@@ -76,9 +77,8 @@ def upsert_leads(session: Session, good: list[dict[str, Any]], batch_id: int, ra
     conn = session.connection()
     emails = sorted({r["email"] for r in good})
     known = [email for (email,) in where_in(conn, Lead.__table__, ["email"], "email", emails)]
-    existing: dict[str, Lead] = {}
-    for chunk in _chunks(known):  # usually none: a new file brings new people
-        existing.update({lead.email: lead for lead in session.scalars(select(Lead).where(Lead.email.in_(chunk)))})
+    # usually none: a new file brings new people
+    existing: dict[str, Stored] = {lead["email"]: lead for lead in _stored_leads(conn, Lead.__table__.c.email, known)}
     cache = cache or FileCache()
     if len(cache.accounts) + len(cache.account_names) > ACCOUNTS_LIMIT:
         cache.accounts.clear()  # caches, not state: bounded so memory stays flat in the file size
@@ -90,16 +90,18 @@ def upsert_leads(session: Session, good: list[dict[str, Any]], batch_id: int, ra
     merges, touches = [], []
     # (record, target, how matched): stored targets found by the fuzzy match are loaded after the loop, all at
     # once (one query per 2,000, not one per merge: ~1.6 ms each on PostgreSQL, 5 s of a 100k-row file)
-    matched: list[tuple[dict[str, Any], Lead | dict[str, Any] | int, str]] = []
+    matched: list[tuple[dict[str, Any], dict[str, Any] | int, str]] = []
     for rec in good:
-        target: Lead | dict[str, Any] | int | None = existing.get(rec["email"]) or pending.get(rec["email"])
+        target: dict[str, Any] | int | None = existing.get(rec["email"]) or pending.get(rec["email"])
         matched_by = "email"
-        # intake computes match_name while normalizing (in the validation process); other callers may not
-        name = rec["match_name"] if "match_name" in rec else dedupe.match_name(rec["first_name"], rec["last_name"])
-        me = None if rec["is_free_email"] or name is None else \
-            dedupe.Person(None, rec["email_domain"], name, rec["company_key"])
-        if target is None and me is not None:
-            hit = dedupe.best_match(me, pool.get(rec["email_domain"], ()), fuzzy_threshold)
+        # the name fuzzy matching compares, None when it does not (personal address, no last name); intake
+        # computes match_name while normalizing (in the validation process), other callers may not
+        name: str | None = None if rec["is_free_email"] else \
+            rec["match_name"] if "match_name" in rec else dedupe.match_name(rec["first_name"], rec["last_name"])
+        # nobody of its domain yet: no fuzzy match (a Person costs ~2 us; most rows are new and unmatched)
+        if target is None and name is not None and (people := pool.get(rec["email_domain"])):
+            me = dedupe.Person(None, rec["email_domain"], name, rec["company_key"])
+            hit = dedupe.best_match(me, people, fuzzy_threshold)
             if hit is not None:
                 key, score = hit
                 target = pending[key[1]] if isinstance(key, tuple) else typing.cast(int, key)
@@ -109,15 +111,14 @@ def upsert_leads(session: Session, good: list[dict[str, Any]], batch_id: int, ra
             rec["account_id"] = by_domain.get(rec["email_domain"]) or by_name.get(rec["company_key"])
             rec.setdefault("do_not_contact", False)
             pending[rec["email"]] = rec
-            if me is not None:
+            if name is not None:
                 people = pool.setdefault(rec["email_domain"], dedupe.DomainPeople())
-                new_people.append((people, people.add(dedupe.Person(("new", rec["email"]), me.domain, me.name, me.company))))
+                new_people.append((people, people.append(("new", rec["email"]), name, rec["company_key"])))
             continue
         matched.append((rec, target, matched_by))
-    stored = {t for _, t, _ in matched if isinstance(t, int)} - {lead.id for lead in existing.values()}
-    loaded = {lead.id: lead for lead in existing.values()}
-    for chunk in _chunks(sorted(stored)):
-        loaded.update({lead.id: lead for lead in session.scalars(select(Lead).where(Lead.id.in_(chunk)))})
+    loaded = {lead["id"]: lead for lead in existing.values()}
+    stored = {t for _, t, _ in matched if isinstance(t, int)} - loaded.keys()
+    loaded.update((lead["id"], lead) for lead in _stored_leads(conn, Lead.__table__.c.id, sorted(stored)))
     for rec, found, matched_by in matched:  # in row order, as if merged while reading
         target = loaded[found] if isinstance(found, int) else found
         filled = _merge_into(target, rec)
@@ -129,7 +130,7 @@ def upsert_leads(session: Session, good: list[dict[str, Any]], batch_id: int, ra
         touches.append(dict(kind="web", outcome=rec["source"], occurred_at=rec["arrived_at"], target=target,
                             detail=f"merged touch from {Path(origin).name or 'batch ' + str(batch_id)} row {rec['row_number']}",
                             external_key=f"merge:{batch_id}:{rec['row_number']}"))
-    session.flush()
+    _update_stored(session, conn, loaded.values())
     # Driver-level bulk inserts on the session's connection (COPY on PostgreSQL): the ORM and
     # Core paths process every parameter in Python and dominated the time of big files.
     rows = list(pending.values())
@@ -137,8 +138,8 @@ def upsert_leads(session: Session, good: list[dict[str, Any]], batch_id: int, ra
     for people, i in new_people:  # stored now: later chunks see them by lead id
         people.keys[i] = ids[typing.cast(tuple[str, str], people.keys[i])[1]]
 
-    def lead_id(target: Lead | dict[str, Any]) -> int:
-        return ids[target["email"]] if isinstance(target, dict) else target.id
+    def lead_id(target: dict[str, Any]) -> int:
+        return target["id"] if isinstance(target, Stored) else ids[target["email"]]
 
     if merges:
         bulk_insert(conn, LeadMerge.__table__, [{**_without(m, "target"), "lead_id": lead_id(m["target"])} for m in merges])
@@ -193,29 +194,69 @@ def where_in(conn: Connection, table: FromClause, columns: list[str], key: str, 
             yield from conn.exec_driver_sql(f"{head} IN ({', '.join(['?'] * len(chunk))})", tuple(chunk))
 
 
-def _merge_into(target: Lead | dict[str, Any], rec: dict[str, Any]) -> list[str]:
-    """Fill the lead's blanks from ``rec`` (a stored Lead or a row not inserted yet); returns the fields filled."""
-    get = target.get if isinstance(target, dict) else lambda k: getattr(target, k)
+class Stored(dict[str, Any]):
+    """A stored lead that rows of this chunk merge into: its :data:`MERGED` columns as read (``id`` among
+    them), changed in place by the merges, and what they were (``read``) to write only what changed."""
 
-    def put(k: str, v: Any) -> None:
-        if isinstance(target, dict):
-            target[k] = v
-        else:
-            setattr(target, k, v)
+    __slots__ = ("read",)
 
+    def __init__(self, values: dict[str, Any]) -> None:
+        super().__init__(values)
+        self.read = values
+
+
+#: The columns of a stored lead that a merge reads or may change (:func:`_merge_into`)
+MERGED = ("id", "email", *MERGEABLE, "is_hand_raiser", "do_not_contact", "arrived_at", "scored_at")
+
+
+def _stored_leads(conn: Connection, key: Any, values: Sequence[Any]) -> Iterator[Stored]:
+    """Yield the stored leads whose ``key`` column is in ``values`` (grain: lead), as :class:`Stored` rows.
+
+    Core rows, not ORM objects: loading and flushing a Lead per merge cost ~12 us a column; the
+    values are the ORM's (the same column types convert them).
+    """
+    columns = [Lead.__table__.c[c] for c in MERGED]
+    for chunk in _chunks(values):
+        for row in conn.execute(select(*columns).where(key.in_(chunk))):
+            yield Stored(dict(zip(MERGED, row, strict=True)))
+
+
+def _update_stored(session: Session, conn: Connection, leads: Iterable[Stored]) -> None:
+    """Write the columns the merges changed of each stored lead in ``leads`` (and ``updated_at``), as the ORM's
+    flush of a Lead object did: leads nothing changed are not written; one executemany per set of columns."""
+    changes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for lead in leads:
+        lead["scored_at"] = None  # a new touch: the next scoring pass rescores this lead
+        changed = tuple(c for c in MERGED if lead[c] != lead.read[c])
+        if changed:
+            changes.setdefault(changed, []).append({"_id": lead["id"], **{f"_{c}": lead[c] for c in changed}})
+    table = typing.cast(Table, Lead.__table__)
+    for changed, rows in changes.items():
+        stamp = utcnow()  # the column's onupdate, as the ORM's flush sets it
+        conn.execute(update(table).where(table.c.id == bindparam("_id"))
+                     .values({**{c: bindparam(f"_{c}") for c in changed}, "updated_at": stamp}), rows)
+    if changes:  # a Lead this session loaded earlier would show what it read before this update
+        ids = {row["_id"] for rows in changes.values() for row in rows}
+        for obj in list(session.identity_map.values()):
+            if isinstance(obj, Lead) and obj.id in ids:
+                session.expire(obj)
+
+
+def _merge_into(target: dict[str, Any], rec: dict[str, Any]) -> list[str]:
+    """Fill the lead's blanks from ``rec`` (a :class:`Stored` lead or a row not inserted yet); returns the fields
+    filled."""
+    get = target.get
     filled = [k for k in MERGEABLE if rec.get(k) and not get(k)]
     for k in filled:
-        put(k, rec[k])
+        target[k] = rec[k]
     if rec["is_hand_raiser"] and not get("is_hand_raiser"):
-        put("is_hand_raiser", True)  # a known lead asking for a demo is now a hand-raiser
+        target["is_hand_raiser"] = True  # a known lead asking for a demo is now a hand-raiser
         filled.append("is_hand_raiser")
     if rec.get("do_not_contact") and not get("do_not_contact"):
-        put("do_not_contact", True)  # an opt-out in any later touch holds
+        target["do_not_contact"] = True  # an opt-out in any later touch holds
         filled.append("do_not_contact")
     if rec["arrived_at"] < get("arrived_at"):
-        put("arrived_at", rec["arrived_at"])  # the lead is as old as its earliest touch
-    if not isinstance(target, dict):
-        target.scored_at = None  # a new touch: the next scoring pass rescores this lead
+        target["arrived_at"] = rec["arrived_at"]  # the lead is as old as its earliest touch
     return filled
 
 
