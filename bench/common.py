@@ -85,8 +85,17 @@ def pg_admin(statement: str) -> None:
         engine.dispose()
 
 
+#: prefix of the PostgreSQL databases the stage benchmarks create (LEADOPS_BENCH_PG_PREFIX, e.g. ``wt_pg_``): two people
+#: benchmarking on one server otherwise drop each other's databases, whose names are fixed
+PG_PREFIX = os.environ.get("LEADOPS_BENCH_PG_PREFIX", "")
+
+
 def pg_database(name: str, template: str | None = None) -> str:
-    """Return the URL of PostgreSQL database ``name``, dropped and created again (as a copy of ``template``)."""
+    """Return the URL of PostgreSQL database ``name`` (after PG_PREFIX), dropped and created again (as a copy of
+    ``template``, after PG_PREFIX unless it starts with it: a name read back from a URL this made)."""
+    name = PG_PREFIX + name
+    if template is not None and not template.startswith(PG_PREFIX):
+        template = PG_PREFIX + template
     pg_admin(f'DROP DATABASE IF EXISTS "{name}"')
     pg_admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     return PG.rsplit("/", 1)[0] + f"/{name}"

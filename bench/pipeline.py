@@ -175,6 +175,10 @@ def child(mode: str, spec: dict[str, Any]) -> None:
     """Run one implementation and print its result (with this process's peak RSS) as the last stdout line."""
     res = RUNNERS[mode](spec)
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # CPU time of this process and its ended children (the validation process): user + system, database server not
+    # included
+    res["cpu_s"] = sum(u.ru_utime + u.ru_stime for u in map(resource.getrusage, (resource.RUSAGE_SELF,
+                                                                                  resource.RUSAGE_CHILDREN)))
     print(json.dumps(res))
 
 
@@ -326,11 +330,13 @@ def main() -> None:
                 rep.line(f"      {example}")
         if lo is not None:
             info: dict[str, Any] = {"leads_per_s": round(n / lo["seconds"]), "peak_rss_mb": round(lo["peak_rss_mb"]),
+                                    "cpu_s": round(lo["cpu_s"], 2),
                                     "stages": {k: round(v, 2) for k, v in lo["stages"].items()}}
             for m in BASELINES:
                 if m in res:
                     r = res[m]
                     info.update({f"{m}_leads_per_s": round(n / r["seconds"]), f"{m}_peak_rss_mb": round(r["peak_rss_mb"]),
+                                 f"{m}_cpu_s": round(r["cpu_s"], 2),
                                  f"{m}_stages": {k: round(v, 2) for k, v in r["stages"].items()},
                                  f"vs_{m}": round(ratios[m], 4)})
                     if "vs_leadops" in r:

@@ -339,6 +339,8 @@ def data_model_page() -> str:
                 extra.append(f"{'unique ' if ix.unique else ''}index `{ix.name}` "
                              f"({', '.join(col.name for col in ix.columns)})"
                              + (f" where `{_cell(where)}`" if where is not None else ""))
+        for option, value in (table.dialect_options["postgresql"].get("with") or {}).items():
+            extra.append(f"PostgreSQL storage parameter `{option} = {value}`")
         if extra:
             out.append("\n" + "".join(f"- {e}\n" for e in extra))
     return "".join(out)

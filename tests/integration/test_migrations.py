@@ -106,3 +106,35 @@ def test_positions_move_to_one_row_per_pool_and_sdr_and_back_each_rotation_resta
     assert shape() == (["pool", "sdr_id", "virtual_time", "updated_at"], ["pool", "sdr_id"])
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM routing_positions")).scalar_one() == 0
+
+
+def test_leads_pages_keep_room_for_rewrites_and_only_owned_leads_are_indexed_by_owner(db_url):
+    """0015: PostgreSQL fills leads pages to LEADS_FILLFACTOR percent (a lead's later rewrites can stay on their
+    page); the owner index holds owned leads only and still serves a look-up by owner (the sdrs foreign key's
+    check); company_key has no index (nothing looks leads up by it)."""
+    from sqlalchemy import inspect, text
+
+    from leadops.db.models import LEADS_FILLFACTOR
+
+    engine = get_engine(db_url)
+    with engine.connect() as conn:
+        names = {ix["name"] for ix in inspect(conn).get_indexes("leads")}
+        assert "ix_leads_owner_sdr_id" in names and "ix_leads_company_key" not in names
+        if engine.dialect.name == "sqlite":
+            sql = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = 'ix_leads_owner_sdr_id'")).scalar_one()
+            assert sql.endswith("WHERE owner_sdr_id IS NOT NULL"), sql
+            plan = " ".join(str(r[-1]) for r in conn.execute(text("EXPLAIN QUERY PLAN SELECT id FROM leads "
+                                                                  "WHERE owner_sdr_id = 3")))
+        else:
+            options = conn.execute(text("SELECT reloptions FROM pg_class WHERE oid = 'leads'::regclass")).scalar_one()
+            assert options == [f"fillfactor={LEADS_FILLFACTOR}"]
+            sql = conn.execute(text("SELECT pg_get_indexdef('ix_leads_owner_sdr_id'::regclass)")).scalar_one()
+            assert sql.endswith("WHERE (owner_sdr_id IS NOT NULL)"), sql
+            conn.execute(text("SET enable_seqscan = off"))
+            conn.execute(text("PREPARE by_owner (int) AS SELECT 1 FROM ONLY leads x WHERE owner_sdr_id = $1 "
+                              "FOR KEY SHARE OF x"))  # the foreign key's check, as a generic plan
+            conn.execute(text("SET plan_cache_mode = force_generic_plan"))
+            plan = " ".join(r[0] for r in conn.execute(text("EXPLAIN EXECUTE by_owner(3)")))
+            conn.execute(text("DEALLOCATE by_owner"))
+            conn.rollback()
+        assert "ix_leads_owner_sdr_id" in plan, plan
