@@ -1,7 +1,9 @@
 """What the benchmarks share: a fresh, empty database of either kind."""
 from __future__ import annotations
 
+import atexit
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -18,7 +20,20 @@ def fresh_url(kind: str, tag: str, tmp: Path | None = None) -> str:
     schema = f"bench_{tag}_{os.getpid()}"
     with create_engine(PG).begin() as c:
         c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE; CREATE SCHEMA "{schema}"'))
+    atexit.register(_drop_schema, schema)  # a 1M run's schema holds gigabytes: nothing is left in `test`
     return f"{PG}?options=-csearch_path%3D{schema}"
+
+
+def _drop_schema(schema: str) -> None:
+    """Drop a schema ``fresh_url`` made (at the benchmark's exit); says so on stderr if it cannot."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with create_engine(PG).begin() as c:
+            c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    except SQLAlchemyError as e:  # the figures are printed already; only the clean-up failed
+        print(f"could not drop schema {schema}: {e}", file=sys.stderr)
 
 
 def child_env(tmp: Path, mode: str, spec: dict) -> dict[str, str]:
