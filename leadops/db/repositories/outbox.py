@@ -110,8 +110,9 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
 
 #: one message delivered (``mark_sent``), as one Core statement built once: the ORM's UPDATE machinery cost
 #: more than the statement itself, once per message
-_MARK_SENT = update(Notification.__table__).where(
-    Notification.__table__.c.id == bindparam("message_id"), Notification.__table__.c.status != "sent",
+_OUTBOX = cast(Table, Notification.__table__)
+_MARK_SENT = update(_OUTBOX).where(
+    _OUTBOX.c.id == bindparam("message_id"), _OUTBOX.c.status != "sent",
 ).values(status="sent", sent_at=bindparam("sent_at_"), lease_until=None, last_error=None)
 
 #: rows an UPDATE changes are never in the session: it need not look for them
