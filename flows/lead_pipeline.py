@@ -70,9 +70,7 @@ def lead_pipeline(config_dir: str | None = CONFIG_DIR, var_dir: str | None = VAR
     apis = [ingest_api_source(name, run) for name in api_sources(run)]
     files += [page for a in apis for page in a.pages]  # each API page is a batch, accounted like a file
     api_errors = [a for a in apis if a.error]
-    # Data Docs render in the validation process (or a thread of this one) while enrichment, scoring and
-    # routing run here: nothing after intake validates, and the run waits for them before it reports.
-    docs_job = publish_data_docs.submit(run) if files else None
+    docs = publish_data_docs(run) if files else None
     rejected = [f for f in files if f.status == "rejected"]
     for f in rejected:
         log.warning("file rejected: %s", f.error)
@@ -83,7 +81,6 @@ def lead_pipeline(config_dir: str | None = CONFIG_DIR, var_dir: str | None = VAR
         score_partitions.with_options(task_runner=runner)(run, flow_run_id=current_flow_run_id())
     routed = route_leads(run)
     sent = deliver_notifications(run)
-    docs = docs_job.result() if docs_job is not None else None
     if routed.unroutable:
         log.warning("%d lead(s) could not be routed: see the fallback queue (routing_status=unroutable)", routed.unroutable)
 
