@@ -8,7 +8,9 @@ lease is past (``LEADOPS_OUTBOX_LEASE_SECONDS``, 30 s by default).
 
 A pass works through a factory of units of work, one short transaction per step (give up on stalled
 claims, list, claim a batch, each outcome), committed at once: a claim must be visible to every other
-sender before the first send of its batch, and an outcome durable before the next send.
+sender before the first send of its batch, and an outcome durable before the next send (but a 'sent' mark on
+PostgreSQL, committed without waiting for the disk: a database crash may undo the last ones, whose messages are
+then sent again under their keys, see SqlOutboxRepository.mark_sent).
 """
 from __future__ import annotations
 

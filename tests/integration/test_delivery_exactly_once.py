@@ -124,3 +124,27 @@ def test_a_message_whose_sending_kills_its_sender_every_time_is_given_up_after_m
     assert poison.status == "failed" and poison.attempts == MAX_ATTEMPTS
     assert "gave up" in poison.last_error and report.gave_up == 1
     assert sender.keys == ["assignment:fine"]  # the others still go out
+
+
+def test_sent_is_recorded_with_its_time_and_only_its_own_transaction_skips_the_flush_wait(session):
+    """A 'sent' mark records the time of the send; on PostgreSQL its transaction alone commits without waiting for
+    the WAL flush (SET LOCAL): the next transaction on the same pooled connection waits again."""
+    from leadops.db.repositories.outbox import SqlOutboxRepository
+
+    _enqueue(session, "assignment:300")
+    note_id = _status(session, "assignment:300").id
+    units = units_for(session)  # ends the session's read: it sees what the units commit
+    at = utcnow()
+    with units() as uow:
+        assert SqlOutboxRepository(uow.session).mark_sent(note_id, at)
+        postgres = uow.session.get_bind().dialect.name == "postgresql"
+        if postgres:
+            assert uow.session.connection().exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+    with units() as uow:
+        assert not SqlOutboxRepository(uow.session).mark_sent(note_id, utcnow())  # already sent: nothing changes
+        uow.commit()
+        if postgres:
+            assert uow.session.connection().exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+    row = _status(session, "assignment:300")
+    assert (row.status, row.lease_until, row.last_error) == ("sent", None, None)
+    assert abs((row.sent_at.replace(tzinfo=None) - at.replace(tzinfo=None)).total_seconds()) < 1e-3
