@@ -15,23 +15,19 @@ def fresh_url(kind: str, tag: str, tmp: Path | None = None) -> str:
     new PostgreSQL schema named after ``tag`` and this process (dropped and recreated)."""
     if kind == "sqlite":
         return f"sqlite:///{Path(tmp or tempfile.mkdtemp()) / f'{tag}.db'}"
-    from sqlalchemy import create_engine, text
-
     schema = f"bench_{tag}_{os.getpid()}"
-    with create_engine(PG).begin() as c:
-        c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE; CREATE SCHEMA "{schema}"'))
+    pg_admin(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    pg_admin(f'CREATE SCHEMA "{schema}"')
     atexit.register(_drop_schema, schema)  # a 1M run's schema holds gigabytes: nothing is left in `test`
     return f"{PG}?options=-csearch_path%3D{schema}"
 
 
 def _drop_schema(schema: str) -> None:
     """Drop a schema ``fresh_url`` made (at the benchmark's exit); says so on stderr if it cannot."""
-    from sqlalchemy import create_engine, text
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
-        with create_engine(PG).begin() as c:
-            c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        pg_admin(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     except SQLAlchemyError as e:  # the figures are printed already; only the clean-up failed
         print(f"could not drop schema {schema}: {e}", file=sys.stderr)
 
@@ -89,7 +85,8 @@ def task_seconds(flow_run_id: str) -> dict[str, float]:
 
 
 def pg_admin(statement: str) -> None:
-    """Run one statement that cannot run in a transaction (CREATE / DROP DATABASE) on the PostgreSQL server."""
+    """Run one statement on the PostgreSQL server in autocommit (CREATE / DROP DATABASE cannot run in a
+    transaction; schemas are made and dropped the same way)."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(PG, isolation_level="AUTOCOMMIT")
