@@ -216,7 +216,9 @@ class Lead(Base):
     score_version: Mapped[str | None] = mapped_column(String(64))
     scored_at: Mapped[datetime | None]
     # ownership
-    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    # not indexed: nothing looks leads up by account (routing reads the account by its own key), and accounts are
+    # never deleted; the index cost an entry per insert and per non-HOT rewrite (migration 0016)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
     owner_sdr_id: Mapped[int | None] = mapped_column(ForeignKey("sdrs.id"))
     routing_status: Mapped[str | None] = mapped_column(String(20))  # assigned|held|unroutable
     # provenance of first arrival

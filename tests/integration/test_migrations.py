@@ -138,3 +138,37 @@ def test_leads_pages_keep_room_for_rewrites_and_only_owned_leads_are_indexed_by_
             conn.execute(text("DEALLOCATE by_owner"))
             conn.rollback()
         assert "ix_leads_owner_sdr_id" in plan, plan
+
+
+def test_leads_have_no_account_index_and_keep_the_account_foreign_key(db_url):
+    """0016: nothing looks leads up by account_id, so it has no index; the foreign key to accounts stays."""
+    from sqlalchemy import inspect
+
+    with get_engine(db_url).connect() as conn:
+        insp = inspect(conn)
+        indexed = {c for ix in insp.get_indexes("leads") for c in ix["column_names"]}
+        assert "account_id" not in indexed
+        keys = {(tuple(fk["constrained_columns"]), fk["referred_table"]) for fk in insp.get_foreign_keys("leads")}
+        assert (("account_id",), "accounts") in keys
+
+
+def test_downgrading_0016_puts_the_account_index_back(db_url):
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from leadops.db.migrate import alembic_config, current, upgrade
+
+    def names() -> set[str]:
+        with get_engine(db_url).connect() as conn:
+            return {ix["name"] for ix in inspect(conn).get_indexes("leads")}
+
+    cfg = alembic_config(db_url)
+    try:
+        with get_engine(db_url).begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0015")
+        assert "ix_leads_account_id" in names()
+    finally:
+        upgrade(db_url)
+    assert current(db_url) == _head()
+    assert "ix_leads_account_id" not in names()
