@@ -152,3 +152,25 @@ def test_a_chunk_written_from_one_temporary_table_writes_the_rows_of_the_row_pat
     assert written["set"] == written["row"] == written["set, emails from the ids"]
     assert all(note[0] for note in written["set"]["notes"]) and len(written["set"]["notes"]) == len(chunk)
     assert len(written["set"]["events"]) == len(chunk) >= bulk_update.SET_BASED_FROM
+
+
+@pytest.mark.parametrize("path", ["set", "row"])
+def test_claiming_accounts_gives_an_owner_only_to_accounts_without_one(session, roster, monkeypatch, path):
+    """``claim_accounts`` of a routing chunk's new accounts (one UPDATE ... FROM from SET_BASED_FROM accounts on,
+    one UPDATE per account below): an account that has an owner by now keeps it."""
+    from leadops.db.models import Account
+    from leadops.db.repositories.routing import SqlRoutingRepository
+
+    if path == "row":
+        monkeypatch.setattr("leadops.db.repositories.routing.SET_BASED_FROM", 10**9)
+    sdr_ids = sorted(session.scalars(select(Sdr.id).where(Sdr.role == "sdr")))
+    first, other = sdr_ids[0], sdr_ids[1]
+    n = bulk_update.SET_BASED_FROM + 10
+    session.add_all([Account(domain=f"firm{i}.fr", name=f"Firm {i}", owner_sdr_id=first if i % 7 == 0 else None)
+                     for i in range(n)])
+    session.flush()
+    ids = sorted(session.scalars(select(Account.id)))
+    SqlRoutingRepository(session).claim_accounts(dict.fromkeys(ids, other))
+    session.commit()
+    owners = dict(session.execute(select(Account.domain, Account.owner_sdr_id)).tuples().all())
+    assert owners == {f"firm{i}.fr": first if i % 7 == 0 else other for i in range(n)}

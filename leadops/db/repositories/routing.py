@@ -19,7 +19,7 @@ from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from leadops.db.bulk import dialect_insert
-from leadops.db.bulk_update import SET_BASED_FROM, insert_from
+from leadops.db.bulk_update import SET_BASED_FROM, insert_from, update_from
 from leadops.db.repositories.assignment_chunk import write_chunk
 from leadops.db.repositories.outbox import Message, SqlOutboxRepository
 from leadops.db.models import (
@@ -435,10 +435,11 @@ class SqlRoutingRepository:
         if emails is not None and len(emails) != len(assignments):
             raise ValueError(f"{len(emails)} emails for {len(assignments)} assignments")
         if len(assignments) >= SET_BASED_FROM:  # a routing chunk: one temporary table, statements chained from it
-            columns: dict[str, Sequence[Any]] = {name: [getattr(a, name) for a in assignments]
-                                                 for name in NewAssignment._fields}
+            # by column: the tuples transposed by zip (a getattr per field and row cost ~4x as much)
+            columns: dict[str, Sequence[Any]] = dict(zip(NewAssignment._fields, zip(*assignments, strict=True),
+                                                         strict=True))
             if emails is not None:
-                columns.update({name: [getattr(e, name) for e in emails] for name in AssignmentEmail._fields})
+                columns.update(zip(AssignmentEmail._fields, zip(*emails, strict=True), strict=True))
             return write_chunk(conn, columns, now, flow_run_id, _started, _json)
         ids = self._assign_few(assignments, now, flow_run_id)
         if emails is not None:
@@ -483,6 +484,10 @@ class SqlRoutingRepository:
             return
         act = ACCOUNTS
         # only an account still without owner: another pass (or a person) may have set one since
+        if len(owners) >= SET_BASED_FROM:  # a routing chunk's new accounts: one UPDATE ... FROM, not one per account
+            update_from(self.session.connection(), act, "id", {"id": list(owners), "owner_sdr_id": list(owners.values())},
+                        where="accounts.owner_sdr_id IS NULL")
+            return
         self.session.execute(update(act).where(act.c.id == bindparam("b_id"), act.c.owner_sdr_id.is_(None))
                              .values(owner_sdr_id=bindparam("b_owner")),
                              [{"b_id": a, "b_owner": s} for a, s in owners.items()])
