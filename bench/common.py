@@ -125,3 +125,29 @@ def stage_workload(folder: Path, leads: int) -> tuple[Path, Path]:
     path = folder / f"leads-{leads}.csv"
     workload.generate(path, leads, domains)
     return config, path
+
+
+def server_cpu(url: str) -> float | None:
+    """Return the CPU seconds (user + system) of the PostgreSQL server processes connected to the database of ``url``
+    now (the backends of a stage's run, read from /proc: a server on this host only); None for SQLite or when
+    they cannot be read. Wall time on a shared machine is noisy; a stage's CPU here and in its own process is not."""
+    if not url.startswith("postgresql"):
+        return None
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as c:
+            pids = c.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                  "AND pid <> pg_backend_pid()")).scalars().all()
+    finally:
+        engine.dispose()
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    try:
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14 and 15 of stat)
+    except (OSError, IndexError, ValueError):
+        return None
+    return total

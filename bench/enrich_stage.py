@@ -7,9 +7,10 @@ prepared once (after intake), each run in its own process with the ``leadops`` p
 ``prepare`` generates the pipeline benchmark's workload (bench/workload.py) and runs leadops' intake
 service over it; ``time`` alternates the code folders (or ``columnar``: the columnar baseline's stage)
 round by round, each on a fresh copy of the prepared database (SQLite file copy; PostgreSQL
-``CREATE DATABASE ... TEMPLATE``), and prints the seconds of the service call (committing at most
-every 2 s, as the pipeline's task does), its summary and a digest of what it wrote (the leads'
-enrichment columns, lookups, records); ``--profile`` writes a cProfile per folder.
+``CREATE DATABASE ... TEMPLATE``), and prints the seconds of the service call (committing as the
+pipeline's task does), its CPU seconds (the child's, plus its PostgreSQL backends' when the server runs
+on this host), its summary, a digest of what it wrote (the leads' enrichment columns, lookups, records)
+and, on PostgreSQL, how many of the leads' row updates were HOT; ``--profile`` writes a cProfile per folder.
 """
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from common import pg_database, stage_workload  # bench/ is the script's folder
+from common import pg_database, server_cpu, stage_workload  # bench/ is the script's folder
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -92,11 +94,12 @@ def child_columnar(spec: dict) -> None:
 
     s = get_settings()
     rules = load_rules(s.config_dir)
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     with get_engine(s.database_url).begin() as conn:
         out = columnar.enrichment(columnar._Db(conn), "offline", None, Path(spec["config"]).parent / "firmographics.csv",
                                   8, rules, datetime.now(UTC))
-    print(json.dumps({"seconds": time.perf_counter() - t, **out}))
+    seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "server_cpu": server_cpu(s.database_url), **out}))
 
 
 def child_enrich(spec: dict) -> None:
@@ -114,9 +117,13 @@ def child_enrich(spec: dict) -> None:
     committed = time.perf_counter()
     commits = 0
     with SqlUnitOfWork(s.database_url) as uow:
+        # the task's commit policy, from the code timed (before commit_due: at most every 2 s)
+        due = getattr(enrich, "commit_due", None) or (lambda repo, done, total, since, least: done >= total
+                                                      or since >= least)
+
         def checkpoint(done: int, total: int) -> None:
             nonlocal committed, commits
-            if done < total and time.perf_counter() - committed < 2.0:
+            if not due(uow.enrichment, done, total, time.perf_counter() - committed, 2.0):
                 return
             uow.commit()
             commits += 1
@@ -124,14 +131,16 @@ def child_enrich(spec: dict) -> None:
 
         if profiler is not None:
             profiler.enable()
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         out = enrich.enrich_pending(uow, rules, checkpoint=checkpoint)
         uow.commit()
-        seconds = time.perf_counter() - t
+        seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
+        server = server_cpu(s.database_url)  # the unit of work's connection is still open
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(spec["profile"])
-    print(json.dumps({"seconds": seconds, "commits": commits, "domains": out.domains, "enriched": out.enriched,
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "server_cpu": server, "commits": commits, "domains": out.domains,
+                      "enriched": out.enriched,
                       "partial": out.partial, "not_enriched": out.not_enriched, "skipped": out.skipped}))
 
 
@@ -155,9 +164,23 @@ def _fingerprint(url: str) -> str:
     return h.hexdigest()[:16]
 
 
+def _hot(url: str) -> str:
+    """Return ", HOT updates of leads: <hot> of <all>" on PostgreSQL (heap-only: no index entry written), else ""."""
+    if not url.startswith("postgresql"):
+        return ""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.connect() as c:
+        upd, hot = c.execute(text("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'leads'")).one()
+    engine.dispose()
+    return f", HOT updates of leads: {hot} of {upd}"
+
+
 def time_runs(folder: Path, codes: list[Path], rounds: int, profile: bool) -> None:
     spec = json.loads((folder / "spec.json").read_text())
     seconds: dict[str, list[float]] = {str(c): [] for c in codes}
+    cpus: dict[str, list[float]] = {str(c): [] for c in codes}
     for r in range(rounds):
         for i, code in enumerate(codes):
             url = _copy(spec, f"c{i}", folder)
@@ -169,11 +192,13 @@ def time_runs(folder: Path, codes: list[Path], rounds: int, profile: bool) -> No
                 sys.exit(proc.stderr[-3000:])
             res = json.loads(proc.stdout.strip().splitlines()[-1])
             seconds[str(code)].append(res["seconds"])
-            print(f"round {r} {code}: {res['seconds']:.2f} s {res} digest {_fingerprint(url)}", flush=True)
+            cpus[str(code)].append(res["cpu"] + (res["server_cpu"] or 0.0))
+            print(f"round {r} {code}: {res['seconds']:.2f} s {res} digest {_fingerprint(url)}{_hot(url)}", flush=True)
     first = min(seconds[str(codes[0])])
     for code, s in seconds.items():
         print(f"{code}: best {min(s):.2f} s, runs {', '.join(f'{x:.2f}' for x in s)}; "
-              f"best / first's best {min(s) / first:.2f}x")
+              f"best / first's best {min(s) / first:.2f}x; median {statistics.median(s):.2f} s; "
+              f"CPU (process + server) median {statistics.median(cpus[code]):.2f} s")
 
 
 def main() -> None:

@@ -10,7 +10,8 @@ the columnar baseline's scoring stage, each trial on a fresh copy of the same da
   the result is kept (a SQLite file, or a PostgreSQL database used as a template) with what the trials need.
 - ``trials``: per round and per tree (and the columnar baseline with ``--columnar``), a fresh copy of the
   prepared database, then one child process (``PYTHONPATH`` the tree) timing the scoring pass and its
-  commit; prints seconds per trial, the median per tree and the ratios. ``--profile`` writes a cProfile
+  commit; prints seconds per trial (and CPU seconds: the child's, plus its PostgreSQL backends' when the server runs
+  on this host), the medians per tree and the ratios. ``--profile`` writes a cProfile
   per trial; ``--sql`` adds seconds per SQL statement shape (SQLAlchemy cursor events).
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import pg_database, stage_workload  # bench/ is the script's folder
+from common import pg_database, server_cpu, stage_workload  # bench/ is the script's folder
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -134,7 +135,7 @@ def _trial() -> None:
         prof.enable()
     now = datetime.fromisoformat(os.environ["SCORE_STAGE_NOW"]) if os.environ.get("SCORE_STAGE_NOW") else \
         datetime.now(UTC)
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     if mode == "columnar":
         sys.path[:0] = [str(BENCH)]
         import columnar_pipeline
@@ -148,12 +149,14 @@ def _trial() -> None:
         with SqlUnitOfWork(s.database_url) as uow:
             summary = score_open_leads(uow, rules, now=now)
         out = {"scored": summary.scored, "promoted_mql": summary.promoted_mql}
-    seconds = time.perf_counter() - t
+    seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
+    server = server_cpu(s.database_url)  # the pool's connections are still open: their backends' CPU
     if prof is not None:
         prof.disable()
         prof.dump_stats(profile)
     top = sorted(((sum(v), len(v), k) for k, v in shapes.items()), reverse=True)[:12]
-    print(json.dumps({"seconds": seconds, **out, "sql": [[round(a, 3), n, k] for a, n, k in top]}))
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "server_cpu": server, **out,
+                      "sql": [[round(a, 3), n, k] for a, n, k in top]}))
 
 
 def _check(url: str) -> dict[str, Any]:
@@ -188,6 +191,7 @@ def trials(where: Path, trees: dict[str, Path], rounds: int, columnar: bool, pro
     spec = json.loads((where / "spec.json").read_text(encoding="utf-8"))
     modes = list(trees.items()) + ([("columnar", next(iter(trees.values())))] if columnar else [])
     seconds: dict[str, list[float]] = {m: [] for m, _ in modes}
+    cpus: dict[str, list[float]] = {m: [] for m, _ in modes}
     for r in range(rounds):
         for mode, tree in (modes if r % 2 == 0 else modes[::-1]):
             url = _copy(spec, where)
@@ -200,7 +204,10 @@ def trials(where: Path, trees: dict[str, Path], rounds: int, columnar: bool, pro
                 sys.exit(f"{mode} failed:\n{proc.stderr[-3000:]}")
             res = json.loads(proc.stdout.strip().splitlines()[-1])
             seconds[mode].append(res["seconds"])
-            print(f"round {r} {mode:<10} {res['seconds']:7.2f} s  scored {res['scored']}  mql {res['promoted_mql']}",
+            cpus[mode].append(res["cpu"] + (res["server_cpu"] or 0.0))
+            server = "" if res["server_cpu"] is None else f" + server {res['server_cpu']:.2f}"
+            print(f"round {r} {mode:<10} {res['seconds']:7.2f} s  cpu {res['cpu']:.2f}{server} s  "
+                  f"scored {res['scored']}  mql {res['promoted_mql']}",
                   file=sys.stderr)
             for total, n, shape in res["sql"]:
                 print(f"      {total:7.3f} s {n:>6}x  {shape}", file=sys.stderr)
@@ -208,12 +215,14 @@ def trials(where: Path, trees: dict[str, Path], rounds: int, columnar: bool, pro
                 print(f"      check: {_check(url)}", file=sys.stderr)
     med = {m: statistics.median(v) for m, v in seconds.items()}
     print("medians: " + ", ".join(f"{m} {v:.2f} s" for m, v in med.items()), file=sys.stderr)
+    print("CPU medians (process + server): " + ", ".join(f"{m} {statistics.median(v):.2f} s" for m, v in cpus.items()),
+          file=sys.stderr)
     names = list(med)
     for a in names:
         for b in names:
             if a < b:
                 print(f"  {a} / {b}: {med[a] / med[b]:.2f}x", file=sys.stderr)
-    print(json.dumps({"seconds": seconds, "median": med}))
+    print(json.dumps({"seconds": seconds, "median": med, "cpu": cpus}))
 
 
 def main() -> None:

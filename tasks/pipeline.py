@@ -234,11 +234,11 @@ def enrich_leads(run: RunSettings, stale: bool = False) -> EnrichSummary:
     """Enrich pending leads (and stale ones with ``stale``) through the provider waterfall; returns counts
     (grain: lead) and numbers per provider.
 
-    Work is written every 200 domains and committed there at most every COMMIT_SECONDS, so a
-    crash or retry redoes at most 200 domains or that many seconds of lookups, whichever is
-    more (answers already stored are cache hits; on SQLite the leads' columns are set once at the
-    end of the pass, from those answers); a progress artifact shows where a long run is
-    (updated at most every PROGRESS_SECONDS).
+    Work is written every 200 domains and committed there (on SQLite at most every COMMIT_SECONDS,
+    where the leads' columns are set once at the end of the pass, from the answers), so a crash or
+    retry redoes at most 200 domains or that many seconds of lookups, whichever is more (answers
+    already stored are cache hits); a progress artifact shows where a long run is (updated at most
+    every PROGRESS_SECONDS).
     """
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
@@ -248,9 +248,10 @@ def enrich_leads(run: RunSettings, stale: bool = False) -> EnrichSummary:
     with units(s) as uow:
         def checkpoint(done: int, total: int) -> None:
             nonlocal progress_id, shown, committed
-            # A commit after a large intake makes SQLite checkpoint its WAL (~60 ms): every 200
-            # domains, 50k domains spent 20 s committing; lookups over HTTP take longer anyway.
-            if done < total and _clock() - committed < COMMIT_SECONDS:
+            # On SQLite at most every COMMIT_SECONDS: a commit after a large intake checkpoints its WAL
+            # (~60 ms; every 200 domains, 50k domains spent 20 s committing). On PostgreSQL at every
+            # checkpoint, so the next one's lead updates can be HOT (see enrich.commit_due).
+            if not enrich.commit_due(uow.enrichment, done, total, _clock() - committed, COMMIT_SECONDS):
                 return
             uow.commit()
             committed = _clock()

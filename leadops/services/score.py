@@ -28,6 +28,7 @@ from leadops.domain.normalize import DISPOSABLE_EMAIL_DOMAINS
 from leadops.domain.scoring_frame import breakdown_json, score_frame
 from leadops.domain.scoring_pass import ScoreSummary, band_counts
 from leadops.domain.stage_moves import stage_moves
+from leadops.services.write_behind import WriteBehind
 
 # Activities that count as engagement: marketing web events (kind web) and replies to SDR emails.
 REPLY_OUTCOMES = {"replied": "reply", "meeting_booked": "reply"}
@@ -108,26 +109,39 @@ def score_open_leads(uow: UnitOfWork, rules: Rules, *, now: datetime | None = No
     before: Counter[str] = Counter()
     after: Counter[str] = Counter()
     stage_changes: Counter[str] = Counter()
-    for i in range(0, len(ids), CHUNK):
-        chunk = ids[i:i + CHUNK]
-        leads, events, last_touch = scoring_inputs(uow.scoring.leads(chunk), uow.scoring.activities(chunk))
-        scored = score_frame(leads, events, sr, now)
-        if blend is not None:
-            _blend(leads, scored, blend[0], sr.model.weight)
-        before.update(band_counts(leads["score"].astype("float64")))
-        after.update(band_counts(scored["total"]))
-        grades.update({str(k): int(v) for k, v in scored["grade"].value_counts().items()})
-        summary.scored += len(scored)
-        changed, parts = _new_scores(leads, scored, sr, summary)
-        moves = _stage_moves(leads, scored, last_touch, sr, now, summary, stage_changes)
-        uow.scoring.write(changed[list(SCORE_COLUMNS)], parts, moves[list(MOVE_COLUMNS)], version=sr.version, now=now,
-                          flow_run_id=flow_run_id)
-        if progress is not None:  # leads scored so far, of the selection
-            progress(summary.scored, len(ids))
+    # Chunk i is written in the background while chunk i + 1 is scored (where the repository allows it: see
+    # write_behind); the next chunk is read before the write starts, since both need the connection. Chunks are
+    # disjoint sets of leads, so reading one before the previous is written reads what it would have read after.
+    with WriteBehind(uow.scoring.writes_behind) as behind:
+        read = None  # the chunk's leads and activities, when read ahead
+        for i in range(0, len(ids), CHUNK):
+            leads, events, last_touch = scoring_inputs(*(read or _read(uow, ids[i:i + CHUNK])))
+            scored = score_frame(leads, events, sr, now)
+            if blend is not None:
+                _blend(leads, scored, blend[0], sr.model.weight)
+            before.update(band_counts(leads["score"].astype("float64")))
+            after.update(band_counts(scored["total"]))
+            grades.update({str(k): int(v) for k, v in scored["grade"].value_counts().items()})
+            changed, parts = _new_scores(leads, scored, sr, summary)
+            moves = _stage_moves(leads, scored, last_touch, sr, now, summary, stage_changes)
+            behind.wait()
+            if progress is not None and i:  # leads scored and written so far, of the selection
+                progress(summary.scored, len(ids))
+            read = _read(uow, ids[i + CHUNK:i + 2 * CHUNK]) if i + CHUNK < len(ids) else None
+            behind.submit(uow.scoring.write, changed[list(SCORE_COLUMNS)], parts, moves[list(MOVE_COLUMNS)],
+                          version=sr.version, now=now, flow_run_id=flow_run_id)
+            summary.scored += len(scored)
+    if progress is not None and ids:
+        progress(summary.scored, len(ids))
     summary.grades = dict(sorted(grades.items()))
     summary.stage_changes = dict(sorted(stage_changes.items()))
     summary.distribution_before, summary.distribution_after = dict(sorted(before.items())), dict(sorted(after.items()))
     return summary
+
+
+def _read(uow: UnitOfWork, ids: Sequence[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (the leads ``ids``, their activities) as the repository reads them (one row per lead, per activity)."""
+    return uow.scoring.leads(ids), uow.scoring.activities(ids)
 
 
 def select_for_scoring(uow: UnitOfWork, *, lead_ids: Sequence[int] | None = None, only_changed: bool = True,

@@ -319,9 +319,10 @@ def test_the_prefect_server_turns_the_pipeline_schedule_into_scheduled_runs():
 
 
 def test_enrichment_commits_its_checkpoints_only_commit_seconds_apart(leadops_env, session, roster, monkeypatch):
-    """Work is flushed every 200 domains but committed there only COMMIT_SECONDS apart (and at the
+    """Work is flushed every 200 domains; on SQLite committed there only COMMIT_SECONDS apart (and at the
     end), by the task's clock: frozen, 450 domains commit once; a clock 10 s further at every
-    reading, at each of the 3 checkpoints."""
+    reading, at each of the 3 checkpoints. On PostgreSQL (leads written at each checkpoint) at each of
+    them whatever the clock."""
     from itertools import count
 
     from sqlalchemy import event
@@ -360,4 +361,5 @@ def test_enrichment_commits_its_checkpoints_only_commit_seconds_apart(leadops_en
             assert progress is not None and float(progress.data) == 100.0
     finally:
         event.remove(Session, "after_commit", on_commit)
-    assert commits == [1, 3]  # checkpoints at 200, 400 and 450 (the end, always committed)
+    sqlite = leadops_env.database_url.startswith("sqlite")
+    assert commits == ([1, 3] if sqlite else [3, 3])  # checkpoints at 200, 400 and 450 (the end, always committed)

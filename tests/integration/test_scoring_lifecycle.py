@@ -165,3 +165,23 @@ def test_engagement_dated_after_the_pass_counts_only_once_it_is_due(session, set
     assert due.scored == 1 and leads(session)["bob"].scored_at == NOW + timedelta(hours=2)
     # once scored after it, the activity no longer selects the lead
     assert score_open_leads(SqlUnitOfWork.around(session), rules, now=NOW + timedelta(hours=3)).scored == 0
+
+
+def test_chunks_are_written_in_the_background_on_postgresql_only_and_end_the_same(session, settings, rules,
+                                                                                 monkeypatch):
+    """PostgreSQL writes chunk i in a worker thread while chunk i + 1 is scored; SQLite in line. Chunks of one
+    lead: each lead's score, stage and history are those of a pass in one chunk, in the same order."""
+    import leadops.services.score as score
+
+    load(session, settings, rules)
+    uow = SqlUnitOfWork.around(session)
+    assert uow.scoring.writes_behind == (session.get_bind().dialect.name == "postgresql")
+    monkeypatch.setattr(score, "CHUNK", 1)
+    seen: list[tuple[int, int]] = []
+    summary = score_open_leads(uow, rules, now=NOW, progress=lambda done, total: seen.append((done, total)))
+    session.commit()
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)] and summary.scored == 4
+    by = leads(session)
+    history = session.execute(select(ScoreHistory.lead_id).order_by(ScoreHistory.id)).scalars().all()
+    assert history == sorted(history)  # chunks written in id order
+    assert (by["ana"].lifecycle_stage, by["cid"].lifecycle_stage) == ("mql", "disqualified")

@@ -65,6 +65,7 @@ class FakeScoringRepository:
     history: list[ScoreRow] = field(default_factory=list)
     stage_history: list[StageRow] = field(default_factory=list)
     locks: int = 0
+    writes_behind: bool = False  # True: the pass writes each chunk in a worker thread
 
     def lock(self, now: datetime) -> None:
         self.locks += 1

@@ -10,7 +10,7 @@ import pytest
 
 from leadops.domain.enrichment import LookupResult
 from leadops.providers.limits import CircuitBreaker, CircuitState
-from leadops.services.enrich import enrich_pending
+from leadops.services.enrich import commit_due, enrich_pending
 from tests.support.fake_enrichment import FakeEnrichmentRepository, lead
 from tests.support.fakes import FakeUnitOfWork
 
@@ -118,6 +118,16 @@ def test_a_repository_deferring_lead_updates_gets_the_answers_at_checkpoints_and
     # a crash redoes no lookup before the last checkpoint; the leads are written in one pass at the end
     assert seen == [(2, 5, 2, 0), (4, 5, 4, 0), (5, 5, 5, 5)]
     assert out.enriched + out.not_enriched == 5
+
+
+def test_a_checkpoint_commits_at_once_where_the_leads_were_written_there_else_once_the_seconds_have_passed(
+        enrichment):
+    enrichment.defers_lead_updates = False  # PostgreSQL: the leads of each checkpoint are written there
+    assert commit_due(enrichment, 200, 5000, since_commit=0.0, least_seconds=2.0)
+    enrichment.defers_lead_updates = True  # SQLite: only lookups before the end
+    assert not commit_due(enrichment, 200, 5000, since_commit=1.9, least_seconds=2.0)
+    assert commit_due(enrichment, 400, 5000, since_commit=2.0, least_seconds=2.0)
+    assert commit_due(enrichment, 5000, 5000, since_commit=0.0, least_seconds=2.0)  # the end, always
 
 
 def test_the_circuit_state_is_saved_redacted(uow, enrichment, rules):

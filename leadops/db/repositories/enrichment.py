@@ -250,6 +250,12 @@ class SqlEnrichmentRepository:
                             **{k: func.coalesce(temp.c[k], leads.c[k]) for k in LEAD_FIELDS}))
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql(f"ANALYZE {conn.dialect.identifier_preparer.format_table(temp)}")
+                if len(outcomes) <= _IN_LIST:
+                    # the checkpoint's domains as a list the planner can estimate from the leads' statistics: it
+                    # then reads their leads through the email_domain index; joined to the temporary table alone,
+                    # it often hashed the table and scanned every lead per checkpoint (100k leads, 200 domains:
+                    # 15-30 ms against 47-113 ms a statement)
+                    stmt = stmt.where(leads.c.email_domain.in_([o.domain for o in outcomes]))
             elif not self._scan_pays(sum(o.leads for o in outcomes)):
                 # SQLite runs UPDATE ... FROM as a scan of every lead; for a few domains, looking their
                 # leads up through the email_domain index is cheaper

@@ -46,6 +46,12 @@ class LeadFilter:
 class ScoringRepository(Protocol):
     """Where a scoring pass reads leads and writes their scores and stage moves."""
 
+    @property
+    def writes_behind(self) -> bool:
+        """True when a pass may run :meth:`write` in a worker thread while it scores the next chunk (the caller's
+        thread then leaves the repository alone until the write is done)."""
+        ...
+
     def lock(self, now: datetime) -> None:
         """Hold the routing lock until the transaction ends (scoring moves the stages routing reads)."""
         ...
@@ -102,6 +108,14 @@ class SqlScoringRepository:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    @property
+    def writes_behind(self) -> bool:
+        """True on PostgreSQL: the server writes a chunk (~0.6-1 s for 20k leads at 100k) while this process scores
+        the next (~0.25 s of pandas); the driver releases the GIL while it waits for the server. Not on SQLite,
+        whose writes run in this process: a 100k-lead pass took longer that way (4 alternated rounds: median
+        8.9 s against 7.2 s, CPU 4.43 s against 4.26 s)."""
+        return self.session.get_bind().dialect.name == "postgresql"
 
     def lock(self, now: datetime) -> None:
         from leadops.db.repositories.routing import lock_routing  # the routing lock's one definition
