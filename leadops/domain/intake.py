@@ -172,6 +172,26 @@ def _fits(values: Iterable[object], limit: int) -> bool:
     return max(map(len, texts), default=0) <= limit and "".join(texts).isprintable()
 
 
+#: The fields of a row :func:`lead_records` reads
+_READ = ("first_name", "last_name", "full_name", "email", "company", "job_title", "phone", "country", "language",
+         "source", "campaign", "consent", "created_at")
+
+
+def _columns(fields: Sequence[Mapping[str, Any]], names: Sequence[str]) -> dict[str, list[Any]]:
+    """Return name -> the value of each of ``fields`` (None where a row lacks it; grain: one list per name)."""
+    present = [n for n in names if fields and n in fields[0]]
+    out: dict[str, list[Any]] = {}
+    if len(present) > 1:
+        try:  # rows read from one file hold the same fields: picked and transposed in C
+            out = dict(zip(present, map(list, zip(*map(itemgetter(*present), fields), strict=True)), strict=True))
+        except (KeyError, TypeError):  # a row lacking one of them (or not a dict): one lookup per cell
+            out = {}
+    for n in names:
+        if n not in out:
+            out[n] = [f.get(n) for f in fields]
+    return out
+
+
 def lead_records(rows: Sequence[tuple[int, Mapping[str, str | None], str | None]], rules: LeadRowRules,
                  now: datetime) -> list[dict[str, Any]]:
     """Return :func:`lead_record` of each ``(row_number, fields, raw_error)`` of a chunk, computed by column.
@@ -184,9 +204,10 @@ def lead_records(rows: Sequence[tuple[int, Mapping[str, str | None], str | None]
     (most chunks have none). The email address itself is per row (most are distinct).
     """
     fields = [f for _, f, _ in rows]
+    columns = _columns(fields, _READ)
 
     def column(name: str) -> list[Any]:
-        return [f.get(name) for f in fields]
+        return columns[name]
 
     firsts, lasts = column("first_name"), column("last_name")
     for i, full_name in enumerate(column("full_name")):

@@ -221,3 +221,28 @@ def test_the_validation_process_is_starting_until_its_first_job_answered(monkeyp
     died.set_exception(BrokenProcessPool("killed while importing GX"))
     monkeypatch.setattr(validation_process, "_started", died)
     assert not validation_process.starting(in_process=False)  # its next job starts a new one (and waits then)
+
+
+def test_the_collector_is_off_while_a_file_is_admitted_with_gx_elsewhere_and_on_again_after(session, settings, rules,
+                                                                                           monkeypatch):
+    import gc
+
+    from leadops.db.repositories.intake import SqlIntakeRepository
+
+    enabled: list[bool] = []
+    store = SqlIntakeRepository.store_leads
+
+    def spy(self, *args, **kwargs):
+        enabled.append(gc.isenabled())
+        return store(self, *args, **kwargs)
+
+    monkeypatch.setattr(SqlIntakeRepository, "store_leads", spy)
+    thresholds = gc.get_threshold()
+    lines = [line(i) for i in range(150)]  # two chunks of 100 rows
+    there = outcome(session, settings, rules, "gc-there.csv", lines, validation_process=True)
+    assert gc.isenabled() and gc.get_threshold() == thresholds
+    here = outcome(session, settings, rules, "gc-here.csv", [ln.replace("@firm", "@other") for ln in lines],
+                   validation_process=False)  # GX here: its objects form cycles, the collector stays on
+    assert gc.isenabled() and gc.get_threshold() == thresholds
+    assert enabled == [False, False, True, True]
+    assert (there.inserted, here.inserted) == (150, 150)

@@ -57,6 +57,8 @@ def test_best_match_is_the_first_maximum_of_similarity(people, me, threshold):
         if other.domain == candidate.domain:
             compact.add(other)
     assert best_match(candidate, compact, threshold) == expected  # other domains never match anyway
+    # intake's question: no Person is made for a candidate whose name reaches nobody's
+    assert compact.best(candidate.domain, candidate.name, candidate.company, threshold) == expected
 
 
 def test_match_names_sort_their_words_so_word_order_never_counts():
