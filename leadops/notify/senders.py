@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import smtplib
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -17,35 +16,9 @@ from leadops.config import Settings
 
 
 from leadops.notify.base import FallBack, Message, Sender
+from leadops.notify.email_format import email_bytes, message_id, to_email
 
-__all__ = ["FallBack", "Message", "Sender"]
-
-
-def message_id(msg: Message, sender: str) -> str:
-    """Return the Message-ID of ``msg``: the same on every attempt (derived from the outbox key, recipient and
-    sender address), so a copy re-sent after a crash is the same message to a mail system that de-duplicates."""
-    digest = hashlib.sha256(f"{msg.key}\n{msg.recipient}\n{sender}".encode()).hexdigest()[:32]
-    domain = sender.rpartition("@")[2].strip(" >") or "leadops"
-    return f"<{digest}.leadops@{domain}>"
-
-
-def to_email(msg: Message, sender: str) -> EmailMessage:
-    """Return the email of one outbox message (grain: one message); byte-identical on every attempt."""
-    em = EmailMessage()
-    em["From"] = sender
-    em["To"] = msg.recipient
-    em["Subject"] = msg.subject
-    em["Message-ID"] = message_id(msg, sender)
-    # The outbox key travels with the message so a receiver can de-duplicate too.
-    em["X-Leadops-Key"] = msg.key
-    if getattr(msg, "kind", None) == "weekly_report":
-        # the body is the self-contained HTML report (charts inline): a text part, then the HTML
-        em.set_content(f"{msg.subject}\n\nThis message holds the report as HTML; open it in a mail client "
-                       "that shows HTML, or use the copy in the report folder.\n")
-        em.add_alternative(msg.body, subtype="html")
-    else:
-        em.set_content(msg.body)
-    return em
+__all__ = ["FallBack", "Message", "Sender", "email_bytes", "message_id", "to_email"]
 
 
 class FileSender:
@@ -59,7 +32,7 @@ class FileSender:
         self.folder.mkdir(parents=True, exist_ok=True)
         name = hashlib.sha256(msg.key.encode()).hexdigest()[:16] + ".eml"
         part = self.folder / f".{name}.{os.getpid()}.part"  # a reader globbing *.eml never sees a half-written file
-        part.write_bytes(bytes(to_email(msg, self.sender)))
+        part.write_bytes(email_bytes(msg, self.sender))
         os.replace(part, self.folder / name)
 
 

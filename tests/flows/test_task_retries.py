@@ -102,10 +102,18 @@ def test_every_leadops_task_with_retries_uses_the_retry_condition():
 
 
 def task_runs(flow_run_id, task_name):
-    """Return the task runs of one flow run whose task is ``task_name``."""
+    """Return the task runs of one flow run whose task is ``task_name``, once each is in a final state: task run
+    states reach the API as events, which may land after the flow run returned (waited for up to a minute)."""
+    import time
+
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[UUID(str(flow_run_id))])))
-    return [r for r in runs if r.task_key.startswith(task_name) or r.name.startswith(task_name)]
+        for _ in range(600):
+            runs = [r for r in client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(
+                any_=[UUID(str(flow_run_id))]))) if r.task_key.startswith(task_name) or r.name.startswith(task_name)]
+            if runs and all(r.state is not None and r.state.is_final() for r in runs):
+                break
+            time.sleep(0.1)
+    return runs
