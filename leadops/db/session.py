@@ -11,8 +11,6 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from leadops.db.ping import ping_after_idle
-
 T = TypeVar("T")
 
 
@@ -69,7 +67,7 @@ def get_engine(url: str) -> Engine:
         # admits a file inside one); let SQLAlchemy emit BEGIN itself (SQLAlchemy's documented recipe).
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         return engine
-    return ping_after_idle(create_engine(url))  # pre-ping, but not of a connection used a moment ago
+    return create_engine(url, pool_pre_ping=True)
 
 
 @contextmanager
