@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from leadops.services.collector import in_fewer_passes
 from leadops.config import ProviderConfig, Rules
 from leadops.db.models import utcnow
 from leadops.db.repositories.enrichment import LEAD_FIELDS, DomainOutcome, EnrichmentRepository, Pending
@@ -204,6 +205,7 @@ def commit_due(repo: EnrichmentRepository, done: int, total: int, since_commit: 
     return done >= total or not repo.defers_lead_updates or since_commit >= least_seconds
 
 
+@in_fewer_passes
 def enrich_pending(uow: UnitOfWork, rules: Rules, providers: list[EnrichmentProvider] | None = None, *,
                    stale: bool = False, now: datetime | None = None,
                    checkpoint: Callable[[int, int], None] | None = None, checkpoint_every: int = 200) -> EnrichSummary:

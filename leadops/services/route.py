@@ -16,6 +16,7 @@ from datetime import datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from leadops.services.collector import in_fewer_passes
 from leadops.config import Rules, SlaPolicy
 from leadops.db.models import utcnow
 from leadops.db.repositories.outbox import Message
@@ -101,6 +102,7 @@ ROUTE_CHUNK = 10_000  # pending leads read, decided and written per round: memor
 ASSIGNMENTS_SHOWN = 1000  # assignments listed in the summary (and the run's artifact); the counts cover all
 
 
+@in_fewer_passes
 def route_pending(uow: UnitOfWork, rules: Rules, company_tz: str, *, now: datetime | None = None,
                   flow_run_id: str | None = None, progress: Callable[[int, int], None] | None = None) -> RouteSummary:
     """Route every MQL that has no active owner; returns counts and the first ASSIGNMENTS_SHOWN assignments.

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadops.services.collector import in_fewer_passes
 from leadops.config import Rules, ScoringRules
 from leadops.db.models import utcnow
 from leadops.db.repositories.scoring import MOVE_COLUMNS, SCORE_COLUMNS, LeadFilter
@@ -82,6 +83,7 @@ def rules_at_arrival(uow: UnitOfWork, ids: list[int], rules: ScoringRules, *, ch
     return pd.concat(parts) if parts else pd.Series(dtype=float)
 
 
+@in_fewer_passes
 def score_open_leads(uow: UnitOfWork, rules: Rules, *, now: datetime | None = None, flow_run_id: str | None = None,
                      lead_ids: Sequence[int] | None = None, only_changed: bool = True,
                      where: LeadFilter | None = None,
