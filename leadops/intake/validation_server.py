@@ -34,6 +34,10 @@ from typing import Any
 
 from leadops.intake.validation_process import _KEY, _SOCKET, ENV, warm
 
+# written once the socket listens: the socket's file appears at bind(), a moment before listen(), and a client
+# connecting in between is refused
+_READY = "ready"
+
 
 # --------------------------------------------------------------------------- the server (its own process)
 
@@ -48,6 +52,7 @@ def _serve(folder: str, parent: int) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     key = (Path(folder) / _KEY).read_bytes()
     listener = Listener(str(Path(folder) / _SOCKET), family="AF_UNIX", authkey=key)
+    (Path(folder) / _READY).touch(mode=0o600)
     lock = threading.Lock()  # one job at a time: held by the warm-up first
     with lock:
         threading.Thread(target=_accept, args=(listener, lock), name="accept", daemon=True).start()
@@ -107,7 +112,7 @@ def start(wait: float = 30.0) -> BaseProcess:
                                                          name="leadops-validation-server", daemon=True)
     proc.start()
     deadline = time.monotonic() + wait
-    while not (folder / _SOCKET).exists() and proc.is_alive() and time.monotonic() < deadline:
+    while not (folder / _READY).exists() and proc.is_alive() and time.monotonic() < deadline:
         time.sleep(0.02)
     os.environ[ENV] = str(folder)
     atexit.register(stop, proc, folder)

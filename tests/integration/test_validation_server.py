@@ -84,6 +84,48 @@ def test_the_validation_server_refuses_a_client_without_its_key(server, tmp_path
         connection.Client(str(folder / "socket"), family="AF_UNIX", authkey=b"not the key")
 
 
+# a server whose socket takes a second from bind() to listen(), as on a loaded machine: start() must not return
+# (and name the server to the runs) before the socket listens, or the first client is refused
+SLOW_LISTEN = """
+import socket, time
+_bind = socket.socket.bind
+def bind(self, address):
+    _bind(self, address)
+    if isinstance(address, str) and address.endswith("/socket"):
+        time.sleep(1.0)
+socket.socket.bind = bind
+"""
+FIRST_CLIENT = """
+import os
+from multiprocessing import AuthenticationError, connection
+from pathlib import Path
+from leadops.intake import validation_process, validation_server
+
+if __name__ == "__main__":
+    proc = validation_server.start()
+    folder = Path(os.environ[validation_process.ENV])
+    try:
+        connection.Client(str(folder / "socket"), family="AF_UNIX", authkey=b"not the key")
+    except AuthenticationError:
+        print("listening")
+    except OSError as exc:
+        print(type(exc).__name__)
+    finally:
+        validation_server.stop(proc, folder)
+"""
+
+
+def test_start_returns_once_the_server_listens_however_slow_its_socket(tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(SLOW_LISTEN, encoding="utf-8")
+    (tmp_path / "first_client.py").write_text(FIRST_CLIENT, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env.pop(validation_process.ENV, None)
+    done = subprocess.run([sys.executable, str(tmp_path / "first_client.py")], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "listening"
+
+
 def test_without_a_reachable_server_a_run_starts_its_own_validation_process(monkeypatch, tmp_path):
     validation_process.shutdown()
     monkeypatch.setenv(validation_process.ENV, str(tmp_path / "gone"))
