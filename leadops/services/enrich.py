@@ -16,7 +16,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from leadops.services.collector import in_fewer_passes
 from leadops.config import ProviderConfig, Rules
 from leadops.db.models import utcnow
 from leadops.db.repositories.enrichment import LEAD_FIELDS, DomainOutcome, EnrichmentRepository, Pending
@@ -29,6 +28,7 @@ from leadops.providers.base import EnrichmentProvider
 from leadops.providers.limits import CircuitBreaker, CircuitState
 from leadops.providers.offline import OfflineProvider
 from leadops.redact import redact
+from leadops.services.collector import in_fewer_passes
 
 
 @dataclass

@@ -11,12 +11,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from functools import partial
 from datetime import datetime, time
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from leadops.services.collector import in_fewer_passes
 from leadops.config import Rules, SlaPolicy
 from leadops.db.models import utcnow
 from leadops.db.repositories.outbox import Message
@@ -29,6 +28,7 @@ from leadops.domain.business_time import add_business_seconds, is_working
 from leadops.domain.lifecycle import OPEN_OWNED
 from leadops.domain.routing import Decision, RoutableLead, SdrState, assign_to, route_lead, segment_of
 from leadops.notify import slack_blocks
+from leadops.services.collector import in_fewer_passes
 from leadops.services.notices import Notices
 
 

@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadops.services.collector import in_fewer_passes
 from leadops.config import Rules, ScoringRules
 from leadops.db.models import utcnow
 from leadops.db.repositories.scoring import MOVE_COLUMNS, SCORE_COLUMNS, LeadFilter
@@ -29,6 +28,7 @@ from leadops.domain.normalize import DISPOSABLE_EMAIL_DOMAINS
 from leadops.domain.scoring_frame import breakdown_json, score_frame
 from leadops.domain.scoring_pass import ScoreSummary, band_counts
 from leadops.domain.stage_moves import stage_moves
+from leadops.services.collector import in_fewer_passes
 from leadops.services.write_behind import WriteBehind
 
 # Activities that count as engagement: marketing web events (kind web) and replies to SDR emails.
