@@ -16,9 +16,9 @@ from leadops.config import Settings
 
 
 from leadops.notify.base import FallBack, Message, Sender
-from leadops.notify.email_format import email_bytes, message_id, to_email
+from leadops.notify.email_format import email_bytes, to_email
 
-__all__ = ["FallBack", "Message", "Sender", "email_bytes", "message_id", "to_email"]
+__all__ = ["FallBack", "Message", "Sender"]
 
 
 class FileSender:
