@@ -11,6 +11,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from leadops.db import pending
+
 T = TypeVar("T")
 
 
@@ -67,14 +69,28 @@ def get_engine(url: str) -> Engine:
         # admits a file inside one); let SQLAlchemy emit BEGIN itself (SQLAlchemy's documented recipe).
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    pending.watch(engine)  # statements a routing chunk sent ahead are waited for before anything else
+    return engine
+
+
+def session_factory(url: str) -> sessionmaker[Session]:
+    """Return the session factory of ``url``'s engine (one per engine: :func:`get_engine`)."""
+    return _factory_of(get_engine(url))
+
+
+@lru_cache(maxsize=16)
+def _factory_of(engine: Engine) -> sessionmaker[Session]:
+    # one sessionmaker per engine, not one per session: each new sessionmaker is a new Session subclass,
+    # whose event dispatch SQLAlchemy builds again on its first session (~0.3 ms; a delivery pass opens a
+    # unit per message)
+    return sessionmaker(engine, expire_on_commit=False)
 
 
 @contextmanager
 def session_scope(url: str) -> Iterator[Session]:
     """Yield a session that commits on success and rolls back on error."""
-    factory = sessionmaker(get_engine(url), expire_on_commit=False)
-    with factory() as session:
+    with session_factory(url)() as session:
         try:
             yield session
             session.commit()

@@ -18,9 +18,9 @@ from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from leadops.db.session import get_engine
+from leadops.db.session import session_factory
 
 if TYPE_CHECKING:  # the repositories import models; keep this module cheap to import
     from leadops.db.repositories.crm import CrmRepository
@@ -96,7 +96,7 @@ class SqlUnitOfWork(UnitOfWork):
             raise TypeError("SqlUnitOfWork takes a database URL or a session, not both and not neither")
         self._owns_session = session is None
         self.session: Session = session if session is not None else \
-            sessionmaker(get_engine(url or ""), expire_on_commit=False)()
+            session_factory(url or "")()
 
     @classmethod
     def around(cls, session: Session) -> SqlUnitOfWork:

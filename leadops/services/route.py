@@ -125,7 +125,9 @@ def route_pending(uow: UnitOfWork, rules: Rules, company_tz: str, *, now: dateti
     claimed: dict[int, int] = {}  # account id -> SDR id, for accounts this pass gave an owner
     # one count on the queue, only when someone watches
     queued = uow.routing.queue_length() if progress is not None else 0
-    for rows in uow.routing.queue(_columns_read(rules), ROUTE_CHUNK):
+    chunks = iter(uow.routing.queue(_columns_read(rules), ROUTE_CHUNK))
+    rows = next(chunks, None)
+    while rows is not None:
         summary.considered += len(rows)
         for row in rows:
             fields = lead_fields(row.columns)
@@ -157,6 +159,10 @@ def route_pending(uow: UnitOfWork, rules: Rules, company_tz: str, *, now: dateti
                 if len(summary.assignments) < ASSIGNMENTS_SHOWN:
                     summary.assignments.append({"lead_id": fields["id"], "sdr": code, "rule": decision.rule,
                                                 "reason": decision.reason})
+        # The next chunk is read before this one is written: on PostgreSQL the writes are sent ahead
+        # (leadops.db.pending), and the server runs them while the next chunk is decided here. Its leads'
+        # accounts claimed by this chunk are not written yet: ``claimed`` has them.
+        rows = next(chunks, None)
         pass_.write(claimed)
         if progress is not None:
             progress(summary.considered, max(queued, summary.considered))
@@ -233,6 +239,12 @@ class _Pass:
             self.held = []
         if not self.assigned:
             return
+        # the accounts first: on PostgreSQL the assignments' statements are sent ahead, and any statement after
+        # them would wait for them (leadops.db.pending)
+        fresh = {a: s for a, s in claimed.items() if a not in self.owners_written}
+        if fresh:
+            routing.claim_accounts(fresh)
+            self.owners_written.update(fresh)
         batch, self.assigned = self.assigned, []
         sdr = [self.sdrs[_assigned_to(d)] for _, d, _ in batch]
         policies = [self.policy(f) for f, _, _ in batch]
@@ -265,10 +277,6 @@ class _Pass:
                     notes.append(Message(key=f"assignment:{a}:webhook", kind="assignment", recipient=s.code,
                                          subject=e.subject, body=e.body, lead_id=f["id"], channel="webhook"))
             self.uow.outbox.enqueue_many(notes, now)
-        fresh = {a: s for a, s in claimed.items() if a not in self.owners_written}
-        if fresh:
-            routing.claim_accounts(fresh)
-            self.owners_written.update(fresh)
 
 
 def _assignment_slack(notices: Notices, cards: dict[int, slack_blocks.LeadCard], lead_id: int, d: Decision,

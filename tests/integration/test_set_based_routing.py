@@ -174,3 +174,25 @@ def test_claiming_accounts_gives_an_owner_only_to_accounts_without_one(session, 
     session.commit()
     owners = dict(session.execute(select(Account.domain, Account.owner_sdr_id)).tuples().all())
     assert owners == {f"firm{i}.fr": first if i % 7 == 0 else other for i in range(n)}
+
+
+def test_a_chunk_the_database_refuses_fails_the_pass_and_leaves_nothing(session, settings, rules, roster):
+    """A lead of the chunk already holding an active assignment (the partial unique index's case): the pass
+    raises the database's IntegrityError, on PostgreSQL too where the chunk's statements were sent ahead and
+    failed while the next chunk was read, and after the rollback nothing of the pass is written."""
+    from sqlalchemy.exc import IntegrityError
+
+    settings.inbox_dir.mkdir(parents=True, exist_ok=True)
+    (settings.inbox_dir / "big.csv").write_text(_csv(LEADS), encoding="utf-8")
+    ingest_file(SqlUnitOfWork.around(session), settings.inbox_dir / "big.csv", rules, settings)
+    score_open_leads(SqlUnitOfWork.around(session), rules, now=MONDAY)
+    last = session.scalar(select(Lead.id).where(Lead.lifecycle_stage == "mql").order_by(Lead.id.desc()))
+    session.add(Assignment(lead_id=last, status="assigned", reason="planted", active=True, assigned_at=MONDAY))
+    session.commit()
+    with pytest.raises(IntegrityError, match=r"uq_assignments_active_lead|assignments\.lead_id"):
+        route_pending(SqlUnitOfWork.around(session), rules, settings.company_time_zone, now=MONDAY)
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Assignment)) == 1  # the planted one
+    assert session.scalar(select(func.count()).select_from(SlaClock)) == 0
+    assert session.scalar(select(func.count()).select_from(Notification)) == 0
+    assert session.scalar(select(func.count()).select_from(Lead).where(Lead.owner_sdr_id.is_not(None))) == 0
