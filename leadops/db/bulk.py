@@ -14,6 +14,8 @@ from typing import Any, cast
 from sqlalchemy import Connection, FromClause, Table
 from sqlalchemy.orm import Session
 
+from leadops.db import pending
+
 
 def table_of(model: Any) -> Table:
     """Return the Core table of a mapped class (typed a FromClause on the class; a Table for every model)."""
@@ -81,8 +83,7 @@ def write_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Ite
     prep = dialect.identifier_preparer
     target = f"{prep.format_table(table)} ({', '.join(prep.quote(c) for c in columns)})"
     if dialect.name == "postgresql":
-        dbapi: Any = conn.connection.driver_connection
-        with dbapi.cursor() as cur, cur.copy(f"COPY {target} FROM STDIN") as copy:
+        with pending.driver_cursor(conn) as cur, cur.copy(f"COPY {target} FROM STDIN") as copy:
             for values in rows:
                 copy.write_row(values)
     else:

@@ -26,7 +26,8 @@ def send(conn: Connection, statements: Sequence[tuple[str, Sequence[Any]]]) -> N
     """Send ``statements`` (driver SQL, bound parameters), in order, on ``conn``'s PostgreSQL connection and
     return before the server has run them; the next use of the connection waits for them (:func:`settle`).
 
-    They must return no rows (the server would block writing them while nobody reads)."""
+    They must return no rows (the server would block writing them while nobody reads). An error of one of them
+    is raised by this call or by the connection's next use, whichever comes after the server reported it."""
     settle(conn)
     if not conn.in_transaction():
         # the driver opens a transaction for them: SQLAlchemy must know it, or its commit would not send COMMIT
@@ -35,10 +36,17 @@ def send(conn: Connection, statements: Sequence[tuple[str, Sequence[Any]]]) -> N
     pipeline = driver.pipeline()
     pipeline.__enter__()
     conn.info[_KEY] = pipeline
+    import psycopg
+
     try:
         with driver.cursor() as cur:
             for sql, params in statements:
-                cur.execute(sql, tuple(params))  # queued and flushed to the server; no result awaited
+                # queued and flushed to the server; no result awaited (one already there is read: an error of an
+                # earlier statement of these is raised here)
+                cur.execute(sql, tuple(params))
+    except psycopg.Error as exc:
+        _settle_info(conn.info, quietly=True)
+        raise DBAPIError.instance(_WHAT, None, exc, psycopg.Error) from None
     except BaseException:
         _settle_info(conn.info, quietly=True)
         raise

@@ -73,12 +73,18 @@ def test_send_returns_while_the_server_still_runs_them(table):
         c.commit()
 
 
-def test_an_error_surfaces_at_the_next_statement_and_nothing_commits(table):
+def test_an_error_surfaces_by_the_next_statement_and_nothing_commits(table):
+    """Raised by the next statement, or by ``send`` itself when the server reported it while the later
+    statements were still being sent: SQLAlchemy's error either way."""
     with get_engine(PG_URL).connect() as c:
-        pending.send(c, [(f"INSERT INTO {table} VALUES (%s)", [1]), (f"INSERT INTO {table} VALUES (%s)", [1]),
-                         (f"INSERT INTO {table} VALUES (%s)", [2])])
-        with pytest.raises(IntegrityError, match="unique"):
+
+        def send_then_use() -> None:
+            pending.send(c, [(f"INSERT INTO {table} VALUES (%s)", [1]), (f"INSERT INTO {table} VALUES (%s)", [1]),
+                             *((f"INSERT INTO {table} VALUES (%s)", [n]) for n in range(2, 200))])
             c.execute(text("SELECT 1"))
+
+        with pytest.raises(IntegrityError, match="unique"):
+            send_then_use()
         c.rollback()
         assert c.execute(text("SELECT 1")).scalar_one() == 1  # the connection is usable again
     assert _count(table) == 0

@@ -16,6 +16,7 @@ from sqlalchemy import (Connection, FromClause, String, Table, bindparam, cast, 
                         update)
 from sqlalchemy.orm import Session
 
+from leadops.db import pending
 from leadops.db.bulk import bulk_insert, refresh_statistics
 from leadops.db.models import Account, Activity, Lead, LeadMerge, LeadStageChange, utcnow
 from leadops.domain import dedupe
@@ -182,7 +183,7 @@ def _insert_leads(conn: Connection, rows: list[dict[str, Any]], batch_id: int, n
         select(Lead.id, null(), literal("new"), literal(now, history.c.changed_at.type), cause).where(these)))
     # the driver's own cursor: plain tuples into a dict in C (SQLAlchemy built a Row per lead: ~3 us each)
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cur = pending.driver_cursor(conn)
     try:
         cur.execute(f"SELECT email, id FROM leads WHERE id > {mark} AND ingest_batch_id = {mark}",  # noqa: S608 - bound values
                     (before, batch_id))

@@ -15,6 +15,7 @@ import pandas as pd
 from sqlalchemy import Column, ColumnElement, Connection, Integer, Table, Text, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
+from leadops.db import pending
 from leadops.db.bulk import table_of
 from leadops.db.bulk_update import bound, by_key, driver_sql, load_columns, temporary
 from leadops.db.models import Activity, Lead, LeadStageChange, ScoreHistory
@@ -170,7 +171,7 @@ class SqlScoringRepository:
         else:
             sql = f"SELECT {cols} FROM {table} WHERE {key} IN ({', '.join(mark for _ in ids)})"  # noqa: S608 - bound values
             params = tuple(int(i) for i in ids)
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = pending.driver_cursor(conn)
         try:
             cursor.execute(sql, params)
             frame = pd.DataFrame.from_records(cursor.fetchall(), columns=list(columns))
