@@ -6,18 +6,19 @@ accounts. The set-based SQL behind the intake repository's ``store_leads``
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (Connection, FromClause, String, Table, bindparam, cast, func, insert, literal, null, select,
+from sqlalchemy import (Connection, FromClause, Table, bindparam, func, insert, select,
                         update)
 from sqlalchemy.orm import Session
 
 from leadops.db import pending
 from leadops.db.bulk import bulk_insert, refresh_statistics
+from leadops.db.bulk_update import bound, driver_sql
 from leadops.db.models import Account, Activity, Lead, LeadMerge, LeadStageChange, utcnow
 from leadops.domain import dedupe
 
@@ -155,13 +156,14 @@ def upsert_leads(session: Session, good: list[dict[str, Any]], batch_id: int, ra
     if conn.dialect.name == "postgresql" and len(rows) >= 1000:
         # the columns intake looks leads up by (half the time of all ~40)
         refresh_statistics(conn, len(rows), Lead.__table__, ["id", "email", "email_domain", "ingest_batch_id"])
+    _record_arrivals(conn, ids.values(), batch_id, now)  # last: on PostgreSQL, not waited for
     inserted, merged = len(rows), len(merges)
     return inserted, merged
 
 
 def _insert_leads(conn: Connection, rows: list[dict[str, Any]], batch_id: int, now: datetime) -> dict[str, int]:
-    """Insert ``rows`` (records of new leads of batch ``batch_id``: the :data:`INSERTED` keys) and their
-    arrival in the lifecycle history; returns email -> new lead id.
+    """Insert ``rows`` (records of new leads of batch ``batch_id``: the :data:`INSERTED` keys); returns email -> new
+    lead id (their arrivals in the lifecycle history: :func:`_record_arrivals`).
 
     Ids are read back as the batch's leads above the highest id before the insert: ids only
     grow (a sequence, SQLite's rowid), so that range holds this insert's rows and, filtered by
@@ -172,15 +174,6 @@ def _insert_leads(conn: Connection, rows: list[dict[str, Any]], batch_id: int, n
     before = conn.execute(select(func.coalesce(func.max(Lead.id), 0))).scalar_one()
     bulk_insert(conn, Lead.__table__, rows, INSERTED, dict(ingest_batch_id=batch_id, lifecycle_stage="new",
                                                          stage_changed_at=now, created_at=now, updated_at=now))
-    these = (Lead.id > before) & (Lead.ingest_batch_id == batch_id)
-    # each arrival in the lifecycle history, written by the database from the rows just inserted
-    # (no row per lead to build and send from here)
-    history = typing.cast(Table, LeadStageChange.__table__)
-    cause = (literal("arrived from ") + Lead.source + literal(f" (batch {batch_id}, row ")
-             + cast(Lead.source_row, String) + literal(")"))
-    conn.execute(insert(history).from_select(
-        ["lead_id", "from_stage", "to_stage", "changed_at", "cause"],
-        select(Lead.id, null(), literal("new"), literal(now, history.c.changed_at.type), cause).where(these)))
     # the driver's own cursor: plain tuples into a dict in C (SQLAlchemy built a Row per lead: ~3 us each)
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     cur = pending.driver_cursor(conn)
@@ -190,6 +183,27 @@ def _insert_leads(conn: Connection, rows: list[dict[str, Any]], batch_id: int, n
         return dict(cur.fetchall())
     finally:
         cur.close()
+
+
+_ARRIVALS = ("INSERT INTO lead_stage_history (lead_id, from_stage, to_stage, changed_at, cause) "
+             "SELECT id, NULL, 'new', ?, 'arrived from ' || source || ? || CAST(source_row AS VARCHAR) || ')' "
+             "FROM leads WHERE id BETWEEN ? AND ? AND ingest_batch_id = ?")
+
+
+def _record_arrivals(conn: Connection, ids: Collection[int], batch_id: int, now: datetime) -> None:
+    """Write the arrival in the lifecycle history of each lead of ``ids`` (just inserted by batch ``batch_id``),
+    from their rows, in the database (no row per lead built and sent from here).
+
+    On PostgreSQL the statement is sent ahead (:mod:`leadops.db.pending`): the server writes the ~20k arrivals
+    of a chunk while intake reads the next one; the next statement on the connection waits for it."""
+    if not ids:
+        return
+    history = typing.cast(Table, LeadStageChange.__table__)
+    params = (bound(conn, history, "changed_at", now), f" (batch {batch_id}, row ", min(ids), max(ids), batch_id)
+    if conn.dialect.name == "postgresql":
+        pending.send(conn, [(driver_sql(conn, _ARRIVALS), params)])
+    else:
+        conn.exec_driver_sql(_ARRIVALS, params)
 
 
 def where_in(conn: Connection, table: FromClause, columns: list[str], key: str, values: Sequence[Any]) -> Iterator[Any]:
