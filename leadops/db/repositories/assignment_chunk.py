@@ -134,7 +134,7 @@ def _chain(conn: Connection, temp: Table, lead_ids: Sequence[int], now: datetime
 
     def run(sql: str, params: Sequence[Any], fetch: bool = False) -> list[tuple[Any, ...]]:
         # the driver's own cursor: rows come back as plain tuples (SQLAlchemy's rows cost ~3 µs each to build)
-        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cur = pending.driver_cursor(conn)
         try:
             cur.execute(driver_sql(conn, sql), tuple(params))
             return [tuple(r) for r in cur.fetchall()] if fetch else []
